@@ -1,0 +1,901 @@
+/*-------------------------------------------------------------------------
+ *
+ * build.c
+ *	  CREATE INDEX for scoreah: sample rows, train the k-means tree and the
+ *	  PQ codebooks, assign and encode every row, write the pages.
+ *
+ * 1. A first heap scan counts the indexable rows and keeps a reservoir
+ *	  sample (Vitter's algorithm R) of up to max(leaves_training_sample_size,
+ *	  training_sample_size) vectors, bounded by maintenance_work_mem.
+ * 2. k-means on the sample gives the leaves' centroids.
+ * 3. The sample's residuals (vector minus its nearest centroid) train the
+ *	  16-center codebooks of every block.
+ * 4. A second heap scan assigns each row to its nearest leaf and encodes
+ *	  its residual (anisotropically when a threshold is set); rows go into
+ *	  a tuplesort keyed by leaf, which spills to disk past
+ *	  maintenance_work_mem.
+ * 5. The sorted stream is written leaf by leaf: a chain of code pages and
+ *	  a chain of vector pages per leaf, then the directory and metapage.
+ *	  Pages are written through shared buffers without WAL and the whole
+ *	  relation is WAL-logged once at the end.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/generic_xlog.h"
+#include "access/tableam.h"
+#include "access/xloginsert.h"
+#include "catalog/index.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "commands/progress.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/tuplesort.h"
+
+#include "scoreah.h"
+
+#define TREE_SEED	UINT64CONST(20200718)
+#define PQ_SEED		UINT64CONST(19080371)
+#define SAMPLE_SEED UINT64CONST(42)
+
+typedef struct ScoreahBuildState
+{
+	Relation	heap;
+	Relation	index;
+	IndexInfo  *indexInfo;
+	ScoreahOptions *opts;
+	int			metric;
+	int			dim;			/* from the first row */
+	MemoryContext tmpCtx;
+
+	/* sampling */
+	int			sampleTarget;
+	int			nsamples;
+	int			sampleCapacity;
+	float	   *samples;
+	int64		nrows;			/* indexable rows seen */
+	ScoreahRandom rng;
+	Size		memLimit;
+
+	/* model */
+	ScoreahModelData model;
+	double		threshold;
+
+	/* encoding */
+	Tuplesortstate *sort;
+	TupleDesc	sortDesc;
+	TupleTableSlot *slot;
+	int64		nencoded;
+	double		sumDistance;
+} ScoreahBuildState;
+
+/* A page being filled in memory before it goes to its block */
+typedef struct PageWriter
+{
+	Relation	index;
+	BlockNumber blkno;
+	PGAlignedBlock data;
+} PageWriter;
+
+static BlockNumber
+AllocBlock(Relation index)
+{
+	Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, NULL);
+	BlockNumber blkno = BufferGetBlockNumber(buf);
+
+	ReleaseBuffer(buf);
+	return blkno;
+}
+
+static void
+WriteBlock(Relation index, BlockNumber blkno, Page page)
+{
+	Buffer		buf = ReadBuffer(index, blkno);
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	memcpy(BufferGetPage(buf), page, BLCKSZ);
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+}
+
+/* ---- row validation shared by both scans ---- */
+
+/*
+ * The vector of a heap row, checked, in tmpCtx.  Returns NULL for rows the
+ * index leaves out (zero vectors under cosine).  *unit receives the unit
+ * copy for cosine, the vector itself otherwise.
+ */
+static float *
+RowVector(ScoreahBuildState *state, Datum value, float **unit)
+{
+	int			dim;
+	float	   *x = ScoreahArrayToVector(DatumGetArrayTypeP(value), &dim, "indexed vector");
+
+	if (state->dim == 0)
+	{
+		if (dim > SCOREAH_MAX_DIM)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("scoreah indexes at most %d dimensions, the column has %d",
+							SCOREAH_MAX_DIM, dim)));
+		state->dim = dim;
+	}
+	else
+		ScoreahCheckDimensions(state->dim, dim);
+
+	*unit = x;
+	if (state->metric == SCOREAH_METRIC_COSINE)
+	{
+		double		norm = scoreah_exact_norm(x, dim);
+		float	   *u;
+
+		if (norm == 0)
+			return NULL;
+		u = palloc(sizeof(float) * dim);
+		for (int i = 0; i < dim; i++)
+			u[i] = (float) (x[i] / norm);
+		*unit = u;
+	}
+	return x;
+}
+
+/* ---- pass 1: count and sample ---- */
+
+static void
+SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *arg)
+{
+	ScoreahBuildState *state = (ScoreahBuildState *) arg;
+	MemoryContext oldCtx;
+	float	   *x,
+			   *unit;
+	int			slot = -1;
+
+	if (isnull[0])
+		return;
+
+	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
+	x = RowVector(state, values[0], &unit);
+	if (x != NULL)
+	{
+		state->nrows++;
+		if (state->nsamples < state->sampleTarget)
+			slot = state->nsamples++;
+		else
+		{
+			int64		r = (int64) scoreah_random_below(&state->rng, state->nrows);
+
+			if (r < state->sampleTarget)
+				slot = (int) r;
+		}
+		if (slot >= 0)
+		{
+			if (slot >= state->sampleCapacity)
+			{
+				int			newcap = Min(state->sampleTarget,
+										 Max(1024, state->sampleCapacity * 2));
+				Size		bytes = sizeof(float) * (Size) newcap * state->dim;
+
+				if (bytes > state->memLimit)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("memory required to sample %d rows of %d dimensions is %zu MB, maintenance_work_mem is %d MB",
+									state->sampleTarget, state->dim,
+									(Size) state->sampleTarget * state->dim * sizeof(float) / (1024 * 1024) + 1,
+									maintenance_work_mem / 1024),
+							 errhint("Increase maintenance_work_mem or lower leaves_training_sample_size and training_sample_size.")));
+				MemoryContextSwitchTo(oldCtx);
+				if (state->samples == NULL)
+					state->samples = palloc_extended(bytes, MCXT_ALLOC_HUGE);
+				else
+					state->samples = repalloc_huge(state->samples, bytes);
+				MemoryContextSwitchTo(state->tmpCtx);
+				state->sampleCapacity = newcap;
+			}
+			memcpy(state->samples + (Size) slot * state->dim, unit,
+				   sizeof(float) * state->dim);
+		}
+	}
+	MemoryContextSwitchTo(oldCtx);
+	MemoryContextReset(state->tmpCtx);
+}
+
+/* ---- options ---- */
+
+static void
+CheckOptions(ScoreahBuildState *state)
+{
+	ScoreahOptions *opts = state->opts;
+	double		t = opts->anisotropicThreshold;
+
+	if (!isnan(t))
+	{
+		if (t <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("anisotropic_quantization_threshold must be greater than 0, got %g", t),
+					 errhint("Leave it unset (NaN) to turn the anisotropic loss off.")));
+		if (state->metric == SCOREAH_METRIC_COSINE && t >= 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("anisotropic_quantization_threshold must be below 1 for cosine distance, got %g", t),
+					 errdetail("It is a cosine similarity threshold; 0.2 is ScaNN's recommendation for about 100 dimensions.")));
+	}
+	if (opts->numLeaves > 0 && opts->numLeavesToSearch > opts->numLeaves)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("num_leaves_to_search = %d is more than num_leaves = %d",
+						opts->numLeavesToSearch, opts->numLeaves)));
+	if (opts->scoring == SCOREAH_SCORING_BRUTE_FORCE && !isnan(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("anisotropic_quantization_threshold has no effect with scoring = brute_force"),
+				 errdetail("brute_force scoring keeps no quantized codes.")));
+	if (opts->spherical && state->metric == SCOREAH_METRIC_L2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("spherical = true needs unit vectors: use it with scoreah_cosine_ops"),
+				 errdetail("Spherical k-means normalizes the centroids, which misroutes L2 queries on vectors of other lengths.")));
+}
+
+/* ---- pass 2: assign and encode ---- */
+
+static void
+EncodeCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *arg)
+{
+	ScoreahBuildState *state = (ScoreahBuildState *) arg;
+	ScoreahModel model = &state->model;
+	MemoryContext oldCtx;
+	float	   *x,
+			   *unit;
+
+	if (isnull[0])
+		return;
+
+	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
+	x = RowVector(state, values[0], &unit);
+	if (x != NULL)
+	{
+		int			dim = state->dim;
+		float		dist;
+		int			leaf = scoreah_nearest_l2(unit, model->centroids, model->centroidNorms,
+											  model->nleaves, dim, &dist);
+		Size		plen = sizeof(ItemPointerData) + model->nblocks + sizeof(float) * dim;
+		bytea	   *payload = palloc(VARHDRSZ + plen);
+		char	   *p = VARDATA(payload);
+
+		SET_VARSIZE(payload, VARHDRSZ + plen);
+		memcpy(p, tid, sizeof(ItemPointerData));
+		p += sizeof(ItemPointerData);
+		if (model->nblocks > 0)
+		{
+			float	   *res = palloc(sizeof(float) * dim);
+			const float *c = model->centroids + (Size) leaf * dim;
+
+			for (int i = 0; i < dim; i++)
+				res[i] = unit[i] - c[i];
+			scoreah_pq_encode(model, res, unit, state->threshold, (uint8 *) p);
+		}
+		p += model->nblocks;
+		memcpy(p, x, sizeof(float) * dim);
+
+		ExecClearTuple(state->slot);
+		state->slot->tts_values[0] = Int32GetDatum(leaf);
+		state->slot->tts_isnull[0] = false;
+		state->slot->tts_values[1] = PointerGetDatum(payload);
+		state->slot->tts_isnull[1] = false;
+		ExecStoreVirtualTuple(state->slot);
+		tuplesort_puttupleslot(state->sort, state->slot);
+
+		state->sumDistance += sqrt(dist);
+		state->nencoded++;
+		if ((state->nencoded & 1023) == 0)
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, state->nencoded);
+	}
+	MemoryContextSwitchTo(oldCtx);
+	MemoryContextReset(state->tmpCtx);
+}
+
+/* ---- writing ---- */
+
+typedef struct LeafWriter
+{
+	Relation	index;
+	int			nblocks;
+	int			dim;
+	Size		gsize;
+	int			groupsPerPage;
+	PageWriter	code;			/* current code page */
+	PageWriter	vec;			/* current vector page */
+	bool		haveCode;
+	bool		haveVec;
+	ScoreahLeafData leaf;
+} LeafWriter;
+
+static void
+StartPage(PageWriter *w, Relation index, uint16 kind)
+{
+	w->index = index;
+	w->blkno = AllocBlock(index);
+	ScoreahInitPage(w->data.data, kind);
+}
+
+/* Flush w and continue the chain on a new page */
+static void
+ChainPage(PageWriter *w, uint16 kind)
+{
+	BlockNumber next = AllocBlock(w->index);
+
+	ScoreahPageGetOpaque(w->data.data)->nextblkno = next;
+	WriteBlock(w->index, w->blkno, w->data.data);
+	w->blkno = next;
+	ScoreahInitPage(w->data.data, kind);
+}
+
+/*
+ * Append a vector to the leaf's vector chain; returns where it starts.
+ * A vector longer than a page starts on a fresh page and runs on over as
+ * many pages as it needs.
+ */
+static void
+WriteVector(LeafWriter *lw, const float *x, BlockNumber *blkno, uint16 *off)
+{
+	Size		nbytes = sizeof(float) * lw->dim;
+	const char *src = (const char *) x;
+	PageHeader	ph;
+
+	if (!lw->haveVec)
+	{
+		StartPage(&lw->vec, lw->index, SCOREAH_PAGE_VECTORS);
+		lw->haveVec = true;
+		lw->leaf.vecHead = lw->vec.blkno;
+	}
+	ph = (PageHeader) lw->vec.data.data;
+	if ((nbytes <= SCOREAH_PAGE_CAPACITY && ph->pd_upper - ph->pd_lower < nbytes) ||
+		(nbytes > SCOREAH_PAGE_CAPACITY && ph->pd_lower > MAXALIGN(SizeOfPageHeaderData)))
+	{
+		ChainPage(&lw->vec, SCOREAH_PAGE_VECTORS);
+		ph = (PageHeader) lw->vec.data.data;
+	}
+	*blkno = lw->vec.blkno;
+	*off = ph->pd_lower;
+	while (nbytes > 0)
+	{
+		Size		n = Min(nbytes, (Size) (ph->pd_upper - ph->pd_lower));
+
+		memcpy((char *) ph + ph->pd_lower, src, n);
+		ph->pd_lower += n;
+		src += n;
+		nbytes -= n;
+		if (nbytes > 0)
+		{
+			ChainPage(&lw->vec, SCOREAH_PAGE_VECTORS);
+			ph = (PageHeader) lw->vec.data.data;
+		}
+	}
+}
+
+static void
+WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const float *x)
+{
+	PageHeader	ph;
+	int			ngroups;
+	char	   *group;
+	ScoreahGroupHeaderData *gh;
+	ScoreahItem item;
+
+	if (!lw->haveCode)
+	{
+		StartPage(&lw->code, lw->index, SCOREAH_PAGE_CODES);
+		lw->haveCode = true;
+		lw->leaf.codeHead = lw->code.blkno;
+	}
+	ph = (PageHeader) lw->code.data.data;
+	ngroups = ScoreahPageGetNGroups(lw->code.data.data, lw->gsize);
+	group = ngroups > 0 ? PageGetContents(lw->code.data.data) + (ngroups - 1) * lw->gsize : NULL;
+	if (group == NULL || ScoreahGroupHeader(group)->nitems == SCOREAH_GROUP_ROWS)
+	{
+		if (ngroups == lw->groupsPerPage)
+		{
+			ChainPage(&lw->code, SCOREAH_PAGE_CODES);
+			ph = (PageHeader) lw->code.data.data;
+			ngroups = 0;
+		}
+		group = PageGetContents(lw->code.data.data) + ngroups * lw->gsize;
+		memset(group, 0, lw->gsize);
+		ph->pd_lower += lw->gsize;
+	}
+	gh = ScoreahGroupHeader(group);
+	item = ScoreahGroupItems(group) + gh->nitems;
+	item->tid = *tid;
+	WriteVector(lw, x, &item->vblkno, &item->voff);
+	if (lw->nblocks > 0)
+		scoreah_pack_codes(ScoreahGroupCodes(group), gh->nitems, codes, lw->nblocks);
+	gh->nitems++;
+	gh->nlive++;
+	lw->leaf.nbuilt++;
+}
+
+static void
+FinishLeaf(LeafWriter *lw)
+{
+	if (lw->haveCode)
+	{
+		WriteBlock(lw->index, lw->code.blkno, lw->code.data.data);
+		lw->leaf.codeTail = lw->code.blkno;
+	}
+	if (lw->haveVec)
+	{
+		WriteBlock(lw->index, lw->vec.blkno, lw->vec.data.data);
+		lw->leaf.vecTail = lw->vec.blkno;
+	}
+	lw->haveCode = lw->haveVec = false;
+}
+
+/*
+ * Write a byte stream over consecutive new pages; returns the first block.
+ */
+static BlockNumber
+WriteBlob(Relation index, const char *src, Size nbytes)
+{
+	PGAlignedBlock page;
+	BlockNumber first = InvalidBlockNumber;
+
+	while (nbytes > 0)
+	{
+		BlockNumber blkno = AllocBlock(index);
+		Size		n = Min(nbytes, SCOREAH_PAGE_CAPACITY);
+
+		if (first == InvalidBlockNumber)
+			first = blkno;
+		ScoreahInitPage(page.data, SCOREAH_PAGE_BLOB);
+		memcpy(PageGetContents(page.data), src, n);
+		((PageHeader) page.data)->pd_lower += n;
+		WriteBlock(index, blkno, page.data);
+		src += n;
+		nbytes -= n;
+	}
+	return first;
+}
+
+static void
+FillMeta(ScoreahBuildState *state, ScoreahMetaPage meta)
+{
+	ScoreahOptions *opts = state->opts;
+
+	memset(meta, 0, sizeof(ScoreahMetaPageData));
+	meta->magic = SCOREAH_MAGIC;
+	meta->version = SCOREAH_VERSION;
+	if (!pg_strong_random(&meta->buildId, sizeof(meta->buildId)))
+		meta->buildId = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
+	meta->dimensions = state->dim;
+	meta->metric = state->metric;
+	meta->dimsPerBlock = opts->dimensionsPerBlock;
+	meta->scoring = opts->scoring;
+	meta->leavesTrainingSampleSize = opts->leavesTrainingSampleSize;
+	meta->leavesTrainingIterations = opts->leavesTrainingIterations;
+	meta->minPartitionSize = opts->minPartitionSize;
+	meta->trainingSampleSize = opts->trainingSampleSize;
+	meta->trainingIterations = opts->trainingIterations;
+	meta->threshold = opts->anisotropicThreshold;
+	if (opts->spherical)
+		meta->flags |= SCOREAH_FLAG_SPHERICAL;
+	if (opts->quantizeCentroids)
+		meta->flags |= SCOREAH_FLAG_QUANTIZE_CENTROIDS;
+	if (opts->randomInit)
+		meta->flags |= SCOREAH_FLAG_RANDOM_INIT;
+	meta->blobStart = InvalidBlockNumber;
+	meta->directoryStart = InvalidBlockNumber;
+}
+
+/*
+ * An index with one leaf and no model: every row goes to leaf 0 and scans
+ * score exactly.  Used for empty tables and for the init fork of unlogged
+ * tables; the first row fixes the dimension.
+ */
+static void
+WriteUntrained(Relation index, ForkNumber forkNum, ScoreahMetaPage meta)
+{
+	Buffer		metabuf,
+				dirbuf;
+	Page		page;
+	ScoreahLeaf leaf;
+
+	meta->nleaves = 1;
+	meta->nblocks = 0;
+	meta->numLeavesToSearch = 1;
+	meta->flags &= ~(SCOREAH_FLAG_TRAINED | SCOREAH_FLAG_RESIDUAL);
+	meta->directoryStart = 1;
+	meta->directoryPages = 1;
+
+	metabuf = ReadBufferExtended(index, forkNum, P_NEW, RBM_NORMAL, NULL);
+	Assert(BufferGetBlockNumber(metabuf) == SCOREAH_METAPAGE_BLKNO);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	dirbuf = ReadBufferExtended(index, forkNum, P_NEW, RBM_NORMAL, NULL);
+	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
+
+	START_CRIT_SECTION();
+	page = BufferGetPage(metabuf);
+	ScoreahInitPage(page, SCOREAH_PAGE_META);
+	memcpy(PageGetContents(page), meta, sizeof(ScoreahMetaPageData));
+	((PageHeader) page)->pd_lower += sizeof(ScoreahMetaPageData);
+	MarkBufferDirty(metabuf);
+
+	page = BufferGetPage(dirbuf);
+	ScoreahInitPage(page, SCOREAH_PAGE_DIRECTORY);
+	leaf = (ScoreahLeaf) PageGetContents(page);
+	memset(leaf, 0, sizeof(ScoreahLeafData));
+	leaf->codeHead = leaf->codeTail = InvalidBlockNumber;
+	leaf->vecHead = leaf->vecTail = InvalidBlockNumber;
+	((PageHeader) page)->pd_lower += sizeof(ScoreahLeafData);
+	MarkBufferDirty(dirbuf);
+
+	/* the init fork is not covered by the end-of-build log: log it here */
+	if (forkNum == INIT_FORKNUM || RelationNeedsWAL(index))
+	{
+		log_newpage_buffer(metabuf, true);
+		log_newpage_buffer(dirbuf, true);
+	}
+	END_CRIT_SECTION();
+
+	UnlockReleaseBuffer(dirbuf);
+	UnlockReleaseBuffer(metabuf);
+}
+
+/*
+ * Train, encode and write a trained index.
+ */
+static void
+BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
+{
+	ScoreahOptions *opts = state->opts;
+	ScoreahModel model = &state->model;
+	int			dim = state->dim;
+	int			requested;
+	int			nleaves;
+	int			ntree,
+				npq;
+	Size		need;
+	ScoreahKmeansParams kp;
+	BlockNumber metaBlk,
+				dirStart;
+	int			dirPages;
+	ScoreahLeaf leaves;
+	LeafWriter	lw;
+	AttrNumber	sortKey = 1;
+	Oid			sortOp = Int4LessOperator;
+	Oid			sortColl = InvalidOid;
+	bool		nullsFirst = false;
+	TupleTableSlot *readSlot;
+	int			curLeaf = -1;
+
+	/* number of leaves: about sqrt(rows) unless given */
+	requested = opts->numLeaves > 0 ? opts->numLeaves :
+		(int) Max(1, Min(SCOREAH_MAX_LEAVES, rint(sqrt((double) state->nrows))));
+	nleaves = requested;
+	if (state->nsamples < requested)
+	{
+		nleaves = Max(1, state->nsamples);
+		ereport(NOTICE,
+				(errmsg("scoreah index \"%s\" built with %d leaves instead of %d: only %d rows to train on",
+						RelationGetRelationName(state->index), nleaves, requested,
+						state->nsamples),
+				 errhint("REINDEX once the table holds its data, for good recall.")));
+	}
+
+	/* dimensions per block and blocks */
+	model->dim = dim;
+	model->metric = state->metric;
+	model->nleaves = nleaves;
+	model->dpb = opts->dimensionsPerBlock;
+	model->residual = true;
+	model->quantizeCentroids = opts->quantizeCentroids;
+	model->nblocks = opts->scoring == SCOREAH_SCORING_AH ?
+		(dim + model->dpb - 1) / model->dpb : 0;
+	if (model->nblocks > SCOREAH_MAX_BLOCKS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("dimensions_per_block = %d gives %d blocks for %d dimensions, more than the %d that fit a page",
+						model->dpb, model->nblocks, dim, SCOREAH_MAX_BLOCKS),
+				 errhint("Use dimensions_per_block = %d or more.",
+						 (dim + SCOREAH_MAX_BLOCKS - 1) / SCOREAH_MAX_BLOCKS)));
+
+	/* memory: sample + centers + k-means work arrays */
+	ntree = Min(state->nsamples, opts->leavesTrainingSampleSize);
+	npq = Min(state->nsamples, opts->trainingSampleSize);
+	need = sizeof(float) * (Size) state->sampleCapacity * dim +
+		(Size) nleaves * dim * (sizeof(float) + sizeof(double)) +
+		(Size) ntree * sizeof(int) * 2 + (Size) npq * dim * sizeof(float);
+	if (need > state->memLimit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("memory required to train %d leaves on %d rows of %d dimensions is %zu MB, maintenance_work_mem is %d MB",
+						nleaves, Max(ntree, npq), dim, need / (1024 * 1024) + 1,
+						maintenance_work_mem / 1024),
+				 errhint("Increase maintenance_work_mem, or lower num_leaves or the training sample sizes.")));
+
+	model->centroids = palloc_extended(sizeof(float) * (Size) nleaves * dim, MCXT_ALLOC_HUGE);
+	model->centroidNorms = palloc(sizeof(float) * nleaves);
+	model->codebooks = palloc0(sizeof(float) * SCOREAH_CENTERS * dim);
+
+	/* shuffle the reservoir so that any prefix is a uniform sample */
+	for (int i = state->nsamples - 1; i > 0; i--)
+	{
+		int			j = (int) scoreah_random_below(&state->rng, i + 1);
+
+		if (i != j)
+		{
+			float	   *a = state->samples + (Size) i * dim;
+			float	   *b = state->samples + (Size) j * dim;
+
+			for (int d = 0; d < dim; d++)
+			{
+				float		t = a[d];
+
+				a[d] = b[d];
+				b[d] = t;
+			}
+		}
+	}
+
+	/* tree */
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SCOREAH_PHASE_TREE);
+	kp.k = nleaves;
+	kp.iterations = opts->leavesTrainingIterations;
+	kp.minClusterSize = opts->minPartitionSize;
+	kp.spherical = opts->spherical;
+	kp.randomInit = opts->randomInit;
+	kp.seed = TREE_SEED;
+	scoreah_kmeans(state->samples, ntree, dim, &kp, model->centroids);
+	for (int j = 0; j < nleaves; j++)
+		model->centroidNorms[j] = scoreah_dot(model->centroids + (Size) j * dim,
+											  model->centroids + (Size) j * dim, dim);
+
+	/* codebooks, on residuals of the sample */
+	if (model->nblocks > 0)
+	{
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SCOREAH_PHASE_CODEBOOKS);
+		for (int i = 0; i < npq; i++)
+		{
+			float	   *x = state->samples + (Size) i * dim;
+			int			leaf = scoreah_nearest_l2(x, model->centroids, model->centroidNorms,
+												  nleaves, dim, NULL);
+			const float *c = model->centroids + (Size) leaf * dim;
+
+			if ((i & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+			for (int d = 0; d < dim; d++)
+				x[d] -= c[d];
+		}
+		scoreah_pq_train(model, state->samples, npq, opts->trainingIterations, PQ_SEED);
+	}
+	pfree(state->samples);
+	state->samples = NULL;
+
+	/* reserve block 0 for the metapage, write the model */
+	metaBlk = AllocBlock(state->index);
+	Assert(metaBlk == SCOREAH_METAPAGE_BLKNO);
+	(void) metaBlk;
+	meta->nleaves = nleaves;
+	meta->nblocks = model->nblocks;
+	meta->flags |= SCOREAH_FLAG_TRAINED | SCOREAH_FLAG_RESIDUAL;
+	meta->numLeavesToSearch = opts->numLeavesToSearch > 0 ?
+		Min(opts->numLeavesToSearch, nleaves) : Max(1, (nleaves + 9) / 10);
+	meta->centroidBytes = sizeof(float) * nleaves * dim;
+	meta->codebookBytes = sizeof(float) * SCOREAH_CENTERS * dim;
+	{
+		Size		total = (Size) meta->centroidBytes + meta->codebookBytes;
+		char	   *blob = palloc_extended(total, MCXT_ALLOC_HUGE);
+
+		memcpy(blob, model->centroids, meta->centroidBytes);
+		memcpy(blob + meta->centroidBytes, model->codebooks, meta->codebookBytes);
+		meta->blobStart = WriteBlob(state->index, blob, total);
+		pfree(blob);
+	}
+	if (opts->quantizeCentroids)
+	{
+		/* int8 copies are derived when the model is loaded */
+		meta->qcentroidBytes = nleaves * dim + sizeof(float) * dim;
+	}
+
+	/* reserve the directory */
+	dirPages = (nleaves + SCOREAH_LEAVES_PER_PAGE - 1) / SCOREAH_LEAVES_PER_PAGE;
+	dirStart = InvalidBlockNumber;
+	for (int i = 0; i < dirPages; i++)
+	{
+		BlockNumber b = AllocBlock(state->index);
+
+		if (i == 0)
+			dirStart = b;
+	}
+	meta->directoryStart = dirStart;
+	meta->directoryPages = dirPages;
+	leaves = palloc_extended(sizeof(ScoreahLeafData) * nleaves, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int j = 0; j < nleaves; j++)
+	{
+		leaves[j].codeHead = leaves[j].codeTail = InvalidBlockNumber;
+		leaves[j].vecHead = leaves[j].vecTail = InvalidBlockNumber;
+	}
+
+	/* pass 2: assign and encode into the sort */
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SCOREAH_PHASE_ENCODING);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, state->nrows);
+	state->sortDesc = CreateTemplateTupleDesc(2);
+	TupleDescInitEntry(state->sortDesc, (AttrNumber) 1, "leaf", INT4OID, -1, 0);
+	TupleDescInitEntry(state->sortDesc, (AttrNumber) 2, "row", BYTEAOID, -1, 0);
+	state->slot = MakeSingleTupleTableSlot(state->sortDesc, &TTSOpsVirtual);
+	state->sort = tuplesort_begin_heap(state->sortDesc, 1, &sortKey, &sortOp,
+									   &sortColl, &nullsFirst,
+									   maintenance_work_mem, NULL, TUPLESORT_NONE);
+	state->dim = dim;
+	table_index_build_scan(state->heap, state->index, state->indexInfo,
+						   true, true, EncodeCallback, (void *) state, NULL);
+	tuplesort_performsort(state->sort);
+
+	/* write the leaves */
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SCOREAH_PHASE_WRITING);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
+	memset(&lw, 0, sizeof(lw));
+	lw.index = state->index;
+	lw.nblocks = model->nblocks;
+	lw.dim = dim;
+	lw.gsize = ScoreahGroupSize(model->nblocks);
+	lw.groupsPerPage = ScoreahGroupsPerPage(model->nblocks);
+	readSlot = MakeSingleTupleTableSlot(state->sortDesc, &TTSOpsMinimalTuple);
+	{
+		int64		written = 0;
+
+		while (tuplesort_gettupleslot(state->sort, true, false, readSlot, NULL))
+		{
+			bool		isnull;
+			int			leaf = DatumGetInt32(slot_getattr(readSlot, 1, &isnull));
+			bytea	   *payload = DatumGetByteaPP(slot_getattr(readSlot, 2, &isnull));
+			char	   *p = VARDATA_ANY(payload);
+			ItemPointerData tid;
+
+			if (leaf != curLeaf)
+			{
+				if (curLeaf >= 0)
+				{
+					FinishLeaf(&lw);
+					leaves[curLeaf] = lw.leaf;
+				}
+				curLeaf = leaf;
+				memset(&lw.leaf, 0, sizeof(lw.leaf));
+				lw.leaf.codeHead = lw.leaf.codeTail = InvalidBlockNumber;
+				lw.leaf.vecHead = lw.leaf.vecTail = InvalidBlockNumber;
+			}
+			memcpy(&tid, p, sizeof(ItemPointerData));
+			p += sizeof(ItemPointerData);
+			WriteRow(&lw, &tid, (const uint8 *) p, (const float *) (p + model->nblocks));
+			if ((Pointer) payload != DatumGetPointer(slot_getattr(readSlot, 2, &isnull)))
+				pfree(payload);
+			if ((++written & 1023) == 0)
+			{
+				CHECK_FOR_INTERRUPTS();
+				pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, written);
+			}
+		}
+		if (curLeaf >= 0)
+		{
+			FinishLeaf(&lw);
+			leaves[curLeaf] = lw.leaf;
+		}
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, written);
+	}
+	ExecDropSingleTupleTableSlot(readSlot);
+	ExecDropSingleTupleTableSlot(state->slot);
+	tuplesort_end(state->sort);
+
+	/* directory */
+	for (int i = 0; i < dirPages; i++)
+	{
+		PGAlignedBlock page;
+		int			first = i * SCOREAH_LEAVES_PER_PAGE;
+		int			n = Min(SCOREAH_LEAVES_PER_PAGE, nleaves - first);
+
+		ScoreahInitPage(page.data, SCOREAH_PAGE_DIRECTORY);
+		memcpy(PageGetContents(page.data), leaves + first, sizeof(ScoreahLeafData) * n);
+		((PageHeader) page.data)->pd_lower += sizeof(ScoreahLeafData) * n;
+		WriteBlock(state->index, dirStart + i, page.data);
+	}
+
+	/* metapage last */
+	meta->rowsBuilt = state->nencoded;
+	meta->builtMeanDistance = state->nencoded > 0 ? state->sumDistance / state->nencoded : 0;
+	{
+		PGAlignedBlock page;
+
+		ScoreahInitPage(page.data, SCOREAH_PAGE_META);
+		memcpy(PageGetContents(page.data), meta, sizeof(ScoreahMetaPageData));
+		((PageHeader) page.data)->pd_lower += sizeof(ScoreahMetaPageData);
+		WriteBlock(state->index, SCOREAH_METAPAGE_BLKNO, page.data);
+	}
+
+	if (RelationNeedsWAL(state->index))
+		log_newpage_range(state->index, MAIN_FORKNUM, 0,
+						  RelationGetNumberOfBlocks(state->index), true);
+}
+
+IndexBuildResult *
+scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	IndexBuildResult *result;
+	ScoreahBuildState state;
+	ScoreahMetaPageData meta;
+	double		reltuples;
+
+	if (RelationGetNumberOfBlocks(index) != 0)
+		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
+	if (TupleDescAttr(RelationGetDescr(index), 0)->atttypid != FLOAT4ARRAYOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("scoreah indexes columns of type real[], not %s",
+						format_type_be(TupleDescAttr(RelationGetDescr(index), 0)->atttypid))));
+
+	memset(&state, 0, sizeof(state));
+	state.heap = heap;
+	state.index = index;
+	state.indexInfo = indexInfo;
+	state.opts = ScoreahGetOptions(index);
+	state.metric = ScoreahGetMetric(index);
+	state.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "scoreah build row",
+										 ALLOCSET_DEFAULT_SIZES);
+	state.sampleTarget = Max(state.opts->leavesTrainingSampleSize,
+							 state.opts->trainingSampleSize);
+	state.memLimit = (Size) maintenance_work_mem * 1024;
+	state.threshold = state.opts->anisotropicThreshold;
+	scoreah_random_init(&state.rng, SAMPLE_SEED);
+	CheckOptions(&state);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SCOREAH_PHASE_SAMPLING);
+	reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+									   SampleCallback, (void *) &state, NULL);
+
+	FillMeta(&state, &meta);
+	if (state.nrows == 0)
+	{
+		ereport(NOTICE,
+				(errmsg("scoreah index \"%s\" created on a table with no rows to index: it scores every row exactly until rebuilt",
+						RelationGetRelationName(index)),
+				 errhint("REINDEX once the table holds its data, to train the partitions and codebooks.")));
+		WriteUntrained(index, MAIN_FORKNUM, &meta);
+	}
+	else
+		BuildTrained(&state, &meta);
+
+	MemoryContextDelete(state.tmpCtx);
+
+	result = palloc(sizeof(IndexBuildResult));
+	result->heap_tuples = reltuples;
+	result->index_tuples = state.nencoded;
+	return result;
+}
+
+/*
+ * The init fork of an unlogged index: an untrained, empty index.
+ */
+void
+scoreahbuildempty(Relation index)
+{
+	ScoreahBuildState state;
+	ScoreahMetaPageData meta;
+
+	memset(&state, 0, sizeof(state));
+	state.index = index;
+	state.opts = ScoreahGetOptions(index);
+	state.metric = ScoreahGetMetric(index);
+	FillMeta(&state, &meta);
+	WriteUntrained(index, INIT_FORKNUM, &meta);
+}

@@ -1,0 +1,259 @@
+/*-------------------------------------------------------------------------
+ *
+ * distance.c
+ *	  Distance kernels: float kernels for training, routing and lookup
+ *	  tables (with run-time CPU dispatch), and exact double-accumulated
+ *	  distances shared by the SQL operators and re-ranking.
+ *
+ * The float kernels are compiled once portably and once with function
+ * level target attributes for AVX2+FMA; scoreah_init_kernels() picks one
+ * from the CPU's features when the library loads.  Never -march=native:
+ * the same binary must run on any x86-64 or aarch64 machine.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "scoreah_algo.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SCOREAH_X86_DISPATCH 1
+#include <immintrin.h>
+#endif
+
+ScoreahFloatKernel scoreah_dot = scoreah_dot_scalar;
+ScoreahFloatKernel scoreah_l2sq = scoreah_l2sq_scalar;
+static const char *float_kernel_name = "scalar";
+
+/*
+ * Portable versions.  Four partial sums break the dependency chain so the
+ * compiler can keep several additions in flight even without reassociation.
+ */
+float
+scoreah_dot_scalar(const float *a, const float *b, int n)
+{
+	float		s0 = 0,
+				s1 = 0,
+				s2 = 0,
+				s3 = 0;
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+	{
+		s0 += a[i] * b[i];
+		s1 += a[i + 1] * b[i + 1];
+		s2 += a[i + 2] * b[i + 2];
+		s3 += a[i + 3] * b[i + 3];
+	}
+	for (; i < n; i++)
+		s0 += a[i] * b[i];
+	return (s0 + s1) + (s2 + s3);
+}
+
+float
+scoreah_l2sq_scalar(const float *a, const float *b, int n)
+{
+	float		s0 = 0,
+				s1 = 0,
+				s2 = 0,
+				s3 = 0;
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+	{
+		float		d0 = a[i] - b[i];
+		float		d1 = a[i + 1] - b[i + 1];
+		float		d2 = a[i + 2] - b[i + 2];
+		float		d3 = a[i + 3] - b[i + 3];
+
+		s0 += d0 * d0;
+		s1 += d1 * d1;
+		s2 += d2 * d2;
+		s3 += d3 * d3;
+	}
+	for (; i < n; i++)
+	{
+		float		d = a[i] - b[i];
+
+		s0 += d * d;
+	}
+	return (s0 + s1) + (s2 + s3);
+}
+
+#ifdef SCOREAH_X86_DISPATCH
+
+__attribute__((target("avx2,fma")))
+static inline float
+hsum256(__m256 v)
+{
+	__m128		lo = _mm256_castps256_ps128(v);
+	__m128		hi = _mm256_extractf128_ps(v, 1);
+	__m128		s = _mm_add_ps(lo, hi);
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
+	return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma")))
+static float
+dot_avx2(const float *a, const float *b, int n)
+{
+	__m256		acc0 = _mm256_setzero_ps();
+	__m256		acc1 = _mm256_setzero_ps();
+	float		tail = 0;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+	}
+	for (; i + 8 <= n; i += 8)
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+	for (; i < n; i++)
+		tail += a[i] * b[i];
+	return hsum256(_mm256_add_ps(acc0, acc1)) + tail;
+}
+
+__attribute__((target("avx2,fma")))
+static float
+l2sq_avx2(const float *a, const float *b, int n)
+{
+	__m256		acc0 = _mm256_setzero_ps();
+	__m256		acc1 = _mm256_setzero_ps();
+	float		tail = 0;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		__m256		d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+
+		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+		acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+
+		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+	}
+	for (; i < n; i++)
+	{
+		float		d = a[i] - b[i];
+
+		tail += d * d;
+	}
+	return hsum256(_mm256_add_ps(acc0, acc1)) + tail;
+}
+#endif							/* SCOREAH_X86_DISPATCH */
+
+/*
+ * Choose the float kernels for this CPU.  force_scalar is for tests and
+ * for comparing kernels (GUC scoreah.force_scalar_kernels).
+ */
+void
+scoreah_init_kernels(void)
+{
+	scoreah_dot = scoreah_dot_scalar;
+	scoreah_l2sq = scoreah_l2sq_scalar;
+	float_kernel_name = "scalar";
+#ifdef SCOREAH_X86_DISPATCH
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+	{
+		scoreah_dot = dot_avx2;
+		scoreah_l2sq = l2sq_avx2;
+		float_kernel_name = "avx2";
+	}
+#endif
+}
+
+const char *
+scoreah_float_kernel_name(void)
+{
+	return float_kernel_name;
+}
+
+/* ---- exact distances ---- */
+
+double
+scoreah_exact_dot(const float *a, const float *b, int n)
+{
+	double		s = 0;
+
+	for (int i = 0; i < n; i++)
+		s += (double) a[i] * (double) b[i];
+	return s;
+}
+
+double
+scoreah_exact_l2(const float *a, const float *b, int n)
+{
+	double		s = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		double		d = (double) a[i] - (double) b[i];
+
+		s += d * d;
+	}
+	return sqrt(s);
+}
+
+double
+scoreah_exact_norm(const float *a, int n)
+{
+	double		s = 0;
+
+	for (int i = 0; i < n; i++)
+		s += (double) a[i] * (double) a[i];
+	return sqrt(s);
+}
+
+/*
+ * Cosine distance, 1 - cos(a, b).  With a zero vector the similarity is
+ * 0/0 and the result NaN, as in pgvector.  Rounding can push |cos| a hair
+ * past 1; clamp so the distance stays in [0, 2].
+ */
+double
+scoreah_exact_cosine(const float *a, const float *b, int n)
+{
+	double		dot = 0,
+				na = 0,
+				nb = 0,
+				sim;
+
+	for (int i = 0; i < n; i++)
+	{
+		dot += (double) a[i] * (double) b[i];
+		na += (double) a[i] * (double) a[i];
+		nb += (double) b[i] * (double) b[i];
+	}
+	sim = dot / sqrt(na * nb);
+	if (sim > 1)
+		sim = 1;
+	else if (sim < -1)
+		sim = -1;
+	return 1 - sim;
+}
+
+/* The value of the metric's ordering operator (<->, <#>, <=>) */
+double
+scoreah_exact_distance(int metric, const float *a, const float *b, int n)
+{
+	switch (metric)
+	{
+		case SCOREAH_METRIC_L2:
+			return scoreah_exact_l2(a, b, n);
+		case SCOREAH_METRIC_IP:
+			return -scoreah_exact_dot(a, b, n);
+		case SCOREAH_METRIC_COSINE:
+			return scoreah_exact_cosine(a, b, n);
+	}
+	elog(ERROR, "unknown scoreah metric %d", metric);
+	return 0;					/* keep compiler quiet */
+}

@@ -1,0 +1,388 @@
+/*-------------------------------------------------------------------------
+ *
+ * insert.c
+ *	  Inserts after build: route the row to its nearest leaf, encode it
+ *	  with the index's codebooks (anisotropically when the index has a
+ *	  threshold), and append its vector and codes to the leaf's chains.
+ *
+ * Every page change goes through GenericXLog.  Inserters into the same
+ * leaf serialize on the leaf's tail page; different leaves do not meet.
+ * The directory's tail pointers are hints: readers and writers follow the
+ * chains' next links to the real tail, so a stale hint costs a page read,
+ * never a lost row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/generic_xlog.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "scoreah.h"
+
+/* Which chain of a leaf */
+typedef enum ChainKind
+{
+	CHAIN_CODES,
+	CHAIN_VECTORS
+} ChainKind;
+
+static BlockNumber *
+ChainHead(ScoreahLeaf leaf, ChainKind kind)
+{
+	return kind == CHAIN_CODES ? &leaf->codeHead : &leaf->vecHead;
+}
+
+static BlockNumber *
+ChainTail(ScoreahLeaf leaf, ChainKind kind)
+{
+	return kind == CHAIN_CODES ? &leaf->codeTail : &leaf->vecTail;
+}
+
+static uint16
+ChainPageKind(ChainKind kind)
+{
+	return kind == CHAIN_CODES ? SCOREAH_PAGE_CODES : SCOREAH_PAGE_VECTORS;
+}
+
+/*
+ * Create the first page of a leaf's chain, unless a concurrent inserter
+ * did it first.  The directory page is locked across the creation so only
+ * one head can ever be linked.
+ */
+static void
+EnsureHead(Relation index, ScoreahMetaPage meta, int leaf, ChainKind kind)
+{
+	BlockNumber dirblk = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
+	Buffer		dirbuf = ReadBuffer(index, dirblk);
+	ScoreahLeaf entry;
+
+	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
+	ScoreahCheckPage(index, BufferGetPage(dirbuf), dirblk, SCOREAH_PAGE_DIRECTORY);
+	entry = (ScoreahLeaf) PageGetContents(BufferGetPage(dirbuf)) +
+		leaf % SCOREAH_LEAVES_PER_PAGE;
+	if (*ChainHead(entry, kind) == InvalidBlockNumber)
+	{
+		Buffer		newbuf = ScoreahNewBuffer(index, MAIN_FORKNUM);
+		BlockNumber newblk = BufferGetBlockNumber(newbuf);
+		GenericXLogState *state = GenericXLogStart(index);
+		Page		dirpage = GenericXLogRegisterBuffer(state, dirbuf, 0);
+		Page		newpage = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
+
+		ScoreahInitPage(newpage, ChainPageKind(kind));
+		entry = (ScoreahLeaf) PageGetContents(dirpage) + leaf % SCOREAH_LEAVES_PER_PAGE;
+		*ChainHead(entry, kind) = newblk;
+		*ChainTail(entry, kind) = newblk;
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(newbuf);
+	}
+	UnlockReleaseBuffer(dirbuf);
+}
+
+/*
+ * The leaf's last page of a chain, exclusively locked.
+ */
+static Buffer
+LockTail(Relation index, ScoreahMetaPage meta, int leaf, ChainKind kind)
+{
+	ScoreahLeafData entry;
+	BlockNumber blkno;
+
+	ScoreahReadLeaf(index, meta, leaf, &entry);
+	if (*ChainHead(&entry, kind) == InvalidBlockNumber)
+	{
+		EnsureHead(index, meta, leaf, kind);
+		ScoreahReadLeaf(index, meta, leaf, &entry);
+	}
+	blkno = *ChainTail(&entry, kind);
+	if (blkno == InvalidBlockNumber)
+		blkno = *ChainHead(&entry, kind);
+
+	for (;;)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+		BlockNumber next;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		ScoreahCheckPage(index, page, blkno, ChainPageKind(kind));
+		next = ScoreahPageGetOpaque(page)->nextblkno;
+		if (next == InvalidBlockNumber)
+			return buf;
+		UnlockReleaseBuffer(buf);
+		blkno = next;
+	}
+}
+
+/* Point the directory's tail hint of a chain at blkno */
+static void
+UpdateTailHint(Relation index, ScoreahMetaPage meta, int leaf, ChainKind kind,
+			   BlockNumber blkno)
+{
+	BlockNumber dirblk = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
+	Buffer		dirbuf = ReadBuffer(index, dirblk);
+	GenericXLogState *state;
+	Page		page;
+	ScoreahLeaf entry;
+
+	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, dirbuf, 0);
+	entry = (ScoreahLeaf) PageGetContents(page) + leaf % SCOREAH_LEAVES_PER_PAGE;
+	*ChainTail(entry, kind) = blkno;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(dirbuf);
+}
+
+/*
+ * Append a vector to the leaf's vector chain and say where it starts.
+ */
+static void
+AppendVector(Relation index, ScoreahMetaPage meta, int leaf, const float *x,
+			 BlockNumber *vblkno, uint16 *voff)
+{
+	Size		nbytes = sizeof(float) * meta->dimensions;
+	const char *src = (const char *) x;
+	Buffer		buf = LockTail(index, meta, leaf, CHAIN_VECTORS);
+	PageHeader	ph = (PageHeader) BufferGetPage(buf);
+	bool		fresh = ph->pd_lower == MAXALIGN(SizeOfPageHeaderData);
+	BlockNumber startTail = BufferGetBlockNumber(buf);
+
+	/* fits on the tail page */
+	if (nbytes <= (Size) (ph->pd_upper - ph->pd_lower) &&
+		(nbytes <= SCOREAH_PAGE_CAPACITY || fresh))
+	{
+		GenericXLogState *state = GenericXLogStart(index);
+		Page		page = GenericXLogRegisterBuffer(state, buf, 0);
+
+		*vblkno = BufferGetBlockNumber(buf);
+		*voff = ((PageHeader) page)->pd_lower;
+		memcpy((char *) page + *voff, src, nbytes);
+		((PageHeader) page)->pd_lower += nbytes;
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(buf);
+		return;
+	}
+
+	/*
+	 * New pages: one for a vector that fits a page, as many as needed for
+	 * a longer one (each step links the previous page to the next in one
+	 * WAL record of two pages).
+	 */
+	*vblkno = InvalidBlockNumber;
+	while (nbytes > 0)
+	{
+		Buffer		newbuf = ScoreahNewBuffer(index, MAIN_FORKNUM);
+		BlockNumber newblk = BufferGetBlockNumber(newbuf);
+		GenericXLogState *state = GenericXLogStart(index);
+		Page		prev = GenericXLogRegisterBuffer(state, buf, 0);
+		Page		page = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
+		Size		n = Min(nbytes, SCOREAH_PAGE_CAPACITY);
+
+		ScoreahInitPage(page, SCOREAH_PAGE_VECTORS);
+		ScoreahPageGetOpaque(prev)->nextblkno = newblk;
+		if (*vblkno == InvalidBlockNumber)
+		{
+			*vblkno = newblk;
+			*voff = ((PageHeader) page)->pd_lower;
+		}
+		memcpy((char *) page + ((PageHeader) page)->pd_lower, src, n);
+		((PageHeader) page)->pd_lower += n;
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(buf);
+		buf = newbuf;
+		src += n;
+		nbytes -= n;
+	}
+	if (BufferGetBlockNumber(buf) != startTail)
+	{
+		BlockNumber tail = BufferGetBlockNumber(buf);
+
+		UnlockReleaseBuffer(buf);
+		UpdateTailHint(index, meta, leaf, CHAIN_VECTORS, tail);
+	}
+	else
+		UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Add a row (TID, vector location, codes) to the leaf's last group, a new
+ * group on the tail page, or a new page.
+ */
+static void
+AppendCodes(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
+			BlockNumber vblkno, uint16 voff, const uint8 *codes)
+{
+	Size		gsize = ScoreahGroupSize(meta->nblocks);
+	int			perPage = ScoreahGroupsPerPage(meta->nblocks);
+	Buffer		buf = LockTail(index, meta, leaf, CHAIN_CODES);
+	Buffer		newbuf = InvalidBuffer;
+	GenericXLogState *state = GenericXLogStart(index);
+	Page		page = GenericXLogRegisterBuffer(state, buf, 0);
+	int			ngroups = ScoreahPageGetNGroups(page, gsize);
+	char	   *group = ngroups > 0 ? PageGetContents(page) + (ngroups - 1) * gsize : NULL;
+	ScoreahGroupHeaderData *gh;
+	ScoreahItem item;
+
+	if (group == NULL || ScoreahGroupHeader(group)->nitems == SCOREAH_GROUP_ROWS)
+	{
+		if (ngroups == perPage)
+		{
+			Page		newpage;
+
+			newbuf = ScoreahNewBuffer(index, MAIN_FORKNUM);
+			newpage = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
+			ScoreahInitPage(newpage, SCOREAH_PAGE_CODES);
+			ScoreahPageGetOpaque(page)->nextblkno = BufferGetBlockNumber(newbuf);
+			page = newpage;
+			ngroups = 0;
+		}
+		group = PageGetContents(page) + ngroups * gsize;
+		memset(group, 0, gsize);
+		((PageHeader) page)->pd_lower += gsize;
+	}
+	gh = ScoreahGroupHeader(group);
+	item = ScoreahGroupItems(group) + gh->nitems;
+	item->tid = *tid;
+	item->vblkno = vblkno;
+	item->voff = voff;
+	if (meta->nblocks > 0)
+		scoreah_pack_codes(ScoreahGroupCodes(group), gh->nitems, codes, meta->nblocks);
+	gh->nitems++;
+	gh->nlive++;
+	GenericXLogFinish(state);
+
+	UnlockReleaseBuffer(buf);
+	if (BufferIsValid(newbuf))
+	{
+		BlockNumber tail = BufferGetBlockNumber(newbuf);
+
+		UnlockReleaseBuffer(newbuf);
+		UpdateTailHint(index, meta, leaf, CHAIN_CODES, tail);
+	}
+}
+
+void
+ScoreahAppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
+				 const float *vector, const uint8 *codes)
+{
+	BlockNumber vblkno;
+	uint16		voff;
+
+	AppendVector(index, &cache->meta, leaf, vector, &vblkno, &voff);
+	AppendCodes(index, &cache->meta, leaf, tid, vblkno, voff, codes);
+}
+
+/*
+ * The first row of an index built on an empty table fixes its dimension.
+ * A new buildId makes every backend reload the (trivial) model.
+ */
+static void
+SetDimensions(Relation index, int dim)
+{
+	Buffer		buf = ReadBuffer(index, SCOREAH_METAPAGE_BLKNO);
+	Page		page;
+	ScoreahMetaPage meta;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	page = BufferGetPage(buf);
+	ScoreahCheckPage(index, page, SCOREAH_METAPAGE_BLKNO, SCOREAH_PAGE_META);
+	meta = (ScoreahMetaPage) PageGetContents(page);
+	if (meta->dimensions == 0)
+	{
+		GenericXLogState *state = GenericXLogStart(index);
+
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		meta = (ScoreahMetaPage) PageGetContents(page);
+		meta->dimensions = dim;
+		meta->buildId++;
+		GenericXLogFinish(state);
+	}
+	UnlockReleaseBuffer(buf);
+}
+
+bool
+scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+			  Relation heap, IndexUniqueCheck checkUnique,
+#if PG_VERSION_NUM >= 140000
+			  bool indexUnchanged,
+#endif
+			  IndexInfo *indexInfo)
+{
+	MemoryContext ctx,
+				oldCtx;
+	ScoreahCache cache;
+	ScoreahModel model;
+	float	   *x,
+			   *unit;
+	int			dim;
+	int			leaf = 0;
+	uint8	   *codes = NULL;
+
+	if (isnull[0])
+		return false;
+
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "scoreah insert",
+								ALLOCSET_DEFAULT_SIZES);
+	oldCtx = MemoryContextSwitchTo(ctx);
+
+	x = ScoreahArrayToVector(DatumGetArrayTypeP(values[0]), &dim, "indexed vector");
+	cache = ScoreahGetCache(index);
+	if (cache->meta.dimensions == 0)
+	{
+		if (dim > SCOREAH_MAX_DIM)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("scoreah indexes at most %d dimensions, the row has %d",
+							SCOREAH_MAX_DIM, dim)));
+		SetDimensions(index, dim);
+		cache = ScoreahGetCache(index);
+	}
+	ScoreahCheckDimensions(cache->meta.dimensions, dim);
+	model = &cache->model;
+
+	unit = x;
+	if (cache->meta.metric == SCOREAH_METRIC_COSINE)
+	{
+		double		norm = scoreah_exact_norm(x, dim);
+
+		if (norm == 0)
+		{
+			/* zero vectors have no direction: not indexed, as in pgvector */
+			MemoryContextSwitchTo(oldCtx);
+			MemoryContextDelete(ctx);
+			return false;
+		}
+		unit = palloc(sizeof(float) * dim);
+		for (int i = 0; i < dim; i++)
+			unit[i] = (float) (x[i] / norm);
+	}
+
+	if (cache->meta.flags & SCOREAH_FLAG_TRAINED)
+	{
+		leaf = scoreah_nearest_l2(unit, model->centroids, model->centroidNorms,
+								  model->nleaves, dim, NULL);
+		if (model->nblocks > 0)
+		{
+			float	   *res = palloc(sizeof(float) * dim);
+			const float *c = model->centroids + (Size) leaf * dim;
+
+			for (int i = 0; i < dim; i++)
+				res[i] = unit[i] - c[i];
+			codes = palloc(model->nblocks);
+			scoreah_pq_encode(model, res, unit, cache->meta.threshold, codes);
+		}
+	}
+
+	ScoreahAppendRow(index, cache, leaf, heap_tid, x, codes);
+
+	MemoryContextSwitchTo(oldCtx);
+	MemoryContextDelete(ctx);
+	return false;
+}

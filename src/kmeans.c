@@ -1,0 +1,328 @@
+/*-------------------------------------------------------------------------
+ *
+ * kmeans.c
+ *	  k-means clustering for the partition tree and the PQ codebooks, and
+ *	  the deterministic random numbers the build uses.
+ *
+ * Lloyd iterations with squared L2, random or k-means++ initialisation,
+ * ScaNN's re-seeding of undersized clusters, and an optional spherical
+ * variant (unit-length centers).  Everything is deterministic for a given
+ * seed so that the same table builds the same index.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "miscadmin.h"
+
+#include "scoreah_algo.h"
+
+/* ---- PRNG: splitmix64, small and good enough for sampling ---- */
+
+void
+scoreah_random_init(ScoreahRandom *r, uint64 seed)
+{
+	r->s = seed ^ UINT64CONST(0x9E3779B97F4A7C15);
+}
+
+uint64
+scoreah_random_next(ScoreahRandom *r)
+{
+	uint64		z = (r->s += UINT64CONST(0x9E3779B97F4A7C15));
+
+	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+double
+scoreah_random_double(ScoreahRandom *r)
+{
+	return (scoreah_random_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+uint64
+scoreah_random_below(ScoreahRandom *r, uint64 n)
+{
+	return n == 0 ? 0 : scoreah_random_next(r) % n;
+}
+
+/* ---- assignment ---- */
+
+/*
+ * Nearest center by squared L2, computed as |c|^2 - 2<x, c> (the |x|^2
+ * term is the same for every center).  dist, if given, receives the
+ * squared distance (clamped at 0 against rounding).
+ */
+int
+scoreah_nearest_l2(const float *x, const float *centers, const float *cnorms,
+				   int k, int dim, float *dist)
+{
+	int			best = 0;
+	float		bestv = FLT_MAX;
+
+	for (int j = 0; j < k; j++)
+	{
+		float		v = cnorms[j] - 2 * scoreah_dot(x, centers + (Size) j * dim, dim);
+
+		if (v < bestv)
+		{
+			bestv = v;
+			best = j;
+		}
+	}
+	if (dist)
+	{
+		float		d = bestv + scoreah_dot(x, x, dim);
+
+		*dist = d > 0 ? d : 0;
+	}
+	return best;
+}
+
+static void
+compute_norms(const float *centers, int k, int dim, float *cnorms)
+{
+	for (int j = 0; j < k; j++)
+		cnorms[j] = scoreah_dot(centers + (Size) j * dim, centers + (Size) j * dim, dim);
+}
+
+static void
+normalize(float *v, int dim)
+{
+	double		s = 0;
+
+	for (int i = 0; i < dim; i++)
+		s += (double) v[i] * v[i];
+	if (s > 0)
+	{
+		float		inv = (float) (1.0 / sqrt(s));
+
+		for (int i = 0; i < dim; i++)
+			v[i] *= inv;
+	}
+}
+
+/* ---- initialisation ---- */
+
+static void
+init_random(const float *data, int n, int dim, int k, ScoreahRandom *rng,
+			float *centers)
+{
+	int		   *idx = palloc(sizeof(int) * n);
+
+	for (int i = 0; i < n; i++)
+		idx[i] = i;
+	/* partial Fisher-Yates: the first k entries are a uniform k-subset */
+	for (int j = 0; j < k; j++)
+	{
+		int			r = j + (int) scoreah_random_below(rng, n - j);
+		int			t = idx[j];
+
+		idx[j] = idx[r];
+		idx[r] = t;
+		memcpy(centers + (Size) j * dim, data + (Size) idx[j] * dim, sizeof(float) * dim);
+	}
+	pfree(idx);
+}
+
+/*
+ * k-means++: each new center is drawn with probability proportional to
+ * the squared distance to the nearest center chosen so far.
+ */
+static void
+init_kmeanspp(const float *data, int n, int dim, int k, ScoreahRandom *rng,
+			  float *centers)
+{
+	float	   *mind = palloc(sizeof(float) * n);
+	int			first = (int) scoreah_random_below(rng, n);
+
+	memcpy(centers, data + (Size) first * dim, sizeof(float) * dim);
+	for (int i = 0; i < n; i++)
+		mind[i] = scoreah_l2sq(data + (Size) i * dim, centers, dim);
+
+	for (int j = 1; j < k; j++)
+	{
+		double		total = 0,
+					target,
+					acc = 0;
+		int			pick = n - 1;
+		float	   *c = centers + (Size) j * dim;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < n; i++)
+			total += mind[i];
+		if (total <= 0)
+			pick = (int) scoreah_random_below(rng, n);	/* all points covered */
+		else
+		{
+			target = scoreah_random_double(rng) * total;
+			for (int i = 0; i < n; i++)
+			{
+				acc += mind[i];
+				if (acc > target)
+				{
+					pick = i;
+					break;
+				}
+			}
+		}
+		memcpy(c, data + (Size) pick * dim, sizeof(float) * dim);
+		for (int i = 0; i < n; i++)
+		{
+			float		d = scoreah_l2sq(data + (Size) i * dim, c, dim);
+
+			if (d < mind[i])
+				mind[i] = d;
+		}
+	}
+	pfree(mind);
+}
+
+/* ---- Lloyd iterations ---- */
+
+int
+scoreah_kmeans(const float *data, int n, int dim,
+			   const ScoreahKmeansParams *params, float *centers)
+{
+	int			k = params->k;
+	ScoreahRandom rng;
+	int		   *assign;
+	int		   *counts;
+	double	   *sums;
+	float	   *cnorms;
+	int			nempty = 0;
+	int			small;
+
+	if (n <= 0)
+	{
+		memset(centers, 0, sizeof(float) * k * dim);
+		return k;
+	}
+	if (n <= k)
+	{
+		/* every point is a center; repeat points to fill the rest */
+		for (int j = 0; j < k; j++)
+			memcpy(centers + (Size) j * dim, data + (Size) (j % n) * dim, sizeof(float) * dim);
+		if (params->spherical)
+			for (int j = 0; j < k; j++)
+				normalize(centers + (Size) j * dim, dim);
+		return k - n;
+	}
+
+	scoreah_random_init(&rng, params->seed);
+	if (params->randomInit)
+		init_random(data, n, dim, k, &rng, centers);
+	else
+		init_kmeanspp(data, n, dim, k, &rng, centers);
+	if (params->spherical)
+		for (int j = 0; j < k; j++)
+			normalize(centers + (Size) j * dim, dim);
+
+	assign = palloc(sizeof(int) * n);
+	counts = palloc(sizeof(int) * k);
+	sums = palloc(sizeof(double) * k * dim);
+	cnorms = palloc(sizeof(float) * k);
+	for (int i = 0; i < n; i++)
+		assign[i] = -1;
+
+	/* ScaNN re-seeds clusters smaller than min(min_cluster_size, n / k) */
+	small = Min(params->minClusterSize, n / k);
+
+	for (int it = 0; it < params->iterations; it++)
+	{
+		int			changed = 0;
+		int			reseeded = 0;
+
+		compute_norms(centers, k, dim, cnorms);
+		memset(counts, 0, sizeof(int) * k);
+		memset(sums, 0, sizeof(double) * k * dim);
+
+		for (int i = 0; i < n; i++)
+		{
+			const float *x = data + (Size) i * dim;
+			int			c;
+			double	   *s;
+
+			if ((i & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+			c = scoreah_nearest_l2(x, centers, cnorms, k, dim, NULL);
+			if (c != assign[i])
+			{
+				changed++;
+				assign[i] = c;
+			}
+			counts[c]++;
+			s = sums + (Size) c * dim;
+			for (int d = 0; d < dim; d++)
+				s[d] += x[d];
+		}
+
+		/* new centers: means (spherical: normalized sums) */
+		for (int j = 0; j < k; j++)
+		{
+			float	   *c = centers + (Size) j * dim;
+			double	   *s = sums + (Size) j * dim;
+
+			if (counts[j] == 0)
+				continue;
+			for (int d = 0; d < dim; d++)
+				c[d] = (float) (s[d] / counts[j]);
+			if (params->spherical)
+				normalize(c, dim);
+		}
+
+		/*
+		 * Re-seed undersized clusters at a random point of a cluster that is
+		 * big enough, nudged off it so the two can separate.  The point's
+		 * own cluster keeps its center; the next assignment splits it.
+		 */
+		for (int j = 0; j < k; j++)
+		{
+			if (counts[j] >= Max(small, 1))
+				continue;
+			for (int tries = 0; tries < 64; tries++)
+			{
+				int			p = (int) scoreah_random_below(&rng, n);
+				int			owner = assign[p];
+
+				if (counts[owner] > Max(small, 1) * 2)
+				{
+					const float *x = data + (Size) p * dim;
+					const float *oc = centers + (Size) owner * dim;
+					float	   *c = centers + (Size) j * dim;
+
+					for (int d = 0; d < dim; d++)
+						c[d] = x[d] + 0.01f * (x[d] - oc[d]);
+					if (params->spherical)
+						normalize(c, dim);
+					counts[owner]--;
+					counts[j]++;
+					assign[p] = j;
+					reseeded++;
+					break;
+				}
+			}
+		}
+
+		if (changed == 0 && reseeded == 0)
+			break;
+	}
+
+	/* count clusters that no point chose in the last assignment */
+	memset(counts, 0, sizeof(int) * k);
+	for (int i = 0; i < n; i++)
+		counts[assign[i]]++;
+	for (int j = 0; j < k; j++)
+		if (counts[j] == 0)
+			nempty++;
+
+	pfree(assign);
+	pfree(counts);
+	pfree(sums);
+	pfree(cnorms);
+	return nempty;
+}

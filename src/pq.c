@@ -1,0 +1,480 @@
+/*-------------------------------------------------------------------------
+ *
+ * pq.c
+ *	  Product quantization as ScaNN's asymmetric hashing does it: 16-center
+ *	  codebooks per block of dimensions, anisotropic (score-aware) encoding
+ *	  by coordinate descent over blocks, per-query lookup tables quantized
+ *	  to 8 bits, and the LUT16 scoring of groups of 32 rows.
+ *
+ * Codebooks are trained with plain (isotropic) k-means per block, on
+ * residuals x - c_leaf; the anisotropic loss enters at encoding time, as
+ * in ScaNN since 2021 (reference section 2.5).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "miscadmin.h"
+
+#include "scoreah_algo.h"
+
+ScoreahLut16Kernel scoreah_lut16_scan = scoreah_lut16_scan_scalar;
+
+/* ---- codebook training ---- */
+
+/*
+ * Train the codebooks of every block on n sample residuals (n x dim).
+ */
+void
+scoreah_pq_train(ScoreahModel model, const float *samples, int n,
+				 int iterations, uint64 seed)
+{
+	int			dim = model->dim;
+	float	   *sub = palloc(sizeof(float) * (Size) Max(n, 1) * model->dpb);
+
+	for (int b = 0; b < model->nblocks; b++)
+	{
+		int			w = ScoreahBlockWidth(model, b);
+		int			start = b * model->dpb;
+		ScoreahKmeansParams params;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < n; i++)
+			memcpy(sub + (Size) i * w, samples + (Size) i * dim + start, sizeof(float) * w);
+
+		params.k = SCOREAH_CENTERS;
+		params.iterations = iterations;
+		params.minClusterSize = 1;
+		params.spherical = false;
+		params.randomInit = false;	/* k-means++: 16 centers, cheap */
+		params.seed = seed + b;
+		scoreah_kmeans(sub, n, w, &params, ScoreahCodebook(model, b));
+	}
+	pfree(sub);
+}
+
+/* ---- encoding ---- */
+
+/*
+ * ScaNN's parallel cost multiplier eta = h_par / h_perp for a datapoint of
+ * squared norm sqnorm in dim dimensions: (d - 1) t^2 / (1 - t^2), with
+ * t = T / |x|.  For |x| <= T the formula has no meaning (no unit query can
+ * reach the threshold); t^2 is capped at 0.99 so such rows still get a
+ * finite, strongly parallel-weighted loss.
+ */
+double
+scoreah_parallel_cost_multiplier(double threshold, double sqnorm, int dim)
+{
+	double		t2;
+
+	if (sqnorm <= 0)
+		return 1.0;
+	t2 = threshold * threshold / sqnorm;
+	if (t2 > 0.99)
+		t2 = 0.99;
+	return (dim - 1) * t2 / (1 - t2);
+}
+
+/*
+ * Encode one vector: codes[b] = a center index for every block.
+ *
+ * residual is what is quantized (x - c_leaf, or x), original the datapoint
+ * itself (its direction defines "parallel").  Without a threshold (NaN)
+ * each block takes its nearest center.  With one, coordinate descent over
+ * blocks minimizes eta * |r_par|^2 + |r_perp|^2, the score-aware loss,
+ * starting from the nearest centers (reference 2.5).
+ */
+void
+scoreah_pq_encode(ScoreahModel model, const float *residual,
+				  const float *original, double threshold, uint8 *codes)
+{
+	int			nb = model->nblocks;
+	int			dim = model->dim;
+	float	   *energy;
+	float	   *par;
+	int		   *order;
+	double		sqnorm,
+				norm,
+				eta,
+				P;
+
+	/* nearest centers */
+	for (int b = 0; b < nb; b++)
+	{
+		int			w = ScoreahBlockWidth(model, b);
+		const float *r = residual + b * model->dpb;
+		const float *cb = ScoreahCodebook(model, b);
+		float		best = FLT_MAX;
+		int			bestj = 0;
+
+		for (int j = 0; j < SCOREAH_CENTERS; j++)
+		{
+			float		d = scoreah_l2sq_scalar(r, cb + j * w, w);
+
+			if (d < best)
+			{
+				best = d;
+				bestj = j;
+			}
+		}
+		codes[b] = (uint8) bestj;
+	}
+
+	if (isnan(threshold))
+		return;
+
+	sqnorm = scoreah_exact_dot(original, original, dim);
+	if (sqnorm <= 0)
+		return;
+	norm = sqrt(sqnorm);
+	eta = scoreah_parallel_cost_multiplier(threshold, sqnorm, dim);
+
+	energy = palloc(sizeof(float) * nb * SCOREAH_CENTERS);
+	par = palloc(sizeof(float) * nb * SCOREAH_CENTERS);
+	order = palloc(sizeof(int) * nb);
+
+	/* per block and center: residual energy and parallel contribution */
+	for (int b = 0; b < nb; b++)
+	{
+		int			w = ScoreahBlockWidth(model, b);
+		const float *r = residual + b * model->dpb;
+		const float *x = original + b * model->dpb;
+		const float *cb = ScoreahCodebook(model, b);
+
+		for (int j = 0; j < SCOREAH_CENTERS; j++)
+		{
+			double		e = 0,
+						p = 0;
+
+			for (int d = 0; d < w; d++)
+			{
+				double		diff = (double) r[d] - cb[j * w + d];
+
+				e += diff * diff;
+				p += diff * x[d];
+			}
+			energy[b * SCOREAH_CENTERS + j] = (float) e;
+			par[b * SCOREAH_CENTERS + j] = (float) (p / norm);
+		}
+	}
+
+	P = 0;
+	for (int b = 0; b < nb; b++)
+	{
+		P += par[b * SCOREAH_CENTERS + codes[b]];
+		order[b] = b;
+	}
+
+	/* visit blocks by their current residual energy, largest first */
+	for (int i = 1; i < nb; i++)
+	{
+		int			t = order[i];
+		float		et = energy[t * SCOREAH_CENTERS + codes[t]];
+		int			j = i - 1;
+
+		while (j >= 0 && energy[order[j] * SCOREAH_CENTERS + codes[order[j]]] < et)
+		{
+			order[j + 1] = order[j];
+			j--;
+		}
+		order[j + 1] = t;
+	}
+
+	for (int round = 0; round < 10; round++)
+	{
+		bool		changed = false;
+
+		for (int i = 0; i < nb; i++)
+		{
+			int			b = order[i];
+			int			cur = codes[b];
+			double		pcur = par[b * SCOREAH_CENTERS + cur];
+			double		ecur = energy[b * SCOREAH_CENTERS + cur];
+			double		bestDelta = 0;
+			int			bestj = cur;
+
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+			{
+				double		Pn,
+							dP2,
+							delta;
+
+				if (j == cur)
+					continue;
+				Pn = P - pcur + par[b * SCOREAH_CENTERS + j];
+				dP2 = Pn * Pn - P * P;
+				if (dP2 > 0)
+					continue;
+				delta = eta * dP2 + ((energy[b * SCOREAH_CENTERS + j] - ecur) - dP2);
+				if (delta < bestDelta)
+				{
+					bestDelta = delta;
+					bestj = j;
+				}
+			}
+			if (bestj != cur)
+			{
+				P = P - pcur + par[b * SCOREAH_CENTERS + bestj];
+				codes[b] = (uint8) bestj;
+				changed = true;
+			}
+		}
+		if (!changed)
+			break;
+	}
+
+	pfree(energy);
+	pfree(par);
+	pfree(order);
+}
+
+/* Reconstruct the quantized vector (residual space) from codes */
+void
+scoreah_pq_decode(ScoreahModel model, const uint8 *codes, float *out)
+{
+	for (int b = 0; b < model->nblocks; b++)
+	{
+		int			w = ScoreahBlockWidth(model, b);
+
+		memcpy(out + b * model->dpb, ScoreahCodebook(model, b) + codes[b] * w,
+			   sizeof(float) * w);
+	}
+}
+
+/* ---- routing ---- */
+
+/*
+ * int8 copies of the centroids with one multiplier per dimension
+ * (max |c_d| / 127), used for routing when quantize_centroids is set.
+ */
+void
+scoreah_quantize_centroids(ScoreahModel model)
+{
+	int			dim = model->dim;
+
+	for (int d = 0; d < dim; d++)
+	{
+		float		m = 0;
+
+		for (int j = 0; j < model->nleaves; j++)
+			m = Max(m, fabsf(model->centroids[(Size) j * dim + d]));
+		model->qscales[d] = m > 0 ? m / 127.0f : 1.0f;
+	}
+	for (int j = 0; j < model->nleaves; j++)
+		for (int d = 0; d < dim; d++)
+		{
+			float		v = rintf(model->centroids[(Size) j * dim + d] / model->qscales[d]);
+
+			model->qcentroids[(Size) j * dim + d] = (int8) Max(-127, Min(127, v));
+		}
+}
+
+/*
+ * Routing score of every leaf for a query, smaller = nearer: squared L2
+ * for L2, negative inner product for inner product and cosine (ScaNN
+ * routes by the search distance).
+ */
+void
+scoreah_route_scores(ScoreahModel model, const float *query, float *scores)
+{
+	int			dim = model->dim;
+	float		qn = scoreah_dot(query, query, dim);
+	float	   *qs = NULL;
+
+	if (model->quantizeCentroids)
+	{
+		qs = palloc(sizeof(float) * dim);
+		for (int d = 0; d < dim; d++)
+			qs[d] = query[d] * model->qscales[d];
+	}
+
+	for (int j = 0; j < model->nleaves; j++)
+	{
+		float		dot;
+
+		if (qs)
+		{
+			const int8 *c = model->qcentroids + (Size) j * dim;
+			float		s = 0;
+
+			for (int d = 0; d < dim; d++)
+				s += qs[d] * c[d];
+			dot = s;
+		}
+		else
+			dot = scoreah_dot(query, model->centroids + (Size) j * dim, dim);
+
+		if (model->metric == SCOREAH_METRIC_L2)
+			scores[j] = qn - 2 * dot + model->centroidNorms[j];
+		else
+			scores[j] = -dot;
+	}
+	if (qs)
+		pfree(qs);
+}
+
+/* ---- lookup tables ---- */
+
+void
+scoreah_lut_alloc(ScoreahLut lut, int nblocks)
+{
+	lut->nblocks = nblocks;
+	lut->flut = palloc(sizeof(float) * nblocks * SCOREAH_CENTERS);
+	lut->qlut = palloc(sizeof(uint8) * nblocks * SCOREAH_CENTERS);
+	lut->scale = 1;
+	lut->offset = 0;
+}
+
+/*
+ * Float lookup table of a query.  For L2 the entries are squared distances
+ * between the query's block (minus the leaf centroid when codes are
+ * residuals: center is then that centroid) and each codebook center; for
+ * inner product and cosine they are negative inner products, the same for
+ * every leaf (the centroid's part is a per-leaf bias).
+ */
+void
+scoreah_lut_build(ScoreahModel model, const float *query, const float *center,
+				  ScoreahLut lut)
+{
+	float		tmp[64];
+
+	for (int b = 0; b < model->nblocks; b++)
+	{
+		int			w = ScoreahBlockWidth(model, b);
+		const float *q = query + b * model->dpb;
+		const float *cb = ScoreahCodebook(model, b);
+		float	   *out = lut->flut + b * SCOREAH_CENTERS;
+
+		if (model->metric == SCOREAH_METRIC_L2)
+		{
+			const float *qq = q;
+			float	   *heapbuf = NULL;
+
+			if (center)
+			{
+				float	   *t = w <= 64 ? tmp : (heapbuf = palloc(sizeof(float) * w));
+
+				for (int d = 0; d < w; d++)
+					t[d] = q[d] - center[b * model->dpb + d];
+				qq = t;
+			}
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+				out[j] = scoreah_l2sq(qq, cb + j * w, w);
+			if (heapbuf)
+				pfree(heapbuf);
+		}
+		else
+		{
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+				out[j] = -scoreah_dot(q, cb + j * w, w);
+		}
+	}
+}
+
+/*
+ * 8-bit table: each block's entries minus the block's minimum, times one
+ * global scale.  The per-block bias uses all 8 bits even for L2 tables
+ * (all positive), which ScaNN's symmetric scale would half waste; the sums
+ * are exact integers, so any kernel that adds them gives the same result.
+ * distance ~= offset + sum / scale.
+ */
+void
+scoreah_lut_quantize(ScoreahLut lut)
+{
+	float		maxspan = 0;
+	double		offset = 0;
+	float	   *mins = palloc(sizeof(float) * lut->nblocks);
+
+	for (int b = 0; b < lut->nblocks; b++)
+	{
+		const float *f = lut->flut + b * SCOREAH_CENTERS;
+		float		lo = f[0],
+					hi = f[0];
+
+		for (int j = 1; j < SCOREAH_CENTERS; j++)
+		{
+			lo = Min(lo, f[j]);
+			hi = Max(hi, f[j]);
+		}
+		mins[b] = lo;
+		offset += lo;
+		maxspan = Max(maxspan, hi - lo);
+	}
+	lut->scale = maxspan > 0 ? 255.0f / maxspan : 1.0f;
+	lut->offset = (float) offset;
+	for (int b = 0; b < lut->nblocks; b++)
+	{
+		const float *f = lut->flut + b * SCOREAH_CENTERS;
+		uint8	   *q = lut->qlut + b * SCOREAH_CENTERS;
+
+		for (int j = 0; j < SCOREAH_CENTERS; j++)
+		{
+			float		v = rintf((f[j] - mins[b]) * lut->scale);
+
+			q[j] = (uint8) Max(0.0f, Min(255.0f, v));
+		}
+	}
+	pfree(mins);
+}
+
+/* ---- LUT16 code layout and scoring ---- */
+
+/*
+ * Store the codes of one row into a group: in block b, byte (row % 16)
+ * holds row's code in the low nibble for rows 0..15 and in the high
+ * nibble for rows 16..31.
+ */
+void
+scoreah_pack_codes(uint8 *groupCodes, int row, const uint8 *codes, int nblocks)
+{
+	int			m = row & 15;
+
+	for (int b = 0; b < nblocks; b++)
+	{
+		uint8	   *byte = groupCodes + b * 16 + m;
+
+		if (row < 16)
+			*byte = (uint8) ((*byte & 0xF0) | (codes[b] & 0x0F));
+		else
+			*byte = (uint8) ((*byte & 0x0F) | ((codes[b] & 0x0F) << 4));
+	}
+}
+
+uint8
+scoreah_unpack_code(const uint8 *groupCodes, int row, int block)
+{
+	uint8		byte = groupCodes[block * 16 + (row & 15)];
+
+	return row < 16 ? (byte & 0x0F) : (byte >> 4);
+}
+
+/*
+ * Portable LUT16 scan: out[i] = sum over blocks of qlut[b][code(i, b)] for
+ * the 32 rows of a group.
+ */
+void
+scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut, int nblocks,
+						  uint32 *out)
+{
+	memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
+	for (int b = 0; b < nblocks; b++)
+	{
+		const uint8 *c = codes + b * 16;
+		const uint8 *t = qlut + b * SCOREAH_CENTERS;
+
+		for (int m = 0; m < 16; m++)
+		{
+			out[m] += t[c[m] & 0x0F];
+			out[m + 16] += t[c[m] >> 4];
+		}
+	}
+}
+
+const char *
+scoreah_lut16_kernel_name(void)
+{
+	return scoreah_lut16_scan == scoreah_lut16_scan_scalar ? "scalar" : "simd";
+}

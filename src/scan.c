@@ -1,0 +1,589 @@
+/*-------------------------------------------------------------------------
+ *
+ * scan.c
+ *	  Index scans: ORDER BY column <op> query LIMIT k.
+ *
+ * A scan routes the query to its nearest leaves and works in rounds of
+ * num_leaves_to_search leaves.  Within a round it scores every row of
+ * those leaves from their 4-bit codes through a per-query 8-bit lookup
+ * table (or exactly, for brute_force scoring), keeps the best
+ * reordering_num_neighbors candidates in a bounded heap, re-ranks them
+ * with exact distances from the stored vectors and returns them in exact
+ * distance order.
+ *
+ * When the executor wants more rows (a LIMIT above the candidate count, or
+ * a WHERE clause that rejects rows), the scan takes the next candidates of
+ * the round in approximate order (each batch twice the last, the leaves
+ * scored again past the last key returned), then moves on to the next
+ * round of leaves, until every leaf has been searched.  Order is exact
+ * within a batch and approximate between batches.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/relscan.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "scoreah.h"
+
+/* Candidates of a batch when nothing is re-ranked */
+#define DEFAULT_BATCH	100
+
+/* (key, tid) order: the total order in which a round hands out rows */
+static inline int
+CandCmp(const ScoreahCandidate *a, const ScoreahCandidate *b)
+{
+	if (a->approx < b->approx)
+		return -1;
+	if (a->approx > b->approx)
+		return 1;
+	return ItemPointerCompare((ItemPointer) &a->tid, (ItemPointer) &b->tid);
+}
+
+/* Bounded max-heap of candidates on (approx, tid) */
+typedef struct CandHeap
+{
+	ScoreahCandidate *items;
+	int			n;
+	int			cap;
+} CandHeap;
+
+static void
+HeapSiftDown(CandHeap *h, int i)
+{
+	for (;;)
+	{
+		int			l = 2 * i + 1,
+					r = l + 1,
+					m = i;
+		ScoreahCandidate t;
+
+		if (l < h->n && CandCmp(&h->items[l], &h->items[m]) > 0)
+			m = l;
+		if (r < h->n && CandCmp(&h->items[r], &h->items[m]) > 0)
+			m = r;
+		if (m == i)
+			return;
+		t = h->items[i];
+		h->items[i] = h->items[m];
+		h->items[m] = t;
+		i = m;
+	}
+}
+
+static void
+HeapOffer(CandHeap *h, const ScoreahCandidate *c)
+{
+	if (h->n < h->cap)
+	{
+		int			i = h->n++;
+
+		h->items[i] = *c;
+		while (i > 0)
+		{
+			int			p = (i - 1) / 2;
+			ScoreahCandidate t;
+
+			if (CandCmp(&h->items[p], &h->items[i]) >= 0)
+				break;
+			t = h->items[p];
+			h->items[p] = h->items[i];
+			h->items[i] = t;
+			i = p;
+		}
+	}
+	else if (CandCmp(c, &h->items[0]) < 0)
+	{
+		h->items[0] = *c;
+		HeapSiftDown(h, 0);
+	}
+}
+
+static int
+CmpExact(const void *a, const void *b)
+{
+	const ScoreahCandidate *x = (const ScoreahCandidate *) a;
+	const ScoreahCandidate *y = (const ScoreahCandidate *) b;
+
+	/* NaN (cosine of a zero query) sorts last, like float8 ordering */
+	if (isnan(x->distance) || isnan(y->distance))
+	{
+		if (isnan(x->distance) && isnan(y->distance))
+			return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
+		return isnan(x->distance) ? 1 : -1;
+	}
+	if (x->distance < y->distance)
+		return -1;
+	if (x->distance > y->distance)
+		return 1;
+	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
+}
+
+static int
+CmpApprox(const void *a, const void *b)
+{
+	return CandCmp((const ScoreahCandidate *) a, (const ScoreahCandidate *) b);
+}
+
+static int
+CmpLeafScore(const void *a, const void *b, void *arg)
+{
+	const float *scores = (const float *) arg;
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	if (scores[x] < scores[y])
+		return -1;
+	if (scores[x] > scores[y])
+		return 1;
+	return x - y;
+}
+
+static bool
+UseBruteForce(ScoreahCache cache)
+{
+	return cache->meta.scoring == SCOREAH_SCORING_BRUTE_FORCE ||
+		!(cache->meta.flags & SCOREAH_FLAG_TRAINED) || cache->meta.nblocks == 0;
+}
+
+IndexScanDesc
+scoreahbeginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	ScoreahScanOpaque so = palloc0(sizeof(ScoreahScanOpaqueData));
+
+	so->scanCtx = AllocSetContextCreate(CurrentMemoryContext, "scoreah scan",
+										ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = so;
+	return scan;
+}
+
+void
+scoreahrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
+			  int norderbys)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	MemoryContext scanCtx = so->scanCtx;
+
+	MemoryContextReset(scanCtx);
+	memset(so, 0, sizeof(ScoreahScanOpaqueData));
+	so->scanCtx = scanCtx;
+
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys,
+				scan->numberOfOrderBys * sizeof(ScanKeyData));
+}
+
+/*
+ * First call of a scan: check the query, order the leaves, build the
+ * lookup table.
+ */
+static void
+StartScan(IndexScanDesc scan)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	Relation	index = scan->indexRelation;
+	MemoryContext oldCtx = MemoryContextSwitchTo(so->scanCtx);
+	ScoreahCache cache;
+	int			dim;
+
+	if (scan->xs_snapshot == NULL || !IsMVCCSnapshot(scan->xs_snapshot))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("scoreah index scans need an MVCC snapshot")));
+
+	so->started = true;
+	cache = so->cache = ScoreahGetCache(index);
+	dim = cache->meta.dimensions;
+	so->nleaves = cache->meta.nleaves;
+	pgstat_count_index_scan(index);
+
+	if (scan->numberOfOrderBys == 0 || (scan->orderByData[0].sk_flags & SK_ISNULL))
+		so->nullQuery = true;
+	else
+	{
+		int			qdim;
+		float	   *q = ScoreahArrayToVector(DatumGetArrayTypeP(scan->orderByData[0].sk_argument),
+											 &qdim, "query vector");
+
+		if (dim == 0)
+		{
+			/* an index built empty that never got a row: nothing to find */
+			so->done = true;
+			MemoryContextSwitchTo(oldCtx);
+			return;
+		}
+		ScoreahCheckDimensions(dim, qdim);
+		so->queryRaw = palloc(sizeof(float) * dim);
+		memcpy(so->queryRaw, q, sizeof(float) * dim);
+		so->query = so->queryRaw;
+		if (cache->meta.metric == SCOREAH_METRIC_COSINE)
+		{
+			double		norm = scoreah_exact_norm(q, dim);
+
+			if (norm == 0)
+				so->nullQuery = true;	/* every distance is NaN */
+			else
+			{
+				so->query = palloc(sizeof(float) * dim);
+				for (int i = 0; i < dim; i++)
+					so->query[i] = (float) (q[i] / norm);
+			}
+		}
+	}
+
+	so->leafOrder = palloc(sizeof(int) * so->nleaves);
+	for (int j = 0; j < so->nleaves; j++)
+		so->leafOrder[j] = j;
+
+	if (so->nullQuery)
+	{
+		so->seqLeaf = -1;
+		so->seqBlk = InvalidBlockNumber;
+		so->batch = palloc(sizeof(ScoreahCandidate) * SCOREAH_GROUP_ROWS *
+						   ScoreahGroupsPerPage(cache->meta.nblocks));
+		MemoryContextSwitchTo(oldCtx);
+		return;
+	}
+
+	so->nprobe = scoreah_num_leaves_to_search > 0 ? scoreah_num_leaves_to_search :
+		(int) cache->meta.numLeavesToSearch;
+	so->nprobe = Max(1, Min(so->nprobe, so->nleaves));
+	so->reorder = scoreah_reordering_num_neighbors;
+	so->maxBatch = Max(DEFAULT_BATCH,
+					   (int) Min((Size) INT_MAX / 2,
+								 (Size) work_mem * 1024 / sizeof(ScoreahCandidate)));
+	so->vecbuf = palloc(sizeof(float) * dim);
+
+	if (cache->meta.flags & SCOREAH_FLAG_TRAINED)
+	{
+		float	   *scores = palloc(sizeof(float) * so->nleaves);
+
+		scoreah_route_scores(&cache->model, so->query, scores);
+		qsort_arg(so->leafOrder, so->nleaves, sizeof(int), CmpLeafScore, scores);
+		pfree(scores);
+	}
+	if (!UseBruteForce(cache))
+	{
+		scoreah_lut_alloc(&so->lut, cache->model.nblocks);
+		if (cache->meta.metric != SCOREAH_METRIC_L2)
+		{
+			/* one table for all leaves; the centroid enters as a bias */
+			scoreah_lut_build(&cache->model, so->query, NULL, &so->lut);
+			scoreah_lut_quantize(&so->lut);
+		}
+	}
+	so->roundStart = 0;
+	so->roundEnd = so->nprobe;
+	MemoryContextSwitchTo(oldCtx);
+}
+
+/*
+ * Score every live row of one leaf and offer it to the heap, skipping rows
+ * at or before the round's threshold key.
+ */
+static void
+ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	Relation	index = scan->indexRelation;
+	ScoreahCache cache = so->cache;
+	ScoreahModel model = &cache->model;
+	ScoreahMetaPage meta = &cache->meta;
+	bool		brute = UseBruteForce(cache);
+	Size		gsize = ScoreahGroupSize(meta->nblocks);
+	ScoreahLeafData entry;
+	BlockNumber blkno;
+	double		base = 0;
+	ScoreahCandidate threshold;
+	ScoreahItemData *items = NULL;
+	int			nitems = 0;
+
+	threshold.approx = so->thrApprox;
+	threshold.tid = so->thrTid;
+
+	ScoreahReadLeaf(index, meta, leaf, &entry);
+	if (entry.codeHead == InvalidBlockNumber)
+		return;
+
+	if (!brute)
+	{
+		const float *c = model->centroids + (Size) leaf * model->dim;
+
+		if (meta->metric == SCOREAH_METRIC_L2)
+		{
+			scoreah_lut_build(model, so->query, c, &so->lut);
+			scoreah_lut_quantize(&so->lut);
+		}
+		else
+			base = -(double) scoreah_dot(so->query, c, model->dim);
+		base += so->lut.offset;
+	}
+	else
+		items = palloc(sizeof(ScoreahItemData) * SCOREAH_GROUP_ROWS *
+					   ScoreahGroupsPerPage(meta->nblocks));
+
+	for (blkno = entry.codeHead; blkno != InvalidBlockNumber;)
+	{
+		Buffer		buf;
+		Page		page;
+		int			ngroups;
+
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_CODES);
+		ngroups = ScoreahPageGetNGroups(page, gsize);
+		nitems = 0;
+
+		for (int g = 0; g < ngroups; g++)
+		{
+			char	   *group = PageGetContents(page) + g * gsize;
+			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
+			ScoreahItem gitems = ScoreahGroupItems(group);
+			uint32		sums[SCOREAH_GROUP_ROWS];
+
+			if (gh->nlive == 0)
+				continue;
+			if (brute)
+			{
+				/* copy out; vectors are read after the page is released */
+				for (int i = 0; i < gh->nitems; i++)
+					if (ItemPointerIsValid(&gitems[i].tid))
+						items[nitems++] = gitems[i];
+				continue;
+			}
+
+			scoreah_lut16_scan(ScoreahGroupCodes(group), so->lut.qlut, meta->nblocks, sums);
+			for (int i = 0; i < gh->nitems; i++)
+			{
+				ScoreahCandidate c;
+
+				if (!ItemPointerIsValid(&gitems[i].tid))
+					continue;
+				c.approx = base + sums[i] / so->lut.scale;
+				c.tid = gitems[i].tid;
+				if (so->haveThreshold && CandCmp(&c, &threshold) <= 0)
+					continue;
+				c.vblkno = gitems[i].vblkno;
+				c.voff = gitems[i].voff;
+				c.distance = c.approx;
+				HeapOffer(heap, &c);
+			}
+		}
+		blkno = ScoreahPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buf);
+		so->rowsScored += nitems;
+
+		/* brute force: exact distances from the stored vectors */
+		for (int i = 0; i < nitems; i++)
+		{
+			ScoreahCandidate c;
+
+			ScoreahReadVector(index, items[i].vblkno, items[i].voff, meta->dimensions, so->vecbuf);
+			c.distance = scoreah_exact_distance(meta->metric, so->vecbuf, so->queryRaw,
+												meta->dimensions);
+			c.approx = isnan(c.distance) ? get_float8_infinity() : c.distance;
+			c.tid = items[i].tid;
+			if (so->haveThreshold && CandCmp(&c, &threshold) <= 0)
+				continue;
+			c.vblkno = items[i].vblkno;
+			c.voff = items[i].voff;
+			HeapOffer(heap, &c);
+		}
+	}
+	if (items)
+		pfree(items);
+}
+
+/*
+ * Fill so->batch with the next candidates, in output order.  Returns false
+ * when every leaf has been searched.
+ */
+static bool
+NextBatch(IndexScanDesc scan)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	Relation	index = scan->indexRelation;
+	ScoreahCache cache = so->cache;
+	bool		brute = UseBruteForce(cache);
+	MemoryContext oldCtx = MemoryContextSwitchTo(so->scanCtx);
+	CandHeap	heap;
+
+	for (;;)
+	{
+		int			size;
+
+		if (so->roundStart >= so->nleaves)
+		{
+			MemoryContextSwitchTo(oldCtx);
+			return false;
+		}
+
+		/* batch size: the reorder count, doubling within a round */
+		if (so->batchSize == 0)
+			so->batchSize = so->reorder > 0 ? so->reorder : DEFAULT_BATCH;
+		else
+			so->batchSize = (int) Min((int64) so->maxBatch, (int64) so->batchSize * 2);
+		size = Min(so->batchSize, so->maxBatch);
+
+		if (so->batch)
+			pfree(so->batch);
+		heap.items = palloc(sizeof(ScoreahCandidate) * size);
+		heap.n = 0;
+		heap.cap = size;
+
+		for (int i = so->roundStart; i < so->roundEnd; i++)
+			ScanLeaf(scan, so->leafOrder[i], &heap);
+
+		so->batch = heap.items;
+		so->nbatch = heap.n;
+		so->batchPos = 0;
+
+		if (heap.n == 0 || heap.n < size)
+		{
+			/* this round has nothing after this batch: next round */
+			so->roundStart = so->roundEnd;
+			so->roundEnd = Min(so->nleaves, so->roundEnd + so->nprobe);
+			so->haveThreshold = false;
+			so->batchSize = 0;
+			if (heap.n == 0)
+				continue;
+		}
+		else
+		{
+			/* the largest key kept: later batches start after it */
+			so->haveThreshold = true;
+			so->thrApprox = heap.items[0].approx;
+			so->thrTid = heap.items[0].tid;
+		}
+
+		if (brute)
+			qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpExact);
+		else if (so->reorder > 0)
+		{
+			/* re-rank: exact distances from the stored vectors */
+			for (int i = 0; i < so->nbatch; i++)
+			{
+				ScoreahCandidate *c = &so->batch[i];
+
+				if ((i & 63) == 0)
+					CHECK_FOR_INTERRUPTS();
+				ScoreahReadVector(index, c->vblkno, c->voff, cache->meta.dimensions, so->vecbuf);
+				c->distance = scoreah_exact_distance(cache->meta.metric, so->vecbuf,
+													 so->queryRaw, cache->meta.dimensions);
+			}
+			qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpExact);
+		}
+		else
+			qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpApprox);
+		MemoryContextSwitchTo(oldCtx);
+		return true;
+	}
+}
+
+/*
+ * Rows of a scan without a usable query (NULL, or a zero vector under
+ * cosine): every live row once, leaf by leaf, page by page.
+ */
+static bool
+NextSequentialPage(IndexScanDesc scan)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	Relation	index = scan->indexRelation;
+	ScoreahMetaPage meta = &so->cache->meta;
+	Size		gsize = ScoreahGroupSize(meta->nblocks);
+
+	for (;;)
+	{
+		Buffer		buf;
+		Page		page;
+		int			ngroups;
+
+		CHECK_FOR_INTERRUPTS();
+		if (so->seqBlk == InvalidBlockNumber)
+		{
+			ScoreahLeafData entry;
+
+			if (++so->seqLeaf >= so->nleaves)
+				return false;
+			ScoreahReadLeaf(index, meta, so->seqLeaf, &entry);
+			so->seqBlk = entry.codeHead;
+			continue;
+		}
+		buf = ReadBuffer(index, so->seqBlk);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		ScoreahCheckPage(index, page, so->seqBlk, SCOREAH_PAGE_CODES);
+		ngroups = ScoreahPageGetNGroups(page, gsize);
+		so->nbatch = 0;
+		so->batchPos = 0;
+		for (int g = 0; g < ngroups; g++)
+		{
+			char	   *group = PageGetContents(page) + g * gsize;
+			ScoreahItem items = ScoreahGroupItems(group);
+
+			for (int i = 0; i < ScoreahGroupHeader(group)->nitems; i++)
+				if (ItemPointerIsValid(&items[i].tid))
+				{
+					ScoreahCandidate *c = &so->batch[so->nbatch++];
+
+					c->tid = items[i].tid;
+					c->distance = get_float8_nan();
+				}
+		}
+		so->seqBlk = ScoreahPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buf);
+		if (so->nbatch > 0)
+			return true;
+	}
+}
+
+bool
+scoreahgettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+
+	if (!so->started)
+		StartScan(scan);
+
+	while (so->batchPos >= so->nbatch)
+	{
+		if (so->done)
+			return false;
+		if (so->nullQuery ? !NextSequentialPage(scan) : !NextBatch(scan))
+		{
+			so->done = true;
+			return false;
+		}
+	}
+
+	{
+		ScoreahCandidate *c = &so->batch[so->batchPos++];
+
+		scan->xs_heaptid = c->tid;
+		scan->xs_recheck = false;
+		/* rows come in exact order: the executor need not re-sort */
+		scan->xs_recheckorderby = false;
+	}
+	return true;
+}
+
+void
+scoreahendscan(IndexScanDesc scan)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->scanCtx);
+	pfree(so);
+	scan->opaque = NULL;
+}

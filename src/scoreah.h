@@ -1,0 +1,361 @@
+/*-------------------------------------------------------------------------
+ *
+ * scoreah.h
+ *	  Structs, page layouts and prototypes of the scoreah index access method.
+ *
+ * scoreah is ScaNN's search pipeline as a PostgreSQL index: a one-level
+ * k-means tree partitions the vectors into leaves, every vector's residual
+ * (vector minus its leaf centroid) is product-quantized into 4-bit codes
+ * with 16-center codebooks per block of dimensions, and a query scores the
+ * codes of the leaves it probes through per-query lookup tables, then
+ * re-ranks the best candidates exactly from stored float vectors.
+ *
+ * On-disk layout (all pages carry ScoreahPageOpaqueData as special space):
+ *
+ *	block 0					metapage (ScoreahMetaPageData)
+ *	blocks 1..				"blob" pages: centroids, then codebooks, as a
+ *							byte stream over consecutive pages
+ *	next blocks				leaf directory (ScoreahLeafData per leaf)
+ *	the rest				per leaf, a chain of code pages (groups of 32 rows
+ *							in the LUT16 nibble-interleaved layout, with
+ *							their heap TIDs and vector locations) and a chain
+ *							of vector pages (float vectors for re-ranking)
+ *
+ * The algorithms (k-means, codebook training, encoding, lookup tables,
+ * distance kernels) live in files that know nothing of pages: see
+ * scoreah_algo.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SCOREAH_H
+#define SCOREAH_H
+
+#include "postgres.h"
+
+#include "access/amapi.h"
+#include "access/generic_xlog.h"
+#include "access/itup.h"
+#include "nodes/execnodes.h"
+#include "storage/bufmgr.h"
+#include "utils/array.h"
+#include "utils/relcache.h"
+
+#include "scoreah_algo.h"
+
+#if PG_VERSION_NUM < 150000
+#error "scoreah requires PostgreSQL 15 or later"
+#endif
+
+/* Identity and version of the on-disk format */
+#define SCOREAH_MAGIC			0x5C0AE4A1
+#define SCOREAH_VERSION			1
+#define SCOREAH_PAGE_ID			0xFF8A	/* bloom uses FF83, pgvector FF84/FF90 */
+
+#define SCOREAH_METAPAGE_BLKNO	0
+
+/* Page kinds, kept in the special space */
+#define SCOREAH_PAGE_META		1
+#define SCOREAH_PAGE_BLOB		2
+#define SCOREAH_PAGE_DIRECTORY	3
+#define SCOREAH_PAGE_CODES		4
+#define SCOREAH_PAGE_VECTORS	5
+#define SCOREAH_PAGE_DELETED	6
+
+/* Limits */
+#define SCOREAH_MAX_DIM			16000
+#define SCOREAH_MAX_LEAVES		100000
+
+/* Scoring inside the probed leaves */
+#define SCOREAH_SCORING_AH			0
+#define SCOREAH_SCORING_BRUTE_FORCE	1
+
+/* Support function numbers */
+#define SCOREAH_METRIC_PROC		1
+#define SCOREAH_NPROC			1
+
+/* Build phases for pg_stat_progress_create_index */
+#define SCOREAH_PHASE_SAMPLING		2
+#define SCOREAH_PHASE_TREE			3
+#define SCOREAH_PHASE_CODEBOOKS		4
+#define SCOREAH_PHASE_ENCODING		5
+#define SCOREAH_PHASE_WRITING		6
+
+/* Metapage flags */
+#define SCOREAH_FLAG_TRAINED			0x0001	/* tree and codebooks come
+												 * from data */
+#define SCOREAH_FLAG_RESIDUAL			0x0002	/* codes quantize x - c_leaf */
+#define SCOREAH_FLAG_SPHERICAL			0x0004
+#define SCOREAH_FLAG_QUANTIZE_CENTROIDS	0x0008
+#define SCOREAH_FLAG_RANDOM_INIT		0x0010
+
+/* Option defaults and ranges (WITH (...)) */
+#define SCOREAH_DEFAULT_LEAVES_SAMPLE		100000
+#define SCOREAH_DEFAULT_LEAVES_ITERATIONS	12
+#define SCOREAH_DEFAULT_MIN_PARTITION		50
+#define SCOREAH_DEFAULT_DIMS_PER_BLOCK		2
+#define SCOREAH_DEFAULT_PQ_SAMPLE			100000
+#define SCOREAH_DEFAULT_PQ_ITERATIONS		10
+#define SCOREAH_MAX_ITERATIONS				1000
+#define SCOREAH_MIN_SAMPLE					1000
+
+/* GUC defaults */
+#define SCOREAH_DEFAULT_REORDER			200
+#define SCOREAH_MAX_REORDER				1000000
+
+/*
+ * Options as parsed from WITH (...).  The first member must be the varlena
+ * header (build_reloptions fills the struct in place).
+ */
+typedef struct ScoreahOptions
+{
+	int32		vl_len_;
+	int			numLeaves;		/* 0 = chosen from the row count */
+	int			numLeavesToSearch;	/* 0 = 10% of the leaves */
+	int			leavesTrainingSampleSize;
+	int			leavesTrainingIterations;
+	int			minPartitionSize;
+	bool		spherical;
+	bool		quantizeCentroids;
+	bool		randomInit;
+	int			dimensionsPerBlock;
+	double		anisotropicThreshold;	/* NaN = off */
+	int			trainingSampleSize;
+	int			trainingIterations;
+	int			scoring;
+} ScoreahOptions;
+
+/*
+ * Special space of every page.  page_id sits last, as in bloom and
+ * pgvector, so tools can tell index kinds apart.
+ */
+typedef struct ScoreahPageOpaqueData
+{
+	BlockNumber nextblkno;		/* next page of the chain, or invalid */
+	uint16		kind;			/* SCOREAH_PAGE_* */
+	uint16		page_id;		/* SCOREAH_PAGE_ID */
+} ScoreahPageOpaqueData;
+
+typedef ScoreahPageOpaqueData *ScoreahPageOpaque;
+
+#define ScoreahPageGetOpaque(page) \
+	((ScoreahPageOpaque) PageGetSpecialPointer(page))
+
+/* Usable bytes of a page between the header and the special space */
+#define SCOREAH_PAGE_CAPACITY \
+	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(ScoreahPageOpaqueData)))
+
+/*
+ * The metapage.  Options are frozen here at build: scans and inserts read
+ * them from the metapage, never from reloptions.
+ */
+typedef struct ScoreahMetaPageData
+{
+	uint32		magic;
+	uint32		version;
+	uint64		buildId;		/* random, new for every build: keys the
+								 * backend-local model cache */
+	uint32		dimensions;		/* 0 until the first row (empty build) */
+	uint32		metric;
+	uint32		flags;
+	uint32		nleaves;
+	uint32		nblocks;		/* PQ blocks (ceil(dim / dims_per_block)) */
+	uint32		dimsPerBlock;
+	uint32		scoring;
+	uint32		numLeavesToSearch;	/* default for the GUC, resolved */
+	uint32		leavesTrainingSampleSize;
+	uint32		leavesTrainingIterations;
+	uint32		minPartitionSize;
+	uint32		trainingSampleSize;
+	uint32		trainingIterations;
+	float8		threshold;		/* anisotropic threshold T, NaN = off */
+	BlockNumber blobStart;		/* centroids, then codebooks */
+	uint32		centroidBytes;
+	uint32		codebookBytes;
+	uint32		qcentroidBytes; /* int8 centroids + scales (optional) */
+	BlockNumber directoryStart;
+	uint32		directoryPages;
+	int64		rowsBuilt;		/* rows indexed by the build */
+	float8		builtMeanDistance;	/* mean distance of built rows to their
+									 * centroid (staleness reference) */
+} ScoreahMetaPageData;
+
+typedef ScoreahMetaPageData *ScoreahMetaPage;
+
+/* One entry of the leaf directory */
+typedef struct ScoreahLeafData
+{
+	BlockNumber codeHead;		/* first code page, or invalid */
+	BlockNumber codeTail;		/* hint: last code page */
+	BlockNumber vecHead;		/* first vector page, or invalid */
+	BlockNumber vecTail;		/* hint: last vector page */
+	uint32		nbuilt;			/* rows written by the build */
+	uint32		ninserted;		/* rows added by inserts since (approx.) */
+} ScoreahLeafData;
+
+typedef ScoreahLeafData *ScoreahLeaf;
+
+#define SCOREAH_LEAVES_PER_PAGE \
+	((int) (SCOREAH_PAGE_CAPACITY / sizeof(ScoreahLeafData)))
+
+/*
+ * A row of a group: its heap TID and where its float vector is stored.
+ * A dead row (removed by VACUUM) has an invalid TID.
+ */
+typedef struct ScoreahItemData
+{
+	ItemPointerData tid;		/* 6 bytes */
+	uint16		voff;			/* byte offset of the vector in its page */
+	BlockNumber vblkno;			/* page of the vector's first byte */
+} ScoreahItemData;
+
+typedef ScoreahItemData *ScoreahItem;
+
+/*
+ * A group of up to 32 rows on a code page:
+ *	ScoreahGroupHeaderData, then 32 ScoreahItemData, then nblocks x 16 code
+ *	bytes in the LUT16 layout (byte m of block b holds the code of row m in
+ *	its low nibble and of row m + 16 in its high nibble).
+ * Groups have a fixed size for an index, so a page is an array of them.
+ */
+typedef struct ScoreahGroupHeaderData
+{
+	uint16		nitems;			/* rows used (1..32) */
+	uint16		nlive;			/* rows whose TID is valid */
+} ScoreahGroupHeaderData;
+
+#define SCOREAH_GROUP_ITEMS_OFFSET	MAXALIGN(sizeof(ScoreahGroupHeaderData))
+#define SCOREAH_GROUP_CODES_OFFSET \
+	MAXALIGN(SCOREAH_GROUP_ITEMS_OFFSET + SCOREAH_GROUP_ROWS * sizeof(ScoreahItemData))
+#define ScoreahGroupSize(nblocks) \
+	MAXALIGN(SCOREAH_GROUP_CODES_OFFSET + (Size) (nblocks) * 16)
+#define ScoreahGroupsPerPage(nblocks) \
+	((int) (SCOREAH_PAGE_CAPACITY / ScoreahGroupSize(nblocks)))
+#define SCOREAH_MAX_BLOCKS \
+	((int) ((SCOREAH_PAGE_CAPACITY - SCOREAH_GROUP_CODES_OFFSET) / 16))
+
+#define ScoreahGroupHeader(g)	((ScoreahGroupHeaderData *) (g))
+#define ScoreahGroupItems(g)	((ScoreahItem) ((char *) (g) + SCOREAH_GROUP_ITEMS_OFFSET))
+#define ScoreahGroupCodes(g)	((uint8 *) ((char *) (g) + SCOREAH_GROUP_CODES_OFFSET))
+
+/* Number of groups on a code page, from pd_lower */
+#define ScoreahPageGetNGroups(page, gsize) \
+	((int) ((((PageHeader) (page))->pd_lower - MAXALIGN(SizeOfPageHeaderData)) / (gsize)))
+
+/*
+ * What a backend keeps of an index between scans: the metapage and the
+ * trained model.  None of it changes after build, so it is cached in
+ * backend memory keyed by the index OID and the metapage's buildId (a
+ * REINDEX, TRUNCATE or the first row of an empty index writes a new one).
+ * It is deliberately not kept in rd_amcache, which a relcache flush (for
+ * example VACUUM updating pg_class) could free under a running scan.
+ */
+typedef struct ScoreahCacheData
+{
+	ScoreahMetaPageData meta;
+	ScoreahModelData model;		/* centroids, codebooks (scoreah_algo.h) */
+} ScoreahCacheData;
+
+typedef ScoreahCacheData *ScoreahCache;
+
+/* A candidate of a scan: approximate (then exact) distance and location */
+typedef struct ScoreahCandidate
+{
+	float8		distance;		/* exact after re-ranking */
+	float8		approx;			/* AH score (brute force: exact distance) */
+	ItemPointerData tid;
+	uint16		voff;
+	BlockNumber vblkno;
+} ScoreahCandidate;
+
+/* Scan state */
+typedef struct ScoreahScanOpaqueData
+{
+	ScoreahCache cache;
+	MemoryContext scanCtx;		/* per rescan */
+	bool		started;
+	bool		nullQuery;		/* return every row, in no order */
+	float	   *query;			/* as given (cosine: normalized) */
+	float	   *queryRaw;		/* as given, for exact distances */
+	int			nprobe;			/* leaves per round */
+	int			reorder;		/* reordering_num_neighbors */
+	int			batchSize;		/* candidates per batch */
+	int			maxBatch;		/* work_mem bound on a batch */
+	int		   *leafOrder;		/* leaves, nearest first */
+	float	   *leafBias;		/* per leaf: distance term of the centroid */
+	int			nleaves;
+	int			roundStart;		/* first leaf of the current round */
+	int			roundEnd;
+	bool		haveThreshold;	/* candidates must come after this key */
+	float8		thrApprox;
+	ItemPointerData thrTid;
+	ScoreahCandidate *batch;	/* current batch, in output order */
+	int			nbatch;
+	int			batchPos;
+	bool		done;
+	/* null-query iterator */
+	int			seqLeaf;
+	BlockNumber seqBlk;
+	int			seqGroup;
+	int			seqItem;
+	/* scratch */
+	ScoreahLutData lut;
+	float	   *vecbuf;
+	int64		rowsScored;
+} ScoreahScanOpaqueData;
+
+typedef ScoreahScanOpaqueData *ScoreahScanOpaque;
+
+/* GUCs */
+extern int	scoreah_num_leaves_to_search;
+extern int	scoreah_reordering_num_neighbors;
+
+/* scoreah.c */
+extern void _PG_init(void);
+extern ScoreahOptions *ScoreahGetOptions(Relation index);
+extern int	ScoreahGetMetric(Relation index);
+
+/* utils.c */
+extern Buffer ScoreahNewBuffer(Relation index, ForkNumber forkNum);
+extern void ScoreahInitPage(Page page, uint16 kind);
+extern void ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind);
+extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
+extern ScoreahCache ScoreahGetCache(Relation index);
+extern void ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out);
+extern float *ScoreahReadVector(Relation index, BlockNumber blkno, uint16 off,
+								int dim, float *out);
+extern float *ScoreahArrayToVector(ArrayType *array, int *dim, const char *what);
+extern ArrayType *ScoreahDatumToArray(Datum value);
+extern void ScoreahCheckDimensions(int expected, int actual);
+
+/* build.c */
+extern IndexBuildResult *scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo);
+extern void scoreahbuildempty(Relation index);
+
+/* insert.c */
+extern bool scoreahinsert(Relation index, Datum *values, bool *isnull,
+						  ItemPointer heap_tid, Relation heap,
+						  IndexUniqueCheck checkUnique,
+#if PG_VERSION_NUM >= 140000
+						  bool indexUnchanged,
+#endif
+						  IndexInfo *indexInfo);
+extern void ScoreahAppendRow(Relation index, ScoreahCache cache, int leaf,
+							 ItemPointer tid, const float *vector,
+							 const uint8 *codes);
+
+/* scan.c */
+extern IndexScanDesc scoreahbeginscan(Relation index, int nkeys, int norderbys);
+extern void scoreahrescan(IndexScanDesc scan, ScanKey keys, int nkeys,
+						  ScanKey orderbys, int norderbys);
+extern bool scoreahgettuple(IndexScanDesc scan, ScanDirection dir);
+extern void scoreahendscan(IndexScanDesc scan);
+
+/* vacuum.c */
+extern IndexBulkDeleteResult *scoreahbulkdelete(IndexVacuumInfo *info,
+												IndexBulkDeleteResult *stats,
+												IndexBulkDeleteCallback callback,
+												void *callback_state);
+extern IndexBulkDeleteResult *scoreahvacuumcleanup(IndexVacuumInfo *info,
+												   IndexBulkDeleteResult *stats);
+
+#endif							/* SCOREAH_H */

@@ -1,0 +1,340 @@
+/*-------------------------------------------------------------------------
+ *
+ * utils.c
+ *	  Page utilities of scoreah: new buffers, page initialisation and
+ *	  checks, the metapage, the backend-local model cache, the leaf
+ *	  directory and stored vectors.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/generic_xlog.h"
+#include "miscadmin.h"
+#include "storage/freespace.h"
+#include "storage/indexfsm.h"
+#include "storage/lmgr.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "scoreah.h"
+
+/*
+ * A new page for the index, exclusively locked: a page recycled through
+ * the free space map when there is one, otherwise a new block at the end.
+ */
+Buffer
+ScoreahNewBuffer(Relation index, ForkNumber forkNum)
+{
+	Buffer		buf;
+
+	if (forkNum == MAIN_FORKNUM)
+	{
+		for (;;)
+		{
+			BlockNumber blkno = GetFreeIndexPage(index);
+
+			if (blkno == InvalidBlockNumber)
+				break;
+			buf = ReadBuffer(index, blkno);
+
+			/*
+			 * Someone else may hold it (they might have taken it from the FSM
+			 * too): skip it rather than wait.
+			 */
+			if (ConditionalLockBuffer(buf))
+			{
+				Page		page = BufferGetPage(buf);
+
+				if (PageIsNew(page) ||
+					(ScoreahPageGetOpaque(page)->page_id == SCOREAH_PAGE_ID &&
+					 ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_DELETED))
+					return buf;
+				LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+			}
+			ReleaseBuffer(buf);
+		}
+	}
+
+	LockRelationForExtension(index, ExclusiveLock);
+	buf = ReadBufferExtended(index, forkNum, P_NEW, RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	UnlockRelationForExtension(index, ExclusiveLock);
+	return buf;
+}
+
+void
+ScoreahInitPage(Page page, uint16 kind)
+{
+	ScoreahPageOpaque opaque;
+
+	PageInit(page, BLCKSZ, sizeof(ScoreahPageOpaqueData));
+	opaque = ScoreahPageGetOpaque(page);
+	opaque->nextblkno = InvalidBlockNumber;
+	opaque->kind = kind;
+	opaque->page_id = SCOREAH_PAGE_ID;
+}
+
+/*
+ * Complain about a page that is not what the index structure says it is.
+ */
+void
+ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind)
+{
+	ScoreahPageOpaque opaque;
+
+	if (PageIsNew(page))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" contains an unexpected zero page at block %u",
+						RelationGetRelationName(index), blkno),
+				 errhint("Please REINDEX it.")));
+	opaque = ScoreahPageGetOpaque(page);
+	if (PageGetSpecialSize(page) != MAXALIGN(sizeof(ScoreahPageOpaqueData)) ||
+		opaque->page_id != SCOREAH_PAGE_ID || opaque->kind != kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has a page of the wrong kind at block %u (expected kind %d, found %d)",
+						RelationGetRelationName(index), blkno, kind,
+						(int) opaque->kind),
+				 errhint("Please REINDEX it.")));
+}
+
+void
+ScoreahReadMeta(Relation index, ScoreahMetaPage meta)
+{
+	Buffer		buf = ReadBuffer(index, SCOREAH_METAPAGE_BLKNO);
+	Page		page;
+	ScoreahMetaPage m;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	ScoreahCheckPage(index, page, SCOREAH_METAPAGE_BLKNO, SCOREAH_PAGE_META);
+	m = (ScoreahMetaPage) PageGetContents(page);
+	if (m->magic != SCOREAH_MAGIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" is not a scoreah index", RelationGetRelationName(index))));
+	if (m->version != SCOREAH_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("index \"%s\" has on-disk version %u, this scoreah reads version %d",
+						RelationGetRelationName(index), m->version, SCOREAH_VERSION),
+				 errhint("REINDEX it.")));
+	memcpy(meta, m, sizeof(ScoreahMetaPageData));
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Read nbytes of the blob stream that starts at block start, skipping the
+ * first skip bytes.
+ */
+static void
+ReadBlob(Relation index, BlockNumber start, Size skip, Size nbytes, char *dest)
+{
+	Size		cap = SCOREAH_PAGE_CAPACITY;
+	BlockNumber blk = start + skip / cap;
+	Size		off = skip % cap;
+
+	while (nbytes > 0)
+	{
+		Buffer		buf = ReadBuffer(index, blk);
+		Page		page;
+		Size		n = Min(nbytes, cap - off);
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		ScoreahCheckPage(index, page, blk, SCOREAH_PAGE_BLOB);
+		memcpy(dest, PageGetContents(page) + off, n);
+		UnlockReleaseBuffer(buf);
+		dest += n;
+		nbytes -= n;
+		off = 0;
+		blk++;
+	}
+}
+
+typedef struct CacheEntry
+{
+	Oid			indexOid;		/* hash key */
+	uint64		buildId;
+	ScoreahCache cache;			/* one chunk in CacheContext */
+} CacheEntry;
+
+static HTAB *cacheHash = NULL;
+static MemoryContext cacheContext = NULL;
+
+/*
+ * The metapage and model of an index.  The metapage is read every time
+ * (one share-locked buffer); the model is loaded once per build.
+ */
+ScoreahCache
+ScoreahGetCache(Relation index)
+{
+	ScoreahMetaPageData meta;
+	CacheEntry *entry;
+	Oid			oid = RelationGetRelid(index);
+	bool		found;
+	Size		dim,
+				nleaves,
+				size;
+	ScoreahCache cache;
+	char	   *p;
+
+	ScoreahReadMeta(index, &meta);
+
+	if (cacheHash == NULL)
+	{
+		HASHCTL		ctl;
+
+		cacheContext = AllocSetContextCreate(TopMemoryContext,
+											 "scoreah model cache",
+											 ALLOCSET_DEFAULT_SIZES);
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CacheEntry);
+		ctl.hcxt = cacheContext;
+		cacheHash = hash_create("scoreah model cache", 16, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	entry = hash_search(cacheHash, &oid, HASH_ENTER, &found);
+	if (found && entry->buildId == meta.buildId)
+		return entry->cache;
+	if (found && entry->cache)
+		pfree(entry->cache);
+	entry->cache = NULL;
+	entry->buildId = 0;
+
+	/* one chunk: struct, centroids, norms, codebooks, int8 centroids */
+	dim = meta.dimensions;
+	nleaves = (meta.flags & SCOREAH_FLAG_TRAINED) ? meta.nleaves : 0;
+	size = MAXALIGN(sizeof(ScoreahCacheData)) +
+		MAXALIGN(sizeof(float) * nleaves * dim) +
+		MAXALIGN(sizeof(float) * nleaves) +
+		MAXALIGN(sizeof(float) * SCOREAH_CENTERS * dim) +
+		MAXALIGN(nleaves * dim) + MAXALIGN(sizeof(float) * dim);
+	if (size >= MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("scoreah model of index \"%s\" needs %zu bytes, more than one allocation allows",
+						RelationGetRelationName(index), size)));
+	p = MemoryContextAllocZero(cacheContext, size);
+	cache = (ScoreahCache) p;
+	p += MAXALIGN(sizeof(ScoreahCacheData));
+	cache->meta = meta;
+	cache->model.dim = dim;
+	cache->model.metric = meta.metric;
+	cache->model.nleaves = meta.nleaves;
+	cache->model.nblocks = meta.nblocks;
+	cache->model.dpb = meta.dimsPerBlock;
+	cache->model.residual = (meta.flags & SCOREAH_FLAG_RESIDUAL) != 0;
+	cache->model.quantizeCentroids = (meta.flags & SCOREAH_FLAG_QUANTIZE_CENTROIDS) != 0;
+	cache->model.centroids = (float *) p;
+	p += MAXALIGN(sizeof(float) * nleaves * dim);
+	cache->model.centroidNorms = (float *) p;
+	p += MAXALIGN(sizeof(float) * nleaves);
+	cache->model.codebooks = (float *) p;
+	p += MAXALIGN(sizeof(float) * SCOREAH_CENTERS * dim);
+	cache->model.qcentroids = (int8 *) p;
+	p += MAXALIGN(nleaves * dim);
+	cache->model.qscales = (float *) p;
+
+	if (nleaves > 0)
+	{
+		PG_TRY();
+		{
+			ReadBlob(index, meta.blobStart, 0, meta.centroidBytes,
+					 (char *) cache->model.centroids);
+			ReadBlob(index, meta.blobStart, meta.centroidBytes, meta.codebookBytes,
+					 (char *) cache->model.codebooks);
+			if (cache->model.quantizeCentroids)
+				scoreah_quantize_centroids(&cache->model);
+		}
+		PG_CATCH();
+		{
+			pfree(cache);
+			hash_search(cacheHash, &oid, HASH_REMOVE, NULL);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		for (Size j = 0; j < nleaves; j++)
+			cache->model.centroidNorms[j] =
+				scoreah_dot(cache->model.centroids + j * dim,
+							cache->model.centroids + j * dim, dim);
+	}
+
+	entry->cache = cache;
+	entry->buildId = meta.buildId;
+	return cache;
+}
+
+/*
+ * Copy the directory entry of a leaf.
+ */
+void
+ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out)
+{
+	BlockNumber blkno = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
+	Buffer		buf = ReadBuffer(index, blkno);
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_DIRECTORY);
+	memcpy(out, (ScoreahLeaf) PageGetContents(page) + leaf % SCOREAH_LEAVES_PER_PAGE,
+		   sizeof(ScoreahLeafData));
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Read a stored vector that starts at byte off of page blkno; a vector
+ * longer than a page continues at the start of the next page of the chain.
+ */
+float *
+ScoreahReadVector(Relation index, BlockNumber blkno, uint16 off, int dim, float *out)
+{
+	Size		nbytes = sizeof(float) * dim;
+	char	   *dest = (char *) out;
+
+	while (nbytes > 0)
+	{
+		Buffer		buf;
+		Page		page;
+		Size		avail,
+					n;
+
+		if (blkno == InvalidBlockNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has a truncated vector chain",
+							RelationGetRelationName(index))));
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_VECTORS);
+		if (off < MAXALIGN(SizeOfPageHeaderData) || off > ((PageHeader) page)->pd_lower)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has a vector at invalid offset %u of block %u",
+							RelationGetRelationName(index), off, blkno)));
+		avail = ((PageHeader) page)->pd_lower - off;
+		n = Min(nbytes, avail);
+		memcpy(dest, (char *) page + off, n);
+		dest += n;
+		nbytes -= n;
+		blkno = ScoreahPageGetOpaque(page)->nextblkno;
+		off = MAXALIGN(SizeOfPageHeaderData);
+		UnlockReleaseBuffer(buf);
+	}
+	return out;
+}
+
+void
+ScoreahCheckDimensions(int expected, int actual)
+{
+	if (expected != actual)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", expected, actual)));
+}

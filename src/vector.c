@@ -1,0 +1,184 @@
+/*-------------------------------------------------------------------------
+ *
+ * vector.c
+ *	  Vector functions and operators on real[]: l2_distance (<->),
+ *	  inner_product, negative inner product (<#>), cosine_distance (<=>),
+ *	  vector_dims, l2_norm and l2_normalize, named as in pgvector so that
+ *	  queries carry over.  Also the array checks the index shares.
+ *
+ * A vector is a one-dimensional real[] without NULLs, NaN or infinities.
+ * Distances accumulate in double: float sums of a few hundred terms lose
+ * digits that users then see as unstable orderings.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "scoreah.h"
+
+PG_FUNCTION_INFO_V1(scoreah_l2_distance);
+PG_FUNCTION_INFO_V1(scoreah_inner_product);
+PG_FUNCTION_INFO_V1(scoreah_negative_inner_product);
+PG_FUNCTION_INFO_V1(scoreah_cosine_distance);
+PG_FUNCTION_INFO_V1(scoreah_vector_dims);
+PG_FUNCTION_INFO_V1(scoreah_l2_norm);
+PG_FUNCTION_INFO_V1(scoreah_l2_normalize);
+
+/*
+ * Detoast a datum of type real[].  The result may point into the datum.
+ */
+ArrayType *
+ScoreahDatumToArray(Datum value)
+{
+	return DatumGetArrayTypeP(value);
+}
+
+/*
+ * Check that an array is a valid vector and return its elements (pointing
+ * into the array, which must stay alive) and dimension count.
+ */
+float *
+ScoreahArrayToVector(ArrayType *array, int *dim, const char *what)
+{
+	int			n;
+	float	   *x;
+
+	if (ARR_ELEMTYPE(array) != FLOAT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must be of type real[]", what)));
+	if (ARR_NDIM(array) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s must have at least 1 dimension", what),
+				 errdetail("The array is empty.")));
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s must be a one-dimensional array, not %d-dimensional",
+						what, ARR_NDIM(array))));
+	if (array_contains_nulls(array))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain NULL elements", what)));
+
+	n = ARR_DIMS(array)[0];
+	x = (float *) ARR_DATA_PTR(array);
+	for (int i = 0; i < n; i++)
+	{
+		if (isnan(x[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("%s must not contain NaN (element %d)", what, i + 1)));
+		if (isinf(x[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("%s must not contain infinite values (element %d)",
+							what, i + 1)));
+	}
+	*dim = n;
+	return x;
+}
+
+/* Both operands of a binary function: valid and of the same dimension */
+static void
+GetPair(FunctionCallInfo fcinfo, float **a, float **b, int *dim)
+{
+	int			na,
+				nb;
+
+	*a = ScoreahArrayToVector(PG_GETARG_ARRAYTYPE_P(0), &na, "vector");
+	*b = ScoreahArrayToVector(PG_GETARG_ARRAYTYPE_P(1), &nb, "vector");
+	if (na != nb)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d", na, nb)));
+	*dim = na;
+}
+
+Datum
+scoreah_l2_distance(PG_FUNCTION_ARGS)
+{
+	float	   *a,
+			   *b;
+	int			dim;
+
+	GetPair(fcinfo, &a, &b, &dim);
+	PG_RETURN_FLOAT8(scoreah_exact_l2(a, b, dim));
+}
+
+Datum
+scoreah_inner_product(PG_FUNCTION_ARGS)
+{
+	float	   *a,
+			   *b;
+	int			dim;
+
+	GetPair(fcinfo, &a, &b, &dim);
+	PG_RETURN_FLOAT8(scoreah_exact_dot(a, b, dim));
+}
+
+Datum
+scoreah_negative_inner_product(PG_FUNCTION_ARGS)
+{
+	float	   *a,
+			   *b;
+	int			dim;
+
+	GetPair(fcinfo, &a, &b, &dim);
+	PG_RETURN_FLOAT8(-scoreah_exact_dot(a, b, dim));
+}
+
+Datum
+scoreah_cosine_distance(PG_FUNCTION_ARGS)
+{
+	float	   *a,
+			   *b;
+	int			dim;
+
+	GetPair(fcinfo, &a, &b, &dim);
+	PG_RETURN_FLOAT8(scoreah_exact_cosine(a, b, dim));
+}
+
+Datum
+scoreah_vector_dims(PG_FUNCTION_ARGS)
+{
+	int			dim;
+
+	(void) ScoreahArrayToVector(PG_GETARG_ARRAYTYPE_P(0), &dim, "vector");
+	PG_RETURN_INT32(dim);
+}
+
+Datum
+scoreah_l2_norm(PG_FUNCTION_ARGS)
+{
+	int			dim;
+	float	   *a = ScoreahArrayToVector(PG_GETARG_ARRAYTYPE_P(0), &dim, "vector");
+
+	PG_RETURN_FLOAT8(scoreah_exact_norm(a, dim));
+}
+
+/*
+ * Unit-length copy of a vector.  The zero vector has no direction and is
+ * returned unchanged (pgvector does the same).
+ */
+Datum
+scoreah_l2_normalize(PG_FUNCTION_ARGS)
+{
+	int			dim;
+	float	   *a = ScoreahArrayToVector(PG_GETARG_ARRAYTYPE_P(0), &dim, "vector");
+	double		norm = scoreah_exact_norm(a, dim);
+	Datum	   *elems = palloc(sizeof(Datum) * dim);
+
+	for (int i = 0; i < dim; i++)
+		elems[i] = Float4GetDatum(norm > 0 ? (float) (a[i] / norm) : a[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, dim, FLOAT4OID, sizeof(float4),
+										  true, TYPALIGN_INT));
+}
