@@ -7,7 +7,8 @@ EXTVERSION = 0.1.0
 
 MODULE_big = scoreah
 OBJS = src/scoreah.o src/vector.o src/distance.o src/kmeans.o src/pq.o \
-	src/utils.o src/build.o src/insert.o src/scan.o src/vacuum.o
+	src/utils.o src/build.o src/insert.o src/scan.o src/vacuum.o \
+	src/introspect.o
 
 DATA = sql/scoreah--$(EXTVERSION).sql
 HEADERS = src/scoreah.h src/scoreah_algo.h

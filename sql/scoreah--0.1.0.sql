@@ -80,3 +80,18 @@ CREATE OPERATOR CLASS scoreah_cosine_ops
 -- Which SIMD kernels this backend runs (e.g. 'float=avx2 lut16=scalar').
 CREATE FUNCTION scoreah_kernels() RETURNS text
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL SAFE;
+
+-- Introspection.  Both need SELECT on the indexed table.
+CREATE FUNCTION scoreah_index_info(index regclass)
+	RETURNS TABLE (name text, value text)
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION scoreah_index_info(regclass) IS
+	'What a scoreah index holds: options in force, rows, rows per leaf, bytes by kind, staleness';
+
+CREATE FUNCTION scoreah_index_check(index regclass)
+	RETURNS SETOF text
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION scoreah_index_check(regclass) IS
+	'Structural check of a scoreah index: one row per problem, none when sound';

@@ -538,6 +538,7 @@ WriteUntrained(Relation index, ForkNumber forkNum, ScoreahMetaPage meta)
 	memset(leaf, 0, sizeof(ScoreahLeafData));
 	leaf->codeHead = leaf->codeTail = InvalidBlockNumber;
 	leaf->vecHead = leaf->vecTail = InvalidBlockNumber;
+	leaf->reuseBlk = InvalidBlockNumber;
 	((PageHeader) page)->pd_lower += sizeof(ScoreahLeafData);
 	MarkBufferDirty(dirbuf);
 
@@ -726,6 +727,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	{
 		leaves[j].codeHead = leaves[j].codeTail = InvalidBlockNumber;
 		leaves[j].vecHead = leaves[j].vecTail = InvalidBlockNumber;
+		leaves[j].reuseBlk = InvalidBlockNumber;
 	}
 
 	/* pass 2: assign and encode into the sort */
@@ -775,6 +777,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 				memset(&lw.leaf, 0, sizeof(lw.leaf));
 				lw.leaf.codeHead = lw.leaf.codeTail = InvalidBlockNumber;
 				lw.leaf.vecHead = lw.leaf.vecTail = InvalidBlockNumber;
+				lw.leaf.reuseBlk = InvalidBlockNumber;
 			}
 			memcpy(&tid, p, sizeof(ItemPointerData));
 			p += sizeof(ItemPointerData);

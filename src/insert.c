@@ -251,7 +251,7 @@ AppendCodes(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
 	item = ScoreahGroupItems(group) + gh->nitems;
 	item->tid = *tid;
 	item->vblkno = vblkno;
-	item->voff = voff;
+	item->voff = voff | SCOREAH_ITEM_INSERTED;
 	if (meta->nblocks > 0)
 		scoreah_pack_codes(ScoreahGroupCodes(group), gh->nitems, codes, meta->nblocks);
 	gh->nitems++;
@@ -268,6 +268,139 @@ AppendCodes(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
 	}
 }
 
+/*
+ * Overwrite the stored vector of a dead slot in place (every vector of an
+ * index has the same size, so a dead row's space fits a new one exactly).
+ * One WAL record per page the vector touches.
+ */
+static void
+OverwriteVector(Relation index, BlockNumber blkno, uint16 off, int dim, const float *x)
+{
+	Size		nbytes = sizeof(float) * dim;
+	const char *src = (const char *) x;
+
+	while (nbytes > 0)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		GenericXLogState *state;
+		Page		page;
+		Size		n;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		ScoreahCheckPage(index, BufferGetPage(buf), blkno, SCOREAH_PAGE_VECTORS);
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		if (off > ((PageHeader) page)->pd_lower)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has a vector at invalid offset %u of block %u",
+							RelationGetRelationName(index), off, blkno)));
+		n = Min(nbytes, (Size) (((PageHeader) page)->pd_lower - off));
+		memcpy((char *) page + off, src, n);
+		GenericXLogFinish(state);
+		blkno = ScoreahPageGetOpaque(BufferGetPage(buf))->nextblkno;
+		UnlockReleaseBuffer(buf);
+		src += n;
+		nbytes -= n;
+		off = MAXALIGN(SizeOfPageHeaderData);
+	}
+}
+
+/*
+ * Set the directory's reuse hint of a leaf to blkno; unless force, only if
+ * it still says expected (an insert must not undo what a VACUUM just set).
+ */
+void
+ScoreahSetReuseHint(Relation index, ScoreahMetaPage meta, int leaf,
+					BlockNumber expected, BlockNumber blkno, bool force)
+{
+	BlockNumber dirblk = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
+	Buffer		dirbuf = ReadBuffer(index, dirblk);
+	ScoreahLeaf entry;
+
+	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
+	entry = (ScoreahLeaf) PageGetContents(BufferGetPage(dirbuf)) +
+		leaf % SCOREAH_LEAVES_PER_PAGE;
+	if ((force || entry->reuseBlk == expected) && entry->reuseBlk != blkno)
+	{
+		GenericXLogState *state = GenericXLogStart(index);
+		Page		page = GenericXLogRegisterBuffer(state, dirbuf, 0);
+
+		entry = (ScoreahLeaf) PageGetContents(page) + leaf % SCOREAH_LEAVES_PER_PAGE;
+		entry->reuseBlk = blkno;
+		GenericXLogFinish(state);
+	}
+	UnlockReleaseBuffer(dirbuf);
+}
+
+/*
+ * Put the row into a slot VACUUM freed, if the leaf has one: its TID, codes
+ * and vector replace the dead row's.  Returns false when there is none.
+ */
+static bool
+ReuseSlot(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
+		  const float *x, const uint8 *codes)
+{
+	ScoreahLeafData entry;
+	Size		gsize = ScoreahGroupSize(meta->nblocks);
+	BlockNumber start,
+				blkno;
+
+	ScoreahReadLeaf(index, meta, leaf, &entry);
+	start = entry.reuseBlk;
+	for (blkno = start; blkno != InvalidBlockNumber;)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+		int			ngroups;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_CODES);
+		ngroups = ScoreahPageGetNGroups(page, gsize);
+		for (int g = 0; g < ngroups; g++)
+		{
+			char	   *group = PageGetContents(page) + g * gsize;
+			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
+			ScoreahItem items = ScoreahGroupItems(group);
+
+			if (gh->nlive >= gh->nitems)
+				continue;
+			for (int i = 0; i < gh->nitems; i++)
+			{
+				GenericXLogState *state;
+
+				if (ItemPointerIsValid(&items[i].tid))
+					continue;
+
+				/* vector first: a crash before the TID leaves a dead slot */
+				OverwriteVector(index, items[i].vblkno, ScoreahItemVectorOffset(&items[i]),
+								meta->dimensions, x);
+				state = GenericXLogStart(index);
+				page = GenericXLogRegisterBuffer(state, buf, 0);
+				group = PageGetContents(page) + g * gsize;
+				gh = ScoreahGroupHeader(group);
+				items = ScoreahGroupItems(group);
+				items[i].tid = *tid;
+				items[i].voff |= SCOREAH_ITEM_INSERTED;
+				if (meta->nblocks > 0)
+					scoreah_pack_codes(ScoreahGroupCodes(group), i, codes, meta->nblocks);
+				gh->nlive++;
+				GenericXLogFinish(state);
+				UnlockReleaseBuffer(buf);
+				if (blkno != start)
+					ScoreahSetReuseHint(index, meta, leaf, start, blkno, false);
+				return true;
+			}
+		}
+		blkno = ScoreahPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buf);
+	}
+	if (start != InvalidBlockNumber)
+		ScoreahSetReuseHint(index, meta, leaf, start, InvalidBlockNumber, false);
+	return false;
+}
+
 void
 ScoreahAppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 				 const float *vector, const uint8 *codes)
@@ -275,6 +408,8 @@ ScoreahAppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 	BlockNumber vblkno;
 	uint16		voff;
 
+	if (ReuseSlot(index, &cache->meta, leaf, tid, vector, codes))
+		return;
 	AppendVector(index, &cache->meta, leaf, vector, &vblkno, &voff);
 	AppendCodes(index, &cache->meta, leaf, tid, vblkno, voff, codes);
 }

@@ -375,7 +375,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 				if (so->haveThreshold && CandCmp(&c, &threshold) <= 0)
 					continue;
 				c.vblkno = gitems[i].vblkno;
-				c.voff = gitems[i].voff;
+				c.voff = ScoreahItemVectorOffset(&gitems[i]);
 				c.distance = c.approx;
 				HeapOffer(heap, &c);
 			}
@@ -389,7 +389,8 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 		{
 			ScoreahCandidate c;
 
-			ScoreahReadVector(index, items[i].vblkno, items[i].voff, meta->dimensions, so->vecbuf);
+			ScoreahReadVector(index, items[i].vblkno, ScoreahItemVectorOffset(&items[i]),
+							  meta->dimensions, so->vecbuf);
 			c.distance = scoreah_exact_distance(meta->metric, so->vecbuf, so->queryRaw,
 												meta->dimensions);
 			c.approx = isnan(c.distance) ? get_float8_infinity() : c.distance;
@@ -397,7 +398,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 			if (so->haveThreshold && CandCmp(&c, &threshold) <= 0)
 				continue;
 			c.vblkno = items[i].vblkno;
-			c.voff = items[i].voff;
+			c.voff = ScoreahItemVectorOffset(&items[i]);
 			HeapOffer(heap, &c);
 		}
 	}

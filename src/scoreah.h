@@ -189,7 +189,9 @@ typedef struct ScoreahLeafData
 	BlockNumber vecHead;		/* first vector page, or invalid */
 	BlockNumber vecTail;		/* hint: last vector page */
 	uint32		nbuilt;			/* rows written by the build */
-	uint32		ninserted;		/* rows added by inserts since (approx.) */
+	BlockNumber reuseBlk;		/* hint: first code page with dead slots
+								 * (set by VACUUM, cleared by inserts that
+								 * find none left) */
 } ScoreahLeafData;
 
 typedef ScoreahLeafData *ScoreahLeaf;
@@ -204,11 +206,17 @@ typedef ScoreahLeafData *ScoreahLeaf;
 typedef struct ScoreahItemData
 {
 	ItemPointerData tid;		/* 6 bytes */
-	uint16		voff;			/* byte offset of the vector in its page */
+	uint16		voff;			/* byte offset of the vector in its page,
+								 * plus SCOREAH_ITEM_INSERTED */
 	BlockNumber vblkno;			/* page of the vector's first byte */
 } ScoreahItemData;
 
 typedef ScoreahItemData *ScoreahItem;
+
+/* High bit of voff: the row came from an insert after the build */
+#define SCOREAH_ITEM_INSERTED	0x8000
+#define ScoreahItemVectorOffset(item)	((uint16) ((item)->voff & 0x7FFF))
+#define ScoreahItemIsInserted(item)		(((item)->voff & SCOREAH_ITEM_INSERTED) != 0)
 
 /*
  * A group of up to 32 rows on a code page:
@@ -339,6 +347,8 @@ extern bool scoreahinsert(Relation index, Datum *values, bool *isnull,
 						  bool indexUnchanged,
 #endif
 						  IndexInfo *indexInfo);
+extern void ScoreahSetReuseHint(Relation index, ScoreahMetaPage meta, int leaf,
+								BlockNumber expected, BlockNumber blkno, bool force);
 extern void ScoreahAppendRow(Relation index, ScoreahCache cache, int leaf,
 							 ItemPointer tid, const float *vector,
 							 const uint8 *codes);

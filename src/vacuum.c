@@ -39,6 +39,7 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 	{
 		ScoreahLeafData entry;
 		BlockNumber blkno;
+		BlockNumber firstFree = InvalidBlockNumber;
 
 		ScoreahReadLeaf(index, &meta, leaf, &entry);
 		for (blkno = entry.codeHead; blkno != InvalidBlockNumber;)
@@ -92,11 +93,20 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 				GenericXLogFinish(state);
 			}
 			for (int g = 0; g < ngroups; g++)
-				stats->num_index_tuples +=
-					ScoreahGroupHeader(PageGetContents(page) + g * gsize)->nlive;
+			{
+				ScoreahGroupHeaderData *gh = ScoreahGroupHeader(PageGetContents(page) + g * gsize);
+
+				stats->num_index_tuples += gh->nlive;
+				if (gh->nlive < gh->nitems && firstFree == InvalidBlockNumber)
+					firstFree = blkno;
+			}
 			blkno = ScoreahPageGetOpaque(page)->nextblkno;
 			UnlockReleaseBuffer(buf);
 		}
+
+		/* point inserts at the leaf's free slots */
+		if (callback && firstFree != entry.reuseBlk)
+			ScoreahSetReuseHint(index, &meta, leaf, InvalidBlockNumber, firstFree, true);
 	}
 }
 
