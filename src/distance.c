@@ -25,6 +25,7 @@
 
 ScoreahFloatKernel scoreah_dot = scoreah_dot_scalar;
 ScoreahFloatKernel scoreah_l2sq = scoreah_l2sq_scalar;
+ScoreahDotManyKernel scoreah_dot_many = scoreah_dot_many_scalar;
 static const char *float_kernel_name = "scalar";
 
 /*
@@ -80,6 +81,17 @@ scoreah_l2sq_scalar(const float *a, const float *b, int n)
 		s0 += d * d;
 	}
 	return (s0 + s1) + (s2 + s3);
+}
+
+/*
+ * Dot products of x with k vectors stored one after another (the centroids
+ * of a tree, the centers of a codebook).
+ */
+void
+scoreah_dot_many_scalar(const float *x, const float *m, int k, int dim, float *out)
+{
+	for (int j = 0; j < k; j++)
+		out[j] = scoreah_dot_scalar(x, m + (Size) j * dim, dim);
 }
 
 #ifdef SCOREAH_X86_DISPATCH
@@ -152,6 +164,57 @@ l2sq_avx2(const float *a, const float *b, int n)
 #endif							/* SCOREAH_X86_DISPATCH */
 
 /*
+ * Four rows at a time: each load of x serves four multiply-adds, which
+ * halves the loads per flop of the one-row kernel.
+ */
+__attribute__((target("avx2,fma")))
+static void
+dot_many_avx2(const float *x, const float *m, int k, int dim, float *out)
+{
+	int			j = 0;
+
+	for (; j + 4 <= k; j += 4)
+	{
+		const float *r0 = m + (Size) j * dim;
+		const float *r1 = r0 + dim;
+		const float *r2 = r1 + dim;
+		const float *r3 = r2 + dim;
+		__m256		a0 = _mm256_setzero_ps();
+		__m256		a1 = _mm256_setzero_ps();
+		__m256		a2 = _mm256_setzero_ps();
+		__m256		a3 = _mm256_setzero_ps();
+		float		t0 = 0,
+					t1 = 0,
+					t2 = 0,
+					t3 = 0;
+		int			i = 0;
+
+		for (; i + 8 <= dim; i += 8)
+		{
+			__m256		xv = _mm256_loadu_ps(x + i);
+
+			a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r0 + i), a0);
+			a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r1 + i), a1);
+			a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r2 + i), a2);
+			a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r3 + i), a3);
+		}
+		for (; i < dim; i++)
+		{
+			t0 += x[i] * r0[i];
+			t1 += x[i] * r1[i];
+			t2 += x[i] * r2[i];
+			t3 += x[i] * r3[i];
+		}
+		out[j] = hsum256(a0) + t0;
+		out[j + 1] = hsum256(a1) + t1;
+		out[j + 2] = hsum256(a2) + t2;
+		out[j + 3] = hsum256(a3) + t3;
+	}
+	for (; j < k; j++)
+		out[j] = dot_avx2(x, m + (Size) j * dim, dim);
+}
+
+/*
  * Choose the float kernels for this CPU.  force_scalar is for tests and
  * for comparing kernels (GUC scoreah.force_scalar_kernels).
  */
@@ -160,6 +223,7 @@ scoreah_init_kernels(void)
 {
 	scoreah_dot = scoreah_dot_scalar;
 	scoreah_l2sq = scoreah_l2sq_scalar;
+	scoreah_dot_many = scoreah_dot_many_scalar;
 	float_kernel_name = "scalar";
 #ifdef SCOREAH_X86_DISPATCH
 	__builtin_cpu_init();
@@ -167,6 +231,7 @@ scoreah_init_kernels(void)
 	{
 		scoreah_dot = dot_avx2;
 		scoreah_l2sq = l2sq_avx2;
+		scoreah_dot_many = dot_many_avx2;
 		float_kernel_name = "avx2";
 	}
 #endif

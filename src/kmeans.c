@@ -63,15 +63,50 @@ scoreah_nearest_l2(const float *x, const float *centers, const float *cnorms,
 {
 	int			best = 0;
 	float		bestv = FLT_MAX;
+	float		dots[64];
 
-	for (int j = 0; j < k; j++)
+	/*
+	 * Tiny dimensions (PQ blocks): a plain loop beats any call.  Otherwise
+	 * dot products in chunks of 64 centers through the dispatched kernel.
+	 */
+	if (dim <= 4)
 	{
-		float		v = cnorms[j] - 2 * scoreah_dot(x, centers + (Size) j * dim, dim);
-
-		if (v < bestv)
+		for (int j = 0; j < k; j++)
 		{
-			bestv = v;
-			best = j;
+			const float *c = centers + j * dim;
+			float		v = 0;
+
+			for (int d = 0; d < dim; d++)
+			{
+				float		diff = x[d] - c[d];
+
+				v += diff * diff;
+			}
+			if (v < bestv)
+			{
+				bestv = v;
+				best = j;
+			}
+		}
+		if (dist)
+			*dist = bestv;
+		return best;
+	}
+
+	for (int j0 = 0; j0 < k; j0 += 64)
+	{
+		int			n = Min(64, k - j0);
+
+		scoreah_dot_many(x, centers + (Size) j0 * dim, n, dim, dots);
+		for (int j = 0; j < n; j++)
+		{
+			float		v = cnorms[j0 + j] - 2 * dots[j];
+
+			if (v < bestv)
+			{
+				bestv = v;
+				best = j0 + j;
+			}
 		}
 	}
 	if (dist)

@@ -55,6 +55,7 @@ force_scalar_assign(bool newval, void *extra)
 	{
 		scoreah_dot = scoreah_dot_scalar;
 		scoreah_l2sq = scoreah_l2sq_scalar;
+		scoreah_dot_many = scoreah_dot_many_scalar;
 		scoreah_lut16_scan = scoreah_lut16_scan_scalar;
 	}
 }

@@ -31,6 +31,12 @@ typedef float (*ScoreahFloatKernel) (const float *a, const float *b, int n);
 extern ScoreahFloatKernel scoreah_dot;
 extern ScoreahFloatKernel scoreah_l2sq;
 
+typedef void (*ScoreahDotManyKernel) (const float *x, const float *m, int k,
+									  int dim, float *out);
+extern ScoreahDotManyKernel scoreah_dot_many;
+extern void scoreah_dot_many_scalar(const float *x, const float *m, int k,
+									int dim, float *out);
+
 extern void scoreah_init_kernels(void);
 extern const char *scoreah_float_kernel_name(void);
 
