@@ -235,12 +235,13 @@ scoreah_init_kernels(void)
 		float_kernel_name = "avx2";
 	}
 #endif
+	scoreah_init_lut16();
 }
 
 const char *
 scoreah_float_kernel_name(void)
 {
-	return float_kernel_name;
+	return scoreah_dot == scoreah_dot_scalar ? "scalar" : float_kernel_name;
 }
 
 /* ---- exact distances ---- */

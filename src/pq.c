@@ -21,6 +21,11 @@
 
 #include "scoreah_algo.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SCOREAH_X86_DISPATCH 1
+#include <immintrin.h>
+#endif
+
 ScoreahLut16Kernel scoreah_lut16_scan = scoreah_lut16_scan_scalar;
 
 /* ---- codebook training ---- */
@@ -473,8 +478,205 @@ scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut, int nblocks,
 	}
 }
 
+#ifdef SCOREAH_X86_DISPATCH
+
+/*
+ * In-register table lookups: pshufb uses each code nibble as an index
+ * into the 16 one-byte entries of its block's table.  Bytes are widened
+ * to 16-bit accumulators, which are folded into the 32-bit results every
+ * 256 blocks so no sum can overflow (each entry is at most 255, and 256 *
+ * 255 < 65536).  The sums are exact integers: identical to the scalar
+ * kernel's.
+ */
+#define LUT16_CHUNK 256
+
+__attribute__((target("ssse3")))
+static void
+lut16_scan_ssse3(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out)
+{
+	const __m128i mask = _mm_set1_epi8(0x0F);
+	const __m128i zero = _mm_setzero_si128();
+
+	memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
+	for (int b0 = 0; b0 < nblocks; b0 += LUT16_CHUNK)
+	{
+		int			b1 = Min(nblocks, b0 + LUT16_CHUNK);
+		__m128i		acc[4];
+		uint16		sums[SCOREAH_GROUP_ROWS];
+
+		for (int i = 0; i < 4; i++)
+			acc[i] = _mm_setzero_si128();
+		for (int b = b0; b < b1; b++)
+		{
+			__m128i		c = _mm_loadu_si128((const __m128i *) (codes + b * 16));
+			__m128i		t = _mm_loadu_si128((const __m128i *) (qlut + b * 16));
+			__m128i		lo = _mm_shuffle_epi8(t, _mm_and_si128(c, mask));
+			__m128i		hi = _mm_shuffle_epi8(t, _mm_and_si128(_mm_srli_epi16(c, 4), mask));
+
+			acc[0] = _mm_add_epi16(acc[0], _mm_unpacklo_epi8(lo, zero));
+			acc[1] = _mm_add_epi16(acc[1], _mm_unpackhi_epi8(lo, zero));
+			acc[2] = _mm_add_epi16(acc[2], _mm_unpacklo_epi8(hi, zero));
+			acc[3] = _mm_add_epi16(acc[3], _mm_unpackhi_epi8(hi, zero));
+		}
+		for (int i = 0; i < 4; i++)
+			_mm_storeu_si128((__m128i *) (sums + 8 * i), acc[i]);
+		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
+			out[i] += sums[i];
+	}
+}
+
+/*
+ * AVX2: one 32-byte load covers two blocks (one per 128-bit lane, since
+ * vpshufb looks up within lanes), so the two lanes accumulate even and
+ * odd blocks and are added at the end.
+ */
+__attribute__((target("avx2")))
+static void
+lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out)
+{
+	const __m256i mask = _mm256_set1_epi8(0x0F);
+	const __m256i zero = _mm256_setzero_si256();
+	int			npairs = nblocks / 2;
+
+	memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
+	for (int p0 = 0; p0 < npairs; p0 += LUT16_CHUNK)
+	{
+		int			p1 = Min(npairs, p0 + LUT16_CHUNK);
+		__m256i		acc[4];
+		uint16		sums[2 * SCOREAH_GROUP_ROWS];
+
+		for (int i = 0; i < 4; i++)
+			acc[i] = _mm256_setzero_si256();
+		for (int p = p0; p < p1; p++)
+		{
+			__m256i		c = _mm256_loadu_si256((const __m256i *) (codes + p * 32));
+			__m256i		t = _mm256_loadu_si256((const __m256i *) (qlut + p * 32));
+			__m256i		lo = _mm256_shuffle_epi8(t, _mm256_and_si256(c, mask));
+			__m256i		hi = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16(c, 4), mask));
+
+			acc[0] = _mm256_add_epi16(acc[0], _mm256_unpacklo_epi8(lo, zero));
+			acc[1] = _mm256_add_epi16(acc[1], _mm256_unpackhi_epi8(lo, zero));
+			acc[2] = _mm256_add_epi16(acc[2], _mm256_unpacklo_epi8(hi, zero));
+			acc[3] = _mm256_add_epi16(acc[3], _mm256_unpackhi_epi8(hi, zero));
+		}
+
+		/*
+		 * Lane layout of acc[i]: 8 sums of rows 8i'.. for the even blocks,
+		 * then the same rows for the odd blocks (i' = row group of acc[i]).
+		 */
+		for (int i = 0; i < 4; i++)
+			_mm256_storeu_si256((__m256i *) (sums + 16 * i), acc[i]);
+		for (int i = 0; i < 4; i++)
+			for (int r = 0; r < 8; r++)
+				out[8 * i + r] += (uint32) sums[16 * i + r] + sums[16 * i + 8 + r];
+	}
+	if (nblocks & 1)
+	{
+		const uint8 *c = codes + (nblocks - 1) * 16;
+		const uint8 *t = qlut + (nblocks - 1) * 16;
+
+		for (int m = 0; m < 16; m++)
+		{
+			out[m] += t[c[m] & 0x0F];
+			out[m + 16] += t[c[m] >> 4];
+		}
+	}
+}
+#endif							/* SCOREAH_X86_DISPATCH */
+
+/* Every LUT16 kernel this build has, and whether this CPU can run it */
+static const struct
+{
+	const char *name;
+	ScoreahLut16Kernel fn;
+	const char *feature;
+}			lut16_kernels[] =
+{
+	{"scalar", scoreah_lut16_scan_scalar, NULL},
+#ifdef SCOREAH_X86_DISPATCH
+	{"ssse3", lut16_scan_ssse3, "ssse3"},
+	{"avx2", lut16_scan_avx2, "avx2"},
+#endif
+};
+
+static bool
+kernel_available(int i)
+{
+#ifdef SCOREAH_X86_DISPATCH
+	const char *f = lut16_kernels[i].feature;
+
+	__builtin_cpu_init();
+	if (f == NULL)
+		return true;
+	if (strcmp(f, "ssse3") == 0)
+		return __builtin_cpu_supports("ssse3");
+	if (strcmp(f, "avx2") == 0)
+		return __builtin_cpu_supports("avx2");
+	return false;
+#else
+	return i == 0;
+#endif
+}
+
+/* Pick the best LUT16 kernel the CPU supports (the last available) */
+void
+scoreah_init_lut16(void)
+{
+	scoreah_lut16_scan = scoreah_lut16_scan_scalar;
+	for (int i = 0; i < (int) lengthof(lut16_kernels); i++)
+		if (kernel_available(i))
+			scoreah_lut16_scan = lut16_kernels[i].fn;
+}
+
 const char *
 scoreah_lut16_kernel_name(void)
 {
-	return scoreah_lut16_scan == scoreah_lut16_scan_scalar ? "scalar" : "simd";
+	for (int i = 0; i < (int) lengthof(lut16_kernels); i++)
+		if (lut16_kernels[i].fn == scoreah_lut16_scan)
+			return lut16_kernels[i].name;
+	return "unknown";
+}
+
+/*
+ * Compare every available kernel with the scalar one on random codes and
+ * tables of nblocks blocks, over ngroups groups.  Returns the number of
+ * kernels compared; *mismatch receives the name of the first kernel that
+ * differs (NULL when all agree).
+ */
+int
+scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, const char **mismatch)
+{
+	ScoreahRandom rng;
+	uint8	   *codes = palloc((Size) ngroups * nblocks * 16);
+	uint8	   *qlut = palloc((Size) nblocks * 16);
+	uint32		want[SCOREAH_GROUP_ROWS];
+	uint32		got[SCOREAH_GROUP_ROWS];
+	int			tested = 0;
+
+	*mismatch = NULL;
+	scoreah_random_init(&rng, seed);
+	for (Size i = 0; i < (Size) ngroups * nblocks * 16; i++)
+		codes[i] = (uint8) scoreah_random_next(&rng);
+	/* extreme tables too: all 255 stresses the overflow handling */
+	for (int i = 0; i < nblocks * 16; i++)
+		qlut[i] = (seed & 1) ? 255 : (uint8) scoreah_random_next(&rng);
+
+	for (int k = 0; k < (int) lengthof(lut16_kernels); k++)
+	{
+		if (!kernel_available(k))
+			continue;
+		tested++;
+		for (int g = 0; g < ngroups && *mismatch == NULL; g++)
+		{
+			const uint8 *c = codes + (Size) g * nblocks * 16;
+
+			scoreah_lut16_scan_scalar(c, qlut, nblocks, want);
+			lut16_kernels[k].fn(c, qlut, nblocks, got);
+			if (memcmp(want, got, sizeof(want)) != 0)
+				*mismatch = lut16_kernels[k].name;
+		}
+	}
+	pfree(codes);
+	pfree(qlut);
+	return tested;
 }

@@ -34,6 +34,7 @@ PG_FUNCTION_INFO_V1(scoreah_l2_support);
 PG_FUNCTION_INFO_V1(scoreah_ip_support);
 PG_FUNCTION_INFO_V1(scoreah_cosine_support);
 PG_FUNCTION_INFO_V1(scoreah_kernels);
+PG_FUNCTION_INFO_V1(scoreah_kernel_selftest);
 
 int			scoreah_num_leaves_to_search = 0;
 int			scoreah_reordering_num_neighbors = SCOREAH_DEFAULT_REORDER;
@@ -223,6 +224,71 @@ scoreah_kernels(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("float=%s lut16=%s",
 											  scoreah_float_kernel_name(),
 											  scoreah_lut16_kernel_name())));
+}
+
+/*
+ * scoreah_kernel_selftest(nblocks, ngroups, seed): every LUT16 kernel this
+ * CPU runs must give the scalar kernel's sums bit for bit, and the float
+ * kernels must agree with the scalar ones to rounding.  Returns a line
+ * saying how many kernels were compared; errors on any disagreement.
+ */
+Datum
+scoreah_kernel_selftest(PG_FUNCTION_ARGS)
+{
+	int			nblocks = PG_GETARG_INT32(0);
+	int			ngroups = PG_GETARG_INT32(1);
+	int64		seed = PG_GETARG_INT64(2);
+	const char *bad;
+	int			tested;
+	ScoreahRandom rng;
+	int			dim = nblocks * 2 + 1;
+	int			k = 37;
+	float	   *x,
+			   *m,
+			   *got,
+			   *want;
+
+	if (nblocks < 1 || nblocks > 4096 || ngroups < 1 || ngroups > 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nblocks must be 1..4096 and ngroups 1..10000, got %d and %d",
+						nblocks, ngroups)));
+	tested = scoreah_lut16_selftest(nblocks, ngroups, (uint64) seed, &bad);
+	if (bad)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("LUT16 kernel \"%s\" disagrees with the scalar kernel at %d blocks",
+						bad, nblocks)));
+
+	/* float kernels: relative agreement */
+	scoreah_random_init(&rng, (uint64) seed);
+	x = palloc(sizeof(float) * dim);
+	m = palloc(sizeof(float) * dim * k);
+	got = palloc(sizeof(float) * k);
+	want = palloc(sizeof(float) * k);
+	for (int i = 0; i < dim; i++)
+		x[i] = (float) (scoreah_random_double(&rng) * 2 - 1);
+	for (int i = 0; i < dim * k; i++)
+		m[i] = (float) (scoreah_random_double(&rng) * 2 - 1);
+	scoreah_dot_many(x, m, k, dim, got);
+	scoreah_dot_many_scalar(x, m, k, dim, want);
+	for (int j = 0; j < k; j++)
+	{
+		double		scale = sqrt((double) scoreah_dot_scalar(x, x, dim) *
+								 scoreah_dot_scalar(m + j * dim, m + j * dim, dim)) + 1e-30;
+		float		d1 = scoreah_dot(x, m + j * dim, dim);
+		float		l1 = scoreah_l2sq(x, m + j * dim, dim);
+		float		l2 = scoreah_l2sq_scalar(x, m + j * dim, dim);
+
+		if (fabs(got[j] - want[j]) > 1e-5 * scale || fabs(d1 - want[j]) > 1e-5 * scale ||
+			fabs(l1 - l2) > 1e-5 * (l2 + 1e-30))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("float kernel \"%s\" disagrees with the scalar kernel at %d dimensions",
+							scoreah_float_kernel_name(), dim)));
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("ok: %d LUT16 kernel%s agree with scalar at %d blocks",
+											  tested, tested == 1 ? "" : "s", nblocks)));
 }
 
 /*
