@@ -241,6 +241,12 @@ CheckOptions(ScoreahBuildState *state)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("anisotropic_quantization_threshold has no effect with scoring = brute_force"),
 				 errdetail("brute_force scoring keeps no quantized codes.")));
+	if (opts->reorderingStorage == SCOREAH_STORAGE_TABLE &&
+		state->indexInfo->ii_IndexAttrNumbers[0] == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("reordering_storage = table needs an index on a plain column, not an expression"),
+				 errhint("Use reordering_storage = float32 or float16 for expression indexes.")));
 	if (opts->spherical && state->metric == SCOREAH_METRIC_L2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -312,6 +318,9 @@ EncodeCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 typedef struct LeafWriter
 {
 	Relation	index;
+	ScoreahMetaPage meta;
+	Size		vbytes;			/* stored bytes per vector (0: table) */
+	char	   *vbuf;			/* packed vector */
 	int			nblocks;
 	int			dim;
 	Size		gsize;
@@ -351,10 +360,18 @@ ChainPage(PageWriter *w, uint16 kind)
 static void
 WriteVector(LeafWriter *lw, const float *x, BlockNumber *blkno, uint16 *off)
 {
-	Size		nbytes = sizeof(float) * lw->dim;
-	const char *src = (const char *) x;
+	Size		nbytes = lw->vbytes;
+	const char *src = lw->vbuf;
 	PageHeader	ph;
 
+	if (nbytes == 0)
+	{
+		/* reordering_storage = table: re-ranking reads the heap */
+		*blkno = InvalidBlockNumber;
+		*off = 0;
+		return;
+	}
+	ScoreahPackVector(lw->meta, x, lw->vbuf);
 	if (!lw->haveVec)
 	{
 		StartPage(&lw->vec, lw->index, SCOREAH_PAGE_VECTORS);
@@ -483,6 +500,7 @@ FillMeta(ScoreahBuildState *state, ScoreahMetaPage meta)
 	meta->metric = state->metric;
 	meta->dimsPerBlock = opts->dimensionsPerBlock;
 	meta->scoring = opts->scoring;
+	meta->reorderStorage = opts->reorderingStorage;
 	meta->leavesTrainingSampleSize = opts->leavesTrainingSampleSize;
 	meta->leavesTrainingIterations = opts->leavesTrainingIterations;
 	meta->minPartitionSize = opts->minPartitionSize;
@@ -750,6 +768,9 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
 	memset(&lw, 0, sizeof(lw));
 	lw.index = state->index;
+	lw.meta = meta;
+	lw.vbytes = ScoreahVectorBytes(meta);
+	lw.vbuf = palloc(Max(lw.vbytes, 1));
 	lw.nblocks = model->nblocks;
 	lw.dim = dim;
 	lw.gsize = ScoreahGroupSize(model->nblocks);

@@ -307,6 +307,90 @@ scoreah_exact_cosine(const float *a, const float *b, int n)
 	return 1 - sim;
 }
 
+/*
+ * Half precision (binary16) for re-ranking vectors kept at 2 bytes per
+ * dimension.  Conversions are done by bit manipulation so every CPU gives
+ * the same bits; values beyond the half range become infinities, tiny ones
+ * subnormals or zero.
+ */
+uint16
+scoreah_float_to_half(float f)
+{
+	union
+	{
+		float		f;
+		uint32		u;
+	}			v;
+	uint32		sign,
+				exp,
+				mant;
+
+	v.f = f;
+	sign = (v.u >> 16) & 0x8000;
+	exp = (v.u >> 23) & 0xFF;
+	mant = v.u & 0x7FFFFF;
+
+	if (exp == 0xFF)			/* inf or NaN */
+		return (uint16) (sign | 0x7C00 | (mant ? 0x200 : 0));
+	if (exp > 142)				/* >= 2^16: overflow */
+		return (uint16) (sign | 0x7C00);
+	if (exp >= 113)				/* normal half */
+	{
+		uint32		h = ((exp - 112) << 10) | (mant >> 13);
+		uint32		rest = mant & 0x1FFF;
+
+		if (rest > 0x1000 || (rest == 0x1000 && (h & 1)))
+			h++;				/* may carry into the exponent: still right */
+		return (uint16) (sign | h);
+	}
+	if (exp >= 102)				/* subnormal half */
+	{
+		uint32		m = mant | 0x800000;
+		int			shift = 126 - exp;
+		uint32		h = m >> shift;
+		uint32		rest = m & ((1u << shift) - 1);
+		uint32		halfway = 1u << (shift - 1);
+
+		if (rest > halfway || (rest == halfway && (h & 1)))
+			h++;
+		return (uint16) (sign | h);
+	}
+	return (uint16) sign;		/* underflow to zero */
+}
+
+float
+scoreah_half_to_float(uint16 h)
+{
+	union
+	{
+		float		f;
+		uint32		u;
+	}			v;
+	uint32		sign = (uint32) (h & 0x8000) << 16;
+	uint32		exp = (h >> 10) & 0x1F;
+	uint32		mant = h & 0x3FF;
+
+	if (exp == 0x1F)
+		v.u = sign | 0x7F800000 | (mant << 13);
+	else if (exp > 0)
+		v.u = sign | ((exp + 112) << 23) | (mant << 13);
+	else if (mant == 0)
+		v.u = sign;
+	else
+	{
+		/* subnormal: normalize */
+		int			e = -1;
+
+		do
+		{
+			mant <<= 1;
+			e++;
+		} while ((mant & 0x400) == 0);
+		v.u = sign | ((uint32) (112 - e) << 23) | ((mant & 0x3FF) << 13);
+	}
+	return v.f;
+}
+
 /* The value of the metric's ordering operator (<->, <#>, <=>) */
 double
 scoreah_exact_distance(int metric, const float *a, const float *b, int n)

@@ -144,15 +144,27 @@ UpdateTailHint(Relation index, ScoreahMetaPage meta, int leaf, ChainKind kind,
  * Append a vector to the leaf's vector chain and say where it starts.
  */
 static void
-AppendVector(Relation index, ScoreahMetaPage meta, int leaf, const float *x,
+AppendVector(Relation index, ScoreahMetaPage meta, int leaf, const char *x,
 			 BlockNumber *vblkno, uint16 *voff)
 {
-	Size		nbytes = sizeof(float) * meta->dimensions;
-	const char *src = (const char *) x;
-	Buffer		buf = LockTail(index, meta, leaf, CHAIN_VECTORS);
-	PageHeader	ph = (PageHeader) BufferGetPage(buf);
-	bool		fresh = ph->pd_lower == MAXALIGN(SizeOfPageHeaderData);
-	BlockNumber startTail = BufferGetBlockNumber(buf);
+	Size		nbytes = ScoreahVectorBytes(meta);
+	const char *src = x;
+	Buffer		buf;
+	PageHeader	ph;
+	bool		fresh;
+	BlockNumber startTail;
+
+	if (nbytes == 0)
+	{
+		/* reordering_storage = table: nothing kept in the index */
+		*vblkno = InvalidBlockNumber;
+		*voff = 0;
+		return;
+	}
+	buf = LockTail(index, meta, leaf, CHAIN_VECTORS);
+	ph = (PageHeader) BufferGetPage(buf);
+	fresh = ph->pd_lower == MAXALIGN(SizeOfPageHeaderData);
+	startTail = BufferGetBlockNumber(buf);
 
 	/* fits on the tail page */
 	if (nbytes <= (Size) (ph->pd_upper - ph->pd_lower) &&
@@ -274,10 +286,9 @@ AppendCodes(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
  * One WAL record per page the vector touches.
  */
 static void
-OverwriteVector(Relation index, BlockNumber blkno, uint16 off, int dim, const float *x)
+OverwriteVector(Relation index, BlockNumber blkno, uint16 off, Size nbytes, const char *x)
 {
-	Size		nbytes = sizeof(float) * dim;
-	const char *src = (const char *) x;
+	const char *src = x;
 
 	while (nbytes > 0)
 	{
@@ -339,7 +350,7 @@ ScoreahSetReuseHint(Relation index, ScoreahMetaPage meta, int leaf,
  */
 static bool
 ReuseSlot(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
-		  const float *x, const uint8 *codes)
+		  const char *x, const uint8 *codes)
 {
 	ScoreahLeafData entry;
 	Size		gsize = ScoreahGroupSize(meta->nblocks);
@@ -375,7 +386,7 @@ ReuseSlot(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
 
 				/* vector first: a crash before the TID leaves a dead slot */
 				OverwriteVector(index, items[i].vblkno, ScoreahItemVectorOffset(&items[i]),
-								meta->dimensions, x);
+								ScoreahVectorBytes(meta), x);
 				state = GenericXLogStart(index);
 				page = GenericXLogRegisterBuffer(state, buf, 0);
 				group = PageGetContents(page) + g * gsize;
@@ -407,11 +418,15 @@ ScoreahAppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 {
 	BlockNumber vblkno;
 	uint16		voff;
+	char	   *packed = palloc(Max(ScoreahVectorBytes(&cache->meta), 1));
 
-	if (ReuseSlot(index, &cache->meta, leaf, tid, vector, codes))
-		return;
-	AppendVector(index, &cache->meta, leaf, vector, &vblkno, &voff);
-	AppendCodes(index, &cache->meta, leaf, tid, vblkno, voff, codes);
+	ScoreahPackVector(&cache->meta, vector, packed);
+	if (!ReuseSlot(index, &cache->meta, leaf, tid, packed, codes))
+	{
+		AppendVector(index, &cache->meta, leaf, packed, &vblkno, &voff);
+		AppendCodes(index, &cache->meta, leaf, tid, vblkno, voff, codes);
+	}
+	pfree(packed);
 }
 
 /*

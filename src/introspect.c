@@ -205,15 +205,16 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 			UnlockReleaseBuffer(buf);
 
 			/* distance to the leaf's centroid, as the build measured it */
-			if ((meta->flags & SCOREAH_FLAG_TRAINED) && meta->dimensions > 0)
+			if ((meta->flags & SCOREAH_FLAG_TRAINED) && meta->dimensions > 0 &&
+				meta->reorderStorage != SCOREAH_STORAGE_TABLE)
 			{
 				int			dim = meta->dimensions;
 				const float *c = cache->model.centroids + (Size) leaf * dim;
 
 				for (int i = 0; i < nsample; i++)
 				{
-					ScoreahReadVector(index, sample[i].vblkno,
-									  ScoreahItemVectorOffset(&sample[i]), dim, vec);
+					ScoreahReadVector(index, meta, sample[i].vblkno,
+									  ScoreahItemVectorOffset(&sample[i]), vec);
 					if (meta->metric == SCOREAH_METRIC_COSINE)
 					{
 						double		n = scoreah_exact_norm(vec, dim);
@@ -259,6 +260,9 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 		PutRow(ts, desc, "training_sample_size", psprintf("%u", meta->trainingSampleSize));
 		PutRow(ts, desc, "training_iterations", psprintf("%u", meta->trainingIterations));
 		PutRow(ts, desc, "scoring", meta->scoring == SCOREAH_SCORING_BRUTE_FORCE ? "brute_force" : "ah");
+		PutRow(ts, desc, "reordering_storage",
+			   meta->reorderStorage == SCOREAH_STORAGE_HALF ? "float16" :
+			   meta->reorderStorage == SCOREAH_STORAGE_TABLE ? "table" : "float32");
 		PutRow(ts, desc, "rows", psprintf(INT64_FORMAT, live));
 		PutRow(ts, desc, "rows_built", psprintf(INT64_FORMAT, meta->rowsBuilt));
 		PutRow(ts, desc, "rows_inserted_since_build", psprintf(INT64_FORMAT, inserted));
@@ -459,7 +463,7 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 
 	gsize = ScoreahGroupSize(meta.nblocks);
 	groupsPerPage = ScoreahGroupsPerPage(meta.nblocks);
-	vbytes = sizeof(float) * meta.dimensions;
+	vbytes = ScoreahVectorBytes(&meta);
 
 	/* vector chains first, so code items can be checked against them */
 	for (int leaf = 0; leaf < (int) meta.nleaves; leaf++)
@@ -548,9 +552,10 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 						Problem(&cs, "leaf %d: block %u group %d row %d has heap TID (%u,%u) outside the table (%u blocks)",
 								leaf, blkno, g, i, ItemPointerGetBlockNumberNoCheck(&it->tid),
 								ItemPointerGetOffsetNumberNoCheck(&it->tid), cs.heapBlocks);
-					if (it->vblkno >= cs.nblocks ||
-						voff < MAXALIGN(SizeOfPageHeaderData) ||
-						(vbytes <= SCOREAH_PAGE_CAPACITY && voff + vbytes > BLCKSZ))
+					if (vbytes == 0 ? it->vblkno != InvalidBlockNumber :
+						(it->vblkno >= cs.nblocks ||
+						 voff < MAXALIGN(SizeOfPageHeaderData) ||
+						 (vbytes <= SCOREAH_PAGE_CAPACITY && voff + vbytes > BLCKSZ)))
 						Problem(&cs, "leaf %d: block %u group %d row %d points to its vector at (%u,%u), which is invalid",
 								leaf, blkno, g, i, it->vblkno, voff);
 				}

@@ -25,6 +25,8 @@
 #include <math.h>
 
 #include "access/relscan.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
@@ -154,6 +156,78 @@ UseBruteForce(ScoreahCache cache)
 		!(cache->meta.flags & SCOREAH_FLAG_TRAINED) || cache->meta.nblocks == 0;
 }
 
+static void
+EndHeapFetch(ScoreahScanOpaque so)
+{
+	if (so->fetch)
+	{
+		table_index_fetch_end(so->fetch);
+		so->fetch = NULL;
+	}
+	if (so->slot)
+	{
+		ExecDropSingleTupleTableSlot(so->slot);
+		so->slot = NULL;
+	}
+}
+
+/*
+ * Exact distance of a candidate to the query: from the vector the index
+ * keeps, or (reordering_storage = table) from the table's row, fetched
+ * with the scan's snapshot.  Returns false when that row is not visible:
+ * the executor would drop it anyway, so it need not take a place.
+ */
+static bool
+ExactDistance(IndexScanDesc scan, ItemPointer tid, BlockNumber vblkno, uint16 voff,
+			  double *distance)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	ScoreahMetaPage meta = &so->cache->meta;
+
+	if (meta->reorderStorage == SCOREAH_STORAGE_TABLE)
+	{
+		ItemPointerData t = *tid;
+		bool		call_again = false;
+		bool		all_dead = false;
+		bool		isnull;
+		Datum		value;
+		ArrayType  *array;
+		float	   *x;
+		int			dim;
+
+		if (so->fetch == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(so->scanCtx);
+
+			so->fetch = table_index_fetch_begin(scan->heapRelation);
+			so->slot = table_slot_create(scan->heapRelation, NULL);
+			so->heapAttno = scan->indexRelation->rd_index->indkey.values[0];
+			MemoryContextSwitchTo(old);
+		}
+		if (!table_index_fetch_tuple(so->fetch, &t, scan->xs_snapshot, so->slot,
+									 &call_again, &all_dead))
+			return false;
+		value = slot_getattr(so->slot, so->heapAttno, &isnull);
+		if (isnull)
+		{
+			ExecClearTuple(so->slot);
+			return false;
+		}
+		array = DatumGetArrayTypeP(value);
+		x = ScoreahArrayToVector(array, &dim, "indexed vector");
+		ScoreahCheckDimensions(meta->dimensions, dim);
+		*distance = scoreah_exact_distance(meta->metric, x, so->queryRaw, dim);
+		if ((Pointer) array != DatumGetPointer(value))
+			pfree(array);
+		ExecClearTuple(so->slot);
+		return true;
+	}
+	ScoreahReadVector(scan->indexRelation, meta, vblkno, voff, so->vecbuf);
+	*distance = scoreah_exact_distance(meta->metric, so->vecbuf, so->queryRaw,
+									   meta->dimensions);
+	return true;
+}
+
 IndexScanDesc
 scoreahbeginscan(Relation index, int nkeys, int norderbys)
 {
@@ -173,6 +247,7 @@ scoreahrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 	MemoryContext scanCtx = so->scanCtx;
 
+	EndHeapFetch(so);
 	MemoryContextReset(scanCtx);
 	memset(so, 0, sizeof(ScoreahScanOpaqueData));
 	so->scanCtx = scanCtx;
@@ -306,6 +381,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 	ScoreahCandidate threshold;
 	ScoreahItemData *items = NULL;
 	int			nitems = 0;
+	uint32		sumLimit = PG_UINT32_MAX;
 
 	threshold.approx = so->thrApprox;
 	threshold.tid = so->thrTid;
@@ -364,11 +440,23 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 			}
 
 			scoreah_lut16_scan(ScoreahGroupCodes(group), so->lut.qlut, meta->nblocks, sums);
+
+			/*
+			 * Once the heap is full, rows whose integer sum exceeds the worst
+			 * kept candidate's are out: skip them before any float work.  The
+			 * bound is rounded up so no row that could tie is skipped.
+			 */
+			if (heap->n == heap->cap)
+			{
+				double		lim = (heap->items[0].approx - base) * so->lut.scale;
+
+				sumLimit = lim < 0 ? 0 : (lim >= (double) PG_UINT32_MAX ? PG_UINT32_MAX : (uint32) ceil(lim) + 1);
+			}
 			for (int i = 0; i < gh->nitems; i++)
 			{
 				ScoreahCandidate c;
 
-				if (!ItemPointerIsValid(&gitems[i].tid))
+				if (sums[i] > sumLimit || !ItemPointerIsValid(&gitems[i].tid))
 					continue;
 				c.approx = base + sums[i] / so->lut.scale;
 				c.tid = gitems[i].tid;
@@ -389,10 +477,9 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 		{
 			ScoreahCandidate c;
 
-			ScoreahReadVector(index, items[i].vblkno, ScoreahItemVectorOffset(&items[i]),
-							  meta->dimensions, so->vecbuf);
-			c.distance = scoreah_exact_distance(meta->metric, so->vecbuf, so->queryRaw,
-												meta->dimensions);
+			if (!ExactDistance(scan, &items[i].tid, items[i].vblkno,
+							   ScoreahItemVectorOffset(&items[i]), &c.distance))
+				continue;
 			c.approx = isnan(c.distance) ? get_float8_infinity() : c.distance;
 			c.tid = items[i].tid;
 			if (so->haveThreshold && CandCmp(&c, &threshold) <= 0)
@@ -414,7 +501,6 @@ static bool
 NextBatch(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	Relation	index = scan->indexRelation;
 	ScoreahCache cache = so->cache;
 	bool		brute = UseBruteForce(cache);
 	MemoryContext oldCtx = MemoryContextSwitchTo(so->scanCtx);
@@ -472,17 +558,19 @@ NextBatch(IndexScanDesc scan)
 			qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpExact);
 		else if (so->reorder > 0)
 		{
-			/* re-rank: exact distances from the stored vectors */
+			/* re-rank: exact distances; rows gone from the table drop out */
+			int			kept = 0;
+
 			for (int i = 0; i < so->nbatch; i++)
 			{
 				ScoreahCandidate *c = &so->batch[i];
 
 				if ((i & 63) == 0)
 					CHECK_FOR_INTERRUPTS();
-				ScoreahReadVector(index, c->vblkno, c->voff, cache->meta.dimensions, so->vecbuf);
-				c->distance = scoreah_exact_distance(cache->meta.metric, so->vecbuf,
-													 so->queryRaw, cache->meta.dimensions);
+				if (ExactDistance(scan, &c->tid, c->vblkno, c->voff, &c->distance))
+					so->batch[kept++] = *c;
 			}
+			so->nbatch = kept;
 			qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpExact);
 		}
 		else
@@ -584,6 +672,7 @@ scoreahendscan(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 
+	EndHeapFetch(so);
 	MemoryContextDelete(so->scanCtx);
 	pfree(so);
 	scan->opaque = NULL;

@@ -42,6 +42,13 @@ static bool scoreah_force_scalar = false;
 
 static relopt_kind scoreah_relopt_kind;
 
+static relopt_enum_elt_def storage_values[] = {
+	{"float32", SCOREAH_STORAGE_FLOAT},
+	{"float16", SCOREAH_STORAGE_HALF},
+	{"table", SCOREAH_STORAGE_TABLE},
+	{(const char *) NULL}
+};
+
 static relopt_enum_elt_def scoring_values[] = {
 	{"ah", SCOREAH_SCORING_AH},
 	{"brute_force", SCOREAH_SCORING_BRUTE_FORCE},
@@ -113,6 +120,11 @@ _PG_init(void)
 					   scoring_values, SCOREAH_SCORING_AH,
 					   "Valid values are \"ah\" and \"brute_force\".",
 					   AccessExclusiveLock);
+	add_enum_reloption(scoreah_relopt_kind, "reordering_storage",
+					   "How re-ranking vectors are kept: float32, float16, or table (read from the table's rows)",
+					   storage_values, SCOREAH_STORAGE_FLOAT,
+					   "Valid values are \"float32\", \"float16\" and \"table\".",
+					   AccessExclusiveLock);
 
 	DefineCustomIntVariable("scoreah.num_leaves_to_search",
 							"Partitions a query searches (0 = the index's num_leaves_to_search).",
@@ -152,6 +164,7 @@ scoreahoptions(Datum reloptions, bool validate)
 		{"training_sample_size", RELOPT_TYPE_INT, offsetof(ScoreahOptions, trainingSampleSize)},
 		{"training_iterations", RELOPT_TYPE_INT, offsetof(ScoreahOptions, trainingIterations)},
 		{"scoring", RELOPT_TYPE_ENUM, offsetof(ScoreahOptions, scoring)},
+		{"reordering_storage", RELOPT_TYPE_ENUM, offsetof(ScoreahOptions, reorderingStorage)},
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, scoreah_relopt_kind,
@@ -179,6 +192,7 @@ ScoreahGetOptions(Relation index)
 		opts->trainingSampleSize = SCOREAH_DEFAULT_PQ_SAMPLE;
 		opts->trainingIterations = SCOREAH_DEFAULT_PQ_ITERATIONS;
 		opts->scoring = SCOREAH_SCORING_AH;
+		opts->reorderingStorage = SCOREAH_STORAGE_FLOAT;
 	}
 	return opts;
 }

@@ -35,6 +35,7 @@
 #include "access/amapi.h"
 #include "access/generic_xlog.h"
 #include "access/itup.h"
+#include "access/relscan.h"
 #include "nodes/execnodes.h"
 #include "storage/bufmgr.h"
 #include "utils/array.h"
@@ -64,6 +65,11 @@
 /* Limits */
 #define SCOREAH_MAX_DIM			16000
 #define SCOREAH_MAX_LEAVES		100000
+
+/* How re-ranking vectors are kept (option reordering_storage) */
+#define SCOREAH_STORAGE_FLOAT	0	/* float32 in the index */
+#define SCOREAH_STORAGE_HALF	1	/* float16 in the index */
+#define SCOREAH_STORAGE_TABLE	2	/* none: read from the table's rows */
 
 /* Scoring inside the probed leaves */
 #define SCOREAH_SCORING_AH			0
@@ -122,6 +128,7 @@ typedef struct ScoreahOptions
 	int			trainingSampleSize;
 	int			trainingIterations;
 	int			scoring;
+	int			reorderingStorage;
 } ScoreahOptions;
 
 /*
@@ -161,6 +168,7 @@ typedef struct ScoreahMetaPageData
 	uint32		nblocks;		/* PQ blocks (ceil(dim / dims_per_block)) */
 	uint32		dimsPerBlock;
 	uint32		scoring;
+	uint32		reorderStorage; /* SCOREAH_STORAGE_* */
 	uint32		numLeavesToSearch;	/* default for the GUC, resolved */
 	uint32		leavesTrainingSampleSize;
 	uint32		leavesTrainingIterations;
@@ -305,6 +313,10 @@ typedef struct ScoreahScanOpaqueData
 	BlockNumber seqBlk;
 	int			seqGroup;
 	int			seqItem;
+	/* reordering_storage = table: heap fetches for exact distances */
+	IndexFetchTableData *fetch;
+	TupleTableSlot *slot;
+	AttrNumber	heapAttno;
 	/* scratch */
 	ScoreahLutData lut;
 	float	   *vecbuf;
@@ -329,8 +341,10 @@ extern void ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint1
 extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
 extern ScoreahCache ScoreahGetCache(Relation index);
 extern void ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out);
-extern float *ScoreahReadVector(Relation index, BlockNumber blkno, uint16 off,
-								int dim, float *out);
+extern Size ScoreahVectorBytes(ScoreahMetaPage meta);
+extern void ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out);
+extern float *ScoreahReadVector(Relation index, ScoreahMetaPage meta,
+								BlockNumber blkno, uint16 off, float *out);
 extern float *ScoreahArrayToVector(ArrayType *array, int *dim, const char *what);
 extern ArrayType *ScoreahDatumToArray(Datum value);
 extern void ScoreahCheckDimensions(int expected, int actual);

@@ -55,6 +55,10 @@ extern double scoreah_exact_cosine(const float *a, const float *b, int n);
 extern double scoreah_exact_norm(const float *a, int n);
 extern double scoreah_exact_distance(int metric, const float *a, const float *b, int n);
 
+/* IEEE 754 half precision, round to nearest even */
+extern uint16 scoreah_float_to_half(float f);
+extern float scoreah_half_to_float(uint16 h);
+
 /* ---- random.c-like helpers (in kmeans.c): deterministic PRNG ---- */
 typedef struct ScoreahRandom
 {

@@ -287,15 +287,52 @@ ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out)
 	UnlockReleaseBuffer(buf);
 }
 
+/* Bytes of one stored re-ranking vector (0 when they live in the table) */
+Size
+ScoreahVectorBytes(ScoreahMetaPage meta)
+{
+	switch (meta->reorderStorage)
+	{
+		case SCOREAH_STORAGE_HALF:
+			return sizeof(uint16) * meta->dimensions;
+		case SCOREAH_STORAGE_TABLE:
+			return 0;
+		default:
+			return sizeof(float) * meta->dimensions;
+	}
+}
+
+/* The stored form of a vector: ScoreahVectorBytes(meta) bytes at out */
+void
+ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out)
+{
+	if (meta->reorderStorage == SCOREAH_STORAGE_HALF)
+	{
+		uint16		h;
+
+		for (uint32 i = 0; i < meta->dimensions; i++)
+		{
+			h = scoreah_float_to_half(x[i]);
+			memcpy(out + i * sizeof(uint16), &h, sizeof(uint16));
+		}
+	}
+	else if (meta->reorderStorage == SCOREAH_STORAGE_FLOAT)
+		memcpy(out, x, sizeof(float) * meta->dimensions);
+}
+
 /*
  * Read a stored vector that starts at byte off of page blkno; a vector
  * longer than a page continues at the start of the next page of the chain.
  */
 float *
-ScoreahReadVector(Relation index, BlockNumber blkno, uint16 off, int dim, float *out)
+ScoreahReadVector(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
+				  uint16 off, float *out)
 {
-	Size		nbytes = sizeof(float) * dim;
-	char	   *dest = (char *) out;
+	Size		total = ScoreahVectorBytes(meta);
+	Size		nbytes = total;
+	bool		half = meta->reorderStorage == SCOREAH_STORAGE_HALF;
+	char	   *dest = half ? palloc(total) : (char *) out;
+	char	   *start = dest;
 
 	while (nbytes > 0)
 	{
@@ -326,6 +363,17 @@ ScoreahReadVector(Relation index, BlockNumber blkno, uint16 off, int dim, float 
 		blkno = ScoreahPageGetOpaque(page)->nextblkno;
 		off = MAXALIGN(SizeOfPageHeaderData);
 		UnlockReleaseBuffer(buf);
+	}
+	if (half)
+	{
+		for (uint32 i = 0; i < meta->dimensions; i++)
+		{
+			uint16		h;
+
+			memcpy(&h, start + i * sizeof(uint16), sizeof(uint16));
+			out[i] = scoreah_half_to_float(h);
+		}
+		pfree(start);
 	}
 	return out;
 }
