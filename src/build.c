@@ -26,6 +26,8 @@
 #include <math.h>
 
 #include "access/generic_xlog.h"
+#include "access/parallel.h"
+#include "access/table.h"
 #include "access/tableam.h"
 #include "access/xloginsert.h"
 #include "catalog/index.h"
@@ -34,7 +36,15 @@
 #include "commands/progress.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
 #include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/snapmgr.h"
+#include "utils/wait_event.h"
+#include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/memutils.h"
@@ -77,7 +87,100 @@ typedef struct ScoreahBuildState
 	TupleTableSlot *slot;
 	int64		nencoded;
 	double		sumDistance;
+
+	/* phase timing, logged at DEBUG1 */
+	int			phase;
+	instr_time	phaseStart;
+
+	/* parallel encoding */
+	bool		reportProgress;
+	struct ScoreahShared *shared;
+	ParallelContext *pcxt;
+	Snapshot	snapshot;
 } ScoreahBuildState;
+
+/*
+ * Parallel build.  PostgreSQL 15 offers parallel workers to btree alone, so
+ * scoreah sets up its own ParallelContext as nbtree does: the leader trains
+ * the model, then it and the workers scan parts of the heap, assign and
+ * encode rows into their own tuplesorts over one shared file set, and the
+ * leader merges them and writes the pages.
+ */
+#define PARALLEL_KEY_SHARED		UINT64CONST(0xA5C0000000000001)
+#define PARALLEL_KEY_TUPLESORT	UINT64CONST(0xA5C0000000000002)
+#define PARALLEL_KEY_MODEL		UINT64CONST(0xA5C0000000000003)
+#define PARALLEL_KEY_QUERY_TEXT UINT64CONST(0xA5C0000000000004)
+
+typedef struct ScoreahShared
+{
+	/* set by the leader before launch */
+	Oid			heaprelid;
+	Oid			indexrelid;
+	bool		isconcurrent;
+	int			scantuplesortstates;
+	int			metric;
+	int			dim;
+	int			nleaves;
+	int			nblocks;
+	int			dpb;
+	double		threshold;
+
+	/* workers report here */
+	ConditionVariable workersdonecv;
+	slock_t		mutex;
+	int			nparticipantsdone;
+	int64		nencoded;
+	double		sumDistance;
+	pg_atomic_uint64 progress;	/* rows encoded so far, all participants */
+
+	/* ParallelTableScanDescData follows */
+} ScoreahShared;
+
+#define ParallelTableScanFromShared(shared) \
+	(ParallelTableScanDesc) ((char *) (shared) + BUFFERALIGN(sizeof(ScoreahShared)))
+
+PGDLLEXPORT void ScoreahParallelBuildMain(dsm_segment *seg, shm_toc *toc);
+
+static char *
+PhaseName(int phase)
+{
+	switch (phase)
+	{
+		case SCOREAH_PHASE_SAMPLING:
+			return "sampling";
+		case SCOREAH_PHASE_TREE:
+			return "tree training";
+		case SCOREAH_PHASE_CODEBOOKS:
+			return "codebook training";
+		case SCOREAH_PHASE_ENCODING:
+			return "assigning and encoding";
+		case SCOREAH_PHASE_WRITING:
+			return "writing";
+	}
+	return "build";
+}
+
+/* Report a new build phase; log how long the previous one took */
+static void
+SetPhase(ScoreahBuildState *state, int phase)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	if (state->phase != 0)
+	{
+		instr_time	d = now;
+
+		INSTR_TIME_SUBTRACT(d, state->phaseStart);
+		elog(DEBUG1, "scoreah build of \"%s\": %s took %.3f s",
+			 RelationGetRelationName(state->index), PhaseName(state->phase),
+			 INSTR_TIME_GET_DOUBLE(d));
+	}
+	state->phase = phase;
+	state->phaseStart = now;
+	if (phase != 0)
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, phase);
+}
 
 /* A page being filled in memory before it goes to its block */
 typedef struct PageWriter
@@ -307,10 +410,310 @@ EncodeCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		state->sumDistance += sqrt(dist);
 		state->nencoded++;
 		if ((state->nencoded & 1023) == 0)
-			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, state->nencoded);
+		{
+			int64		done = state->nencoded;
+
+			if (state->shared)
+				done = (int64) pg_atomic_add_fetch_u64(&state->shared->progress, 1024);
+			if (state->reportProgress)
+				pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done);
+		}
 	}
 	MemoryContextSwitchTo(oldCtx);
 	MemoryContextReset(state->tmpCtx);
+}
+
+/* ---- parallel encoding ---- */
+
+static void
+InitSortDesc(ScoreahBuildState *state)
+{
+	state->sortDesc = CreateTemplateTupleDesc(2);
+	TupleDescInitEntry(state->sortDesc, (AttrNumber) 1, "leaf", INT4OID, -1, 0);
+	TupleDescInitEntry(state->sortDesc, (AttrNumber) 2, "row", BYTEAOID, -1, 0);
+	state->slot = MakeSingleTupleTableSlot(state->sortDesc, &TTSOpsVirtual);
+}
+
+/* Sort by leaf; all participants must begin their sorts identically */
+static Tuplesortstate *
+BeginSort(ScoreahBuildState *state, int sortmem, SortCoordinate coordinate)
+{
+	AttrNumber	sortKey = 1;
+	Oid			sortOp = Int4LessOperator;
+	Oid			sortColl = InvalidOid;
+	bool		nullsFirst = false;
+
+	return tuplesort_begin_heap(state->sortDesc, 1, &sortKey, &sortOp,
+								&sortColl, &nullsFirst, sortmem, coordinate,
+								TUPLESORT_NONE);
+}
+
+/* Model arrays in one float buffer: centroids, their norms, codebooks */
+static Size
+ModelFloats(int nleaves, int dim)
+{
+	return (Size) nleaves * dim + nleaves + (Size) SCOREAH_CENTERS * dim;
+}
+
+/*
+ * One participant's share of the encoding pass (the leader's or a
+ * worker's): scan its part of the heap into its own tuplesort.
+ */
+static void
+ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
+					  Relation heap, Relation index, float *modelbuf,
+					  int sortmem, bool progress)
+{
+	ScoreahBuildState state;
+	SortCoordinate coordinate;
+	TableScanDesc scan;
+
+	memset(&state, 0, sizeof(state));
+	state.heap = heap;
+	state.index = index;
+	state.indexInfo = BuildIndexInfo(index);
+	state.indexInfo->ii_Concurrent = shared->isconcurrent;
+	state.metric = shared->metric;
+	state.dim = shared->dim;
+	state.threshold = shared->threshold;
+	state.model.dim = shared->dim;
+	state.model.metric = shared->metric;
+	state.model.nleaves = shared->nleaves;
+	state.model.nblocks = shared->nblocks;
+	state.model.dpb = shared->dpb;
+	state.model.residual = true;
+	state.model.centroids = modelbuf;
+	state.model.centroidNorms = modelbuf + (Size) shared->nleaves * shared->dim;
+	state.model.codebooks = state.model.centroidNorms + shared->nleaves;
+	state.shared = shared;
+	state.reportProgress = progress;
+	state.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "scoreah build row",
+										 ALLOCSET_DEFAULT_SIZES);
+	InitSortDesc(&state);
+
+	coordinate = palloc0(sizeof(SortCoordinateData));
+	coordinate->isWorker = true;
+	coordinate->nParticipants = -1;
+	coordinate->sharedsort = sharedsort;
+	state.sort = BeginSort(&state, sortmem, coordinate);
+
+	scan = table_beginscan_parallel(heap, ParallelTableScanFromShared(shared));
+	table_index_build_scan(heap, index, state.indexInfo, true, progress,
+						   EncodeCallback, (void *) &state, scan);
+	tuplesort_performsort(state.sort);
+
+	SpinLockAcquire(&shared->mutex);
+	shared->nparticipantsdone++;
+	shared->nencoded += state.nencoded;
+	shared->sumDistance += state.sumDistance;
+	SpinLockRelease(&shared->mutex);
+	ConditionVariableSignal(&shared->workersdonecv);
+
+	tuplesort_end(state.sort);
+	ExecDropSingleTupleTableSlot(state.slot);
+	MemoryContextDelete(state.tmpCtx);
+}
+
+/*
+ * Entry point of a parallel worker (named in CreateParallelContext).
+ */
+void
+ScoreahParallelBuildMain(dsm_segment *seg, shm_toc *toc)
+{
+	char	   *queryText;
+	ScoreahShared *shared;
+	Sharedsort *sharedsort;
+	float	   *modelbuf;
+	Relation	heap,
+				index;
+	LOCKMODE	heapLockmode,
+				indexLockmode;
+
+	/* report the statement, so workers show it in pg_stat_activity */
+	queryText = shm_toc_lookup(toc, PARALLEL_KEY_QUERY_TEXT, true);
+	debug_query_string = queryText;
+	pgstat_report_activity(STATE_RUNNING, debug_query_string);
+
+	shared = shm_toc_lookup(toc, PARALLEL_KEY_SHARED, false);
+
+	/* the same locks as the leader (index_build and CIC take these) */
+	if (!shared->isconcurrent)
+	{
+		heapLockmode = ShareLock;
+		indexLockmode = AccessExclusiveLock;
+	}
+	else
+	{
+		heapLockmode = ShareUpdateExclusiveLock;
+		indexLockmode = RowExclusiveLock;
+	}
+	heap = table_open(shared->heaprelid, heapLockmode);
+	index = index_open(shared->indexrelid, indexLockmode);
+
+	sharedsort = shm_toc_lookup(toc, PARALLEL_KEY_TUPLESORT, false);
+	tuplesort_attach_shared(sharedsort, seg);
+	modelbuf = shm_toc_lookup(toc, PARALLEL_KEY_MODEL, false);
+
+	ParticipateInEncoding(shared, sharedsort, heap, index, modelbuf,
+						  maintenance_work_mem / shared->scantuplesortstates, false);
+
+	index_close(index, indexLockmode);
+	table_close(heap, heapLockmode);
+}
+
+/*
+ * Encode with nworkers workers plus the leader.  Returns false (and the
+ * caller encodes serially) when no worker could be started.  On success
+ * state->sort holds the merged, sorted rows, and the parallel context stays
+ * up until EndParallel (the sort's files live in its shared memory).
+ */
+static bool
+EncodeParallel(ScoreahBuildState *state, int request)
+{
+	ParallelContext *pcxt;
+	Snapshot	snapshot;
+	Size		estshared,
+				estsort,
+				modelbytes;
+	int			scantuplesortstates = request + 1;
+	bool		isconcurrent = state->indexInfo->ii_Concurrent;
+	ScoreahShared *shared;
+	Sharedsort *sharedsort;
+	float	   *modelbuf;
+	ScoreahModel model = &state->model;
+	int			nparticipants;
+	SortCoordinate coordinate;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("scoreah", "ScoreahParallelBuildMain", request);
+
+	snapshot = isconcurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
+
+	estshared = BUFFERALIGN(sizeof(ScoreahShared)) +
+		table_parallelscan_estimate(state->heap, snapshot);
+	shm_toc_estimate_chunk(&pcxt->estimator, estshared);
+	estsort = tuplesort_estimate_shared(scantuplesortstates);
+	shm_toc_estimate_chunk(&pcxt->estimator, estsort);
+	modelbytes = sizeof(float) * ModelFloats(model->nleaves, model->dim);
+	shm_toc_estimate_chunk(&pcxt->estimator, modelbytes);
+	shm_toc_estimate_keys(&pcxt->estimator, 3);
+	if (debug_query_string)
+	{
+		shm_toc_estimate_chunk(&pcxt->estimator, strlen(debug_query_string) + 1);
+		shm_toc_estimate_keys(&pcxt->estimator, 1);
+	}
+
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		/* no dynamic shared memory: serial build */
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+
+	shared = shm_toc_allocate(pcxt->toc, estshared);
+	memset(shared, 0, sizeof(ScoreahShared));
+	shared->heaprelid = RelationGetRelid(state->heap);
+	shared->indexrelid = RelationGetRelid(state->index);
+	shared->isconcurrent = isconcurrent;
+	shared->scantuplesortstates = scantuplesortstates;
+	shared->metric = state->metric;
+	shared->dim = model->dim;
+	shared->nleaves = model->nleaves;
+	shared->nblocks = model->nblocks;
+	shared->dpb = model->dpb;
+	shared->threshold = state->threshold;
+	ConditionVariableInit(&shared->workersdonecv);
+	SpinLockInit(&shared->mutex);
+	pg_atomic_init_u64(&shared->progress, 0);
+	table_parallelscan_initialize(state->heap, ParallelTableScanFromShared(shared), snapshot);
+
+	sharedsort = shm_toc_allocate(pcxt->toc, estsort);
+	tuplesort_initialize_shared(sharedsort, scantuplesortstates, pcxt->seg);
+
+	modelbuf = shm_toc_allocate(pcxt->toc, modelbytes);
+	memcpy(modelbuf, model->centroids, sizeof(float) * model->nleaves * model->dim);
+	memcpy(modelbuf + (Size) model->nleaves * model->dim, model->centroidNorms,
+		   sizeof(float) * model->nleaves);
+	memcpy(modelbuf + (Size) model->nleaves * model->dim + model->nleaves,
+		   model->codebooks, sizeof(float) * SCOREAH_CENTERS * model->dim);
+
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_SHARED, shared);
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_TUPLESORT, sharedsort);
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_MODEL, modelbuf);
+	if (debug_query_string)
+	{
+		char	   *q = shm_toc_allocate(pcxt->toc, strlen(debug_query_string) + 1);
+
+		strcpy(q, debug_query_string);
+		shm_toc_insert(pcxt->toc, PARALLEL_KEY_QUERY_TEXT, q);
+	}
+
+	LaunchParallelWorkers(pcxt);
+	if (pcxt->nworkers_launched == 0)
+	{
+		WaitForParallelWorkersToFinish(pcxt);
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+	nparticipants = pcxt->nworkers_launched + 1;
+	ereport(DEBUG1,
+			(errmsg_internal("scoreah build of \"%s\": using %d parallel workers",
+							 RelationGetRelationName(state->index),
+							 pcxt->nworkers_launched)));
+
+	/* the leader encodes its share too */
+	ParticipateInEncoding(shared, sharedsort, state->heap, state->index, modelbuf,
+						  maintenance_work_mem / scantuplesortstates, true);
+
+	/* wait for every participant's sorted run */
+	for (;;)
+	{
+		bool		done;
+
+		SpinLockAcquire(&shared->mutex);
+		done = shared->nparticipantsdone == nparticipants;
+		SpinLockRelease(&shared->mutex);
+		if (done)
+			break;
+		ConditionVariableSleep(&shared->workersdonecv,
+							   WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
+	}
+	ConditionVariableCancelSleep();
+
+	state->nencoded = shared->nencoded;
+	state->sumDistance = shared->sumDistance;
+
+	/* merge */
+	coordinate = palloc0(sizeof(SortCoordinateData));
+	coordinate->isWorker = false;
+	coordinate->nParticipants = nparticipants;
+	coordinate->sharedsort = sharedsort;
+	state->sort = BeginSort(state, maintenance_work_mem, coordinate);
+	tuplesort_performsort(state->sort);
+
+	state->pcxt = pcxt;
+	state->snapshot = snapshot;
+	return true;
+}
+
+static void
+EndParallel(ScoreahBuildState *state)
+{
+	if (state->pcxt == NULL)
+		return;
+	WaitForParallelWorkersToFinish(state->pcxt);
+	if (IsMVCCSnapshot(state->snapshot))
+		UnregisterSnapshot(state->snapshot);
+	DestroyParallelContext(state->pcxt);
+	ExitParallelMode();
+	state->pcxt = NULL;
 }
 
 /* ---- writing ---- */
@@ -592,10 +995,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	int			dirPages;
 	ScoreahLeaf leaves;
 	LeafWriter	lw;
-	AttrNumber	sortKey = 1;
-	Oid			sortOp = Int4LessOperator;
-	Oid			sortColl = InvalidOid;
-	bool		nullsFirst = false;
+	int			nworkers;
 	TupleTableSlot *readSlot;
 	int			curLeaf = -1;
 
@@ -669,7 +1069,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	}
 
 	/* tree */
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SCOREAH_PHASE_TREE);
+	SetPhase(state, SCOREAH_PHASE_TREE);
 	kp.k = nleaves;
 	kp.iterations = opts->leavesTrainingIterations;
 	kp.minClusterSize = opts->minPartitionSize;
@@ -684,7 +1084,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	/* codebooks, on residuals of the sample */
 	if (model->nblocks > 0)
 	{
-		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SCOREAH_PHASE_CODEBOOKS);
+		SetPhase(state, SCOREAH_PHASE_CODEBOOKS);
 		for (int i = 0; i < npq; i++)
 		{
 			float	   *x = state->samples + (Size) i * dim;
@@ -749,22 +1149,23 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	}
 
 	/* pass 2: assign and encode into the sort */
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SCOREAH_PHASE_ENCODING);
+	SetPhase(state, SCOREAH_PHASE_ENCODING);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, state->nrows);
-	state->sortDesc = CreateTemplateTupleDesc(2);
-	TupleDescInitEntry(state->sortDesc, (AttrNumber) 1, "leaf", INT4OID, -1, 0);
-	TupleDescInitEntry(state->sortDesc, (AttrNumber) 2, "row", BYTEAOID, -1, 0);
-	state->slot = MakeSingleTupleTableSlot(state->sortDesc, &TTSOpsVirtual);
-	state->sort = tuplesort_begin_heap(state->sortDesc, 1, &sortKey, &sortOp,
-									   &sortColl, &nullsFirst,
-									   maintenance_work_mem, NULL, TUPLESORT_NONE);
+	InitSortDesc(state);
 	state->dim = dim;
-	table_index_build_scan(state->heap, state->index, state->indexInfo,
-						   true, true, EncodeCallback, (void *) state, NULL);
-	tuplesort_performsort(state->sort);
+	state->reportProgress = true;
+	nworkers = plan_create_index_workers(RelationGetRelid(state->heap),
+										 RelationGetRelid(state->index));
+	if (nworkers <= 0 || !EncodeParallel(state, nworkers))
+	{
+		state->sort = BeginSort(state, maintenance_work_mem, NULL);
+		table_index_build_scan(state->heap, state->index, state->indexInfo,
+							   true, true, EncodeCallback, (void *) state, NULL);
+		tuplesort_performsort(state->sort);
+	}
 
 	/* write the leaves */
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SCOREAH_PHASE_WRITING);
+	SetPhase(state, SCOREAH_PHASE_WRITING);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
 	memset(&lw, 0, sizeof(lw));
 	lw.index = state->index;
@@ -821,6 +1222,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	ExecDropSingleTupleTableSlot(readSlot);
 	ExecDropSingleTupleTableSlot(state->slot);
 	tuplesort_end(state->sort);
+	EndParallel(state);
 
 	/* directory */
 	for (int i = 0; i < dirPages; i++)
@@ -883,7 +1285,7 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	scoreah_random_init(&state.rng, SAMPLE_SEED);
 	CheckOptions(&state);
 
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SCOREAH_PHASE_SAMPLING);
+	SetPhase(&state, SCOREAH_PHASE_SAMPLING);
 	reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
 									   SampleCallback, (void *) &state, NULL);
 
@@ -899,6 +1301,7 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	else
 		BuildTrained(&state, &meta);
 
+	SetPhase(&state, 0);
 	MemoryContextDelete(state.tmpCtx);
 
 	result = palloc(sizeof(IndexBuildResult));

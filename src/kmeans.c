@@ -219,6 +219,38 @@ init_kmeanspp(const float *data, int n, int dim, int k, ScoreahRandom *rng,
 
 /* ---- Lloyd iterations ---- */
 
+/*
+ * Search all centers for x: nearest (c) and the distances to the nearest
+ * and second nearest (true distances, not squared).
+ */
+static void
+assign_full(const float *x, const float *centers, const float *cnorms, int k,
+			int dim, float *dots, int *c, float *d1, float *d2)
+{
+	float		xn = scoreah_dot(x, x, dim);
+	float		b1 = FLT_MAX,
+				b2 = FLT_MAX;
+	int			best = 0;
+
+	scoreah_dot_many(x, centers, k, dim, dots);
+	for (int j = 0; j < k; j++)
+	{
+		float		v = xn + cnorms[j] - 2 * dots[j];
+
+		if (v < b1)
+		{
+			b2 = b1;
+			b1 = v;
+			best = j;
+		}
+		else if (v < b2)
+			b2 = v;
+	}
+	*c = best;
+	*d1 = sqrtf(Max(b1, 0.0f));
+	*d2 = sqrtf(Max(b2, 0.0f));
+}
+
 int
 scoreah_kmeans(const float *data, int n, int dim,
 			   const ScoreahKmeansParams *params, float *centers)
@@ -231,6 +263,14 @@ scoreah_kmeans(const float *data, int n, int dim,
 	float	   *cnorms;
 	int			nempty = 0;
 	int			small;
+	bool		hamerly;
+	float	   *upper = NULL,
+			   *lower = NULL,
+			   *half = NULL,
+			   *moved = NULL,
+			   *old = NULL,
+			   *dots = NULL;
+	int		   *reseededList = NULL;
 
 	if (n <= 0)
 	{
@@ -264,6 +304,24 @@ scoreah_kmeans(const float *data, int n, int dim,
 	for (int i = 0; i < n; i++)
 		assign[i] = -1;
 
+	/*
+	 * Hamerly's bounds: an upper bound on each point's distance to its
+	 * center and a lower bound on the distance to any other center let most
+	 * points skip the search over all centers once clusters settle.  Not
+	 * worth it for the tiny dimensions of PQ blocks.
+	 */
+	hamerly = dim > 4 && k > 1;
+	if (hamerly)
+	{
+		upper = palloc(sizeof(float) * n);
+		lower = palloc(sizeof(float) * n);
+		half = palloc(sizeof(float) * k);
+		moved = palloc(sizeof(float) * k);
+		old = palloc(sizeof(float) * (Size) k * dim);
+		dots = palloc(sizeof(float) * k);
+		reseededList = palloc(sizeof(int) * k);
+	}
+
 	/* ScaNN re-seeds clusters smaller than min(min_cluster_size, n / k) */
 	small = Min(params->minClusterSize, n / k);
 
@@ -271,10 +329,30 @@ scoreah_kmeans(const float *data, int n, int dim,
 	{
 		int			changed = 0;
 		int			reseeded = 0;
+		int			nfull = 0;
 
 		compute_norms(centers, k, dim, cnorms);
 		memset(counts, 0, sizeof(int) * k);
 		memset(sums, 0, sizeof(double) * k * dim);
+
+		/* half the distance from each center to its nearest other center */
+		if (hamerly && it > 0)
+		{
+			for (int j = 0; j < k; j++)
+			{
+				float		best = FLT_MAX;
+
+				scoreah_dot_many(centers + (Size) j * dim, centers, k, dim, dots);
+				for (int j2 = 0; j2 < k; j2++)
+				{
+					float		d2 = cnorms[j] + cnorms[j2] - 2 * dots[j2];
+
+					if (j2 != j && d2 < best)
+						best = d2;
+				}
+				half[j] = 0.5f * sqrtf(Max(best, 0.0f));
+			}
+		}
 
 		for (int i = 0; i < n; i++)
 		{
@@ -284,7 +362,30 @@ scoreah_kmeans(const float *data, int n, int dim,
 
 			if ((i & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
-			c = scoreah_nearest_l2(x, centers, cnorms, k, dim, NULL);
+			if (hamerly && it > 0)
+			{
+				int			a = assign[i];
+				float		m = Max(half[a], lower[i]);
+
+				if (upper[i] > m)
+				{
+					upper[i] = sqrtf(scoreah_l2sq(x, centers + (Size) a * dim, dim));
+					if (upper[i] > m)
+					{
+						assign_full(x, centers, cnorms, k, dim, dots, &c, &upper[i], &lower[i]);
+						nfull++;
+					}
+					else
+						c = a;
+				}
+				else
+					c = a;
+			}
+			else if (hamerly)
+				assign_full(x, centers, cnorms, k, dim, dots, &c, &upper[i], &lower[i]);
+			else
+				c = scoreah_nearest_l2(x, centers, cnorms, k, dim, NULL);
+
 			if (c != assign[i])
 			{
 				changed++;
@@ -295,6 +396,9 @@ scoreah_kmeans(const float *data, int n, int dim,
 			for (int d = 0; d < dim; d++)
 				s[d] += x[d];
 		}
+
+		if (hamerly)
+			memcpy(old, centers, sizeof(float) * (Size) k * dim);
 
 		/* new centers: means (spherical: normalized sums) */
 		for (int j = 0; j < k; j++)
@@ -337,14 +441,77 @@ scoreah_kmeans(const float *data, int n, int dim,
 					counts[owner]--;
 					counts[j]++;
 					assign[p] = j;
+					if (hamerly)
+					{
+						upper[p] = FLT_MAX; /* its bound was for the old center */
+						reseededList[reseeded] = j;
+					}
 					reseeded++;
 					break;
 				}
 			}
 		}
 
+		elog(DEBUG2, "scoreah k-means iteration %d: %d points changed cluster, %d clusters re-seeded, %d full searches",
+			 it, changed, reseeded, nfull);
 		if (changed == 0 && reseeded == 0)
 			break;
+
+		/*
+		 * Bounds follow the centers' moves.  Re-seeded centers jump across
+		 * the space; counting their jumps in the lower bounds would send every
+		 * point back to a full search, so the lower bounds take the largest
+		 * move among the other centers and the exact distance to the
+		 * re-seeded ones instead.
+		 */
+		if (hamerly)
+		{
+			float		max1 = 0,
+						max2 = 0;
+			int			arg1 = -1;
+			bool	   *isReseeded = (bool *) dots;	/* scratch, k bytes */
+
+			memset(isReseeded, 0, sizeof(bool) * k);
+			for (int r = 0; r < reseeded; r++)
+				isReseeded[reseededList[r]] = true;
+			for (int j = 0; j < k; j++)
+			{
+				moved[j] = sqrtf(scoreah_l2sq(old + (Size) j * dim, centers + (Size) j * dim, dim));
+				if (isReseeded[j])
+					continue;
+				if (moved[j] > max1)
+				{
+					max2 = max1;
+					max1 = moved[j];
+					arg1 = j;
+				}
+				else if (moved[j] > max2)
+					max2 = moved[j];
+			}
+			for (int i = 0; i < n; i++)
+			{
+				int			a = assign[i];
+
+				if ((i & 1023) == 0)
+					CHECK_FOR_INTERRUPTS();
+				if (upper[i] < FLT_MAX)
+					upper[i] += moved[a];
+				lower[i] -= (a == arg1) ? max2 : max1;
+				for (int r = 0; r < reseeded; r++)
+				{
+					int			j = reseededList[r];
+
+					if (j != a)
+					{
+						float		d = sqrtf(scoreah_l2sq(data + (Size) i * dim,
+														  centers + (Size) j * dim, dim));
+
+						if (d < lower[i])
+							lower[i] = d;
+					}
+				}
+			}
+		}
 	}
 
 	/* count clusters that no point chose in the last assignment */
@@ -359,5 +526,15 @@ scoreah_kmeans(const float *data, int n, int dim,
 	pfree(counts);
 	pfree(sums);
 	pfree(cnorms);
+	if (hamerly)
+	{
+		pfree(upper);
+		pfree(lower);
+		pfree(half);
+		pfree(moved);
+		pfree(old);
+		pfree(dots);
+		pfree(reseededList);
+	}
 	return nempty;
 }
