@@ -20,11 +20,13 @@ REGRESS_OPTS = --load-extension=scoreah
 # TAP: test/t/*.pl (PostgreSQL::Test::Cluster)
 TAP_TESTS = 1
 PROVE_TESTS = $(or $(TAP),test/t/*.pl)
-PROVE_FLAGS = -I ./test/perl
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# after the include: Makefile.global resets PROVE_FLAGS
+PROVE_FLAGS += -I ./test/perl
 
 # TAP alone (PGXS runs it from installcheck only together with pg_regress)
 .PHONY: prove_installcheck

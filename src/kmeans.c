@@ -220,6 +220,70 @@ init_kmeanspp(const float *data, int n, int dim, int k, ScoreahRandom *rng,
 /* ---- Lloyd iterations ---- */
 
 /*
+ * Nearest center for tiny dimensions (PQ blocks) with the centers stored
+ * transposed (ct[d * k + j]): the loop over centers has no dependency
+ * between iterations, so the compiler vectorizes it.
+ */
+static int
+nearest_transposed16(const float *x, const float *ct, int dim)
+{
+	float		acc[16] = {0};
+	int			best = 0;
+	float		bestv = FLT_MAX;
+
+	for (int d = 0; d < dim; d++)
+	{
+		const float *row = ct + d * 16;
+		float		xd = x[d];
+
+		for (int j = 0; j < 16; j++)
+		{
+			float		diff = xd - row[j];
+
+			acc[j] += diff * diff;
+		}
+	}
+	for (int j = 0; j < 16; j++)
+		if (acc[j] < bestv)
+		{
+			bestv = acc[j];
+			best = j;
+		}
+	return best;
+}
+
+static int
+nearest_transposed(const float *x, const float *ct, int k, int dim, float *scratch)
+{
+	int			best = 0;
+	float		bestv = FLT_MAX;
+
+	if (k == 16)
+		return nearest_transposed16(x, ct, dim);
+	for (int j = 0; j < k; j++)
+		scratch[j] = 0;
+	for (int d = 0; d < dim; d++)
+	{
+		const float *row = ct + d * k;
+		float		xd = x[d];
+
+		for (int j = 0; j < k; j++)
+		{
+			float		diff = xd - row[j];
+
+			scratch[j] += diff * diff;
+		}
+	}
+	for (int j = 0; j < k; j++)
+		if (scratch[j] < bestv)
+		{
+			bestv = scratch[j];
+			best = j;
+		}
+	return best;
+}
+
+/*
  * Search all centers for x: nearest (c) and the distances to the nearest
  * and second nearest (true distances, not squared).
  */
@@ -271,6 +335,8 @@ scoreah_kmeans(const float *data, int n, int dim,
 			   *old = NULL,
 			   *dots = NULL;
 	int		   *reseededList = NULL;
+	float	   *ct = NULL,
+			   *ctScratch = NULL;
 
 	if (n <= 0)
 	{
@@ -322,6 +388,12 @@ scoreah_kmeans(const float *data, int n, int dim,
 		reseededList = palloc(sizeof(int) * k);
 	}
 
+	if (dim <= 4)
+	{
+		ct = palloc(sizeof(float) * k * dim);
+		ctScratch = palloc(sizeof(float) * k);
+	}
+
 	/* ScaNN re-seeds clusters smaller than min(min_cluster_size, n / k) */
 	small = Min(params->minClusterSize, n / k);
 
@@ -332,6 +404,10 @@ scoreah_kmeans(const float *data, int n, int dim,
 		int			nfull = 0;
 
 		compute_norms(centers, k, dim, cnorms);
+		if (ct)
+			for (int j = 0; j < k; j++)
+				for (int d = 0; d < dim; d++)
+					ct[d * k + j] = centers[(Size) j * dim + d];
 		memset(counts, 0, sizeof(int) * k);
 		memset(sums, 0, sizeof(double) * k * dim);
 
@@ -383,6 +459,8 @@ scoreah_kmeans(const float *data, int n, int dim,
 			}
 			else if (hamerly)
 				assign_full(x, centers, cnorms, k, dim, dots, &c, &upper[i], &lower[i]);
+			else if (ct)
+				c = nearest_transposed(x, ct, k, dim, ctScratch);
 			else
 				c = scoreah_nearest_l2(x, centers, cnorms, k, dim, NULL);
 
@@ -535,6 +613,11 @@ scoreah_kmeans(const float *data, int n, int dim,
 		pfree(old);
 		pfree(dots);
 		pfree(reseededList);
+	}
+	if (ct)
+	{
+		pfree(ct);
+		pfree(ctScratch);
 	}
 	return nempty;
 }

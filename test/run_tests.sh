@@ -85,8 +85,8 @@ TAP_FILES=${TAP:-$(cd "$WORK/tree" && ls test/t/*.pl 2>/dev/null)}
 for t in $TAP_FILES; do
 	log="$LOGDIR/$(basename "$t").log"
 	start=$(date +%s)
-	run_as env PATH="$PATH" SCOREAH_DATA_DIR="$DATA_DIR" PROVE_FLAGS="-I ./test/perl -v" \
-		bash -c "cd '$WORK/tree' && make -s prove_installcheck PG_CONFIG=$PG_CONFIG TAP='$t'" >"$log" 2>&1
+	run_as env PATH="$PATH" SCOREAH_DATA_DIR="$DATA_DIR" \
+		bash -c "cd '$WORK/tree' && make -s prove_installcheck PG_CONFIG=$PG_CONFIG TAP='$t' PROVE_FLAGS='-I ./test/perl -v'" >"$log" 2>&1
 	rc=$?
 	secs=$(( $(date +%s) - start ))
 	# measured figures the tests print (lines starting with "# figure:")
@@ -100,8 +100,8 @@ for t in $TAP_FILES; do
 		for f in "$WORK"/tree/tmp_check/log/*.log; do
 			[ -f "$f" ] && { echo "--- $f"; tail -30 "$f"; }
 		done
-	elif grep -qE "^1\.\.0 # (SKIP|skip)" "$log"; then
-		echo "$t ... skipped: $(grep -E '^1\.\.0' "$log" | sed 's/^1\.\.0 # [Ss][Kk][Ii][Pp] *//')"
+	elif grep -qE "\.\. skipped:" "$log"; then
+		echo "$t ... skipped: $(grep -E '\.\. skipped:' "$log" | head -1 | sed 's/.*\.\. skipped: *//')"
 		skipped=$((skipped + 1))
 	else
 		echo "$t ... ok (${secs}s)"
