@@ -100,8 +100,9 @@ for t in $TAP_FILES; do
 		for f in "$WORK"/tree/tmp_check/log/*.log; do
 			[ -f "$f" ] && { echo "--- $f"; tail -30 "$f"; }
 		done
-	elif grep -qE "\.\. skipped:" "$log"; then
-		echo "$t ... skipped: $(grep -E '\.\. skipped:' "$log" | head -1 | sed 's/.*\.\. skipped: *//')"
+	elif grep -qE "(\.\. |^)skipped:" "$log"; then
+		# prove says "FILE .. skipped: WHY", or "skipped: WHY" when verbose
+		echo "$t ... skipped: $(grep -E '(\.\. |^)skipped:' "$log" | head -1 | sed 's/.*skipped: *//')"
 		skipped=$((skipped + 1))
 	else
 		echo "$t ... ok (${secs}s)"
