@@ -123,6 +123,7 @@ typedef struct ScoreahShared
 	int			nleaves;
 	int			nblocks;
 	int			dpb;
+	bool		residual;
 	double		threshold;
 
 	/* workers report here */
@@ -390,10 +391,8 @@ EncodeCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		if (model->nblocks > 0)
 		{
 			float	   *res = palloc(sizeof(float) * dim);
-			const float *c = model->centroids + (Size) leaf * dim;
 
-			for (int i = 0; i < dim; i++)
-				res[i] = unit[i] - c[i];
+			scoreah_model_residual(model, unit, leaf, res);
 			scoreah_pq_encode(model, res, unit, state->threshold, (uint8 *) p);
 		}
 		p += model->nblocks;
@@ -481,7 +480,7 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	state.model.nleaves = shared->nleaves;
 	state.model.nblocks = shared->nblocks;
 	state.model.dpb = shared->dpb;
-	state.model.residual = true;
+	state.model.residual = shared->residual;
 	state.model.centroids = modelbuf;
 	state.model.centroidNorms = modelbuf + (Size) shared->nleaves * shared->dim;
 	state.model.codebooks = state.model.centroidNorms + shared->nleaves;
@@ -625,6 +624,7 @@ EncodeParallel(ScoreahBuildState *state, int request)
 	shared->nleaves = model->nleaves;
 	shared->nblocks = model->nblocks;
 	shared->dpb = model->dpb;
+	shared->residual = model->residual;
 	shared->threshold = state->threshold;
 	ConditionVariableInit(&shared->workersdonecv);
 	SpinLockInit(&shared->mutex);
@@ -1018,7 +1018,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	model->metric = state->metric;
 	model->nleaves = nleaves;
 	model->dpb = opts->dimensionsPerBlock;
-	model->residual = true;
+	model->residual = opts->residualQuantization;
 	model->quantizeCentroids = opts->quantizeCentroids;
 	model->nblocks = opts->scoring == SCOREAH_SCORING_AH ?
 		(dim + model->dpb - 1) / model->dpb : 0;
@@ -1085,7 +1085,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	if (model->nblocks > 0)
 	{
 		SetPhase(state, SCOREAH_PHASE_CODEBOOKS);
-		for (int i = 0; i < npq; i++)
+		for (int i = 0; i < npq && model->residual; i++)
 		{
 			float	   *x = state->samples + (Size) i * dim;
 			int			leaf = scoreah_nearest_l2(x, model->centroids, model->centroidNorms,
@@ -1108,7 +1108,9 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	(void) metaBlk;
 	meta->nleaves = nleaves;
 	meta->nblocks = model->nblocks;
-	meta->flags |= SCOREAH_FLAG_TRAINED | SCOREAH_FLAG_RESIDUAL;
+	meta->flags |= SCOREAH_FLAG_TRAINED;
+	if (model->residual)
+		meta->flags |= SCOREAH_FLAG_RESIDUAL;
 	meta->numLeavesToSearch = opts->numLeavesToSearch > 0 ?
 		Min(opts->numLeavesToSearch, nleaves) : Max(1, (nleaves + 9) / 10);
 	meta->centroidBytes = sizeof(float) * nleaves * dim;

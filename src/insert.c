@@ -521,10 +521,8 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		if (model->nblocks > 0)
 		{
 			float	   *res = palloc(sizeof(float) * dim);
-			const float *c = model->centroids + (Size) leaf * dim;
 
-			for (int i = 0; i < dim; i++)
-				res[i] = unit[i] - c[i];
+			scoreah_model_residual(model, unit, leaf, res);
 			codes = palloc(model->nblocks);
 			scoreah_pq_encode(model, res, unit, cache->meta.threshold, codes);
 		}

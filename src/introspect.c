@@ -253,6 +253,7 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 		PutRow(ts, desc, "spherical", (meta->flags & SCOREAH_FLAG_SPHERICAL) ? "true" : "false");
 		PutRow(ts, desc, "quantize_centroids", (meta->flags & SCOREAH_FLAG_QUANTIZE_CENTROIDS) ? "true" : "false");
 		PutRow(ts, desc, "random_init", (meta->flags & SCOREAH_FLAG_RANDOM_INIT) ? "true" : "false");
+		PutRow(ts, desc, "residual_quantization", (meta->flags & SCOREAH_FLAG_RESIDUAL) ? "true" : "false");
 		PutRow(ts, desc, "dimensions_per_block", psprintf("%u", meta->dimsPerBlock));
 		PutRow(ts, desc, "pq_blocks", psprintf("%u", meta->nblocks));
 		PutRow(ts, desc, "anisotropic_quantization_threshold",

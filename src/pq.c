@@ -236,6 +236,22 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 	pfree(order);
 }
 
+/*
+ * What the codes of a row of this leaf quantize: x - c_leaf with residual
+ * quantization, x itself without.
+ */
+void
+scoreah_model_residual(ScoreahModel model, const float *x, int leaf, float *out)
+{
+	const float *c = model->centroids + (Size) leaf * model->dim;
+
+	if (model->residual)
+		for (int i = 0; i < model->dim; i++)
+			out[i] = x[i] - c[i];
+	else
+		memcpy(out, x, sizeof(float) * model->dim);
+}
+
 /* Reconstruct the quantized vector (residual space) from codes */
 void
 scoreah_pq_decode(ScoreahModel model, const uint8 *codes, float *out)

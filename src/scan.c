@@ -349,7 +349,7 @@ StartScan(IndexScanDesc scan)
 	if (!UseBruteForce(cache))
 	{
 		scoreah_lut_alloc(&so->lut, cache->model.nblocks);
-		if (cache->meta.metric != SCOREAH_METRIC_L2)
+		if (cache->meta.metric != SCOREAH_METRIC_L2 || !cache->model.residual)
 		{
 			/* one table for all leaves; the centroid enters as a bias */
 			scoreah_lut_build(&cache->model, so->query, NULL, &so->lut);
@@ -394,8 +394,11 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 	{
 		const float *c = model->centroids + (Size) leaf * model->dim;
 
-		if (meta->metric == SCOREAH_METRIC_L2)
+		if (!model->residual)
+			base = 0;			/* codes approximate the whole vector */
+		else if (meta->metric == SCOREAH_METRIC_L2)
 		{
+			/* residuals of this leaf: the table depends on the leaf */
 			scoreah_lut_build(model, so->query, c, &so->lut);
 			scoreah_lut_quantize(&so->lut);
 		}

@@ -97,6 +97,9 @@ _PG_init(void)
 	add_bool_reloption(scoreah_relopt_kind, "quantize_centroids",
 					   "Route queries with int8 copies of the centroids",
 					   false, AccessExclusiveLock);
+	add_bool_reloption(scoreah_relopt_kind, "residual_quantization",
+					   "Quantize the residual (vector minus its centroid) instead of the vector",
+					   true, AccessExclusiveLock);
 	add_bool_reloption(scoreah_relopt_kind, "random_init",
 					   "Random initial centers (false = k-means++)",
 					   true, AccessExclusiveLock);
@@ -159,6 +162,7 @@ scoreahoptions(Datum reloptions, bool validate)
 		{"spherical", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, spherical)},
 		{"quantize_centroids", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, quantizeCentroids)},
 		{"random_init", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, randomInit)},
+		{"residual_quantization", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, residualQuantization)},
 		{"dimensions_per_block", RELOPT_TYPE_INT, offsetof(ScoreahOptions, dimensionsPerBlock)},
 		{"anisotropic_quantization_threshold", RELOPT_TYPE_REAL, offsetof(ScoreahOptions, anisotropicThreshold)},
 		{"training_sample_size", RELOPT_TYPE_INT, offsetof(ScoreahOptions, trainingSampleSize)},
@@ -187,6 +191,7 @@ ScoreahGetOptions(Relation index)
 		opts->leavesTrainingIterations = SCOREAH_DEFAULT_LEAVES_ITERATIONS;
 		opts->minPartitionSize = SCOREAH_DEFAULT_MIN_PARTITION;
 		opts->randomInit = true;
+		opts->residualQuantization = true;
 		opts->dimensionsPerBlock = SCOREAH_DEFAULT_DIMS_PER_BLOCK;
 		opts->anisotropicThreshold = get_float8_nan();
 		opts->trainingSampleSize = SCOREAH_DEFAULT_PQ_SAMPLE;

@@ -129,6 +129,7 @@ typedef struct ScoreahOptions
 	int			trainingIterations;
 	int			scoring;
 	int			reorderingStorage;
+	bool		residualQuantization;
 } ScoreahOptions;
 
 /*
