@@ -149,6 +149,89 @@ CmpLeafScore(const void *a, const void *b, void *arg)
 	return x - y;
 }
 
+/*
+ * Make the first upto entries of leafOrder the nearest leaves, in order.
+ * The first round needs only num_leaves_to_search of them: a bounded heap
+ * picks those without sorting every leaf; a later round sorts the rest.
+ */
+static void
+OrderLeaves(ScoreahScanOpaque so, int upto)
+{
+	float	   *scores = so->leafScores;
+
+	upto = Min(upto, so->nleaves);
+	if (scores == NULL || so->nordered >= upto)
+		return;
+
+	if (so->nordered == 0 && upto < so->nleaves / 4)
+	{
+		int		   *heap = palloc(sizeof(int) * upto);
+		bool	   *picked = palloc0(sizeof(bool) * so->nleaves);
+		int			n = 0,
+					rest = upto;
+
+		for (int j = 0; j < so->nleaves; j++)
+		{
+			int			i;
+
+			if (n < upto)
+			{
+				/* sift up in a max-heap on (score, leaf) */
+				i = n++;
+				heap[i] = j;
+				while (i > 0 && CmpLeafScore(&heap[(i - 1) / 2], &heap[i], scores) < 0)
+				{
+					int			p = (i - 1) / 2,
+								t = heap[p];
+
+					heap[p] = heap[i];
+					heap[i] = t;
+					i = p;
+				}
+			}
+			else if (CmpLeafScore(&j, &heap[0], scores) < 0)
+			{
+				heap[0] = j;
+				i = 0;
+				for (;;)
+				{
+					int			l = 2 * i + 1,
+								r = l + 1,
+								m = i,
+								t;
+
+					if (l < n && CmpLeafScore(&heap[l], &heap[m], scores) > 0)
+						m = l;
+					if (r < n && CmpLeafScore(&heap[r], &heap[m], scores) > 0)
+						m = r;
+					if (m == i)
+						break;
+					t = heap[i];
+					heap[i] = heap[m];
+					heap[m] = t;
+					i = m;
+				}
+			}
+		}
+		qsort_arg(heap, n, sizeof(int), CmpLeafScore, scores);
+		for (int i = 0; i < n; i++)
+		{
+			so->leafOrder[i] = heap[i];
+			picked[heap[i]] = true;
+		}
+		for (int j = 0; j < so->nleaves; j++)
+			if (!picked[j])
+				so->leafOrder[rest++] = j;
+		so->nordered = n;
+		pfree(heap);
+		pfree(picked);
+		return;
+	}
+	qsort_arg(so->leafOrder + so->nordered, so->nleaves - so->nordered, sizeof(int),
+			  CmpLeafScore, scores);
+	so->nordered = so->nleaves;
+}
+
 static bool
 UseBruteForce(ScoreahCache cache)
 {
@@ -340,11 +423,8 @@ StartScan(IndexScanDesc scan)
 
 	if (cache->meta.flags & SCOREAH_FLAG_TRAINED)
 	{
-		float	   *scores = palloc(sizeof(float) * so->nleaves);
-
-		scoreah_route_scores(&cache->model, so->query, scores);
-		qsort_arg(so->leafOrder, so->nleaves, sizeof(int), CmpLeafScore, scores);
-		pfree(scores);
+		so->leafScores = palloc(sizeof(float) * so->nleaves);
+		scoreah_route_scores(&cache->model, so->query, so->leafScores);
 	}
 	if (!UseBruteForce(cache))
 	{
@@ -496,6 +576,78 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 		pfree(items);
 }
 
+static int
+CmpLocation(const void *a, const void *b)
+{
+	const ScoreahCandidate *x = (const ScoreahCandidate *) a;
+	const ScoreahCandidate *y = (const ScoreahCandidate *) b;
+
+	if (x->vblkno != y->vblkno)
+		return x->vblkno < y->vblkno ? -1 : 1;
+	return (int) x->voff - (int) y->voff;
+}
+
+/*
+ * Exact distances of the batch from vectors kept in the index, each on one
+ * page: visit the candidates in page order so each page is read and locked
+ * once, however many of its vectors made the batch (a leaf's vectors sit
+ * together, about 20 to a page at 100 dimensions).
+ */
+static void
+RerankFromPages(IndexScanDesc scan)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	ScoreahMetaPage meta = &so->cache->meta;
+	Relation	index = scan->indexRelation;
+	Size		vbytes = ScoreahVectorBytes(meta);
+	bool		half = meta->reorderStorage == SCOREAH_STORAGE_HALF;
+	Buffer		buf = InvalidBuffer;
+	BlockNumber cur = InvalidBlockNumber;
+	Page		page = NULL;
+
+	qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpLocation);
+	for (int i = 0; i < so->nbatch; i++)
+	{
+		ScoreahCandidate *c = &so->batch[i];
+		const char *src;
+
+		if (c->vblkno != cur)
+		{
+			if (BufferIsValid(buf))
+				UnlockReleaseBuffer(buf);
+			CHECK_FOR_INTERRUPTS();
+			cur = c->vblkno;
+			buf = ReadBuffer(index, cur);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			ScoreahCheckPage(index, page, cur, SCOREAH_PAGE_VECTORS);
+		}
+		if (c->voff < MAXALIGN(SizeOfPageHeaderData) ||
+			c->voff + vbytes > ((PageHeader) page)->pd_lower)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has a vector at invalid offset %u of block %u",
+							RelationGetRelationName(index), c->voff, cur)));
+		src = (const char *) page + c->voff;
+		if (half)
+		{
+			for (uint32 d = 0; d < meta->dimensions; d++)
+			{
+				uint16		h;
+
+				memcpy(&h, src + d * sizeof(uint16), sizeof(uint16));
+				so->vecbuf[d] = scoreah_half_to_float(h);
+			}
+		}
+		else
+			memcpy(so->vecbuf, src, vbytes);
+		c->distance = scoreah_exact_distance(meta->metric, so->vecbuf, so->queryRaw,
+											 meta->dimensions);
+	}
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
+}
+
 /*
  * Fill so->batch with the next candidates, in output order.  Returns false
  * when every leaf has been searched.
@@ -532,6 +684,7 @@ NextBatch(IndexScanDesc scan)
 		heap.n = 0;
 		heap.cap = size;
 
+		OrderLeaves(so, so->roundEnd);
 		for (int i = so->roundStart; i < so->roundEnd; i++)
 			ScanLeaf(scan, so->leafOrder[i], &heap);
 
@@ -562,18 +715,25 @@ NextBatch(IndexScanDesc scan)
 		else if (so->reorder > 0)
 		{
 			/* re-rank: exact distances; rows gone from the table drop out */
-			int			kept = 0;
+			Size		vbytes = ScoreahVectorBytes(&cache->meta);
 
-			for (int i = 0; i < so->nbatch; i++)
+			if (vbytes > 0 && vbytes <= SCOREAH_PAGE_CAPACITY)
+				RerankFromPages(scan);
+			else
 			{
-				ScoreahCandidate *c = &so->batch[i];
+				int			kept = 0;
 
-				if ((i & 63) == 0)
-					CHECK_FOR_INTERRUPTS();
-				if (ExactDistance(scan, &c->tid, c->vblkno, c->voff, &c->distance))
-					so->batch[kept++] = *c;
+				for (int i = 0; i < so->nbatch; i++)
+				{
+					ScoreahCandidate *c = &so->batch[i];
+
+					if ((i & 63) == 0)
+						CHECK_FOR_INTERRUPTS();
+					if (ExactDistance(scan, &c->tid, c->vblkno, c->voff, &c->distance))
+						so->batch[kept++] = *c;
+				}
+				so->nbatch = kept;
 			}
-			so->nbatch = kept;
 			qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpExact);
 		}
 		else

@@ -297,8 +297,9 @@ typedef struct ScoreahScanOpaqueData
 	int			reorder;		/* reordering_num_neighbors */
 	int			batchSize;		/* candidates per batch */
 	int			maxBatch;		/* work_mem bound on a batch */
-	int		   *leafOrder;		/* leaves, nearest first */
-	float	   *leafBias;		/* per leaf: distance term of the centroid */
+	int		   *leafOrder;		/* leaves, nearest first (the first nordered) */
+	float	   *leafScores;		/* routing score of every leaf */
+	int			nordered;
 	int			nleaves;
 	int			roundStart;		/* first leaf of the current round */
 	int			roundEnd;
