@@ -98,86 +98,88 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 {
 	int			nb = model->nblocks;
 	int			dim = model->dim;
+	bool		aniso = !isnan(threshold);
 	float	   *energy;
-	float	   *par;
+	float	   *par = NULL;
 	int		   *order;
-	double		sqnorm,
-				norm,
-				eta,
-				P;
+	double		sqnorm = 0;
+	float		invnorm = 0,
+				eta = 0,
+				P = 0;
 
-	/* nearest centers */
-	for (int b = 0; b < nb; b++)
+	if (aniso)
 	{
-		int			w = ScoreahBlockWidth(model, b);
-		const float *r = residual + b * model->dpb;
-		const float *cb = ScoreahCodebook(model, b);
-		float		best = FLT_MAX;
-		int			bestj = 0;
-
-		for (int j = 0; j < SCOREAH_CENTERS; j++)
+		sqnorm = scoreah_exact_dot(original, original, dim);
+		if (sqnorm <= 0)
+			aniso = false;		/* no direction: plain nearest centers */
+		else
 		{
-			float		d = scoreah_l2sq_scalar(r, cb + j * w, w);
-
-			if (d < best)
-			{
-				best = d;
-				bestj = j;
-			}
+			invnorm = (float) (1.0 / sqrt(sqnorm));
+			eta = (float) scoreah_parallel_cost_multiplier(threshold, sqnorm, dim);
 		}
-		codes[b] = (uint8) bestj;
 	}
 
-	if (isnan(threshold))
-		return;
-
-	sqnorm = scoreah_exact_dot(original, original, dim);
-	if (sqnorm <= 0)
-		return;
-	norm = sqrt(sqnorm);
-	eta = scoreah_parallel_cost_multiplier(threshold, sqnorm, dim);
-
+	/*
+	 * Per block and center: the residual energy |r_b - C_bj|^2 and (for
+	 * the anisotropic loss) the block's share of the parallel error,
+	 * <r_b - C_bj, x_b> / |x|.  The loops over the 16 centers have fixed
+	 * length and no dependencies, so the compiler vectorizes them.
+	 */
 	energy = palloc(sizeof(float) * nb * SCOREAH_CENTERS);
-	par = palloc(sizeof(float) * nb * SCOREAH_CENTERS);
-	order = palloc(sizeof(int) * nb);
-
-	/* per block and center: residual energy and parallel contribution */
+	if (aniso)
+		par = palloc(sizeof(float) * nb * SCOREAH_CENTERS);
 	for (int b = 0; b < nb; b++)
 	{
 		int			w = ScoreahBlockWidth(model, b);
 		const float *r = residual + b * model->dpb;
 		const float *x = original + b * model->dpb;
 		const float *cb = ScoreahCodebook(model, b);
+		float		e[SCOREAH_CENTERS] = {0};
+		float		p[SCOREAH_CENTERS] = {0};
+		float		best = FLT_MAX;
+		int			bestj = 0;
 
-		for (int j = 0; j < SCOREAH_CENTERS; j++)
+		for (int d = 0; d < w; d++)
 		{
-			double		e = 0,
-						p = 0;
+			float		ct[SCOREAH_CENTERS];
+			float		rd = r[d];
+			float		xd = aniso ? x[d] * invnorm : 0;
 
-			for (int d = 0; d < w; d++)
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+				ct[j] = cb[j * w + d];
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
 			{
-				double		diff = (double) r[d] - cb[j * w + d];
+				float		diff = rd - ct[j];
 
-				e += diff * diff;
-				p += diff * x[d];
+				e[j] += diff * diff;
+				p[j] += diff * xd;
 			}
-			energy[b * SCOREAH_CENTERS + j] = (float) e;
-			par[b * SCOREAH_CENTERS + j] = (float) (p / norm);
+		}
+		for (int j = 0; j < SCOREAH_CENTERS; j++)
+			if (e[j] < best)
+			{
+				best = e[j];
+				bestj = j;
+			}
+		codes[b] = (uint8) bestj;
+		memcpy(energy + b * SCOREAH_CENTERS, e, sizeof(e));
+		if (aniso)
+		{
+			memcpy(par + b * SCOREAH_CENTERS, p, sizeof(p));
+			P += p[bestj];
 		}
 	}
-
-	P = 0;
-	for (int b = 0; b < nb; b++)
+	if (!aniso)
 	{
-		P += par[b * SCOREAH_CENTERS + codes[b]];
-		order[b] = b;
+		pfree(energy);
+		return;
 	}
 
 	/* visit blocks by their current residual energy, largest first */
-	for (int i = 1; i < nb; i++)
+	order = palloc(sizeof(int) * nb);
+	for (int i = 0; i < nb; i++)
 	{
-		int			t = order[i];
-		float		et = energy[t * SCOREAH_CENTERS + codes[t]];
+		float		et = energy[i * SCOREAH_CENTERS + codes[i]];
 		int			j = i - 1;
 
 		while (j >= 0 && energy[order[j] * SCOREAH_CENTERS + codes[order[j]]] < et)
@@ -185,9 +187,14 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 			order[j + 1] = order[j];
 			j--;
 		}
-		order[j + 1] = t;
+		order[j + 1] = i;
 	}
 
+	/*
+	 * Coordinate descent (reference 2.5): for each block, the center that
+	 * most lowers eta * P^2 + (E - P^2), where P is the parallel error and E
+	 * the total energy, among those that do not grow P^2.
+	 */
 	for (int round = 0; round < 10; round++)
 	{
 		bool		changed = false;
@@ -196,33 +203,31 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 		{
 			int			b = order[i];
 			int			cur = codes[b];
-			double		pcur = par[b * SCOREAH_CENTERS + cur];
-			double		ecur = energy[b * SCOREAH_CENTERS + cur];
-			double		bestDelta = 0;
+			const float *pb = par + b * SCOREAH_CENTERS;
+			const float *eb = energy + b * SCOREAH_CENTERS;
+			float		rest = P - pb[cur];
+			float		P2 = P * P;
+			float		ecur = eb[cur];
+			float		delta[SCOREAH_CENTERS];
+			float		bestDelta = 0;
 			int			bestj = cur;
 
 			for (int j = 0; j < SCOREAH_CENTERS; j++)
 			{
-				double		Pn,
-							dP2,
-							delta;
+				float		Pn = rest + pb[j];
+				float		dP2 = Pn * Pn - P2;
 
-				if (j == cur)
-					continue;
-				Pn = P - pcur + par[b * SCOREAH_CENTERS + j];
-				dP2 = Pn * Pn - P * P;
-				if (dP2 > 0)
-					continue;
-				delta = eta * dP2 + ((energy[b * SCOREAH_CENTERS + j] - ecur) - dP2);
-				if (delta < bestDelta)
+				delta[j] = dP2 > 0 ? FLT_MAX : eta * dP2 + ((eb[j] - ecur) - dP2);
+			}
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+				if (delta[j] < bestDelta)
 				{
-					bestDelta = delta;
+					bestDelta = delta[j];
 					bestj = j;
 				}
-			}
 			if (bestj != cur)
 			{
-				P = P - pcur + par[b * SCOREAH_CENTERS + bestj];
+				P = rest + pb[bestj];
 				codes[b] = (uint8) bestj;
 				changed = true;
 			}
