@@ -101,3 +101,8 @@ COMMENT ON FUNCTION scoreah_index_check(regclass) IS
 CREATE FUNCTION scoreah_kernel_selftest(nblocks integer, ngroups integer DEFAULT 64, seed bigint DEFAULT 1)
 	RETURNS text
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+-- Times every LUT16 kernel this CPU runs on codes held in memory.
+CREATE FUNCTION scoreah_kernel_benchmark(nblocks integer DEFAULT 50, ngroups integer DEFAULT 10000, rounds integer DEFAULT 20)
+	RETURNS TABLE (kernel text, ns_per_row float8, speedup float8)
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;

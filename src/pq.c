@@ -697,6 +697,22 @@ kernel_available(int i)
 #endif
 }
 
+/* The LUT16 kernels this CPU runs, scalar first; returns how many */
+int
+scoreah_lut16_available(const char **names, ScoreahLut16Kernel *fns, int max)
+{
+	int			n = 0;
+
+	for (int i = 0; i < (int) lengthof(lut16_kernels) && n < max; i++)
+		if (kernel_available(i))
+		{
+			names[n] = lut16_kernels[i].name;
+			fns[n] = lut16_kernels[i].fn;
+			n++;
+		}
+	return n;
+}
+
 /* Pick the best LUT16 kernel the CPU supports (the last available) */
 void
 scoreah_init_lut16(void)

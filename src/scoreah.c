@@ -17,6 +17,9 @@
 #include "commands/progress.h"
 #include "commands/vacuum.h"
 #include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/guc.h"
@@ -35,6 +38,7 @@ PG_FUNCTION_INFO_V1(scoreah_ip_support);
 PG_FUNCTION_INFO_V1(scoreah_cosine_support);
 PG_FUNCTION_INFO_V1(scoreah_kernels);
 PG_FUNCTION_INFO_V1(scoreah_kernel_selftest);
+PG_FUNCTION_INFO_V1(scoreah_kernel_benchmark);
 
 int			scoreah_num_leaves_to_search = 0;
 int			scoreah_reordering_num_neighbors = SCOREAH_DEFAULT_REORDER;
@@ -308,6 +312,77 @@ scoreah_kernel_selftest(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("ok: %d LUT16 kernel%s agree with scalar at %d blocks",
 											  tested, tested == 1 ? "" : "s", nblocks)));
+}
+
+/*
+ * scoreah_kernel_benchmark(nblocks, ngroups, rounds): time every LUT16
+ * kernel this CPU runs over ngroups groups of random codes held in memory
+ * (rounds passes).  Returns (kernel, ns_per_row, speedup over scalar).
+ */
+Datum
+scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			nblocks = PG_GETARG_INT32(0);
+	int			ngroups = PG_GETARG_INT32(1);
+	int			rounds = PG_GETARG_INT32(2);
+	const char *names[8];
+	ScoreahLut16Kernel fns[8];
+	int			nk;
+	uint8	   *codes,
+			   *qlut;
+	ScoreahRandom rng;
+	double		scalarNs = 0;
+	uint32		sink = 0;
+
+	if (nblocks < 1 || nblocks > 4096 || ngroups < 1 || ngroups > 1000000 ||
+		rounds < 1 || rounds > 100000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nblocks must be 1..4096, ngroups 1..1000000 and rounds 1..100000")));
+	InitMaterializedSRF(fcinfo, 0);
+	nk = scoreah_lut16_available(names, fns, lengthof(names));
+	codes = palloc_extended((Size) ngroups * nblocks * 16, MCXT_ALLOC_HUGE);
+	qlut = palloc((Size) nblocks * 16);
+	scoreah_random_init(&rng, 7);
+	for (Size i = 0; i < (Size) ngroups * nblocks * 16; i++)
+		codes[i] = (uint8) scoreah_random_next(&rng);
+	for (int i = 0; i < nblocks * 16; i++)
+		qlut[i] = (uint8) scoreah_random_next(&rng);
+
+	for (int k = 0; k < nk; k++)
+	{
+		instr_time	start,
+					end;
+		uint32		out[SCOREAH_GROUP_ROWS];
+		double		ns;
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		INSTR_TIME_SET_CURRENT(start);
+		for (int r = 0; r < rounds; r++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			for (int g = 0; g < ngroups; g++)
+			{
+				fns[k] (codes + (Size) g * nblocks * 16, qlut, nblocks, out);
+				sink += out[g & 31];
+			}
+		}
+		INSTR_TIME_SET_CURRENT(end);
+		INSTR_TIME_SUBTRACT(end, start);
+		ns = INSTR_TIME_GET_DOUBLE(end) * 1e9 / ((double) rounds * ngroups * SCOREAH_GROUP_ROWS);
+		if (k == 0)
+			scalarNs = ns;
+		values[0] = CStringGetTextDatum(names[k]);
+		values[1] = Float8GetDatum(ns);
+		values[2] = Float8GetDatum(scalarNs / ns);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	/* keep the compiler from dropping the loops */
+	if (sink == 0xFFFFFFFF)
+		elog(DEBUG5, "scoreah kernel benchmark sink %u", sink);
+	return (Datum) 0;
 }
 
 /*

@@ -167,6 +167,7 @@ extern void scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut,
 									  int nblocks, uint32 *out);
 extern const char *scoreah_lut16_kernel_name(void);
 extern void scoreah_init_lut16(void);
+extern int	scoreah_lut16_available(const char **names, ScoreahLut16Kernel *fns, int max);
 extern int	scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed,
 								   const char **mismatch);
 
