@@ -523,6 +523,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 			}
 
 			scoreah_lut16_scan(ScoreahGroupCodes(group), so->lut.qlut, meta->nblocks, sums);
+			so->rowsScored += gh->nitems;
 
 			/*
 			 * Once the heap is full, rows whose integer sum exceeds the worst
@@ -553,7 +554,6 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 		}
 		blkno = ScoreahPageGetOpaque(page)->nextblkno;
 		UnlockReleaseBuffer(buf);
-		so->rowsScored += nitems;
 
 		/* brute force: exact distances from the stored vectors */
 		for (int i = 0; i < nitems; i++)
@@ -691,6 +691,7 @@ NextBatch(IndexScanDesc scan)
 		so->batch = heap.items;
 		so->nbatch = heap.n;
 		so->batchPos = 0;
+		so->nbatches++;
 
 		if (heap.n == 0 || heap.n < size)
 		{
@@ -835,6 +836,10 @@ scoreahendscan(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 
+	if (so->started)
+		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches",
+			 RelationGetRelationName(scan->indexRelation), so->nprobe, so->roundStart,
+			 so->rowsScored, so->nbatches);
 	EndHeapFetch(so);
 	MemoryContextDelete(so->scanCtx);
 	pfree(so);

@@ -323,6 +323,7 @@ typedef struct ScoreahScanOpaqueData
 	ScoreahLutData lut;
 	float	   *vecbuf;
 	int64		rowsScored;
+	int			nbatches;
 } ScoreahScanOpaqueData;
 
 typedef ScoreahScanOpaqueData *ScoreahScanOpaque;
