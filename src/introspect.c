@@ -46,10 +46,22 @@ OpenIndexChecked(Oid indexOid)
 	Relation	index;
 	AclResult	aclresult;
 
-	if (get_rel_relkind(indexOid) != RELKIND_INDEX)
+	char		relkind = get_rel_relkind(indexOid);
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", indexOid)));
+	if (relkind == RELKIND_PARTITIONED_INDEX)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an index", get_rel_name(indexOid) ? get_rel_name(indexOid) : "?")));
+				 errmsg("\"%s\" is a partitioned index, which holds no data of its own",
+						get_rel_name(indexOid)),
+				 errhint("Pass the index of one of its partitions.")));
+	if (relkind != RELKIND_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an index", get_rel_name(indexOid))));
 	heapOid = IndexGetRelation(indexOid, false);
 	aclresult = pg_class_aclcheck(heapOid, GetUserId(), ACL_SELECT);
 	if (aclresult != ACLCHECK_OK)

@@ -1,0 +1,312 @@
+# An index created on an empty table, then filled by inserts.
+#
+# The design (README, Bad input / Maintenance): CREATE INDEX on an empty
+# table makes an "untrained" index -- one leaf, no codes, every row scored
+# exactly -- says so in a NOTICE, and the first inserted row fixes the
+# dimension.  scoreah_index_info advises REINDEX; after REINDEX the index is
+# trained like one built on the full table.  This file checks:
+#   * recall@10 of the empty-built index, filled by INSERT, is 1.0 at any
+#     setting (it scores exactly), printed next to the recall of an index
+#     built on the full table (same rows, same options, same settings);
+#   * its info: trained = false, 1 leaf, rows_built = 0, every row inserted
+#     since the build, advice starting with REINDEX; after REINDEX trained =
+#     true, the requested leaves, rows_built = every row, advice ok, and the
+#     same recall as the full-table build;
+#   * on an empty-built index, rows of one dimension, then a row of another,
+#     errors -- also from a second session whose cached copy of the index
+#     was loaded before the first row arrived.
+# Data: GloVe-100 (20k rows, cosine) when $SCOREAH_DATA_DIR has it and numpy
+# is there; otherwise synthetic clustered data made in SQL with setseed.
+use strict;
+use warnings;
+
+use FindBin;
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+
+my $NBASE = 20000;
+my $NQUERIES = 200;
+my $K = 10;
+my $LEAVES = 100;
+my $PROBE = 4;
+my $REORDER = 20;
+my $T0 = time;
+
+sub figure { note('figure: ' . sprintf(shift, @_)); return; }
+
+my $node = PostgreSQL::Test::Cluster->new('empty_build');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', q{
+shared_buffers = 128MB
+fsync = off
+synchronous_commit = off
+autovacuum = off
+jit = off
+max_parallel_workers_per_gather = 0
+max_parallel_maintenance_workers = 0
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION scoreah');
+
+# ---- data: base (id, v), queries (id, v), %truth {qid => [ids]} ----
+
+my $data = $ENV{SCOREAH_DATA_DIR} // '';
+my $glove = "$data/glove-100.f32bin";
+my $real = $data ne '' && -r $glove
+  && system('/usr/bin/python3', '-c', 'import numpy') == 0;
+my ($OP, $OPCLASS, $WITH, $LABEL);
+my %truth;
+
+if ($real)
+{
+	$OP = '<=>';
+	$OPCLASS = 'scoreah_cosine_ops';
+	$WITH = "num_leaves = $LEAVES, anisotropic_quantization_threshold = 0.2";
+	$LABEL = 'glove-20k cosine';
+	my $out = PostgreSQL::Test::Utils::tempdir('vectors');
+	my ($so, $se);
+	IPC::Run::run(
+		[
+			'/usr/bin/python3', "$FindBin::RealBin/../tools/vectors.py",
+			'split', $glove,
+			'--out', $out,
+			'--base', $NBASE,
+			'--queries', $NQUERIES,
+			'--k', $K,
+			'--metric', 'cosine'
+		],
+		'>', \$so, '2>', \$se) or BAIL_OUT("vectors.py split failed: $se");
+	note($so);
+	$node->safe_psql(
+		'postgres', qq{
+		CREATE TABLE base (id int4 PRIMARY KEY, v real[] NOT NULL);
+		COPY base FROM '$out/base.copy' WITH (FORMAT binary);
+		CREATE TABLE queries (id int4 PRIMARY KEY, v real[] NOT NULL);
+		COPY queries FROM '$out/queries.copy' WITH (FORMAT binary);
+	});
+	open my $fh, '<', "$out/truth.tsv" or die "truth.tsv: $!";
+	while (<$fh>)
+	{
+		chomp;
+		my ($q, $ids) = split /\t/;
+		$truth{$q} = [ split /,/, $ids ];
+	}
+	close $fh;
+}
+else
+{
+	note('skip: GloVe data or numpy not available (SCOREAH_DATA_DIR='
+		  . ($data eq '' ? 'empty' : $data)
+		  . '): using synthetic clustered data');
+	$OP = '<->';
+	$OPCLASS = 'scoreah_l2_ops';
+	$WITH = "num_leaves = $LEAVES";
+	$LABEL = 'synthetic-20k l2';
+	$node->safe_psql(
+		'postgres', qq{
+		SELECT setseed(0.37);
+		CREATE TABLE centers AS
+			SELECT c, array_agg((random() * 2 - 1)::real ORDER BY d) AS v
+			FROM generate_series(0, 39) c, generate_series(1, 32) d GROUP BY c;
+		CREATE TABLE base (id int4 PRIMARY KEY, v real[] NOT NULL);
+		INSERT INTO base
+			SELECT i, (SELECT array_agg((c.v[d] + random() * 1.6 - 0.8)::real ORDER BY d)
+					   FROM generate_series(1, 32) d)
+			FROM generate_series(1, $NBASE) i JOIN centers c ON c.c = i % 40;
+		CREATE TABLE queries (id int4 PRIMARY KEY, v real[] NOT NULL);
+		INSERT INTO queries
+			SELECT 1000000 + i, (SELECT array_agg((c.v[d] + random() * 1.6 - 0.8)::real ORDER BY d)
+								 FROM generate_series(1, 32) d)
+			FROM generate_series(1, $NQUERIES) i JOIN centers c ON c.c = (i * 7) % 40;
+	});
+}
+$node->safe_psql('postgres', 'ANALYZE base; ANALYZE queries');
+
+# Top-k ids of every query, and the statement's seconds
+sub knn
+{
+	my ($settings, $table) = @_;
+	my $out = $node->safe_psql(
+		'postgres', qq{
+		$settings;
+		\\timing on
+		SELECT q.id, array_to_string(array_agg(r.id ORDER BY r.n), ',')
+		FROM queries q CROSS JOIN LATERAL (
+			SELECT i.id, row_number() OVER () AS n
+			FROM (SELECT id FROM $table i ORDER BY i.v $OP q.v LIMIT $K) i) r
+		GROUP BY q.id});
+	my %got;
+	my $secs;
+	for (split /\n/, $out)
+	{
+		if (/^Time: ([0-9.]+) ms/) { $secs = $1 / 1000; next; }
+		my ($q, $ids) = split /\|/;
+		$got{$q} = [ split /,/, $ids // '' ];
+	}
+	return (\%got, $secs);
+}
+
+sub recall
+{
+	my ($got) = @_;
+	my $sum = 0;
+	for my $q (keys %truth)
+	{
+		my %want = map { $_ => 1 } @{ $truth{$q} }[ 0 .. $K - 1 ];
+		$sum += (grep { $want{$_} } @{ $got->{$q} // [] }) / $K;
+	}
+	return $sum / scalar(keys %truth);
+}
+
+sub settings
+{
+	my ($probe, $reorder) = @_;
+	return "SET enable_seqscan = off; SET scoreah.num_leaves_to_search = $probe;"
+	  . " SET scoreah.reordering_num_neighbors = $reorder";
+}
+
+sub info
+{
+	my ($index) = @_;
+	my %i = map { split /\|/, $_, 2 } split /\n/,
+	  $node->safe_psql('postgres', "SELECT name, value FROM scoreah_index_info('$index')");
+	return \%i;
+}
+
+sub check_sound
+{
+	my ($index, $what) = @_;
+	is($node->safe_psql('postgres', "SELECT string_agg(p, E'\\n') FROM scoreah_index_check('$index') p"),
+		'', "$what: scoreah_index_check finds no problem");
+}
+
+unless ($real)
+{
+	%truth = %{ (knn('SET enable_indexscan = off; SET enable_bitmapscan = off', 'base'))[0] };
+}
+is(scalar keys %truth, $NQUERIES, 'ground truth for every query');
+
+# ---- the empty-built index ----
+
+$node->safe_psql('postgres', 'CREATE TABLE items (id int4 PRIMARY KEY, v real[] NOT NULL)');
+my ($rc, $stdout, $stderr) = $node->psql('postgres',
+	"CREATE INDEX items_v_idx ON items USING scoreah (v $OPCLASS) WITH ($WITH)");
+is($rc, 0, 'CREATE INDEX on an empty table succeeds');
+like($stderr, qr/NOTICE: .*created on a table with no rows to index: it scores every row exactly until rebuilt/,
+	'CREATE INDEX on an empty table says the index is untrained');
+
+my $info = info('items_v_idx');
+is($info->{trained}, 'false', 'empty build: trained = false');
+is($info->{num_leaves}, '1', 'empty build: one leaf');
+is($info->{rows}, '0', 'empty build: no rows');
+like($info->{advice}, qr/^REINDEX/, 'empty build: advice is REINDEX');
+check_sound('items_v_idx', 'empty build');
+
+my $t = time;
+$node->safe_psql('postgres', 'INSERT INTO items SELECT * FROM base ORDER BY id; ANALYZE items');
+figure('%s insert of %d rows into the empty-built index: %.2fs', $LABEL, $NBASE, time - $t);
+
+$info = info('items_v_idx');
+is($info->{trained}, 'false', 'filled: still untrained');
+is($info->{dimensions}, $real ? '100' : '32', 'filled: the first row fixed the dimension');
+is($info->{rows}, $NBASE, 'filled: info counts every row');
+is($info->{rows_built}, '0', 'filled: rows_built = 0');
+is($info->{rows_inserted_since_build}, $NBASE, 'filled: every row inserted since the build');
+like($info->{advice}, qr/^REINDEX/, "filled: advice is REINDEX ($info->{advice})");
+check_sound('items_v_idx', 'filled empty-built index');
+
+like($node->safe_psql('postgres', 'SET enable_seqscan = off; EXPLAIN (COSTS OFF) '
+		  . "SELECT id FROM items ORDER BY v $OP (SELECT v FROM queries LIMIT 1) LIMIT $K"),
+	qr/Index Scan using items_v_idx/, 'k-NN statement uses the empty-built index');
+
+my ($got, $secs) = knn(settings($PROBE, $REORDER), 'items');
+my $empty = recall($got);
+figure('%s empty-built + %d inserts probe=%d reorder=%d recall@%d=%.4f (%.0f queries/s)',
+	$LABEL, $NBASE, $PROBE, $REORDER, $K, $empty, $NQUERIES / $secs);
+is($empty, 1, "empty-built index: recall\@$K = 1 at probe=$PROBE reorder=$REORDER");
+for my $s ([ 1, 0 ], [ 1, $K ], [ 0, 200 ])
+{
+	my $r = recall((knn(settings(@$s), 'items'))[0]);
+	figure('%s empty-built + %d inserts probe=%d reorder=%d recall@%d=%.4f',
+		$LABEL, $NBASE, @$s, $K, $r);
+	is($r, 1, "empty-built index: recall\@$K = 1 at probe=$s->[0] reorder=$s->[1]");
+}
+
+# ---- the same rows, the same options, built on the full table ----
+
+$t = time;
+$node->safe_psql(
+	'postgres', qq{
+	CREATE TABLE items_full (id int4 PRIMARY KEY, v real[] NOT NULL);
+	INSERT INTO items_full SELECT * FROM base ORDER BY id;
+	CREATE INDEX items_full_v_idx ON items_full USING scoreah (v $OPCLASS) WITH ($WITH);
+	ANALYZE items_full;
+});
+figure('%s full-table build of %d rows: %.2fs', $LABEL, $NBASE, time - $t);
+($got, $secs) = knn(settings($PROBE, $REORDER), 'items_full');
+my $full = recall($got);
+figure('%s built on the full table probe=%d reorder=%d recall@%d=%.4f (%.0f queries/s)',
+	$LABEL, $PROBE, $REORDER, $K, $full, $NQUERIES / $secs);
+cmp_ok($full, '<', 1, 'the full-table build is approximate at this setting (the comparison means something)');
+cmp_ok($empty, '>=', $full, 'the empty-built index is at least as accurate as the trained one');
+
+# ---- REINDEX trains it ----
+
+$node->safe_psql('postgres', 'REINDEX INDEX items_v_idx');
+$info = info('items_v_idx');
+is($info->{trained}, 'true', 'after REINDEX: trained = true');
+is($info->{num_leaves}, $LEAVES, "after REINDEX: $LEAVES leaves");
+is($info->{rows_built}, $NBASE, 'after REINDEX: rows_built counts every row');
+is($info->{rows_inserted_since_build}, '0', 'after REINDEX: nothing inserted since the build');
+is($info->{advice}, 'ok', 'after REINDEX: advice ok');
+check_sound('items_v_idx', 'after REINDEX');
+my $reindexed = recall((knn(settings($PROBE, $REORDER), 'items'))[0]);
+figure('%s empty-built then REINDEX probe=%d reorder=%d recall@%d=%.4f (full-table build %.4f)',
+	$LABEL, $PROBE, $REORDER, $K, $reindexed, $full);
+# Same rows in the same physical order and the same options: the same
+# (deterministic) build, so recall should match closely.
+cmp_ok(abs($reindexed - $full), '<=', 0.005,
+	sprintf('REINDEXed index as good as the full-table build (%.4f vs %.4f)', $reindexed, $full));
+
+# ---- dimensions of an empty-built index ----
+
+($rc, $stdout, $stderr) = $node->psql(
+	'postgres', q{
+	CREATE TABLE d (id int, v real[]);
+	CREATE INDEX d_v_idx ON d USING scoreah (v);
+});
+is($rc, 0, 'index on another empty table');
+
+# A second session loads the index (dimension still unknown) before any row.
+my $other = $node->background_psql('postgres', on_error_stop => 0);
+$other->query_safe(q{SET enable_seqscan = off; SELECT count(*) FROM (SELECT id FROM d ORDER BY v <-> '{0,0,0}' LIMIT 1) s});
+
+$node->safe_psql('postgres', q{INSERT INTO d VALUES (1, '{1,2,3}'), (2, '{2,3,4}'), (3, '{0,0,1}')});
+is(info('d_v_idx')->{dimensions}, '3', 'the first row fixed 3 dimensions');
+
+($rc, $stdout, $stderr) = $node->psql('postgres', q{\set VERBOSITY verbose
+	INSERT INTO d VALUES (4, '{1,2,3,4}')});
+isnt($rc, 0, 'a row of 4 dimensions into a 3-dimensional index fails');
+like($stderr, qr/ERROR:  22000: expected 3 dimensions, not 4/, 'the error names both dimensions');
+
+# The other session's cache predates the first row: it must still refuse.
+my $res = $other->query(q{INSERT INTO d VALUES (5, '{1,2,3,4,5}')});
+like($other->{stderr}, qr/ERROR:  expected 3 dimensions, not 5/,
+	'a session that loaded the index before the first row also refuses another dimension');
+$other->{stderr} = '';
+$other->query_safe(q{INSERT INTO d VALUES (6, '{3,3,3}')});
+$other->quit;
+
+is($node->safe_psql('postgres', q{SET enable_seqscan = off;
+	SELECT string_agg(id::text, ',') FROM (SELECT id FROM d ORDER BY v <-> '{3,3,3}' LIMIT 10) s}),
+	'6,2,1,3', 'the empty-built index returns every row in exact order');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM d'), '4', 'only the rows of the right dimension went in');
+check_sound('d_v_idx', 'after rows of mixed dimensions were refused');
+
+figure('%s 024_empty_build total %.1fs', $LABEL, time - $T0);
+$node->stop;
+done_testing();
