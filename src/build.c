@@ -287,16 +287,24 @@ SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			if (slot >= state->sampleCapacity)
 			{
 				int			newcap = Min(state->sampleTarget,
-										 Max(1024, state->sampleCapacity * 2));
+										 Max(64, state->sampleCapacity * 2));
 				Size		bytes = sizeof(float) * (Size) newcap * state->dim;
 
+				/* grow to what fits, then stop with the real figure */
+				if (bytes > state->memLimit)
+				{
+					newcap = Max(slot + 1,
+								 (int) (state->memLimit / (sizeof(float) * state->dim)));
+					bytes = sizeof(float) * (Size) newcap * state->dim;
+				}
 				if (bytes > state->memLimit)
 					ereport(ERROR,
 							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-							 errmsg("memory required to sample %d rows of %d dimensions is %zu MB, maintenance_work_mem is %d MB",
-									state->sampleTarget, state->dim,
-									(Size) state->sampleTarget * state->dim * sizeof(float) / (1024 * 1024) + 1,
-									maintenance_work_mem / 1024),
+							 errmsg("memory required to sample %d rows of %d dimensions is more than maintenance_work_mem (%d MB)",
+									slot + 1, state->dim, maintenance_work_mem / 1024),
+							 errdetail("The training sample holds up to %d rows (the larger of leaves_training_sample_size and training_sample_size), %zu MB at this dimension.",
+									   state->sampleTarget,
+									   (Size) state->sampleTarget * state->dim * sizeof(float) / (1024 * 1024) + 1),
 							 errhint("Increase maintenance_work_mem or lower leaves_training_sample_size and training_sample_size.")));
 				MemoryContextSwitchTo(oldCtx);
 				if (state->samples == NULL)

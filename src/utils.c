@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/generic_xlog.h"
 #include "miscadmin.h"
 #include "storage/freespace.h"
@@ -312,6 +314,14 @@ ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out)
 
 		for (uint32 i = 0; i < meta->dimensions; i++)
 		{
+			/* 65520 and up round to infinity in half precision */
+			if (fabsf(x[i]) >= 65520.0f)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("value %g (element %u) is out of range for reordering_storage = float16",
+								x[i], i + 1),
+						 errdetail("Half precision holds magnitudes up to 65504."),
+						 errhint("Use reordering_storage = float32 or table.")));
 			h = scoreah_float_to_half(x[i]);
 			memcpy(out + i * sizeof(uint16), &h, sizeof(uint16));
 		}

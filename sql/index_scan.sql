@@ -1,0 +1,288 @@
+-- Index scans: ORDER BY col <op> query LIMIT k through scoreah indexes.
+-- Plans (when the index is and is not used), exhaustive settings giving
+-- exactly the sequential scan's order for the three operators, rescans,
+-- NULL and zero queries, bad queries, LIMITs above the re-ranking count and
+-- WHERE filters (every row still comes, once), brute_force scoring, the
+-- kernels and scoreah.force_scalar_kernels.
+--
+-- Rows and queries come from sin/cos (no ties, no random()); results that
+-- depend on the trained model (approximate orders) are never printed, only
+-- their counts and sets.
+
+-- Helper: run a query (SELECT id ... ORDER BY ... LIMIT n) once with a
+-- sequential scan and once through the index; say which index was used
+-- and whether both gave the same ids in the same order.
+CREATE FUNCTION check_index(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	seq int[];
+	idx int[];
+	line text;
+	used text := 'no index';
+	old_seq text := current_setting('enable_seqscan');
+	old_idx text := current_setting('enable_indexscan');
+BEGIN
+	PERFORM set_config('enable_seqscan', 'on', true);
+	PERFORM set_config('enable_indexscan', 'off', true);
+	EXECUTE format('SELECT array_agg(id) FROM (%s) s', q) INTO seq;
+	PERFORM set_config('enable_seqscan', 'off', true);
+	PERFORM set_config('enable_indexscan', 'on', true);
+	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+		IF line ~ 'Scan using' THEN
+			used := substring(line from 'Scan using (\S+)');
+		END IF;
+	END LOOP;
+	EXECUTE format('SELECT array_agg(id) FROM (%s) s', q) INTO idx;
+	PERFORM set_config('enable_seqscan', old_seq, true);
+	PERFORM set_config('enable_indexscan', old_idx, true);
+	IF seq IS NOT DISTINCT FROM idx THEN
+		RETURN format('%s: same order, %s rows', used, coalesce(cardinality(idx), 0));
+	END IF;
+	RETURN format('%s: DIFFERENT, seqscan %s, index %s', used, seq, idx);
+END
+$$;
+
+-- Data: 300 rows of 8 dimensions with varied lengths, and 5 queries
+CREATE TABLE items (id int PRIMARY KEY, v real[]);
+INSERT INTO items
+SELECT i, ARRAY(SELECT (sin(i * 0.7 + j * 1.3) * (1 + (i % 5) * 0.2))::real
+                FROM generate_series(1, 8) j)
+FROM generate_series(1, 300) i;
+CREATE TABLE queries (qid int, q real[]);
+INSERT INTO queries
+SELECT k, ARRAY(SELECT cos(k * 1.7 + j * 0.61)::real FROM generate_series(1, 8) j)
+FROM generate_series(1, 5) k;
+CREATE INDEX items_l2 ON items USING scoreah (v) WITH (num_leaves = 10);
+CREATE INDEX items_ip ON items USING scoreah (v scoreah_ip_ops) WITH (num_leaves = 10);
+CREATE INDEX items_cos ON items USING scoreah (v scoreah_cosine_ops) WITH (num_leaves = 10);
+ANALYZE items;
+
+-- Plans: each operator uses the index of its operator class
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <#> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <=> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+-- the query on the left: the operators are their own commutators
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY '{1,0,0,0,0,0,0,0}' <-> v LIMIT 5;
+-- no LIMIT, and a WHERE clause on another column
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <=> '{1,0,0,0,0,0,0,0}';
+EXPLAIN (COSTS OFF) SELECT id FROM items WHERE id % 3 = 0 ORDER BY v <#> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+-- Plans where the index cannot help, even with enable_seqscan off
+-- descending distance
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> '{1,0,0,0,0,0,0,0}' DESC LIMIT 5;
+-- the function instead of the operator
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY l2_distance(v, '{1,0,0,0,0,0,0,0}') LIMIT 5;
+-- no ORDER BY distance: no search operators
+EXPLAIN (COSTS OFF) SELECT count(*) FROM items;
+EXPLAIN (COSTS OFF) SELECT id FROM items WHERE v = '{1,0,0,0,0,0,0,0}';
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v LIMIT 5;
+-- a distance to a NULL constant is folded to NULL: no index
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> NULL LIMIT 5;
+RESET enable_seqscan;
+-- the results of those queries are right
+SET enable_seqscan = off;
+SELECT count(*) FROM items;
+SELECT id FROM items WHERE v = (SELECT v FROM items WHERE id = 42);
+RESET enable_seqscan;
+
+-- Exhaustive settings: all leaves searched and every candidate re-ranked
+-- give exactly the sequential scan's order, whole table and top 10
+SET scoreah.num_leaves_to_search = 1000;
+SET scoreah.reordering_num_neighbors = 1000;
+SELECT qid, op, lim, check_index(format('SELECT id FROM items ORDER BY v %s %L LIMIT %s', op, q, lim))
+FROM queries, (VALUES ('<->'), ('<#>'), ('<=>')) AS o(op), (VALUES (10), (300)) AS l(lim)
+ORDER BY qid, op, lim;
+-- with the query on the left
+SELECT check_index(format('SELECT id FROM items ORDER BY %L <-> v LIMIT 300', q)) FROM queries WHERE qid = 1;
+-- a query equal to a row finds that row first
+SELECT check_index('SELECT id FROM items ORDER BY v <-> (SELECT v FROM items WHERE id = 123) LIMIT 300');
+SET enable_seqscan = off;
+SELECT id, v <-> (SELECT v FROM items WHERE id = 123) AS distance
+FROM items ORDER BY v <-> (SELECT v FROM items WHERE id = 123) LIMIT 1;
+RESET enable_seqscan;
+-- the first rows of query 1, for each operator (exact, so printable)
+SET enable_seqscan = off;
+SELECT array_agg(id) AS l2 FROM (SELECT id FROM items ORDER BY v <-> (SELECT q FROM queries WHERE qid = 1) LIMIT 8) s;
+SELECT array_agg(id) AS ip FROM (SELECT id FROM items ORDER BY v <#> (SELECT q FROM queries WHERE qid = 1) LIMIT 8) s;
+SELECT array_agg(id) AS cosine FROM (SELECT id FROM items ORDER BY v <=> (SELECT q FROM queries WHERE qid = 1) LIMIT 8) s;
+RESET enable_seqscan;
+SET enable_indexscan = off;
+SELECT array_agg(id) AS l2 FROM (SELECT id FROM items ORDER BY v <-> (SELECT q FROM queries WHERE qid = 1) LIMIT 8) s;
+SELECT array_agg(id) AS ip FROM (SELECT id FROM items ORDER BY v <#> (SELECT q FROM queries WHERE qid = 1) LIMIT 8) s;
+SELECT array_agg(id) AS cosine FROM (SELECT id FROM items ORDER BY v <=> (SELECT q FROM queries WHERE qid = 1) LIMIT 8) s;
+RESET enable_indexscan;
+-- a filter on another column keeps the exact order
+SELECT check_index(format('SELECT id FROM items WHERE id %% 7 = 3 ORDER BY v <=> %L LIMIT 20', q)) FROM queries WHERE qid = 2;
+-- rescans: one index scan per query of a lateral join
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF)
+SELECT s.id FROM queries CROSS JOIN LATERAL
+	(SELECT id FROM items ORDER BY v <-> queries.q LIMIT 5) s;
+RESET enable_seqscan;
+SELECT check_index('SELECT s.id FROM queries CROSS JOIN LATERAL (SELECT id FROM items ORDER BY v <-> queries.q LIMIT 5) s');
+SELECT check_index('SELECT s.id FROM queries CROSS JOIN LATERAL (SELECT id FROM items ORDER BY v <#> queries.q LIMIT 300) s');
+SELECT check_index('SELECT s.id FROM queries CROSS JOIN LATERAL (SELECT id FROM items ORDER BY v <=> queries.q LIMIT 7) s');
+-- a cursor reads the index scan a row at a time, and backwards from a
+-- materialized scan
+BEGIN;
+SET LOCAL enable_seqscan = off;
+DECLARE c SCROLL CURSOR FOR SELECT id FROM items ORDER BY v <-> (SELECT q FROM queries WHERE qid = 1);
+FETCH 3 FROM c;
+FETCH 2 FROM c;
+FETCH BACKWARD 1 FROM c;
+COMMIT;
+
+-- NULL query: no error, rows come (in no particular order), as a
+-- sequential scan would return them all with NULL distances
+PREPARE nn(real[]) AS SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM items ORDER BY v <-> $1 LIMIT 1000) s;
+SET plan_cache_mode = force_generic_plan;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) EXECUTE nn(NULL);
+EXECUTE nn(NULL);
+EXECUTE nn('{1,0,0,0,0,0,0,0}');
+SELECT count(*) FROM (SELECT id FROM items ORDER BY v <#> (SELECT NULL::real[]) LIMIT 7) s;
+SELECT count(*) FROM (SELECT id FROM items ORDER BY v <=> (SELECT NULL::real[]) LIMIT 1000) s;
+-- zero query under cosine: every distance is NaN, all rows come
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM items ORDER BY v <=> '{0,0,0,0,0,0,0,0}' LIMIT 1000) s;
+-- under l2 and inner product the zero query is an ordinary one
+RESET enable_seqscan;
+SELECT check_index('SELECT id FROM items ORDER BY v <-> ''{0,0,0,0,0,0,0,0}'' LIMIT 300');
+SELECT check_index('SELECT id FROM items ORDER BY v <#> ''{0,-0,0,0,0,0,0,1e-30}'' LIMIT 300');
+RESET plan_cache_mode;
+DEALLOCATE nn;
+
+-- Bad queries through the index
+SET enable_seqscan = off;
+SELECT id FROM items ORDER BY v <-> '{1,0,0}' LIMIT 1;
+SELECT id FROM items ORDER BY v <#> '{1,0,0,0,0,0,0,0,0}' LIMIT 1;
+SELECT id FROM items ORDER BY v <=> '{1,0,0,0,0,0,0,NaN}' LIMIT 1;
+SELECT id FROM items ORDER BY v <-> '{1,0,0,0,0,0,0,-Infinity}' LIMIT 1;
+SELECT id FROM items ORDER BY v <-> '{1,0,0,0,0,0,0,NULL}' LIMIT 1;
+SELECT id FROM items ORDER BY v <-> '{{1,0,0,0},{0,0,0,0}}' LIMIT 1;
+SELECT id FROM items ORDER BY v <-> '{}' LIMIT 1;
+RESET enable_seqscan;
+-- a sequential scan reports the bad query too
+SET enable_indexscan = off;
+SELECT id FROM items ORDER BY v <-> '{1,0,0}' LIMIT 1;
+RESET enable_indexscan;
+
+-- LIMIT above reordering_num_neighbors and WHERE filters: the scan goes on
+-- past the first candidates, batch after batch and leaf after leaf, until
+-- the executor has enough rows or every row was returned exactly once
+SET enable_seqscan = off;
+SET scoreah.num_leaves_to_search = 1;
+SET scoreah.reordering_num_neighbors = 5;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM items ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 1000) s;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM items ORDER BY v <#> '{1,0,0,0,0,0,0,0}' LIMIT 1000) s;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM items ORDER BY v <=> '{1,0,0,0,0,0,0,0}' LIMIT 1000) s;
+-- a filter keeping 6 rows of 300
+SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM items WHERE id % 50 = 0 ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 10) s;
+SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM items WHERE id % 50 = 0 ORDER BY v <#> '{1,0,0,0,0,0,0,0}' LIMIT 10) s;
+SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM items WHERE id % 50 = 0 ORDER BY v <=> '{1,0,0,0,0,0,0,0}' LIMIT 10) s;
+-- rows deleted by the transaction are invisible to it: skipped, and the
+-- scan goes on to find the rest
+BEGIN;
+DELETE FROM items WHERE id % 2 = 0;
+SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id % 2 = 0) AS deleted
+FROM (SELECT id FROM items ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 1000) s;
+SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id % 2 = 0) AS deleted
+FROM (SELECT id FROM items ORDER BY v <#> '{1,0,0,0,0,0,0,0}' LIMIT 1000) s;
+SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id % 2 = 0) AS deleted
+FROM (SELECT id FROM items ORDER BY v <=> '{1,0,0,0,0,0,0,0}' LIMIT 1000) s;
+ROLLBACK;
+-- a filter keeping nothing
+SELECT count(*) FROM (SELECT id FROM items WHERE id < 0 ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 10) s;
+-- one candidate at a time
+SET scoreah.reordering_num_neighbors = 1;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM items ORDER BY v <-> '{0,1,0,0,0,0,0,0}' LIMIT 1000) s;
+-- no re-ranking: quantized order, still every row once
+SET scoreah.reordering_num_neighbors = 0;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM items ORDER BY v <-> '{0,1,0,0,0,0,0,0}' LIMIT 1000) s;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM items ORDER BY v <#> '{0,1,0,0,0,0,0,0}' LIMIT 1000) s;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM items ORDER BY v <=> '{0,1,0,0,0,0,0,0}' LIMIT 1000) s;
+SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM items WHERE id % 50 = 0 ORDER BY v <=> '{0,1,0,0,0,0,0,0}' LIMIT 10) s;
+-- the index's own default number of leaves (10% of them)
+SET scoreah.num_leaves_to_search = 0;
+SET scoreah.reordering_num_neighbors = 20;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM items ORDER BY v <-> '{0,0,1,0,0,0,0,0}' LIMIT 1000) s;
+SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM items WHERE id % 50 = 0 ORDER BY v <#> '{0,0,1,0,0,0,0,0}' LIMIT 10) s;
+-- the top rows of an approximate search are still the right distances
+SELECT bool_and(d = v <-> '{0,0,1,0,0,0,0,0}') FROM
+	(SELECT v, v <-> '{0,0,1,0,0,0,0,0}' AS d FROM items ORDER BY v <-> '{0,0,1,0,0,0,0,0}' LIMIT 10) s;
+RESET enable_seqscan;
+
+-- brute_force scoring keys every candidate by its exact distance: with
+-- all leaves searched the order is exact even when few are re-ranked
+CREATE TABLE items_bf (id int, v real[]);
+INSERT INTO items_bf SELECT * FROM items;
+CREATE INDEX items_bf_l2 ON items_bf USING scoreah (v) WITH (num_leaves = 10, scoring = brute_force);
+SET scoreah.num_leaves_to_search = 10;
+SET scoreah.reordering_num_neighbors = 5;
+SELECT qid, check_index(format('SELECT id FROM items_bf ORDER BY v <-> %L LIMIT 300', q)) FROM queries ORDER BY qid;
+SET scoreah.reordering_num_neighbors = 0;
+SELECT qid, check_index(format('SELECT id FROM items_bf ORDER BY v <-> %L LIMIT 50', q)) FROM queries ORDER BY qid;
+DROP TABLE items_bf;
+
+-- A partial index serves the queries whose WHERE clause implies its own
+CREATE TABLE part_idx (id int, v real[]);
+INSERT INTO part_idx SELECT * FROM items;
+CREATE INDEX part_idx_even ON part_idx USING scoreah (v) WITH (num_leaves = 5) WHERE id % 2 = 0;
+SET scoreah.num_leaves_to_search = 1000;
+SET scoreah.reordering_num_neighbors = 1000;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM part_idx WHERE id % 2 = 0 ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM part_idx ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+RESET enable_seqscan;
+SELECT check_index(format('SELECT id FROM part_idx WHERE id %% 2 = 0 ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 4;
+DROP TABLE part_idx;
+
+-- A partitioned table: one index scan per partition, merged in order
+CREATE TABLE parted (id int, v real[]) PARTITION BY RANGE (id);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (1) TO (151);
+CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (151) TO (301);
+INSERT INTO parted SELECT * FROM items;
+CREATE INDEX parted_ip ON parted USING scoreah (v scoreah_ip_ops) WITH (num_leaves = 4);
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM parted ORDER BY v <#> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+RESET enable_seqscan;
+SELECT check_index(format('SELECT id FROM parted ORDER BY v <#> %L LIMIT 300', q)) FROM queries WHERE qid = 5;
+DROP TABLE parted;
+
+-- The planner chooses the index by itself on a table of a few thousand
+-- rows with the default settings, and not when told to search every leaf
+RESET scoreah.num_leaves_to_search;
+RESET scoreah.reordering_num_neighbors;
+CREATE TABLE many (id int, v real[]);
+INSERT INTO many
+SELECT i, ARRAY(SELECT sin(i * 0.7 + j * 1.3)::real FROM generate_series(1, 8) j)
+FROM generate_series(1, 3000) i;
+CREATE INDEX many_l2 ON many USING scoreah (v);
+ANALYZE many;
+EXPLAIN (COSTS OFF) SELECT id FROM many ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+SET scoreah.num_leaves_to_search = 1000;
+EXPLAIN (COSTS OFF) SELECT id FROM many ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+SET scoreah.reordering_num_neighbors = 3000;
+SELECT check_index('SELECT id FROM many ORDER BY v <-> ''{1,0,0,0,0,0,0,0}'' LIMIT 3000');
+DROP TABLE many;
+
+-- Kernels: the names depend on the CPU, only their form is checked
+SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw)$' AS kernels_named;
+-- the portable kernels give the same results
+SET scoreah.num_leaves_to_search = 1000;
+SET scoreah.reordering_num_neighbors = 1000;
+SET scoreah.force_scalar_kernels = on;
+SELECT scoreah_kernels();
+SELECT qid, op, check_index(format('SELECT id FROM items ORDER BY v %s %L LIMIT 300', op, q))
+FROM queries, (VALUES ('<->'), ('<#>'), ('<=>')) AS o(op)
+WHERE qid <= 2 ORDER BY qid, op;
+-- an index built with the portable kernels
+CREATE INDEX items_l2_scalar ON items USING scoreah (v) WITH (num_leaves = 7);
+DROP INDEX items_l2;
+SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
+RESET scoreah.force_scalar_kernels;
+SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw)$' AS kernels_named;
+SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
+
+DROP TABLE items, queries;
+DROP FUNCTION check_index(text);
+RESET scoreah.num_leaves_to_search;
+RESET scoreah.reordering_num_neighbors;
