@@ -7,7 +7,7 @@
  * num_leaves_to_search leaves.  Within a round it scores every row of
  * those leaves from their 4-bit codes through a per-query 8-bit lookup
  * table (or exactly, for brute_force scoring), keeps the best
- * reordering_num_neighbors candidates in a bounded heap, re-ranks them
+ * reordering_num_neighbors candidates (ScaNN's top-N buffer), re-ranks them
  * with exact distances from the stored vectors and returns them in exact
  * distance order.
  *
@@ -50,63 +50,97 @@ CandCmp(const ScoreahCandidate *a, const ScoreahCandidate *b)
 	return ItemPointerCompare((ItemPointer) &a->tid, (ItemPointer) &b->tid);
 }
 
-/* Bounded max-heap of candidates on (approx, tid) */
-typedef struct CandHeap
+/*
+ * The best `keep` candidates on (approx, tid), kept as ScaNN's top-N does:
+ * an unsorted buffer of twice that size; when it fills, a quickselect
+ * keeps the best half and their worst becomes the admission threshold.
+ * Each offer costs O(1) amortized, against O(log n) swaps in a heap.
+ */
+typedef struct CandTop
 {
 	ScoreahCandidate *items;
 	int			n;
-	int			cap;
-} CandHeap;
+	int			keep;
+	int			cap;			/* 2 * keep */
+	bool		full;			/* thr is valid */
+	ScoreahCandidate thr;		/* worst of the kept after the last prune */
+} CandTop;
 
 static void
-HeapSiftDown(CandHeap *h, int i)
+TopInit(CandTop *t, int keep)
 {
-	for (;;)
-	{
-		int			l = 2 * i + 1,
-					r = l + 1,
-					m = i;
-		ScoreahCandidate t;
+	t->keep = Max(keep, 1);
+	t->cap = 2 * t->keep;
+	t->items = palloc(sizeof(ScoreahCandidate) * t->cap);
+	t->n = 0;
+	t->full = false;
+}
 
-		if (l < h->n && CandCmp(&h->items[l], &h->items[m]) > 0)
-			m = l;
-		if (r < h->n && CandCmp(&h->items[r], &h->items[m]) > 0)
-			m = r;
-		if (m == i)
+/* Partially order items[lo..hi] so that items[k] is in its sorted place */
+static void
+QuickSelect(ScoreahCandidate *items, int lo, int hi, int k)
+{
+	while (hi > lo)
+	{
+		ScoreahCandidate pivot = items[lo + (hi - lo) / 2];
+		int			i = lo,
+					j = hi;
+
+		while (i <= j)
+		{
+			ScoreahCandidate t;
+
+			while (CandCmp(&items[i], &pivot) < 0)
+				i++;
+			while (CandCmp(&items[j], &pivot) > 0)
+				j--;
+			if (i <= j)
+			{
+				t = items[i];
+				items[i] = items[j];
+				items[j] = t;
+				i++;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
 			return;
-		t = h->items[i];
-		h->items[i] = h->items[m];
-		h->items[m] = t;
-		i = m;
 	}
 }
 
+/* Keep the best `keep`; their worst becomes the threshold */
 static void
-HeapOffer(CandHeap *h, const ScoreahCandidate *c)
+TopPrune(CandTop *t)
 {
-	if (h->n < h->cap)
-	{
-		int			i = h->n++;
+	ScoreahCandidate *worst;
 
-		h->items[i] = *c;
-		while (i > 0)
-		{
-			int			p = (i - 1) / 2;
-			ScoreahCandidate t;
-
-			if (CandCmp(&h->items[p], &h->items[i]) >= 0)
-				break;
-			t = h->items[p];
-			h->items[p] = h->items[i];
-			h->items[i] = t;
-			i = p;
-		}
-	}
-	else if (CandCmp(c, &h->items[0]) < 0)
+	if (t->n < t->keep)
+		return;
+	if (t->n > t->keep)
 	{
-		h->items[0] = *c;
-		HeapSiftDown(h, 0);
+		QuickSelect(t->items, 0, t->n - 1, t->keep - 1);
+		t->n = t->keep;
 	}
+	worst = &t->items[0];
+	for (int i = 1; i < t->n; i++)
+		if (CandCmp(&t->items[i], worst) > 0)
+			worst = &t->items[i];
+	t->thr = *worst;
+	t->full = true;
+}
+
+static inline void
+TopOffer(CandTop *t, const ScoreahCandidate *c)
+{
+	if (t->full && CandCmp(c, &t->thr) >= 0)
+		return;
+	t->items[t->n++] = *c;
+	if (t->n == t->cap)
+		TopPrune(t);
 }
 
 static int
@@ -446,7 +480,7 @@ StartScan(IndexScanDesc scan)
  * at or before the round's threshold key.
  */
 static void
-ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
+ScanLeaf(IndexScanDesc scan, int leaf, CandTop *top)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 	Relation	index = scan->indexRelation;
@@ -530,9 +564,9 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 			 * kept candidate's are out: skip them before any float work.  The
 			 * bound is rounded up so no row that could tie is skipped.
 			 */
-			if (heap->n == heap->cap)
+			if (top->full)
 			{
-				double		lim = (heap->items[0].approx - base) * so->lut.scale;
+				double		lim = (top->thr.approx - base) * so->lut.scale;
 
 				sumLimit = lim < 0 ? 0 : (lim >= (double) PG_UINT32_MAX ? PG_UINT32_MAX : (uint32) ceil(lim) + 1);
 			}
@@ -549,7 +583,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 				c.vblkno = gitems[i].vblkno;
 				c.voff = ScoreahItemVectorOffset(&gitems[i]);
 				c.distance = c.approx;
-				HeapOffer(heap, &c);
+				TopOffer(top, &c);
 			}
 		}
 		blkno = ScoreahPageGetOpaque(page)->nextblkno;
@@ -569,7 +603,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandHeap *heap)
 				continue;
 			c.vblkno = items[i].vblkno;
 			c.voff = ScoreahItemVectorOffset(&items[i]);
-			HeapOffer(heap, &c);
+			TopOffer(top, &c);
 		}
 	}
 	if (items)
@@ -659,7 +693,7 @@ NextBatch(IndexScanDesc scan)
 	ScoreahCache cache = so->cache;
 	bool		brute = UseBruteForce(cache);
 	MemoryContext oldCtx = MemoryContextSwitchTo(so->scanCtx);
-	CandHeap	heap;
+	CandTop		top;
 
 	for (;;)
 	{
@@ -680,35 +714,34 @@ NextBatch(IndexScanDesc scan)
 
 		if (so->batch)
 			pfree(so->batch);
-		heap.items = palloc(sizeof(ScoreahCandidate) * size);
-		heap.n = 0;
-		heap.cap = size;
+		TopInit(&top, size);
 
 		OrderLeaves(so, so->roundEnd);
 		for (int i = so->roundStart; i < so->roundEnd; i++)
-			ScanLeaf(scan, so->leafOrder[i], &heap);
+			ScanLeaf(scan, so->leafOrder[i], &top);
+		TopPrune(&top);
 
-		so->batch = heap.items;
-		so->nbatch = heap.n;
+		so->batch = top.items;
+		so->nbatch = top.n;
 		so->batchPos = 0;
 		so->nbatches++;
 
-		if (heap.n == 0 || heap.n < size)
+		if (top.n < size)
 		{
 			/* this round has nothing after this batch: next round */
 			so->roundStart = so->roundEnd;
 			so->roundEnd = Min(so->nleaves, so->roundEnd + so->nprobe);
 			so->haveThreshold = false;
 			so->batchSize = 0;
-			if (heap.n == 0)
+			if (top.n == 0)
 				continue;
 		}
 		else
 		{
 			/* the largest key kept: later batches start after it */
 			so->haveThreshold = true;
-			so->thrApprox = heap.items[0].approx;
-			so->thrTid = heap.items[0].tid;
+			so->thrApprox = top.thr.approx;
+			so->thrTid = top.thr.tid;
 		}
 
 		if (brute)

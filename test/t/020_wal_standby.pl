@@ -1,0 +1,432 @@
+# WAL and streaming replication: every change a scoreah index goes through
+# on the primary (build, inserts, VACUUM, slot reuse, REINDEX, an index
+# built empty and filled by inserts) must replay on a hot standby into the
+# same index, which must then answer exactly as the primary does.
+#
+# After each of a dozen cycles of DELETE / UPDATE / VACUUM / INSERT on the
+# primary the test waits for the standby to replay everything and checks:
+#   - exhaustive kNN (every leaf searched, every candidate re-ranked) on
+#     both nodes equals the primary's sequential scan, for each opclass;
+#   - kNN with default settings returns the same ids on both nodes;
+#   - an exhaustive scan through the index returns every row once, and so
+#     does a scan that has to go through many small batches and rounds;
+#   - scoreah_index_check() is clean on both nodes, and scoreah_index_info()
+#     reports the same rows and dead slots on both;
+#   - on the primary, the index's live rows match the table after VACUUM.
+# The standby's queries run in one long-lived session (its model cache must
+# notice a REINDEX on the primary).  Finally an UNLOGGED table: not readable
+# on the standby, and empty but usable on the primary after a crash.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use Time::HiRes qw(time);
+
+my $DIM = 16;
+my $NQ = 4;                  # query vectors
+my $CYCLES = 12;
+my $t_start = time();
+
+my $EXHAUSTIVE = "SET scoreah.num_leaves_to_search = 1000;\n"
+  . "SET scoreah.reordering_num_neighbors = 1000000;\n";
+my $DEFAULTS = "RESET scoreah.num_leaves_to_search;\n"
+  . "RESET scoreah.reordering_num_neighbors;\n";
+
+# Deterministic query vectors, in [-1, 1]
+my @queries;
+for my $j (1 .. $NQ)
+{
+	push @queries,
+	  '{' . join(',', map { sprintf('%.5f', sin($j * 1.37 + $_ * 0.71) * 0.9) } 0 .. $DIM - 1) . '}';
+}
+
+# name, table, operator and distance function of each index
+my @targets = (
+	[ 't_l2',  't', '<->', 'l2_distance' ],
+	[ 't_ip',  't', '<#>', 'negative_inner_product' ],
+	[ 't_cos', 't', '<=>', 'cosine_distance' ],
+	[ 'e_l2',  'e', '<->', 'l2_distance' ],);
+my $index_list = join(',', map { "'$_->[0]'" } @targets);
+
+# SQL for a random vector, evaluated anew for each row of generate_series(...) i
+my $RANDVEC = "ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, $DIM) WHERE i > 0)";
+
+sub knn_sql
+{
+	my ($tab, $op, $q, $k, $tiebreak) = @_;
+	my $order = "v $op '$q'::real[]" . ($tiebreak ? ', id' : '');
+	return "(SELECT array_agg(id) FROM (SELECT id FROM $tab ORDER BY $order LIMIT $k) s)";
+}
+
+# kNN through the indexes: exhaustive, all rows once, then default settings
+sub index_batch
+{
+	my $sql = "SET enable_seqscan = off;\n" . $EXHAUSTIVE;
+	for my $tg (@targets)
+	{
+		my ($name, $tab, $op) = @$tg;
+		for my $qi (0 .. $#queries)
+		{
+			$sql .= "SELECT '$name q$qi exhaustive', " . knn_sql($tab, $op, $queries[$qi], 20) . ";\n";
+		}
+		$sql .= "SELECT '$name all', count(*), count(DISTINCT id) FROM "
+		  . "(SELECT id FROM $tab ORDER BY v $op '$queries[0]'::real[] LIMIT 1000000) s;\n";
+	}
+	# few leaves per round, few candidates per batch: the scan goes through
+	# many batches and rounds and must still return every row once
+	$sql .= "SET scoreah.num_leaves_to_search = 2;\nSET scoreah.reordering_num_neighbors = 16;\n";
+	for my $tg (@targets)
+	{
+		my ($name, $tab, $op) = @$tg;
+		$sql .= "SELECT '$name batches', count(*), count(DISTINCT id) FROM "
+		  . "(SELECT id FROM $tab ORDER BY v $op '$queries[1]'::real[] LIMIT 1000000) s;\n";
+	}
+	$sql .= $DEFAULTS;
+	for my $tg (@targets)
+	{
+		my ($name, $tab, $op) = @$tg;
+		for my $qi (0 .. $#queries)
+		{
+			$sql .= "SELECT '$name q$qi default', " . knn_sql($tab, $op, $queries[$qi], 10) . ";\n";
+		}
+	}
+	return $sql;
+}
+
+# The same exhaustive lines from a sequential scan
+sub seq_batch
+{
+	my $sql = "SET enable_indexscan = off;\nSET enable_bitmapscan = off;\nSET enable_seqscan = on;\n";
+	for my $tg (@targets)
+	{
+		my ($name, $tab, $op) = @$tg;
+		for my $qi (0 .. $#queries)
+		{
+			$sql .= "SELECT '$name q$qi exhaustive', " . knn_sql($tab, $op, $queries[$qi], 20, 1) . ";\n";
+		}
+		$sql .= "SELECT '$name all', count(*), count(DISTINCT id) FROM $tab;\n";
+		$sql .= "SELECT '$name batches', count(*), count(DISTINCT id) FROM $tab;\n";
+	}
+	return $sql;
+}
+
+# "label|rest" lines into a hash; only labels matching $re
+sub lines_by_label
+{
+	my ($out, $re) = @_;
+	my %h;
+	for my $line (split /\n/, $out)
+	{
+		my ($label, $rest) = split /\|/, $line, 2;
+		$h{$label} = $rest if $label =~ $re;
+	}
+	return \%h;
+}
+
+sub hash_text
+{
+	my ($h) = @_;
+	return join("\n", map { "$_: $h->{$_}" } sort keys %$h);
+}
+
+my $CHECK_SQL = "SELECT i, c FROM unnest(ARRAY[$index_list]) i, LATERAL scoreah_index_check(i::regclass) c;";
+my $INFO_SQL = "SELECT i, string_agg(name || '=' || value, ' ' ORDER BY name) "
+  . "FROM unnest(ARRAY[$index_list]) i, LATERAL scoreah_index_info(i::regclass) "
+  . "WHERE name IN ('rows', 'dead_slots', 'rows_inserted_since_build', 'trained', 'num_leaves', 'dimensions') "
+  . "GROUP BY i ORDER BY i;";
+
+sub info_value
+{
+	my ($node, $index, $name) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT value FROM scoreah_index_info('$index') WHERE name = '$name'");
+}
+
+# ---- nodes ----
+my $primary = PostgreSQL::Test::Cluster->new('primary');
+$primary->init(allows_streaming => 1);
+$primary->append_conf('postgresql.conf', "autovacuum = off\njit = off\n");
+$primary->start;
+$primary->safe_psql('postgres', 'CREATE EXTENSION scoreah');
+$primary->backup('b1');
+
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'b1', has_streaming => 1);
+$standby->append_conf('postgresql.conf', "wal_retrieve_retry_interval = '200ms'\njit = off\n");
+$standby->start;
+
+# Everything below is built after the base backup: the standby gets it all
+# through WAL (the builds' page images, then GenericXLog records).
+my $t0 = time();
+$primary->safe_psql('postgres', qq{
+	CREATE TABLE t (id int PRIMARY KEY, v real[] NOT NULL);
+	SELECT setseed(0.25);
+	INSERT INTO t SELECT i, $RANDVEC FROM generate_series(1, 3000) i;
+	CREATE INDEX t_l2 ON t USING scoreah (v scoreah_l2_ops) WITH (num_leaves = 12);
+	CREATE INDEX t_ip ON t USING scoreah (v scoreah_ip_ops) WITH (num_leaves = 10, reordering_storage = 'table');
+	CREATE INDEX t_cos ON t USING scoreah (v scoreah_cosine_ops) WITH (num_leaves = 8);
+	-- built on an empty table: untrained, filled by inserts
+	CREATE TABLE e (id int PRIMARY KEY, v real[] NOT NULL);
+	CREATE INDEX e_l2 ON e USING scoreah (v) WITH (num_leaves = 10);
+	SELECT setseed(0.5);
+	INSERT INTO e SELECT i, $RANDVEC FROM generate_series(1, 400) i;
+});
+note(sprintf("figure: build of 3 indexes on 3000 rows x %d dims + 400 inserts: %.2f s", $DIM, time() - $t0));
+
+is($primary->safe_psql('postgres', "SELECT value FROM scoreah_index_info('e_l2') WHERE name = 'trained'"),
+	'false', 'index built on an empty table is untrained');
+
+# The kNN queries must go through the right index on both nodes
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+for my $node ($primary, $standby)
+{
+	for my $tg (@targets)
+	{
+		my ($name, $tab, $op) = @$tg;
+		my $plan = $node->safe_psql('postgres',
+			"SET enable_seqscan = off; $EXHAUSTIVE EXPLAIN (COSTS OFF) SELECT id FROM $tab ORDER BY v $op '$queries[0]'::real[] LIMIT 1000000");
+		like($plan, qr/Index Scan using $name on $tab/, $node->name . ": kNN with $op on $tab uses $name");
+	}
+}
+
+my $sb = $standby->background_psql('postgres');
+my $pr = $primary->background_psql('postgres');
+
+# Readers on the standby while it replays the cycles: in one snapshot, an
+# exhaustive scan through each index returns every visible row once and its
+# top 10 equals the sequential scan's (else an error pgbench reports).
+my $KQ = "ARRAY(SELECT sin(:k * 0.37 + d * 1.1)::real FROM generate_series(1, $DIM) d)";
+my $reader_script = "\\set k random(1, 1000000)\nBEGIN;\nSET LOCAL enable_seqscan = off;\n"
+  . "SET LOCAL scoreah.num_leaves_to_search = 1000;\n"
+  . "SET LOCAL scoreah.reordering_num_neighbors = 1000000;\n";
+for my $tg (@targets)
+{
+	my ($name, $tab, $op, $fn) = @$tg;
+	$reader_script .= "SELECT CASE WHEN a.n = a.d AND a.n = b.c AND x.i = x.s THEN 'ok' ELSE "
+	  . "('$name mismatch: index scan ' || a.n || ' rows, ' || a.d || ' distinct; table ' || b.c || ' rows; "
+	  . "top10 index ' || x.i::text || ' seq ' || x.s::text)::int::text END FROM "
+	  . "(SELECT count(*) n, count(DISTINCT id) d FROM (SELECT id FROM $tab ORDER BY v $op $KQ LIMIT 1000000) s) a, "
+	  . "(SELECT count(*) c FROM $tab) b, "
+	  . "(SELECT (SELECT array_agg(id) FROM (SELECT id FROM $tab ORDER BY v $op $KQ LIMIT 10) s1) i, "
+	  . "(SELECT array_agg(id) FROM (SELECT id FROM $tab ORDER BY $fn(v, $KQ), id LIMIT 10) s2) s) x;\n";
+}
+$reader_script .= "SET LOCAL scoreah.num_leaves_to_search = 2;\nSET LOCAL scoreah.reordering_num_neighbors = 16;\n";
+for my $tg (@targets)
+{
+	my ($name, $tab, $op) = @$tg;
+	$reader_script .= "SELECT CASE WHEN a.n = a.d AND a.n = b.c THEN 'ok' ELSE "
+	  . "('$name mismatch in batches: index scan ' || a.n || ' rows, ' || a.d || ' distinct; table ' || b.c || ' rows')::int::text END FROM "
+	  . "(SELECT count(*) n, count(DISTINCT id) d FROM (SELECT id FROM $tab ORDER BY v $op $KQ LIMIT 1000000) s) a, "
+	  . "(SELECT count(*) c FROM $tab) b;\n";
+}
+$reader_script .= "COMMIT;\n";
+my $reader_path = $standby->basedir . '/reader.sql';
+PostgreSQL::Test::Utils::append_to_file($reader_path, $reader_script);
+my ($rout, $rerr) = ('', '');
+my $readers = IPC::Run::start(
+	[
+		'pgbench', '-n', '-c', 2, '-j', 2, '-T', 6, '-f', $reader_path,
+		'-h', $standby->host, '-p', $standby->port, 'postgres'
+	],
+	'>', \$rout, '2>', \$rerr,
+	IPC::Run::timeout(120));
+my $t_cycles = time();
+
+my %next_id = (t => 3001, e => 401);
+my %unvacuumed = (t => 0, e => 0);    # dead heap rows VACUUM has not seen
+my ($recall_hits, $recall_total) = (0, 0);
+my @catchup_ms;
+
+for my $c (1 .. $CYCLES)
+{
+	my $vacuum = ($c % 4 != 3);        # some cycles leave dead rows in place
+	my $sql = '';
+	my %deleted;
+
+	# deletes: a deterministic pseudo-random choice of rows
+	$deleted{t} = 150 + 20 * ($c % 5);
+	$deleted{e} = 40;
+	for my $tab ('t', 'e')
+	{
+		$sql .= "DELETE FROM $tab WHERE id IN (SELECT id FROM $tab ORDER BY md5(id::text || ':$c') LIMIT $deleted{$tab});\n";
+		$unvacuumed{$tab} += $deleted{$tab};
+	}
+	if ($c == 6)
+	{
+		# non-HOT updates: new index entries, dead old ones
+		my $n = $primary->safe_psql('postgres', "SELECT count(*) FROM t WHERE id % 25 = 6");
+		$sql .= "SELECT setseed(0.66);\nUPDATE t SET v = ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, $DIM) WHERE id > 0) WHERE id % 25 = 6;\n";
+		$unvacuumed{t} += $n;
+	}
+	if ($vacuum)
+	{
+		# INDEX_CLEANUP ON: PG15 may skip the index pass when few heap pages
+		# have dead items, and the row counts below expect it done
+		$sql .= "VACUUM (INDEX_CLEANUP ON) t;\nVACUUM (INDEX_CLEANUP ON) e;\n";
+		%unvacuumed = (t => 0, e => 0);
+	}
+	my %ins = (t => 120 + 10 * $c, e => 70);
+	$sql .= sprintf("SELECT setseed(%.3f);\n", $c / 100.0);
+	for my $tab ('t', 'e')
+	{
+		my ($lo, $hi) = ($next_id{$tab}, $next_id{$tab} + $ins{$tab} - 1);
+		$sql .= "INSERT INTO $tab SELECT i, $RANDVEC FROM generate_series($lo, $hi) i;\n";
+		$next_id{$tab} = $hi + 1;
+	}
+	$sql .= "REINDEX INDEX e_l2;\n" if $c == 5;    # the empty-built index gets trained
+	$primary->safe_psql('postgres', $sql);
+
+	my $t1 = time();
+	$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+	push @catchup_ms, (time() - $t1) * 1000;
+
+	my $batch = index_batch();
+	my $out_p = $pr->query_safe($batch);
+	my $out_s = $sb->query_safe($batch);
+	my $out_seq = $primary->safe_psql('postgres', seq_batch());
+
+	my $all = qr/./;
+	my $exh = qr/ (exhaustive|all|batches)$/;
+	my $p = lines_by_label($out_p, $all);
+	my $s = lines_by_label($out_s, $all);
+	my $seq = lines_by_label($out_seq, $exh);
+	my $p_exh = lines_by_label($out_p, $exh);
+	my $s_exh = lines_by_label($out_s, $exh);
+
+	is(scalar(keys %$p), scalar(@targets) * (2 * $NQ + 2), "cycle $c: every query answered on the primary");
+	is(scalar(grep { /exhaustive$/ && ($p->{$_} =~ tr/,//) == 19 } keys %$p), scalar(@targets) * $NQ,
+		"cycle $c: every exhaustive query returned 20 rows");
+	is(hash_text($p_exh), hash_text($seq), "cycle $c: exhaustive kNN on the primary equals the sequential scan");
+	is(hash_text($s_exh), hash_text($seq), "cycle $c: exhaustive kNN on the standby equals the primary's sequential scan");
+	is(hash_text($s), hash_text($p), "cycle $c: standby returns the same ids as the primary (exhaustive and default settings)");
+
+	# recall of the default settings against the exact answer (figure only)
+	for my $tg (@targets)
+	{
+		for my $qi (0 .. $#queries)
+		{
+			my $key = "$tg->[0] q$qi";
+			next unless defined $p->{"$key default"} && defined $seq->{"$key exhaustive"};
+			my @exact = (split /,/, ($seq->{"$key exhaustive"} =~ s/[{}]//gr))[0 .. 9];
+			my %got = map { $_ => 1 } split /,/, ($p->{"$key default"} =~ s/[{}]//gr);
+			$recall_hits += grep { defined $_ && $got{$_} } @exact;
+			$recall_total += 10;
+		}
+	}
+
+	is($sb->query_safe($CHECK_SQL), '', "cycle $c: scoreah_index_check clean on the standby");
+	is($pr->query_safe($CHECK_SQL), '', "cycle $c: scoreah_index_check clean on the primary");
+	is($sb->query_safe($INFO_SQL), $pr->query_safe($INFO_SQL),
+		"cycle $c: scoreah_index_info rows and dead slots agree between primary and standby");
+
+	# live index entries = table rows + dead rows no VACUUM has removed yet
+	my $counts = $pr->query_safe(
+		"SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM e), "
+		  . join(', ', map { "(SELECT value FROM scoreah_index_info('$_->[0]') WHERE name = 'rows')" } @targets));
+	my ($nt, $ne, @rows) = split /\|/, $counts;
+	my @expect = map { ($_->[1] eq 't' ? $nt + $unvacuumed{t} : $ne + $unvacuumed{e}) } @targets;
+	is(join(',', @rows), join(',', @expect),
+		"cycle $c: live index rows = table rows + unvacuumed dead rows (" . join(',', map { $_->[0] } @targets) . ")");
+
+	if ($c == $CYCLES)
+	{
+		my $dead = $pr->query_safe("SELECT value FROM scoreah_index_info('t_l2') WHERE name = 'dead_slots'");
+		my $bytes = $pr->query_safe("SELECT value FROM scoreah_index_info('t_l2') WHERE name = 'bytes'");
+		note("figure: after $CYCLES cycles: t has $nt rows, t_l2 $rows[0] live entries, $dead dead slots, $bytes bytes");
+	}
+}
+
+is($pr->query_safe("SELECT value FROM scoreah_index_info('e_l2') WHERE name = 'trained'"),
+	'true', 'REINDEX trained the index built on an empty table');
+
+my $cycles_secs = time() - $t_cycles;
+my $readers_ok = eval { $readers->finish };
+my $readers_rc = $?;
+ok($readers_ok && $readers_rc == 0, 'standby readers (pgbench during replay) exit 0')
+  or diag("exit status $readers_rc\nstdout:\n$rout\nstderr:\n$rerr");
+unlike($rerr, qr/error|aborted|mismatch|FATAL/i, 'standby readers saw no error or mismatch')
+  or diag($rerr);
+my ($nread) = $rout =~ /number of transactions actually processed: (\d+)/;
+cmp_ok($nread // 0, '>', 5, 'standby readers ran their checks');
+note(sprintf("figure: %d cycles on the primary in %.1f s; %d one-snapshot checks on the standby while it replayed",
+		$CYCLES, $cycles_secs, $nread // 0));
+
+my @sorted = sort { $a <=> $b } @catchup_ms;
+note(sprintf("figure: standby catch-up after a cycle: median %.0f ms, max %.0f ms",
+		$sorted[$#sorted / 2], $sorted[-1]));
+note(sprintf("figure: default-settings recall\@10 over %d cycles x %d queries x %d indexes: %.3f",
+		$CYCLES, $NQ, scalar(@targets), $recall_hits / $recall_total));
+
+$pr->quit;
+$sb->quit;
+
+# ---- UNLOGGED: primary only, reset by a crash ----
+$primary->safe_psql('postgres', qq{
+	CREATE UNLOGGED TABLE u (id int PRIMARY KEY, v real[] NOT NULL);
+	SELECT setseed(0.75);
+	INSERT INTO u SELECT i, $RANDVEC FROM generate_series(1, 1000) i;
+	CREATE INDEX u_l2 ON u USING scoreah (v) WITH (num_leaves = 8);
+	INSERT INTO u SELECT i, $RANDVEC FROM generate_series(1001, 1200) i;
+});
+my $u_knn_idx = "SET enable_seqscan = off; $EXHAUSTIVE SELECT " . knn_sql('u', '<->', $queries[1], 20) . ", "
+  . "(SELECT count(*) FROM (SELECT id FROM u ORDER BY v <-> '$queries[1]'::real[] LIMIT 1000000) s)";
+my $u_knn_seq = "SET enable_indexscan = off; SET enable_bitmapscan = off; SELECT "
+  . knn_sql('u', '<->', $queries[1], 20, 1) . ", (SELECT count(*) FROM u)";
+like($primary->safe_psql('postgres', "SET enable_seqscan = off; $EXHAUSTIVE EXPLAIN (COSTS OFF) SELECT id FROM u ORDER BY v <-> '$queries[1]'::real[] LIMIT 10"),
+	qr/Index Scan using u_l2 on u/, 'unlogged: kNN uses u_l2');
+is($primary->safe_psql('postgres', $u_knn_idx), $primary->safe_psql('postgres', $u_knn_seq),
+	'unlogged: exhaustive kNN equals the sequential scan before the crash');
+is($primary->safe_psql('postgres', "SELECT * FROM scoreah_index_check('u_l2')"), '',
+	'unlogged: index check clean before the crash');
+
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+my ($rc, $out, $err) = $standby->psql('postgres', 'SELECT count(*) FROM u');
+isnt($rc, 0, 'unlogged table is not readable on the standby');
+like($err, qr/cannot access temporary or unlogged relations during recovery/,
+	'standby refuses the unlogged table with the expected error');
+
+my $t_rows_before = $primary->safe_psql('postgres', 'SELECT count(*) FROM t');
+$primary->stop('immediate');
+$primary->start;
+
+is($primary->safe_psql('postgres', 'SELECT count(*) FROM u'), '0', 'unlogged table is empty after a crash');
+is($primary->safe_psql('postgres', "SELECT * FROM scoreah_index_check('u_l2')"), '',
+	'unlogged index check clean after the crash (reset to its init fork)');
+is(info_value($primary, 'u_l2', 'rows'), '0', 'unlogged index holds no rows after the crash');
+is($primary->safe_psql('postgres', "SET enable_seqscan = off; $EXHAUSTIVE SELECT count(*) FROM (SELECT id FROM u ORDER BY v <-> '$queries[1]'::real[] LIMIT 10) s"),
+	'0', 'unlogged index answers an empty result after the crash');
+
+$primary->safe_psql('postgres', qq{
+	SELECT setseed(0.8);
+	INSERT INTO u SELECT i, $RANDVEC FROM generate_series(1, 300) i;
+});
+is($primary->safe_psql('postgres', $u_knn_idx), $primary->safe_psql('postgres', $u_knn_seq),
+	'unlogged index usable after the crash: exhaustive kNN equals the sequential scan');
+like($primary->safe_psql('postgres', $u_knn_idx), qr/\|300$/, 'unlogged index returns all 300 new rows');
+is($primary->safe_psql('postgres', "SELECT * FROM scoreah_index_check('u_l2')"), '',
+	'unlogged index check clean after refilling');
+is(info_value($primary, 'u_l2', 'dimensions'), $DIM, 'unlogged index took its dimension from the first insert');
+
+# The logged tables survived the crash, and the standby follows on
+is($primary->safe_psql('postgres', 'SELECT count(*) FROM t'), $t_rows_before, 'logged table intact after the crash');
+$primary->safe_psql('postgres', qq{
+	DELETE FROM t WHERE id % 7 = 0;
+	VACUUM t;
+	SELECT setseed(0.9);
+	INSERT INTO t SELECT i, $RANDVEC FROM generate_series(100001, 100300) i;
+});
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+my $exh = qr/ (exhaustive|all|batches)$/;
+is( hash_text(lines_by_label($standby->safe_psql('postgres', index_batch()), $exh)),
+	hash_text(lines_by_label($primary->safe_psql('postgres', seq_batch()), $exh)),
+	'after the primary crashed: exhaustive kNN on the standby equals the primary\'s sequential scan');
+is($standby->safe_psql('postgres', $CHECK_SQL), '', 'after the primary crashed: standby index check clean');
+is($primary->safe_psql('postgres', $CHECK_SQL), '', 'after the primary crashed: primary index check clean');
+
+note(sprintf("figure: 020_wal_standby total %.1f s", time() - $t_start));
+
+$standby->stop;
+$primary->stop;
+done_testing();
