@@ -187,6 +187,7 @@ SetPhase(ScoreahBuildState *state, int phase)
 typedef struct PageWriter
 {
 	Relation	index;
+	uint32		leaf;
 	BlockNumber blkno;
 	PGAlignedBlock data;
 } PageWriter;
@@ -740,15 +741,17 @@ typedef struct LeafWriter
 	PageWriter	vec;			/* current vector page */
 	bool		haveCode;
 	bool		haveVec;
+	uint32		leafno;			/* the leaf being written */
 	ScoreahLeafData leaf;
 } LeafWriter;
 
 static void
-StartPage(PageWriter *w, Relation index, uint16 kind)
+StartPage(PageWriter *w, Relation index, uint16 kind, uint32 leaf)
 {
 	w->index = index;
+	w->leaf = leaf;
 	w->blkno = AllocBlock(index);
-	ScoreahInitPage(w->data.data, kind);
+	ScoreahInitPage(w->data.data, kind, leaf);
 }
 
 /* Flush w and continue the chain on a new page */
@@ -760,7 +763,7 @@ ChainPage(PageWriter *w, uint16 kind)
 	ScoreahPageGetOpaque(w->data.data)->nextblkno = next;
 	WriteBlock(w->index, w->blkno, w->data.data);
 	w->blkno = next;
-	ScoreahInitPage(w->data.data, kind);
+	ScoreahInitPage(w->data.data, kind, w->leaf);
 }
 
 /*
@@ -785,7 +788,7 @@ WriteVector(LeafWriter *lw, const float *x, BlockNumber *blkno, uint16 *off)
 	ScoreahPackVector(lw->meta, x, lw->vbuf);
 	if (!lw->haveVec)
 	{
-		StartPage(&lw->vec, lw->index, SCOREAH_PAGE_VECTORS);
+		StartPage(&lw->vec, lw->index, SCOREAH_PAGE_VECTORS, lw->leafno);
 		lw->haveVec = true;
 		lw->leaf.vecHead = lw->vec.blkno;
 	}
@@ -825,7 +828,7 @@ WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const float *x)
 
 	if (!lw->haveCode)
 	{
-		StartPage(&lw->code, lw->index, SCOREAH_PAGE_CODES);
+		StartPage(&lw->code, lw->index, SCOREAH_PAGE_CODES, lw->leafno);
 		lw->haveCode = true;
 		lw->leaf.codeHead = lw->code.blkno;
 	}
@@ -887,7 +890,7 @@ WriteBlob(Relation index, const char *src, Size nbytes)
 
 		if (first == InvalidBlockNumber)
 			first = blkno;
-		ScoreahInitPage(page.data, SCOREAH_PAGE_BLOB);
+		ScoreahInitPage(page.data, SCOREAH_PAGE_BLOB, SCOREAH_NO_LEAF);
 		memcpy(PageGetContents(page.data), src, n);
 		((PageHeader) page.data)->pd_lower += n;
 		WriteBlock(index, blkno, page.data);
@@ -956,13 +959,13 @@ WriteUntrained(Relation index, ForkNumber forkNum, ScoreahMetaPage meta)
 
 	START_CRIT_SECTION();
 	page = BufferGetPage(metabuf);
-	ScoreahInitPage(page, SCOREAH_PAGE_META);
+	ScoreahInitPage(page, SCOREAH_PAGE_META, SCOREAH_NO_LEAF);
 	memcpy(PageGetContents(page), meta, sizeof(ScoreahMetaPageData));
 	((PageHeader) page)->pd_lower += sizeof(ScoreahMetaPageData);
 	MarkBufferDirty(metabuf);
 
 	page = BufferGetPage(dirbuf);
-	ScoreahInitPage(page, SCOREAH_PAGE_DIRECTORY);
+	ScoreahInitPage(page, SCOREAH_PAGE_DIRECTORY, SCOREAH_NO_LEAF);
 	leaf = (ScoreahLeaf) PageGetContents(page);
 	memset(leaf, 0, sizeof(ScoreahLeafData));
 	leaf->codeHead = leaf->codeTail = InvalidBlockNumber;
@@ -1206,6 +1209,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 					leaves[curLeaf] = lw.leaf;
 				}
 				curLeaf = leaf;
+				lw.leafno = (uint32) leaf;
 				memset(&lw.leaf, 0, sizeof(lw.leaf));
 				lw.leaf.codeHead = lw.leaf.codeTail = InvalidBlockNumber;
 				lw.leaf.vecHead = lw.leaf.vecTail = InvalidBlockNumber;
@@ -1241,7 +1245,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 		int			first = i * SCOREAH_LEAVES_PER_PAGE;
 		int			n = Min(SCOREAH_LEAVES_PER_PAGE, nleaves - first);
 
-		ScoreahInitPage(page.data, SCOREAH_PAGE_DIRECTORY);
+		ScoreahInitPage(page.data, SCOREAH_PAGE_DIRECTORY, SCOREAH_NO_LEAF);
 		memcpy(PageGetContents(page.data), leaves + first, sizeof(ScoreahLeafData) * n);
 		((PageHeader) page.data)->pd_lower += sizeof(ScoreahLeafData) * n;
 		WriteBlock(state->index, dirStart + i, page.data);
@@ -1253,7 +1257,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	{
 		PGAlignedBlock page;
 
-		ScoreahInitPage(page.data, SCOREAH_PAGE_META);
+		ScoreahInitPage(page.data, SCOREAH_PAGE_META, SCOREAH_NO_LEAF);
 		memcpy(PageGetContents(page.data), meta, sizeof(ScoreahMetaPageData));
 		((PageHeader) page.data)->pd_lower += sizeof(ScoreahMetaPageData);
 		WriteBlock(state->index, SCOREAH_METAPAGE_BLKNO, page.data);

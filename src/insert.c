@@ -20,6 +20,7 @@
 #include "access/generic_xlog.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -74,7 +75,7 @@ EnsureHead(Relation index, ScoreahMetaPage meta, int leaf, ChainKind kind)
 		Page		dirpage = GenericXLogRegisterBuffer(state, dirbuf, 0);
 		Page		newpage = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
 
-		ScoreahInitPage(newpage, ChainPageKind(kind));
+		ScoreahInitPage(newpage, ChainPageKind(kind), (uint32) leaf);
 		entry = (ScoreahLeaf) PageGetContents(dirpage) + leaf % SCOREAH_LEAVES_PER_PAGE;
 		*ChainHead(entry, kind) = newblk;
 		*ChainTail(entry, kind) = newblk;
@@ -197,7 +198,7 @@ AppendVector(Relation index, ScoreahMetaPage meta, int leaf, const char *x,
 		Page		page = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
 		Size		n = Min(nbytes, SCOREAH_PAGE_CAPACITY);
 
-		ScoreahInitPage(page, SCOREAH_PAGE_VECTORS);
+		ScoreahInitPage(page, SCOREAH_PAGE_VECTORS, (uint32) leaf);
 		ScoreahPageGetOpaque(prev)->nextblkno = newblk;
 		if (*vblkno == InvalidBlockNumber)
 		{
@@ -250,7 +251,7 @@ AppendCodes(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
 
 			newbuf = ScoreahNewBuffer(index, MAIN_FORKNUM);
 			newpage = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
-			ScoreahInitPage(newpage, SCOREAH_PAGE_CODES);
+			ScoreahInitPage(newpage, SCOREAH_PAGE_CODES, (uint32) leaf);
 			ScoreahPageGetOpaque(page)->nextblkno = BufferGetBlockNumber(newbuf);
 			page = newpage;
 			ngroups = 0;
@@ -421,11 +422,20 @@ ScoreahAppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 	char	   *packed = palloc(Max(ScoreahVectorBytes(&cache->meta), 1));
 
 	ScoreahPackVector(&cache->meta, vector, packed);
+
+	/*
+	 * A share lock on the leaf (a page lock on its number, not a buffer):
+	 * VACUUM takes it exclusively to free the pages of a leaf without live
+	 * rows, so it never frees a page an insert is about to use, and a row's
+	 * vector and codes always land in the same, live chains.
+	 */
+	LockPage(index, (BlockNumber) leaf, ShareLock);
 	if (!ReuseSlot(index, &cache->meta, leaf, tid, packed, codes))
 	{
 		AppendVector(index, &cache->meta, leaf, packed, &vblkno, &voff);
 		AppendCodes(index, &cache->meta, leaf, tid, vblkno, voff, codes);
 	}
+	UnlockPage(index, (BlockNumber) leaf, ShareLock);
 	pfree(packed);
 }
 

@@ -225,8 +225,10 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 
 				for (int i = 0; i < nsample; i++)
 				{
-					ScoreahReadVector(index, meta, sample[i].vblkno,
-									  ScoreahItemVectorOffset(&sample[i]), vec);
+					if (ScoreahReadVector(index, meta, sample[i].vblkno,
+										  ScoreahItemVectorOffset(&sample[i]),
+										  (uint32) leaf, vec) == NULL)
+						continue;	/* freed meanwhile by VACUUM */
 					if (meta->metric == SCOREAH_METRIC_COSINE)
 					{
 						double		n = scoreah_exact_norm(vec, dim);
@@ -385,6 +387,13 @@ CheckedPage(CheckState *cs, BlockNumber blkno, uint16 kind, const char *what, in
 		opaque->page_id != SCOREAH_PAGE_ID || opaque->kind != kind)
 	{
 		Problem(cs, "leaf %d: %s block %u is not a page of kind %d", leaf, what, blkno, kind);
+		UnlockReleaseBuffer(buf);
+		return InvalidBuffer;
+	}
+	if (opaque->leaf != (leaf < 0 ? SCOREAH_NO_LEAF : (uint32) leaf))
+	{
+		Problem(cs, "leaf %d: %s block %u belongs to leaf %d", leaf, what, blkno,
+				(int) opaque->leaf);
 		UnlockReleaseBuffer(buf);
 		return InvalidBuffer;
 	}

@@ -296,7 +296,7 @@ EndHeapFetch(ScoreahScanOpaque so)
  */
 static bool
 ExactDistance(IndexScanDesc scan, ItemPointer tid, BlockNumber vblkno, uint16 voff,
-			  double *distance)
+			  uint32 leaf, double *distance)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 	ScoreahMetaPage meta = &so->cache->meta;
@@ -339,7 +339,8 @@ ExactDistance(IndexScanDesc scan, ItemPointer tid, BlockNumber vblkno, uint16 vo
 		ExecClearTuple(so->slot);
 		return true;
 	}
-	ScoreahReadVector(scan->indexRelation, meta, vblkno, voff, so->vecbuf);
+	if (ScoreahReadVector(scan->indexRelation, meta, vblkno, voff, leaf, so->vecbuf) == NULL)
+		return false;			/* freed by VACUUM: the row was dead */
 	*distance = scoreah_exact_distance(meta->metric, so->vecbuf, so->queryRaw,
 									   meta->dimensions);
 	return true;
@@ -534,7 +535,12 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandTop *top)
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_CODES);
+		if (!ScoreahPageIs(page, SCOREAH_PAGE_CODES, (uint32) leaf))
+		{
+			/* VACUUM freed the leaf's pages after we read the directory */
+			UnlockReleaseBuffer(buf);
+			break;
+		}
 		ngroups = ScoreahPageGetNGroups(page, gsize);
 		nitems = 0;
 
@@ -582,6 +588,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandTop *top)
 					continue;
 				c.vblkno = gitems[i].vblkno;
 				c.voff = ScoreahItemVectorOffset(&gitems[i]);
+				c.leaf = (uint32) leaf;
 				c.distance = c.approx;
 				TopOffer(top, &c);
 			}
@@ -595,7 +602,8 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandTop *top)
 			ScoreahCandidate c;
 
 			if (!ExactDistance(scan, &items[i].tid, items[i].vblkno,
-							   ScoreahItemVectorOffset(&items[i]), &c.distance))
+							   ScoreahItemVectorOffset(&items[i]), (uint32) leaf,
+							   &c.distance))
 				continue;
 			c.approx = isnan(c.distance) ? get_float8_infinity() : c.distance;
 			c.tid = items[i].tid;
@@ -603,6 +611,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandTop *top)
 				continue;
 			c.vblkno = items[i].vblkno;
 			c.voff = ScoreahItemVectorOffset(&items[i]);
+			c.leaf = (uint32) leaf;
 			TopOffer(top, &c);
 		}
 	}
@@ -638,6 +647,7 @@ RerankFromPages(IndexScanDesc scan)
 	Buffer		buf = InvalidBuffer;
 	BlockNumber cur = InvalidBlockNumber;
 	Page		page = NULL;
+	int			kept = 0;
 
 	qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpLocation);
 	for (int i = 0; i < so->nbatch; i++)
@@ -654,14 +664,16 @@ RerankFromPages(IndexScanDesc scan)
 			buf = ReadBuffer(index, cur);
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			page = BufferGetPage(buf);
-			ScoreahCheckPage(index, page, cur, SCOREAH_PAGE_VECTORS);
 		}
-		if (c->voff < MAXALIGN(SizeOfPageHeaderData) ||
+
+		/*
+		 * A page VACUUM freed since the candidate was scored (the row was
+		 * dead) is no longer this leaf's vector page: drop the candidate.
+		 */
+		if (!ScoreahPageIs(page, SCOREAH_PAGE_VECTORS, c->leaf) ||
+			c->voff < MAXALIGN(SizeOfPageHeaderData) ||
 			c->voff + vbytes > ((PageHeader) page)->pd_lower)
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("index \"%s\" has a vector at invalid offset %u of block %u",
-							RelationGetRelationName(index), c->voff, cur)));
+			continue;
 		src = (const char *) page + c->voff;
 		if (half)
 		{
@@ -677,9 +689,11 @@ RerankFromPages(IndexScanDesc scan)
 			memcpy(so->vecbuf, src, vbytes);
 		c->distance = scoreah_exact_distance(meta->metric, so->vecbuf, so->queryRaw,
 											 meta->dimensions);
+		so->batch[kept++] = *c;
 	}
 	if (BufferIsValid(buf))
 		UnlockReleaseBuffer(buf);
+	so->nbatch = kept;
 }
 
 /*
@@ -763,7 +777,7 @@ NextBatch(IndexScanDesc scan)
 
 					if ((i & 63) == 0)
 						CHECK_FOR_INTERRUPTS();
-					if (ExactDistance(scan, &c->tid, c->vblkno, c->voff, &c->distance))
+					if (ExactDistance(scan, &c->tid, c->vblkno, c->voff, c->leaf, &c->distance))
 						so->batch[kept++] = *c;
 				}
 				so->nbatch = kept;
@@ -809,7 +823,13 @@ NextSequentialPage(IndexScanDesc scan)
 		buf = ReadBuffer(index, so->seqBlk);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		ScoreahCheckPage(index, page, so->seqBlk, SCOREAH_PAGE_CODES);
+		if (!ScoreahPageIs(page, SCOREAH_PAGE_CODES, (uint32) so->seqLeaf))
+		{
+			/* freed by VACUUM after we read the directory: next leaf */
+			UnlockReleaseBuffer(buf);
+			so->seqBlk = InvalidBlockNumber;
+			continue;
+		}
 		ngroups = ScoreahPageGetNGroups(page, gsize);
 		so->nbatch = 0;
 		so->batchPos = 0;

@@ -139,9 +139,13 @@ typedef struct ScoreahOptions
 typedef struct ScoreahPageOpaqueData
 {
 	BlockNumber nextblkno;		/* next page of the chain, or invalid */
+	uint32		leaf;			/* leaf owning a code or vector page, else
+								 * SCOREAH_NO_LEAF */
 	uint16		kind;			/* SCOREAH_PAGE_* */
 	uint16		page_id;		/* SCOREAH_PAGE_ID */
 } ScoreahPageOpaqueData;
+
+#define SCOREAH_NO_LEAF		0xFFFFFFFF
 
 typedef ScoreahPageOpaqueData *ScoreahPageOpaque;
 
@@ -282,6 +286,7 @@ typedef struct ScoreahCandidate
 	ItemPointerData tid;
 	uint16		voff;
 	BlockNumber vblkno;
+	uint32		leaf;
 } ScoreahCandidate;
 
 /* Scan state */
@@ -339,7 +344,8 @@ extern int	ScoreahGetMetric(Relation index);
 
 /* utils.c */
 extern Buffer ScoreahNewBuffer(Relation index, ForkNumber forkNum);
-extern void ScoreahInitPage(Page page, uint16 kind);
+extern void ScoreahInitPage(Page page, uint16 kind, uint32 leaf);
+extern bool ScoreahPageIs(Page page, uint16 kind, uint32 leaf);
 extern void ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind);
 extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
 extern ScoreahCache ScoreahGetCache(Relation index);
@@ -347,7 +353,8 @@ extern void ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, Scor
 extern Size ScoreahVectorBytes(ScoreahMetaPage meta);
 extern void ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out);
 extern float *ScoreahReadVector(Relation index, ScoreahMetaPage meta,
-								BlockNumber blkno, uint16 off, float *out);
+								BlockNumber blkno, uint16 off, uint32 leaf,
+								float *out);
 extern float *ScoreahArrayToVector(ArrayType *array, int *dim, const char *what);
 extern ArrayType *ScoreahDatumToArray(Datum value);
 extern void ScoreahCheckDimensions(int expected, int actual);

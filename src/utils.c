@@ -67,15 +67,35 @@ ScoreahNewBuffer(Relation index, ForkNumber forkNum)
 }
 
 void
-ScoreahInitPage(Page page, uint16 kind)
+ScoreahInitPage(Page page, uint16 kind, uint32 leaf)
 {
 	ScoreahPageOpaque opaque;
 
 	PageInit(page, BLCKSZ, sizeof(ScoreahPageOpaqueData));
 	opaque = ScoreahPageGetOpaque(page);
 	opaque->nextblkno = InvalidBlockNumber;
+	opaque->leaf = leaf;
 	opaque->kind = kind;
 	opaque->page_id = SCOREAH_PAGE_ID;
+}
+
+/*
+ * Is this a page of the given kind belonging to the given leaf?  VACUUM
+ * frees the pages of a leaf left without live rows and they can be reused
+ * at once, so a reader that followed a pointer taken before that (a chain
+ * link, a candidate's vector location) asks this and stops or drops the
+ * candidate when the answer is no: everything on a freed page was dead.
+ */
+bool
+ScoreahPageIs(Page page, uint16 kind, uint32 leaf)
+{
+	ScoreahPageOpaque opaque;
+
+	if (PageIsNew(page) || PageGetSpecialSize(page) != MAXALIGN(sizeof(ScoreahPageOpaqueData)))
+		return false;
+	opaque = ScoreahPageGetOpaque(page);
+	return opaque->page_id == SCOREAH_PAGE_ID && opaque->kind == kind &&
+		opaque->leaf == leaf;
 }
 
 /*
@@ -331,12 +351,14 @@ ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out)
 }
 
 /*
- * Read a stored vector that starts at byte off of page blkno; a vector
- * longer than a page continues at the start of the next page of the chain.
+ * Read a stored vector of a leaf that starts at byte off of page blkno; a
+ * vector longer than a page continues at the start of the next page of the
+ * chain.  Returns NULL when the page is no longer the leaf's vector page
+ * (VACUUM freed it: the row was dead).
  */
 float *
 ScoreahReadVector(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
-				  uint16 off, float *out)
+				  uint16 off, uint32 leaf, float *out)
 {
 	Size		total = ScoreahVectorBytes(meta);
 	Size		nbytes = total;
@@ -352,19 +374,23 @@ ScoreahReadVector(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
 					n;
 
 		if (blkno == InvalidBlockNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("index \"%s\" has a truncated vector chain",
-							RelationGetRelationName(index))));
+		{
+			if (half)
+				pfree(start);
+			return NULL;		/* chain cut: the page was freed */
+		}
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_VECTORS);
-		if (off < MAXALIGN(SizeOfPageHeaderData) || off > ((PageHeader) page)->pd_lower)
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("index \"%s\" has a vector at invalid offset %u of block %u",
-							RelationGetRelationName(index), off, blkno)));
+		if (!ScoreahPageIs(page, SCOREAH_PAGE_VECTORS, leaf) ||
+			off < MAXALIGN(SizeOfPageHeaderData) || off > ((PageHeader) page)->pd_lower)
+		{
+			/* freed by VACUUM (its rows were all dead) and maybe reused */
+			UnlockReleaseBuffer(buf);
+			if (half)
+				pfree(start);
+			return NULL;
+		}
 		avail = ((PageHeader) page)->pd_lower - off;
 		n = Min(nbytes, avail);
 		memcpy(dest, (char *) page + off, n);

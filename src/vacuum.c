@@ -5,7 +5,13 @@
  *	  never spend candidates on them, and report statistics.
  *
  * A removed row keeps its slot in its group with an invalid TID (scans
- * skip it); its codes and vector stay until the slot is reused.
+ * skip it); its codes and vector stay until an insert into the same leaf
+ * reuses the slot.  A leaf left without any live row gives all its pages
+ * back: they are unlinked, marked deleted and recorded in the free space
+ * map, from which new pages are taken.  Pages are reusable at once because
+ * every reader checks that a page it reaches still belongs to the leaf it
+ * expects (ScoreahPageIs) and otherwise treats it as gone, and inserts take
+ * a share lock on their leaf that freeing waits for.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,9 +22,103 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/indexfsm.h"
+#include "storage/lmgr.h"
 #include "utils/rel.h"
 
 #include "scoreah.h"
+
+/* Mark every page of a chain deleted and give it to the free space map */
+static void
+FreeChain(Relation index, BlockNumber blkno, uint16 kind, int leaf,
+		  BufferAccessStrategy strategy, IndexBulkDeleteResult *stats)
+{
+	while (blkno != InvalidBlockNumber)
+	{
+		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+		GenericXLogState *state;
+		Page		page;
+		BlockNumber next;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		if (!ScoreahPageIs(BufferGetPage(buf), kind, (uint32) leaf))
+		{
+			UnlockReleaseBuffer(buf);
+			break;
+		}
+		next = ScoreahPageGetOpaque(BufferGetPage(buf))->nextblkno;
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
+		ScoreahInitPage(page, SCOREAH_PAGE_DELETED, SCOREAH_NO_LEAF);
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(buf);
+		RecordFreeIndexPage(index, blkno);
+		stats->pages_deleted++;
+		stats->pages_free++;
+#if PG_VERSION_NUM >= 140000
+		stats->pages_newly_deleted++;
+#endif
+		blkno = next;
+	}
+}
+
+/*
+ * Free all pages of a leaf that has no live row left.  The exclusive lock
+ * on the leaf waits for inserts into it to finish and keeps new ones out,
+ * so the check below cannot be overtaken by a new row.
+ */
+static void
+FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
+		 BufferAccessStrategy strategy, IndexBulkDeleteResult *stats)
+{
+	ScoreahLeafData entry;
+	Size		gsize = ScoreahGroupSize(meta->nblocks);
+	bool		empty = true;
+	BlockNumber dirblk = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
+	Buffer		dirbuf;
+	GenericXLogState *state;
+	ScoreahLeaf e;
+
+	LockPage(index, (BlockNumber) leaf, ExclusiveLock);
+	ScoreahReadLeaf(index, meta, leaf, &entry);
+	for (BlockNumber blkno = entry.codeHead; blkno != InvalidBlockNumber && empty;)
+	{
+		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+		Page		page;
+		int			ngroups;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_CODES);
+		ngroups = ScoreahPageGetNGroups(page, gsize);
+		for (int g = 0; g < ngroups; g++)
+			if (ScoreahGroupHeader(PageGetContents(page) + g * gsize)->nlive > 0)
+				empty = false;
+		blkno = ScoreahPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buf);
+	}
+	if (!empty || (entry.codeHead == InvalidBlockNumber && entry.vecHead == InvalidBlockNumber))
+	{
+		UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
+		return;
+	}
+
+	/* unlink the chains from the directory first: nothing new reaches them */
+	dirbuf = ReadBuffer(index, dirblk);
+	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
+	ScoreahCheckPage(index, BufferGetPage(dirbuf), dirblk, SCOREAH_PAGE_DIRECTORY);
+	state = GenericXLogStart(index);
+	e = (ScoreahLeaf) PageGetContents(GenericXLogRegisterBuffer(state, dirbuf, 0)) +
+		leaf % SCOREAH_LEAVES_PER_PAGE;
+	e->codeHead = e->codeTail = InvalidBlockNumber;
+	e->vecHead = e->vecTail = InvalidBlockNumber;
+	e->reuseBlk = InvalidBlockNumber;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(dirbuf);
+
+	FreeChain(index, entry.codeHead, SCOREAH_PAGE_CODES, leaf, strategy, stats);
+	FreeChain(index, entry.vecHead, SCOREAH_PAGE_VECTORS, leaf, strategy, stats);
+	UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
+}
 
 /*
  * Walk every code page of every leaf; with a callback, invalidate the
@@ -40,6 +140,7 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 		ScoreahLeafData entry;
 		BlockNumber blkno;
 		BlockNumber firstFree = InvalidBlockNumber;
+		int64		leafLive = 0;
 
 		ScoreahReadLeaf(index, &meta, leaf, &entry);
 		for (blkno = entry.codeHead; blkno != InvalidBlockNumber;)
@@ -97,6 +198,7 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 				ScoreahGroupHeaderData *gh = ScoreahGroupHeader(PageGetContents(page) + g * gsize);
 
 				stats->num_index_tuples += gh->nlive;
+				leafLive += gh->nlive;
 				if (gh->nlive < gh->nitems && firstFree == InvalidBlockNumber)
 					firstFree = blkno;
 			}
@@ -104,9 +206,14 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 			UnlockReleaseBuffer(buf);
 		}
 
-		/* point inserts at the leaf's free slots */
-		if (callback && firstFree != entry.reuseBlk)
+		if (callback && leafLive == 0 &&
+			(entry.codeHead != InvalidBlockNumber || entry.vecHead != InvalidBlockNumber))
+			FreeLeaf(index, &meta, leaf, strategy, stats);
+		else if (callback && firstFree != entry.reuseBlk)
+		{
+			/* point inserts at the leaf's free slots */
 			ScoreahSetReuseHint(index, &meta, leaf, InvalidBlockNumber, firstFree, true);
+		}
 	}
 }
 
@@ -134,5 +241,8 @@ scoreahvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		WalkLeaves(info->index, info->strategy, stats, NULL, NULL);
 	}
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+
+	/* make pages freed by this VACUUM findable in the free space map */
+	IndexFreeSpaceMapVacuum(info->index);
 	return stats;
 }
