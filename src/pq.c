@@ -317,6 +317,10 @@ scoreah_route_scores(ScoreahModel model, const float *query, float *scores)
 			qs[d] = query[d] * model->qscales[d];
 	}
 
+	/* float centroids: all the dot products through the blocked kernel */
+	if (!qs)
+		scoreah_dot_many(query, model->centroids, model->nleaves, dim, scores);
+
 	for (int j = 0; j < model->nleaves; j++)
 	{
 		float		dot;
@@ -331,7 +335,7 @@ scoreah_route_scores(ScoreahModel model, const float *query, float *scores)
 			dot = s;
 		}
 		else
-			dot = scoreah_dot(query, model->centroids + (Size) j * dim, dim);
+			dot = scores[j];
 
 		if (model->metric == SCOREAH_METRIC_L2)
 			scores[j] = qn - 2 * dot + model->centroidNorms[j];
@@ -387,15 +391,44 @@ scoreah_lut_build(ScoreahModel model, const float *query, const float *center,
 					t[d] = q[d] - center[b * model->dpb + d];
 				qq = t;
 			}
-			for (int j = 0; j < SCOREAH_CENTERS; j++)
-				out[j] = scoreah_l2sq(qq, cb + j * w, w);
+			if (w <= 8)
+			{
+				/* tiny blocks: inline, no call per center */
+				for (int j = 0; j < SCOREAH_CENTERS; j++)
+				{
+					float		s = 0;
+
+					for (int d = 0; d < w; d++)
+					{
+						float		diff = qq[d] - cb[j * w + d];
+
+						s += diff * diff;
+					}
+					out[j] = s;
+				}
+			}
+			else
+				for (int j = 0; j < SCOREAH_CENTERS; j++)
+					out[j] = scoreah_l2sq(qq, cb + j * w, w);
 			if (heapbuf)
 				pfree(heapbuf);
 		}
-		else
+		else if (w <= 8)
 		{
 			for (int j = 0; j < SCOREAH_CENTERS; j++)
-				out[j] = -scoreah_dot(q, cb + j * w, w);
+			{
+				float		s = 0;
+
+				for (int d = 0; d < w; d++)
+					s += q[d] * cb[j * w + d];
+				out[j] = -s;
+			}
+		}
+		else
+		{
+			scoreah_dot_many(q, cb, SCOREAH_CENTERS, w, out);
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+				out[j] = -out[j];
 		}
 	}
 }
