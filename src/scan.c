@@ -266,6 +266,25 @@ OrderLeaves(ScoreahScanOpaque so, int upto)
 	so->nordered = so->nleaves;
 }
 
+/*
+ * Pin a page ahead of use and start pulling it into the CPU cache, so its
+ * memory latency overlaps the work on the page before it.
+ */
+static Buffer
+PinAhead(Relation index, BlockNumber blkno)
+{
+	Buffer		buf;
+	const char *p;
+
+	if (blkno == InvalidBlockNumber)
+		return InvalidBuffer;
+	buf = ReadBuffer(index, blkno);
+	p = (const char *) BufferGetPage(buf);
+	for (int off = 0; off < BLCKSZ; off += 64)
+		__builtin_prefetch(p + off);
+	return buf;
+}
+
 static bool
 UseBruteForce(ScoreahCache cache)
 {
@@ -481,7 +500,8 @@ StartScan(IndexScanDesc scan)
  * at or before the round's threshold key.
  */
 static void
-ScanLeaf(IndexScanDesc scan, int leaf, CandTop *top)
+ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
+		 CandTop *top)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 	Relation	index = scan->indexRelation;
@@ -490,8 +510,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandTop *top)
 	ScoreahMetaPage meta = &cache->meta;
 	bool		brute = UseBruteForce(cache);
 	Size		gsize = ScoreahGroupSize(meta->nblocks);
-	ScoreahLeafData entry;
-	BlockNumber blkno;
+	Buffer		buf;
 	double		base = 0;
 	ScoreahCandidate threshold;
 	ScoreahItemData *items = NULL;
@@ -501,8 +520,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandTop *top)
 	threshold.approx = so->thrApprox;
 	threshold.tid = so->thrTid;
 
-	ScoreahReadLeaf(index, meta, leaf, &entry);
-	if (entry.codeHead == InvalidBlockNumber)
+	if (entry->codeHead == InvalidBlockNumber)
 		return;
 
 	if (!brute)
@@ -525,14 +543,14 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandTop *top)
 		items = palloc(sizeof(ScoreahItemData) * SCOREAH_GROUP_ROWS *
 					   ScoreahGroupsPerPage(meta->nblocks));
 
-	for (blkno = entry.codeHead; blkno != InvalidBlockNumber;)
+	buf = BufferIsValid(headbuf) ? headbuf : ReadBuffer(index, entry->codeHead);
+	while (BufferIsValid(buf))
 	{
-		Buffer		buf;
 		Page		page;
 		int			ngroups;
+		Buffer		nextbuf;
 
 		CHECK_FOR_INTERRUPTS();
-		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		if (!ScoreahPageIs(page, SCOREAH_PAGE_CODES, (uint32) leaf))
@@ -541,6 +559,8 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandTop *top)
 			UnlockReleaseBuffer(buf);
 			break;
 		}
+		/* the chain's next page loads while this one is scored */
+		nextbuf = PinAhead(index, ScoreahPageGetOpaque(page)->nextblkno);
 		ngroups = ScoreahPageGetNGroups(page, gsize);
 		nitems = 0;
 
@@ -593,8 +613,8 @@ ScanLeaf(IndexScanDesc scan, int leaf, CandTop *top)
 				TopOffer(top, &c);
 			}
 		}
-		blkno = ScoreahPageGetOpaque(page)->nextblkno;
 		UnlockReleaseBuffer(buf);
+		buf = nextbuf;
 
 		/* brute force: exact distances from the stored vectors */
 		for (int i = 0; i < nitems; i++)
@@ -649,6 +669,9 @@ RerankFromPages(IndexScanDesc scan)
 	Page		page = NULL;
 	int			kept = 0;
 
+	Buffer		ahead = InvalidBuffer;
+	int			aheadAt = 0;
+
 	qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpLocation);
 	for (int i = 0; i < so->nbatch; i++)
 	{
@@ -661,7 +684,23 @@ RerankFromPages(IndexScanDesc scan)
 				UnlockReleaseBuffer(buf);
 			CHECK_FOR_INTERRUPTS();
 			cur = c->vblkno;
-			buf = ReadBuffer(index, cur);
+			if (BufferIsValid(ahead) && BufferGetBlockNumber(ahead) == cur)
+				buf = ahead;
+			else
+			{
+				if (BufferIsValid(ahead))
+					ReleaseBuffer(ahead);
+				buf = ReadBuffer(index, cur);
+			}
+			ahead = InvalidBuffer;
+
+			/* pin the next candidate page ahead while this one is read */
+			for (aheadAt = Max(aheadAt, i + 1); aheadAt < so->nbatch; aheadAt++)
+				if (so->batch[aheadAt].vblkno != cur)
+				{
+					ahead = PinAhead(index, so->batch[aheadAt].vblkno);
+					break;
+				}
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			page = BufferGetPage(buf);
 		}
@@ -693,6 +732,8 @@ RerankFromPages(IndexScanDesc scan)
 	}
 	if (BufferIsValid(buf))
 		UnlockReleaseBuffer(buf);
+	if (BufferIsValid(ahead))
+		ReleaseBuffer(ahead);
 	so->nbatch = kept;
 }
 
@@ -704,6 +745,7 @@ static bool
 NextBatch(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	Relation	index = scan->indexRelation;
 	ScoreahCache cache = so->cache;
 	bool		brute = UseBruteForce(cache);
 	MemoryContext oldCtx = MemoryContextSwitchTo(so->scanCtx);
@@ -731,8 +773,34 @@ NextBatch(IndexScanDesc scan)
 		TopInit(&top, size);
 
 		OrderLeaves(so, so->roundEnd);
-		for (int i = so->roundStart; i < so->roundEnd; i++)
-			ScanLeaf(scan, so->leafOrder[i], &top);
+		{
+			ScoreahLeafData entries[2];
+			Buffer		head = InvalidBuffer;
+
+			/*
+			 * While a leaf is scored, the next leaf's first page is already
+			 * pinned and on its way into the CPU cache.
+			 */
+			if (so->roundStart < so->roundEnd)
+			{
+				ScoreahReadLeaf(index, &cache->meta, so->leafOrder[so->roundStart], &entries[0]);
+				head = PinAhead(index, entries[0].codeHead);
+			}
+			for (int i = so->roundStart; i < so->roundEnd; i++)
+			{
+				ScoreahLeaf cur = &entries[(i - so->roundStart) & 1];
+				ScoreahLeaf nxt = &entries[(i - so->roundStart + 1) & 1];
+				Buffer		nexthead = InvalidBuffer;
+
+				if (i + 1 < so->roundEnd)
+				{
+					ScoreahReadLeaf(index, &cache->meta, so->leafOrder[i + 1], nxt);
+					nexthead = PinAhead(index, nxt->codeHead);
+				}
+				ScanLeaf(scan, so->leafOrder[i], cur, head, &top);
+				head = nexthead;
+			}
+		}
 		TopPrune(&top);
 
 		so->batch = top.items;
