@@ -581,6 +581,8 @@ class Bench:
             opts = ["num_leaves = %d" % leaves, "dimensions_per_block = %d" % a.dimensions_per_block]
             if a.threshold is not None:
                 opts.append("anisotropic_quantization_threshold = %g" % a.threshold)
+            if a.scoreah_with:
+                opts.append(a.scoreah_with)
             ddl = ("CREATE INDEX bench_scoreah ON bench_items USING scoreah (v %s) WITH (%s)"
                    % (sc_ops, ", ".join(opts)))
             b = self.build("scoreah", rows, ddl, "bench_scoreah", "bench_items")
@@ -969,6 +971,8 @@ def main():
     g.add_argument("--threshold", default=None,
                    help="anisotropic_quantization_threshold, or 'none' (default 0.2 for cosine, none otherwise)")
     g.add_argument("--dimensions-per-block", type=int, default=2)
+    g.add_argument("--scoreah-with", default="",
+                   help="more WITH options for the scoreah index, e.g. \"spherical = true, reordering_storage = float16\"")
     g.add_argument("--leaves-pct", default=None, help="num_leaves_to_search sweep, in %% of num_leaves "
                    "(default 1,2,3,5,7,10,15,20,30; --quick 2,5,10,20)")
     g.add_argument("--reorder", default=None, help="reordering_num_neighbors sweep (default 50,100,200,400; "
