@@ -582,8 +582,34 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 				continue;
 			}
 
-			scoreah_lut16_scan(ScoreahGroupCodes(group), so->lut.qlut, meta->nblocks, sums);
 			so->rowsScored += gh->nitems;
+			if (scoreah_float_lut_scoring)
+			{
+				/* reference path: float table entries, no 8-bit rounding */
+				const uint8 *codes = ScoreahGroupCodes(group);
+
+				for (int i = 0; i < gh->nitems; i++)
+				{
+					ScoreahCandidate c;
+					double		sum = base - so->lut.offset;
+
+					if (!ItemPointerIsValid(&gitems[i].tid))
+						continue;
+					for (int b = 0; b < (int) meta->nblocks; b++)
+						sum += so->lut.flut[b * SCOREAH_CENTERS + scoreah_unpack_code(codes, i, b)];
+					c.approx = sum;
+					c.tid = gitems[i].tid;
+					if (so->haveThreshold && CandCmp(&c, &threshold) <= 0)
+						continue;
+					c.vblkno = gitems[i].vblkno;
+					c.voff = ScoreahItemVectorOffset(&gitems[i]);
+					c.leaf = (uint32) leaf;
+					c.distance = c.approx;
+					TopOffer(top, &c);
+				}
+				continue;
+			}
+			scoreah_lut16_scan(ScoreahGroupCodes(group), so->lut.qlut, meta->nblocks, sums);
 
 			/*
 			 * Once the heap is full, rows whose integer sum exceeds the worst

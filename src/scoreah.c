@@ -42,6 +42,7 @@ PG_FUNCTION_INFO_V1(scoreah_kernel_benchmark);
 
 int			scoreah_num_leaves_to_search = 0;
 int			scoreah_reordering_num_neighbors = SCOREAH_DEFAULT_REORDER;
+bool		scoreah_float_lut_scoring = false;
 static bool scoreah_force_scalar = false;
 
 static relopt_kind scoreah_relopt_kind;
@@ -147,6 +148,11 @@ _PG_init(void)
 							 "Use the portable scalar kernels instead of SIMD ones (for testing).",
 							 NULL, &scoreah_force_scalar, false,
 							 PGC_USERSET, 0, NULL, force_scalar_assign, NULL);
+
+	DefineCustomBoolVariable("scoreah.float_lut_scoring",
+							 "Score codes with the float lookup table instead of the 8-bit one (slow; to measure what 8 bits cost).",
+							 NULL, &scoreah_float_lut_scoring, false,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("scoreah");
 }

@@ -336,6 +336,7 @@ typedef ScoreahScanOpaqueData *ScoreahScanOpaque;
 /* GUCs */
 extern int	scoreah_num_leaves_to_search;
 extern int	scoreah_reordering_num_neighbors;
+extern bool scoreah_float_lut_scoring;
 
 /* scoreah.c */
 extern void _PG_init(void);

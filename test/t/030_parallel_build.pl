@@ -1,0 +1,160 @@
+# Parallel build: the same index with 0 and 2 parallel workers.
+#
+# PostgreSQL 15 gives parallel workers to btree builds only, so scoreah runs
+# its own ParallelContext: workers scan parts of the heap, assign and encode
+# rows into tuplesorts over a shared file set, the leader merges and writes.
+# The model (centroids, codebooks) is trained by the leader alone from the
+# same sample, so both builds must hold the same rows in the same leaves
+# with the same codes; rows within a leaf may come in another order.  This
+# file checks that the parallel build really used workers (DEBUG1 message),
+# that scoreah_index_info reports the same leaves and rows, that
+# exhaustive and default-setting queries return the same rows in the same
+# order, and that pg_stat_progress_create_index counted every tuple.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+
+my $DIM = 24;
+my $ROWS = 20000;
+my $t_start = time();
+
+my $node = PostgreSQL::Test::Cluster->new('parallel_build');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+max_worker_processes = 8
+max_parallel_workers = 8
+max_parallel_maintenance_workers = 2
+maintenance_work_mem = 256MB
+jit = off
+});
+$node->start;
+$node->safe_psql('postgres', qq{
+	CREATE EXTENSION scoreah;
+	CREATE TABLE t (id int PRIMARY KEY, v real[]) WITH (parallel_workers = 2);
+	INSERT INTO t SELECT i, ARRAY(SELECT sin(i * 0.0173 + d * 0.61 + (i % 13) * 0.3)::real
+	                              FROM generate_series(1, $DIM) d WHERE i > 0)
+	  FROM generate_series(1, $ROWS) i;
+	ANALYZE t;
+});
+
+my @opts = ('scoreah_l2_ops', 'num_leaves = 40, anisotropic_quantization_threshold = 0.3',
+	'scoreah_cosine_ops', 'num_leaves = 30, anisotropic_quantization_threshold = 0.2, reordering_storage = float16');
+
+sub build
+{
+	my ($name, $workers, $opclass, $with) = @_;
+	my $t0 = time();
+	my ($ret, $out, $err) = $node->psql('postgres', qq{
+		SET max_parallel_maintenance_workers = $workers;
+		SET client_min_messages = debug1;
+		CREATE INDEX $name ON t USING scoreah (v $opclass) WITH ($with);
+	});
+	is($ret, 0, "$name builds with max_parallel_maintenance_workers = $workers") or diag($err);
+	note(sprintf('figure: %s (%d workers requested) built in %.2f s', $name, $workers, time() - $t0));
+	return $err;
+}
+
+sub info
+{
+	my ($name) = @_;
+	my %i = map { split /\|/, $_, 2 } split /\n/,
+	  $node->safe_psql('postgres', "SELECT name, value FROM scoreah_index_info('$name')");
+	return \%i;
+}
+
+sub results
+{
+	my ($name, $op, $settings) = @_;
+	my $out = '';
+	for my $q (1 .. 5)
+	{
+		my $vec = '{' . join(',', map { sprintf('%.4f', sin($q * 1.7 + $_ * 0.61)) } 1 .. $DIM) . '}';
+		$out .= $node->safe_psql('postgres', qq{
+			SET enable_seqscan = off; $settings
+			SELECT string_agg(id::text, ',') FROM (SELECT id FROM t ORDER BY v $op '$vec' LIMIT 50) s;
+		}) . "\n";
+	}
+	return $out;
+}
+
+my $exhaustive = 'SET scoreah.num_leaves_to_search = 1000; SET scoreah.reordering_num_neighbors = 1000000;';
+my $default = 'SET scoreah.num_leaves_to_search = 3; SET scoreah.reordering_num_neighbors = 30;';
+
+while (my ($opclass, $with) = splice(@opts, 0, 2))
+{
+	my $op = $opclass eq 'scoreah_l2_ops' ? '<->' : '<=>';
+	my $serial = "serial_$opclass";
+	my $parallel = "parallel_$opclass";
+
+	my $err = build($serial, 0, $opclass, $with);
+	unlike($err, qr/using \d+ parallel workers/, "$serial: no parallel workers");
+	my %s = (info => info($serial));
+	$s{exhaustive} = results($serial, $op, $exhaustive);
+	$s{default} = results($serial, $op, $default);
+	$node->safe_psql('postgres', "DROP INDEX $serial");
+
+	$err = build($parallel, 2, $opclass, $with);
+	like($err, qr/using [12] parallel workers/, "$parallel: the build used parallel workers");
+	my %p = (info => info($parallel));
+	$p{exhaustive} = results($parallel, $op, $exhaustive);
+	$p{default} = results($parallel, $op, $default);
+
+	for my $k (qw(rows rows_built num_leaves rows_per_leaf_min rows_per_leaf_median
+		rows_per_leaf_max empty_leaves bytes_codes bytes_vectors))
+	{
+		is($p{info}{$k}, $s{info}{$k}, "$opclass: $k is the same serial and parallel ($s{info}{$k})");
+	}
+	is($p{info}{rows}, $ROWS, "$opclass: every row indexed");
+	is($p{exhaustive}, $s{exhaustive}, "$opclass: exhaustive top-50 of 5 queries equal serial and parallel");
+	is($p{default}, $s{default}, "$opclass: top-50 at 3 leaves / 30 re-ranked equal serial and parallel");
+	is($node->safe_psql('postgres', "SELECT * FROM scoreah_index_check('$parallel')"), '',
+		"$parallel: scoreah_index_check is clean");
+	$node->safe_psql('postgres', "DROP INDEX $parallel");
+}
+
+# progress: a second session watches pg_stat_progress_create_index while a
+# parallel build runs on a bigger table; the last tuples_done it sees during
+# the encoding phase must not exceed tuples_total, and phases must be named
+$node->safe_psql('postgres', qq{
+	CREATE TABLE big (id int, v real[]) WITH (parallel_workers = 2);
+	INSERT INTO big SELECT i, ARRAY(SELECT sin(i * 0.011 + d * 0.37)::real FROM generate_series(1, 64) d WHERE i > 0)
+	  FROM generate_series(1, 120000) i;
+});
+my $bg = $node->background_psql('postgres');
+$bg->query_until(qr/started/, q{
+	SET max_parallel_maintenance_workers = 2;
+	\echo started
+	CREATE INDEX big_idx ON big USING scoreah (v) WITH (num_leaves = 300);
+});
+my %phases;
+my ($maxdone, $total) = (0, 0);
+for (1 .. 600)
+{
+	my $row = $node->safe_psql('postgres',
+		"SELECT phase || '|' || tuples_done || '|' || tuples_total FROM pg_stat_progress_create_index");
+	last if $row eq '' && %phases;
+	if ($row ne '')
+	{
+		my ($phase, $done, $tot) = split /\|/, $row;
+		$phases{$phase} = 1;
+		if ($phase =~ /encoding/)
+		{
+			$maxdone = $done if $done > $maxdone;
+			$total = $tot;
+		}
+	}
+	select(undef, undef, undef, 0.05);
+}
+$bg->quit;
+ok(scalar(grep { /sampling|tree|codebooks|encoding|writing/ } keys %phases) >= 2,
+	'progress shows named build phases: ' . join(', ', sort keys %phases));
+cmp_ok($maxdone, '<=', $total, "tuples_done ($maxdone) never passes tuples_total ($total) while encoding");
+is($node->safe_psql('postgres', "SELECT value FROM scoreah_index_info('big_idx') WHERE name = 'rows'"),
+	'120000', 'the parallel build indexed every row of the bigger table');
+
+note(sprintf('figure: 030_parallel_build total %.1fs', time() - $t_start));
+$node->stop;
+done_testing();
