@@ -25,6 +25,10 @@
 #define SCOREAH_X86_DISPATCH 1
 #include <immintrin.h>
 #endif
+#if defined(__aarch64__)
+#define SCOREAH_NEON 1
+#include <arm_neon.h>
+#endif
 
 ScoreahLut16Kernel scoreah_lut16_scan = scoreah_lut16_scan_scalar;
 
@@ -532,17 +536,17 @@ scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut, int nblocks,
 	}
 }
 
-#ifdef SCOREAH_X86_DISPATCH
-
 /*
- * In-register table lookups: pshufb uses each code nibble as an index
- * into the 16 one-byte entries of its block's table.  Bytes are widened
- * to 16-bit accumulators, which are folded into the 32-bit results every
- * 256 blocks so no sum can overflow (each entry is at most 255, and 256 *
- * 255 < 65536).  The sums are exact integers: identical to the scalar
- * kernel's.
+ * SIMD kernels: in-register table lookups (pshufb, tbl) use each code
+ * nibble as an index into the 16 one-byte entries of its block's table.
+ * Bytes are widened to 16-bit accumulators, which are folded into the
+ * 32-bit results every 256 blocks so no sum can overflow (each entry is at
+ * most 255, and 256 * 255 < 65536).  The sums are exact integers:
+ * identical to the scalar kernel's.
  */
 #define LUT16_CHUNK 256
+
+#ifdef SCOREAH_X86_DISPATCH
 
 __attribute__((target("ssse3")))
 static void
@@ -693,6 +697,50 @@ lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *ou
 }
 #endif							/* SCOREAH_X86_DISPATCH */
 
+#ifdef SCOREAH_NEON
+
+/*
+ * NEON (every aarch64 CPU has it): tbl looks up 16 bytes in a 16-entry
+ * table per instruction; one block per step, widened to 16-bit sums that
+ * are folded into 32 bits every 256 blocks, as in the x86 kernels.
+ */
+static void
+lut16_scan_neon(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out)
+{
+	const uint8x16_t mask = vdupq_n_u8(0x0F);
+
+	memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
+	for (int b0 = 0; b0 < nblocks; b0 += LUT16_CHUNK)
+	{
+		int			b1 = Min(nblocks, b0 + LUT16_CHUNK);
+		uint16x8_t	acc0 = vdupq_n_u16(0),
+					acc1 = vdupq_n_u16(0),
+					acc2 = vdupq_n_u16(0),
+					acc3 = vdupq_n_u16(0);
+		uint16		sums[SCOREAH_GROUP_ROWS];
+
+		for (int b = b0; b < b1; b++)
+		{
+			uint8x16_t	c = vld1q_u8(codes + b * 16);
+			uint8x16_t	t = vld1q_u8(qlut + b * 16);
+			uint8x16_t	lo = vqtbl1q_u8(t, vandq_u8(c, mask));
+			uint8x16_t	hi = vqtbl1q_u8(t, vshrq_n_u8(c, 4));
+
+			acc0 = vaddw_u8(acc0, vget_low_u8(lo));
+			acc1 = vaddw_high_u8(acc1, lo);
+			acc2 = vaddw_u8(acc2, vget_low_u8(hi));
+			acc3 = vaddw_high_u8(acc3, hi);
+		}
+		vst1q_u16(sums, acc0);
+		vst1q_u16(sums + 8, acc1);
+		vst1q_u16(sums + 16, acc2);
+		vst1q_u16(sums + 24, acc3);
+		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
+			out[i] += sums[i];
+	}
+}
+#endif							/* SCOREAH_NEON */
+
 /* Every LUT16 kernel this build has, and whether this CPU can run it */
 static const struct
 {
@@ -706,6 +754,9 @@ static const struct
 	{"ssse3", lut16_scan_ssse3, "ssse3"},
 	{"avx2", lut16_scan_avx2, "avx2"},
 	{"avx512bw", lut16_scan_avx512, "avx512bw"},
+#endif
+#ifdef SCOREAH_NEON
+	{"neon", lut16_scan_neon, "neon"},
 #endif
 };
 
@@ -725,6 +776,8 @@ kernel_available(int i)
 	if (strcmp(f, "avx512bw") == 0)
 		return __builtin_cpu_supports("avx512bw");
 	return false;
+#elif defined(SCOREAH_NEON)
+	return true;				/* NEON is part of every aarch64 CPU */
 #else
 	return i == 0;
 #endif

@@ -496,7 +496,28 @@ StartScan(IndexScanDesc scan)
 }
 
 /*
- * Score every live row of one leaf and offer it to the heap, skipping rows
+ * Offer a row to the top-N unless a previous batch of this round already
+ * handed it out (its key is not past the round's threshold).
+ */
+static inline void
+OfferItem(ScoreahScanOpaque so, CandTop *top, const ScoreahCandidate *threshold,
+		  const ScoreahItemData *item, int leaf, double approx, double distance)
+{
+	ScoreahCandidate c;
+
+	c.approx = approx;
+	c.tid = item->tid;
+	if (so->haveThreshold && CandCmp(&c, threshold) <= 0)
+		return;
+	c.distance = distance;
+	c.vblkno = item->vblkno;
+	c.voff = ScoreahItemVectorOffset(item);
+	c.leaf = (uint32) leaf;
+	TopOffer(top, &c);
+}
+
+/*
+ * Score every live row of one leaf and offer it to the top-N, skipping rows
  * at or before the round's threshold key.
  */
 static void
@@ -590,22 +611,13 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 
 				for (int i = 0; i < gh->nitems; i++)
 				{
-					ScoreahCandidate c;
 					double		sum = base - so->lut.offset;
 
 					if (!ItemPointerIsValid(&gitems[i].tid))
 						continue;
 					for (int b = 0; b < (int) meta->nblocks; b++)
 						sum += so->lut.flut[b * SCOREAH_CENTERS + scoreah_unpack_code(codes, i, b)];
-					c.approx = sum;
-					c.tid = gitems[i].tid;
-					if (so->haveThreshold && CandCmp(&c, &threshold) <= 0)
-						continue;
-					c.vblkno = gitems[i].vblkno;
-					c.voff = ScoreahItemVectorOffset(&gitems[i]);
-					c.leaf = (uint32) leaf;
-					c.distance = c.approx;
-					TopOffer(top, &c);
+					OfferItem(so, top, &threshold, &gitems[i], leaf, sum, sum);
 				}
 				continue;
 			}
@@ -624,19 +636,12 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 			}
 			for (int i = 0; i < gh->nitems; i++)
 			{
-				ScoreahCandidate c;
+				double		approx;
 
 				if (sums[i] > sumLimit || !ItemPointerIsValid(&gitems[i].tid))
 					continue;
-				c.approx = base + sums[i] / so->lut.scale;
-				c.tid = gitems[i].tid;
-				if (so->haveThreshold && CandCmp(&c, &threshold) <= 0)
-					continue;
-				c.vblkno = gitems[i].vblkno;
-				c.voff = ScoreahItemVectorOffset(&gitems[i]);
-				c.leaf = (uint32) leaf;
-				c.distance = c.approx;
-				TopOffer(top, &c);
+				approx = base + sums[i] / so->lut.scale;
+				OfferItem(so, top, &threshold, &gitems[i], leaf, approx, approx);
 			}
 		}
 		UnlockReleaseBuffer(buf);
@@ -645,20 +650,14 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 		/* brute force: exact distances from the stored vectors */
 		for (int i = 0; i < nitems; i++)
 		{
-			ScoreahCandidate c;
+			double		distance;
 
 			if (!ExactDistance(scan, &items[i].tid, items[i].vblkno,
 							   ScoreahItemVectorOffset(&items[i]), (uint32) leaf,
-							   &c.distance))
+							   &distance))
 				continue;
-			c.approx = isnan(c.distance) ? get_float8_infinity() : c.distance;
-			c.tid = items[i].tid;
-			if (so->haveThreshold && CandCmp(&c, &threshold) <= 0)
-				continue;
-			c.vblkno = items[i].vblkno;
-			c.voff = ScoreahItemVectorOffset(&items[i]);
-			c.leaf = (uint32) leaf;
-			TopOffer(top, &c);
+			OfferItem(so, top, &threshold, &items[i], leaf,
+					  isnan(distance) ? get_float8_infinity() : distance, distance);
 		}
 	}
 	if (items)

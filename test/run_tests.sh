@@ -17,7 +17,7 @@ ROOT=$(pwd)
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
 # ---- packages ----
-PACKAGES="postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc python3 python3-numpy rsync"
+PACKAGES="postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc python3 python3-numpy rsync gcc-aarch64-linux-gnu qemu-user"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
