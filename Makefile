@@ -25,6 +25,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: every object sees the page layouts
+$(OBJS): src/scoreah.h src/scoreah_algo.h
+
 # after the include: Makefile.global resets PROVE_FLAGS
 PROVE_FLAGS += -I ./test/perl
 
