@@ -1135,11 +1135,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 		meta->blobStart = WriteBlob(state->index, blob, total);
 		pfree(blob);
 	}
-	if (opts->quantizeCentroids)
-	{
-		/* int8 copies are derived when the model is loaded */
-		meta->qcentroidBytes = nleaves * dim + sizeof(float) * dim;
-	}
+	/* quantize_centroids: the int8 copies are derived when the model loads */
 
 	/* reserve the directory */
 	dirPages = (nleaves + SCOREAH_LEAVES_PER_PAGE - 1) / SCOREAH_LEAVES_PER_PAGE;

@@ -261,19 +261,6 @@ scoreah_model_residual(ScoreahModel model, const float *x, int leaf, float *out)
 		memcpy(out, x, sizeof(float) * model->dim);
 }
 
-/* Reconstruct the quantized vector (residual space) from codes */
-void
-scoreah_pq_decode(ScoreahModel model, const uint8 *codes, float *out)
-{
-	for (int b = 0; b < model->nblocks; b++)
-	{
-		int			w = ScoreahBlockWidth(model, b);
-
-		memcpy(out + b * model->dpb, ScoreahCodebook(model, b) + codes[b] * w,
-			   sizeof(float) * w);
-	}
-}
-
 /* ---- routing ---- */
 
 /*

@@ -184,7 +184,6 @@ typedef struct ScoreahMetaPageData
 	BlockNumber blobStart;		/* centroids, then codebooks */
 	uint32		centroidBytes;
 	uint32		codebookBytes;
-	uint32		qcentroidBytes; /* int8 centroids + scales (optional) */
 	BlockNumber directoryStart;
 	uint32		directoryPages;
 	int64		rowsBuilt;		/* rows indexed by the build */
@@ -318,8 +317,6 @@ typedef struct ScoreahScanOpaqueData
 	/* null-query iterator */
 	int			seqLeaf;
 	BlockNumber seqBlk;
-	int			seqGroup;
-	int			seqItem;
 	/* reordering_storage = table: heap fetches for exact distances */
 	IndexFetchTableData *fetch;
 	TupleTableSlot *slot;
@@ -357,7 +354,6 @@ extern float *ScoreahReadVector(Relation index, ScoreahMetaPage meta,
 								BlockNumber blkno, uint16 off, uint32 leaf,
 								float *out);
 extern float *ScoreahArrayToVector(ArrayType *array, int *dim, const char *what);
-extern ArrayType *ScoreahDatumToArray(Datum value);
 extern void ScoreahCheckDimensions(int expected, int actual);
 
 /* build.c */

@@ -132,7 +132,6 @@ extern void scoreah_pq_encode(ScoreahModel model, const float *residual,
 extern double scoreah_parallel_cost_multiplier(double threshold, double sqnorm, int dim);
 extern void scoreah_model_residual(ScoreahModel model, const float *x, int leaf,
 								   float *out);
-extern void scoreah_pq_decode(ScoreahModel model, const uint8 *codes, float *out);
 extern void scoreah_quantize_centroids(ScoreahModel model);
 extern void scoreah_route_scores(ScoreahModel model, const float *query,
 								 float *scores);

@@ -32,15 +32,6 @@ PG_FUNCTION_INFO_V1(scoreah_l2_norm);
 PG_FUNCTION_INFO_V1(scoreah_l2_normalize);
 
 /*
- * Detoast a datum of type real[].  The result may point into the datum.
- */
-ArrayType *
-ScoreahDatumToArray(Datum value)
-{
-	return DatumGetArrayTypeP(value);
-}
-
-/*
  * Check that an array is a valid vector and return its elements (pointing
  * into the array, which must stay alive) and dimension count.
  */
