@@ -284,7 +284,7 @@ ALTER INDEX opt_alter SET (spherical = true);
 REINDEX INDEX opt_alter;
 DROP INDEX opt_alter;
 
--- Dimensions: at most 16000, and at most 485 PQ blocks (dimensions /
+-- Dimensions: at most 16000, and at most 488 PQ blocks (dimensions /
 -- dimensions_per_block, rounded up) fit a page of codes
 CREATE TABLE wide (id int, v real[]);
 INSERT INTO wide VALUES (1, array_fill(0.5::real, ARRAY[2000]));

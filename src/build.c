@@ -735,8 +735,7 @@ typedef struct LeafWriter
 	char	   *vbuf;			/* packed vector */
 	int			nblocks;
 	int			dim;
-	Size		gsize;
-	int			groupsPerPage;
+	ScoreahLayoutData layout;
 	PageWriter	code;			/* current code page */
 	PageWriter	vec;			/* current vector page */
 	bool		haveCode;
@@ -824,7 +823,9 @@ WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const float *x)
 	int			ngroups;
 	char	   *group;
 	ScoreahGroupHeaderData *gh;
-	ScoreahItem item;
+	BlockNumber vblkno;
+	uint16		voff;
+	Size		gsize = lw->layout.gsize;
 
 	if (!lw->haveCode)
 	{
@@ -833,26 +834,31 @@ WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const float *x)
 		lw->leaf.codeHead = lw->code.blkno;
 	}
 	ph = (PageHeader) lw->code.data.data;
-	ngroups = ScoreahPageGetNGroups(lw->code.data.data, lw->gsize);
-	group = ngroups > 0 ? PageGetContents(lw->code.data.data) + (ngroups - 1) * lw->gsize : NULL;
+	ngroups = ScoreahPageGetNGroups(lw->code.data.data, gsize);
+	group = ngroups > 0 ? PageGetContents(lw->code.data.data) + (ngroups - 1) * gsize : NULL;
 	if (group == NULL || ScoreahGroupHeader(group)->nitems == SCOREAH_GROUP_ROWS)
 	{
-		if (ngroups == lw->groupsPerPage)
+		if (ngroups == lw->layout.groupsPerPage)
 		{
 			ChainPage(&lw->code, SCOREAH_PAGE_CODES);
 			ph = (PageHeader) lw->code.data.data;
 			ngroups = 0;
 		}
-		group = PageGetContents(lw->code.data.data) + ngroups * lw->gsize;
-		memset(group, 0, lw->gsize);
-		ph->pd_lower += lw->gsize;
+		group = PageGetContents(lw->code.data.data) + ngroups * gsize;
+		memset(group, 0, gsize);
+		ph->pd_lower += gsize;
 	}
 	gh = ScoreahGroupHeader(group);
-	item = ScoreahGroupItems(group) + gh->nitems;
-	item->tid = *tid;
-	WriteVector(lw, x, &item->vblkno, &item->voff);
+	ScoreahGroupTids(&lw->layout, group)[gh->nitems] = *tid;
+	WriteVector(lw, x, &vblkno, &voff);
+
+	/* the build writes a leaf's vectors in row order: they always follow */
+	if (!ScoreahGroupAddVector(&lw->layout, gh, gh->nitems, vblkno, voff))
+		elog(ERROR, "scoreah build: vector of leaf %u at (%u,%u) does not follow its group",
+			 lw->leafno, vblkno, voff);
 	if (lw->nblocks > 0)
-		scoreah_pack_codes(ScoreahGroupCodes(group), gh->nitems, codes, lw->nblocks);
+		scoreah_pack_codes(ScoreahGroupCodes(&lw->layout, group), gh->nitems, codes,
+						   lw->nblocks);
 	gh->nitems++;
 	gh->nlive++;
 	lw->leaf.nbuilt++;
@@ -1183,8 +1189,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	lw.vbuf = palloc(Max(lw.vbytes, 1));
 	lw.nblocks = model->nblocks;
 	lw.dim = dim;
-	lw.gsize = ScoreahGroupSize(model->nblocks);
-	lw.groupsPerPage = ScoreahGroupsPerPage(model->nblocks);
+	ScoreahComputeLayout(meta, &lw.layout);
 	readSlot = MakeSingleTupleTableSlot(state->sortDesc, &TTSOpsMinimalTuple);
 	{
 		int64		written = 0;

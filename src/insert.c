@@ -142,53 +142,35 @@ UpdateTailHint(Relation index, ScoreahMetaPage meta, int leaf, ChainKind kind,
 }
 
 /*
- * Append a vector to the leaf's vector chain and say where it starts.
+ * Write a vector longer than a page at the end of the leaf's vector chain,
+ * on pages of its own, and say where it starts.  Each step links the
+ * previous page to the next in one WAL record of two pages; a crash part
+ * way leaves pages no row points to (space lost until REINDEX, never a
+ * wrong vector), because the row that points to them is written after.
  */
-static void
-AppendVector(Relation index, ScoreahMetaPage meta, int leaf, const char *x,
-			 BlockNumber *vblkno, uint16 *voff)
+static BlockNumber
+AppendLongVector(Relation index, ScoreahMetaPage meta, int leaf, const char *x,
+				 Size nbytes)
 {
-	Size		nbytes = ScoreahVectorBytes(meta);
 	const char *src = x;
-	Buffer		buf;
-	PageHeader	ph;
-	bool		fresh;
-	BlockNumber startTail;
+	Buffer		buf = LockTail(index, meta, leaf, CHAIN_VECTORS);
+	BlockNumber startTail = BufferGetBlockNumber(buf);
+	BlockNumber first = InvalidBlockNumber;
 
-	if (nbytes == 0)
-	{
-		/* reordering_storage = table: nothing kept in the index */
-		*vblkno = InvalidBlockNumber;
-		*voff = 0;
-		return;
-	}
-	buf = LockTail(index, meta, leaf, CHAIN_VECTORS);
-	ph = (PageHeader) BufferGetPage(buf);
-	fresh = ph->pd_lower == MAXALIGN(SizeOfPageHeaderData);
-	startTail = BufferGetBlockNumber(buf);
-
-	/* fits on the tail page */
-	if (nbytes <= (Size) (ph->pd_upper - ph->pd_lower) &&
-		(nbytes <= SCOREAH_PAGE_CAPACITY || fresh))
+	/* a chain that ends with an empty page (a new head) starts there */
+	if (((PageHeader) BufferGetPage(buf))->pd_lower == MAXALIGN(SizeOfPageHeaderData))
 	{
 		GenericXLogState *state = GenericXLogStart(index);
 		Page		page = GenericXLogRegisterBuffer(state, buf, 0);
+		Size		n = Min(nbytes, SCOREAH_PAGE_CAPACITY);
 
-		*vblkno = BufferGetBlockNumber(buf);
-		*voff = ((PageHeader) page)->pd_lower;
-		memcpy((char *) page + *voff, src, nbytes);
-		((PageHeader) page)->pd_lower += nbytes;
+		memcpy((char *) page + ((PageHeader) page)->pd_lower, src, n);
+		((PageHeader) page)->pd_lower += n;
 		GenericXLogFinish(state);
-		UnlockReleaseBuffer(buf);
-		return;
+		first = BufferGetBlockNumber(buf);
+		src += n;
+		nbytes -= n;
 	}
-
-	/*
-	 * New pages: one for a vector that fits a page, as many as needed for
-	 * a longer one (each step links the previous page to the next in one
-	 * WAL record of two pages).
-	 */
-	*vblkno = InvalidBlockNumber;
 	while (nbytes > 0)
 	{
 		Buffer		newbuf = ScoreahNewBuffer(index, MAIN_FORKNUM);
@@ -200,15 +182,12 @@ AppendVector(Relation index, ScoreahMetaPage meta, int leaf, const char *x,
 
 		ScoreahInitPage(page, SCOREAH_PAGE_VECTORS, (uint32) leaf);
 		ScoreahPageGetOpaque(prev)->nextblkno = newblk;
-		if (*vblkno == InvalidBlockNumber)
-		{
-			*vblkno = newblk;
-			*voff = ((PageHeader) page)->pd_lower;
-		}
 		memcpy((char *) page + ((PageHeader) page)->pd_lower, src, n);
 		((PageHeader) page)->pd_lower += n;
 		GenericXLogFinish(state);
 		UnlockReleaseBuffer(buf);
+		if (first == InvalidBlockNumber)
+			first = newblk;
 		buf = newbuf;
 		src += n;
 		nbytes -= n;
@@ -222,61 +201,161 @@ AppendVector(Relation index, ScoreahMetaPage meta, int leaf, const char *x,
 	}
 	else
 		UnlockReleaseBuffer(buf);
+	return first;
 }
 
 /*
- * Add a row (TID, vector location, codes) to the leaf's last group, a new
- * group on the tail page, or a new page.
+ * Append a row to a leaf: its vector to the end of the vector chain and its
+ * TID and codes to the last group of the code chain, or to a new group when
+ * the last one is full or its vectors do not lead to where this one goes.
+ *
+ * A group finds its rows' vectors by position (see ScoreahGroupHeaderData),
+ * so vectors must reach the chain in the order rows reach the groups: the
+ * code tail's lock, taken first and held throughout, orders the appends of
+ * a leaf, and vector and row go into one WAL record (at most four pages:
+ * both tails and a new page for each), so a crash cannot leave a vector
+ * without its row.  Vectors longer than a page are written beforehand by
+ * AppendLongVector and located explicitly.
  */
 static void
-AppendCodes(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
-			BlockNumber vblkno, uint16 voff, const uint8 *codes)
+AppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
+		  const char *packed, const uint8 *codes)
 {
-	Size		gsize = ScoreahGroupSize(meta->nblocks);
-	int			perPage = ScoreahGroupsPerPage(meta->nblocks);
-	Buffer		buf = LockTail(index, meta, leaf, CHAIN_CODES);
-	Buffer		newbuf = InvalidBuffer;
-	GenericXLogState *state = GenericXLogStart(index);
-	Page		page = GenericXLogRegisterBuffer(state, buf, 0);
-	int			ngroups = ScoreahPageGetNGroups(page, gsize);
-	char	   *group = ngroups > 0 ? PageGetContents(page) + (ngroups - 1) * gsize : NULL;
+	ScoreahMetaPage meta = &cache->meta;
+	ScoreahLayout layout = &cache->layout;
+	Size		gsize = layout->gsize;
+	bool		withVector = layout->vecsPerPage > 0;
+	BlockNumber vblkno = InvalidBlockNumber;
+	uint16		voff = MAXALIGN(SizeOfPageHeaderData);
+	ScoreahLeafData entry;
+	Buffer		cbuf,
+				vbuf = InvalidBuffer,
+				newcbuf = InvalidBuffer,
+				newvbuf = InvalidBuffer;
+	Page		cpage;
+	int			ngroups;
+	char	   *group = NULL;
 	ScoreahGroupHeaderData *gh;
-	ScoreahItem item;
+	GenericXLogState *state;
+	int			row;
 
-	if (group == NULL || ScoreahGroupHeader(group)->nitems == SCOREAH_GROUP_ROWS)
+	if (layout->vbytes > 0 && !withVector)
+		vblkno = AppendLongVector(index, meta, leaf, packed, layout->vbytes);
+
+	/*
+	 * Heads first: creating one locks the directory, which must not wait
+	 * while we hold a tail.
+	 */
+	ScoreahReadLeaf(index, meta, leaf, &entry);
+	if (entry.codeHead == InvalidBlockNumber)
+		EnsureHead(index, meta, leaf, CHAIN_CODES);
+	if (withVector && entry.vecHead == InvalidBlockNumber)
+		EnsureHead(index, meta, leaf, CHAIN_VECTORS);
+
+	/* code tail, then vector tail: the order ReuseSlot locks them in too */
+	cbuf = LockTail(index, meta, leaf, CHAIN_CODES);
+	cpage = BufferGetPage(cbuf);
+	if (withVector)
 	{
-		if (ngroups == perPage)
-		{
-			Page		newpage;
+		PageHeader	vph;
+		int			slot;
 
-			newbuf = ScoreahNewBuffer(index, MAIN_FORKNUM);
-			newpage = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
-			ScoreahInitPage(newpage, SCOREAH_PAGE_CODES, (uint32) leaf);
-			ScoreahPageGetOpaque(page)->nextblkno = BufferGetBlockNumber(newbuf);
-			page = newpage;
+		vbuf = LockTail(index, meta, leaf, CHAIN_VECTORS);
+		vph = (PageHeader) BufferGetPage(vbuf);
+		slot = (int) ((vph->pd_lower - MAXALIGN(SizeOfPageHeaderData)) / layout->vbytes);
+		if (slot >= layout->vecsPerPage)
+		{
+			newvbuf = ScoreahNewBuffer(index, MAIN_FORKNUM);
+			vblkno = BufferGetBlockNumber(newvbuf);
+			voff = ScoreahVectorSlotOffset(layout, 0);
+		}
+		else
+		{
+			vblkno = BufferGetBlockNumber(vbuf);
+			voff = ScoreahVectorSlotOffset(layout, slot);
+		}
+	}
+
+	/* the last group takes the row if it has room and its vectors lead here */
+	ngroups = ScoreahPageGetNGroups(cpage, gsize);
+	if (ngroups > 0)
+	{
+		char	   *last = PageGetContents(cpage) + (ngroups - 1) * gsize;
+		union
+		{
+			ScoreahGroupHeaderData gh;
+			char		bytes[MAXALIGN(offsetof(ScoreahGroupHeaderData, vblk) +
+									   SCOREAH_GROUP_MAX_VBLK * sizeof(BlockNumber))];
+		}			trial;
+
+		memcpy(&trial, last, layout->tidsOffset);
+		if (trial.gh.nitems < SCOREAH_GROUP_ROWS &&
+			ScoreahGroupAddVector(layout, &trial.gh, trial.gh.nitems, vblkno, voff))
+			group = last;
+	}
+	if (group == NULL && ngroups == layout->groupsPerPage)
+		newcbuf = ScoreahNewBuffer(index, MAIN_FORKNUM);
+
+	state = GenericXLogStart(index);
+	cpage = GenericXLogRegisterBuffer(state, cbuf, 0);
+	if (withVector)
+	{
+		Page		vpage = GenericXLogRegisterBuffer(state, vbuf, 0);
+
+		if (BufferIsValid(newvbuf))
+		{
+			Page		prev = vpage;
+
+			vpage = GenericXLogRegisterBuffer(state, newvbuf, GENERIC_XLOG_FULL_IMAGE);
+			ScoreahInitPage(vpage, SCOREAH_PAGE_VECTORS, (uint32) leaf);
+			ScoreahPageGetOpaque(prev)->nextblkno = vblkno;
+		}
+		Assert(((PageHeader) vpage)->pd_lower == voff);
+		memcpy((char *) vpage + voff, packed, layout->vbytes);
+		((PageHeader) vpage)->pd_lower = voff + layout->vbytes;
+	}
+	if (group != NULL)
+		group = PageGetContents(cpage) + (ngroups - 1) * gsize;
+	else
+	{
+		Page		gpage = cpage;
+
+		if (BufferIsValid(newcbuf))
+		{
+			gpage = GenericXLogRegisterBuffer(state, newcbuf, GENERIC_XLOG_FULL_IMAGE);
+			ScoreahInitPage(gpage, SCOREAH_PAGE_CODES, (uint32) leaf);
+			ScoreahPageGetOpaque(cpage)->nextblkno = BufferGetBlockNumber(newcbuf);
 			ngroups = 0;
 		}
-		group = PageGetContents(page) + ngroups * gsize;
+		group = PageGetContents(gpage) + ngroups * gsize;
 		memset(group, 0, gsize);
-		((PageHeader) page)->pd_lower += gsize;
+		((PageHeader) gpage)->pd_lower += gsize;
 	}
 	gh = ScoreahGroupHeader(group);
-	item = ScoreahGroupItems(group) + gh->nitems;
-	item->tid = *tid;
-	item->vblkno = vblkno;
-	item->voff = voff | SCOREAH_ITEM_INSERTED;
+	row = gh->nitems;
+	if (!ScoreahGroupAddVector(layout, gh, row, vblkno, voff))
+		elog(ERROR, "scoreah: a new group of leaf %d refused its first vector", leaf);
+	ScoreahGroupTids(layout, group)[row] = *tid;
+	gh->inserted |= (uint32) 1 << row;
 	if (meta->nblocks > 0)
-		scoreah_pack_codes(ScoreahGroupCodes(group), gh->nitems, codes, meta->nblocks);
+		scoreah_pack_codes(ScoreahGroupCodes(layout, group), row, codes, meta->nblocks);
 	gh->nitems++;
 	gh->nlive++;
 	GenericXLogFinish(state);
 
-	UnlockReleaseBuffer(buf);
-	if (BufferIsValid(newbuf))
+	UnlockReleaseBuffer(cbuf);
+	if (BufferIsValid(vbuf))
+		UnlockReleaseBuffer(vbuf);
+	if (BufferIsValid(newvbuf))
 	{
-		BlockNumber tail = BufferGetBlockNumber(newbuf);
+		UnlockReleaseBuffer(newvbuf);
+		UpdateTailHint(index, meta, leaf, CHAIN_VECTORS, vblkno);
+	}
+	if (BufferIsValid(newcbuf))
+	{
+		BlockNumber tail = BufferGetBlockNumber(newcbuf);
 
-		UnlockReleaseBuffer(newbuf);
+		UnlockReleaseBuffer(newcbuf);
 		UpdateTailHint(index, meta, leaf, CHAIN_CODES, tail);
 	}
 }
@@ -350,11 +429,13 @@ ScoreahSetReuseHint(Relation index, ScoreahMetaPage meta, int leaf,
  * and vector replace the dead row's.  Returns false when there is none.
  */
 static bool
-ReuseSlot(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
+ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 		  const char *x, const uint8 *codes)
 {
+	ScoreahMetaPage meta = &cache->meta;
+	ScoreahLayout layout = &cache->layout;
 	ScoreahLeafData entry;
-	Size		gsize = ScoreahGroupSize(meta->nblocks);
+	Size		gsize = layout->gsize;
 	BlockNumber start,
 				blkno;
 
@@ -374,7 +455,7 @@ ReuseSlot(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
 		{
 			char	   *group = PageGetContents(page) + g * gsize;
 			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
-			ScoreahItem items = ScoreahGroupItems(group);
+			ItemPointer tids = ScoreahGroupTids(layout, group);
 
 			if (gh->nlive >= gh->nitems)
 				continue;
@@ -382,21 +463,30 @@ ReuseSlot(Relation index, ScoreahMetaPage meta, int leaf, ItemPointer tid,
 			{
 				GenericXLogState *state;
 
-				if (ItemPointerIsValid(&items[i].tid))
+				if (ItemPointerIsValid(&tids[i]))
 					continue;
 
 				/* vector first: a crash before the TID leaves a dead slot */
-				OverwriteVector(index, items[i].vblkno, ScoreahItemVectorOffset(&items[i]),
-								ScoreahVectorBytes(meta), x);
+				if (layout->vbytes > 0)
+				{
+					BlockNumber vblkno;
+					uint16		voff;
+
+					if (!ScoreahRowVector(layout, gh, i, &vblkno, &voff))
+						ereport(ERROR,
+								(errcode(ERRCODE_INDEX_CORRUPTED),
+								 errmsg("index \"%s\" has a group without the vector page of its row %d at block %u",
+										RelationGetRelationName(index), i, blkno)));
+					OverwriteVector(index, vblkno, voff, layout->vbytes, x);
+				}
 				state = GenericXLogStart(index);
 				page = GenericXLogRegisterBuffer(state, buf, 0);
 				group = PageGetContents(page) + g * gsize;
 				gh = ScoreahGroupHeader(group);
-				items = ScoreahGroupItems(group);
-				items[i].tid = *tid;
-				items[i].voff |= SCOREAH_ITEM_INSERTED;
+				ScoreahGroupTids(layout, group)[i] = *tid;
+				gh->inserted |= (uint32) 1 << i;
 				if (meta->nblocks > 0)
-					scoreah_pack_codes(ScoreahGroupCodes(group), i, codes, meta->nblocks);
+					scoreah_pack_codes(ScoreahGroupCodes(layout, group), i, codes, meta->nblocks);
 				gh->nlive++;
 				GenericXLogFinish(state);
 				UnlockReleaseBuffer(buf);
@@ -417,8 +507,6 @@ void
 ScoreahAppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 				 const float *vector, const uint8 *codes)
 {
-	BlockNumber vblkno;
-	uint16		voff;
 	char	   *packed = palloc(Max(ScoreahVectorBytes(&cache->meta), 1));
 
 	ScoreahPackVector(&cache->meta, vector, packed);
@@ -430,11 +518,8 @@ ScoreahAppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 	 * vector and codes always land in the same, live chains.
 	 */
 	LockPage(index, (BlockNumber) leaf, ShareLock);
-	if (!ReuseSlot(index, &cache->meta, leaf, tid, packed, codes))
-	{
-		AppendVector(index, &cache->meta, leaf, packed, &vblkno, &voff);
-		AppendCodes(index, &cache->meta, leaf, tid, vblkno, voff, codes);
-	}
+	if (!ReuseSlot(index, cache, leaf, tid, packed, codes))
+		AppendRow(index, cache, leaf, tid, packed, codes);
 	UnlockPage(index, (BlockNumber) leaf, ShareLock);
 	pfree(packed);
 }

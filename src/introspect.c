@@ -145,7 +145,7 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 	cache = ScoreahGetCache(index);
 	meta = &cache->meta;
 	nblocks = RelationGetNumberOfBlocks(index);
-	gsize = ScoreahGroupSize(meta->nblocks);
+	gsize = cache->layout.gsize;
 
 	/* pages by kind */
 	for (BlockNumber b = 0; b < nblocks; b++)
@@ -182,7 +182,11 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 			Buffer		buf = ReadBuffer(index, blkno);
 			Page		page;
 			int			ngroups;
-			ScoreahItemData sample[SCOREAH_GROUP_ROWS * 24];
+			struct
+			{
+				BlockNumber blkno;
+				uint16		off;
+			}			sample[SCOREAH_GROUP_ROWS * 24];
 			int			nsample = 0;
 
 			CHECK_FOR_INTERRUPTS();
@@ -193,23 +197,26 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 			for (int g = 0; g < ngroups; g++)
 			{
 				char	   *group = PageGetContents(page) + g * gsize;
-				ScoreahItem items = ScoreahGroupItems(group);
+				ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
+				ItemPointer tids = ScoreahGroupTids(&cache->layout, group);
 
-				for (int i = 0; i < ScoreahGroupHeader(group)->nitems; i++)
+				for (int i = 0; i < gh->nitems; i++)
 				{
-					if (!ItemPointerIsValid(&items[i].tid))
+					if (!ItemPointerIsValid(&tids[i]))
 					{
 						dead++;
 						continue;
 					}
 					live++;
 					perLeaf[leaf]++;
-					if (ScoreahItemIsInserted(&items[i]))
+					if (ScoreahGroupIsInserted(gh, i))
 					{
 						inserted++;
 						if (insertedMeasured + nsample < STALENESS_SAMPLE &&
-							nsample < lengthof(sample))
-							sample[nsample++] = items[i];
+							nsample < lengthof(sample) &&
+							ScoreahRowVector(&cache->layout, gh, i,
+											 &sample[nsample].blkno, &sample[nsample].off))
+							nsample++;
 					}
 				}
 			}
@@ -225,8 +232,7 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 
 				for (int i = 0; i < nsample; i++)
 				{
-					if (ScoreahReadVector(index, meta, sample[i].vblkno,
-										  ScoreahItemVectorOffset(&sample[i]),
+					if (ScoreahReadVector(index, meta, sample[i].blkno, sample[i].off,
 										  (uint32) leaf, vec) == NULL)
 						continue;	/* freed meanwhile by VACUUM */
 					if (meta->metric == SCOREAH_METRIC_COSINE)
@@ -411,6 +417,7 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 	CheckState	cs;
 	ScoreahMetaPageData meta;
 	Relation	heap;
+	ScoreahLayoutData layout;
 	Size		gsize;
 	Size		vbytes;
 	int			groupsPerPage;
@@ -483,9 +490,10 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 			UnlockReleaseBuffer(buf);
 	}
 
-	gsize = ScoreahGroupSize(meta.nblocks);
-	groupsPerPage = ScoreahGroupsPerPage(meta.nblocks);
-	vbytes = ScoreahVectorBytes(&meta);
+	ScoreahComputeLayout(&meta, &layout);
+	gsize = layout.gsize;
+	groupsPerPage = layout.groupsPerPage;
+	vbytes = layout.vbytes;
 
 	/* vector chains first, so code items can be checked against them */
 	for (int leaf = 0; leaf < (int) meta.nleaves; leaf++)
@@ -551,7 +559,7 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 			{
 				char	   *group = PageGetContents(page) + g * gsize;
 				ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
-				ScoreahItem items = ScoreahGroupItems(group);
+				ItemPointer tids = ScoreahGroupTids(&layout, group);
 				int			nlive = 0;
 
 				if (gh->nitems == 0 || gh->nitems > SCOREAH_GROUP_ROWS)
@@ -560,26 +568,41 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 							leaf, blkno, g, gh->nitems, SCOREAH_GROUP_ROWS);
 					continue;
 				}
+				/* the vector page list covers every row and stays in the index */
+				if (gh->nvblk > layout.maxVblk ||
+					(layout.vecsPerPage > 0 && gh->vslot >= layout.vecsPerPage))
+					Problem(&cs, "leaf %d: block %u group %d lists %u vector pages from slot %u, at most %d pages and %d slots fit",
+							leaf, blkno, g, gh->nvblk, gh->vslot, layout.maxVblk,
+							layout.vecsPerPage);
+				else
+				{
+					for (int v = 0; v < gh->nvblk; v++)
+						if (gh->vblk[v] >= cs.nblocks)
+							Problem(&cs, "leaf %d: block %u group %d lists vector page %u past the end of the index (%u blocks)",
+									leaf, blkno, g, gh->vblk[v], cs.nblocks);
+				}
+				if (gh->nitems < SCOREAH_GROUP_ROWS && (gh->inserted >> gh->nitems) != 0)
+					Problem(&cs, "leaf %d: block %u group %d marks unused rows as inserted",
+							leaf, blkno, g);
 				for (int i = 0; i < gh->nitems; i++)
 				{
-					ScoreahItem it = &items[i];
-					uint16		voff = ScoreahItemVectorOffset(it);
+					ItemPointer tid = &tids[i];
+					BlockNumber vblkno;
+					uint16		voff;
 
-					if (!ItemPointerIsValid(&it->tid))
+					if (vbytes > 0 && gh->nvblk <= layout.maxVblk &&
+						!ScoreahRowVector(&layout, gh, i, &vblkno, &voff))
+						Problem(&cs, "leaf %d: block %u group %d row %d has no vector page in its group's list",
+								leaf, blkno, g, i);
+					if (!ItemPointerIsValid(tid))
 						continue;
 					nlive++;
-					if (ItemPointerGetBlockNumberNoCheck(&it->tid) >= cs.heapBlocks ||
-						ItemPointerGetOffsetNumberNoCheck(&it->tid) == InvalidOffsetNumber ||
-						ItemPointerGetOffsetNumberNoCheck(&it->tid) > MaxHeapTuplesPerPage)
+					if (ItemPointerGetBlockNumberNoCheck(tid) >= cs.heapBlocks ||
+						ItemPointerGetOffsetNumberNoCheck(tid) == InvalidOffsetNumber ||
+						ItemPointerGetOffsetNumberNoCheck(tid) > MaxHeapTuplesPerPage)
 						Problem(&cs, "leaf %d: block %u group %d row %d has heap TID (%u,%u) outside the table (%u blocks)",
-								leaf, blkno, g, i, ItemPointerGetBlockNumberNoCheck(&it->tid),
-								ItemPointerGetOffsetNumberNoCheck(&it->tid), cs.heapBlocks);
-					if (vbytes == 0 ? it->vblkno != InvalidBlockNumber :
-						(it->vblkno >= cs.nblocks ||
-						 voff < MAXALIGN(SizeOfPageHeaderData) ||
-						 (vbytes <= SCOREAH_PAGE_CAPACITY && voff + vbytes > BLCKSZ)))
-						Problem(&cs, "leaf %d: block %u group %d row %d points to its vector at (%u,%u), which is invalid",
-								leaf, blkno, g, i, it->vblkno, voff);
+								leaf, blkno, g, i, ItemPointerGetBlockNumberNoCheck(tid),
+								ItemPointerGetOffsetNumberNoCheck(tid), cs.heapBlocks);
 				}
 				if (nlive != gh->nlive)
 					Problem(&cs, "leaf %d: block %u group %d counts %u live rows but holds %d",
@@ -588,7 +611,7 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 				/* nibbles of unused rows stay zero (padding) */
 				if (meta.nblocks > 0 && gh->nitems < SCOREAH_GROUP_ROWS)
 				{
-					const uint8 *codes = ScoreahGroupCodes(group);
+					const uint8 *codes = ScoreahGroupCodes(&layout, group);
 
 					for (int r = gh->nitems; r < SCOREAH_GROUP_ROWS; r++)
 						for (int b = 0; b < (int) meta.nblocks; b++)

@@ -461,7 +461,7 @@ StartScan(IndexScanDesc scan)
 		so->seqLeaf = -1;
 		so->seqBlk = InvalidBlockNumber;
 		so->batch = palloc(sizeof(ScoreahCandidate) * SCOREAH_GROUP_ROWS *
-						   ScoreahGroupsPerPage(cache->meta.nblocks));
+						   cache->layout.groupsPerPage);
 		MemoryContextSwitchTo(oldCtx);
 		return;
 	}
@@ -501,20 +501,52 @@ StartScan(IndexScanDesc scan)
  */
 static inline void
 OfferItem(ScoreahScanOpaque so, CandTop *top, const ScoreahCandidate *threshold,
-		  const ScoreahItemData *item, int leaf, double approx, double distance)
+		  ItemPointer tid, BlockNumber vblkno, uint16 voff, int leaf,
+		  double approx, double distance)
 {
 	ScoreahCandidate c;
 
 	c.approx = approx;
-	c.tid = item->tid;
+	c.tid = *tid;
 	if (so->haveThreshold && CandCmp(&c, threshold) <= 0)
 		return;
 	c.distance = distance;
-	c.vblkno = item->vblkno;
-	c.voff = ScoreahItemVectorOffset(item);
+	c.vblkno = vblkno;
+	c.voff = voff;
 	c.leaf = (uint32) leaf;
 	TopOffer(top, &c);
 }
+
+/*
+ * Offer row i of a group.  Where its vector lies comes from the group
+ * header, worked out only for rows past the round's threshold.
+ */
+static inline void
+OfferRow(ScoreahScanOpaque so, CandTop *top, const ScoreahCandidate *threshold,
+		 const ScoreahGroupHeaderData *gh, ItemPointer tids, int i, int leaf,
+		 double approx)
+{
+	ScoreahCandidate c;
+
+	c.approx = approx;
+	c.tid = tids[i];
+	if (so->haveThreshold && CandCmp(&c, threshold) <= 0)
+		return;
+	c.distance = approx;
+	/* a damaged page list makes the vector unreadable: re-ranking drops it */
+	if (!ScoreahRowVector(&so->cache->layout, gh, i, &c.vblkno, &c.voff))
+		c.vblkno = InvalidBlockNumber;
+	c.leaf = (uint32) leaf;
+	TopOffer(top, &c);
+}
+
+/* A row of a leaf scored exactly (brute force), copied off its page */
+typedef struct BruteRow
+{
+	ItemPointerData tid;
+	uint16		voff;
+	BlockNumber vblkno;
+} BruteRow;
 
 /*
  * Score every live row of one leaf and offer it to the top-N, skipping rows
@@ -530,11 +562,12 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 	ScoreahModel model = &cache->model;
 	ScoreahMetaPage meta = &cache->meta;
 	bool		brute = UseBruteForce(cache);
-	Size		gsize = ScoreahGroupSize(meta->nblocks);
+	ScoreahLayout layout = &cache->layout;
+	Size		gsize = layout->gsize;
 	Buffer		buf;
 	double		base = 0;
 	ScoreahCandidate threshold;
-	ScoreahItemData *items = NULL;
+	BruteRow   *items = NULL;
 	int			nitems = 0;
 	uint32		sumLimit = PG_UINT32_MAX;
 
@@ -561,8 +594,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 		base += so->lut.offset;
 	}
 	else
-		items = palloc(sizeof(ScoreahItemData) * SCOREAH_GROUP_ROWS *
-					   ScoreahGroupsPerPage(meta->nblocks));
+		items = palloc(sizeof(BruteRow) * SCOREAH_GROUP_ROWS * layout->groupsPerPage);
 
 	buf = BufferIsValid(headbuf) ? headbuf : ReadBuffer(index, entry->codeHead);
 	while (BufferIsValid(buf))
@@ -589,7 +621,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 		{
 			char	   *group = PageGetContents(page) + g * gsize;
 			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
-			ScoreahItem gitems = ScoreahGroupItems(group);
+			ItemPointer tids = ScoreahGroupTids(layout, group);
 			uint32		sums[SCOREAH_GROUP_ROWS];
 
 			if (gh->nlive == 0)
@@ -598,8 +630,14 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 			{
 				/* copy out; vectors are read after the page is released */
 				for (int i = 0; i < gh->nitems; i++)
-					if (ItemPointerIsValid(&gitems[i].tid))
-						items[nitems++] = gitems[i];
+					if (ItemPointerIsValid(&tids[i]))
+					{
+						BruteRow   *r = &items[nitems++];
+
+						r->tid = tids[i];
+						if (!ScoreahRowVector(layout, gh, i, &r->vblkno, &r->voff))
+							r->vblkno = InvalidBlockNumber;
+					}
 				continue;
 			}
 
@@ -607,21 +645,21 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 			if (scoreah_float_lut_scoring)
 			{
 				/* reference path: float table entries, no 8-bit rounding */
-				const uint8 *codes = ScoreahGroupCodes(group);
+				const uint8 *codes = ScoreahGroupCodes(layout, group);
 
 				for (int i = 0; i < gh->nitems; i++)
 				{
 					double		sum = base - so->lut.offset;
 
-					if (!ItemPointerIsValid(&gitems[i].tid))
+					if (!ItemPointerIsValid(&tids[i]))
 						continue;
 					for (int b = 0; b < (int) meta->nblocks; b++)
 						sum += so->lut.flut[b * SCOREAH_CENTERS + scoreah_unpack_code(codes, i, b)];
-					OfferItem(so, top, &threshold, &gitems[i], leaf, sum, sum);
+					OfferRow(so, top, &threshold, gh, tids, i, leaf, sum);
 				}
 				continue;
 			}
-			scoreah_lut16_scan(ScoreahGroupCodes(group), so->lut.qlut, meta->nblocks, sums);
+			scoreah_lut16_scan(ScoreahGroupCodes(layout, group), so->lut.qlut, meta->nblocks, sums);
 
 			/*
 			 * Once the heap is full, rows whose integer sum exceeds the worst
@@ -638,10 +676,10 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 			{
 				double		approx;
 
-				if (sums[i] > sumLimit || !ItemPointerIsValid(&gitems[i].tid))
+				if (sums[i] > sumLimit || !ItemPointerIsValid(&tids[i]))
 					continue;
 				approx = base + sums[i] / so->lut.scale;
-				OfferItem(so, top, &threshold, &gitems[i], leaf, approx, approx);
+				OfferRow(so, top, &threshold, gh, tids, i, leaf, approx);
 			}
 		}
 		UnlockReleaseBuffer(buf);
@@ -652,12 +690,11 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 		{
 			double		distance;
 
-			if (!ExactDistance(scan, &items[i].tid, items[i].vblkno,
-							   ScoreahItemVectorOffset(&items[i]), (uint32) leaf,
-							   &distance))
+			if (!ExactDistance(scan, &items[i].tid, items[i].vblkno, items[i].voff,
+							   (uint32) leaf, &distance))
 				continue;
-			OfferItem(so, top, &threshold, &items[i], leaf,
-					  isnan(distance) ? get_float8_infinity() : distance, distance);
+			OfferItem(so, top, &threshold, &items[i].tid, items[i].vblkno, items[i].voff,
+					  leaf, isnan(distance) ? get_float8_infinity() : distance, distance);
 		}
 	}
 	if (items)
@@ -703,6 +740,8 @@ RerankFromPages(IndexScanDesc scan)
 		ScoreahCandidate *c = &so->batch[i];
 		const char *src;
 
+		if (c->vblkno == InvalidBlockNumber)
+			continue;			/* no readable vector (sorted last) */
 		if (c->vblkno != cur)
 		{
 			if (BufferIsValid(buf))
@@ -894,7 +933,8 @@ NextSequentialPage(IndexScanDesc scan)
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 	Relation	index = scan->indexRelation;
 	ScoreahMetaPage meta = &so->cache->meta;
-	Size		gsize = ScoreahGroupSize(meta->nblocks);
+	ScoreahLayout layout = &so->cache->layout;
+	Size		gsize = layout->gsize;
 
 	for (;;)
 	{
@@ -929,14 +969,14 @@ NextSequentialPage(IndexScanDesc scan)
 		for (int g = 0; g < ngroups; g++)
 		{
 			char	   *group = PageGetContents(page) + g * gsize;
-			ScoreahItem items = ScoreahGroupItems(group);
+			ItemPointer tids = ScoreahGroupTids(layout, group);
 
 			for (int i = 0; i < ScoreahGroupHeader(group)->nitems; i++)
-				if (ItemPointerIsValid(&items[i].tid))
+				if (ItemPointerIsValid(&tids[i]))
 				{
 					ScoreahCandidate *c = &so->batch[so->nbatch++];
 
-					c->tid = items[i].tid;
+					c->tid = tids[i];
 					c->distance = get_float8_nan();
 				}
 		}

@@ -18,8 +18,9 @@
  *	next blocks				leaf directory (ScoreahLeafData per leaf)
  *	the rest				per leaf, a chain of code pages (groups of 32 rows
  *							in the LUT16 nibble-interleaved layout, with
- *							their heap TIDs and vector locations) and a chain
- *							of vector pages (float vectors for re-ranking)
+ *							their heap TIDs and the pages of their vectors)
+ *							and a chain of vector pages (fixed-size vector
+ *							records for re-ranking, in the rows' order)
  *
  * The algorithms (k-means, codebook training, encoding, lookup tables,
  * distance kernels) live in files that know nothing of pages: see
@@ -49,7 +50,7 @@
 
 /* Identity and version of the on-disk format */
 #define SCOREAH_MAGIC			0x5C0AE4A1
-#define SCOREAH_VERSION			1
+#define SCOREAH_VERSION			2
 #define SCOREAH_PAGE_ID			0xFF8A	/* bloom uses FF83, pgvector FF84/FF90 */
 
 #define SCOREAH_METAPAGE_BLKNO	0
@@ -212,50 +213,66 @@ typedef ScoreahLeafData *ScoreahLeaf;
 	((int) (SCOREAH_PAGE_CAPACITY / sizeof(ScoreahLeafData)))
 
 /*
- * A row of a group: its heap TID and where its float vector is stored.
- * A dead row (removed by VACUUM) has an invalid TID.
- */
-typedef struct ScoreahItemData
-{
-	ItemPointerData tid;		/* 6 bytes */
-	uint16		voff;			/* byte offset of the vector in its page,
-								 * plus SCOREAH_ITEM_INSERTED */
-	BlockNumber vblkno;			/* page of the vector's first byte */
-} ScoreahItemData;
-
-typedef ScoreahItemData *ScoreahItem;
-
-/* High bit of voff: the row came from an insert after the build */
-#define SCOREAH_ITEM_INSERTED	0x8000
-#define ScoreahItemVectorOffset(item)	((uint16) ((item)->voff & 0x7FFF))
-#define ScoreahItemIsInserted(item)		(((item)->voff & SCOREAH_ITEM_INSERTED) != 0)
-
-/*
  * A group of up to 32 rows on a code page:
- *	ScoreahGroupHeaderData, then 32 ScoreahItemData, then nblocks x 16 code
- *	bytes in the LUT16 layout (byte m of block b holds the code of row m in
- *	its low nibble and of row m + 16 in its high nibble).
- * Groups have a fixed size for an index, so a page is an array of them.
+ *	ScoreahGroupHeaderData with its list of vector pages, then 32 heap TIDs,
+ *	then nblocks x 16 code bytes in the LUT16 layout (byte m of block b
+ *	holds the code of row m in its low nibble and of row m + 16 in its high
+ *	nibble).  A dead row (removed by VACUUM) has an invalid TID.
+ *
+ * Rows do not store where their vectors are: a group's vectors are
+ * consecutive records of its leaf's vector chain, so the group keeps the
+ * pages they lie on (vblk[]) and the slot of its first row's vector on
+ * vblk[0] (vslot).  With V vectors to a page, row j's vector is slot
+ * (vslot + j) % V of page vblk[(vslot + j) / V]; a vector longer than a
+ * page starts a page of its own, and vblk[j] is row j's first page.  This
+ * saves 6 bytes a row against an explicit location, which lets 8 groups
+ * share a page where 6 did.
  */
 typedef struct ScoreahGroupHeaderData
 {
 	uint16		nitems;			/* rows used (1..32) */
 	uint16		nlive;			/* rows whose TID is valid */
+	uint32		inserted;		/* bit j: row j came from an insert after
+								 * the build */
+	uint16		vslot;			/* slot of row 0's vector on vblk[0] */
+	uint16		nvblk;			/* entries of vblk in use */
+	BlockNumber vblk[FLEXIBLE_ARRAY_MEMBER];	/* layout.maxVblk entries */
 } ScoreahGroupHeaderData;
 
-#define SCOREAH_GROUP_ITEMS_OFFSET	MAXALIGN(sizeof(ScoreahGroupHeaderData))
-#define SCOREAH_GROUP_CODES_OFFSET \
-	MAXALIGN(SCOREAH_GROUP_ITEMS_OFFSET + SCOREAH_GROUP_ROWS * sizeof(ScoreahItemData))
-#define ScoreahGroupSize(nblocks) \
-	MAXALIGN(SCOREAH_GROUP_CODES_OFFSET + (Size) (nblocks) * 16)
-#define ScoreahGroupsPerPage(nblocks) \
-	((int) (SCOREAH_PAGE_CAPACITY / ScoreahGroupSize(nblocks)))
+#define SCOREAH_GROUP_MAX_VBLK	SCOREAH_GROUP_ROWS
+
+/*
+ * Sizes and offsets of groups, fixed for an index by its number of PQ
+ * blocks and its stored vector size (ScoreahComputeLayout).
+ */
+typedef struct ScoreahLayoutData
+{
+	Size		vbytes;			/* bytes of a stored vector (0: table) */
+	int			vecsPerPage;	/* V; 0 when a vector spans pages or none
+								 * are stored */
+	int			maxVblk;		/* vblk entries a group reserves */
+	Size		tidsOffset;
+	Size		codesOffset;
+	Size		gsize;			/* bytes of a group */
+	int			groupsPerPage;
+} ScoreahLayoutData;
+
+typedef ScoreahLayoutData *ScoreahLayout;
+
+/* PQ blocks a group can hold even with the longest vector page list */
 #define SCOREAH_MAX_BLOCKS \
-	((int) ((SCOREAH_PAGE_CAPACITY - SCOREAH_GROUP_CODES_OFFSET) / 16))
+	((int) ((SCOREAH_PAGE_CAPACITY - \
+			 MAXALIGN(offsetof(ScoreahGroupHeaderData, vblk) + SCOREAH_GROUP_MAX_VBLK * sizeof(BlockNumber)) - \
+			 MAXALIGN(SCOREAH_GROUP_ROWS * sizeof(ItemPointerData))) / 16))
 
 #define ScoreahGroupHeader(g)	((ScoreahGroupHeaderData *) (g))
-#define ScoreahGroupItems(g)	((ScoreahItem) ((char *) (g) + SCOREAH_GROUP_ITEMS_OFFSET))
-#define ScoreahGroupCodes(g)	((uint8 *) ((char *) (g) + SCOREAH_GROUP_CODES_OFFSET))
+#define ScoreahGroupTids(l, g)	((ItemPointer) ((char *) (g) + (l)->tidsOffset))
+#define ScoreahGroupCodes(l, g)	((uint8 *) ((char *) (g) + (l)->codesOffset))
+#define ScoreahGroupIsInserted(gh, j)	(((gh)->inserted & ((uint32) 1 << (j))) != 0)
+
+/* Where vector slot s of a vector page starts */
+#define ScoreahVectorSlotOffset(l, s) \
+	((uint16) (MAXALIGN(SizeOfPageHeaderData) + (Size) (s) * (l)->vbytes))
 
 /* Number of groups on a code page, from pd_lower */
 #define ScoreahPageGetNGroups(page, gsize) \
@@ -272,6 +289,7 @@ typedef struct ScoreahGroupHeaderData
 typedef struct ScoreahCacheData
 {
 	ScoreahMetaPageData meta;
+	ScoreahLayoutData layout;	/* group sizes (from meta) */
 	ScoreahModelData model;		/* centroids, codebooks (scoreah_algo.h) */
 } ScoreahCacheData;
 
@@ -349,6 +367,13 @@ extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
 extern ScoreahCache ScoreahGetCache(Relation index);
 extern void ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out);
 extern Size ScoreahVectorBytes(ScoreahMetaPage meta);
+extern void ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout);
+extern bool ScoreahRowVector(const ScoreahLayoutData *layout,
+							 const ScoreahGroupHeaderData *gh, int row,
+							 BlockNumber *blkno, uint16 *off);
+extern bool ScoreahGroupAddVector(const ScoreahLayoutData *layout,
+								  ScoreahGroupHeaderData *gh, int row,
+								  BlockNumber blkno, uint16 off);
 extern void ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out);
 extern float *ScoreahReadVector(Relation index, ScoreahMetaPage meta,
 								BlockNumber blkno, uint16 off, uint32 leaf,

@@ -245,6 +245,7 @@ ScoreahGetCache(Relation index)
 	cache = (ScoreahCache) p;
 	p += MAXALIGN(sizeof(ScoreahCacheData));
 	cache->meta = meta;
+	ScoreahComputeLayout(&cache->meta, &cache->layout);
 	cache->model.dim = dim;
 	cache->model.metric = meta.metric;
 	cache->model.nleaves = meta.nleaves;
@@ -322,6 +323,118 @@ ScoreahVectorBytes(ScoreahMetaPage meta)
 		default:
 			return sizeof(float) * meta->dimensions;
 	}
+}
+
+/*
+ * The group layout of an index.  A group reserves room for the longest
+ * list of vector pages its 32 rows can need: with V vectors to a page and
+ * the first vector at any slot, 32 consecutive vectors touch at most
+ * (V - 1 + 31) / V + 1 pages.
+ */
+void
+ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout)
+{
+	Size		vbytes = ScoreahVectorBytes(meta);
+
+	layout->vbytes = vbytes;
+	if (vbytes == 0)
+	{
+		layout->vecsPerPage = 0;
+		layout->maxVblk = 0;
+	}
+	else if (vbytes > SCOREAH_PAGE_CAPACITY)
+	{
+		layout->vecsPerPage = 0;
+		layout->maxVblk = SCOREAH_GROUP_MAX_VBLK;
+	}
+	else
+	{
+		int			v = (int) (SCOREAH_PAGE_CAPACITY / vbytes);
+
+		layout->vecsPerPage = v;
+		layout->maxVblk = Min(SCOREAH_GROUP_MAX_VBLK, (v + 30) / v + 1);
+	}
+	layout->tidsOffset = MAXALIGN(offsetof(ScoreahGroupHeaderData, vblk) +
+								  layout->maxVblk * sizeof(BlockNumber));
+	layout->codesOffset = MAXALIGN(layout->tidsOffset +
+								   SCOREAH_GROUP_ROWS * sizeof(ItemPointerData));
+	layout->gsize = MAXALIGN(layout->codesOffset + (Size) meta->nblocks * 16);
+	layout->groupsPerPage = (int) (SCOREAH_PAGE_CAPACITY / layout->gsize);
+}
+
+/*
+ * Where row `row' of a group keeps its vector.  False when the group's
+ * page list does not cover the row (a damaged page) or there are no stored
+ * vectors.
+ */
+bool
+ScoreahRowVector(const ScoreahLayoutData *layout, const ScoreahGroupHeaderData *gh,
+				 int row, BlockNumber *blkno, uint16 *off)
+{
+	if (layout->vbytes == 0)
+		return false;
+	if (layout->vecsPerPage == 0)
+	{
+		/* a vector of its own pages: the list has one entry per row */
+		if (row >= gh->nvblk)
+			return false;
+		*blkno = gh->vblk[row];
+		*off = MAXALIGN(SizeOfPageHeaderData);
+	}
+	else
+	{
+		int			p = gh->vslot + row;
+		int			v = layout->vecsPerPage;
+
+		if (p / v >= gh->nvblk || gh->nvblk > layout->maxVblk)
+			return false;
+		*blkno = gh->vblk[p / v];
+		*off = ScoreahVectorSlotOffset(layout, p % v);
+	}
+	return true;
+}
+
+/*
+ * Record that row `row' (the group's next row) has its vector at (blkno,
+ * off).  False, with the group unchanged, when that place does not follow
+ * the group's previous vectors: the caller then starts a new group there.
+ */
+bool
+ScoreahGroupAddVector(const ScoreahLayoutData *layout, ScoreahGroupHeaderData *gh,
+					  int row, BlockNumber blkno, uint16 off)
+{
+	int			v = layout->vecsPerPage;
+	int			slot,
+				p;
+
+	if (layout->vbytes == 0)
+		return true;
+	if (v == 0)
+	{
+		if (row != gh->nvblk || row >= layout->maxVblk)
+			return false;
+		gh->vblk[gh->nvblk++] = blkno;
+		return true;
+	}
+	slot = (int) ((off - MAXALIGN(SizeOfPageHeaderData)) / layout->vbytes);
+	if (row == 0)
+	{
+		gh->vslot = (uint16) slot;
+		gh->vblk[0] = blkno;
+		gh->nvblk = 1;
+		return true;
+	}
+	p = gh->vslot + row;
+	if (p % v != slot)
+		return false;
+	if (p / v < gh->nvblk)
+		return gh->vblk[p / v] == blkno;
+	if (p / v == gh->nvblk && gh->nvblk < layout->maxVblk)
+	{
+		gh->vblk[gh->nvblk++] = blkno;
+		return true;
+	}
+	return false;
 }
 
 /* The stored form of a vector: ScoreahVectorBytes(meta) bytes at out */

@@ -71,13 +71,16 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 		 BufferAccessStrategy strategy, IndexBulkDeleteResult *stats)
 {
 	ScoreahLeafData entry;
-	Size		gsize = ScoreahGroupSize(meta->nblocks);
+	ScoreahLayoutData layout;
+	Size		gsize;
 	bool		empty = true;
 	BlockNumber dirblk = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
 	Buffer		dirbuf;
 	GenericXLogState *state;
 	ScoreahLeaf e;
 
+	ScoreahComputeLayout(meta, &layout);
+	gsize = layout.gsize;
 	LockPage(index, (BlockNumber) leaf, ExclusiveLock);
 	ScoreahReadLeaf(index, meta, leaf, &entry);
 	for (BlockNumber blkno = entry.codeHead; blkno != InvalidBlockNumber && empty;)
@@ -130,10 +133,12 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 		   IndexBulkDeleteCallback callback, void *callback_state)
 {
 	ScoreahMetaPageData meta;
+	ScoreahLayoutData layout;
 	Size		gsize;
 
 	ScoreahReadMeta(index, &meta);
-	gsize = ScoreahGroupSize(meta.nblocks);
+	ScoreahComputeLayout(&meta, &layout);
+	gsize = layout.gsize;
 
 	for (int leaf = 0; leaf < (int) meta.nleaves; leaf++)
 	{
@@ -163,11 +168,11 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 				for (int g = 0; g < ngroups; g++)
 				{
 					char	   *group = PageGetContents(page) + g * gsize;
-					ScoreahItem items = ScoreahGroupItems(group);
+					ItemPointer tids = ScoreahGroupTids(&layout, group);
 
 					for (int i = 0; i < ScoreahGroupHeader(group)->nitems; i++)
-						if (ItemPointerIsValid(&items[i].tid) &&
-							callback(&items[i].tid, callback_state))
+						if (ItemPointerIsValid(&tids[i]) &&
+							callback(&tids[i], callback_state))
 							ndead++;
 				}
 			}
@@ -180,13 +185,13 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 				{
 					char	   *group = PageGetContents(copy) + g * gsize;
 					ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
-					ScoreahItem items = ScoreahGroupItems(group);
+					ItemPointer tids = ScoreahGroupTids(&layout, group);
 
 					for (int i = 0; i < gh->nitems; i++)
-						if (ItemPointerIsValid(&items[i].tid) &&
-							callback(&items[i].tid, callback_state))
+						if (ItemPointerIsValid(&tids[i]) &&
+							callback(&tids[i], callback_state))
 						{
-							ItemPointerSetInvalid(&items[i].tid);
+							ItemPointerSetInvalid(&tids[i]);
 							gh->nlive--;
 							stats->tuples_removed++;
 						}
