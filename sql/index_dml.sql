@@ -227,6 +227,79 @@ SELECT scoreah_index_check('long_l2');
 SELECT scoreah_index_check('long_cos');
 DROP TABLE long;
 
+-- Where vectors are: rows do not store it, a group lists the vector pages
+-- its rows' vectors lie on, in row order.  Vector sizes that give 40, 3, 2
+-- and 1 vectors a page, one longer than a page, and none kept; rows from
+-- the build, from inserts (new groups, groups crossing vector pages) and in
+-- slots VACUUM freed.  Values are multiples of 1/1024 below 2, which half
+-- precision keeps exactly, so float16 vectors re-rank exactly too.
+CREATE TABLE vp (id int, v real[]);
+CREATE PROCEDURE vp_fill(lo int, hi int, dims int) LANGUAGE sql AS $$
+	INSERT INTO vp SELECT i, ARRAY(SELECT (round(sin(i * 0.77 + j * 0.13) * 1000) / 1024)::real
+									FROM generate_series(1, dims) j)
+	FROM generate_series(lo, hi) i
+$$;
+CREATE PROCEDURE vp_build(dims int, storage text) LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('client_min_messages', 'warning', true);
+	DROP INDEX IF EXISTS vp_idx;
+	TRUNCATE vp;
+	CALL vp_fill(1, 150, dims);
+	EXECUTE format('CREATE INDEX vp_idx ON vp USING scoreah (v) WITH (num_leaves = 2, reordering_storage = %s, dimensions_per_block = %s)',
+				   storage, CASE WHEN dims > 900 THEN 8 ELSE 2 END);
+END
+$$;
+CREATE FUNCTION vp_check(dims int) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN format('%s; dead slots %s; check: %s',
+		check_index(format('SELECT id FROM vp ORDER BY v <-> %L LIMIT 400',
+			ARRAY(SELECT cos(j * 0.37)::real FROM generate_series(1, dims) j))),
+		(SELECT value FROM scoreah_index_info('vp_idx') WHERE name = 'dead_slots'),
+		coalesce((SELECT string_agg(c, '; ') FROM scoreah_index_check('vp_idx') c), 'ok'));
+END
+$$;
+CALL vp_build(100, 'float16');	-- 40 vectors a page
+CALL vp_fill(151, 260, 100);
+DELETE FROM vp WHERE id % 3 = 0;
+VACUUM (INDEX_CLEANUP ON) vp;
+SELECT vp_check(100);
+CALL vp_fill(261, 320, 100);
+SELECT vp_check(100);
+CALL vp_build(679, 'float32');	-- 3 a page
+CALL vp_fill(151, 260, 679);
+DELETE FROM vp WHERE id % 3 = 0;
+VACUUM (INDEX_CLEANUP ON) vp;
+CALL vp_fill(261, 320, 679);
+SELECT vp_check(679);
+CALL vp_build(1500, 'float16');	-- 2 a page
+CALL vp_fill(151, 260, 1500);
+DELETE FROM vp WHERE id % 3 = 0;
+VACUUM (INDEX_CLEANUP ON) vp;
+CALL vp_fill(261, 320, 1500);
+SELECT vp_check(1500);
+CALL vp_build(1500, 'float32');	-- 1 a page
+CALL vp_fill(151, 260, 1500);
+DELETE FROM vp WHERE id % 3 = 0;
+VACUUM (INDEX_CLEANUP ON) vp;
+CALL vp_fill(261, 320, 1500);
+SELECT vp_check(1500);
+CALL vp_build(2100, 'float32');	-- longer than a page
+CALL vp_fill(151, 260, 2100);
+DELETE FROM vp WHERE id % 3 = 0;
+VACUUM (INDEX_CLEANUP ON) vp;
+CALL vp_fill(261, 320, 2100);
+SELECT vp_check(2100);
+CALL vp_build(100, 'table');		-- none in the index
+CALL vp_fill(151, 260, 100);
+DELETE FROM vp WHERE id % 3 = 0;
+VACUUM (INDEX_CLEANUP ON) vp;
+CALL vp_fill(261, 320, 100);
+SELECT vp_check(100);
+DROP TABLE vp;
+DROP PROCEDURE vp_fill(int, int, int);
+DROP PROCEDURE vp_build(int, text);
+DROP FUNCTION vp_check(int);
+
 -- Unlogged tables: built with data, and built empty
 CREATE UNLOGGED TABLE unlogged (id int, v real[]);
 INSERT INTO unlogged SELECT i, ARRAY[sin(i), cos(i * 0.7), sin(i * 1.9), cos(i * 0.2)]::real[] FROM generate_series(1, 200) i;
