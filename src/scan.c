@@ -267,11 +267,14 @@ OrderLeaves(ScoreahScanOpaque so, int upto)
 }
 
 /*
- * Pin a page ahead of use and start pulling it into the CPU cache, so its
- * memory latency overlaps the work on the page before it.
+ * Pin a page ahead of use and start pulling bytes [from, from + len) of it
+ * into the CPU cache, so their memory latency overlaps the work on the page
+ * before it.  Only the bytes about to be read: a whole page is 128 cache
+ * lines, more than a core can have in flight, and re-ranking reads one or
+ * two vectors of a page.
  */
 static Buffer
-PinAhead(Relation index, BlockNumber blkno)
+PinAhead(Relation index, BlockNumber blkno, Size from, Size len)
 {
 	Buffer		buf;
 	const char *p;
@@ -280,7 +283,9 @@ PinAhead(Relation index, BlockNumber blkno)
 		return InvalidBuffer;
 	buf = ReadBuffer(index, blkno);
 	p = (const char *) BufferGetPage(buf);
-	for (int off = 0; off < BLCKSZ; off += 64)
+	__builtin_prefetch(p);		/* the header and the special space: */
+	__builtin_prefetch(p + BLCKSZ - 1);	/* both are checked first */
+	for (Size off = from & ~(Size) 63; off < Min(from + len, (Size) BLCKSZ); off += 64)
 		__builtin_prefetch(p + off);
 	return buf;
 }
@@ -613,7 +618,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 			break;
 		}
 		/* the chain's next page loads while this one is scored */
-		nextbuf = PinAhead(index, ScoreahPageGetOpaque(page)->nextblkno);
+		nextbuf = PinAhead(index, ScoreahPageGetOpaque(page)->nextblkno, 0, BLCKSZ);
 		ngroups = ScoreahPageGetNGroups(page, gsize);
 		nitems = 0;
 
@@ -762,7 +767,7 @@ RerankFromPages(IndexScanDesc scan)
 			for (aheadAt = Max(aheadAt, i + 1); aheadAt < so->nbatch; aheadAt++)
 				if (so->batch[aheadAt].vblkno != cur)
 				{
-					ahead = PinAhead(index, so->batch[aheadAt].vblkno);
+					ahead = PinAhead(index, so->batch[aheadAt].vblkno, so->batch[aheadAt].voff, vbytes);
 					break;
 				}
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -848,7 +853,7 @@ NextBatch(IndexScanDesc scan)
 			if (so->roundStart < so->roundEnd)
 			{
 				ScoreahReadLeaf(index, &cache->meta, so->leafOrder[so->roundStart], &entries[0]);
-				head = PinAhead(index, entries[0].codeHead);
+				head = PinAhead(index, entries[0].codeHead, 0, BLCKSZ);
 			}
 			for (int i = so->roundStart; i < so->roundEnd; i++)
 			{
@@ -859,7 +864,7 @@ NextBatch(IndexScanDesc scan)
 				if (i + 1 < so->roundEnd)
 				{
 					ScoreahReadLeaf(index, &cache->meta, so->leafOrder[i + 1], nxt);
-					nexthead = PinAhead(index, nxt->codeHead);
+					nexthead = PinAhead(index, nxt->codeHead, 0, BLCKSZ);
 				}
 				ScanLeaf(scan, so->leafOrder[i], cur, head, &top);
 				head = nexthead;
