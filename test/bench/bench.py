@@ -12,7 +12,10 @@ queries it measures
   exact    sequential scan (on the first --exact-queries queries)
   scoreah  CREATE INDEX ... USING scoreah, then a sweep of
            scoreah.num_leaves_to_search x scoreah.reordering_num_neighbors,
-           plus the same point with scoreah.force_scalar_kernels on and off
+           plus the same point with scoreah.force_scalar_kernels on and off;
+           then (--storages) one more index per other reordering_storage
+           (float16, table), measured at the main index's best points at
+           recall 0.90/0.95/0.99 (with --scaling at the largest size only)
   hnsw     pgvector HNSW (m = 16, ef_construction = 64), hnsw.ef_search sweep
   ivfflat  pgvector IVFFlat (lists = rows / 1000), ivfflat.probes sweep
 Per point: recall@k against exact ground truth (numpy, cached), QPS and
@@ -354,6 +357,53 @@ class Clients:
 
 # ------------------------------------------------------------------ benchmark
 
+STORAGES = ["float32", "float16", "table"]
+TARGETS = (0.90, 0.95, 0.99)
+
+
+def split_with(text):
+    """WITH options text -> [(name, 'name = value')] (option values have no commas)."""
+    out = []
+    for part in text.split(","):
+        if part.strip():
+            out.append((part.split("=", 1)[0].strip().lower(), part.strip()))
+    return out
+
+
+def main_storage(scoreah_with):
+    """reordering_storage of the main scoreah index: the one --scoreah-with sets, else the default."""
+    for name, part in split_with(scoreah_with or ""):
+        if name == "reordering_storage":
+            return part.split("=", 1)[1].strip().strip("'\"").lower()
+    return "float32"
+
+
+def scoreah_options(a, leaves, storage=None):
+    """WITH options of a scoreah index: the main one's, or with reordering_storage = STORAGE."""
+    opts = ["num_leaves = %d" % leaves, "dimensions_per_block = %d" % a.dimensions_per_block]
+    if a.threshold is not None:
+        opts.append("anisotropic_quantization_threshold = %g" % a.threshold)
+    if storage is None:
+        if a.scoreah_with:
+            opts.append(a.scoreah_with)
+    else:
+        opts += [part for name, part in split_with(a.scoreah_with or "") if name != "reordering_storage"]
+        opts.append("reordering_storage = %s" % storage)
+    return opts
+
+
+def target_points(points):
+    """{target: (point, reached)}: the fastest point at recall >= target, or when no point reaches it the
+    one of highest recall."""
+    out = {}
+    for t in TARGETS:
+        ok = [p for p in points if p["recall"] >= t]
+        if ok:
+            out[t] = (max(ok, key=lambda p: p["qps"]), True)
+        elif points:
+            out[t] = (max(points, key=lambda p: (p["recall"], p["qps"])), False)
+    return out
+
 class Bench:
     def __init__(self, a):
         self.a = a
@@ -430,6 +480,7 @@ class Bench:
             settings=settings, clients=self.a.clients, k=self.a.k, repeat=self.a.repeat,
             sweeps=dict(leaves_pct=self.a.leaves_pct, reorder=self.a.reorder, ef_search=self.a.ef_search,
                         probes=self.a.probes, exact_queries=self.a.exact_queries),
+            scoreah_storage=self.a.main_storage, scoreah_variant_storages=self.a.variant_storages,
             load1_start=loadavg(), **dataset)
         if has_force:
             cur.execute("SET scoreah.force_scalar_kernels = on")
@@ -470,7 +521,7 @@ class Bench:
                ", vector table %.0f MB" % (rec["vec_table_bytes"] / 2**20) if self.has_vector else ""))
 
     # ---- index builds
-    def build(self, engine, rows, ddl, index, table):
+    def build(self, engine, rows, ddl, index, table, storage=None):
         conn = self.server.connect()  # a fresh backend: its VmHWM is this build's
         cur = conn.cursor()
         cur.execute("SET client_min_messages = warning")
@@ -492,7 +543,9 @@ class Bench:
             rec.update(peak_mem_mb=mon.peak_total / 1024.0, peak_anon_mb=mon.peak_anon / 1024.0,
                        peak_dsm_mb=mon.peak_dsm / 1024.0, peak_anon_shmem_mb=mon.peak_rss / 1024.0,
                        leader_vmhwm_mb=(st or {}).get("VmHWM", 0) / 1024.0)
-        if engine == "scoreah":
+        if storage:
+            rec["storage"] = storage
+        if engine.startswith("scoreah"):
             cur.execute("SELECT name, value FROM scoreah_index_info(%s)", (index,))
             rec["index_info"] = dict(cur.fetchall())
         conn.close()
@@ -578,14 +631,10 @@ class Bench:
 
         if "scoreah" in engines:
             leaves = a.num_leaves or max(1, int(round(math.sqrt(rows))))
-            opts = ["num_leaves = %d" % leaves, "dimensions_per_block = %d" % a.dimensions_per_block]
-            if a.threshold is not None:
-                opts.append("anisotropic_quantization_threshold = %g" % a.threshold)
-            if a.scoreah_with:
-                opts.append(a.scoreah_with)
+            opts = scoreah_options(a, leaves)
             ddl = ("CREATE INDEX bench_scoreah ON bench_items USING scoreah (v %s) WITH (%s)"
                    % (sc_ops, ", ".join(opts)))
-            b = self.build("scoreah", rows, ddl, "bench_scoreah", "bench_items")
+            b = self.build("scoreah", rows, ddl, "bench_scoreah", "bench_items", storage=a.main_storage)
             nl = int(b.get("index_info", {}).get("num_leaves", leaves) or leaves)
             prepare = "PREPARE q(real[]) AS SELECT id FROM bench_items ORDER BY v %s $1 LIMIT %d" % (op, k)
             searched = sorted(set(max(1, min(nl, int(round(nl * p / 100.0)))) for p in a.leaves_pct))
@@ -600,6 +649,14 @@ class Bench:
             if self.metarec.get("has_force_scalar_kernels") and pts and not a.no_kernel_compare:
                 self.kernel_compare(rows, pts, prepare, arr_lits, truth_ids)
             self.cur.execute("DROP INDEX bench_scoreah")
+            if a.variant_storages and pts:
+                if rows < a.max_rows:
+                    note = ("scoreah reordering_storage %s skipped at %s rows (measured at %s rows only)"
+                            % (", ".join(a.variant_storages), format(rows, ","), format(a.max_rows, ",")))
+                    log(note)
+                    self.emit(dict(type="note", rows=rows, note=note))
+                else:
+                    self.storage_variants(rows, leaves, pts, prepare, arr_lits, truth_ids)
 
         if ("hnsw" in engines or "ivfflat" in engines) and not self.has_vector:
             log("pgvector is not available on this server: hnsw and ivfflat skipped")
@@ -625,6 +682,33 @@ class Bench:
                                  prepare, vec_lits, truth_ids, "bench_ivfflat")
                 self.cur.execute("DROP INDEX bench_ivfflat")
         self.cur.execute("DROP TABLE IF EXISTS bench_items, bench_items_vec")
+
+    def storage_variants(self, rows, leaves, pts, prepare, lits, truth_ids):
+        """The other reordering_storage choices: one more scoreah index each (the main one dropped, so
+        the planner has a single scoreah index to choose), measured at the main index's best points."""
+        a = self.a
+        op, sc_ops, pv_ops = METRIC[a.metric]
+        chosen = target_points(pts)
+        settings = []  # distinct (leaves, reorder), with the targets each stands for
+        for t, (p, reached) in chosen.items():
+            key = (p["params"]["leaves"], p["params"]["reorder"])
+            if key not in [s[0] for s in settings]:
+                settings.append((key, []))
+            next(s for s in settings if s[0] == key)[1].append(t)
+        for st in a.variant_storages:
+            engine = "scoreah-" + st
+            index = "bench_scoreah_" + st
+            ddl = ("CREATE INDEX %s ON bench_items USING scoreah (v %s) WITH (%s)"
+                   % (index, sc_ops, ", ".join(scoreah_options(a, leaves, st))))
+            b = self.build(engine, rows, ddl, index, "bench_items", storage=st)
+            nl = int(b.get("index_info", {}).get("num_leaves", leaves) or leaves)
+            for (ls, ro), ts in settings:
+                setup = ["SET enable_seqscan = off", "SET scoreah.num_leaves_to_search = %d" % ls,
+                         "SET scoreah.reordering_num_neighbors = %d" % ro]
+                self.measure(engine, rows, {"leaves": ls, "reorder": ro}, setup, prepare, lits, truth_ids, index,
+                             extra={"leaves_pct": round(100.0 * ls / nl, 2), "storage": st,
+                                    "sweep": "storage", "targets": ts})
+            self.cur.execute("DROP INDEX %s" % index)
 
     def kernel_compare(self, rows, pts, prepare, lits, truth_ids):
         """The same sweep points with scoreah.force_scalar_kernels on and off."""
@@ -686,6 +770,64 @@ def mb(b):
     return b / 2.0**20
 
 
+def variant_engines(records):
+    """Engines of the extra reordering_storage indexes present in records ('scoreah-float16', ...)."""
+    names = set(r["engine"] for r in records if r["type"] in ("build", "point") and r.get("engine", "") != "scoreah"
+                and r.get("engine", "").startswith("scoreah-"))
+    return ["scoreah-" + st for st in STORAGES if "scoreah-" + st in names]
+
+
+def engine_label(b):
+    """The engine of a build, with its reordering_storage for the main scoreah index."""
+    if b["engine"] == "scoreah" and b.get("storage"):
+        return "scoreah (%s)" % b["storage"]
+    return b["engine"]
+
+
+def same_params(p, q):
+    return p["params"].get("leaves") == q["params"].get("leaves") and \
+        p["params"].get("reorder") == q["params"].get("reorder")
+
+
+def storage_table(meta, rows, B, P, main_b, main_pts, VB):
+    """Markdown lines: the reordering_storage choices side by side (size, build, the main index's best points)."""
+    k = meta["k"]
+    chosen = target_points(main_pts)
+    hnsw = next((b for b in B if b["engine"] == "hnsw"), None)
+    main_st = main_b.get("storage") or meta.get("scoreah_storage") or "float32"
+    L = ["", "scoreah reordering_storage: one index each, otherwise the same WITH options; each queried at the "
+         "settings of the %s index's fastest point at recall@%d >= target (cells: recall@%d, QPS 1 client / %d "
+         "clients):" % (main_st, k, k, meta["clients"]), ""]
+    cols = []  # [(point, [target label])]: one column per distinct point
+    for t in TARGETS:
+        if t in chosen:
+            p, reached = chosen[t]
+            lab = "%.2f" % t if reached else "%.2f (not reached: highest recall)" % t
+            c = next((c for c in cols if same_params(c[0], p)), None)
+            if c:
+                c[1].append(lab)
+            else:
+                cols.append((p, [lab]))
+    head = ["storage", "index MB"] + (["size / HNSW"] if hnsw else []) + ["build s", "peak memory MB"]
+    for p, labs in cols:
+        head.append("%s: leaves=%s, reorder=%s" % (", ".join(labs), p["params"]["leaves"], p["params"]["reorder"]))
+    L.append("| " + " | ".join(head) + " |")
+    L.append("|" + "---|" * len(head))
+    for b in [main_b] + VB:
+        st = b.get("storage") or (main_st if b is main_b else b["engine"].split("-", 1)[1])
+        cells = [st if b is not main_b else "%s (main)" % st, "%.1f" % mb(b["index_bytes"])]
+        if hnsw:
+            cells.append("%.2f" % (b["index_bytes"] / float(hnsw["index_bytes"])))
+        cells += ["%.1f" % b["seconds"], "%.0f" % b["peak_mem_mb"] if "peak_mem_mb" in b else "-"]
+        for p, labs in cols:
+            q = next((x for x in P if x["engine"] == b["engine"] and same_params(x, p)), None)
+            cells.append("%.4f, %.0f / %s" % (q["recall"], q["qps"],
+                                              "%.0f" % q["qps_clients"] if "qps_clients" in q else "-")
+                         if q else "-")
+        L.append("| " + " | ".join(cells) + " |")
+    return L
+
+
 def report(out, records):
     meta = [r for r in records if r["type"] == "meta"][0]
     pts = [r for r in records if r["type"] == "point" and r.get("sweep") != "kernels"]
@@ -694,7 +836,9 @@ def report(out, records):
     kern = [r for r in records if r["type"] == "kernels"]
     scales = sorted(set(r["rows"] for r in pts) | set(r["rows"] for r in builds))
     engines = [e for e in ENGINES if any(p["engine"] == e for p in pts)]
-    targets = (0.90, 0.95, 0.99)
+    variants = variant_engines(records)
+    notes = [r for r in records if r["type"] == "note"]
+    targets = TARGETS
     k = meta["k"]
     L = []
     L.append("# scoreah benchmark: %s, %s, k = %d" % (meta["dataset"], meta["metric"], k))
@@ -732,6 +876,10 @@ def report(out, records):
                      % (mb(loads[rows]["table_bytes"]),
                         ", vector(%d) table %.0f MB" % (meta["d"], mb(loads[rows]["vec_table_bytes"]))
                         if "vec_table_bytes" in loads[rows] else "", loads[rows]["seconds"]))
+        for n in notes:
+            if n.get("rows") == rows:
+                L.append("")
+                L.append("Note: %s." % n["note"])
         L.append("")
         L.append("Best QPS (1 client) at recall@%d >= target:" % k)
         L.append("")
@@ -765,10 +913,15 @@ def report(out, records):
             L.append("|---|---|---|---|---|---|---|")
             for b in B:
                 L.append("| %s | %.1f | %.1f | %s | %s | %d | `%s` |" % (
-                    b["engine"], b["seconds"], mb(b["index_bytes"]),
+                    engine_label(b), b["seconds"], mb(b["index_bytes"]),
                     "%.0f" % b["peak_mem_mb"] if "peak_mem_mb" in b else "-",
                     "%.0f" % b["peak_dsm_mb"] if "peak_dsm_mb" in b else "-",
                     b["parallel_workers"], b["ddl"].replace("|", "\\|")))
+        VB = [b for b in B if b["engine"] in variants]
+        main_b = next((b for b in B if b["engine"] == "scoreah"), None)
+        main_pts = [p for p in P if p["engine"] == "scoreah"]
+        if VB and main_b and main_pts:
+            L.extend(storage_table(meta, rows, B, P, main_b, main_pts, VB))
         K = [r for r in kern if r["rows"] == rows]
         if K:
             L.append("")
@@ -789,9 +942,9 @@ def report(out, records):
         L.append("| engine | settings | recall@%d | QPS 1 client | QPS %d clients | p50 ms | p99 ms | Pareto |"
                  % (k, meta["clients"]))
         L.append("|---|---|---|---|---|---|---|---|")
-        for e in engines:
+        for e in engines + variants:
             E = [p for p in P if p["engine"] == e]
-            front = set(id(p) for p in pareto(E))
+            front = set(id(p) for p in pareto(E)) if e in engines else set()
             for p in E:
                 L.append("| %s | %s | %.4f | %.1f | %s | %.2f | %.2f | %s |" % (
                     e, fmt_params(p), p["recall"], p["qps"],
@@ -803,6 +956,13 @@ def report(out, records):
         L.append("")
         L.append("## Scaling")
         L.append("")
+        vrows = sorted(set(b["rows"] for b in builds if b["engine"] in variants))
+        if variants:
+            L.append("scoreah's other reordering_storage indexes (%s) were built and measured at %s rows only "
+                     "(the table of that size), not at the smaller sizes." % (
+                         ", ".join(v.split("-", 1)[1] for v in variants),
+                         " and ".join(format(r, ",") for r in vrows) or "no size"))
+            L.append("")
         L.append("| engine | rows | build s | index MB | best QPS at recall >= 0.90 | at >= 0.95 | at >= 0.99 |")
         L.append("|---|---|---|---|---|---|---|")
         for e in engines:
@@ -828,7 +988,8 @@ def report(out, records):
         f.write("\n".join(L) + "\n")
 
 
-COLORS = {"scoreah": "#d62728", "hnsw": "#1f77b4", "ivfflat": "#2ca02c", "exact": "#555555"}
+COLORS = {"scoreah": "#d62728", "hnsw": "#1f77b4", "ivfflat": "#2ca02c", "exact": "#555555",
+          "scoreah-float32": "#8c1a1b", "scoreah-float16": "#ec8a8b", "scoreah-table": "#f6c4c4"}
 
 
 def plot(out, records):
@@ -861,6 +1022,13 @@ def plot(out, records):
             f = pareto(E)
             ax.plot([p["recall"] for p in f], [p["qps"] for p in f], styles[si], marker="o", ms=4,
                     color=COLORS[e], label=lab)
+    for v, mk in zip(variant_engines(records), ("^", "s", "D")):
+        V = [p for p in pts if p["engine"] == v]
+        if V:  # a few points each (the main index's best settings): markers, no curve
+            ax.scatter([p["recall"] for p in V], [p["qps"] for p in V], s=36, marker=mk, zorder=3,
+                       facecolors=COLORS.get(v, "#999999"), edgecolors="#8c1a1b", linewidths=0.8,
+                       label="scoreah, reordering_storage = %s%s" % (
+                           v.split("-", 1)[1], ", %s rows" % format(V[0]["rows"], ",") if len(scales) > 1 else ""))
     ax.set_yscale("log")
     lo = min([p["recall"] for p in pts if p["engine"] != "exact"] + [0.9])
     ax.set_xlim(max(0.0, min(0.8, lo) - 0.02), 1.005)
@@ -873,20 +1041,35 @@ def plot(out, records):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
 
+    variants = variant_engines(records)
     bengines = [e for e in engines if any(b["engine"] == e for b in builds)]
+    if "scoreah" in bengines:  # the other reordering_storage indexes next to the main one
+        i = bengines.index("scoreah") + 1
+        bengines[i:i] = [v for v in variants if any(b["engine"] == v for b in builds)]
+    main_storage = next((b.get("storage") for b in builds if b["engine"] == "scoreah"), None)
+
+    def bar_label(e):
+        if e == "scoreah":
+            return "scoreah\n" + main_storage if main_storage and len(bengines) > len(engines) else e
+        if e.startswith("scoreah-"):
+            return "scoreah\n" + e.split("-", 1)[1]
+        return e
+
     width = 0.8 / max(1, len(scales))
     for pos, (key, title, scale) in enumerate((("seconds", "index build time (s)", 1.0),
                                                ("index_bytes", "index size (MB)", 1 / 2.0**20))):
         bx = fig.add_subplot(gs[pos, 1])
         for si, rows in enumerate(scales):
-            vals = []
-            for e in bengines:
+            xs, vals, cols = [], [], []
+            for j, e in enumerate(bengines):
                 b = next((x for x in builds if x["engine"] == e and x["rows"] == rows), None)
-                vals.append(b[key] * scale if b else 0)
-            xs = np.arange(len(bengines)) + (si - (len(scales) - 1) / 2.0) * width
-            bars = bx.bar(xs, vals, width * 0.9, color=[COLORS[e] for e in bengines],
-                          alpha=1.0 if si == len(scales) - 1 else 0.45 + 0.2 * si,
-                          label=format(rows, ",") + " rows")
+                if b:  # (the reordering_storage variants are built at the largest size only)
+                    xs.append(j + (si - (len(scales) - 1) / 2.0) * width)
+                    vals.append(b[key] * scale)
+                    cols.append(COLORS.get(e, "#999999"))
+            bx.bar(xs, vals, width * 0.9, color=cols, edgecolor="#666666", linewidth=0.4,
+                   alpha=1.0 if si == len(scales) - 1 else 0.45 + 0.2 * si,
+                   label=format(rows, ",") + " rows")
             for x, v in zip(xs, vals):
                 bx.text(x, v, "%.0f" % v if v >= 10 else "%.1f" % v, ha="center", va="bottom", fontsize=7)
         if key == "index_bytes":
@@ -896,7 +1079,7 @@ def plot(out, records):
                 bx.text(len(bengines) - 0.55, tb[0]["table_bytes"] * scale, "table (real[])", fontsize=7,
                         ha="right", va="bottom", color="#666666")
         bx.set_xticks(np.arange(len(bengines)))
-        bx.set_xticklabels(bengines)
+        bx.set_xticklabels([bar_label(e) for e in bengines], fontsize=8 if len(bengines) > 3 else None)
         bx.set_title(title, fontsize=10)
         bx.margins(y=0.15)
         if len(scales) > 1 and pos == 0:
@@ -978,6 +1161,11 @@ def main():
     g.add_argument("--reorder", default=None, help="reordering_num_neighbors sweep (default 50,100,200,400; "
                    "--quick 100,200)")
     g.add_argument("--no-kernel-compare", action="store_true", help="skip force_scalar_kernels on/off")
+    g.add_argument("--storages", default=",".join(STORAGES),
+                   help="reordering_storage choices measured (default %s): the main index has the default "
+                   "(or --scoreah-with's); each other one gets its own index, built and measured at the main "
+                   "index's best points at recall 0.90/0.95/0.99 (with --scaling at 100%%%% only)"
+                   % ",".join(STORAGES))
     g = p.add_argument_group("pgvector")
     g.add_argument("--hnsw-m", type=int, default=16)
     g.add_argument("--hnsw-ef-construction", type=int, default=64)
@@ -1015,6 +1203,14 @@ def main():
     for e in a.engines:
         if e not in ENGINES:
             p.error("unknown engine %r (choose from %s)" % (e, ",".join(ENGINES)))
+    a.storages = [x.strip().lower() for x in a.storages.split(",") if x.strip()]
+    for st in a.storages:
+        if st not in STORAGES:
+            p.error("unknown reordering_storage %r (choose from %s)" % (st, ",".join(STORAGES)))
+    a.main_storage = main_storage(a.scoreah_with)
+    if a.main_storage not in STORAGES:
+        p.error("--scoreah-with: unknown reordering_storage %r" % a.main_storage)
+    a.variant_storages = [st for st in dict.fromkeys(a.storages) if st != a.main_storage]
     if a.threshold is None:
         a.threshold = 0.2 if a.metric == "cosine" else None
     elif a.threshold.lower() in ("none", "off", ""):
@@ -1048,11 +1244,13 @@ def main():
     nbase = len(base_ids)
     rows = min(a.rows or (30000 if q else nbase), nbase)
     scales = sorted(set(max(a.k, int(round(rows * f))) for f in (0.1, 0.3, 1.0))) if a.scaling else [rows]
+    a.max_rows = max(scales)
     dataset = dict(dataset=os.path.basename(data), data_file=os.path.abspath(data), n=n, d=d, metric=a.metric,
                    split=split, base_rows=nbase, queries=len(queries), scales=scales,
                    argv=sys.argv[1:])
-    log("data %s: %d x %d; base %d rows, %d queries; sizes %s; engines %s"
-        % (data, n, d, nbase, len(queries), scales, ",".join(a.engines)))
+    log("data %s: %d x %d; base %d rows, %d queries; sizes %s; engines %s; scoreah reordering_storage %s%s"
+        % (data, n, d, nbase, len(queries), scales, ",".join(a.engines), a.main_storage,
+           " (then %s)" % ", ".join(a.variant_storages) if a.variant_storages else ""))
 
     b = Bench(a)
     try:
