@@ -161,7 +161,6 @@ l2sq_avx2(const float *a, const float *b, int n)
 	}
 	return hsum256(_mm256_add_ps(acc0, acc1)) + tail;
 }
-#endif							/* SCOREAH_X86_DISPATCH */
 
 /*
  * Four rows at a time: each load of x serves four multiply-adds, which
@@ -213,6 +212,7 @@ dot_many_avx2(const float *x, const float *m, int k, int dim, float *out)
 	for (; j < k; j++)
 		out[j] = dot_avx2(x, m + (Size) j * dim, dim);
 }
+#endif							/* SCOREAH_X86_DISPATCH */
 
 /*
  * Choose the float kernels for this CPU.  force_scalar is for tests and
