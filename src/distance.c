@@ -358,6 +358,13 @@ scoreah_float_to_half(float f)
 	return (uint16) sign;		/* underflow to zero */
 }
 
+/*
+ * Half to float is exact: every half is a float.  A signalling NaN comes
+ * out quiet (the quiet bit set, payload and sign kept), as IEEE 754
+ * prescribes for conversions and as the F16C (vcvtph2ps) and aarch64
+ * (fcvt) instructions do, so a SIMD conversion can agree with this one on
+ * all 65536 inputs.  Stored vectors never hold NaN anyway.
+ */
 float
 scoreah_half_to_float(uint16 h)
 {
@@ -371,7 +378,7 @@ scoreah_half_to_float(uint16 h)
 	uint32		mant = h & 0x3FF;
 
 	if (exp == 0x1F)
-		v.u = sign | 0x7F800000 | (mant << 13);
+		v.u = sign | 0x7F800000 | (mant << 13) | (mant ? 0x400000 : 0);
 	else if (exp > 0)
 		v.u = sign | ((exp + 112) << 23) | (mant << 13);
 	else if (mant == 0)

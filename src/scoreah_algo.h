@@ -55,7 +55,7 @@ extern double scoreah_exact_cosine(const float *a, const float *b, int n);
 extern double scoreah_exact_norm(const float *a, int n);
 extern double scoreah_exact_distance(int metric, const float *a, const float *b, int n);
 
-/* IEEE 754 half precision, round to nearest even */
+/* IEEE 754 half precision, round to nearest even; NaNs come back quiet */
 extern uint16 scoreah_float_to_half(float f);
 extern float scoreah_half_to_float(uint16 h);
 
