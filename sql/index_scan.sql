@@ -265,7 +265,7 @@ SELECT check_index('SELECT id FROM many ORDER BY v <-> ''{1,0,0,0,0,0,0,0}'' LIM
 DROP TABLE many;
 
 -- Kernels: the names depend on the CPU, only their form is checked
-SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw)$' AS kernels_named;
+SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw|neon) exact=(scalar|avx2)$' AS kernels_named;
 -- the portable kernels give the same results
 SET scoreah.num_leaves_to_search = 1000;
 SET scoreah.reordering_num_neighbors = 1000;
@@ -279,7 +279,7 @@ CREATE INDEX items_l2_scalar ON items USING scoreah (v) WITH (num_leaves = 7);
 DROP INDEX items_l2;
 SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
 RESET scoreah.force_scalar_kernels;
-SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw)$' AS kernels_named;
+SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw|neon) exact=(scalar|avx2)$' AS kernels_named;
 SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
 
 DROP TABLE items, queries;

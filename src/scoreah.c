@@ -70,6 +70,8 @@ force_scalar_assign(bool newval, void *extra)
 		scoreah_l2sq = scoreah_l2sq_scalar;
 		scoreah_dot_many = scoreah_dot_many_scalar;
 		scoreah_lut16_scan = scoreah_lut16_scan_scalar;
+		/* same bits as the SIMD ones: distances and orders do not change */
+		scoreah_exact_kernels = &scoreah_exact_kernels_scalar;
 	}
 }
 
@@ -245,14 +247,16 @@ scoreah_cosine_support(PG_FUNCTION_ARGS)
 }
 
 /*
- * Which kernels this backend uses, e.g. "float=avx2 lut16=scalar".
+ * Which kernels this backend uses, e.g. "float=avx2 lut16=scalar
+ * exact=avx2".
  */
 Datum
 scoreah_kernels(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_TEXT_P(cstring_to_text(psprintf("float=%s lut16=%s",
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("float=%s lut16=%s exact=%s",
 											  scoreah_float_kernel_name(),
-											  scoreah_lut16_kernel_name())));
+											  scoreah_lut16_kernel_name(),
+											  scoreah_exact_kernel_name())));
 }
 
 /*
