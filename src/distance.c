@@ -1003,3 +1003,183 @@ scoreah_float_kernel_name(void)
 {
 	return scoreah_dot == scoreah_dot_scalar ? "scalar" : float_kernel_name;
 }
+
+/* ---- self-test ---- */
+
+/*
+ * A float of the given kind for the self-test: 0 uniform in [-1, 1),
+ * 1 mixed magnitudes (2^-20 .. 2^20), 2 any finite float (random sign,
+ * exponent and mantissa: zeros, subnormals, up to FLT_MAX, so terms of
+ * one sum differ by hundreds of binary orders), 3 small integers (exact
+ * sums, and many exact cancellations).
+ */
+static float
+selftest_float(ScoreahRandom *rng, int kind)
+{
+	uint64		r = scoreah_random_next(rng);
+	union
+	{
+		float		f;
+		uint32		u;
+	}			v;
+
+	switch (kind)
+	{
+		case 0:
+			return (float) (scoreah_random_double(rng) * 2 - 1);
+		case 1:
+			return (float) ldexp(scoreah_random_double(rng) + 1,
+								 (int) (r % 41) - 20) * ((r >> 8) & 1 ? -1 : 1);
+		case 2:
+			v.u = (uint32) r & 0x807FFFFF;	/* sign and mantissa */
+			v.u |= (uint32) ((r >> 32) % 255) << 23;	/* exponent 0..254 */
+			return v.f;
+		default:
+			return (float) ((int) (r % 7) - 3);
+	}
+}
+
+/*
+ * Compare every exact kernel set this CPU runs with the portable one, bit
+ * for bit: dot product, squared L2, cosine's three sums, the same from
+ * half-precision vectors, and the distances the operators return; at
+ * every length from 0 to 300 and a few long ones, on floats of each kind
+ * of selftest_float.  Also checks that each set's half kernels give the
+ * distances of the converted vectors, and the conversion of all 65536
+ * halves.  Returns the number of sets compared (scalar included);
+ * *mismatch receives a description of the first disagreement (NULL when
+ * all agree).
+ */
+int
+scoreah_exact_selftest(uint64 seed, const char **mismatch)
+{
+	static const int longLengths[] = {511, 1000, 4099, 16000};
+	static const char *const kindNames[] = {
+		"uniform", "mixed-magnitude", "any-finite", "small-integer"
+	};
+	const ScoreahExactKernels *sets[4];
+	const ScoreahExactKernels *ref = &scoreah_exact_kernels_scalar;
+	int			nsets = scoreah_exact_available(sets, lengthof(sets));
+	int			maxlen = longLengths[lengthof(longLengths) - 1];
+	ScoreahRandom rng;
+
+	/* one spare element in front, so the vectors start unaligned */
+	float	   *abuf = palloc(sizeof(float) * (maxlen + 1));
+	float	   *b = palloc(sizeof(float) * maxlen);
+	uint16	   *hbuf = palloc(sizeof(uint16) * (maxlen + 1));
+	float	   *conv = palloc(sizeof(float) * 65536);
+	float	   *want = palloc(sizeof(float) * 65536);
+	uint16	   *all = palloc(sizeof(uint16) * 65536);
+
+	*mismatch = NULL;
+	scoreah_random_init(&rng, seed);
+
+	for (int step = 0; step <= 300 + lengthof(longLengths) && *mismatch == NULL; step++)
+	{
+		int			n = step <= 300 ? step : longLengths[step - 301];
+
+		for (int kind = 0; kind < 4 && *mismatch == NULL; kind++)
+		{
+			float	   *a = abuf + (step & 1);
+			uint16	   *h = hbuf + (step & 1);
+
+			for (int i = 0; i < n; i++)
+			{
+				a[i] = selftest_float(&rng, kind);
+				b[i] = selftest_float(&rng, kind);
+				/* finite halves: any sign, exponent 0..30, mantissa */
+				h[i] = (uint16) (scoreah_random_next(&rng) & 0xFFFF);
+				if ((h[i] & 0x7C00) == 0x7C00)
+					h[i] &= 0xBFFF;
+			}
+			/* b close to a: L2 of tiny differences */
+			if (kind == 0 && (step & 2))
+				for (int i = 0; i < n; i++)
+					b[i] = a[i] + (i % 3 == 0 ? 1e-6f : 0);
+
+			for (int s = 0; s < nsets && *mismatch == NULL; s++)
+			{
+				const ScoreahExactKernels *k = sets[s];
+				double		want3[3],
+							got3[3],
+							w,
+							g;
+				const char *what = NULL;
+
+				/* the kernels' sums */
+				w = ref->dot(a, b, n);
+				g = k->dot(a, b, n);
+				if (memcmp(&w, &g, sizeof(double)) != 0)
+					what = "dot product";
+				w = ref->dot(a, a, n);
+				g = k->dot(a, a, n);
+				if (what == NULL && memcmp(&w, &g, sizeof(double)) != 0)
+					what = "norm";
+				w = ref->l2sq(a, b, n);
+				g = k->l2sq(a, b, n);
+				if (what == NULL && memcmp(&w, &g, sizeof(double)) != 0)
+					what = "squared L2";
+				ref->cosine(a, b, n, want3);
+				k->cosine(a, b, n, got3);
+				if (what == NULL && memcmp(want3, got3, sizeof(want3)) != 0)
+					what = "cosine sums";
+				w = ref->dot_half(h, b, n);
+				g = k->dot_half(h, b, n);
+				if (what == NULL && memcmp(&w, &g, sizeof(double)) != 0)
+					what = "dot product from halves";
+				w = ref->l2sq_half(h, b, n);
+				g = k->l2sq_half(h, b, n);
+				if (what == NULL && memcmp(&w, &g, sizeof(double)) != 0)
+					what = "squared L2 from halves";
+				ref->cosine_half(h, b, n, want3);
+				k->cosine_half(h, b, n, got3);
+				if (what == NULL && memcmp(want3, got3, sizeof(want3)) != 0)
+					what = "cosine sums from halves";
+
+				/* the operators' values, and halves against converted halves */
+				k->half_to_float(h, conv, n);
+				for (int metric = SCOREAH_METRIC_L2;
+					 metric <= SCOREAH_METRIC_COSINE && what == NULL; metric++)
+				{
+					double		c;
+
+					w = exact_distance_with(ref, metric, a, false, b, n);
+					g = exact_distance_with(k, metric, a, false, b, n);
+					if (memcmp(&w, &g, sizeof(double)) != 0)
+						what = "distance";
+					g = exact_distance_with(k, metric, h, true, b, n);
+					c = exact_distance_with(k, metric, conv, false, b, n);
+					if (what == NULL && memcmp(&g, &c, sizeof(double)) != 0)
+						what = "distance from halves against converted halves";
+				}
+				if (what)
+					*mismatch = psprintf("%s: %s at %d dimensions (%s values)",
+										 k->name, what, n, kindNames[kind]);
+			}
+		}
+	}
+
+	/* every half, through the vector loop and (shifted) the tail */
+	for (int i = 0; i < 65536; i++)
+	{
+		all[i] = (uint16) i;
+		want[i] = half_to_float((uint16) i);
+	}
+	for (int s = 0; s < nsets && *mismatch == NULL; s++)
+	{
+		for (int shift = 0; shift < 8 && *mismatch == NULL; shift++)
+		{
+			sets[s]->half_to_float(all + shift, conv, 65536 - shift);
+			if (memcmp(conv, want + shift, sizeof(float) * (65536 - shift)) != 0)
+				*mismatch = psprintf("%s: half to float conversion", sets[s]->name);
+		}
+	}
+
+	pfree(abuf);
+	pfree(b);
+	pfree(hbuf);
+	pfree(conv);
+	pfree(want);
+	pfree(all);
+	return nsets;
+}

@@ -83,6 +83,7 @@ extern const ScoreahExactKernels *scoreah_exact_kernels;	/* dispatched */
 extern const ScoreahExactKernels scoreah_exact_kernels_scalar;
 extern int	scoreah_exact_available(const ScoreahExactKernels **sets, int max);
 extern const char *scoreah_exact_kernel_name(void);
+extern int	scoreah_exact_selftest(uint64 seed, const char **mismatch);
 
 /* IEEE 754 half precision, round to nearest even; NaNs come back quiet */
 extern uint16 scoreah_float_to_half(float f);
