@@ -28,6 +28,12 @@ include $(PGXS)
 # PGXS tracks no header dependencies: every object sees the page layouts
 $(OBJS): src/scoreah.h src/scoreah_algo.h
 
+# The exact distance kernels must round alike in every variant (see
+# src/distance.c): no multiply-add contraction, in the object or in the
+# bitcode the JIT may inline from.
+src/distance.o: CFLAGS += -ffp-contract=off
+src/distance.bc: BITCODE_CFLAGS += -ffp-contract=off
+
 # after the include: Makefile.global resets PROVE_FLAGS
 PROVE_FLAGS += -I ./test/perl
 

@@ -265,7 +265,26 @@ SELECT check_index('SELECT id FROM many ORDER BY v <-> ''{1,0,0,0,0,0,0,0}'' LIM
 DROP TABLE many;
 
 -- Kernels: the names depend on the CPU, only their form is checked
-SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw)$' AS kernels_named;
+SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw|neon) exact=(scalar|avx2)$' AS kernels_named;
+-- every kernel this CPU runs agrees with the portable one (LUT16 sums,
+-- exact distances and half conversions bit for bit)
+SELECT scoreah_kernel_selftest(50) ~ '^ok: ' AS selftest_ok;
+-- the operators give the same doubles with the SIMD and the portable
+-- exact kernels, at every length 1..40 (so every tail length is met)
+CREATE TEMP TABLE pairs AS
+SELECT i,
+       ARRAY(SELECT (sin(i * 1.1 + j) * 10 ^ (j % 7 - 3))::real FROM generate_series(1, 1 + i % 40) j) AS a,
+       ARRAY(SELECT (cos(i * 0.3 + j * 2.1) * 10 ^ (i % 5 - 2))::real FROM generate_series(1, 1 + i % 40) j) AS b
+FROM generate_series(1, 400) i;
+CREATE TEMP TABLE dispatched AS
+SELECT i, a <-> b AS l2, a <#> b AS ip, a <=> b AS cos, l2_norm(a) AS norm FROM pairs;
+SET scoreah.force_scalar_kernels = on;
+SELECT count(*) AS pairs,
+       count(*) FILTER (WHERE d.l2 = p.a <-> p.b AND d.ip = p.a <#> p.b AND
+                              d.cos = p.a <=> p.b AND d.norm = l2_norm(p.a)) AS same
+FROM dispatched d JOIN pairs p USING (i);
+RESET scoreah.force_scalar_kernels;
+DROP TABLE pairs, dispatched;
 -- the portable kernels give the same results
 SET scoreah.num_leaves_to_search = 1000;
 SET scoreah.reordering_num_neighbors = 1000;
@@ -279,7 +298,7 @@ CREATE INDEX items_l2_scalar ON items USING scoreah (v) WITH (num_leaves = 7);
 DROP INDEX items_l2;
 SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
 RESET scoreah.force_scalar_kernels;
-SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw)$' AS kernels_named;
+SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw|neon) exact=(scalar|avx2)$' AS kernels_named;
 SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
 
 DROP TABLE items, queries;

@@ -97,7 +97,8 @@ COMMENT ON FUNCTION scoreah_index_check(regclass) IS
 	'Structural check of a scoreah index: one row per problem, none when sound';
 
 -- Compares every SIMD kernel this CPU runs with the portable one on random
--- data; errors on any disagreement (used by the test suite).
+-- data (LUT16 and exact distance kernels bit for bit, float kernels to
+-- rounding); errors on any disagreement (used by the test suite).
 CREATE FUNCTION scoreah_kernel_selftest(nblocks integer, ngroups integer DEFAULT 64, seed bigint DEFAULT 1)
 	RETURNS text
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;

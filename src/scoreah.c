@@ -70,6 +70,8 @@ force_scalar_assign(bool newval, void *extra)
 		scoreah_l2sq = scoreah_l2sq_scalar;
 		scoreah_dot_many = scoreah_dot_many_scalar;
 		scoreah_lut16_scan = scoreah_lut16_scan_scalar;
+		/* same bits as the SIMD ones: distances and orders do not change */
+		scoreah_exact_kernels = &scoreah_exact_kernels_scalar;
 	}
 }
 
@@ -245,21 +247,25 @@ scoreah_cosine_support(PG_FUNCTION_ARGS)
 }
 
 /*
- * Which kernels this backend uses, e.g. "float=avx2 lut16=scalar".
+ * Which kernels this backend uses, e.g. "float=avx2 lut16=scalar
+ * exact=avx2".
  */
 Datum
 scoreah_kernels(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_TEXT_P(cstring_to_text(psprintf("float=%s lut16=%s",
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("float=%s lut16=%s exact=%s",
 											  scoreah_float_kernel_name(),
-											  scoreah_lut16_kernel_name())));
+											  scoreah_lut16_kernel_name(),
+											  scoreah_exact_kernel_name())));
 }
 
 /*
  * scoreah_kernel_selftest(nblocks, ngroups, seed): every LUT16 kernel this
- * CPU runs must give the scalar kernel's sums bit for bit, and the float
- * kernels must agree with the scalar ones to rounding.  Returns a line
- * saying how many kernels were compared; errors on any disagreement.
+ * CPU runs must give the scalar kernel's sums bit for bit, every exact
+ * distance kernel set (and half conversion) the scalar set's doubles bit
+ * for bit, and the float kernels must agree with the scalar ones to
+ * rounding.  Returns a line saying how many kernels were compared; errors
+ * on any disagreement.
  */
 Datum
 scoreah_kernel_selftest(PG_FUNCTION_ARGS)
@@ -268,7 +274,8 @@ scoreah_kernel_selftest(PG_FUNCTION_ARGS)
 	int			ngroups = PG_GETARG_INT32(1);
 	int64		seed = PG_GETARG_INT64(2);
 	const char *bad;
-	int			tested;
+	int			tested,
+				testedExact;
 	ScoreahRandom rng;
 	int			dim = nblocks * 2 + 1;
 	int			k = 37;
@@ -288,6 +295,12 @@ scoreah_kernel_selftest(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("LUT16 kernel \"%s\" disagrees with the scalar kernel at %d blocks",
 						bad, nblocks)));
+	testedExact = scoreah_exact_selftest((uint64) seed, &bad);
+	if (bad)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("exact distance kernels disagree with the scalar ones"),
+				 errdetail("%s", bad)));
 
 	/* float kernels: relative agreement */
 	scoreah_random_init(&rng, (uint64) seed);
@@ -316,8 +329,9 @@ scoreah_kernel_selftest(PG_FUNCTION_ARGS)
 					 errmsg("float kernel \"%s\" disagrees with the scalar kernel at %d dimensions",
 							scoreah_float_kernel_name(), dim)));
 	}
-	PG_RETURN_TEXT_P(cstring_to_text(psprintf("ok: %d LUT16 kernel%s agree with scalar at %d blocks",
-											  tested, tested == 1 ? "" : "s", nblocks)));
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("ok: %d LUT16 kernel%s agree with scalar at %d blocks, %d exact kernel set%s bit for bit",
+											  tested, tested == 1 ? "" : "s", nblocks,
+											  testedExact, testedExact == 1 ? "" : "s")));
 }
 
 /*

@@ -47,7 +47,9 @@ extern float scoreah_l2sq_scalar(const float *a, const float *b, int n);
 /*
  * Exact distances, accumulated in double.  The SQL operators and the
  * re-ranking step share these, so an index scan orders rows exactly as a
- * sequential scan that sorts by the operator.
+ * sequential scan that sorts by the operator.  Every kernel set gives the
+ * same bits (one fixed summation order: see distance.c), so which one a
+ * backend dispatched to never changes a distance.
  */
 extern double scoreah_exact_l2(const float *a, const float *b, int n);
 extern double scoreah_exact_dot(const float *a, const float *b, int n);
@@ -55,9 +57,39 @@ extern double scoreah_exact_cosine(const float *a, const float *b, int n);
 extern double scoreah_exact_norm(const float *a, int n);
 extern double scoreah_exact_distance(int metric, const float *a, const float *b, int n);
 
-/* IEEE 754 half precision, round to nearest even */
+/*
+ * The same distance for a vector a kept in half precision: bit for bit
+ * scoreah_exact_distance() of a converted to float, without the copy.
+ */
+extern double scoreah_exact_distance_half(int metric, const uint16 *a,
+										  const float *b, int n);
+
+/* One set of exact kernels: sums in the fixed order, a in floats or halves */
+typedef struct ScoreahExactKernels
+{
+	const char *name;
+	double		(*dot) (const float *a, const float *b, int n);
+	double		(*l2sq) (const float *a, const float *b, int n);
+	/* sums[0] = a . b, sums[1] = |a|^2, sums[2] = |b|^2 */
+	void		(*cosine) (const float *a, const float *b, int n, double *sums);
+	double		(*dot_half) (const uint16 *a, const float *b, int n);
+	double		(*l2sq_half) (const uint16 *a, const float *b, int n);
+	void		(*cosine_half) (const uint16 *a, const float *b, int n,
+								double *sums);
+	void		(*half_to_float) (const uint16 *src, float *dst, int n);
+} ScoreahExactKernels;
+
+extern const ScoreahExactKernels *scoreah_exact_kernels;	/* dispatched */
+extern const ScoreahExactKernels scoreah_exact_kernels_scalar;
+extern int	scoreah_exact_available(const ScoreahExactKernels **sets, int max);
+extern const char *scoreah_exact_kernel_name(void);
+extern int	scoreah_exact_selftest(uint64 seed, const char **mismatch);
+
+/* IEEE 754 half precision, round to nearest even; NaNs come back quiet */
 extern uint16 scoreah_float_to_half(float f);
 extern float scoreah_half_to_float(uint16 h);
+/* n halves to floats (F16C when the CPU has it), same bits as the above */
+extern void scoreah_half_to_float_many(const uint16 *src, float *dst, int n);
 
 /* ---- random.c-like helpers (in kmeans.c): deterministic PRNG ---- */
 typedef struct ScoreahRandom
