@@ -783,20 +783,17 @@ RerankFromPages(IndexScanDesc scan)
 			c->voff + vbytes > ((PageHeader) page)->pd_lower)
 			continue;
 		src = (const char *) page + c->voff;
-		if (half)
-		{
-			for (uint32 d = 0; d < meta->dimensions; d++)
-			{
-				uint16		h;
 
-				memcpy(&h, src + d * sizeof(uint16), sizeof(uint16));
-				so->vecbuf[d] = scoreah_half_to_float(h);
-			}
-		}
+		/*
+		 * Straight from the page: records start at even (float16) or
+		 * 4-byte (float32) offsets, so the kernels can read them in place.
+		 */
+		if (half)
+			c->distance = scoreah_exact_distance_half(meta->metric, (const uint16 *) src,
+													  so->queryRaw, meta->dimensions);
 		else
-			memcpy(so->vecbuf, src, vbytes);
-		c->distance = scoreah_exact_distance(meta->metric, so->vecbuf, so->queryRaw,
-											 meta->dimensions);
+			c->distance = scoreah_exact_distance(meta->metric, (const float *) src,
+												 so->queryRaw, meta->dimensions);
 		so->batch[kept++] = *c;
 	}
 	if (BufferIsValid(buf))

@@ -515,13 +515,7 @@ ScoreahReadVector(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
 	}
 	if (half)
 	{
-		for (uint32 i = 0; i < meta->dimensions; i++)
-		{
-			uint16		h;
-
-			memcpy(&h, start + i * sizeof(uint16), sizeof(uint16));
-			out[i] = scoreah_half_to_float(h);
-		}
+		scoreah_half_to_float_many((const uint16 *) start, out, meta->dimensions);
 		pfree(start);
 	}
 	return out;
