@@ -737,9 +737,10 @@ typedef struct LeafWriter
 	int			dim;
 	ScoreahLayoutData layout;
 	PageWriter	code;			/* current code page */
-	PageWriter	vec;			/* current vector page */
+	PageWriter	vec;			/* current shared vector page */
 	bool		haveCode;
-	bool		haveVec;
+	bool		haveVec;		/* vec holds a page (across leaves) */
+	bool		leafOnVec;		/* the current leaf is counted on vec */
 	uint32		leafno;			/* the leaf being written */
 	ScoreahLeafData leaf;
 } LeafWriter;
@@ -765,10 +766,45 @@ ChainPage(PageWriter *w, uint16 kind)
 	ScoreahInitPage(w->data.data, kind, w->leaf);
 }
 
+/* Write the current shared vector page and start a new one */
+static void
+NextVectorPage(LeafWriter *lw, bool link)
+{
+	if (!lw->haveVec)
+	{
+		StartPage(&lw->vec, lw->index, SCOREAH_PAGE_VECTORS, SCOREAH_SHARED_LEAF);
+		lw->haveVec = true;
+	}
+	else if (link)
+		ChainPage(&lw->vec, SCOREAH_PAGE_VECTORS);
+	else
+	{
+		WriteBlock(lw->index, lw->vec.blkno, lw->vec.data.data);
+		StartPage(&lw->vec, lw->index, SCOREAH_PAGE_VECTORS, SCOREAH_SHARED_LEAF);
+	}
+	lw->leafOnVec = false;
+}
+
+/* Count the current leaf in on the current shared vector page */
+static void
+CountLeafOnPage(LeafWriter *lw)
+{
+	ScoreahVectorPageHeaderData *vh = ScoreahVectorPageHeader(lw->vec.data.data);
+
+	if (lw->leafOnVec)
+		return;
+	if (vh->refs == 0)
+		vh->firstLeaf = lw->leafno;
+	vh->lastLeaf = lw->leafno;
+	vh->refs++;
+	lw->leafOnVec = true;
+}
+
 /*
- * Append a vector to the leaf's vector chain; returns where it starts.
- * A vector longer than a page starts on a fresh page and runs on over as
- * many pages as it needs.
+ * Append a vector to the build's shared vector pages; returns where it
+ * starts.  Leaves follow each other on the same pages.  A vector longer
+ * than a page starts a fresh page and runs on over as many linked pages
+ * as it needs, each counting its leaf.
  */
 static void
 WriteVector(LeafWriter *lw, const float *x, BlockNumber *blkno, uint16 *off)
@@ -786,18 +822,15 @@ WriteVector(LeafWriter *lw, const float *x, BlockNumber *blkno, uint16 *off)
 	}
 	ScoreahPackVector(lw->meta, x, lw->vbuf);
 	if (!lw->haveVec)
-	{
-		StartPage(&lw->vec, lw->index, SCOREAH_PAGE_VECTORS, lw->leafno);
-		lw->haveVec = true;
-		lw->leaf.vecHead = lw->vec.blkno;
-	}
+		NextVectorPage(lw, false);
 	ph = (PageHeader) lw->vec.data.data;
-	if ((nbytes <= SCOREAH_PAGE_CAPACITY && ph->pd_upper - ph->pd_lower < nbytes) ||
-		(nbytes > SCOREAH_PAGE_CAPACITY && ph->pd_lower > MAXALIGN(SizeOfPageHeaderData)))
+	if ((nbytes <= SCOREAH_VECTOR_CAPACITY && ph->pd_upper - ph->pd_lower < nbytes) ||
+		(nbytes > SCOREAH_VECTOR_CAPACITY && ph->pd_lower > SCOREAH_VECTORS_OFFSET))
 	{
-		ChainPage(&lw->vec, SCOREAH_PAGE_VECTORS);
+		NextVectorPage(lw, false);
 		ph = (PageHeader) lw->vec.data.data;
 	}
+	CountLeafOnPage(lw);
 	*blkno = lw->vec.blkno;
 	*off = ph->pd_lower;
 	while (nbytes > 0)
@@ -810,8 +843,9 @@ WriteVector(LeafWriter *lw, const float *x, BlockNumber *blkno, uint16 *off)
 		nbytes -= n;
 		if (nbytes > 0)
 		{
-			ChainPage(&lw->vec, SCOREAH_PAGE_VECTORS);
+			NextVectorPage(lw, true);
 			ph = (PageHeader) lw->vec.data.data;
+			CountLeafOnPage(lw);
 		}
 	}
 }
@@ -872,12 +906,18 @@ FinishLeaf(LeafWriter *lw)
 		WriteBlock(lw->index, lw->code.blkno, lw->code.data.data);
 		lw->leaf.codeTail = lw->code.blkno;
 	}
+	/* the shared vector page goes on with the next leaf */
+	lw->haveCode = false;
+	lw->leafOnVec = false;
+}
+
+/* After the last leaf: the last shared vector page */
+static void
+FinishVectors(LeafWriter *lw)
+{
 	if (lw->haveVec)
-	{
 		WriteBlock(lw->index, lw->vec.blkno, lw->vec.data.data);
-		lw->leaf.vecTail = lw->vec.blkno;
-	}
-	lw->haveCode = lw->haveVec = false;
+	lw->haveVec = false;
 }
 
 /*
@@ -1232,6 +1272,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 			FinishLeaf(&lw);
 			leaves[curLeaf] = lw.leaf;
 		}
+		FinishVectors(&lw);
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, written);
 	}
 	ExecDropSingleTupleTableSlot(readSlot);

@@ -158,11 +158,11 @@ AppendLongVector(Relation index, ScoreahMetaPage meta, int leaf, const char *x,
 	BlockNumber first = InvalidBlockNumber;
 
 	/* a chain that ends with an empty page (a new head) starts there */
-	if (((PageHeader) BufferGetPage(buf))->pd_lower == MAXALIGN(SizeOfPageHeaderData))
+	if (((PageHeader) BufferGetPage(buf))->pd_lower == SCOREAH_VECTORS_OFFSET)
 	{
 		GenericXLogState *state = GenericXLogStart(index);
 		Page		page = GenericXLogRegisterBuffer(state, buf, 0);
-		Size		n = Min(nbytes, SCOREAH_PAGE_CAPACITY);
+		Size		n = Min(nbytes, SCOREAH_VECTOR_CAPACITY);
 
 		memcpy((char *) page + ((PageHeader) page)->pd_lower, src, n);
 		((PageHeader) page)->pd_lower += n;
@@ -178,7 +178,7 @@ AppendLongVector(Relation index, ScoreahMetaPage meta, int leaf, const char *x,
 		GenericXLogState *state = GenericXLogStart(index);
 		Page		prev = GenericXLogRegisterBuffer(state, buf, 0);
 		Page		page = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
-		Size		n = Min(nbytes, SCOREAH_PAGE_CAPACITY);
+		Size		n = Min(nbytes, SCOREAH_VECTOR_CAPACITY);
 
 		ScoreahInitPage(page, SCOREAH_PAGE_VECTORS, (uint32) leaf);
 		ScoreahPageGetOpaque(prev)->nextblkno = newblk;
@@ -226,7 +226,7 @@ AppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 	Size		gsize = layout->gsize;
 	bool		withVector = layout->vecsPerPage > 0;
 	BlockNumber vblkno = InvalidBlockNumber;
-	uint16		voff = MAXALIGN(SizeOfPageHeaderData);
+	uint16		voff = SCOREAH_VECTORS_OFFSET;
 	ScoreahLeafData entry;
 	Buffer		cbuf,
 				vbuf = InvalidBuffer,
@@ -262,7 +262,7 @@ AppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 
 		vbuf = LockTail(index, meta, leaf, CHAIN_VECTORS);
 		vph = (PageHeader) BufferGetPage(vbuf);
-		slot = (int) ((vph->pd_lower - MAXALIGN(SizeOfPageHeaderData)) / layout->vbytes);
+		slot = (int) ((vph->pd_lower - SCOREAH_VECTORS_OFFSET) / layout->vbytes);
 		if (slot >= layout->vecsPerPage)
 		{
 			newvbuf = ScoreahNewBuffer(index, MAIN_FORKNUM);
@@ -381,7 +381,7 @@ OverwriteVector(Relation index, BlockNumber blkno, uint16 off, Size nbytes, cons
 		ScoreahCheckPage(index, BufferGetPage(buf), blkno, SCOREAH_PAGE_VECTORS);
 		state = GenericXLogStart(index);
 		page = GenericXLogRegisterBuffer(state, buf, 0);
-		if (off > ((PageHeader) page)->pd_lower)
+		if (off < SCOREAH_VECTORS_OFFSET || off > ((PageHeader) page)->pd_lower)
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
 					 errmsg("index \"%s\" has a vector at invalid offset %u of block %u",
@@ -393,7 +393,7 @@ OverwriteVector(Relation index, BlockNumber blkno, uint16 off, Size nbytes, cons
 		UnlockReleaseBuffer(buf);
 		src += n;
 		nbytes -= n;
-		off = MAXALIGN(SizeOfPageHeaderData);
+		off = SCOREAH_VECTORS_OFFSET;
 	}
 }
 

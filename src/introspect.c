@@ -407,6 +407,56 @@ CheckedPage(CheckState *cs, BlockNumber blkno, uint16 kind, const char *what, in
 }
 
 /*
+ * A vector page a group of leaf lists: is it a vector page that leaf may
+ * use, and how far do its records go?  The last page looked at is
+ * remembered, since a leaf's groups list the same pages one after another.
+ */
+typedef struct VectorPageMemo
+{
+	BlockNumber blkno;
+	bool		ok;
+	uint16		lower;
+} VectorPageMemo;
+
+static bool
+CheckVectorPage(CheckState *cs, VectorPageMemo *memo, BlockNumber blkno, int leaf,
+				BlockNumber codeBlk, int g)
+{
+	Buffer		buf;
+	Page		page;
+
+	if (memo->blkno == blkno)
+		return memo->ok;
+	memo->blkno = blkno;
+	memo->ok = false;
+	if (blkno >= cs->nblocks)
+	{
+		Problem(cs, "leaf %d: block %u group %d lists vector page %u past the end of the index (%u blocks)",
+				leaf, codeBlk, g, blkno, cs->nblocks);
+		return false;
+	}
+	buf = ReadBuffer(cs->index, blkno);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (!ScoreahVectorPageIs(page, (uint32) leaf))
+		Problem(cs, "leaf %d: block %u group %d lists block %u, which is not a vector page of the leaf",
+				leaf, codeBlk, g, blkno);
+	else
+	{
+		ScoreahVectorPageHeaderData *vh = ScoreahVectorPageHeader(page);
+
+		if (ScoreahPageGetOpaque(page)->leaf == SCOREAH_SHARED_LEAF &&
+			(vh->firstLeaf > vh->lastLeaf || vh->refs > vh->lastLeaf - vh->firstLeaf + 1))
+			Problem(cs, "vector page %u is shared by leaves %u to %u but counts %u of them",
+					blkno, vh->firstLeaf, vh->lastLeaf, vh->refs);
+		memo->ok = true;
+		memo->lower = ((PageHeader) page)->pd_lower;
+	}
+	UnlockReleaseBuffer(buf);
+	return memo->ok;
+}
+
+/*
  * scoreah_index_check(index regclass) RETURNS SETOF text: one row per
  * problem; no rows when the index is sound.
  */
@@ -529,6 +579,7 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 		ScoreahLeafData entry;
 		bool		tailSeen = false;
 		bool		reuseSeen;
+		VectorPageMemo memo = {InvalidBlockNumber, false, 0};
 
 		CHECK_FOR_INTERRUPTS();
 		ScoreahReadLeaf(cs.index, &meta, leaf, &entry);
@@ -577,9 +628,7 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 				else
 				{
 					for (int v = 0; v < gh->nvblk; v++)
-						if (gh->vblk[v] >= cs.nblocks)
-							Problem(&cs, "leaf %d: block %u group %d lists vector page %u past the end of the index (%u blocks)",
-									leaf, blkno, g, gh->vblk[v], cs.nblocks);
+						CheckVectorPage(&cs, &memo, gh->vblk[v], leaf, blkno, g);
 				}
 				if (gh->nitems < SCOREAH_GROUP_ROWS && (gh->inserted >> gh->nitems) != 0)
 					Problem(&cs, "leaf %d: block %u group %d marks unused rows as inserted",
@@ -590,10 +639,16 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 					BlockNumber vblkno;
 					uint16		voff;
 
-					if (vbytes > 0 && gh->nvblk <= layout.maxVblk &&
-						!ScoreahRowVector(&layout, gh, i, &vblkno, &voff))
-						Problem(&cs, "leaf %d: block %u group %d row %d has no vector page in its group's list",
-								leaf, blkno, g, i);
+					if (vbytes > 0 && gh->nvblk <= layout.maxVblk)
+					{
+						if (!ScoreahRowVector(&layout, gh, i, &vblkno, &voff))
+							Problem(&cs, "leaf %d: block %u group %d row %d has no vector page in its group's list",
+									leaf, blkno, g, i);
+						else if (CheckVectorPage(&cs, &memo, vblkno, leaf, blkno, g) &&
+								 voff + Min(vbytes, SCOREAH_VECTOR_CAPACITY) > memo.lower)
+							Problem(&cs, "leaf %d: block %u group %d row %d has its vector at (%u,%u), past the page's records",
+									leaf, blkno, g, i, vblkno, voff);
+					}
 					if (!ItemPointerIsValid(tid))
 						continue;
 					nlive++;

@@ -778,8 +778,8 @@ RerankFromPages(IndexScanDesc scan)
 		 * A page VACUUM freed since the candidate was scored (the row was
 		 * dead) is no longer this leaf's vector page: drop the candidate.
 		 */
-		if (!ScoreahPageIs(page, SCOREAH_PAGE_VECTORS, c->leaf) ||
-			c->voff < MAXALIGN(SizeOfPageHeaderData) ||
+		if (!ScoreahVectorPageIs(page, c->leaf) ||
+			c->voff < SCOREAH_VECTORS_OFFSET ||
 			c->voff + vbytes > ((PageHeader) page)->pd_lower)
 			continue;
 		src = (const char *) page + c->voff;
@@ -899,7 +899,7 @@ NextBatch(IndexScanDesc scan)
 			/* re-rank: exact distances; rows gone from the table drop out */
 			Size		vbytes = ScoreahVectorBytes(&cache->meta);
 
-			if (vbytes > 0 && vbytes <= SCOREAH_PAGE_CAPACITY)
+			if (vbytes > 0 && vbytes <= SCOREAH_VECTOR_CAPACITY)
 				RerankFromPages(scan);
 			else
 			{

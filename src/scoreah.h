@@ -18,9 +18,11 @@
  *	next blocks				leaf directory (ScoreahLeafData per leaf)
  *	the rest				per leaf, a chain of code pages (groups of 32 rows
  *							in the LUT16 nibble-interleaved layout, with
- *							their heap TIDs and the pages of their vectors)
- *							and a chain of vector pages (fixed-size vector
- *							records for re-ranking, in the rows' order)
+ *							their heap TIDs and the pages of their vectors);
+ *							the build's vectors for re-ranking (fixed-size
+ *							records in the rows' order, leaf after leaf, on
+ *							pages leaves share); per leaf, a chain of vector
+ *							pages for rows inserted later
  *
  * The algorithms (k-means, codebook training, encoding, lookup tables,
  * distance kernels) live in files that know nothing of pages: see
@@ -50,7 +52,7 @@
 
 /* Identity and version of the on-disk format */
 #define SCOREAH_MAGIC			0x5C0AE4A1
-#define SCOREAH_VERSION			2
+#define SCOREAH_VERSION			3
 #define SCOREAH_PAGE_ID			0xFF8A	/* bloom uses FF83, pgvector FF84/FF90 */
 
 #define SCOREAH_METAPAGE_BLKNO	0
@@ -199,8 +201,9 @@ typedef struct ScoreahLeafData
 {
 	BlockNumber codeHead;		/* first code page, or invalid */
 	BlockNumber codeTail;		/* hint: last code page */
-	BlockNumber vecHead;		/* first vector page, or invalid */
-	BlockNumber vecTail;		/* hint: last vector page */
+	BlockNumber vecHead;		/* first page of the leaf's own vector chain
+								 * (vectors of inserted rows), or invalid */
+	BlockNumber vecTail;		/* hint: last page of it */
 	uint32		nbuilt;			/* rows written by the build */
 	BlockNumber reuseBlk;		/* hint: first code page with dead slots
 								 * (set by VACUUM, cleared by inserts that
@@ -211,6 +214,37 @@ typedef ScoreahLeafData *ScoreahLeaf;
 
 #define SCOREAH_LEAVES_PER_PAGE \
 	((int) (SCOREAH_PAGE_CAPACITY / sizeof(ScoreahLeafData)))
+
+/*
+ * Vector pages start with this header, then fixed-size vector records (a
+ * vector longer than a page fills pages of its own, linked by nextblkno).
+ *
+ * The build writes the vectors of all leaves, leaf after leaf, into one run
+ * of shared pages (opaque.leaf = SCOREAH_SHARED_LEAF): a page may hold the
+ * last vectors of one leaf and the first of the next, so leaves leave no
+ * half-empty vector page behind.  refs counts the leaves with vectors on
+ * the page that VACUUM has not freed; the last one frees the page.  Pages
+ * that inserts add to a leaf's own vector chain (the directory's vecHead)
+ * belong to that leaf alone and have refs = 0.
+ */
+typedef struct ScoreahVectorPageHeaderData
+{
+	uint32		firstLeaf;		/* shared pages: leaves with vectors here */
+	uint32		lastLeaf;
+	uint32		refs;			/* shared pages: those not freed yet */
+	uint32		unused;
+} ScoreahVectorPageHeaderData;
+
+#define SCOREAH_SHARED_LEAF		0xFFFFFFFE
+
+#define ScoreahVectorPageHeader(page) \
+	((ScoreahVectorPageHeaderData *) PageGetContents(page))
+
+/* Where a vector page's records start, and how many bytes they may take */
+#define SCOREAH_VECTORS_OFFSET \
+	(MAXALIGN(SizeOfPageHeaderData) + MAXALIGN(sizeof(ScoreahVectorPageHeaderData)))
+#define SCOREAH_VECTOR_CAPACITY \
+	(SCOREAH_PAGE_CAPACITY - MAXALIGN(sizeof(ScoreahVectorPageHeaderData)))
 
 /*
  * A group of up to 32 rows on a code page:
@@ -272,7 +306,7 @@ typedef ScoreahLayoutData *ScoreahLayout;
 
 /* Where vector slot s of a vector page starts */
 #define ScoreahVectorSlotOffset(l, s) \
-	((uint16) (MAXALIGN(SizeOfPageHeaderData) + (Size) (s) * (l)->vbytes))
+	((uint16) (SCOREAH_VECTORS_OFFSET + (Size) (s) * (l)->vbytes))
 
 /* Number of groups on a code page, from pd_lower */
 #define ScoreahPageGetNGroups(page, gsize) \
@@ -362,6 +396,7 @@ extern int	ScoreahGetMetric(Relation index);
 extern Buffer ScoreahNewBuffer(Relation index, ForkNumber forkNum);
 extern void ScoreahInitPage(Page page, uint16 kind, uint32 leaf);
 extern bool ScoreahPageIs(Page page, uint16 kind, uint32 leaf);
+extern bool ScoreahVectorPageIs(Page page, uint32 leaf);
 extern void ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind);
 extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
 extern ScoreahCache ScoreahGetCache(Relation index);

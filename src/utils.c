@@ -77,6 +77,14 @@ ScoreahInitPage(Page page, uint16 kind, uint32 leaf)
 	opaque->leaf = leaf;
 	opaque->kind = kind;
 	opaque->page_id = SCOREAH_PAGE_ID;
+	if (kind == SCOREAH_PAGE_VECTORS)
+	{
+		ScoreahVectorPageHeaderData *vh = ScoreahVectorPageHeader(page);
+
+		/* refs of a shared page: the build counts its leaves in */
+		memset(vh, 0, sizeof(ScoreahVectorPageHeaderData));
+		((PageHeader) page)->pd_lower = SCOREAH_VECTORS_OFFSET;
+	}
 }
 
 /*
@@ -96,6 +104,24 @@ ScoreahPageIs(Page page, uint16 kind, uint32 leaf)
 	opaque = ScoreahPageGetOpaque(page);
 	return opaque->page_id == SCOREAH_PAGE_ID && opaque->kind == kind &&
 		opaque->leaf == leaf;
+}
+
+/*
+ * Can leaf's vectors be on this page?  Its own vector pages, or shared
+ * pages of the build whose leaves include it and are not all freed.  Like
+ * ScoreahPageIs, a no means VACUUM freed the page: the row was dead.
+ */
+bool
+ScoreahVectorPageIs(Page page, uint32 leaf)
+{
+	ScoreahVectorPageHeaderData *vh;
+
+	if (ScoreahPageIs(page, SCOREAH_PAGE_VECTORS, leaf))
+		return true;
+	if (!ScoreahPageIs(page, SCOREAH_PAGE_VECTORS, SCOREAH_SHARED_LEAF))
+		return false;
+	vh = ScoreahVectorPageHeader(page);
+	return vh->refs > 0 && leaf >= vh->firstLeaf && leaf <= vh->lastLeaf;
 }
 
 /*
@@ -342,14 +368,14 @@ ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout)
 		layout->vecsPerPage = 0;
 		layout->maxVblk = 0;
 	}
-	else if (vbytes > SCOREAH_PAGE_CAPACITY)
+	else if (vbytes > SCOREAH_VECTOR_CAPACITY)
 	{
 		layout->vecsPerPage = 0;
 		layout->maxVblk = SCOREAH_GROUP_MAX_VBLK;
 	}
 	else
 	{
-		int			v = (int) (SCOREAH_PAGE_CAPACITY / vbytes);
+		int			v = (int) (SCOREAH_VECTOR_CAPACITY / vbytes);
 
 		layout->vecsPerPage = v;
 		layout->maxVblk = Min(SCOREAH_GROUP_MAX_VBLK, (v + 30) / v + 1);
@@ -379,7 +405,7 @@ ScoreahRowVector(const ScoreahLayoutData *layout, const ScoreahGroupHeaderData *
 		if (row >= gh->nvblk)
 			return false;
 		*blkno = gh->vblk[row];
-		*off = MAXALIGN(SizeOfPageHeaderData);
+		*off = SCOREAH_VECTORS_OFFSET;
 	}
 	else
 	{
@@ -416,7 +442,7 @@ ScoreahGroupAddVector(const ScoreahLayoutData *layout, ScoreahGroupHeaderData *g
 		gh->vblk[gh->nvblk++] = blkno;
 		return true;
 	}
-	slot = (int) ((off - MAXALIGN(SizeOfPageHeaderData)) / layout->vbytes);
+	slot = (int) ((off - SCOREAH_VECTORS_OFFSET) / layout->vbytes);
 	if (row == 0)
 	{
 		gh->vslot = (uint16) slot;
@@ -495,8 +521,8 @@ ScoreahReadVector(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (!ScoreahPageIs(page, SCOREAH_PAGE_VECTORS, leaf) ||
-			off < MAXALIGN(SizeOfPageHeaderData) || off > ((PageHeader) page)->pd_lower)
+		if (!ScoreahVectorPageIs(page, leaf) ||
+			off < SCOREAH_VECTORS_OFFSET || off > ((PageHeader) page)->pd_lower)
 		{
 			/* freed by VACUUM (its rows were all dead) and maybe reused */
 			UnlockReleaseBuffer(buf);
@@ -510,7 +536,7 @@ ScoreahReadVector(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
 		dest += n;
 		nbytes -= n;
 		blkno = ScoreahPageGetOpaque(page)->nextblkno;
-		off = MAXALIGN(SizeOfPageHeaderData);
+		off = SCOREAH_VECTORS_OFFSET;
 		UnlockReleaseBuffer(buf);
 	}
 	if (half)

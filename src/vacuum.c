@@ -8,7 +8,8 @@
  * skip it); its codes and vector stay until an insert into the same leaf
  * reuses the slot.  A leaf left without any live row gives all its pages
  * back: they are unlinked, marked deleted and recorded in the free space
- * map, from which new pages are taken.  Pages are reusable at once because
+ * map, from which new pages are taken; the build's vector pages, which
+ * neighbouring leaves share, go back when the last leaf using them does.  Pages are reusable at once because
  * every reader checks that a page it reaches still belongs to the leaf it
  * expects (ScoreahPageIs) and otherwise treats it as gone, and inserts take
  * a share lock on their leaf that freeing waits for.
@@ -61,6 +62,80 @@ FreeChain(Relation index, BlockNumber blkno, uint16 kind, int leaf,
 	}
 }
 
+static int
+CmpBlock(const void *a, const void *b)
+{
+	BlockNumber x = *(const BlockNumber *) a;
+	BlockNumber y = *(const BlockNumber *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * A freed leaf no longer needs its vectors on the build's shared pages:
+ * take it off each page's count, and free the pages no leaf needs any
+ * more.  The pages of a vector longer than a page follow its first page.
+ */
+static void
+ReleaseSharedPages(Relation index, BlockNumber *blocks, int nblocks, int leaf,
+				   BufferAccessStrategy strategy, IndexBulkDeleteResult *stats)
+{
+	qsort(blocks, nblocks, sizeof(BlockNumber), CmpBlock);
+	for (int i = 0; i < nblocks; i++)
+	{
+		BlockNumber blkno = blocks[i];
+
+		if (i > 0 && blkno == blocks[i - 1])
+			continue;
+		while (blkno != InvalidBlockNumber)
+		{
+			Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+			Page		page;
+			ScoreahVectorPageHeaderData *vh;
+			GenericXLogState *state;
+			BlockNumber next;
+			bool		freed;
+
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			page = BufferGetPage(buf);
+			vh = ScoreahVectorPageHeader(page);
+
+			/* the leaf's own pages go with its chain; skip anything else */
+			if (!ScoreahPageIs(page, SCOREAH_PAGE_VECTORS, SCOREAH_SHARED_LEAF) ||
+				vh->refs == 0 || (uint32) leaf < vh->firstLeaf || (uint32) leaf > vh->lastLeaf)
+			{
+				UnlockReleaseBuffer(buf);
+				break;
+			}
+			next = ScoreahPageGetOpaque(page)->nextblkno;
+			state = GenericXLogStart(index);
+			freed = vh->refs == 1;
+			if (freed)
+			{
+				page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
+				ScoreahInitPage(page, SCOREAH_PAGE_DELETED, SCOREAH_NO_LEAF);
+			}
+			else
+			{
+				page = GenericXLogRegisterBuffer(state, buf, 0);
+				ScoreahVectorPageHeader(page)->refs--;
+			}
+			GenericXLogFinish(state);
+			UnlockReleaseBuffer(buf);
+			if (freed)
+			{
+				RecordFreeIndexPage(index, blkno);
+				stats->pages_deleted++;
+				stats->pages_free++;
+#if PG_VERSION_NUM >= 140000
+				stats->pages_newly_deleted++;
+#endif
+			}
+			blkno = next;
+		}
+	}
+}
+
 /*
  * Free all pages of a leaf that has no live row left.  The exclusive lock
  * on the leaf waits for inserts into it to finish and keeps new ones out,
@@ -78,6 +153,9 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	Buffer		dirbuf;
 	GenericXLogState *state;
 	ScoreahLeaf e;
+	int			maxvpages = 64;
+	int			nvpages = 0;
+	BlockNumber *vpages = palloc(sizeof(BlockNumber) * maxvpages);
 
 	ScoreahComputeLayout(meta, &layout);
 	gsize = layout.gsize;
@@ -94,14 +172,30 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 		ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_CODES);
 		ngroups = ScoreahPageGetNGroups(page, gsize);
 		for (int g = 0; g < ngroups; g++)
-			if (ScoreahGroupHeader(PageGetContents(page) + g * gsize)->nlive > 0)
+		{
+			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(PageGetContents(page) + g * gsize);
+
+			if (gh->nlive > 0)
 				empty = false;
+
+			/* the vector pages its rows use, to release them below */
+			for (int v = 0; v < Min(gh->nvblk, layout.maxVblk); v++)
+			{
+				if (nvpages == maxvpages)
+				{
+					maxvpages *= 2;
+					vpages = repalloc(vpages, sizeof(BlockNumber) * maxvpages);
+				}
+				vpages[nvpages++] = gh->vblk[v];
+			}
+		}
 		blkno = ScoreahPageGetOpaque(page)->nextblkno;
 		UnlockReleaseBuffer(buf);
 	}
 	if (!empty || (entry.codeHead == InvalidBlockNumber && entry.vecHead == InvalidBlockNumber))
 	{
 		UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
+		pfree(vpages);
 		return;
 	}
 
@@ -120,7 +214,9 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 
 	FreeChain(index, entry.codeHead, SCOREAH_PAGE_CODES, leaf, strategy, stats);
 	FreeChain(index, entry.vecHead, SCOREAH_PAGE_VECTORS, leaf, strategy, stats);
+	ReleaseSharedPages(index, vpages, nvpages, leaf, strategy, stats);
 	UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
+	pfree(vpages);
 }
 
 /*

@@ -75,7 +75,10 @@ sub all_free
 all_free('VACUUM of the emptied table');
 $node->safe_psql('postgres', 'INSERT INTO f (v) SELECT v FROM keep');
 my $size1 = $node->safe_psql('postgres', "SELECT pg_relation_size('f_l2')");
-is($size1, $size0, 'the same rows inserted again fit in the freed pages');
+# the build packs the vectors of neighbouring leaves on shared pages;
+# inserts give each of the 8 leaves a vector chain of its own
+cmp_ok($size1, '<=', $size0 + 8 * 8192,
+	"the same rows inserted again fit in the freed pages, plus at most a page per leaf ($size1 vs $size0 bytes)");
 is($node->safe_psql('postgres', "SELECT * FROM scoreah_index_check('f_l2')"), '', 'index sound after the cycle');
 
 # ---- the same under load ----
