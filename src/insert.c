@@ -121,24 +121,29 @@ LockTail(Relation index, ScoreahMetaPage meta, int leaf, ChainKind kind)
 	}
 }
 
+typedef struct TailHint
+{
+	ChainKind	kind;
+	BlockNumber blkno;
+} TailHint;
+
+static bool
+EditTailHint(ScoreahLeaf entry, const void *arg)
+{
+	const TailHint *h = (const TailHint *) arg;
+
+	*ChainTail(entry, h->kind) = h->blkno;
+	return true;
+}
+
 /* Point the directory's tail hint of a chain at blkno */
 static void
 UpdateTailHint(Relation index, ScoreahMetaPage meta, int leaf, ChainKind kind,
 			   BlockNumber blkno)
 {
-	BlockNumber dirblk = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
-	Buffer		dirbuf = ReadBuffer(index, dirblk);
-	GenericXLogState *state;
-	Page		page;
-	ScoreahLeaf entry;
+	TailHint	h = {kind, blkno};
 
-	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
-	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, dirbuf, 0);
-	entry = (ScoreahLeaf) PageGetContents(page) + leaf % SCOREAH_LEAVES_PER_PAGE;
-	*ChainTail(entry, kind) = blkno;
-	GenericXLogFinish(state);
-	UnlockReleaseBuffer(dirbuf);
+	ScoreahEditLeaf(index, meta, leaf, EditTailHint, &h);
 }
 
 /*
@@ -397,6 +402,24 @@ OverwriteVector(Relation index, BlockNumber blkno, uint16 off, Size nbytes, cons
 	}
 }
 
+typedef struct ReuseHint
+{
+	BlockNumber expected;
+	BlockNumber blkno;
+	bool		force;
+} ReuseHint;
+
+static bool
+EditReuseHint(ScoreahLeaf entry, const void *arg)
+{
+	const ReuseHint *h = (const ReuseHint *) arg;
+
+	if (!h->force && entry->reuseBlk != h->expected)
+		return false;
+	entry->reuseBlk = h->blkno;
+	return true;
+}
+
 /*
  * Set the directory's reuse hint of a leaf to blkno; unless force, only if
  * it still says expected (an insert must not undo what a VACUUM just set).
@@ -405,23 +428,9 @@ void
 ScoreahSetReuseHint(Relation index, ScoreahMetaPage meta, int leaf,
 					BlockNumber expected, BlockNumber blkno, bool force)
 {
-	BlockNumber dirblk = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
-	Buffer		dirbuf = ReadBuffer(index, dirblk);
-	ScoreahLeaf entry;
+	ReuseHint	h = {expected, blkno, force};
 
-	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
-	entry = (ScoreahLeaf) PageGetContents(BufferGetPage(dirbuf)) +
-		leaf % SCOREAH_LEAVES_PER_PAGE;
-	if ((force || entry->reuseBlk == expected) && entry->reuseBlk != blkno)
-	{
-		GenericXLogState *state = GenericXLogStart(index);
-		Page		page = GenericXLogRegisterBuffer(state, dirbuf, 0);
-
-		entry = (ScoreahLeaf) PageGetContents(page) + leaf % SCOREAH_LEAVES_PER_PAGE;
-		entry->reuseBlk = blkno;
-		GenericXLogFinish(state);
-	}
-	UnlockReleaseBuffer(dirbuf);
+	ScoreahEditLeaf(index, meta, leaf, EditReuseHint, &h);
 }
 
 /*

@@ -401,6 +401,9 @@ extern void ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint1
 extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
 extern ScoreahCache ScoreahGetCache(Relation index);
 extern void ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out);
+typedef bool (*ScoreahLeafEdit) (ScoreahLeaf entry, const void *arg);
+extern void ScoreahEditLeaf(Relation index, ScoreahMetaPage meta, int leaf,
+							ScoreahLeafEdit edit, const void *arg);
 extern Size ScoreahVectorBytes(ScoreahMetaPage meta);
 extern void ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout);
 extern bool ScoreahRowVector(const ScoreahLayoutData *layout,

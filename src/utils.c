@@ -336,6 +336,35 @@ ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out)
 	UnlockReleaseBuffer(buf);
 }
 
+/*
+ * Change a leaf's directory entry: edit() works on a copy under the
+ * directory page's exclusive lock and returns whether to keep it; the page
+ * is WAL-logged only when the entry really changed.
+ */
+void
+ScoreahEditLeaf(Relation index, ScoreahMetaPage meta, int leaf,
+				ScoreahLeafEdit edit, const void *arg)
+{
+	BlockNumber blkno = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
+	Buffer		buf = ReadBuffer(index, blkno);
+	ScoreahLeaf entry;
+	ScoreahLeafData copy;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	ScoreahCheckPage(index, BufferGetPage(buf), blkno, SCOREAH_PAGE_DIRECTORY);
+	entry = (ScoreahLeaf) PageGetContents(BufferGetPage(buf)) + leaf % SCOREAH_LEAVES_PER_PAGE;
+	copy = *entry;
+	if (edit(&copy, arg) && memcmp(&copy, entry, sizeof(ScoreahLeafData)) != 0)
+	{
+		GenericXLogState *state = GenericXLogStart(index);
+		Page		page = GenericXLogRegisterBuffer(state, buf, 0);
+
+		*((ScoreahLeaf) PageGetContents(page) + leaf % SCOREAH_LEAVES_PER_PAGE) = copy;
+		GenericXLogFinish(state);
+	}
+	UnlockReleaseBuffer(buf);
+}
+
 /* Bytes of one stored re-ranking vector (0 when they live in the table) */
 Size
 ScoreahVectorBytes(ScoreahMetaPage meta)

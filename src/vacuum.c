@@ -136,6 +136,15 @@ ReleaseSharedPages(Relation index, BlockNumber *blocks, int nblocks, int leaf,
 	}
 }
 
+static bool
+EditUnlinkChains(ScoreahLeaf entry, const void *arg)
+{
+	entry->codeHead = entry->codeTail = InvalidBlockNumber;
+	entry->vecHead = entry->vecTail = InvalidBlockNumber;
+	entry->reuseBlk = InvalidBlockNumber;
+	return true;
+}
+
 /*
  * Free all pages of a leaf that has no live row left.  The exclusive lock
  * on the leaf waits for inserts into it to finish and keeps new ones out,
@@ -149,10 +158,6 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	ScoreahLayoutData layout;
 	Size		gsize;
 	bool		empty = true;
-	BlockNumber dirblk = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
-	Buffer		dirbuf;
-	GenericXLogState *state;
-	ScoreahLeaf e;
 	int			maxvpages = 64;
 	int			nvpages = 0;
 	BlockNumber *vpages = palloc(sizeof(BlockNumber) * maxvpages);
@@ -200,17 +205,7 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	}
 
 	/* unlink the chains from the directory first: nothing new reaches them */
-	dirbuf = ReadBuffer(index, dirblk);
-	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
-	ScoreahCheckPage(index, BufferGetPage(dirbuf), dirblk, SCOREAH_PAGE_DIRECTORY);
-	state = GenericXLogStart(index);
-	e = (ScoreahLeaf) PageGetContents(GenericXLogRegisterBuffer(state, dirbuf, 0)) +
-		leaf % SCOREAH_LEAVES_PER_PAGE;
-	e->codeHead = e->codeTail = InvalidBlockNumber;
-	e->vecHead = e->vecTail = InvalidBlockNumber;
-	e->reuseBlk = InvalidBlockNumber;
-	GenericXLogFinish(state);
-	UnlockReleaseBuffer(dirbuf);
+	ScoreahEditLeaf(index, meta, leaf, EditUnlinkChains, NULL);
 
 	FreeChain(index, entry.codeHead, SCOREAH_PAGE_CODES, leaf, strategy, stats);
 	FreeChain(index, entry.vecHead, SCOREAH_PAGE_VECTORS, leaf, strategy, stats);
