@@ -28,6 +28,7 @@
 #include "access/tableam.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "utils/float.h"
@@ -274,20 +275,36 @@ OrderLeaves(ScoreahScanOpaque so, int upto)
  * two vectors of a page.
  */
 static Buffer
-PinAhead(Relation index, BlockNumber blkno, Size from, Size len)
+PinAhead(Relation index, ScoreahCache cache, BlockNumber blkno, Size from, Size len)
 {
 	Buffer		buf;
 	const char *p;
 
 	if (blkno == InvalidBlockNumber)
 		return InvalidBuffer;
-	buf = ReadBuffer(index, blkno);
+	buf = ScoreahReadBufferRecent(index, cache, blkno);
 	p = (const char *) BufferGetPage(buf);
 	__builtin_prefetch(p);		/* the header and the special space: */
 	__builtin_prefetch(p + BLCKSZ - 1);	/* both are checked first */
 	for (Size off = from & ~(Size) 63; off < Min(from + len, (Size) BLCKSZ); off += 64)
 		__builtin_prefetch(p + off);
 	return buf;
+}
+
+/* ScoreahReadLeaf through the recent-buffer hint */
+static void
+ReadLeafRecent(Relation index, ScoreahCache cache, int leaf, ScoreahLeaf out)
+{
+	BlockNumber blkno = cache->meta.directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
+	Buffer		buf = ScoreahReadBufferRecent(index, cache, blkno);
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_DIRECTORY);
+	memcpy(out, (ScoreahLeaf) PageGetContents(page) + leaf % SCOREAH_LEAVES_PER_PAGE,
+		   sizeof(ScoreahLeafData));
+	UnlockReleaseBuffer(buf);
 }
 
 static bool
@@ -601,7 +618,8 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 	else
 		items = palloc(sizeof(BruteRow) * SCOREAH_GROUP_ROWS * layout->groupsPerPage);
 
-	buf = BufferIsValid(headbuf) ? headbuf : ReadBuffer(index, entry->codeHead);
+	buf = BufferIsValid(headbuf) ? headbuf :
+		ScoreahReadBufferRecent(index, cache, entry->codeHead);
 	while (BufferIsValid(buf))
 	{
 		Page		page;
@@ -618,7 +636,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 			break;
 		}
 		/* the chain's next page loads while this one is scored */
-		nextbuf = PinAhead(index, ScoreahPageGetOpaque(page)->nextblkno, 0, BLCKSZ);
+		nextbuf = PinAhead(index, cache, ScoreahPageGetOpaque(page)->nextblkno, 0, BLCKSZ);
 		ngroups = ScoreahPageGetNGroups(page, gsize);
 		nitems = 0;
 
@@ -677,14 +695,27 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 
 				sumLimit = lim < 0 ? 0 : (lim >= (double) PG_UINT32_MAX ? PG_UINT32_MAX : (uint32) ceil(lim) + 1);
 			}
-			for (int i = 0; i < gh->nitems; i++)
+			/*
+			 * The rows under the limit as a bit mask, without a branch per
+			 * row (which rows pass is data-dependent, so such branches
+			 * mispredict), then only those rows.
+			 */
 			{
-				double		approx;
+				uint32		pass = 0;
 
-				if (sums[i] > sumLimit || !ItemPointerIsValid(&tids[i]))
-					continue;
-				approx = base + sums[i] / so->lut.scale;
-				OfferRow(so, top, &threshold, gh, tids, i, leaf, approx);
+				for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
+					pass |= (uint32) (sums[i] <= sumLimit) << i;
+				if (gh->nitems < SCOREAH_GROUP_ROWS)
+					pass &= ((uint32) 1 << gh->nitems) - 1;
+				while (pass != 0)
+				{
+					int			i = pg_rightmost_one_pos32(pass);
+
+					pass &= pass - 1;
+					if (ItemPointerIsValid(&tids[i]))
+						OfferRow(so, top, &threshold, gh, tids, i, leaf,
+								 base + sums[i] / so->lut.scale);
+				}
 			}
 		}
 		UnlockReleaseBuffer(buf);
@@ -759,7 +790,7 @@ RerankFromPages(IndexScanDesc scan)
 			{
 				if (BufferIsValid(ahead))
 					ReleaseBuffer(ahead);
-				buf = ReadBuffer(index, cur);
+				buf = ScoreahReadBufferRecent(index, so->cache, cur);
 			}
 			ahead = InvalidBuffer;
 
@@ -767,7 +798,7 @@ RerankFromPages(IndexScanDesc scan)
 			for (aheadAt = Max(aheadAt, i + 1); aheadAt < so->nbatch; aheadAt++)
 				if (so->batch[aheadAt].vblkno != cur)
 				{
-					ahead = PinAhead(index, so->batch[aheadAt].vblkno, so->batch[aheadAt].voff, vbytes);
+					ahead = PinAhead(index, so->cache, so->batch[aheadAt].vblkno, so->batch[aheadAt].voff, vbytes);
 					break;
 				}
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -849,8 +880,8 @@ NextBatch(IndexScanDesc scan)
 			 */
 			if (so->roundStart < so->roundEnd)
 			{
-				ScoreahReadLeaf(index, &cache->meta, so->leafOrder[so->roundStart], &entries[0]);
-				head = PinAhead(index, entries[0].codeHead, 0, BLCKSZ);
+				ReadLeafRecent(index, cache, so->leafOrder[so->roundStart], &entries[0]);
+				head = PinAhead(index, cache, entries[0].codeHead, 0, BLCKSZ);
 			}
 			for (int i = so->roundStart; i < so->roundEnd; i++)
 			{
@@ -860,8 +891,8 @@ NextBatch(IndexScanDesc scan)
 
 				if (i + 1 < so->roundEnd)
 				{
-					ScoreahReadLeaf(index, &cache->meta, so->leafOrder[i + 1], nxt);
-					nexthead = PinAhead(index, nxt->codeHead, 0, BLCKSZ);
+					ReadLeafRecent(index, cache, so->leafOrder[i + 1], nxt);
+					nexthead = PinAhead(index, cache, nxt->codeHead, 0, BLCKSZ);
 				}
 				ScanLeaf(scan, so->leafOrder[i], cur, head, &top);
 				head = nexthead;

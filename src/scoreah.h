@@ -325,6 +325,9 @@ typedef struct ScoreahCacheData
 	ScoreahMetaPageData meta;
 	ScoreahLayoutData layout;	/* group sizes (from meta) */
 	ScoreahModelData model;		/* centroids, codebooks (scoreah_algo.h) */
+	Buffer	   *recent;			/* per block, the buffer it was last read
+								 * into (a hint for ReadRecentBuffer) */
+	BlockNumber nrecent;
 } ScoreahCacheData;
 
 typedef ScoreahCacheData *ScoreahCache;
@@ -400,6 +403,7 @@ extern bool ScoreahVectorPageIs(Page page, uint32 leaf);
 extern void ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind);
 extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
 extern ScoreahCache ScoreahGetCache(Relation index);
+extern Buffer ScoreahReadBufferRecent(Relation index, ScoreahCache cache, BlockNumber blkno);
 extern void ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out);
 typedef bool (*ScoreahLeafEdit) (ScoreahLeaf entry, const void *arg);
 extern void ScoreahEditLeaf(Relation index, ScoreahMetaPage meta, int leaf,

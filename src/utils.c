@@ -250,7 +250,11 @@ ScoreahGetCache(Relation index)
 	if (found && entry->buildId == meta.buildId)
 		return entry->cache;
 	if (found && entry->cache)
+	{
+		if (entry->cache->recent)
+			pfree(entry->cache->recent);
 		pfree(entry->cache);
+	}
 	entry->cache = NULL;
 	entry->buildId = 0;
 
@@ -316,6 +320,49 @@ ScoreahGetCache(Relation index)
 	entry->cache = cache;
 	entry->buildId = meta.buildId;
 	return cache;
+}
+
+/*
+ * ReadBuffer for the pages scans read over and over (code, vector and
+ * directory pages): first try the buffer the block was found in last time.
+ * ReadRecentBuffer pins it if it still holds the block, which skips the
+ * shared buffer mapping lookup, a hash probe into a table the size of
+ * shared_buffers that misses the CPU caches: about a tenth of a scan's
+ * time at 100 dimensions.  The hint lives in the backend's model cache.
+ */
+Buffer
+ScoreahReadBufferRecent(Relation index, ScoreahCache cache, BlockNumber blkno)
+{
+	Buffer		buf;
+
+	if (blkno < cache->nrecent && BufferIsValid(cache->recent[blkno]) &&
+#if PG_VERSION_NUM >= 160000
+		ReadRecentBuffer(index->rd_locator, MAIN_FORKNUM, blkno, cache->recent[blkno])
+#else
+		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, cache->recent[blkno])
+#endif
+		)
+		return cache->recent[blkno];
+
+	buf = ReadBuffer(index, blkno);
+	if (blkno >= cache->nrecent)
+	{
+		BlockNumber n = Max(blkno + 1, Max(cache->nrecent * 2, 1024));
+
+		if ((Size) n * sizeof(Buffer) >= MaxAllocSize)
+			return buf;
+		if (cache->recent == NULL)
+			cache->recent = MemoryContextAllocZero(cacheContext, n * sizeof(Buffer));
+		else
+		{
+			cache->recent = repalloc(cache->recent, n * sizeof(Buffer));
+			memset(cache->recent + cache->nrecent, 0,
+				   (n - cache->nrecent) * sizeof(Buffer));
+		}
+		cache->nrecent = n;
+	}
+	cache->recent[blkno] = buf;
+	return buf;
 }
 
 /*
