@@ -651,15 +651,10 @@ class Bench:
                                             extra={"leaves_pct": round(100.0 * ls / nl, 2)}))
             if self.metarec.get("has_force_scalar_kernels") and pts and not a.no_kernel_compare:
                 self.kernel_compare(rows, pts, prepare, arr_lits, truth_ids)
-            self.cur.execute("DROP INDEX bench_scoreah")
-            if a.variant_storages and pts:
-                if rows < a.max_rows:
-                    note = ("scoreah reordering_storage %s skipped at %s rows (measured at %s rows only)"
-                            % (", ".join(a.variant_storages), format(rows, ","), format(a.max_rows, ",")))
-                    log(note)
-                    self.emit(dict(type="note", rows=rows, note=note))
-                else:
-                    self.storage_variants(rows, leaves, pts, prepare, arr_lits, truth_ids)
+            # bench_scoreah stays until HNSW has been measured: the two are confirmed side by side
+            sc_state = (leaves, pts, prepare)
+        else:
+            sc_state = None
 
         if ("hnsw" in engines or "ivfflat" in engines) and not self.has_vector:
             log("pgvector is not available on this server: hnsw and ivfflat skipped")
@@ -670,9 +665,13 @@ class Bench:
                 ddl = ("CREATE INDEX bench_hnsw ON bench_items_vec USING hnsw (v %s) WITH (m = %d, ef_construction = %d)"
                        % (pv_ops, a.hnsw_m, a.hnsw_ef_construction))
                 self.build("hnsw", rows, ddl, "bench_hnsw", "bench_items_vec")
+                hpts = []
                 for ef in a.ef_search:
-                    self.measure("hnsw", rows, {"ef_search": ef}, ["SET enable_seqscan = off", "SET hnsw.ef_search = %d" % ef], prepare,
-                                 vec_lits, truth_ids, "bench_hnsw")
+                    hpts.append(self.measure("hnsw", rows, {"ef_search": ef},
+                                             ["SET enable_seqscan = off", "SET hnsw.ef_search = %d" % ef], prepare,
+                                             vec_lits, truth_ids, "bench_hnsw"))
+                if sc_state and a.confirm_rounds > 0:
+                    self.confirm(rows, sc_state[1], sc_state[2], arr_lits, hpts, prepare, vec_lits, truth_ids)
                 self.cur.execute("DROP INDEX bench_hnsw")
             if "ivfflat" in engines:
                 lists = a.ivf_lists or max(10, int(round(rows / 1000.0)) if rows <= 1000000
@@ -684,7 +683,50 @@ class Bench:
                     self.measure("ivfflat", rows, {"probes": pr, "lists": lists}, ["SET enable_seqscan = off", "SET ivfflat.probes = %d" % pr],
                                  prepare, vec_lits, truth_ids, "bench_ivfflat")
                 self.cur.execute("DROP INDEX bench_ivfflat")
+        if sc_state:
+            leaves, pts, prepare = sc_state
+            self.cur.execute("DROP INDEX bench_scoreah")
+            if a.variant_storages and pts:
+                if rows < a.max_rows:
+                    note = ("scoreah reordering_storage %s skipped at %s rows (measured at %s rows only)"
+                            % (", ".join(a.variant_storages), format(rows, ","), format(a.max_rows, ",")))
+                    log(note)
+                    self.emit(dict(type="note", rows=rows, note=note))
+                else:
+                    self.storage_variants(rows, leaves, pts, prepare, arr_lits, truth_ids)
         self.cur.execute("DROP TABLE IF EXISTS bench_items, bench_items_vec")
+
+    def confirm(self, rows, spts, sprepare, slits, hpts, hprepare, hlits, truth_ids):
+        """scoreah's and HNSW's best points at each recall target measured again, alternating the two
+        engines for several rounds (the fastest pass of each kept): the machine's speed drifts over the
+        minutes between the two sweeps, and the ratio should not depend on it."""
+        a = self.a
+        schosen, hchosen = target_points(spts), target_points(hpts)
+        log("confirmation: scoreah and hnsw alternately, %d rounds per recall target" % a.confirm_rounds)
+        for t in TARGETS:
+            if t not in schosen or t not in hchosen or not schosen[t][1] or not hchosen[t][1]:
+                continue
+            sp, hp = schosen[t][0], hchosen[t][0]
+            ssetup = ["SET enable_seqscan = off", "SET scoreah.num_leaves_to_search = %d" % sp["params"]["leaves"],
+                      "SET scoreah.reordering_num_neighbors = %d" % sp["params"]["reorder"]]
+            hsetup = ["SET enable_seqscan = off", "SET hnsw.ef_search = %d" % hp["params"]["ef_search"]]
+            best = {}
+            for rnd in range(a.confirm_rounds):
+                for e, setup, prep, lits, idx, params in (
+                        ("scoreah", ssetup, sprepare, slits, "bench_scoreah", sp["params"]),
+                        ("hnsw", hsetup, hprepare, hlits, "bench_hnsw", hp["params"])):
+                    r = self.measure(e, rows, dict(params), setup, prep, lits, truth_ids, idx, repeat=1,
+                                     warm=False, extra={"sweep": "confirm", "target": t, "round": rnd})
+                    b = best.setdefault(e, dict(qps=0.0, qps_clients=0.0))
+                    b["qps"] = max(b["qps"], r["qps"])
+                    b["qps_clients"] = max(b["qps_clients"], r.get("qps_clients", 0.0))
+                    b["recall"], b["params"], b["p50_ms"] = r["recall"], params, min(b.get("p50_ms", 1e9), r["p50_ms"])
+            self.emit(dict(type="confirm", rows=rows, target=t, rounds=a.confirm_rounds,
+                           scoreah=best["scoreah"], hnsw=best["hnsw"],
+                           ratio=best["scoreah"]["qps"] / best["hnsw"]["qps"]))
+            log("  target %.2f: scoreah %.0f QPS (2 clients %.0f), hnsw %.0f QPS (2 clients %.0f): %.2fx"
+                % (t, best["scoreah"]["qps"], best["scoreah"]["qps_clients"], best["hnsw"]["qps"],
+                   best["hnsw"]["qps_clients"], best["scoreah"]["qps"] / best["hnsw"]["qps"]))
 
     def storage_variants(self, rows, leaves, pts, prepare, lits, truth_ids):
         """The other reordering_storage choices: one more scoreah index each (the main one dropped, so
@@ -833,7 +875,7 @@ def storage_table(meta, rows, B, P, main_b, main_pts, VB):
 
 def report(out, records):
     meta = [r for r in records if r["type"] == "meta"][0]
-    pts = [r for r in records if r["type"] == "point" and r.get("sweep") != "kernels"]
+    pts = [r for r in records if r["type"] == "point" and r.get("sweep") not in ("kernels", "confirm")]
     builds = [r for r in records if r["type"] == "build"]
     loads = {r["rows"]: r for r in records if r["type"] == "load"}
     kern = [r for r in records if r["type"] == "kernels"]
@@ -908,6 +950,23 @@ def report(out, records):
                 L.append("| %s | %.2f | %.4f | %.0f | %s | %.2f | %.2f | %s |" % (
                     e, t, b["recall"], b["qps"], "%.0f" % b["qps_clients"] if "qps_clients" in b else "-",
                     b["p50_ms"], b["p99_ms"], fmt_params(b)))
+        C = [c for c in records if c["type"] == "confirm" and c["rows"] == rows]
+        if C:
+            L.append("")
+            L.append("scoreah and HNSW side by side: the best points above measured again, the two engines "
+                     "alternating for %d rounds, the fastest pass of each kept (the machine's speed drifts "
+                     "between the sweeps):" % C[0]["rounds"])
+            L.append("")
+            L.append("| target | scoreah settings | recall@%d | QPS 1 client | QPS %d clients | HNSW settings | recall@%d "
+                     "| QPS 1 client | QPS %d clients | scoreah / HNSW, 1 client | scoreah 2 clients / 1 client |"
+                     % (k, meta["clients"], k, meta["clients"]))
+            L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+            for c in C:
+                sc, hn = c["scoreah"], c["hnsw"]
+                L.append("| %.2f | %s | %.4f | %.0f | %.0f | %s | %.4f | %.0f | %.0f | %.2fx | %.2f |" % (
+                    c["target"], ", ".join("%s=%s" % kv for kv in sc["params"].items()), sc["recall"], sc["qps"],
+                    sc["qps_clients"], ", ".join("%s=%s" % kv for kv in hn["params"].items()), hn["recall"],
+                    hn["qps"], hn["qps_clients"], c["ratio"], sc["qps_clients"] / sc["qps"] if sc["qps"] else 0))
         if B:
             L.append("")
             L.append("Index builds:")
@@ -1001,7 +1060,7 @@ def plot(out, records):
     import matplotlib.pyplot as plt
 
     meta = [r for r in records if r["type"] == "meta"][0]
-    pts = [r for r in records if r["type"] == "point" and r.get("sweep") != "kernels"]
+    pts = [r for r in records if r["type"] == "point" and r.get("sweep") not in ("kernels", "confirm")]
     builds = [r for r in records if r["type"] == "build"]
     scales = sorted(set(r["rows"] for r in pts))
     engines = [e for e in ENGINES if any(p["engine"] == e for p in pts)]
@@ -1164,6 +1223,9 @@ def main():
     g.add_argument("--reorder", default=None, help="reordering_num_neighbors sweep (default 50,100,200,400; "
                    "--quick 100,200)")
     g.add_argument("--no-kernel-compare", action="store_true", help="skip force_scalar_kernels on/off")
+    g.add_argument("--confirm-rounds", type=int, default=3,
+                   help="rounds of the side-by-side re-measurement of scoreah's and HNSW's best points "
+                        "(default 3; 0 = none)")
     g.add_argument("--storages", default=",".join(STORAGES),
                    help="reordering_storage choices measured (default %s): the main index has the default "
                    "(or --scoreah-with's); each other one gets its own index, built and measured at the main "
