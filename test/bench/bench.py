@@ -950,6 +950,16 @@ def report(out, records):
                 L.append("| %s | %.2f | %.4f | %.0f | %s | %.2f | %.2f | %s |" % (
                     e, t, b["recall"], b["qps"], "%.0f" % b["qps_clients"] if "qps_clients" in b else "-",
                     b["p50_ms"], b["p99_ms"], fmt_params(b)))
+        ratios = []
+        for e in engines:
+            R = sorted(p["qps_clients"] / p["qps"] for p in P
+                       if p["engine"] == e and e != "exact" and p.get("qps_clients") and p["qps"])
+            if R:
+                ratios.append("%s median %.2f (%.2f to %.2f, %d points)" % (e, R[len(R) // 2], R[0], R[-1], len(R)))
+        if ratios:
+            L.append("")
+            L.append("QPS with %d clients / QPS with 1 client at the same setting, over each engine's sweep: %s."
+                     % (meta["clients"], "; ".join(ratios)))
         C = [c for c in records if c["type"] == "confirm" and c["rows"] == rows]
         if C:
             L.append("")
