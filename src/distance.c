@@ -384,14 +384,23 @@ exact_elem(const void *a, bool half, int i)
  * portable and the AVX2 kernels share these for the elements they do one
  * at a time.
  */
-#define DOT_TERM(s, k) \
-	((s) += exact_elem(a, half, i + (k)) * (double) b[i + (k)])
+/*
+ * Term i of a dot product (x * y) or of a squared L2 distance ((x - y)^2).
+ * "l2" is a constant wherever this is inlined.
+ */
+static pg_attribute_always_inline double
+exact_term(const void *a, bool half, const float *b, int i, bool l2)
+{
+	double		x = exact_elem(a, half, i);
+	double		y = (double) b[i];
 
-#define L2_TERM(s, k) \
-	do { \
-		double		d_ = exact_elem(a, half, i + (k)) - (double) b[i + (k)]; \
-		(s) += d_ * d_; \
-	} while (0)
+	if (l2)
+		return (x - y) * (x - y);
+	return x * y;
+}
+
+#define SUM_TERM(s, k) \
+	((s) += exact_term(a, half, b, i + (k), l2))
 
 /* cosine: dot product in d<k>, squared norms of a and b in p<k> and q<k> */
 #define COS_TERM(k, dk, pk, qk) \
@@ -412,7 +421,7 @@ exact_elem(const void *a, bool half, int i)
  * header (blocks of eight, one block of four, the rest into lane 0).
  */
 static pg_attribute_always_inline double
-dot_portable(const void *a, bool half, const float *b, int n)
+sum_portable(const void *a, bool half, const float *b, int n, bool l2)
 {
 	double		s0 = 0,
 				s1 = 0,
@@ -426,62 +435,25 @@ dot_portable(const void *a, bool half, const float *b, int n)
 
 	for (; i + 8 <= n; i += 8)
 	{
-		DOT_TERM(s0, 0);
-		DOT_TERM(s1, 1);
-		DOT_TERM(s2, 2);
-		DOT_TERM(s3, 3);
-		DOT_TERM(s4, 4);
-		DOT_TERM(s5, 5);
-		DOT_TERM(s6, 6);
-		DOT_TERM(s7, 7);
+		SUM_TERM(s0, 0);
+		SUM_TERM(s1, 1);
+		SUM_TERM(s2, 2);
+		SUM_TERM(s3, 3);
+		SUM_TERM(s4, 4);
+		SUM_TERM(s5, 5);
+		SUM_TERM(s6, 6);
+		SUM_TERM(s7, 7);
 	}
 	if (i + 4 <= n)
 	{
-		DOT_TERM(s0, 0);
-		DOT_TERM(s1, 1);
-		DOT_TERM(s2, 2);
-		DOT_TERM(s3, 3);
+		SUM_TERM(s0, 0);
+		SUM_TERM(s1, 1);
+		SUM_TERM(s2, 2);
+		SUM_TERM(s3, 3);
 		i += 4;
 	}
 	for (; i < n; i++)
-		DOT_TERM(s0, 0);
-	return EXACT_REDUCE(s);
-}
-
-static pg_attribute_always_inline double
-l2sq_portable(const void *a, bool half, const float *b, int n)
-{
-	double		s0 = 0,
-				s1 = 0,
-				s2 = 0,
-				s3 = 0,
-				s4 = 0,
-				s5 = 0,
-				s6 = 0,
-				s7 = 0;
-	int			i = 0;
-
-	for (; i + 8 <= n; i += 8)
-	{
-		L2_TERM(s0, 0);
-		L2_TERM(s1, 1);
-		L2_TERM(s2, 2);
-		L2_TERM(s3, 3);
-		L2_TERM(s4, 4);
-		L2_TERM(s5, 5);
-		L2_TERM(s6, 6);
-		L2_TERM(s7, 7);
-	}
-	if (i + 4 <= n)
-	{
-		L2_TERM(s0, 0);
-		L2_TERM(s1, 1);
-		L2_TERM(s2, 2);
-		L2_TERM(s3, 3);
-		i += 4;
-	}
-	for (; i < n; i++)
-		L2_TERM(s0, 0);
+		SUM_TERM(s0, 0);
 	return EXACT_REDUCE(s);
 }
 
@@ -543,13 +515,13 @@ cosine_portable(const void *a, bool half, const float *b, int n, double *sums)
 static double
 exact_dot_scalar(const float *a, const float *b, int n)
 {
-	return dot_portable(a, false, b, n);
+	return sum_portable(a, false, b, n, false);
 }
 
 static double
 exact_l2sq_scalar(const float *a, const float *b, int n)
 {
-	return l2sq_portable(a, false, b, n);
+	return sum_portable(a, false, b, n, true);
 }
 
 static void
@@ -561,13 +533,13 @@ exact_cosine_scalar(const float *a, const float *b, int n, double *sums)
 static double
 exact_dot_half_scalar(const uint16 *a, const float *b, int n)
 {
-	return dot_portable(a, true, b, n);
+	return sum_portable(a, true, b, n, false);
 }
 
 static double
 exact_l2sq_half_scalar(const uint16 *a, const float *b, int n)
 {
-	return l2sq_portable(a, true, b, n);
+	return sum_portable(a, true, b, n, true);
 }
 
 static void
@@ -629,6 +601,23 @@ exact_set_lane0(__m256d v, double x)
 	return _mm256_blend_pd(v, _mm256_set1_pd(x), 1);
 }
 
+/* Terms of four elements: x * y, or (x - y)^2 */
+EXACT_TARGET
+static pg_attribute_always_inline __m256d
+exact_term4(const void *a, bool half, const float *b, int i, bool l2)
+{
+	__m256d		x = exact_load4(a, half, i);
+	__m256d		y = exact_load4(b, false, i);
+
+	if (l2)
+	{
+		__m256d		d = _mm256_sub_pd(x, y);
+
+		return _mm256_mul_pd(d, d);
+	}
+	return _mm256_mul_pd(x, y);
+}
+
 /*
  * acc0 holds lanes 0-3 and acc1 lanes 4-7: the eight-element steps feed
  * both, the one four-element step acc0, the last n % 4 elements lane 0 of
@@ -637,7 +626,7 @@ exact_set_lane0(__m256d v, double x)
  */
 EXACT_TARGET
 static pg_attribute_always_inline double
-dot_avx2_impl(const void *a, bool half, const float *b, int n)
+sum_avx2_impl(const void *a, bool half, const float *b, int n, bool l2)
 {
 	__m256d		acc0 = _mm256_setzero_pd();
 	__m256d		acc1 = _mm256_setzero_pd();
@@ -645,15 +634,12 @@ dot_avx2_impl(const void *a, bool half, const float *b, int n)
 
 	for (; i + 8 <= n; i += 8)
 	{
-		acc0 = _mm256_add_pd(acc0, _mm256_mul_pd(exact_load4(a, half, i),
-												 exact_load4(b, false, i)));
-		acc1 = _mm256_add_pd(acc1, _mm256_mul_pd(exact_load4(a, half, i + 4),
-												 exact_load4(b, false, i + 4)));
+		acc0 = _mm256_add_pd(acc0, exact_term4(a, half, b, i, l2));
+		acc1 = _mm256_add_pd(acc1, exact_term4(a, half, b, i + 4, l2));
 	}
 	if (i + 4 <= n)
 	{
-		acc0 = _mm256_add_pd(acc0, _mm256_mul_pd(exact_load4(a, half, i),
-												 exact_load4(b, false, i)));
+		acc0 = _mm256_add_pd(acc0, exact_term4(a, half, b, i, l2));
 		i += 4;
 	}
 	if (i < n)
@@ -661,44 +647,7 @@ dot_avx2_impl(const void *a, bool half, const float *b, int n)
 		double		s0 = _mm256_cvtsd_f64(acc0);
 
 		for (; i < n; i++)
-			DOT_TERM(s0, 0);
-		acc0 = exact_set_lane0(acc0, s0);
-	}
-	return exact_hsum(_mm256_add_pd(acc0, acc1));
-}
-
-EXACT_TARGET
-static pg_attribute_always_inline double
-l2sq_avx2_impl(const void *a, bool half, const float *b, int n)
-{
-	__m256d		acc0 = _mm256_setzero_pd();
-	__m256d		acc1 = _mm256_setzero_pd();
-	int			i = 0;
-
-	for (; i + 8 <= n; i += 8)
-	{
-		__m256d		d0 = _mm256_sub_pd(exact_load4(a, half, i),
-									   exact_load4(b, false, i));
-		__m256d		d1 = _mm256_sub_pd(exact_load4(a, half, i + 4),
-									   exact_load4(b, false, i + 4));
-
-		acc0 = _mm256_add_pd(acc0, _mm256_mul_pd(d0, d0));
-		acc1 = _mm256_add_pd(acc1, _mm256_mul_pd(d1, d1));
-	}
-	if (i + 4 <= n)
-	{
-		__m256d		d0 = _mm256_sub_pd(exact_load4(a, half, i),
-									   exact_load4(b, false, i));
-
-		acc0 = _mm256_add_pd(acc0, _mm256_mul_pd(d0, d0));
-		i += 4;
-	}
-	if (i < n)
-	{
-		double		s0 = _mm256_cvtsd_f64(acc0);
-
-		for (; i < n; i++)
-			L2_TERM(s0, 0);
+			SUM_TERM(s0, 0);
 		acc0 = exact_set_lane0(acc0, s0);
 	}
 	return exact_hsum(_mm256_add_pd(acc0, acc1));
@@ -761,14 +710,14 @@ EXACT_TARGET
 static double
 exact_dot_avx2(const float *a, const float *b, int n)
 {
-	return dot_avx2_impl(a, false, b, n);
+	return sum_avx2_impl(a, false, b, n, false);
 }
 
 EXACT_TARGET
 static double
 exact_l2sq_avx2(const float *a, const float *b, int n)
 {
-	return l2sq_avx2_impl(a, false, b, n);
+	return sum_avx2_impl(a, false, b, n, true);
 }
 
 EXACT_TARGET
@@ -782,14 +731,14 @@ EXACT_TARGET
 static double
 exact_dot_half_avx2(const uint16 *a, const float *b, int n)
 {
-	return dot_avx2_impl(a, true, b, n);
+	return sum_avx2_impl(a, true, b, n, false);
 }
 
 EXACT_TARGET
 static double
 exact_l2sq_half_avx2(const uint16 *a, const float *b, int n)
 {
-	return l2sq_avx2_impl(a, true, b, n);
+	return sum_avx2_impl(a, true, b, n, true);
 }
 
 EXACT_TARGET

@@ -291,22 +291,6 @@ PinAhead(Relation index, ScoreahCache cache, BlockNumber blkno, Size from, Size 
 	return buf;
 }
 
-/* ScoreahReadLeaf through the recent-buffer hint */
-static void
-ReadLeafRecent(Relation index, ScoreahCache cache, int leaf, ScoreahLeaf out)
-{
-	BlockNumber blkno = cache->meta.directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
-	Buffer		buf = ScoreahReadBufferRecent(index, cache, blkno);
-	Page		page;
-
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_DIRECTORY);
-	memcpy(out, (ScoreahLeaf) PageGetContents(page) + leaf % SCOREAH_LEAVES_PER_PAGE,
-		   sizeof(ScoreahLeafData));
-	UnlockReleaseBuffer(buf);
-}
-
 static bool
 UseBruteForce(ScoreahCache cache)
 {
@@ -539,27 +523,19 @@ OfferItem(ScoreahScanOpaque so, CandTop *top, const ScoreahCandidate *threshold,
 	TopOffer(top, &c);
 }
 
-/*
- * Offer row i of a group.  Where its vector lies comes from the group
- * header, worked out only for rows past the round's threshold.
- */
+/* Offer row i of a group; where its vector lies comes from the group header */
 static inline void
 OfferRow(ScoreahScanOpaque so, CandTop *top, const ScoreahCandidate *threshold,
 		 const ScoreahGroupHeaderData *gh, ItemPointer tids, int i, int leaf,
 		 double approx)
 {
-	ScoreahCandidate c;
+	BlockNumber vblkno;
+	uint16		voff = 0;
 
-	c.approx = approx;
-	c.tid = tids[i];
-	if (so->haveThreshold && CandCmp(&c, threshold) <= 0)
-		return;
-	c.distance = approx;
 	/* a damaged page list makes the vector unreadable: re-ranking drops it */
-	if (!ScoreahRowVector(&so->cache->layout, gh, i, &c.vblkno, &c.voff))
-		c.vblkno = InvalidBlockNumber;
-	c.leaf = (uint32) leaf;
-	TopOffer(top, &c);
+	if (!ScoreahRowVector(&so->cache->layout, gh, i, &vblkno, &voff))
+		vblkno = InvalidBlockNumber;
+	OfferItem(so, top, threshold, &tids[i], vblkno, voff, leaf, approx, approx);
 }
 
 /* A row of a leaf scored exactly (brute force), copied off its page */
@@ -880,7 +856,7 @@ NextBatch(IndexScanDesc scan)
 			 */
 			if (so->roundStart < so->roundEnd)
 			{
-				ReadLeafRecent(index, cache, so->leafOrder[so->roundStart], &entries[0]);
+				ScoreahReadLeafRecent(index, cache, so->leafOrder[so->roundStart], &entries[0]);
 				head = PinAhead(index, cache, entries[0].codeHead, 0, BLCKSZ);
 			}
 			for (int i = so->roundStart; i < so->roundEnd; i++)
@@ -891,7 +867,7 @@ NextBatch(IndexScanDesc scan)
 
 				if (i + 1 < so->roundEnd)
 				{
-					ReadLeafRecent(index, cache, so->leafOrder[i + 1], nxt);
+					ScoreahReadLeafRecent(index, cache, so->leafOrder[i + 1], nxt);
 					nexthead = PinAhead(index, cache, nxt->codeHead, 0, BLCKSZ);
 				}
 				ScanLeaf(scan, so->leafOrder[i], cur, head, &top);

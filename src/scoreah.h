@@ -405,6 +405,7 @@ extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
 extern ScoreahCache ScoreahGetCache(Relation index);
 extern Buffer ScoreahReadBufferRecent(Relation index, ScoreahCache cache, BlockNumber blkno);
 extern void ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out);
+extern void ScoreahReadLeafRecent(Relation index, ScoreahCache cache, int leaf, ScoreahLeaf out);
 typedef bool (*ScoreahLeafEdit) (ScoreahLeaf entry, const void *arg);
 extern void ScoreahEditLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 							ScoreahLeafEdit edit, const void *arg);

@@ -365,14 +365,10 @@ ScoreahReadBufferRecent(Relation index, ScoreahCache cache, BlockNumber blkno)
 	return buf;
 }
 
-/*
- * Copy the directory entry of a leaf.
- */
-void
-ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out)
+/* Copy a leaf's directory entry from its page, pinned in buf */
+static void
+CopyLeafEntry(Relation index, Buffer buf, BlockNumber blkno, int leaf, ScoreahLeaf out)
 {
-	BlockNumber blkno = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
-	Buffer		buf = ReadBuffer(index, blkno);
 	Page		page;
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -381,6 +377,26 @@ ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out)
 	memcpy(out, (ScoreahLeaf) PageGetContents(page) + leaf % SCOREAH_LEAVES_PER_PAGE,
 		   sizeof(ScoreahLeafData));
 	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Copy the directory entry of a leaf.
+ */
+void
+ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out)
+{
+	BlockNumber blkno = meta->directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
+
+	CopyLeafEntry(index, ReadBuffer(index, blkno), blkno, leaf, out);
+}
+
+/* The same through the recent-buffer hint, for scans */
+void
+ScoreahReadLeafRecent(Relation index, ScoreahCache cache, int leaf, ScoreahLeaf out)
+{
+	BlockNumber blkno = cache->meta.directoryStart + leaf / SCOREAH_LEAVES_PER_PAGE;
+
+	CopyLeafEntry(index, ScoreahReadBufferRecent(index, cache, blkno), blkno, leaf, out);
 }
 
 /*

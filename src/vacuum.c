@@ -28,6 +28,28 @@
 
 #include "scoreah.h"
 
+/*
+ * Mark a page deleted and give it to the free space map; buf is
+ * exclusively locked, and released here.
+ */
+static void
+FreePage(Relation index, Buffer buf, IndexBulkDeleteResult *stats)
+{
+	BlockNumber blkno = BufferGetBlockNumber(buf);
+	GenericXLogState *state = GenericXLogStart(index);
+	Page		page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
+
+	ScoreahInitPage(page, SCOREAH_PAGE_DELETED, SCOREAH_NO_LEAF);
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	RecordFreeIndexPage(index, blkno);
+	stats->pages_deleted++;
+	stats->pages_free++;
+#if PG_VERSION_NUM >= 140000
+	stats->pages_newly_deleted++;
+#endif
+}
+
 /* Mark every page of a chain deleted and give it to the free space map */
 static void
 FreeChain(Relation index, BlockNumber blkno, uint16 kind, int leaf,
@@ -36,8 +58,6 @@ FreeChain(Relation index, BlockNumber blkno, uint16 kind, int leaf,
 	while (blkno != InvalidBlockNumber)
 	{
 		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
-		GenericXLogState *state;
-		Page		page;
 		BlockNumber next;
 
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
@@ -47,17 +67,7 @@ FreeChain(Relation index, BlockNumber blkno, uint16 kind, int leaf,
 			break;
 		}
 		next = ScoreahPageGetOpaque(BufferGetPage(buf))->nextblkno;
-		state = GenericXLogStart(index);
-		page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
-		ScoreahInitPage(page, SCOREAH_PAGE_DELETED, SCOREAH_NO_LEAF);
-		GenericXLogFinish(state);
-		UnlockReleaseBuffer(buf);
-		RecordFreeIndexPage(index, blkno);
-		stats->pages_deleted++;
-		stats->pages_free++;
-#if PG_VERSION_NUM >= 140000
-		stats->pages_newly_deleted++;
-#endif
+		FreePage(index, buf, stats);
 		blkno = next;
 	}
 }
@@ -92,9 +102,7 @@ ReleaseSharedPages(Relation index, BlockNumber *blocks, int nblocks, int leaf,
 			Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
 			Page		page;
 			ScoreahVectorPageHeaderData *vh;
-			GenericXLogState *state;
 			BlockNumber next;
-			bool		freed;
 
 			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 			page = BufferGetPage(buf);
@@ -108,28 +116,16 @@ ReleaseSharedPages(Relation index, BlockNumber *blocks, int nblocks, int leaf,
 				break;
 			}
 			next = ScoreahPageGetOpaque(page)->nextblkno;
-			state = GenericXLogStart(index);
-			freed = vh->refs == 1;
-			if (freed)
-			{
-				page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
-				ScoreahInitPage(page, SCOREAH_PAGE_DELETED, SCOREAH_NO_LEAF);
-			}
+			if (vh->refs == 1)
+				FreePage(index, buf, stats);
 			else
 			{
+				GenericXLogState *state = GenericXLogStart(index);
+
 				page = GenericXLogRegisterBuffer(state, buf, 0);
 				ScoreahVectorPageHeader(page)->refs--;
-			}
-			GenericXLogFinish(state);
-			UnlockReleaseBuffer(buf);
-			if (freed)
-			{
-				RecordFreeIndexPage(index, blkno);
-				stats->pages_deleted++;
-				stats->pages_free++;
-#if PG_VERSION_NUM >= 140000
-				stats->pages_newly_deleted++;
-#endif
+				GenericXLogFinish(state);
+				UnlockReleaseBuffer(buf);
 			}
 			blkno = next;
 		}
