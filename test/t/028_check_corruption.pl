@@ -1,0 +1,75 @@
+# Damaged group headers: scoreah_index_check names them, and an insert that
+# would reuse a slot whose vector cannot be found refuses (index_corrupted).
+#
+# The first group of the first code page is changed on disk with the server
+# stopped: first its first vector page number is pointed past the end of
+# the index, then its count of vector pages is set beyond what a group
+# holds.  (Data checksums are off in test clusters, so the page is read.)
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('check_corruption');
+$node->init;
+$node->append_conf('postgresql.conf', "autovacuum = off\n");
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION scoreah;
+	CREATE EXTENSION pageinspect;
+	CREATE TABLE t (id int, v real[]);
+	INSERT INTO t SELECT i, ARRAY(SELECT sin(i * 0.37 + d)::real FROM generate_series(1, 8) d)
+	  FROM generate_series(1, 300) i;
+	CREATE INDEX t_idx ON t USING scoreah (v) WITH (num_leaves = 2);
+});
+is($node->safe_psql('postgres', "SELECT count(*) FROM scoreah_index_check('t_idx')"),
+	0, 'the index is sound after the build');
+
+# the first code page: kind 4 in the special space (2 bytes at 8184)
+my $blk = $node->safe_psql('postgres', q{
+	SELECT b FROM generate_series(0, pg_relation_size('t_idx') / 8192 - 1) b
+	WHERE get_byte(get_raw_page('t_idx', b::int), 8184) = 4 ORDER BY b LIMIT 1});
+ok($blk ne '', "code page found at block $blk");
+
+# free a slot of the first group: delete its first row, VACUUM
+my $raw = $node->safe_psql('postgres',
+	"SELECT encode(substring(get_raw_page('t_idx', $blk) from 1 + 24 + 24 for 6), 'hex')");
+my ($hi, $lo, $pos) = unpack('vvv', pack('H*', $raw));
+my $ctid = sprintf('(%d,%d)', $hi * 65536 + $lo, $pos);
+my $id = $node->safe_psql('postgres', "DELETE FROM t WHERE ctid = '$ctid' RETURNING id");
+like($id, qr/^\d+$/, "deleted the first row of the group, $ctid (id $id)");
+$node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) t');
+
+my $file = $node->data_dir . '/' . $node->safe_psql('postgres', "SELECT pg_relation_filepath('t_idx')");
+sub poke
+{
+	my ($offset, $bytes) = @_;
+	$node->stop;
+	open(my $fh, '+<', $file) or die "open $file: $!";
+	binmode $fh;
+	seek($fh, $blk * 8192 + 24 + $offset, 0) or die "seek: $!";
+	print $fh $bytes;
+	close($fh);
+	$node->start;
+}
+
+# group header: nitems, nlive (uint16), inserted (uint32), vslot, nvblk
+# (uint16), vblk[] (uint32) from byte 12
+poke(12, pack('L', 0x7FFFFFF0));
+like($node->safe_psql('postgres', "SELECT string_agg(c, '; ') FROM scoreah_index_check('t_idx') c"),
+	qr/group 0 lists vector page 2147483632 past the end of the index/,
+	'scoreah_index_check names a vector page past the end');
+
+poke(10, pack('S', 99));
+like($node->safe_psql('postgres', "SELECT string_agg(c, '; ') FROM scoreah_index_check('t_idx') c"),
+	qr/group 0 lists 99 vector pages from slot \d+, at most \d+ pages and \d+ slots fit/,
+	'scoreah_index_check names a vector page count a group cannot hold');
+# the deleted row again: same vector, same leaf, the freed slot
+my ($ret, $out, $err) = $node->psql('postgres',
+	"INSERT INTO t SELECT $id, ARRAY(SELECT sin($id * 0.37 + d)::real FROM generate_series(1, 8) d)");
+isnt($ret, 0, 'the insert fails');
+like($err, qr/has a group without the vector page of its row 0 at block $blk/,
+	'an insert reusing the damaged slot fails with a message naming the block');
+
+done_testing();
