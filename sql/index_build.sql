@@ -9,38 +9,6 @@
 -- sequential scan's.  Rows are generated from sin/cos so that no two
 -- distances tie and nothing depends on random().
 
--- Helper: run a query (SELECT id ... ORDER BY ... LIMIT n) once with a
--- sequential scan and once through the index; say which index was used
--- and whether both gave the same ids in the same order.
-CREATE FUNCTION check_index(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	seq int[];
-	idx int[];
-	line text;
-	used text := 'no index';
-	old_seq text := current_setting('enable_seqscan');
-	old_idx text := current_setting('enable_indexscan');
-BEGIN
-	PERFORM set_config('enable_seqscan', 'on', true);
-	PERFORM set_config('enable_indexscan', 'off', true);
-	EXECUTE format('SELECT array_agg(id) FROM (%s) s', q) INTO seq;
-	PERFORM set_config('enable_seqscan', 'off', true);
-	PERFORM set_config('enable_indexscan', 'on', true);
-	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-		IF line ~ 'Scan using' THEN
-			used := substring(line from 'Scan using (\S+)');
-		END IF;
-	END LOOP;
-	EXECUTE format('SELECT array_agg(id) FROM (%s) s', q) INTO idx;
-	PERFORM set_config('enable_seqscan', old_seq, true);
-	PERFORM set_config('enable_indexscan', old_idx, true);
-	IF seq IS NOT DISTINCT FROM idx THEN
-		RETURN format('%s: same order, %s rows', used, coalesce(cardinality(idx), 0));
-	END IF;
-	RETURN format('%s: DIFFERENT, seqscan %s, index %s', used, seq, idx);
-END
-$$;
-
 -- Helper: build an index with the given operator class and options, check
 -- it on three queries with its operator (LIMIT 10, 200, 200), drop it.
 CREATE FUNCTION try_index(opclass text, options text) RETURNS text LANGUAGE plpgsql AS $$
@@ -502,7 +470,6 @@ DROP TABLE few;
 DROP TABLE opt, opt_q;
 DROP FUNCTION try_index(text, text);
 DROP FUNCTION check_near_order(text);
-DROP FUNCTION check_index(text);
 RESET scoreah.num_leaves_to_search;
 RESET scoreah.reordering_num_neighbors;
 

@@ -8,38 +8,6 @@
 --
 -- Rows come from sin/cos (no ties, no random()).
 
--- Helper: run a query (SELECT id ... ORDER BY ... LIMIT n) once with a
--- sequential scan and once through the index; say which index was used
--- and whether both gave the same ids in the same order.
-CREATE FUNCTION check_index(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	seq int[];
-	idx int[];
-	line text;
-	used text := 'no index';
-	old_seq text := current_setting('enable_seqscan');
-	old_idx text := current_setting('enable_indexscan');
-BEGIN
-	PERFORM set_config('enable_seqscan', 'on', true);
-	PERFORM set_config('enable_indexscan', 'off', true);
-	EXECUTE format('SELECT array_agg(id) FROM (%s) s', q) INTO seq;
-	PERFORM set_config('enable_seqscan', 'off', true);
-	PERFORM set_config('enable_indexscan', 'on', true);
-	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-		IF line ~ 'Scan using' THEN
-			used := substring(line from 'Scan using (\S+)');
-		END IF;
-	END LOOP;
-	EXECUTE format('SELECT array_agg(id) FROM (%s) s', q) INTO idx;
-	PERFORM set_config('enable_seqscan', old_seq, true);
-	PERFORM set_config('enable_indexscan', old_idx, true);
-	IF seq IS NOT DISTINCT FROM idx THEN
-		RETURN format('%s: same order, %s rows', used, coalesce(cardinality(idx), 0));
-	END IF;
-	RETURN format('%s: DIFFERENT, seqscan %s, index %s', used, seq, idx);
-END
-$$;
-
 -- Helper: check_index on the whole of table dml for two queries and the
 -- three operators, with the structural check of the three indexes
 CREATE FUNCTION check_dml() RETURNS TABLE (query int, op text, result text) LANGUAGE plpgsql AS $$
@@ -320,6 +288,5 @@ DROP TABLE unlogged;
 
 DROP FUNCTION check_dml();
 DROP FUNCTION index_rows(regclass);
-DROP FUNCTION check_index(text);
 RESET scoreah.num_leaves_to_search;
 RESET scoreah.reordering_num_neighbors;

@@ -9,38 +9,6 @@
 -- depend on the trained model (approximate orders) are never printed, only
 -- their counts and sets.
 
--- Helper: run a query (SELECT id ... ORDER BY ... LIMIT n) once with a
--- sequential scan and once through the index; say which index was used
--- and whether both gave the same ids in the same order.
-CREATE FUNCTION check_index(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	seq int[];
-	idx int[];
-	line text;
-	used text := 'no index';
-	old_seq text := current_setting('enable_seqscan');
-	old_idx text := current_setting('enable_indexscan');
-BEGIN
-	PERFORM set_config('enable_seqscan', 'on', true);
-	PERFORM set_config('enable_indexscan', 'off', true);
-	EXECUTE format('SELECT array_agg(id) FROM (%s) s', q) INTO seq;
-	PERFORM set_config('enable_seqscan', 'off', true);
-	PERFORM set_config('enable_indexscan', 'on', true);
-	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-		IF line ~ 'Scan using' THEN
-			used := substring(line from 'Scan using (\S+)');
-		END IF;
-	END LOOP;
-	EXECUTE format('SELECT array_agg(id) FROM (%s) s', q) INTO idx;
-	PERFORM set_config('enable_seqscan', old_seq, true);
-	PERFORM set_config('enable_indexscan', old_idx, true);
-	IF seq IS NOT DISTINCT FROM idx THEN
-		RETURN format('%s: same order, %s rows', used, coalesce(cardinality(idx), 0));
-	END IF;
-	RETURN format('%s: DIFFERENT, seqscan %s, index %s', used, seq, idx);
-END
-$$;
-
 -- Data: 300 rows of 8 dimensions with varied lengths, and 5 queries
 CREATE TABLE items (id int PRIMARY KEY, v real[]);
 INSERT INTO items
@@ -302,6 +270,51 @@ SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512
 SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
 
 DROP TABLE items, queries;
-DROP FUNCTION check_index(text);
 RESET scoreah.num_leaves_to_search;
 RESET scoreah.reordering_num_neighbors;
+
+-- The settings a scan reads are fixed when it starts: changing every one
+-- of them between two fetches of a cursor that needs many batches changes
+-- nothing in its rows.
+CREATE TABLE fixed (id int PRIMARY KEY, v real[]);
+INSERT INTO fixed
+SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 1.7)::real FROM generate_series(1, 8) j)
+FROM generate_series(1, 3000) i;
+CREATE INDEX ON fixed USING scoreah (v) WITH (num_leaves = 30);
+CREATE FUNCTION fixed_settings_check() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	c refcursor;
+	r record;
+	ids int[] := '{}';
+	ref int[];
+	q text := 'SELECT id FROM fixed ORDER BY v <-> ''{1,0,1,0,1,0,1,0}'' LIMIT 3000';
+BEGIN
+	PERFORM set_config('scoreah.num_leaves_to_search', '3', true);
+	PERFORM set_config('scoreah.reordering_num_neighbors', '50', true);
+	EXECUTE format('SELECT array_agg(id) FROM (%s) s', q) INTO ref;
+	OPEN c FOR EXECUTE q;
+	LOOP
+		FETCH c INTO r;
+		EXIT WHEN NOT FOUND;
+		ids := ids || r.id;
+		IF cardinality(ids) = 500 THEN
+			PERFORM set_config('scoreah.num_leaves_to_search', '30', true);
+			PERFORM set_config('scoreah.reordering_num_neighbors', '0', true);
+			PERFORM set_config('scoreah.float_lut_scoring', 'on', true);
+			PERFORM set_config('scoreah.force_scalar_kernels', 'on', true);
+			PERFORM set_config('work_mem', '64', true);
+		END IF;
+	END LOOP;
+	CLOSE c;
+	RETURN format('%s rows, %s distinct, the same as without the changes: %s',
+				  cardinality(ids), (SELECT count(DISTINCT x) FROM unnest(ids) x), ids = ref);
+END
+$$;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM fixed ORDER BY v <-> '{1,0,1,0,1,0,1,0}' LIMIT 3000;
+BEGIN;
+SELECT fixed_settings_check();
+COMMIT;
+RESET enable_seqscan;
+DROP FUNCTION fixed_settings_check();
+DROP TABLE fixed;

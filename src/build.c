@@ -14,10 +14,14 @@
  *	  its residual (anisotropically when a threshold is set); rows go into
  *	  a tuplesort keyed by leaf, which spills to disk past
  *	  maintenance_work_mem.
- * 5. The sorted stream is written leaf by leaf: a chain of code pages and
- *	  a chain of vector pages per leaf, then the directory and metapage.
- *	  Pages are written through shared buffers without WAL and the whole
- *	  relation is WAL-logged once at the end.
+ * 5. The sorted stream is written leaf by leaf (build_write.c): a chain of
+ *	  code pages per leaf and the vectors on pages the leaves share, then
+ *	  the directory and the metapage.  Pages are written through shared
+ *	  buffers without WAL and the whole relation is WAL-logged once at the
+ *	  end.
+ *
+ * Step 4 runs in parallel workers when the planner grants them
+ * (build_parallel.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -25,12 +29,8 @@
 
 #include <math.h>
 
-#include "access/generic_xlog.h"
-#include "access/parallel.h"
-#include "access/table.h"
 #include "access/tableam.h"
 #include "access/xloginsert.h"
-#include "catalog/index.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/progress.h"
@@ -38,18 +38,9 @@
 #include "miscadmin.h"
 #include "optimizer/optimizer.h"
 #include "pgstat.h"
-#include "port/atomics.h"
-#include "storage/condition_variable.h"
-#include "storage/spin.h"
-#include "tcop/tcopprot.h"
-#include "utils/snapmgr.h"
-#include "utils/wait_event.h"
-#include "portability/instr_time.h"
 #include "utils/builtins.h"
-#include "utils/float.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/timestamp.h"
 #include "utils/tuplesort.h"
 
 #include "scoreah.h"
@@ -58,89 +49,6 @@
 #define PQ_SEED		UINT64CONST(19080371)
 #define SAMPLE_SEED UINT64CONST(42)
 
-typedef struct ScoreahBuildState
-{
-	Relation	heap;
-	Relation	index;
-	IndexInfo  *indexInfo;
-	ScoreahOptions *opts;
-	int			metric;
-	int			dim;			/* from the first row */
-	MemoryContext tmpCtx;
-
-	/* sampling */
-	int			sampleTarget;
-	int			nsamples;
-	int			sampleCapacity;
-	float	   *samples;
-	int64		nrows;			/* indexable rows seen */
-	ScoreahRandom rng;
-	Size		memLimit;
-
-	/* model */
-	ScoreahModelData model;
-	double		threshold;
-
-	/* encoding */
-	Tuplesortstate *sort;
-	TupleDesc	sortDesc;
-	TupleTableSlot *slot;
-	int64		nencoded;
-	double		sumDistance;
-
-	/* phase timing, logged at DEBUG1 */
-	int			phase;
-	instr_time	phaseStart;
-
-	/* parallel encoding */
-	bool		reportProgress;
-	struct ScoreahShared *shared;
-	ParallelContext *pcxt;
-	Snapshot	snapshot;
-} ScoreahBuildState;
-
-/*
- * Parallel build.  PostgreSQL 15 offers parallel workers to btree alone, so
- * scoreah sets up its own ParallelContext as nbtree does: the leader trains
- * the model, then it and the workers scan parts of the heap, assign and
- * encode rows into their own tuplesorts over one shared file set, and the
- * leader merges them and writes the pages.
- */
-#define PARALLEL_KEY_SHARED		UINT64CONST(0xA5C0000000000001)
-#define PARALLEL_KEY_TUPLESORT	UINT64CONST(0xA5C0000000000002)
-#define PARALLEL_KEY_MODEL		UINT64CONST(0xA5C0000000000003)
-#define PARALLEL_KEY_QUERY_TEXT UINT64CONST(0xA5C0000000000004)
-
-typedef struct ScoreahShared
-{
-	/* set by the leader before launch */
-	Oid			heaprelid;
-	Oid			indexrelid;
-	bool		isconcurrent;
-	int			scantuplesortstates;
-	int			metric;
-	int			dim;
-	int			nleaves;
-	int			nblocks;
-	int			dpb;
-	bool		residual;
-	double		threshold;
-
-	/* workers report here */
-	ConditionVariable workersdonecv;
-	slock_t		mutex;
-	int			nparticipantsdone;
-	int64		nencoded;
-	double		sumDistance;
-	pg_atomic_uint64 progress;	/* rows encoded so far, all participants */
-
-	/* ParallelTableScanDescData follows */
-} ScoreahShared;
-
-#define ParallelTableScanFromShared(shared) \
-	(ParallelTableScanDesc) ((char *) (shared) + BUFFERALIGN(sizeof(ScoreahShared)))
-
-PGDLLEXPORT void ScoreahParallelBuildMain(dsm_segment *seg, shm_toc *toc);
 
 static char *
 PhaseName(int phase)
@@ -183,36 +91,6 @@ SetPhase(ScoreahBuildState *state, int phase)
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, phase);
 }
 
-/* A page being filled in memory before it goes to its block */
-typedef struct PageWriter
-{
-	Relation	index;
-	uint32		leaf;
-	BlockNumber blkno;
-	PGAlignedBlock data;
-} PageWriter;
-
-static BlockNumber
-AllocBlock(Relation index)
-{
-	Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, NULL);
-	BlockNumber blkno = BufferGetBlockNumber(buf);
-
-	ReleaseBuffer(buf);
-	return blkno;
-}
-
-static void
-WriteBlock(Relation index, BlockNumber blkno, Page page)
-{
-	Buffer		buf = ReadBuffer(index, blkno);
-
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	memcpy(BufferGetPage(buf), page, BLCKSZ);
-	MarkBufferDirty(buf);
-	UnlockReleaseBuffer(buf);
-}
-
 /* ---- row validation shared by both scans ---- */
 
 /*
@@ -241,15 +119,9 @@ RowVector(ScoreahBuildState *state, Datum value, float **unit)
 	*unit = x;
 	if (state->metric == SCOREAH_METRIC_COSINE)
 	{
-		double		norm = scoreah_exact_norm(x, dim);
-		float	   *u;
-
-		if (norm == 0)
+		*unit = palloc(sizeof(float) * dim);
+		if (scoreah_normalize(x, dim, *unit) == 0)
 			return NULL;
-		u = palloc(sizeof(float) * dim);
-		for (int i = 0; i < dim; i++)
-			u[i] = (float) (x[i] / norm);
-		*unit = u;
 	}
 	return x;
 }
@@ -369,8 +241,8 @@ CheckOptions(ScoreahBuildState *state)
 
 /* ---- pass 2: assign and encode ---- */
 
-static void
-EncodeCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+void
+ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			   bool tupleIsAlive, void *arg)
 {
 	ScoreahBuildState *state = (ScoreahBuildState *) arg;
@@ -422,7 +294,7 @@ EncodeCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			int64		done = state->nencoded;
 
 			if (state->shared)
-				done = (int64) pg_atomic_add_fetch_u64(&state->shared->progress, 1024);
+				done = ScoreahBuildAddProgress(state->shared, 1024);
 			if (state->reportProgress)
 				pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done);
 		}
@@ -431,10 +303,10 @@ EncodeCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	MemoryContextReset(state->tmpCtx);
 }
 
-/* ---- parallel encoding ---- */
+/* ---- the sort of encoded rows (all participants begin theirs alike) ---- */
 
-static void
-InitSortDesc(ScoreahBuildState *state)
+void
+ScoreahBuildInitSort(ScoreahBuildState *state)
 {
 	state->sortDesc = CreateTemplateTupleDesc(2);
 	TupleDescInitEntry(state->sortDesc, (AttrNumber) 1, "leaf", INT4OID, -1, 0);
@@ -443,8 +315,8 @@ InitSortDesc(ScoreahBuildState *state)
 }
 
 /* Sort by leaf; all participants must begin their sorts identically */
-static Tuplesortstate *
-BeginSort(ScoreahBuildState *state, int sortmem, SortCoordinate coordinate)
+Tuplesortstate *
+ScoreahBuildBeginSort(ScoreahBuildState *state, int sortmem, SortCoordinate coordinate)
 {
 	AttrNumber	sortKey = 1;
 	Oid			sortOp = Int4LessOperator;
@@ -456,624 +328,35 @@ BeginSort(ScoreahBuildState *state, int sortmem, SortCoordinate coordinate)
 								TUPLESORT_NONE);
 }
 
-/* Model arrays in one float buffer: centroids, their norms, codebooks */
-static Size
-ModelFloats(int nleaves, int dim)
-{
-	return (Size) nleaves * dim + nleaves + (Size) SCOREAH_CENTERS * dim;
-}
+/* ---- training ---- */
 
 /*
- * One participant's share of the encoding pass (the leader's or a
- * worker's): scan its part of the heap into its own tuplesort.
+ * The shape of the model: how many leaves (about sqrt(rows) unless given,
+ * at most one per sampled row) and PQ blocks.
  */
 static void
-ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
-					  Relation heap, Relation index, float *modelbuf,
-					  int sortmem, bool progress)
-{
-	ScoreahBuildState state;
-	SortCoordinate coordinate;
-	TableScanDesc scan;
-
-	memset(&state, 0, sizeof(state));
-	state.heap = heap;
-	state.index = index;
-	state.indexInfo = BuildIndexInfo(index);
-	state.indexInfo->ii_Concurrent = shared->isconcurrent;
-	state.metric = shared->metric;
-	state.dim = shared->dim;
-	state.threshold = shared->threshold;
-	state.model.dim = shared->dim;
-	state.model.metric = shared->metric;
-	state.model.nleaves = shared->nleaves;
-	state.model.nblocks = shared->nblocks;
-	state.model.dpb = shared->dpb;
-	state.model.residual = shared->residual;
-	state.model.centroids = modelbuf;
-	state.model.centroidNorms = modelbuf + (Size) shared->nleaves * shared->dim;
-	state.model.codebooks = state.model.centroidNorms + shared->nleaves;
-	state.shared = shared;
-	state.reportProgress = progress;
-	state.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "scoreah build row",
-										 ALLOCSET_DEFAULT_SIZES);
-	InitSortDesc(&state);
-
-	coordinate = palloc0(sizeof(SortCoordinateData));
-	coordinate->isWorker = true;
-	coordinate->nParticipants = -1;
-	coordinate->sharedsort = sharedsort;
-	state.sort = BeginSort(&state, sortmem, coordinate);
-
-	scan = table_beginscan_parallel(heap, ParallelTableScanFromShared(shared));
-	table_index_build_scan(heap, index, state.indexInfo, true, progress,
-						   EncodeCallback, (void *) &state, scan);
-	tuplesort_performsort(state.sort);
-
-	SpinLockAcquire(&shared->mutex);
-	shared->nparticipantsdone++;
-	shared->nencoded += state.nencoded;
-	shared->sumDistance += state.sumDistance;
-	SpinLockRelease(&shared->mutex);
-	ConditionVariableSignal(&shared->workersdonecv);
-
-	tuplesort_end(state.sort);
-	ExecDropSingleTupleTableSlot(state.slot);
-	MemoryContextDelete(state.tmpCtx);
-}
-
-/*
- * Entry point of a parallel worker (named in CreateParallelContext).
- */
-void
-ScoreahParallelBuildMain(dsm_segment *seg, shm_toc *toc)
-{
-	char	   *queryText;
-	ScoreahShared *shared;
-	Sharedsort *sharedsort;
-	float	   *modelbuf;
-	Relation	heap,
-				index;
-	LOCKMODE	heapLockmode,
-				indexLockmode;
-
-	/* report the statement, so workers show it in pg_stat_activity */
-	queryText = shm_toc_lookup(toc, PARALLEL_KEY_QUERY_TEXT, true);
-	debug_query_string = queryText;
-	pgstat_report_activity(STATE_RUNNING, debug_query_string);
-
-	shared = shm_toc_lookup(toc, PARALLEL_KEY_SHARED, false);
-
-	/* the same locks as the leader (index_build and CIC take these) */
-	if (!shared->isconcurrent)
-	{
-		heapLockmode = ShareLock;
-		indexLockmode = AccessExclusiveLock;
-	}
-	else
-	{
-		heapLockmode = ShareUpdateExclusiveLock;
-		indexLockmode = RowExclusiveLock;
-	}
-	heap = table_open(shared->heaprelid, heapLockmode);
-	index = index_open(shared->indexrelid, indexLockmode);
-
-	sharedsort = shm_toc_lookup(toc, PARALLEL_KEY_TUPLESORT, false);
-	tuplesort_attach_shared(sharedsort, seg);
-	modelbuf = shm_toc_lookup(toc, PARALLEL_KEY_MODEL, false);
-
-	ParticipateInEncoding(shared, sharedsort, heap, index, modelbuf,
-						  maintenance_work_mem / shared->scantuplesortstates, false);
-
-	index_close(index, indexLockmode);
-	table_close(heap, heapLockmode);
-}
-
-/*
- * Encode with nworkers workers plus the leader.  Returns false (and the
- * caller encodes serially) when no worker could be started.  On success
- * state->sort holds the merged, sorted rows, and the parallel context stays
- * up until EndParallel (the sort's files live in its shared memory).
- */
-static bool
-EncodeParallel(ScoreahBuildState *state, int request)
-{
-	ParallelContext *pcxt;
-	Snapshot	snapshot;
-	Size		estshared,
-				estsort,
-				modelbytes;
-	int			scantuplesortstates = request + 1;
-	bool		isconcurrent = state->indexInfo->ii_Concurrent;
-	ScoreahShared *shared;
-	Sharedsort *sharedsort;
-	float	   *modelbuf;
-	ScoreahModel model = &state->model;
-	int			nparticipants;
-	SortCoordinate coordinate;
-
-	EnterParallelMode();
-	pcxt = CreateParallelContext("scoreah", "ScoreahParallelBuildMain", request);
-
-	snapshot = isconcurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
-
-	estshared = BUFFERALIGN(sizeof(ScoreahShared)) +
-		table_parallelscan_estimate(state->heap, snapshot);
-	shm_toc_estimate_chunk(&pcxt->estimator, estshared);
-	estsort = tuplesort_estimate_shared(scantuplesortstates);
-	shm_toc_estimate_chunk(&pcxt->estimator, estsort);
-	modelbytes = sizeof(float) * ModelFloats(model->nleaves, model->dim);
-	shm_toc_estimate_chunk(&pcxt->estimator, modelbytes);
-	shm_toc_estimate_keys(&pcxt->estimator, 3);
-	if (debug_query_string)
-	{
-		shm_toc_estimate_chunk(&pcxt->estimator, strlen(debug_query_string) + 1);
-		shm_toc_estimate_keys(&pcxt->estimator, 1);
-	}
-
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
-	{
-		/* no dynamic shared memory: serial build */
-		if (IsMVCCSnapshot(snapshot))
-			UnregisterSnapshot(snapshot);
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
-		return false;
-	}
-
-	shared = shm_toc_allocate(pcxt->toc, estshared);
-	memset(shared, 0, sizeof(ScoreahShared));
-	shared->heaprelid = RelationGetRelid(state->heap);
-	shared->indexrelid = RelationGetRelid(state->index);
-	shared->isconcurrent = isconcurrent;
-	shared->scantuplesortstates = scantuplesortstates;
-	shared->metric = state->metric;
-	shared->dim = model->dim;
-	shared->nleaves = model->nleaves;
-	shared->nblocks = model->nblocks;
-	shared->dpb = model->dpb;
-	shared->residual = model->residual;
-	shared->threshold = state->threshold;
-	ConditionVariableInit(&shared->workersdonecv);
-	SpinLockInit(&shared->mutex);
-	pg_atomic_init_u64(&shared->progress, 0);
-	table_parallelscan_initialize(state->heap, ParallelTableScanFromShared(shared), snapshot);
-
-	sharedsort = shm_toc_allocate(pcxt->toc, estsort);
-	tuplesort_initialize_shared(sharedsort, scantuplesortstates, pcxt->seg);
-
-	modelbuf = shm_toc_allocate(pcxt->toc, modelbytes);
-	memcpy(modelbuf, model->centroids, sizeof(float) * model->nleaves * model->dim);
-	memcpy(modelbuf + (Size) model->nleaves * model->dim, model->centroidNorms,
-		   sizeof(float) * model->nleaves);
-	memcpy(modelbuf + (Size) model->nleaves * model->dim + model->nleaves,
-		   model->codebooks, sizeof(float) * SCOREAH_CENTERS * model->dim);
-
-	shm_toc_insert(pcxt->toc, PARALLEL_KEY_SHARED, shared);
-	shm_toc_insert(pcxt->toc, PARALLEL_KEY_TUPLESORT, sharedsort);
-	shm_toc_insert(pcxt->toc, PARALLEL_KEY_MODEL, modelbuf);
-	if (debug_query_string)
-	{
-		char	   *q = shm_toc_allocate(pcxt->toc, strlen(debug_query_string) + 1);
-
-		strcpy(q, debug_query_string);
-		shm_toc_insert(pcxt->toc, PARALLEL_KEY_QUERY_TEXT, q);
-	}
-
-	LaunchParallelWorkers(pcxt);
-	if (pcxt->nworkers_launched == 0)
-	{
-		WaitForParallelWorkersToFinish(pcxt);
-		if (IsMVCCSnapshot(snapshot))
-			UnregisterSnapshot(snapshot);
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
-		return false;
-	}
-	nparticipants = pcxt->nworkers_launched + 1;
-	ereport(DEBUG1,
-			(errmsg_internal("scoreah build of \"%s\": using %d parallel workers",
-							 RelationGetRelationName(state->index),
-							 pcxt->nworkers_launched)));
-
-	/* the leader encodes its share too */
-	ParticipateInEncoding(shared, sharedsort, state->heap, state->index, modelbuf,
-						  maintenance_work_mem / scantuplesortstates, true);
-
-	/* wait for every participant's sorted run */
-	for (;;)
-	{
-		bool		done;
-
-		SpinLockAcquire(&shared->mutex);
-		done = shared->nparticipantsdone == nparticipants;
-		SpinLockRelease(&shared->mutex);
-		if (done)
-			break;
-		ConditionVariableSleep(&shared->workersdonecv,
-							   WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
-	}
-	ConditionVariableCancelSleep();
-
-	state->nencoded = shared->nencoded;
-	state->sumDistance = shared->sumDistance;
-
-	/* merge */
-	coordinate = palloc0(sizeof(SortCoordinateData));
-	coordinate->isWorker = false;
-	coordinate->nParticipants = nparticipants;
-	coordinate->sharedsort = sharedsort;
-	state->sort = BeginSort(state, maintenance_work_mem, coordinate);
-	tuplesort_performsort(state->sort);
-
-	state->pcxt = pcxt;
-	state->snapshot = snapshot;
-	return true;
-}
-
-static void
-EndParallel(ScoreahBuildState *state)
-{
-	if (state->pcxt == NULL)
-		return;
-	WaitForParallelWorkersToFinish(state->pcxt);
-	if (IsMVCCSnapshot(state->snapshot))
-		UnregisterSnapshot(state->snapshot);
-	DestroyParallelContext(state->pcxt);
-	ExitParallelMode();
-	state->pcxt = NULL;
-}
-
-/* ---- writing ---- */
-
-typedef struct LeafWriter
-{
-	Relation	index;
-	ScoreahMetaPage meta;
-	Size		vbytes;			/* stored bytes per vector (0: table) */
-	char	   *vbuf;			/* packed vector */
-	int			nblocks;
-	int			dim;
-	ScoreahLayoutData layout;
-	PageWriter	code;			/* current code page */
-	PageWriter	vec;			/* current shared vector page */
-	bool		haveCode;
-	bool		haveVec;		/* vec holds a page (across leaves) */
-	bool		leafOnVec;		/* the current leaf is counted on vec */
-	uint32		leafno;			/* the leaf being written */
-	ScoreahLeafData leaf;
-} LeafWriter;
-
-static void
-StartPage(PageWriter *w, Relation index, uint16 kind, uint32 leaf)
-{
-	w->index = index;
-	w->leaf = leaf;
-	w->blkno = AllocBlock(index);
-	ScoreahInitPage(w->data.data, kind, leaf);
-}
-
-/* Flush w and continue the chain on a new page */
-static void
-ChainPage(PageWriter *w, uint16 kind)
-{
-	BlockNumber next = AllocBlock(w->index);
-
-	ScoreahPageGetOpaque(w->data.data)->nextblkno = next;
-	WriteBlock(w->index, w->blkno, w->data.data);
-	w->blkno = next;
-	ScoreahInitPage(w->data.data, kind, w->leaf);
-}
-
-/* Write the current shared vector page and start a new one */
-static void
-NextVectorPage(LeafWriter *lw, bool link)
-{
-	if (!lw->haveVec)
-	{
-		StartPage(&lw->vec, lw->index, SCOREAH_PAGE_VECTORS, SCOREAH_SHARED_LEAF);
-		lw->haveVec = true;
-	}
-	else if (link)
-		ChainPage(&lw->vec, SCOREAH_PAGE_VECTORS);
-	else
-	{
-		WriteBlock(lw->index, lw->vec.blkno, lw->vec.data.data);
-		StartPage(&lw->vec, lw->index, SCOREAH_PAGE_VECTORS, SCOREAH_SHARED_LEAF);
-	}
-	lw->leafOnVec = false;
-}
-
-/* Count the current leaf in on the current shared vector page */
-static void
-CountLeafOnPage(LeafWriter *lw)
-{
-	ScoreahVectorPageHeaderData *vh = ScoreahVectorPageHeader(lw->vec.data.data);
-
-	if (lw->leafOnVec)
-		return;
-	if (vh->refs == 0)
-		vh->firstLeaf = lw->leafno;
-	vh->lastLeaf = lw->leafno;
-	vh->refs++;
-	lw->leafOnVec = true;
-}
-
-/*
- * Append a vector to the build's shared vector pages; returns where it
- * starts.  Leaves follow each other on the same pages.  A vector longer
- * than a page starts a fresh page and runs on over as many linked pages
- * as it needs, each counting its leaf.
- */
-static void
-WriteVector(LeafWriter *lw, const float *x, BlockNumber *blkno, uint16 *off)
-{
-	Size		nbytes = lw->vbytes;
-	const char *src = lw->vbuf;
-	PageHeader	ph;
-
-	if (nbytes == 0)
-	{
-		/* reordering_storage = table: re-ranking reads the heap */
-		*blkno = InvalidBlockNumber;
-		*off = 0;
-		return;
-	}
-	ScoreahPackVector(lw->meta, x, lw->vbuf);
-	if (!lw->haveVec)
-		NextVectorPage(lw, false);
-	ph = (PageHeader) lw->vec.data.data;
-	if ((nbytes <= SCOREAH_VECTOR_CAPACITY && ph->pd_upper - ph->pd_lower < nbytes) ||
-		(nbytes > SCOREAH_VECTOR_CAPACITY && ph->pd_lower > SCOREAH_VECTORS_OFFSET))
-	{
-		NextVectorPage(lw, false);
-		ph = (PageHeader) lw->vec.data.data;
-	}
-	CountLeafOnPage(lw);
-	*blkno = lw->vec.blkno;
-	*off = ph->pd_lower;
-	while (nbytes > 0)
-	{
-		Size		n = Min(nbytes, (Size) (ph->pd_upper - ph->pd_lower));
-
-		memcpy((char *) ph + ph->pd_lower, src, n);
-		ph->pd_lower += n;
-		src += n;
-		nbytes -= n;
-		if (nbytes > 0)
-		{
-			NextVectorPage(lw, true);
-			ph = (PageHeader) lw->vec.data.data;
-			CountLeafOnPage(lw);
-		}
-	}
-}
-
-static void
-WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const float *x)
-{
-	PageHeader	ph;
-	int			ngroups;
-	char	   *group;
-	ScoreahGroupHeaderData *gh;
-	BlockNumber vblkno;
-	uint16		voff;
-	Size		gsize = lw->layout.gsize;
-
-	if (!lw->haveCode)
-	{
-		StartPage(&lw->code, lw->index, SCOREAH_PAGE_CODES, lw->leafno);
-		lw->haveCode = true;
-		lw->leaf.codeHead = lw->code.blkno;
-	}
-	ph = (PageHeader) lw->code.data.data;
-	ngroups = ScoreahPageGetNGroups(lw->code.data.data, gsize);
-	group = ngroups > 0 ? PageGetContents(lw->code.data.data) + (ngroups - 1) * gsize : NULL;
-	if (group == NULL || ScoreahGroupHeader(group)->nitems == SCOREAH_GROUP_ROWS)
-	{
-		if (ngroups == lw->layout.groupsPerPage)
-		{
-			ChainPage(&lw->code, SCOREAH_PAGE_CODES);
-			ph = (PageHeader) lw->code.data.data;
-			ngroups = 0;
-		}
-		group = PageGetContents(lw->code.data.data) + ngroups * gsize;
-		memset(group, 0, gsize);
-		ph->pd_lower += gsize;
-	}
-	gh = ScoreahGroupHeader(group);
-	ScoreahGroupTids(&lw->layout, group)[gh->nitems] = *tid;
-	WriteVector(lw, x, &vblkno, &voff);
-
-	/* the build writes a leaf's vectors in row order: they always follow */
-	if (!ScoreahGroupAddVector(&lw->layout, gh, gh->nitems, vblkno, voff))
-		elog(ERROR, "scoreah build: vector of leaf %u at (%u,%u) does not follow its group",
-			 lw->leafno, vblkno, voff);
-	if (lw->nblocks > 0)
-		scoreah_pack_codes(ScoreahGroupCodes(&lw->layout, group), gh->nitems, codes,
-						   lw->nblocks);
-	gh->nitems++;
-	gh->nlive++;
-	lw->leaf.nbuilt++;
-}
-
-static void
-FinishLeaf(LeafWriter *lw)
-{
-	if (lw->haveCode)
-	{
-		WriteBlock(lw->index, lw->code.blkno, lw->code.data.data);
-		lw->leaf.codeTail = lw->code.blkno;
-	}
-	/* the shared vector page goes on with the next leaf */
-	lw->haveCode = false;
-	lw->leafOnVec = false;
-}
-
-/* After the last leaf: the last shared vector page */
-static void
-FinishVectors(LeafWriter *lw)
-{
-	if (lw->haveVec)
-		WriteBlock(lw->index, lw->vec.blkno, lw->vec.data.data);
-	lw->haveVec = false;
-}
-
-/*
- * Write a byte stream over consecutive new pages; returns the first block.
- */
-static BlockNumber
-WriteBlob(Relation index, const char *src, Size nbytes)
-{
-	PGAlignedBlock page;
-	BlockNumber first = InvalidBlockNumber;
-
-	while (nbytes > 0)
-	{
-		BlockNumber blkno = AllocBlock(index);
-		Size		n = Min(nbytes, SCOREAH_PAGE_CAPACITY);
-
-		if (first == InvalidBlockNumber)
-			first = blkno;
-		ScoreahInitPage(page.data, SCOREAH_PAGE_BLOB, SCOREAH_NO_LEAF);
-		memcpy(PageGetContents(page.data), src, n);
-		((PageHeader) page.data)->pd_lower += n;
-		WriteBlock(index, blkno, page.data);
-		src += n;
-		nbytes -= n;
-	}
-	return first;
-}
-
-static void
-FillMeta(ScoreahBuildState *state, ScoreahMetaPage meta)
-{
-	ScoreahOptions *opts = state->opts;
-
-	memset(meta, 0, sizeof(ScoreahMetaPageData));
-	meta->magic = SCOREAH_MAGIC;
-	meta->version = SCOREAH_VERSION;
-	if (!pg_strong_random(&meta->buildId, sizeof(meta->buildId)))
-		meta->buildId = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
-	meta->dimensions = state->dim;
-	meta->metric = state->metric;
-	meta->dimsPerBlock = opts->dimensionsPerBlock;
-	meta->scoring = opts->scoring;
-	meta->reorderStorage = opts->reorderingStorage;
-	meta->leavesTrainingSampleSize = opts->leavesTrainingSampleSize;
-	meta->leavesTrainingIterations = opts->leavesTrainingIterations;
-	meta->minPartitionSize = opts->minPartitionSize;
-	meta->trainingSampleSize = opts->trainingSampleSize;
-	meta->trainingIterations = opts->trainingIterations;
-	meta->threshold = opts->anisotropicThreshold;
-	if (opts->spherical)
-		meta->flags |= SCOREAH_FLAG_SPHERICAL;
-	if (opts->quantizeCentroids)
-		meta->flags |= SCOREAH_FLAG_QUANTIZE_CENTROIDS;
-	if (opts->randomInit)
-		meta->flags |= SCOREAH_FLAG_RANDOM_INIT;
-	meta->blobStart = InvalidBlockNumber;
-	meta->directoryStart = InvalidBlockNumber;
-}
-
-/*
- * An index with one leaf and no model: every row goes to leaf 0 and scans
- * score exactly.  Used for empty tables and for the init fork of unlogged
- * tables; the first row fixes the dimension.
- */
-static void
-WriteUntrained(Relation index, ForkNumber forkNum, ScoreahMetaPage meta)
-{
-	Buffer		metabuf,
-				dirbuf;
-	Page		page;
-	ScoreahLeaf leaf;
-
-	meta->nleaves = 1;
-	meta->nblocks = 0;
-	meta->numLeavesToSearch = 1;
-	meta->flags &= ~(SCOREAH_FLAG_TRAINED | SCOREAH_FLAG_RESIDUAL);
-	meta->directoryStart = 1;
-	meta->directoryPages = 1;
-
-	metabuf = ReadBufferExtended(index, forkNum, P_NEW, RBM_NORMAL, NULL);
-	Assert(BufferGetBlockNumber(metabuf) == SCOREAH_METAPAGE_BLKNO);
-	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	dirbuf = ReadBufferExtended(index, forkNum, P_NEW, RBM_NORMAL, NULL);
-	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
-
-	START_CRIT_SECTION();
-	page = BufferGetPage(metabuf);
-	ScoreahInitPage(page, SCOREAH_PAGE_META, SCOREAH_NO_LEAF);
-	memcpy(PageGetContents(page), meta, sizeof(ScoreahMetaPageData));
-	((PageHeader) page)->pd_lower += sizeof(ScoreahMetaPageData);
-	MarkBufferDirty(metabuf);
-
-	page = BufferGetPage(dirbuf);
-	ScoreahInitPage(page, SCOREAH_PAGE_DIRECTORY, SCOREAH_NO_LEAF);
-	leaf = (ScoreahLeaf) PageGetContents(page);
-	memset(leaf, 0, sizeof(ScoreahLeafData));
-	leaf->codeHead = leaf->codeTail = InvalidBlockNumber;
-	leaf->vecHead = leaf->vecTail = InvalidBlockNumber;
-	leaf->reuseBlk = InvalidBlockNumber;
-	((PageHeader) page)->pd_lower += sizeof(ScoreahLeafData);
-	MarkBufferDirty(dirbuf);
-
-	/* the init fork is not covered by the end-of-build log: log it here */
-	if (forkNum == INIT_FORKNUM || RelationNeedsWAL(index))
-	{
-		log_newpage_buffer(metabuf, true);
-		log_newpage_buffer(dirbuf, true);
-	}
-	END_CRIT_SECTION();
-
-	UnlockReleaseBuffer(dirbuf);
-	UnlockReleaseBuffer(metabuf);
-}
-
-/*
- * Train, encode and write a trained index.
- */
-static void
-BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
+ChooseShape(ScoreahBuildState *state)
 {
 	ScoreahOptions *opts = state->opts;
 	ScoreahModel model = &state->model;
 	int			dim = state->dim;
 	int			requested;
-	int			nleaves;
-	int			ntree,
-				npq;
-	Size		need;
-	ScoreahKmeansParams kp;
-	BlockNumber metaBlk,
-				dirStart;
-	int			dirPages;
-	ScoreahLeaf leaves;
-	LeafWriter	lw;
-	int			nworkers;
-	TupleTableSlot *readSlot;
-	int			curLeaf = -1;
 
-	/* number of leaves: about sqrt(rows) unless given */
 	requested = opts->numLeaves > 0 ? opts->numLeaves :
 		(int) Max(1, Min(SCOREAH_MAX_LEAVES, rint(sqrt((double) state->nrows))));
-	nleaves = requested;
+	model->nleaves = requested;
 	if (state->nsamples < requested)
 	{
-		nleaves = Max(1, state->nsamples);
+		model->nleaves = Max(1, state->nsamples);
 		ereport(NOTICE,
 				(errmsg("scoreah index \"%s\" built with %d leaves instead of %d: only %d rows to train on",
-						RelationGetRelationName(state->index), nleaves, requested,
+						RelationGetRelationName(state->index), model->nleaves, requested,
 						state->nsamples),
 				 errhint("REINDEX once the table holds its data, for good recall.")));
 	}
 
-	/* dimensions per block and blocks */
 	model->dim = dim;
 	model->metric = state->metric;
-	model->nleaves = nleaves;
 	model->dpb = opts->dimensionsPerBlock;
 	model->residual = opts->residualQuantization;
 	model->quantizeCentroids = opts->quantizeCentroids;
@@ -1086,10 +369,19 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 						model->dpb, model->nblocks, dim, SCOREAH_MAX_BLOCKS),
 				 errhint("Use dimensions_per_block = %d or more.",
 						 (dim + SCOREAH_MAX_BLOCKS - 1) / SCOREAH_MAX_BLOCKS)));
+}
 
-	/* memory: sample + centers + k-means work arrays */
-	ntree = Min(state->nsamples, opts->leavesTrainingSampleSize);
-	npq = Min(state->nsamples, opts->trainingSampleSize);
+/*
+ * Training keeps the sample and needs the centers and the k-means work
+ * arrays besides: all of it within maintenance_work_mem, or a clear error.
+ */
+static void
+CheckTrainingMemory(ScoreahBuildState *state, int ntree, int npq)
+{
+	int			dim = state->dim;
+	int			nleaves = state->model.nleaves;
+	Size		need;
+
 	need = sizeof(float) * (Size) state->sampleCapacity * dim +
 		(Size) nleaves * dim * (sizeof(float) + sizeof(double)) +
 		(Size) ntree * sizeof(int) * 2 + (Size) npq * dim * sizeof(float);
@@ -1100,67 +392,66 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 						nleaves, Max(ntree, npq), dim, need / (1024 * 1024) + 1,
 						maintenance_work_mem / 1024),
 				 errhint("Increase maintenance_work_mem, or lower num_leaves or the training sample sizes.")));
+}
 
-	model->centroids = palloc_extended(sizeof(float) * (Size) nleaves * dim, MCXT_ALLOC_HUGE);
-	model->centroidNorms = palloc(sizeof(float) * nleaves);
-	model->codebooks = palloc0(sizeof(float) * SCOREAH_CENTERS * dim);
+/* The tree: k-means on the first ntree rows of the shuffled sample */
+static void
+TrainTree(ScoreahBuildState *state, int ntree)
+{
+	ScoreahOptions *opts = state->opts;
+	ScoreahModel model = &state->model;
+	int			dim = state->dim;
+	ScoreahKmeansParams kp;
 
-	/* shuffle the reservoir so that any prefix is a uniform sample */
-	for (int i = state->nsamples - 1; i > 0; i--)
-	{
-		int			j = (int) scoreah_random_below(&state->rng, i + 1);
-
-		if (i != j)
-		{
-			float	   *a = state->samples + (Size) i * dim;
-			float	   *b = state->samples + (Size) j * dim;
-
-			for (int d = 0; d < dim; d++)
-			{
-				float		t = a[d];
-
-				a[d] = b[d];
-				b[d] = t;
-			}
-		}
-	}
-
-	/* tree */
 	SetPhase(state, SCOREAH_PHASE_TREE);
-	kp.k = nleaves;
+	kp.k = model->nleaves;
 	kp.iterations = opts->leavesTrainingIterations;
 	kp.minClusterSize = opts->minPartitionSize;
 	kp.spherical = opts->spherical;
 	kp.randomInit = opts->randomInit;
 	kp.seed = TREE_SEED;
 	scoreah_kmeans(state->samples, ntree, dim, &kp, model->centroids);
-	for (int j = 0; j < nleaves; j++)
+	for (int j = 0; j < model->nleaves; j++)
 		model->centroidNorms[j] = scoreah_dot(model->centroids + (Size) j * dim,
 											  model->centroids + (Size) j * dim, dim);
+}
 
-	/* codebooks, on residuals of the sample */
-	if (model->nblocks > 0)
+/* The codebooks, on the residuals of the first npq rows of the sample */
+static void
+TrainCodebooks(ScoreahBuildState *state, int npq)
+{
+	ScoreahModel model = &state->model;
+	int			dim = state->dim;
+
+	if (model->nblocks == 0)
+		return;
+	SetPhase(state, SCOREAH_PHASE_CODEBOOKS);
+	for (int i = 0; i < npq && model->residual; i++)
 	{
-		SetPhase(state, SCOREAH_PHASE_CODEBOOKS);
-		for (int i = 0; i < npq && model->residual; i++)
-		{
-			float	   *x = state->samples + (Size) i * dim;
-			int			leaf = scoreah_nearest_l2(x, model->centroids, model->centroidNorms,
-												  nleaves, dim, NULL);
-			const float *c = model->centroids + (Size) leaf * dim;
+		float	   *x = state->samples + (Size) i * dim;
+		int			leaf = scoreah_nearest_l2(x, model->centroids, model->centroidNorms,
+											  model->nleaves, dim, NULL);
 
-			if ((i & 1023) == 0)
-				CHECK_FOR_INTERRUPTS();
-			for (int d = 0; d < dim; d++)
-				x[d] -= c[d];
-		}
-		scoreah_pq_train(model, state->samples, npq, opts->trainingIterations, PQ_SEED);
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		scoreah_model_residual(model, x, leaf, x);
 	}
-	pfree(state->samples);
-	state->samples = NULL;
+	scoreah_pq_train(model, state->samples, npq, state->opts->trainingIterations, PQ_SEED);
+}
 
-	/* reserve block 0 for the metapage, write the model */
-	metaBlk = AllocBlock(state->index);
+/*
+ * Reserve the metapage, write the model's pages and reserve the
+ * directory's, recording where they are in meta.
+ */
+static void
+WriteModel(ScoreahBuildState *state, ScoreahMetaPage meta)
+{
+	ScoreahModel model = &state->model;
+	int			nleaves = model->nleaves;
+	BlockNumber metaBlk = ScoreahBuildAllocBlock(state->index);
+	Size		total;
+	char	   *blob;
+
 	Assert(metaBlk == SCOREAH_METAPAGE_BLKNO);
 	(void) metaBlk;
 	meta->nleaves = nleaves;
@@ -1168,142 +459,104 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	meta->flags |= SCOREAH_FLAG_TRAINED;
 	if (model->residual)
 		meta->flags |= SCOREAH_FLAG_RESIDUAL;
-	meta->numLeavesToSearch = opts->numLeavesToSearch > 0 ?
-		Min(opts->numLeavesToSearch, nleaves) : Max(1, (nleaves + 9) / 10);
-	meta->centroidBytes = sizeof(float) * nleaves * dim;
-	meta->codebookBytes = sizeof(float) * SCOREAH_CENTERS * dim;
-	{
-		Size		total = (Size) meta->centroidBytes + meta->codebookBytes;
-		char	   *blob = palloc_extended(total, MCXT_ALLOC_HUGE);
+	meta->numLeavesToSearch = state->opts->numLeavesToSearch > 0 ?
+		Min(state->opts->numLeavesToSearch, nleaves) : Max(1, (nleaves + 9) / 10);
 
-		memcpy(blob, model->centroids, meta->centroidBytes);
-		memcpy(blob + meta->centroidBytes, model->codebooks, meta->codebookBytes);
-		meta->blobStart = WriteBlob(state->index, blob, total);
-		pfree(blob);
-	}
-	/* quantize_centroids: the int8 copies are derived when the model loads */
+	/* centroids, then codebooks; int8 copies are derived when loaded */
+	meta->centroidBytes = sizeof(float) * nleaves * state->dim;
+	meta->codebookBytes = sizeof(float) * SCOREAH_CENTERS * state->dim;
+	total = (Size) meta->centroidBytes + meta->codebookBytes;
+	blob = palloc_extended(total, MCXT_ALLOC_HUGE);
+	memcpy(blob, model->centroids, meta->centroidBytes);
+	memcpy(blob + meta->centroidBytes, model->codebooks, meta->codebookBytes);
+	meta->blobStart = ScoreahBuildWriteBlob(state->index, blob, total);
+	pfree(blob);
 
-	/* reserve the directory */
-	dirPages = (nleaves + SCOREAH_LEAVES_PER_PAGE - 1) / SCOREAH_LEAVES_PER_PAGE;
-	dirStart = InvalidBlockNumber;
-	for (int i = 0; i < dirPages; i++)
+	meta->directoryPages = (nleaves + SCOREAH_LEAVES_PER_PAGE - 1) / SCOREAH_LEAVES_PER_PAGE;
+	meta->directoryStart = InvalidBlockNumber;
+	for (uint32 i = 0; i < meta->directoryPages; i++)
 	{
-		BlockNumber b = AllocBlock(state->index);
+		BlockNumber b = ScoreahBuildAllocBlock(state->index);
 
 		if (i == 0)
-			dirStart = b;
+			meta->directoryStart = b;
 	}
-	meta->directoryStart = dirStart;
-	meta->directoryPages = dirPages;
-	leaves = palloc_extended(sizeof(ScoreahLeafData) * nleaves, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	for (int j = 0; j < nleaves; j++)
+}
+
+/*
+ * The second heap scan: assign and encode every row into state->sort, in
+ * parallel workers when the planner grants them.
+ */
+static void
+EncodeRows(ScoreahBuildState *state)
+{
+	int			nworkers;
+
+	SetPhase(state, SCOREAH_PHASE_ENCODING);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, state->nrows);
+	ScoreahBuildInitSort(state);
+	state->reportProgress = true;
+	nworkers = plan_create_index_workers(RelationGetRelid(state->heap),
+										 RelationGetRelid(state->index));
+	if (nworkers <= 0 || !ScoreahBuildEncodeParallel(state, nworkers))
+	{
+		state->sort = ScoreahBuildBeginSort(state, maintenance_work_mem, NULL);
+		table_index_build_scan(state->heap, state->index, state->indexInfo,
+							   true, true, ScoreahBuildEncodeCallback, (void *) state, NULL);
+		tuplesort_performsort(state->sort);
+	}
+}
+
+/*
+ * Train, encode and write a trained index.
+ */
+static void
+BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
+{
+	ScoreahModel model = &state->model;
+	int			dim = state->dim;
+	int			ntree,
+				npq;
+	ScoreahLeaf leaves;
+
+	ChooseShape(state);
+	ntree = Min(state->nsamples, state->opts->leavesTrainingSampleSize);
+	npq = Min(state->nsamples, state->opts->trainingSampleSize);
+	CheckTrainingMemory(state, ntree, npq);
+
+	model->centroids = palloc_extended(sizeof(float) * (Size) model->nleaves * dim, MCXT_ALLOC_HUGE);
+	model->centroidNorms = palloc(sizeof(float) * model->nleaves);
+	model->codebooks = palloc0(sizeof(float) * SCOREAH_CENTERS * dim);
+
+	/* shuffled, any prefix of the reservoir is a uniform sample */
+	scoreah_shuffle_rows(state->samples, state->nsamples, dim, &state->rng);
+	TrainTree(state, ntree);
+	TrainCodebooks(state, npq);
+	pfree(state->samples);
+	state->samples = NULL;
+
+	WriteModel(state, meta);
+	EncodeRows(state);
+
+	SetPhase(state, SCOREAH_PHASE_WRITING);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
+	leaves = palloc_extended(sizeof(ScoreahLeafData) * model->nleaves,
+							 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int j = 0; j < model->nleaves; j++)
 	{
 		leaves[j].codeHead = leaves[j].codeTail = InvalidBlockNumber;
 		leaves[j].vecHead = leaves[j].vecTail = InvalidBlockNumber;
 		leaves[j].reuseBlk = InvalidBlockNumber;
 	}
-
-	/* pass 2: assign and encode into the sort */
-	SetPhase(state, SCOREAH_PHASE_ENCODING);
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, state->nrows);
-	InitSortDesc(state);
-	state->dim = dim;
-	state->reportProgress = true;
-	nworkers = plan_create_index_workers(RelationGetRelid(state->heap),
-										 RelationGetRelid(state->index));
-	if (nworkers <= 0 || !EncodeParallel(state, nworkers))
-	{
-		state->sort = BeginSort(state, maintenance_work_mem, NULL);
-		table_index_build_scan(state->heap, state->index, state->indexInfo,
-							   true, true, EncodeCallback, (void *) state, NULL);
-		tuplesort_performsort(state->sort);
-	}
-
-	/* write the leaves */
-	SetPhase(state, SCOREAH_PHASE_WRITING);
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
-	memset(&lw, 0, sizeof(lw));
-	lw.index = state->index;
-	lw.meta = meta;
-	lw.vbytes = ScoreahVectorBytes(meta);
-	lw.vbuf = palloc(Max(lw.vbytes, 1));
-	lw.nblocks = model->nblocks;
-	lw.dim = dim;
-	ScoreahComputeLayout(meta, &lw.layout);
-	readSlot = MakeSingleTupleTableSlot(state->sortDesc, &TTSOpsMinimalTuple);
-	{
-		int64		written = 0;
-
-		while (tuplesort_gettupleslot(state->sort, true, false, readSlot, NULL))
-		{
-			bool		isnull;
-			int			leaf = DatumGetInt32(slot_getattr(readSlot, 1, &isnull));
-			bytea	   *payload = DatumGetByteaPP(slot_getattr(readSlot, 2, &isnull));
-			char	   *p = VARDATA_ANY(payload);
-			ItemPointerData tid;
-
-			if (leaf != curLeaf)
-			{
-				if (curLeaf >= 0)
-				{
-					FinishLeaf(&lw);
-					leaves[curLeaf] = lw.leaf;
-				}
-				curLeaf = leaf;
-				lw.leafno = (uint32) leaf;
-				memset(&lw.leaf, 0, sizeof(lw.leaf));
-				lw.leaf.codeHead = lw.leaf.codeTail = InvalidBlockNumber;
-				lw.leaf.vecHead = lw.leaf.vecTail = InvalidBlockNumber;
-				lw.leaf.reuseBlk = InvalidBlockNumber;
-			}
-			memcpy(&tid, p, sizeof(ItemPointerData));
-			p += sizeof(ItemPointerData);
-			WriteRow(&lw, &tid, (const uint8 *) p, (const float *) (p + model->nblocks));
-			if ((Pointer) payload != DatumGetPointer(slot_getattr(readSlot, 2, &isnull)))
-				pfree(payload);
-			if ((++written & 1023) == 0)
-			{
-				CHECK_FOR_INTERRUPTS();
-				pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, written);
-			}
-		}
-		if (curLeaf >= 0)
-		{
-			FinishLeaf(&lw);
-			leaves[curLeaf] = lw.leaf;
-		}
-		FinishVectors(&lw);
-		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, written);
-	}
-	ExecDropSingleTupleTableSlot(readSlot);
+	ScoreahBuildWriteLeaves(state, meta, leaves);
 	ExecDropSingleTupleTableSlot(state->slot);
 	tuplesort_end(state->sort);
-	EndParallel(state);
+	ScoreahBuildEndParallel(state);
+	ScoreahBuildWriteDirectory(state->index, meta, leaves);
 
-	/* directory */
-	for (int i = 0; i < dirPages; i++)
-	{
-		PGAlignedBlock page;
-		int			first = i * SCOREAH_LEAVES_PER_PAGE;
-		int			n = Min(SCOREAH_LEAVES_PER_PAGE, nleaves - first);
-
-		ScoreahInitPage(page.data, SCOREAH_PAGE_DIRECTORY, SCOREAH_NO_LEAF);
-		memcpy(PageGetContents(page.data), leaves + first, sizeof(ScoreahLeafData) * n);
-		((PageHeader) page.data)->pd_lower += sizeof(ScoreahLeafData) * n;
-		WriteBlock(state->index, dirStart + i, page.data);
-	}
-
-	/* metapage last */
 	meta->rowsBuilt = state->nencoded;
 	meta->builtMeanDistance = state->nencoded > 0 ? state->sumDistance / state->nencoded : 0;
-	{
-		PGAlignedBlock page;
-
-		ScoreahInitPage(page.data, SCOREAH_PAGE_META, SCOREAH_NO_LEAF);
-		memcpy(PageGetContents(page.data), meta, sizeof(ScoreahMetaPageData));
-		((PageHeader) page.data)->pd_lower += sizeof(ScoreahMetaPageData);
-		WriteBlock(state->index, SCOREAH_METAPAGE_BLKNO, page.data);
-	}
+	ScoreahBuildWriteMeta(state->index, meta);
 
 	if (RelationNeedsWAL(state->index))
 		log_newpage_range(state->index, MAIN_FORKNUM, 0,
@@ -1345,14 +598,14 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
 									   SampleCallback, (void *) &state, NULL);
 
-	FillMeta(&state, &meta);
+	ScoreahBuildFillMeta(&state, &meta);
 	if (state.nrows == 0)
 	{
 		ereport(NOTICE,
 				(errmsg("scoreah index \"%s\" created on a table with no rows to index: it scores every row exactly until rebuilt",
 						RelationGetRelationName(index)),
 				 errhint("REINDEX once the table holds its data, to train the partitions and codebooks.")));
-		WriteUntrained(index, MAIN_FORKNUM, &meta);
+		ScoreahBuildWriteUntrained(index, MAIN_FORKNUM, &meta);
 	}
 	else
 		BuildTrained(&state, &meta);
@@ -1379,6 +632,6 @@ scoreahbuildempty(Relation index)
 	state.index = index;
 	state.opts = ScoreahGetOptions(index);
 	state.metric = ScoreahGetMetric(index);
-	FillMeta(&state, &meta);
-	WriteUntrained(index, INIT_FORKNUM, &meta);
+	ScoreahBuildFillMeta(&state, &meta);
+	ScoreahBuildWriteUntrained(index, INIT_FORKNUM, &meta);
 }

@@ -86,13 +86,17 @@ EnsureHead(Relation index, ScoreahMetaPage meta, int leaf, ChainKind kind)
 }
 
 /*
- * The leaf's last page of a chain, exclusively locked.
+ * The leaf's last page of a chain, exclusively locked: from the tail hint
+ * (or the head) along the links to the page without a next one.  The
+ * caller holds the leaf's share lock, so every page on the way must be the
+ * leaf's.
  */
 static Buffer
 LockTail(Relation index, ScoreahMetaPage meta, int leaf, ChainKind kind)
 {
 	ScoreahLeafData entry;
 	BlockNumber blkno;
+	ScoreahChainData chain;
 
 	ScoreahReadLeaf(index, meta, leaf, &entry);
 	if (*ChainHead(&entry, kind) == InvalidBlockNumber)
@@ -104,21 +108,14 @@ LockTail(Relation index, ScoreahMetaPage meta, int leaf, ChainKind kind)
 	if (blkno == InvalidBlockNumber)
 		blkno = *ChainHead(&entry, kind);
 
-	for (;;)
-	{
-		Buffer		buf = ReadBuffer(index, blkno);
-		Page		page;
-		BlockNumber next;
-
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buf);
-		ScoreahCheckPage(index, page, blkno, ChainPageKind(kind));
-		next = ScoreahPageGetOpaque(page)->nextblkno;
-		if (next == InvalidBlockNumber)
-			return buf;
-		UnlockReleaseBuffer(buf);
-		blkno = next;
-	}
+	ScoreahChainBegin(&chain, index, blkno, ChainPageKind(kind), (uint32) leaf,
+					  BUFFER_LOCK_EXCLUSIVE, SCOREAH_CHAIN_STRICT);
+	while (ScoreahChainNext(&chain))
+		if (chain.next == InvalidBlockNumber)
+			return ScoreahChainTake(&chain);
+	elog(ERROR, "scoreah: the chain of leaf %d of index \"%s\" has no last page",
+		 leaf, RelationGetRelationName(index));
+	return InvalidBuffer;		/* keep compiler quiet */
 }
 
 typedef struct TailHint
@@ -371,35 +368,37 @@ AppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
  * One WAL record per page the vector touches.
  */
 static void
-OverwriteVector(Relation index, BlockNumber blkno, uint16 off, Size nbytes, const char *x)
+OverwriteVector(Relation index, int leaf, BlockNumber blkno, uint16 off, Size nbytes,
+				const char *x)
 {
 	const char *src = x;
+	ScoreahChainData chain;
 
+	ScoreahChainBegin(&chain, index, blkno, SCOREAH_PAGE_VECTORS, (uint32) leaf,
+					  BUFFER_LOCK_EXCLUSIVE, SCOREAH_CHAIN_STRICT);
+	chain.test = ScoreahVectorPageOf;
 	while (nbytes > 0)
 	{
-		Buffer		buf = ReadBuffer(index, blkno);
 		GenericXLogState *state;
 		Page		page;
 		Size		n;
 
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		ScoreahCheckPage(index, BufferGetPage(buf), blkno, SCOREAH_PAGE_VECTORS);
-		state = GenericXLogStart(index);
-		page = GenericXLogRegisterBuffer(state, buf, 0);
-		if (off < SCOREAH_VECTORS_OFFSET || off > ((PageHeader) page)->pd_lower)
+		if (!ScoreahChainNext(&chain) ||
+			off < SCOREAH_VECTORS_OFFSET || off > ((PageHeader) chain.page)->pd_lower)
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
 					 errmsg("index \"%s\" has a vector at invalid offset %u of block %u",
-							RelationGetRelationName(index), off, blkno)));
+							RelationGetRelationName(index), off, chain.blkno)));
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, chain.buf, 0);
 		n = Min(nbytes, (Size) (((PageHeader) page)->pd_lower - off));
 		memcpy((char *) page + off, src, n);
 		GenericXLogFinish(state);
-		blkno = ScoreahPageGetOpaque(BufferGetPage(buf))->nextblkno;
-		UnlockReleaseBuffer(buf);
 		src += n;
 		nbytes -= n;
 		off = SCOREAH_VECTORS_OFFSET;
 	}
+	ScoreahChainEnd(&chain);
 }
 
 typedef struct ReuseHint
@@ -445,24 +444,20 @@ ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 	ScoreahLayout layout = &cache->layout;
 	ScoreahLeafData entry;
 	Size		gsize = layout->gsize;
-	BlockNumber start,
-				blkno;
+	BlockNumber start;
+	ScoreahChainData chain;
 
 	ScoreahReadLeaf(index, meta, leaf, &entry);
 	start = entry.reuseBlk;
-	for (blkno = start; blkno != InvalidBlockNumber;)
+	ScoreahChainBegin(&chain, index, start, SCOREAH_PAGE_CODES, (uint32) leaf,
+					  BUFFER_LOCK_EXCLUSIVE, SCOREAH_CHAIN_STRICT);
+	while (ScoreahChainNext(&chain))
 	{
-		Buffer		buf = ReadBuffer(index, blkno);
-		Page		page;
-		int			ngroups;
+		int			ngroups = ScoreahPageGetNGroups(chain.page, gsize);
 
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buf);
-		ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_CODES);
-		ngroups = ScoreahPageGetNGroups(page, gsize);
 		for (int g = 0; g < ngroups; g++)
 		{
-			char	   *group = PageGetContents(page) + g * gsize;
+			char	   *group = PageGetContents(chain.page) + g * gsize;
 			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
 			ItemPointer tids = ScoreahGroupTids(layout, group);
 
@@ -471,6 +466,8 @@ ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 			for (int i = 0; i < gh->nitems; i++)
 			{
 				GenericXLogState *state;
+				Page		page;
+				BlockNumber blkno = chain.blkno;
 
 				if (ItemPointerIsValid(&tids[i]))
 					continue;
@@ -486,10 +483,10 @@ ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 								(errcode(ERRCODE_INDEX_CORRUPTED),
 								 errmsg("index \"%s\" has a group without the vector page of its row %d at block %u",
 										RelationGetRelationName(index), i, blkno)));
-					OverwriteVector(index, vblkno, voff, layout->vbytes, x);
+					OverwriteVector(index, leaf, vblkno, voff, layout->vbytes, x);
 				}
 				state = GenericXLogStart(index);
-				page = GenericXLogRegisterBuffer(state, buf, 0);
+				page = GenericXLogRegisterBuffer(state, chain.buf, 0);
 				group = PageGetContents(page) + g * gsize;
 				gh = ScoreahGroupHeader(group);
 				ScoreahGroupTids(layout, group)[i] = *tid;
@@ -498,23 +495,22 @@ ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 					scoreah_pack_codes(ScoreahGroupCodes(layout, group), i, codes, meta->nblocks);
 				gh->nlive++;
 				GenericXLogFinish(state);
-				UnlockReleaseBuffer(buf);
+				ScoreahChainEnd(&chain);
 				if (blkno != start)
 					ScoreahSetReuseHint(index, meta, leaf, start, blkno, false);
 				return true;
 			}
 		}
-		blkno = ScoreahPageGetOpaque(page)->nextblkno;
-		UnlockReleaseBuffer(buf);
 	}
+	ScoreahChainEnd(&chain);
 	if (start != InvalidBlockNumber)
 		ScoreahSetReuseHint(index, meta, leaf, start, InvalidBlockNumber, false);
 	return false;
 }
 
-void
-ScoreahAppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
-				 const float *vector, const uint8 *codes)
+static void
+InsertRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
+		  const float *vector, const uint8 *codes)
 {
 	char	   *packed = palloc(Max(ScoreahVectorBytes(&cache->meta), 1));
 
@@ -587,7 +583,7 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	oldCtx = MemoryContextSwitchTo(ctx);
 
 	x = ScoreahArrayToVector(DatumGetArrayTypeP(values[0]), &dim, "indexed vector");
-	cache = ScoreahGetCache(index);
+	cache = ScoreahCacheAcquire(index);
 	if (cache->meta.dimensions == 0)
 	{
 		if (dim > SCOREAH_MAX_DIM)
@@ -595,8 +591,9 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("scoreah indexes at most %d dimensions, the row has %d",
 							SCOREAH_MAX_DIM, dim)));
+		ScoreahCacheRelease(cache);
 		SetDimensions(index, dim);
-		cache = ScoreahGetCache(index);
+		cache = ScoreahCacheAcquire(index);
 	}
 	ScoreahCheckDimensions(cache->meta.dimensions, dim);
 	model = &cache->model;
@@ -604,18 +601,15 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	unit = x;
 	if (cache->meta.metric == SCOREAH_METRIC_COSINE)
 	{
-		double		norm = scoreah_exact_norm(x, dim);
-
-		if (norm == 0)
+		unit = palloc(sizeof(float) * dim);
+		if (scoreah_normalize(x, dim, unit) == 0)
 		{
 			/* zero vectors have no direction: not indexed, as in pgvector */
+			ScoreahCacheRelease(cache);
 			MemoryContextSwitchTo(oldCtx);
 			MemoryContextDelete(ctx);
 			return false;
 		}
-		unit = palloc(sizeof(float) * dim);
-		for (int i = 0; i < dim; i++)
-			unit[i] = (float) (x[i] / norm);
 	}
 
 	if (cache->meta.flags & SCOREAH_FLAG_TRAINED)
@@ -632,7 +626,8 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		}
 	}
 
-	ScoreahAppendRow(index, cache, leaf, heap_tid, x, codes);
+	InsertRow(index, cache, leaf, heap_tid, x, codes);
+	ScoreahCacheRelease(cache);
 
 	MemoryContextSwitchTo(oldCtx);
 	MemoryContextDelete(ctx);

@@ -34,262 +34,12 @@
 #include "utils/float.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "scoreah.h"
 
 /* Candidates of a batch when nothing is re-ranked */
 #define DEFAULT_BATCH	100
-
-/* (key, tid) order: the total order in which a round hands out rows */
-static inline int
-CandCmp(const ScoreahCandidate *a, const ScoreahCandidate *b)
-{
-	if (a->approx < b->approx)
-		return -1;
-	if (a->approx > b->approx)
-		return 1;
-	return ItemPointerCompare((ItemPointer) &a->tid, (ItemPointer) &b->tid);
-}
-
-/*
- * The best `keep` candidates on (approx, tid), kept as ScaNN's top-N does:
- * an unsorted buffer of twice that size; when it fills, a quickselect
- * keeps the best half and their worst becomes the admission threshold.
- * Each offer costs O(1) amortized, against O(log n) swaps in a heap.
- */
-typedef struct CandTop
-{
-	ScoreahCandidate *items;
-	int			n;
-	int			keep;
-	int			cap;			/* 2 * keep */
-	bool		full;			/* thr is valid */
-	ScoreahCandidate thr;		/* worst of the kept after the last prune */
-} CandTop;
-
-static void
-TopInit(CandTop *t, int keep)
-{
-	t->keep = Max(keep, 1);
-	t->cap = 2 * t->keep;
-	t->items = palloc(sizeof(ScoreahCandidate) * t->cap);
-	t->n = 0;
-	t->full = false;
-}
-
-/* Partially order items[lo..hi] so that items[k] is in its sorted place */
-static void
-QuickSelect(ScoreahCandidate *items, int lo, int hi, int k)
-{
-	while (hi > lo)
-	{
-		ScoreahCandidate pivot = items[lo + (hi - lo) / 2];
-		int			i = lo,
-					j = hi;
-
-		while (i <= j)
-		{
-			ScoreahCandidate t;
-
-			while (CandCmp(&items[i], &pivot) < 0)
-				i++;
-			while (CandCmp(&items[j], &pivot) > 0)
-				j--;
-			if (i <= j)
-			{
-				t = items[i];
-				items[i] = items[j];
-				items[j] = t;
-				i++;
-				j--;
-			}
-		}
-		if (k <= j)
-			hi = j;
-		else if (k >= i)
-			lo = i;
-		else
-			return;
-	}
-}
-
-/* Keep the best `keep`; their worst becomes the threshold */
-static void
-TopPrune(CandTop *t)
-{
-	ScoreahCandidate *worst;
-
-	if (t->n < t->keep)
-		return;
-	if (t->n > t->keep)
-	{
-		QuickSelect(t->items, 0, t->n - 1, t->keep - 1);
-		t->n = t->keep;
-	}
-	worst = &t->items[0];
-	for (int i = 1; i < t->n; i++)
-		if (CandCmp(&t->items[i], worst) > 0)
-			worst = &t->items[i];
-	t->thr = *worst;
-	t->full = true;
-}
-
-static inline void
-TopOffer(CandTop *t, const ScoreahCandidate *c)
-{
-	if (t->full && CandCmp(c, &t->thr) >= 0)
-		return;
-	t->items[t->n++] = *c;
-	if (t->n == t->cap)
-		TopPrune(t);
-}
-
-static int
-CmpExact(const void *a, const void *b)
-{
-	const ScoreahCandidate *x = (const ScoreahCandidate *) a;
-	const ScoreahCandidate *y = (const ScoreahCandidate *) b;
-
-	/* NaN (cosine of a zero query) sorts last, like float8 ordering */
-	if (isnan(x->distance) || isnan(y->distance))
-	{
-		if (isnan(x->distance) && isnan(y->distance))
-			return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
-		return isnan(x->distance) ? 1 : -1;
-	}
-	if (x->distance < y->distance)
-		return -1;
-	if (x->distance > y->distance)
-		return 1;
-	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
-}
-
-static int
-CmpApprox(const void *a, const void *b)
-{
-	return CandCmp((const ScoreahCandidate *) a, (const ScoreahCandidate *) b);
-}
-
-static int
-CmpLeafScore(const void *a, const void *b, void *arg)
-{
-	const float *scores = (const float *) arg;
-	int			x = *(const int *) a;
-	int			y = *(const int *) b;
-
-	if (scores[x] < scores[y])
-		return -1;
-	if (scores[x] > scores[y])
-		return 1;
-	return x - y;
-}
-
-/*
- * Make the first upto entries of leafOrder the nearest leaves, in order.
- * The first round needs only num_leaves_to_search of them: a bounded heap
- * picks those without sorting every leaf; a later round sorts the rest.
- */
-static void
-OrderLeaves(ScoreahScanOpaque so, int upto)
-{
-	float	   *scores = so->leafScores;
-
-	upto = Min(upto, so->nleaves);
-	if (scores == NULL || so->nordered >= upto)
-		return;
-
-	if (so->nordered == 0 && upto < so->nleaves / 4)
-	{
-		int		   *heap = palloc(sizeof(int) * upto);
-		bool	   *picked = palloc0(sizeof(bool) * so->nleaves);
-		int			n = 0,
-					rest = upto;
-
-		for (int j = 0; j < so->nleaves; j++)
-		{
-			int			i;
-
-			if (n < upto)
-			{
-				/* sift up in a max-heap on (score, leaf) */
-				i = n++;
-				heap[i] = j;
-				while (i > 0 && CmpLeafScore(&heap[(i - 1) / 2], &heap[i], scores) < 0)
-				{
-					int			p = (i - 1) / 2,
-								t = heap[p];
-
-					heap[p] = heap[i];
-					heap[i] = t;
-					i = p;
-				}
-			}
-			else if (CmpLeafScore(&j, &heap[0], scores) < 0)
-			{
-				heap[0] = j;
-				i = 0;
-				for (;;)
-				{
-					int			l = 2 * i + 1,
-								r = l + 1,
-								m = i,
-								t;
-
-					if (l < n && CmpLeafScore(&heap[l], &heap[m], scores) > 0)
-						m = l;
-					if (r < n && CmpLeafScore(&heap[r], &heap[m], scores) > 0)
-						m = r;
-					if (m == i)
-						break;
-					t = heap[i];
-					heap[i] = heap[m];
-					heap[m] = t;
-					i = m;
-				}
-			}
-		}
-		qsort_arg(heap, n, sizeof(int), CmpLeafScore, scores);
-		for (int i = 0; i < n; i++)
-		{
-			so->leafOrder[i] = heap[i];
-			picked[heap[i]] = true;
-		}
-		for (int j = 0; j < so->nleaves; j++)
-			if (!picked[j])
-				so->leafOrder[rest++] = j;
-		so->nordered = n;
-		pfree(heap);
-		pfree(picked);
-		return;
-	}
-	qsort_arg(so->leafOrder + so->nordered, so->nleaves - so->nordered, sizeof(int),
-			  CmpLeafScore, scores);
-	so->nordered = so->nleaves;
-}
-
-/*
- * Pin a page ahead of use and start pulling bytes [from, from + len) of it
- * into the CPU cache, so their memory latency overlaps the work on the page
- * before it.  Only the bytes about to be read: a whole page is 128 cache
- * lines, more than a core can have in flight, and re-ranking reads one or
- * two vectors of a page.
- */
-static Buffer
-PinAhead(Relation index, ScoreahCache cache, BlockNumber blkno, Size from, Size len)
-{
-	Buffer		buf;
-	const char *p;
-
-	if (blkno == InvalidBlockNumber)
-		return InvalidBuffer;
-	buf = ScoreahReadBufferRecent(index, cache, blkno);
-	p = (const char *) BufferGetPage(buf);
-	__builtin_prefetch(p);		/* the header and the special space: */
-	__builtin_prefetch(p + BLCKSZ - 1);	/* both are checked first */
-	for (Size off = from & ~(Size) 63; off < Min(from + len, (Size) BLCKSZ); off += 64)
-		__builtin_prefetch(p + off);
-	return buf;
-}
 
 static bool
 UseBruteForce(ScoreahCache cache)
@@ -313,6 +63,14 @@ EndHeapFetch(ScoreahScanOpaque so)
 	}
 }
 
+/* The exact distance the scan's kernels give, for a in floats or halves */
+static inline double
+Distance(ScoreahScanOpaque so, const void *a, bool half)
+{
+	return scoreah_exact_distance_with(so->exact, so->cache->meta.metric, a, half,
+									   so->queryRaw, so->cache->meta.dimensions);
+}
+
 /*
  * Exact distance of a candidate to the query: from the vector the index
  * keeps, or (reordering_storage = table) from the table's row, fetched
@@ -320,15 +78,14 @@ EndHeapFetch(ScoreahScanOpaque so)
  * the executor would drop it anyway, so it need not take a place.
  */
 static bool
-ExactDistance(IndexScanDesc scan, ItemPointer tid, BlockNumber vblkno, uint16 voff,
-			  uint32 leaf, double *distance)
+ExactDistance(IndexScanDesc scan, const ScoreahCandidate *c, double *distance)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 	ScoreahMetaPage meta = &so->cache->meta;
 
 	if (meta->reorderStorage == SCOREAH_STORAGE_TABLE)
 	{
-		ItemPointerData t = *tid;
+		ItemPointerData tid;
 		bool		call_again = false;
 		bool		all_dead = false;
 		bool		isnull;
@@ -346,7 +103,8 @@ ExactDistance(IndexScanDesc scan, ItemPointer tid, BlockNumber vblkno, uint16 vo
 			so->heapAttno = scan->indexRelation->rd_index->indkey.values[0];
 			MemoryContextSwitchTo(old);
 		}
-		if (!table_index_fetch_tuple(so->fetch, &t, scan->xs_snapshot, so->slot,
+		ScoreahIdToTid(c->id, &tid);
+		if (!table_index_fetch_tuple(so->fetch, &tid, scan->xs_snapshot, so->slot,
 									 &call_again, &all_dead))
 			return false;
 		value = slot_getattr(so->slot, so->heapAttno, &isnull);
@@ -358,16 +116,16 @@ ExactDistance(IndexScanDesc scan, ItemPointer tid, BlockNumber vblkno, uint16 vo
 		array = DatumGetArrayTypeP(value);
 		x = ScoreahArrayToVector(array, &dim, "indexed vector");
 		ScoreahCheckDimensions(meta->dimensions, dim);
-		*distance = scoreah_exact_distance(meta->metric, x, so->queryRaw, dim);
+		*distance = Distance(so, x, false);
 		if ((Pointer) array != DatumGetPointer(value))
 			pfree(array);
 		ExecClearTuple(so->slot);
 		return true;
 	}
-	if (ScoreahReadVector(scan->indexRelation, meta, vblkno, voff, leaf, so->vecbuf) == NULL)
+	if (ScoreahReadVector(scan->indexRelation, meta, c->vpage, c->voff, c->leaf,
+						  so->vecbuf) == NULL)
 		return false;			/* freed by VACUUM: the row was dead */
-	*distance = scoreah_exact_distance(meta->metric, so->vecbuf, so->queryRaw,
-									   meta->dimensions);
+	*distance = Distance(so, so->vecbuf, false);
 	return true;
 }
 
@@ -383,26 +141,89 @@ scoreahbeginscan(Relation index, int nkeys, int norderbys)
 	return scan;
 }
 
+/* Forget a scan's state and release its model (rescan, end) */
+static void
+ResetScan(ScoreahScanOpaque so)
+{
+	MemoryContext scanCtx = so->scanCtx;
+
+	EndHeapFetch(so);
+	if (so->cache)
+		ScoreahCacheRelease(so->cache);
+	MemoryContextReset(scanCtx);
+	memset(so, 0, sizeof(ScoreahScanOpaqueData));
+	so->scanCtx = scanCtx;
+}
+
 void
 scoreahrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 			  int norderbys)
 {
-	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	MemoryContext scanCtx = so->scanCtx;
-
-	EndHeapFetch(so);
-	MemoryContextReset(scanCtx);
-	memset(so, 0, sizeof(ScoreahScanOpaqueData));
-	so->scanCtx = scanCtx;
-
+	ResetScan((ScoreahScanOpaque) scan->opaque);
 	if (orderbys && scan->numberOfOrderBys > 0)
 		memmove(scan->orderByData, orderbys,
 				scan->numberOfOrderBys * sizeof(ScanKeyData));
 }
 
 /*
- * First call of a scan: check the query, order the leaves, build the
- * lookup table.
+ * The settings the scan will use from now on: read once, so that a SET
+ * between two fetches of a cursor changes nothing in a running scan.
+ */
+static void
+FixSettings(ScoreahScanOpaque so)
+{
+	so->nprobe = scoreah_num_leaves_to_search > 0 ? scoreah_num_leaves_to_search :
+		(int) so->cache->meta.numLeavesToSearch;
+	so->nprobe = Max(1, Min(so->nprobe, so->nleaves));
+	so->reorder = scoreah_reordering_num_neighbors;
+	so->maxBatch = Max(DEFAULT_BATCH,
+					   (int) Min((Size) INT_MAX / 2,
+								 (Size) work_mem * 1024 / sizeof(ScoreahCandidate)));
+	so->floatLut = scoreah_float_lut_scoring;
+	so->lut16 = scoreah_lut16_scan;
+	so->exact = scoreah_exact_kernels;
+}
+
+/*
+ * The query of the ORDER BY, checked against the index: so->queryRaw (as
+ * given) and so->query (unit length for cosine).  A NULL query, or a zero
+ * vector under cosine (every distance NaN), makes the scan return every
+ * row in no order.  Returns false when the index has no dimension yet
+ * (built empty, no row since): nothing to find.
+ */
+static bool
+PrepareQuery(IndexScanDesc scan)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	int			dim = so->cache->meta.dimensions;
+	int			qdim;
+	float	   *q;
+
+	if (scan->numberOfOrderBys == 0 || (scan->orderByData[0].sk_flags & SK_ISNULL))
+	{
+		so->nullQuery = true;
+		return true;
+	}
+	q = ScoreahArrayToVector(DatumGetArrayTypeP(scan->orderByData[0].sk_argument),
+							 &qdim, "query vector");
+	if (dim == 0)
+		return false;
+	ScoreahCheckDimensions(dim, qdim);
+	so->queryRaw = palloc(sizeof(float) * dim);
+	memcpy(so->queryRaw, q, sizeof(float) * dim);
+	so->query = so->queryRaw;
+	if (so->cache->meta.metric == SCOREAH_METRIC_COSINE)
+	{
+		so->query = palloc(sizeof(float) * dim);
+		if (scoreah_normalize(q, dim, so->query) == 0)
+			so->nullQuery = true;	/* every distance is NaN */
+	}
+	return true;
+}
+
+/*
+ * First call of a scan: pin the model, fix the settings, check the query,
+ * score the leaves for routing, build the lookup table.
  */
 static void
 StartScan(IndexScanDesc scan)
@@ -411,7 +232,6 @@ StartScan(IndexScanDesc scan)
 	Relation	index = scan->indexRelation;
 	MemoryContext oldCtx = MemoryContextSwitchTo(so->scanCtx);
 	ScoreahCache cache;
-	int			dim;
 
 	if (scan->xs_snapshot == NULL || !IsMVCCSnapshot(scan->xs_snapshot))
 		ereport(ERROR,
@@ -419,43 +239,16 @@ StartScan(IndexScanDesc scan)
 				 errmsg("scoreah index scans need an MVCC snapshot")));
 
 	so->started = true;
-	cache = so->cache = ScoreahGetCache(index);
-	dim = cache->meta.dimensions;
+	cache = so->cache = ScoreahCacheAcquire(index);
 	so->nleaves = cache->meta.nleaves;
+	FixSettings(so);
 	pgstat_count_index_scan(index);
 
-	if (scan->numberOfOrderBys == 0 || (scan->orderByData[0].sk_flags & SK_ISNULL))
-		so->nullQuery = true;
-	else
+	if (!PrepareQuery(scan))
 	{
-		int			qdim;
-		float	   *q = ScoreahArrayToVector(DatumGetArrayTypeP(scan->orderByData[0].sk_argument),
-											 &qdim, "query vector");
-
-		if (dim == 0)
-		{
-			/* an index built empty that never got a row: nothing to find */
-			so->done = true;
-			MemoryContextSwitchTo(oldCtx);
-			return;
-		}
-		ScoreahCheckDimensions(dim, qdim);
-		so->queryRaw = palloc(sizeof(float) * dim);
-		memcpy(so->queryRaw, q, sizeof(float) * dim);
-		so->query = so->queryRaw;
-		if (cache->meta.metric == SCOREAH_METRIC_COSINE)
-		{
-			double		norm = scoreah_exact_norm(q, dim);
-
-			if (norm == 0)
-				so->nullQuery = true;	/* every distance is NaN */
-			else
-			{
-				so->query = palloc(sizeof(float) * dim);
-				for (int i = 0; i < dim; i++)
-					so->query[i] = (float) (q[i] / norm);
-			}
-		}
+		so->done = true;
+		MemoryContextSwitchTo(oldCtx);
+		return;
 	}
 
 	so->leafOrder = palloc(sizeof(int) * so->nleaves);
@@ -472,15 +265,7 @@ StartScan(IndexScanDesc scan)
 		return;
 	}
 
-	so->nprobe = scoreah_num_leaves_to_search > 0 ? scoreah_num_leaves_to_search :
-		(int) cache->meta.numLeavesToSearch;
-	so->nprobe = Max(1, Min(so->nprobe, so->nleaves));
-	so->reorder = scoreah_reordering_num_neighbors;
-	so->maxBatch = Max(DEFAULT_BATCH,
-					   (int) Min((Size) INT_MAX / 2,
-								 (Size) work_mem * 1024 / sizeof(ScoreahCandidate)));
-	so->vecbuf = palloc(sizeof(float) * dim);
-
+	so->vecbuf = palloc(sizeof(float) * cache->meta.dimensions);
 	if (cache->meta.flags & SCOREAH_FLAG_TRAINED)
 	{
 		so->leafScores = palloc(sizeof(float) * so->nleaves);
@@ -502,32 +287,47 @@ StartScan(IndexScanDesc scan)
 }
 
 /*
+ * Make the first upto entries of leafOrder the nearest leaves, in order:
+ * the first round needs only num_leaves_to_search of them, a later round
+ * orders the rest.
+ */
+static void
+OrderLeaves(ScoreahScanOpaque so, int upto)
+{
+	upto = Min(upto, so->nleaves);
+	if (so->leafScores == NULL || so->nordered >= upto)
+		return;
+	scoreah_order_smallest(so->leafScores, so->leafOrder + so->nordered,
+						   so->nleaves - so->nordered,
+						   so->nordered == 0 ? upto : so->nleaves - so->nordered);
+	so->nordered = so->nordered == 0 ? upto : so->nleaves;
+}
+
+/*
  * Offer a row to the top-N unless a previous batch of this round already
  * handed it out (its key is not past the round's threshold).
  */
 static inline void
-OfferItem(ScoreahScanOpaque so, CandTop *top, const ScoreahCandidate *threshold,
-		  ItemPointer tid, BlockNumber vblkno, uint16 voff, int leaf,
-		  double approx, double distance)
+OfferItem(ScoreahScanOpaque so, ScoreahTopN *top, uint64 id, BlockNumber vblkno,
+		  uint16 voff, int leaf, double approx, double distance)
 {
 	ScoreahCandidate c;
 
 	c.approx = approx;
-	c.tid = *tid;
-	if (so->haveThreshold && CandCmp(&c, threshold) <= 0)
+	c.id = id;
+	if (so->haveThreshold && scoreah_candidate_cmp(&c, &so->threshold) <= 0)
 		return;
 	c.distance = distance;
-	c.vblkno = vblkno;
+	c.vpage = vblkno;
 	c.voff = voff;
 	c.leaf = (uint32) leaf;
-	TopOffer(top, &c);
+	scoreah_topn_offer(top, &c);
 }
 
 /* Offer row i of a group; where its vector lies comes from the group header */
 static inline void
-OfferRow(ScoreahScanOpaque so, CandTop *top, const ScoreahCandidate *threshold,
-		 const ScoreahGroupHeaderData *gh, ItemPointer tids, int i, int leaf,
-		 double approx)
+OfferRow(ScoreahScanOpaque so, ScoreahTopN *top, const ScoreahGroupHeaderData *gh,
+		 ItemPointer tids, int i, int leaf, double approx)
 {
 	BlockNumber vblkno;
 	uint16		voff = 0;
@@ -535,182 +335,220 @@ OfferRow(ScoreahScanOpaque so, CandTop *top, const ScoreahCandidate *threshold,
 	/* a damaged page list makes the vector unreadable: re-ranking drops it */
 	if (!ScoreahRowVector(&so->cache->layout, gh, i, &vblkno, &voff))
 		vblkno = InvalidBlockNumber;
-	OfferItem(so, top, threshold, &tids[i], vblkno, voff, leaf, approx, approx);
+	OfferItem(so, top, ScoreahTidToId(&tids[i]), vblkno, voff, leaf, approx, approx);
 }
 
-/* A row of a leaf scored exactly (brute force), copied off its page */
-typedef struct BruteRow
+/*
+ * Score the groups of a code page with the 8-bit lookup table and the
+ * LUT16 kernel.  base is the leaf's part of every row's score.
+ */
+static void
+ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTopN *top)
 {
-	ItemPointerData tid;
-	uint16		voff;
-	BlockNumber vblkno;
-} BruteRow;
+	ScoreahLayout layout = &so->cache->layout;
+	Size		gsize = layout->gsize;
+	int			nblocks = so->cache->meta.nblocks;
+	int			ngroups = ScoreahPageGetNGroups(page, gsize);
+	uint32		sumLimit = PG_UINT32_MAX;
+
+	for (int g = 0; g < ngroups; g++)
+	{
+		char	   *group = PageGetContents(page) + g * gsize;
+		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
+		ItemPointer tids = ScoreahGroupTids(layout, group);
+		uint32		sums[SCOREAH_GROUP_ROWS];
+		uint32		pass = 0;
+
+		if (gh->nlive == 0)
+			continue;
+		so->rowsScored += gh->nitems;
+		so->lut16(ScoreahGroupCodes(layout, group), so->lut.qlut, nblocks, sums);
+
+		/*
+		 * Once the top-N is full, rows whose integer sum exceeds the worst
+		 * kept candidate's are out: skip them before any float work.  The
+		 * bound is rounded up so no row that could tie is skipped.
+		 */
+		if (top->full)
+		{
+			double		lim = (top->thr.approx - base) * so->lut.scale;
+
+			sumLimit = lim < 0 ? 0 : (lim >= (double) PG_UINT32_MAX ? PG_UINT32_MAX : (uint32) ceil(lim) + 1);
+		}
+
+		/*
+		 * The rows under the limit as a bit mask, without a branch per row
+		 * (which rows pass is data-dependent, so such branches mispredict),
+		 * then only those rows.
+		 */
+		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
+			pass |= (uint32) (sums[i] <= sumLimit) << i;
+		if (gh->nitems < SCOREAH_GROUP_ROWS)
+			pass &= ((uint32) 1 << gh->nitems) - 1;
+		while (pass != 0)
+		{
+			int			i = pg_rightmost_one_pos32(pass);
+
+			pass &= pass - 1;
+			if (ItemPointerIsValid(&tids[i]))
+				OfferRow(so, top, gh, tids, i, leaf, base + sums[i] / so->lut.scale);
+		}
+	}
+}
+
+/*
+ * The reference path of scoreah.float_lut_scoring: the float table's
+ * entries, no 8-bit rounding (slow; to measure what 8 bits cost).
+ */
+static void
+ScorePageFloatLut(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTopN *top)
+{
+	ScoreahLayout layout = &so->cache->layout;
+	Size		gsize = layout->gsize;
+	int			nblocks = so->cache->meta.nblocks;
+	int			ngroups = ScoreahPageGetNGroups(page, gsize);
+
+	for (int g = 0; g < ngroups; g++)
+	{
+		char	   *group = PageGetContents(page) + g * gsize;
+		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
+		ItemPointer tids = ScoreahGroupTids(layout, group);
+		const uint8 *codes = ScoreahGroupCodes(layout, group);
+
+		if (gh->nlive == 0)
+			continue;
+		so->rowsScored += gh->nitems;
+		for (int i = 0; i < gh->nitems; i++)
+		{
+			double		sum = base - so->lut.offset;
+
+			if (!ItemPointerIsValid(&tids[i]))
+				continue;
+			for (int b = 0; b < nblocks; b++)
+				sum += so->lut.flut[b * SCOREAH_CENTERS + scoreah_unpack_code(codes, i, b)];
+			OfferRow(so, top, gh, tids, i, leaf, sum);
+		}
+	}
+}
+
+/*
+ * brute_force scoring (and untrained indexes): copy the live rows of a
+ * code page with where their vectors are; their exact distances are read
+ * after the page is released.  Returns how many.
+ */
+static int
+CollectPageRows(ScoreahScanOpaque so, Page page, int leaf, ScoreahCandidate *rows)
+{
+	ScoreahLayout layout = &so->cache->layout;
+	Size		gsize = layout->gsize;
+	int			ngroups = ScoreahPageGetNGroups(page, gsize);
+	int			n = 0;
+
+	for (int g = 0; g < ngroups; g++)
+	{
+		char	   *group = PageGetContents(page) + g * gsize;
+		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
+		ItemPointer tids = ScoreahGroupTids(layout, group);
+
+		for (int i = 0; i < gh->nitems; i++)
+			if (ItemPointerIsValid(&tids[i]))
+			{
+				ScoreahCandidate *r = &rows[n++];
+				BlockNumber vblkno;
+
+				r->id = ScoreahTidToId(&tids[i]);
+				r->leaf = (uint32) leaf;
+				if (!ScoreahRowVector(layout, gh, i, &vblkno, &r->voff))
+					vblkno = InvalidBlockNumber;
+				r->vpage = vblkno;
+			}
+	}
+	return n;
+}
+
+/* The part of every row's AH score that comes from its leaf */
+static double
+LeafBase(ScoreahScanOpaque so, int leaf)
+{
+	ScoreahModel model = &so->cache->model;
+	const float *c = model->centroids + (Size) leaf * model->dim;
+	double		base = 0;
+
+	if (!model->residual)
+		base = 0;				/* codes approximate the whole vector */
+	else if (model->metric == SCOREAH_METRIC_L2)
+	{
+		/* residuals of this leaf: the table depends on the leaf */
+		scoreah_lut_build(model, so->query, c, &so->lut);
+		scoreah_lut_quantize(&so->lut);
+	}
+	else
+		base = -(double) scoreah_dot(so->query, c, model->dim);
+	return base + so->lut.offset;
+}
 
 /*
  * Score every live row of one leaf and offer it to the top-N, skipping rows
- * at or before the round's threshold key.
+ * at or before the round's threshold key.  headbuf is the leaf's first
+ * code page, pinned ahead by the caller (or invalid).
  */
 static void
 ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
-		 CandTop *top)
+		 ScoreahTopN *top)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	Relation	index = scan->indexRelation;
-	ScoreahCache cache = so->cache;
-	ScoreahModel model = &cache->model;
-	ScoreahMetaPage meta = &cache->meta;
-	bool		brute = UseBruteForce(cache);
-	ScoreahLayout layout = &cache->layout;
-	Size		gsize = layout->gsize;
-	Buffer		buf;
+	bool		brute = UseBruteForce(so->cache);
 	double		base = 0;
-	ScoreahCandidate threshold;
-	BruteRow   *items = NULL;
-	int			nitems = 0;
-	uint32		sumLimit = PG_UINT32_MAX;
-
-	threshold.approx = so->thrApprox;
-	threshold.tid = so->thrTid;
+	ScoreahCandidate *rows = NULL;
+	ScoreahChainData chain;
 
 	if (entry->codeHead == InvalidBlockNumber)
+	{
+		if (BufferIsValid(headbuf))
+			ReleaseBuffer(headbuf);
 		return;
-
-	if (!brute)
-	{
-		const float *c = model->centroids + (Size) leaf * model->dim;
-
-		if (!model->residual)
-			base = 0;			/* codes approximate the whole vector */
-		else if (meta->metric == SCOREAH_METRIC_L2)
-		{
-			/* residuals of this leaf: the table depends on the leaf */
-			scoreah_lut_build(model, so->query, c, &so->lut);
-			scoreah_lut_quantize(&so->lut);
-		}
-		else
-			base = -(double) scoreah_dot(so->query, c, model->dim);
-		base += so->lut.offset;
 	}
+	if (brute)
+		rows = palloc(sizeof(ScoreahCandidate) * SCOREAH_GROUP_ROWS *
+					  so->cache->layout.groupsPerPage);
 	else
-		items = palloc(sizeof(BruteRow) * SCOREAH_GROUP_ROWS * layout->groupsPerPage);
+		base = LeafBase(so, leaf);
 
-	buf = BufferIsValid(headbuf) ? headbuf :
-		ScoreahReadBufferRecent(index, cache, entry->codeHead);
-	while (BufferIsValid(buf))
+	/* the chain's next page loads while this one is scored */
+	ScoreahChainBegin(&chain, scan->indexRelation, entry->codeHead, SCOREAH_PAGE_CODES,
+					  (uint32) leaf, BUFFER_LOCK_SHARE, SCOREAH_CHAIN_READAHEAD);
+	chain.hints = so->cache;
+	chain.ahead = headbuf;
+	while (ScoreahChainNext(&chain))
 	{
-		Page		page;
-		int			ngroups;
-		Buffer		nextbuf;
+		int			nrows;
 
 		CHECK_FOR_INTERRUPTS();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (!ScoreahPageIs(page, SCOREAH_PAGE_CODES, (uint32) leaf))
+		if (!brute)
 		{
-			/* VACUUM freed the leaf's pages after we read the directory */
-			UnlockReleaseBuffer(buf);
-			break;
+			if (so->floatLut)
+				ScorePageFloatLut(so, chain.page, leaf, base, top);
+			else
+				ScorePageLut16(so, chain.page, leaf, base, top);
+			continue;
 		}
-		/* the chain's next page loads while this one is scored */
-		nextbuf = PinAhead(index, cache, ScoreahPageGetOpaque(page)->nextblkno, 0, BLCKSZ);
-		ngroups = ScoreahPageGetNGroups(page, gsize);
-		nitems = 0;
-
-		for (int g = 0; g < ngroups; g++)
-		{
-			char	   *group = PageGetContents(page) + g * gsize;
-			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
-			ItemPointer tids = ScoreahGroupTids(layout, group);
-			uint32		sums[SCOREAH_GROUP_ROWS];
-
-			if (gh->nlive == 0)
-				continue;
-			if (brute)
-			{
-				/* copy out; vectors are read after the page is released */
-				for (int i = 0; i < gh->nitems; i++)
-					if (ItemPointerIsValid(&tids[i]))
-					{
-						BruteRow   *r = &items[nitems++];
-
-						r->tid = tids[i];
-						if (!ScoreahRowVector(layout, gh, i, &r->vblkno, &r->voff))
-							r->vblkno = InvalidBlockNumber;
-					}
-				continue;
-			}
-
-			so->rowsScored += gh->nitems;
-			if (scoreah_float_lut_scoring)
-			{
-				/* reference path: float table entries, no 8-bit rounding */
-				const uint8 *codes = ScoreahGroupCodes(layout, group);
-
-				for (int i = 0; i < gh->nitems; i++)
-				{
-					double		sum = base - so->lut.offset;
-
-					if (!ItemPointerIsValid(&tids[i]))
-						continue;
-					for (int b = 0; b < (int) meta->nblocks; b++)
-						sum += so->lut.flut[b * SCOREAH_CENTERS + scoreah_unpack_code(codes, i, b)];
-					OfferRow(so, top, &threshold, gh, tids, i, leaf, sum);
-				}
-				continue;
-			}
-			scoreah_lut16_scan(ScoreahGroupCodes(layout, group), so->lut.qlut, meta->nblocks, sums);
-
-			/*
-			 * Once the heap is full, rows whose integer sum exceeds the worst
-			 * kept candidate's are out: skip them before any float work.  The
-			 * bound is rounded up so no row that could tie is skipped.
-			 */
-			if (top->full)
-			{
-				double		lim = (top->thr.approx - base) * so->lut.scale;
-
-				sumLimit = lim < 0 ? 0 : (lim >= (double) PG_UINT32_MAX ? PG_UINT32_MAX : (uint32) ceil(lim) + 1);
-			}
-			/*
-			 * The rows under the limit as a bit mask, without a branch per
-			 * row (which rows pass is data-dependent, so such branches
-			 * mispredict), then only those rows.
-			 */
-			{
-				uint32		pass = 0;
-
-				for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
-					pass |= (uint32) (sums[i] <= sumLimit) << i;
-				if (gh->nitems < SCOREAH_GROUP_ROWS)
-					pass &= ((uint32) 1 << gh->nitems) - 1;
-				while (pass != 0)
-				{
-					int			i = pg_rightmost_one_pos32(pass);
-
-					pass &= pass - 1;
-					if (ItemPointerIsValid(&tids[i]))
-						OfferRow(so, top, &threshold, gh, tids, i, leaf,
-								 base + sums[i] / so->lut.scale);
-				}
-			}
-		}
-		UnlockReleaseBuffer(buf);
-		buf = nextbuf;
 
 		/* brute force: exact distances from the stored vectors */
-		for (int i = 0; i < nitems; i++)
+		nrows = CollectPageRows(so, chain.page, leaf, rows);
+		ScoreahChainRelease(&chain);
+		for (int i = 0; i < nrows; i++)
 		{
 			double		distance;
 
-			if (!ExactDistance(scan, &items[i].tid, items[i].vblkno, items[i].voff,
-							   (uint32) leaf, &distance))
+			if (!ExactDistance(scan, &rows[i], &distance))
 				continue;
-			OfferItem(so, top, &threshold, &items[i].tid, items[i].vblkno, items[i].voff,
-					  leaf, isnan(distance) ? get_float8_infinity() : distance, distance);
+			OfferItem(so, top, rows[i].id, rows[i].vpage, rows[i].voff, leaf,
+					  isnan(distance) ? get_float8_infinity() : distance, distance);
 		}
 	}
-	if (items)
-		pfree(items);
+	ScoreahChainEnd(&chain);
+	if (rows)
+		pfree(rows);
 }
 
 static int
@@ -719,8 +557,8 @@ CmpLocation(const void *a, const void *b)
 	const ScoreahCandidate *x = (const ScoreahCandidate *) a;
 	const ScoreahCandidate *y = (const ScoreahCandidate *) b;
 
-	if (x->vblkno != y->vblkno)
-		return x->vblkno < y->vblkno ? -1 : 1;
+	if (x->vpage != y->vpage)
+		return x->vpage < y->vpage ? -1 : 1;
 	return (int) x->voff - (int) y->voff;
 }
 
@@ -736,13 +574,12 @@ RerankFromPages(IndexScanDesc scan)
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 	ScoreahMetaPage meta = &so->cache->meta;
 	Relation	index = scan->indexRelation;
-	Size		vbytes = ScoreahVectorBytes(meta);
+	Size		vbytes = so->cache->layout.vbytes;
 	bool		half = meta->reorderStorage == SCOREAH_STORAGE_HALF;
 	Buffer		buf = InvalidBuffer;
 	BlockNumber cur = InvalidBlockNumber;
 	Page		page = NULL;
 	int			kept = 0;
-
 	Buffer		ahead = InvalidBuffer;
 	int			aheadAt = 0;
 
@@ -750,16 +587,15 @@ RerankFromPages(IndexScanDesc scan)
 	for (int i = 0; i < so->nbatch; i++)
 	{
 		ScoreahCandidate *c = &so->batch[i];
-		const char *src;
 
-		if (c->vblkno == InvalidBlockNumber)
+		if (c->vpage == InvalidBlockNumber)
 			continue;			/* no readable vector (sorted last) */
-		if (c->vblkno != cur)
+		if (c->vpage != cur)
 		{
 			if (BufferIsValid(buf))
 				UnlockReleaseBuffer(buf);
 			CHECK_FOR_INTERRUPTS();
-			cur = c->vblkno;
+			cur = c->vpage;
 			if (BufferIsValid(ahead) && BufferGetBlockNumber(ahead) == cur)
 				buf = ahead;
 			else
@@ -772,9 +608,10 @@ RerankFromPages(IndexScanDesc scan)
 
 			/* pin the next candidate page ahead while this one is read */
 			for (aheadAt = Max(aheadAt, i + 1); aheadAt < so->nbatch; aheadAt++)
-				if (so->batch[aheadAt].vblkno != cur)
+				if (so->batch[aheadAt].vpage != cur)
 				{
-					ahead = PinAhead(index, so->cache, so->batch[aheadAt].vblkno, so->batch[aheadAt].voff, vbytes);
+					ahead = ScoreahPinAhead(index, so->cache, so->batch[aheadAt].vpage,
+											so->batch[aheadAt].voff, vbytes);
 					break;
 				}
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -785,22 +622,16 @@ RerankFromPages(IndexScanDesc scan)
 		 * A page VACUUM freed since the candidate was scored (the row was
 		 * dead) is no longer this leaf's vector page: drop the candidate.
 		 */
-		if (!ScoreahVectorPageIs(page, c->leaf) ||
+		if (!ScoreahVectorPageOf(page, c->leaf) ||
 			c->voff < SCOREAH_VECTORS_OFFSET ||
 			c->voff + vbytes > ((PageHeader) page)->pd_lower)
 			continue;
-		src = (const char *) page + c->voff;
 
 		/*
 		 * Straight from the page: records start at even (float16) or
 		 * 4-byte (float32) offsets, so the kernels can read them in place.
 		 */
-		if (half)
-			c->distance = scoreah_exact_distance_half(meta->metric, (const uint16 *) src,
-													  so->queryRaw, meta->dimensions);
-		else
-			c->distance = scoreah_exact_distance(meta->metric, (const float *) src,
-												 so->queryRaw, meta->dimensions);
+		c->distance = Distance(so, (const char *) page + c->voff, half);
 		so->batch[kept++] = *c;
 	}
 	if (BufferIsValid(buf))
@@ -811,6 +642,65 @@ RerankFromPages(IndexScanDesc scan)
 }
 
 /*
+ * Exact distances of the batch one candidate at a time: vectors longer
+ * than a page, or rows of the table (reordering_storage = table).  Rows
+ * gone from the table drop out.
+ */
+static void
+RerankEach(IndexScanDesc scan)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	int			kept = 0;
+
+	for (int i = 0; i < so->nbatch; i++)
+	{
+		ScoreahCandidate *c = &so->batch[i];
+
+		if ((i & 63) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (ExactDistance(scan, c, &c->distance))
+			so->batch[kept++] = *c;
+	}
+	so->nbatch = kept;
+}
+
+/*
+ * Score the leaves of the current round into top.  While a leaf is scored,
+ * the next leaf's first page is already pinned and on its way into the
+ * CPU cache.
+ */
+static void
+ScoreRound(IndexScanDesc scan, ScoreahTopN *top)
+{
+	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	Relation	index = scan->indexRelation;
+	ScoreahCache cache = so->cache;
+	ScoreahLeafData entries[2];
+	Buffer		head = InvalidBuffer;
+
+	OrderLeaves(so, so->roundEnd);
+	if (so->roundStart < so->roundEnd)
+	{
+		ScoreahReadLeafRecent(index, cache, so->leafOrder[so->roundStart], &entries[0]);
+		head = ScoreahPinAhead(index, cache, entries[0].codeHead, 0, BLCKSZ);
+	}
+	for (int i = so->roundStart; i < so->roundEnd; i++)
+	{
+		ScoreahLeaf cur = &entries[(i - so->roundStart) & 1];
+		ScoreahLeaf nxt = &entries[(i - so->roundStart + 1) & 1];
+		Buffer		nexthead = InvalidBuffer;
+
+		if (i + 1 < so->roundEnd)
+		{
+			ScoreahReadLeafRecent(index, cache, so->leafOrder[i + 1], nxt);
+			nexthead = ScoreahPinAhead(index, cache, nxt->codeHead, 0, BLCKSZ);
+		}
+		ScanLeaf(scan, so->leafOrder[i], cur, head, top);
+		head = nexthead;
+	}
+}
+
+/*
  * Fill so->batch with the next candidates, in output order.  Returns false
  * when every leaf has been searched.
  */
@@ -818,11 +708,9 @@ static bool
 NextBatch(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	Relation	index = scan->indexRelation;
-	ScoreahCache cache = so->cache;
-	bool		brute = UseBruteForce(cache);
+	bool		brute = UseBruteForce(so->cache);
 	MemoryContext oldCtx = MemoryContextSwitchTo(so->scanCtx);
-	CandTop		top;
+	ScoreahTopN top;
 
 	for (;;)
 	{
@@ -843,38 +731,9 @@ NextBatch(IndexScanDesc scan)
 
 		if (so->batch)
 			pfree(so->batch);
-		TopInit(&top, size);
-
-		OrderLeaves(so, so->roundEnd);
-		{
-			ScoreahLeafData entries[2];
-			Buffer		head = InvalidBuffer;
-
-			/*
-			 * While a leaf is scored, the next leaf's first page is already
-			 * pinned and on its way into the CPU cache.
-			 */
-			if (so->roundStart < so->roundEnd)
-			{
-				ScoreahReadLeafRecent(index, cache, so->leafOrder[so->roundStart], &entries[0]);
-				head = PinAhead(index, cache, entries[0].codeHead, 0, BLCKSZ);
-			}
-			for (int i = so->roundStart; i < so->roundEnd; i++)
-			{
-				ScoreahLeaf cur = &entries[(i - so->roundStart) & 1];
-				ScoreahLeaf nxt = &entries[(i - so->roundStart + 1) & 1];
-				Buffer		nexthead = InvalidBuffer;
-
-				if (i + 1 < so->roundEnd)
-				{
-					ScoreahReadLeafRecent(index, cache, so->leafOrder[i + 1], nxt);
-					nexthead = PinAhead(index, cache, nxt->codeHead, 0, BLCKSZ);
-				}
-				ScanLeaf(scan, so->leafOrder[i], cur, head, &top);
-				head = nexthead;
-			}
-		}
-		TopPrune(&top);
+		scoreah_topn_init(&top, size);
+		ScoreRound(scan, &top);
+		scoreah_topn_prune(&top);
 
 		so->batch = top.items;
 		so->nbatch = top.n;
@@ -895,38 +754,22 @@ NextBatch(IndexScanDesc scan)
 		{
 			/* the largest key kept: later batches start after it */
 			so->haveThreshold = true;
-			so->thrApprox = top.thr.approx;
-			so->thrTid = top.thr.tid;
+			so->threshold = top.thr;
 		}
 
 		if (brute)
-			qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpExact);
+			scoreah_sort_by_distance(so->batch, so->nbatch);
 		else if (so->reorder > 0)
 		{
 			/* re-rank: exact distances; rows gone from the table drop out */
-			Size		vbytes = ScoreahVectorBytes(&cache->meta);
-
-			if (vbytes > 0 && vbytes <= SCOREAH_VECTOR_CAPACITY)
+			if (so->cache->layout.vbytes > 0 && so->cache->layout.vecsPerPage > 0)
 				RerankFromPages(scan);
 			else
-			{
-				int			kept = 0;
-
-				for (int i = 0; i < so->nbatch; i++)
-				{
-					ScoreahCandidate *c = &so->batch[i];
-
-					if ((i & 63) == 0)
-						CHECK_FOR_INTERRUPTS();
-					if (ExactDistance(scan, &c->tid, c->vblkno, c->voff, c->leaf, &c->distance))
-						so->batch[kept++] = *c;
-				}
-				so->nbatch = kept;
-			}
-			qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpExact);
+				RerankEach(scan);
+			scoreah_sort_by_distance(so->batch, so->nbatch);
 		}
 		else
-			qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpApprox);
+			scoreah_sort_by_approx(so->batch, so->nbatch);
 		MemoryContextSwitchTo(oldCtx);
 		return true;
 	}
@@ -934,21 +777,17 @@ NextBatch(IndexScanDesc scan)
 
 /*
  * Rows of a scan without a usable query (NULL, or a zero vector under
- * cosine): every live row once, leaf by leaf, page by page.
+ * cosine): every live row once, leaf by leaf, a code page per call.
  */
 static bool
 NextSequentialPage(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	Relation	index = scan->indexRelation;
-	ScoreahMetaPage meta = &so->cache->meta;
 	ScoreahLayout layout = &so->cache->layout;
-	Size		gsize = layout->gsize;
 
 	for (;;)
 	{
-		Buffer		buf;
-		Page		page;
+		ScoreahChainData chain;
 		int			ngroups;
 
 		CHECK_FOR_INTERRUPTS();
@@ -958,26 +797,24 @@ NextSequentialPage(IndexScanDesc scan)
 
 			if (++so->seqLeaf >= so->nleaves)
 				return false;
-			ScoreahReadLeaf(index, meta, so->seqLeaf, &entry);
+			ScoreahReadLeaf(scan->indexRelation, &so->cache->meta, so->seqLeaf, &entry);
 			so->seqBlk = entry.codeHead;
 			continue;
 		}
-		buf = ReadBuffer(index, so->seqBlk);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (!ScoreahPageIs(page, SCOREAH_PAGE_CODES, (uint32) so->seqLeaf))
+		ScoreahChainBegin(&chain, scan->indexRelation, so->seqBlk, SCOREAH_PAGE_CODES,
+						  (uint32) so->seqLeaf, BUFFER_LOCK_SHARE, 0);
+		if (!ScoreahChainNext(&chain))
 		{
 			/* freed by VACUUM after we read the directory: next leaf */
-			UnlockReleaseBuffer(buf);
 			so->seqBlk = InvalidBlockNumber;
 			continue;
 		}
-		ngroups = ScoreahPageGetNGroups(page, gsize);
+		ngroups = ScoreahPageGetNGroups(chain.page, layout->gsize);
 		so->nbatch = 0;
 		so->batchPos = 0;
 		for (int g = 0; g < ngroups; g++)
 		{
-			char	   *group = PageGetContents(page) + g * gsize;
+			char	   *group = PageGetContents(chain.page) + g * layout->gsize;
 			ItemPointer tids = ScoreahGroupTids(layout, group);
 
 			for (int i = 0; i < ScoreahGroupHeader(group)->nitems; i++)
@@ -985,12 +822,12 @@ NextSequentialPage(IndexScanDesc scan)
 				{
 					ScoreahCandidate *c = &so->batch[so->nbatch++];
 
-					c->tid = tids[i];
+					c->id = ScoreahTidToId(&tids[i]);
 					c->distance = get_float8_nan();
 				}
 		}
-		so->seqBlk = ScoreahPageGetOpaque(page)->nextblkno;
-		UnlockReleaseBuffer(buf);
+		so->seqBlk = chain.next;
+		ScoreahChainEnd(&chain);
 		if (so->nbatch > 0)
 			return true;
 	}
@@ -1000,6 +837,7 @@ bool
 scoreahgettuple(IndexScanDesc scan, ScanDirection dir)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
+	ScoreahCandidate *c;
 
 	if (!so->started)
 		StartScan(scan);
@@ -1015,14 +853,11 @@ scoreahgettuple(IndexScanDesc scan, ScanDirection dir)
 		}
 	}
 
-	{
-		ScoreahCandidate *c = &so->batch[so->batchPos++];
-
-		scan->xs_heaptid = c->tid;
-		scan->xs_recheck = false;
-		/* rows come in exact order: the executor need not re-sort */
-		scan->xs_recheckorderby = false;
-	}
+	c = &so->batch[so->batchPos++];
+	ScoreahIdToTid(c->id, &scan->xs_heaptid);
+	scan->xs_recheck = false;
+	/* rows come in exact order: the executor need not re-sort */
+	scan->xs_recheckorderby = false;
 	return true;
 }
 
@@ -1035,7 +870,7 @@ scoreahendscan(IndexScanDesc scan)
 		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches",
 			 RelationGetRelationName(scan->indexRelation), so->nprobe, so->roundStart,
 			 so->rowsScored, so->nbatches);
-	EndHeapFetch(so);
+	ResetScan(so);
 	MemoryContextDelete(so->scanCtx);
 	pfree(so);
 	scan->opaque = NULL;

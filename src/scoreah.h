@@ -25,8 +25,9 @@
  *							pages for rows inserted later
  *
  * The algorithms (k-means, codebook training, encoding, lookup tables,
- * distance kernels) live in files that know nothing of pages: see
- * scoreah_algo.h.
+ * distance kernels, top-N) live in src/algo and know nothing of pages:
+ * see algo/scoreah_algo.h.  src/README says how the files are layered,
+ * which locks they take and how pages are reused.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,11 +41,13 @@
 #include "access/itup.h"
 #include "access/relscan.h"
 #include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "portability/instr_time.h"
 #include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/relcache.h"
 
-#include "scoreah_algo.h"
+#include "algo/scoreah_algo.h"
 
 #if PG_VERSION_NUM < 150000
 #error "scoreah requires PostgreSQL 15 or later"
@@ -313,62 +316,195 @@ typedef ScoreahLayoutData *ScoreahLayout;
 	((int) ((((PageHeader) (page))->pd_lower - MAXALIGN(SizeOfPageHeaderData)) / (gsize)))
 
 /*
- * What a backend keeps of an index between scans: the metapage and the
- * trained model.  None of it changes after build, so it is cached in
- * backend memory keyed by the index OID and the metapage's buildId (a
- * REINDEX, TRUNCATE or the first row of an empty index writes a new one).
- * It is deliberately not kept in rd_amcache, which a relcache flush (for
- * example VACUUM updating pg_class) could free under a running scan.
+ * A hint of the shared buffer a block was last found in: ReadRecentBuffer
+ * pins it if it still holds the block, which skips the buffer mapping
+ * lookup (a hash probe into a table the size of shared_buffers that
+ * misses the CPU caches: about a tenth of a scan's time at 100
+ * dimensions).  A direct-mapped table of a fixed size per index: bounded
+ * whatever the index's size, and exact while the index has fewer blocks.
+ */
+typedef struct ScoreahBufferHint
+{
+	BlockNumber blkno;
+	Buffer		buf;
+} ScoreahBufferHint;
+
+#define SCOREAH_MIN_HINTS		256
+#define SCOREAH_MAX_HINTS		32768	/* 256 kB */
+
+/*
+ * What a backend keeps of an index between statements: its metapage, its
+ * group layout, its trained model and its buffer hints (cache.c).  None of
+ * the first three changes after a build, so an entry is valid for as long
+ * as the metapage carries its buildId (a REINDEX, TRUNCATE or the first
+ * row of an index built empty writes a new one).
+ *
+ * Lifetime, enforced by cache.c:
+ *	- ScoreahCacheAcquire() returns the entry of the index's current build,
+ *	  loading it when needed, and pins it; the caller releases it with
+ *	  ScoreahCacheRelease().  A scan holds its pin from its first tuple to
+ *	  its end (or rescan), an insert or scoreah_index_info for their call.
+ *	- A pinned entry is never freed.  When a newer build replaces it, or a
+ *	  relcache invalidation names its index (DROP, REINDEX, ALTER INDEX,
+ *	  VACUUM's statistics, an invalidation reset), it is unlinked, so that
+ *	  nobody finds it any more, and freed by its last release.  Unpinned
+ *	  entries are freed at once.
+ *	- Each entry has a memory context of its own ("scoreah model", named
+ *	  after the index in pg_backend_memory_contexts); when the entries
+ *	  together take more than scoreah.model_cache_size, unpinned ones are
+ *	  evicted, least recently used first.
+ *	- Pins do not outlive their transaction: an error ends scans without
+ *	  amendscan, so transaction end drops every pin left and frees what it
+ *	  kept alive.
  */
 typedef struct ScoreahCacheData
 {
+	Oid			indexOid;
+	MemoryContext context;		/* holds this struct and everything below */
+	int			pins;
+	bool		linked;			/* still the hash's entry for indexOid */
+	uint64		lastUse;		/* for LRU eviction */
+	Size		bytes;			/* what context holds */
 	ScoreahMetaPageData meta;
 	ScoreahLayoutData layout;	/* group sizes (from meta) */
 	ScoreahModelData model;		/* centroids, codebooks (scoreah_algo.h) */
-	Buffer	   *recent;			/* per block, the buffer it was last read
-								 * into (a hint for ReadRecentBuffer) */
-	BlockNumber nrecent;
+	int			nhints;			/* a power of 2 */
+	ScoreahBufferHint *hints;
 } ScoreahCacheData;
 
 typedef ScoreahCacheData *ScoreahCache;
 
-/* A candidate of a scan: approximate (then exact) distance and location */
-typedef struct ScoreahCandidate
-{
-	float8		distance;		/* exact after re-ranking */
-	float8		approx;			/* AH score (brute force: exact distance) */
-	ItemPointerData tid;
-	uint16		voff;
-	BlockNumber vblkno;
-	uint32		leaf;
-} ScoreahCandidate;
+/*
+ * A walk along a chain of pages linked by nextblkno: a leaf's code pages,
+ * a leaf's own vector pages, the pages of a vector longer than a page.
+ * Every chain walk goes through ScoreahChainNext (chain.c), which locks
+ * one page at a time and checks that each page still belongs where the
+ * walk expects it: VACUUM frees the pages of a leaf without live rows and
+ * they may be reused at once, so a page of another kind or leaf means the
+ * chain was freed under a reader (end of walk), or, for walks that hold
+ * the leaf's lock, corruption (error).
+ */
+typedef bool (*ScoreahPageTest) (Page page, uint32 leaf);
 
-/* Scan state */
+typedef enum ScoreahChainStop
+{
+	SCOREAH_CHAIN_MORE,			/* still walking */
+	SCOREAH_CHAIN_END,			/* the last page was reached */
+	SCOREAH_CHAIN_FOREIGN,		/* a page failed the test */
+	SCOREAH_CHAIN_PAST_END,		/* a link beyond the relation (checks) */
+	SCOREAH_CHAIN_CYCLE			/* a page seen before (checks) */
+} ScoreahChainStop;
+
+/* flags of a walk */
+#define SCOREAH_CHAIN_STRICT		0x01	/* a foreign page is corruption */
+#define SCOREAH_CHAIN_READAHEAD		0x02	/* pin and prefetch the next page */
+#define SCOREAH_CHAIN_VACUUM_DELAY	0x04	/* vacuum_delay_point between pages */
+
+typedef struct ScoreahChainData
+{
+	Relation	index;
+	uint16		kind;			/* SCOREAH_PAGE_CODES or _VECTORS */
+	uint32		leaf;
+	ScoreahPageTest test;		/* does a page belong to the walk? */
+	int			lockmode;		/* BUFFER_LOCK_SHARE or _EXCLUSIVE */
+	int			flags;
+	BufferAccessStrategy strategy;	/* VACUUM's ring, or NULL */
+	ScoreahCache hints;			/* recent-buffer hints, or NULL */
+	struct Bitmapset **seen;	/* checks: blocks met on any chain */
+	BlockNumber nblocks;		/* checks: blocks of the relation, or 0 */
+	/* the current page, locked */
+	BlockNumber blkno;
+	Buffer		buf;
+	Page		page;
+	ScoreahChainStop stop;
+	BlockNumber stopBlkno;		/* the block that ended the walk */
+	BlockNumber next;			/* the next link */
+	Buffer		ahead;			/* the next page, pinned ahead */
+} ScoreahChainData;
+
+typedef ScoreahChainData *ScoreahChain;
+
+/*
+ * State of CREATE INDEX, shared by build.c (sampling, training, encoding),
+ * build_parallel.c (parallel encoding) and build_write.c (pages).
+ */
+typedef struct ScoreahBuildState
+{
+	Relation	heap;
+	Relation	index;
+	IndexInfo  *indexInfo;
+	ScoreahOptions *opts;
+	int			metric;
+	int			dim;			/* from the first row */
+	MemoryContext tmpCtx;
+
+	/* sampling */
+	int			sampleTarget;
+	int			nsamples;
+	int			sampleCapacity;
+	float	   *samples;
+	int64		nrows;			/* indexable rows seen */
+	ScoreahRandom rng;
+	Size		memLimit;
+
+	/* model */
+	ScoreahModelData model;
+	double		threshold;
+
+	/* encoding: rows sorted by leaf */
+	struct Tuplesortstate *sort;
+	TupleDesc	sortDesc;
+	TupleTableSlot *slot;
+	int64		nencoded;
+	double		sumDistance;
+
+	/* phase timing, logged at DEBUG1 */
+	int			phase;
+	instr_time	phaseStart;
+
+	/* parallel encoding */
+	bool		reportProgress;
+	struct ScoreahShared *shared;
+	struct ParallelContext *pcxt;
+	Snapshot	snapshot;
+} ScoreahBuildState;
+
+/*
+ * Scan state.  Everything a scan reads of the settings (GUCs, work_mem,
+ * the kernels) is copied here when it starts, so that a SET between two
+ * FETCHes of a cursor changes nothing in a running scan.
+ */
 typedef struct ScoreahScanOpaqueData
 {
-	ScoreahCache cache;
+	ScoreahCache cache;			/* pinned from the first tuple to the end */
 	MemoryContext scanCtx;		/* per rescan */
 	bool		started;
+	bool		done;
 	bool		nullQuery;		/* return every row, in no order */
-	float	   *query;			/* as given (cosine: normalized) */
-	float	   *queryRaw;		/* as given, for exact distances */
+	/* settings, fixed at the start */
 	int			nprobe;			/* leaves per round */
 	int			reorder;		/* reordering_num_neighbors */
-	int			batchSize;		/* candidates per batch */
 	int			maxBatch;		/* work_mem bound on a batch */
+	bool		floatLut;		/* scoreah.float_lut_scoring */
+	ScoreahLut16Kernel lut16;
+	const ScoreahExactKernels *exact;
+	/* the query */
+	float	   *query;			/* as given (cosine: normalized) */
+	float	   *queryRaw;		/* as given, for exact distances */
+	/* leaves */
+	int			nleaves;
 	int		   *leafOrder;		/* leaves, nearest first (the first nordered) */
 	float	   *leafScores;		/* routing score of every leaf */
 	int			nordered;
-	int			nleaves;
 	int			roundStart;		/* first leaf of the current round */
 	int			roundEnd;
+	/* batches */
+	int			batchSize;		/* candidates per batch */
 	bool		haveThreshold;	/* candidates must come after this key */
-	float8		thrApprox;
-	ItemPointerData thrTid;
+	ScoreahCandidate threshold;	/* (approx, id) of the last batch's worst */
 	ScoreahCandidate *batch;	/* current batch, in output order */
 	int			nbatch;
 	int			batchPos;
-	bool		done;
 	/* null-query iterator */
 	int			seqLeaf;
 	BlockNumber seqBlk;
@@ -385,30 +521,81 @@ typedef struct ScoreahScanOpaqueData
 
 typedef ScoreahScanOpaqueData *ScoreahScanOpaque;
 
-/* GUCs */
+/* Heap TIDs as candidate ids: the packing keeps ItemPointerCompare's order */
+static inline uint64
+ScoreahTidToId(ItemPointer tid)
+{
+	return ((uint64) ItemPointerGetBlockNumberNoCheck(tid) << 16) |
+		ItemPointerGetOffsetNumberNoCheck(tid);
+}
+
+static inline void
+ScoreahIdToTid(uint64 id, ItemPointer tid)
+{
+	ItemPointerSet(tid, (BlockNumber) (id >> 16), (OffsetNumber) (id & 0xFFFF));
+}
+
+/* GUCs (options.c) */
 extern int	scoreah_num_leaves_to_search;
 extern int	scoreah_reordering_num_neighbors;
 extern bool scoreah_float_lut_scoring;
+extern bool scoreah_force_scalar_kernels;
+extern int	scoreah_model_cache_size;
 
-/* scoreah.c */
+/* scoreah.c: the handler */
 extern void _PG_init(void);
+
+/* options.c: WITH (...) and GUCs */
+extern void ScoreahInitOptions(void);
+extern void ScoreahInitGucs(void);
+extern bytea *scoreahoptions(Datum reloptions, bool validate);
 extern ScoreahOptions *ScoreahGetOptions(Relation index);
+
+/* validate.c: operator classes */
+extern bool scoreahvalidate(Oid opclassoid);
 extern int	ScoreahGetMetric(Relation index);
 
-/* utils.c */
+/* cost.c */
+extern void scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+								Cost *indexStartupCost, Cost *indexTotalCost,
+								Selectivity *indexSelectivity, double *indexCorrelation,
+								double *indexPages);
+
+/* page.c: pages, the metapage, the model's pages */
 extern Buffer ScoreahNewBuffer(Relation index, ForkNumber forkNum);
 extern void ScoreahInitPage(Page page, uint16 kind, uint32 leaf);
 extern bool ScoreahPageIs(Page page, uint16 kind, uint32 leaf);
-extern bool ScoreahVectorPageIs(Page page, uint32 leaf);
+extern bool ScoreahCodePageOf(Page page, uint32 leaf);
+extern bool ScoreahVectorPageOf(Page page, uint32 leaf);
+extern bool ScoreahOwnVectorPageOf(Page page, uint32 leaf);
+extern bool ScoreahSharedVectorPageOf(Page page, uint32 leaf);
 extern void ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind);
 extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
-extern ScoreahCache ScoreahGetCache(Relation index);
-extern Buffer ScoreahReadBufferRecent(Relation index, ScoreahCache cache, BlockNumber blkno);
+extern void ScoreahReadBlob(Relation index, BlockNumber start, Size skip, Size nbytes,
+							char *dest);
+
+/* chain.c: the leaf directory and chain walks */
 extern void ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out);
 extern void ScoreahReadLeafRecent(Relation index, ScoreahCache cache, int leaf, ScoreahLeaf out);
 typedef bool (*ScoreahLeafEdit) (ScoreahLeaf entry, const void *arg);
 extern void ScoreahEditLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 							ScoreahLeafEdit edit, const void *arg);
+extern void ScoreahChainBegin(ScoreahChain chain, Relation index, BlockNumber head,
+							  uint16 kind, uint32 leaf, int lockmode, int flags);
+extern bool ScoreahChainNext(ScoreahChain chain);
+extern void ScoreahChainRelease(ScoreahChain chain);
+extern Buffer ScoreahChainTake(ScoreahChain chain);
+extern void ScoreahChainEnd(ScoreahChain chain);
+
+/* cache.c: the backend's model cache and buffer hints */
+extern void ScoreahInitCache(void);
+extern ScoreahCache ScoreahCacheAcquire(Relation index);
+extern void ScoreahCacheRelease(ScoreahCache cache);
+extern Buffer ScoreahReadBufferRecent(Relation index, ScoreahCache cache, BlockNumber blkno);
+extern Buffer ScoreahPinAhead(Relation index, ScoreahCache cache, BlockNumber blkno,
+							  Size from, Size len);
+
+/* layout.c: groups and stored vectors */
 extern Size ScoreahVectorBytes(ScoreahMetaPage meta);
 extern void ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout);
 extern bool ScoreahRowVector(const ScoreahLayoutData *layout,
@@ -421,12 +608,37 @@ extern void ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out);
 extern float *ScoreahReadVector(Relation index, ScoreahMetaPage meta,
 								BlockNumber blkno, uint16 off, uint32 leaf,
 								float *out);
+
+/* vector.c */
 extern float *ScoreahArrayToVector(ArrayType *array, int *dim, const char *what);
 extern void ScoreahCheckDimensions(int expected, int actual);
 
-/* build.c */
+/* build.c: CREATE INDEX */
 extern IndexBuildResult *scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo);
 extern void scoreahbuildempty(Relation index);
+extern void ScoreahBuildInitSort(ScoreahBuildState *state);
+extern struct Tuplesortstate *ScoreahBuildBeginSort(ScoreahBuildState *state, int sortmem,
+													struct SortCoordinateData *coordinate);
+extern void ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values,
+									   bool *isnull, bool tupleIsAlive, void *arg);
+
+/* build_parallel.c */
+extern bool ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request);
+extern void ScoreahBuildEndParallel(ScoreahBuildState *state);
+extern int64 ScoreahBuildAddProgress(struct ScoreahShared *shared, int64 n);
+
+/* build_write.c: the pages of a new index */
+extern BlockNumber ScoreahBuildAllocBlock(Relation index);
+extern void ScoreahBuildWriteBlock(Relation index, BlockNumber blkno, Page page);
+extern BlockNumber ScoreahBuildWriteBlob(Relation index, const char *src, Size nbytes);
+extern void ScoreahBuildFillMeta(ScoreahBuildState *state, ScoreahMetaPage meta);
+extern void ScoreahBuildWriteUntrained(Relation index, ForkNumber forkNum,
+									   ScoreahMetaPage meta);
+extern int64 ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta,
+									 ScoreahLeaf leaves);
+extern void ScoreahBuildWriteDirectory(Relation index, ScoreahMetaPage meta,
+									   const ScoreahLeafData *leaves);
+extern void ScoreahBuildWriteMeta(Relation index, ScoreahMetaPage meta);
 
 /* insert.c */
 extern bool scoreahinsert(Relation index, Datum *values, bool *isnull,
@@ -438,9 +650,6 @@ extern bool scoreahinsert(Relation index, Datum *values, bool *isnull,
 						  IndexInfo *indexInfo);
 extern void ScoreahSetReuseHint(Relation index, ScoreahMetaPage meta, int leaf,
 								BlockNumber expected, BlockNumber blkno, bool force);
-extern void ScoreahAppendRow(Relation index, ScoreahCache cache, int leaf,
-							 ItemPointer tid, const float *vector,
-							 const uint8 *codes);
 
 /* scan.c */
 extern IndexScanDesc scoreahbeginscan(Relation index, int nkeys, int norderbys);
@@ -456,5 +665,8 @@ extern IndexBulkDeleteResult *scoreahbulkdelete(IndexVacuumInfo *info,
 												void *callback_state);
 extern IndexBulkDeleteResult *scoreahvacuumcleanup(IndexVacuumInfo *info,
 												   IndexBulkDeleteResult *stats);
+
+/* info.c, check.c: introspection */
+extern Relation ScoreahOpenForIntrospection(Oid indexOid, bool *rlsActive);
 
 #endif							/* SCOREAH_H */

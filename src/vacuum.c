@@ -50,26 +50,21 @@ FreePage(Relation index, Buffer buf, IndexBulkDeleteResult *stats)
 #endif
 }
 
-/* Mark every page of a chain deleted and give it to the free space map */
+/*
+ * Mark every page of a leaf's chain deleted and give it to the free space
+ * map; the walk ends at a page that is not the leaf's any more.
+ */
 static void
-FreeChain(Relation index, BlockNumber blkno, uint16 kind, int leaf,
+FreeChain(Relation index, BlockNumber head, uint16 kind, int leaf,
 		  BufferAccessStrategy strategy, IndexBulkDeleteResult *stats)
 {
-	while (blkno != InvalidBlockNumber)
-	{
-		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
-		BlockNumber next;
+	ScoreahChainData chain;
 
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		if (!ScoreahPageIs(BufferGetPage(buf), kind, (uint32) leaf))
-		{
-			UnlockReleaseBuffer(buf);
-			break;
-		}
-		next = ScoreahPageGetOpaque(BufferGetPage(buf))->nextblkno;
-		FreePage(index, buf, stats);
-		blkno = next;
-	}
+	ScoreahChainBegin(&chain, index, head, kind, (uint32) leaf, BUFFER_LOCK_EXCLUSIVE, 0);
+	chain.strategy = strategy;
+	while (ScoreahChainNext(&chain))
+		FreePage(index, ScoreahChainTake(&chain), stats);
+	ScoreahChainEnd(&chain);
 }
 
 static int
@@ -93,42 +88,30 @@ ReleaseSharedPages(Relation index, BlockNumber *blocks, int nblocks, int leaf,
 	qsort(blocks, nblocks, sizeof(BlockNumber), CmpBlock);
 	for (int i = 0; i < nblocks; i++)
 	{
-		BlockNumber blkno = blocks[i];
+		ScoreahChainData chain;
 
-		if (i > 0 && blkno == blocks[i - 1])
+		if (i > 0 && blocks[i] == blocks[i - 1])
 			continue;
-		while (blkno != InvalidBlockNumber)
+
+		/* the leaf's own pages go with its chain; skip anything else */
+		ScoreahChainBegin(&chain, index, blocks[i], SCOREAH_PAGE_VECTORS, (uint32) leaf,
+						  BUFFER_LOCK_EXCLUSIVE, 0);
+		chain.test = ScoreahSharedVectorPageOf;
+		chain.strategy = strategy;
+		while (ScoreahChainNext(&chain))
 		{
-			Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
-			Page		page;
-			ScoreahVectorPageHeaderData *vh;
-			BlockNumber next;
-
-			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-			page = BufferGetPage(buf);
-			vh = ScoreahVectorPageHeader(page);
-
-			/* the leaf's own pages go with its chain; skip anything else */
-			if (!ScoreahPageIs(page, SCOREAH_PAGE_VECTORS, SCOREAH_SHARED_LEAF) ||
-				vh->refs == 0 || (uint32) leaf < vh->firstLeaf || (uint32) leaf > vh->lastLeaf)
-			{
-				UnlockReleaseBuffer(buf);
-				break;
-			}
-			next = ScoreahPageGetOpaque(page)->nextblkno;
-			if (vh->refs == 1)
-				FreePage(index, buf, stats);
+			if (ScoreahVectorPageHeader(chain.page)->refs == 1)
+				FreePage(index, ScoreahChainTake(&chain), stats);
 			else
 			{
 				GenericXLogState *state = GenericXLogStart(index);
+				Page		page = GenericXLogRegisterBuffer(state, chain.buf, 0);
 
-				page = GenericXLogRegisterBuffer(state, buf, 0);
 				ScoreahVectorPageHeader(page)->refs--;
 				GenericXLogFinish(state);
-				UnlockReleaseBuffer(buf);
 			}
-			blkno = next;
 		}
+		ScoreahChainEnd(&chain);
 	}
 }
 
@@ -152,6 +135,7 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 {
 	ScoreahLeafData entry;
 	ScoreahLayoutData layout;
+	ScoreahChainData chain;
 	Size		gsize;
 	bool		empty = true;
 	int			maxvpages = 64;
@@ -162,19 +146,16 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	gsize = layout.gsize;
 	LockPage(index, (BlockNumber) leaf, ExclusiveLock);
 	ScoreahReadLeaf(index, meta, leaf, &entry);
-	for (BlockNumber blkno = entry.codeHead; blkno != InvalidBlockNumber && empty;)
+	ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
+					  BUFFER_LOCK_SHARE, SCOREAH_CHAIN_STRICT);
+	chain.strategy = strategy;
+	while (empty && ScoreahChainNext(&chain))
 	{
-		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
-		Page		page;
-		int			ngroups;
+		int			ngroups = ScoreahPageGetNGroups(chain.page, gsize);
 
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_CODES);
-		ngroups = ScoreahPageGetNGroups(page, gsize);
 		for (int g = 0; g < ngroups; g++)
 		{
-			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(PageGetContents(page) + g * gsize);
+			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(PageGetContents(chain.page) + g * gsize);
 
 			if (gh->nlive > 0)
 				empty = false;
@@ -190,9 +171,8 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 				vpages[nvpages++] = gh->vblk[v];
 			}
 		}
-		blkno = ScoreahPageGetOpaque(page)->nextblkno;
-		UnlockReleaseBuffer(buf);
 	}
+	ScoreahChainEnd(&chain);
 	if (!empty || (entry.codeHead == InvalidBlockNumber && entry.vecHead == InvalidBlockNumber))
 	{
 		UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
@@ -211,8 +191,70 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 }
 
 /*
+ * One code page of VACUUM's walk, exclusively locked when there is a
+ * callback: invalidate the TIDs it reports dead (looking first, and
+ * changing the page only if something died), then count the live rows
+ * into stats and *leafLive.  Returns whether the page has free slots.
+ */
+static bool
+VacuumPage(Relation index, ScoreahLayout layout, Buffer buf,
+		   IndexBulkDeleteCallback callback, void *callback_state,
+		   IndexBulkDeleteResult *stats, int64 *leafLive)
+{
+	Page		page = BufferGetPage(buf);
+	Size		gsize = layout->gsize;
+	int			ngroups = ScoreahPageGetNGroups(page, gsize);
+	int			ndead = 0;
+	bool		hasFree = false;
+
+	if (callback)
+	{
+		for (int g = 0; g < ngroups; g++)
+		{
+			char	   *group = PageGetContents(page) + g * gsize;
+			ItemPointer tids = ScoreahGroupTids(layout, group);
+
+			for (int i = 0; i < ScoreahGroupHeader(group)->nitems; i++)
+				if (ItemPointerIsValid(&tids[i]) && callback(&tids[i], callback_state))
+					ndead++;
+		}
+	}
+	if (ndead > 0)
+	{
+		GenericXLogState *state = GenericXLogStart(index);
+		Page		copy = GenericXLogRegisterBuffer(state, buf, 0);
+
+		for (int g = 0; g < ngroups; g++)
+		{
+			char	   *group = PageGetContents(copy) + g * gsize;
+			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
+			ItemPointer tids = ScoreahGroupTids(layout, group);
+
+			for (int i = 0; i < gh->nitems; i++)
+				if (ItemPointerIsValid(&tids[i]) && callback(&tids[i], callback_state))
+				{
+					ItemPointerSetInvalid(&tids[i]);
+					gh->nlive--;
+					stats->tuples_removed++;
+				}
+		}
+		GenericXLogFinish(state);
+	}
+	for (int g = 0; g < ngroups; g++)
+	{
+		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(PageGetContents(page) + g * gsize);
+
+		stats->num_index_tuples += gh->nlive;
+		*leafLive += gh->nlive;
+		hasFree |= gh->nlive < gh->nitems;
+	}
+	return hasFree;
+}
+
+/*
  * Walk every code page of every leaf; with a callback, invalidate the
- * TIDs it reports dead.  Counts live rows into stats.
+ * TIDs it reports dead, free the leaves left without live rows and point
+ * inserts at the first page with free slots.  Counts live rows into stats.
  */
 static void
 WalkLeaves(Relation index, BufferAccessStrategy strategy,
@@ -221,82 +263,27 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 {
 	ScoreahMetaPageData meta;
 	ScoreahLayoutData layout;
-	Size		gsize;
 
 	ScoreahReadMeta(index, &meta);
 	ScoreahComputeLayout(&meta, &layout);
-	gsize = layout.gsize;
 
 	for (int leaf = 0; leaf < (int) meta.nleaves; leaf++)
 	{
 		ScoreahLeafData entry;
-		BlockNumber blkno;
+		ScoreahChainData chain;
 		BlockNumber firstFree = InvalidBlockNumber;
 		int64		leafLive = 0;
 
 		ScoreahReadLeaf(index, &meta, leaf, &entry);
-		for (blkno = entry.codeHead; blkno != InvalidBlockNumber;)
-		{
-			Buffer		buf;
-			Page		page;
-			int			ngroups;
-			int			ndead = 0;
-
-			vacuum_delay_point();
-			buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
-			LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
-			page = BufferGetPage(buf);
-			ScoreahCheckPage(index, page, blkno, SCOREAH_PAGE_CODES);
-			ngroups = ScoreahPageGetNGroups(page, gsize);
-
-			/* first look, then change the page only if something died */
-			if (callback)
-			{
-				for (int g = 0; g < ngroups; g++)
-				{
-					char	   *group = PageGetContents(page) + g * gsize;
-					ItemPointer tids = ScoreahGroupTids(&layout, group);
-
-					for (int i = 0; i < ScoreahGroupHeader(group)->nitems; i++)
-						if (ItemPointerIsValid(&tids[i]) &&
-							callback(&tids[i], callback_state))
-							ndead++;
-				}
-			}
-			if (ndead > 0)
-			{
-				GenericXLogState *state = GenericXLogStart(index);
-				Page		copy = GenericXLogRegisterBuffer(state, buf, 0);
-
-				for (int g = 0; g < ngroups; g++)
-				{
-					char	   *group = PageGetContents(copy) + g * gsize;
-					ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
-					ItemPointer tids = ScoreahGroupTids(&layout, group);
-
-					for (int i = 0; i < gh->nitems; i++)
-						if (ItemPointerIsValid(&tids[i]) &&
-							callback(&tids[i], callback_state))
-						{
-							ItemPointerSetInvalid(&tids[i]);
-							gh->nlive--;
-							stats->tuples_removed++;
-						}
-				}
-				GenericXLogFinish(state);
-			}
-			for (int g = 0; g < ngroups; g++)
-			{
-				ScoreahGroupHeaderData *gh = ScoreahGroupHeader(PageGetContents(page) + g * gsize);
-
-				stats->num_index_tuples += gh->nlive;
-				leafLive += gh->nlive;
-				if (gh->nlive < gh->nitems && firstFree == InvalidBlockNumber)
-					firstFree = blkno;
-			}
-			blkno = ScoreahPageGetOpaque(page)->nextblkno;
-			UnlockReleaseBuffer(buf);
-		}
+		ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
+						  callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE,
+						  SCOREAH_CHAIN_STRICT | SCOREAH_CHAIN_VACUUM_DELAY);
+		chain.strategy = strategy;
+		while (ScoreahChainNext(&chain))
+			if (VacuumPage(index, &layout, chain.buf, callback, callback_state, stats,
+						   &leafLive) && firstFree == InvalidBlockNumber)
+				firstFree = chain.blkno;
+		ScoreahChainEnd(&chain);
 
 		if (callback && leafLive == 0 &&
 			(entry.codeHead != InvalidBlockNumber || entry.vecHead != InvalidBlockNumber))

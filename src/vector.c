@@ -78,6 +78,15 @@ ScoreahArrayToVector(ArrayType *array, int *dim, const char *what)
 	return x;
 }
 
+void
+ScoreahCheckDimensions(int expected, int actual)
+{
+	if (expected != actual)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", expected, actual)));
+}
+
 /* Both operands of a binary function: valid and of the same dimension */
 static void
 GetPair(FunctionCallInfo fcinfo, float **a, float **b, int *dim)
@@ -165,11 +174,12 @@ scoreah_l2_normalize(PG_FUNCTION_ARGS)
 {
 	int			dim;
 	float	   *a = ScoreahArrayToVector(PG_GETARG_ARRAYTYPE_P(0), &dim, "vector");
-	double		norm = scoreah_exact_norm(a, dim);
+	float	   *u = palloc(sizeof(float) * dim);
 	Datum	   *elems = palloc(sizeof(Datum) * dim);
 
+	scoreah_normalize(a, dim, u);
 	for (int i = 0; i < dim; i++)
-		elems[i] = Float4GetDatum(norm > 0 ? (float) (a[i] / norm) : a[i]);
+		elems[i] = Float4GetDatum(u[i]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, dim, FLOAT4OID, sizeof(float4),
 										  true, TYPALIGN_INT));
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# scoreah's whole test suite: pg_regress (sql/, expected/) and TAP (test/t/).
+# scoreah's whole test suite: the C unit tests of the algorithms
+# (test/unit), pg_regress (sql/, expected/) and TAP (test/t/).
 #
 #   bash test/run_tests.sh              # everything
 #   TAP=test/t/010_x.pl bash test/run_tests.sh   # pg_regress + one TAP file
@@ -9,7 +10,8 @@
 # then runs the tests as an unprivileged user (initdb refuses root) on
 # throwaway clusters.  Tests that need ../shared/data (real vectors) skip
 # with a message when it is absent; set SCOREAH_DATA_DIR to point elsewhere.
-# Ends with "N passed, N failed, N skipped"; exits non-zero on any failure.
+# Ends with "N passed, N failed, N skipped" (the unit tests, each pg_regress
+# test and each TAP file count as one); exits non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -52,7 +54,7 @@ if [ -d "$DATA_DIR" ]; then DATA_DIR=$(cd "$DATA_DIR" && pwd); else DATA_DIR="";
 # A copy of the tree the test user owns (pg_regress and prove write into it)
 WORK=$(mktemp -d /tmp/scoreah-tests.XXXXXX)
 chmod 755 "$WORK"
-rsync -a --exclude .git --exclude results --exclude tmp_check "$ROOT/" "$WORK/tree/"
+rsync -a --exclude .git --exclude results --exclude tmp_check --exclude test/unit/build "$ROOT/" "$WORK/tree/"
 chown -R "$TESTUSER" "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 LOGDIR=$WORK/logs
@@ -60,6 +62,21 @@ mkdir -p "$LOGDIR" && chown "$TESTUSER" "$LOGDIR"
 
 passed=0; failed=0; skipped=0
 failures=""
+
+# ---- C unit tests of src/algo (no server) ----
+echo "== unit tests"
+run_as env PATH="$PATH" bash -c "cd '$WORK/tree' && make -s unittest PG_CONFIG=$PG_CONFIG" >"$LOGDIR/unit.log" 2>&1
+rc=$?
+grep -E "^(not ok|# )" "$LOGDIR/unit.log" | sed 's/^/    /'
+nunit=$(grep -cE "^ok " "$LOGDIR/unit.log")
+if [ "$rc" -eq 0 ] && [ "$nunit" -gt 0 ]; then
+	echo "unit tests ... ok ($nunit tests)"
+	passed=$((passed + 1))
+else
+	echo "unit tests ... FAILED"
+	tail -20 "$LOGDIR/unit.log"
+	failed=$((failed + 1)); failures="$failures unit"
+fi
 
 # ---- pg_regress ----
 echo "== pg_regress"

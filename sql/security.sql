@@ -1,0 +1,89 @@
+-- What an ordinary role can and cannot do through scoreah: the kernel
+-- self-test and benchmark are not executable by PUBLIC and their arguments
+-- are bounded; the debugging GUCs and the cache size are for superusers;
+-- scoreah_index_info follows pg_stats' rule under row-level security and
+-- scoreah_index_check refuses; column privileges count as pg_stats counts
+-- them.
+
+CREATE TABLE sec_items (id int PRIMARY KEY, tenant int, v real[]);
+INSERT INTO sec_items
+SELECT i, i % 10, ARRAY[sin(i), cos(i), sin(i * 0.7), cos(i * 1.3)]::real[]
+FROM generate_series(1, 1000) i;
+CREATE INDEX sec_idx ON sec_items USING scoreah (v) WITH (num_leaves = 8);
+GRANT SELECT ON sec_items TO regress_scoreah_user;
+
+-- ---- functions for DBAs ----
+SET ROLE regress_scoreah_user;
+SELECT * FROM scoreah_kernel_benchmark(4096, 70000, 1);
+SELECT scoreah_kernel_selftest(50);
+SELECT scoreah_kernels() ~ '^float=\w+ lut16=\w+ exact=\w+$' AS kernels_visible;
+RESET ROLE;
+
+-- a superuser may call them, within bounds
+SELECT * FROM scoreah_kernel_benchmark(4096, 70000, 1);
+SELECT * FROM scoreah_kernel_benchmark(0, 10, 1);
+SELECT * FROM scoreah_kernel_benchmark(50, 10000, 100001);
+SELECT * FROM scoreah_kernel_benchmark(4096, 1024, 100000);
+SELECT scoreah_kernel_selftest(4097);
+SELECT scoreah_kernel_selftest(64, 100000);
+SELECT count(*) >= 1 AS kernels_timed FROM scoreah_kernel_benchmark(8, 10, 1);
+
+-- and cancel stops them part way (both would run for many seconds)
+SET statement_timeout = '300ms';
+SELECT count(*) FROM scoreah_kernel_benchmark(512, 1024, 1000);
+SELECT scoreah_kernel_selftest(4096, 1024);
+RESET statement_timeout;
+
+-- a DBA may hand them to a monitoring role
+GRANT EXECUTE ON FUNCTION scoreah_kernel_selftest(integer, integer, bigint) TO regress_scoreah_user;
+SET ROLE regress_scoreah_user;
+SELECT scoreah_kernel_selftest(8) ~ '^ok: ' AS granted_selftest_ok;
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION scoreah_kernel_selftest(integer, integer, bigint) FROM regress_scoreah_user;
+
+-- ---- settings ----
+SET ROLE regress_scoreah_user;
+SET scoreah.force_scalar_kernels = on;
+SET scoreah.float_lut_scoring = on;
+SET scoreah.model_cache_size = '1GB';
+-- the query settings are everybody's
+SET scoreah.num_leaves_to_search = 3;
+SET scoreah.reordering_num_neighbors = 50;
+SELECT count(*) FROM (SELECT id FROM sec_items ORDER BY v <-> '{1,0,0,0}' LIMIT 5) s;
+RESET scoreah.num_leaves_to_search;
+RESET scoreah.reordering_num_neighbors;
+RESET ROLE;
+SELECT name, context FROM pg_settings WHERE name LIKE 'scoreah.%' ORDER BY name;
+
+-- ---- introspection and row-level security ----
+ALTER TABLE sec_items ENABLE ROW LEVEL SECURITY;
+CREATE POLICY sec_tenant ON sec_items FOR SELECT TO regress_scoreah_user USING (tenant = 1);
+SET ROLE regress_scoreah_user;
+-- the role sees 100 rows; the index's figures of all 1000 stay hidden
+SELECT count(*) FROM sec_items;
+SELECT name, value FROM scoreah_index_info('sec_idx')
+WHERE name IN ('metric', 'num_leaves', 'rows', 'rows_built', 'rows_per_leaf_max',
+			   'staleness', 'advice', 'row_level_security')
+ORDER BY name;
+SELECT * FROM scoreah_index_check('sec_idx');
+RESET ROLE;
+-- the owner, to whom the policy does not apply, sees them
+SELECT name, value FROM scoreah_index_info('sec_idx')
+WHERE name IN ('rows', 'rows_built', 'row_level_security') ORDER BY name;
+SELECT count(*) AS problems FROM scoreah_index_check('sec_idx');
+
+-- SELECT on the indexed column is enough, as for pg_stats; another is not
+ALTER TABLE sec_items DISABLE ROW LEVEL SECURITY;
+REVOKE SELECT ON sec_items FROM regress_scoreah_user;
+GRANT SELECT (id, tenant) ON sec_items TO regress_scoreah_user;
+SET ROLE regress_scoreah_user;
+SELECT name, value FROM scoreah_index_info('sec_idx') WHERE name = 'rows';
+RESET ROLE;
+GRANT SELECT (v) ON sec_items TO regress_scoreah_user;
+SET ROLE regress_scoreah_user;
+SELECT name, value FROM scoreah_index_info('sec_idx') WHERE name = 'rows';
+SELECT count(*) AS problems FROM scoreah_index_check('sec_idx');
+RESET ROLE;
+
+REVOKE ALL ON sec_items FROM regress_scoreah_user;
+DROP TABLE sec_items;

@@ -1,0 +1,215 @@
+/*-------------------------------------------------------------------------
+ *
+ * float.c
+ *	  Float kernels for training, routing and lookup tables: dot product,
+ *	  squared L2 and the dot products of one vector with many, portable
+ *	  and AVX2+FMA.
+ *
+ * These may round differently from one another (only the exact kernels of
+ * exact.c must agree to the bit); selftest.c checks them to rounding.
+ * The AVX2 versions are compiled with a function-level target attribute
+ * and called only on CPUs that have AVX2 and FMA (cpu.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kernels.h"
+
+#ifdef SCOREAH_X86
+#include <immintrin.h>
+#endif
+
+/*
+ * Portable versions.  Four partial sums break the dependency chain so the
+ * compiler can keep several additions in flight even without reassociation.
+ */
+static float
+dot_scalar(const float *a, const float *b, int n)
+{
+	float		s0 = 0,
+				s1 = 0,
+				s2 = 0,
+				s3 = 0;
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+	{
+		s0 += a[i] * b[i];
+		s1 += a[i + 1] * b[i + 1];
+		s2 += a[i + 2] * b[i + 2];
+		s3 += a[i + 3] * b[i + 3];
+	}
+	for (; i < n; i++)
+		s0 += a[i] * b[i];
+	return (s0 + s1) + (s2 + s3);
+}
+
+static float
+l2sq_scalar(const float *a, const float *b, int n)
+{
+	float		s0 = 0,
+				s1 = 0,
+				s2 = 0,
+				s3 = 0;
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+	{
+		float		d0 = a[i] - b[i];
+		float		d1 = a[i + 1] - b[i + 1];
+		float		d2 = a[i + 2] - b[i + 2];
+		float		d3 = a[i + 3] - b[i + 3];
+
+		s0 += d0 * d0;
+		s1 += d1 * d1;
+		s2 += d2 * d2;
+		s3 += d3 * d3;
+	}
+	for (; i < n; i++)
+	{
+		float		d = a[i] - b[i];
+
+		s0 += d * d;
+	}
+	return (s0 + s1) + (s2 + s3);
+}
+
+/*
+ * Dot products of x with k vectors stored one after another (the centroids
+ * of a tree, the centers of a codebook).
+ */
+static void
+dot_many_scalar(const float *x, const float *m, int k, int dim, float *out)
+{
+	for (int j = 0; j < k; j++)
+		out[j] = dot_scalar(x, m + (Size) j * dim, dim);
+}
+
+const ScoreahFloatKernels scoreah_float_kernels_scalar = {
+	"scalar", dot_scalar, l2sq_scalar, dot_many_scalar
+};
+
+#ifdef SCOREAH_X86
+
+#define FLOAT_TARGET __attribute__((target("avx2,fma")))
+
+FLOAT_TARGET
+static inline float
+hsum256(__m256 v)
+{
+	__m128		lo = _mm256_castps256_ps128(v);
+	__m128		hi = _mm256_extractf128_ps(v, 1);
+	__m128		s = _mm_add_ps(lo, hi);
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
+	return _mm_cvtss_f32(s);
+}
+
+FLOAT_TARGET
+static float
+dot_avx2(const float *a, const float *b, int n)
+{
+	__m256		acc0 = _mm256_setzero_ps();
+	__m256		acc1 = _mm256_setzero_ps();
+	float		tail = 0;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+	}
+	for (; i + 8 <= n; i += 8)
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+	for (; i < n; i++)
+		tail += a[i] * b[i];
+	return hsum256(_mm256_add_ps(acc0, acc1)) + tail;
+}
+
+FLOAT_TARGET
+static float
+l2sq_avx2(const float *a, const float *b, int n)
+{
+	__m256		acc0 = _mm256_setzero_ps();
+	__m256		acc1 = _mm256_setzero_ps();
+	float		tail = 0;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		__m256		d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+
+		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+		acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+
+		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+	}
+	for (; i < n; i++)
+	{
+		float		d = a[i] - b[i];
+
+		tail += d * d;
+	}
+	return hsum256(_mm256_add_ps(acc0, acc1)) + tail;
+}
+
+/*
+ * Four rows at a time: each load of x serves four multiply-adds, which
+ * halves the loads per flop of the one-row kernel.
+ */
+FLOAT_TARGET
+static void
+dot_many_avx2(const float *x, const float *m, int k, int dim, float *out)
+{
+	int			j = 0;
+
+	for (; j + 4 <= k; j += 4)
+	{
+		const float *r0 = m + (Size) j * dim;
+		const float *r1 = r0 + dim;
+		const float *r2 = r1 + dim;
+		const float *r3 = r2 + dim;
+		__m256		a0 = _mm256_setzero_ps();
+		__m256		a1 = _mm256_setzero_ps();
+		__m256		a2 = _mm256_setzero_ps();
+		__m256		a3 = _mm256_setzero_ps();
+		float		t0 = 0,
+					t1 = 0,
+					t2 = 0,
+					t3 = 0;
+		int			i = 0;
+
+		for (; i + 8 <= dim; i += 8)
+		{
+			__m256		xv = _mm256_loadu_ps(x + i);
+
+			a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r0 + i), a0);
+			a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r1 + i), a1);
+			a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r2 + i), a2);
+			a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r3 + i), a3);
+		}
+		for (; i < dim; i++)
+		{
+			t0 += x[i] * r0[i];
+			t1 += x[i] * r1[i];
+			t2 += x[i] * r2[i];
+			t3 += x[i] * r3[i];
+		}
+		out[j] = hsum256(a0) + t0;
+		out[j + 1] = hsum256(a1) + t1;
+		out[j + 2] = hsum256(a2) + t2;
+		out[j + 3] = hsum256(a3) + t3;
+	}
+	for (; j < k; j++)
+		out[j] = dot_avx2(x, m + (Size) j * dim, dim);
+}
+
+const ScoreahFloatKernels scoreah_float_kernels_avx2 = {
+	"avx2", dot_avx2, l2sq_avx2, dot_many_avx2
+};
+#endif							/* SCOREAH_X86 */

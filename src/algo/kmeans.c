@@ -1,0 +1,645 @@
+/*-------------------------------------------------------------------------
+ *
+ * kmeans.c
+ *	  k-means clustering for the partition tree and the PQ codebooks.
+ *
+ * Lloyd iterations with squared L2, random or k-means++ initialisation,
+ * ScaNN's re-seeding of undersized clusters, and an optional spherical
+ * variant (unit-length centers).  Everything is deterministic for a given
+ * seed so that the same table builds the same index.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "scoreah_algo.h"
+
+/* ---- assignment ---- */
+
+/*
+ * Nearest center by squared L2, computed as |c|^2 - 2<x, c> (the |x|^2
+ * term is the same for every center).  dist, if given, receives the
+ * squared distance (clamped at 0 against rounding).
+ */
+int
+scoreah_nearest_l2(const float *x, const float *centers, const float *cnorms,
+				   int k, int dim, float *dist)
+{
+	int			best = 0;
+	float		bestv = FLT_MAX;
+	float		dots[64];
+
+	/*
+	 * Tiny dimensions (PQ blocks): a plain loop beats any call.  Otherwise
+	 * dot products in chunks of 64 centers through the dispatched kernel.
+	 */
+	if (dim <= 4)
+	{
+		for (int j = 0; j < k; j++)
+		{
+			const float *c = centers + j * dim;
+			float		v = 0;
+
+			for (int d = 0; d < dim; d++)
+			{
+				float		diff = x[d] - c[d];
+
+				v += diff * diff;
+			}
+			if (v < bestv)
+			{
+				bestv = v;
+				best = j;
+			}
+		}
+		if (dist)
+			*dist = bestv;
+		return best;
+	}
+
+	for (int j0 = 0; j0 < k; j0 += 64)
+	{
+		int			n = Min(64, k - j0);
+
+		scoreah_dot_many(x, centers + (Size) j0 * dim, n, dim, dots);
+		for (int j = 0; j < n; j++)
+		{
+			float		v = cnorms[j0 + j] - 2 * dots[j];
+
+			if (v < bestv)
+			{
+				bestv = v;
+				best = j0 + j;
+			}
+		}
+	}
+	if (dist)
+	{
+		float		d = bestv + scoreah_dot(x, x, dim);
+
+		*dist = d > 0 ? d : 0;
+	}
+	return best;
+}
+
+static void
+compute_norms(const float *centers, int k, int dim, float *cnorms)
+{
+	for (int j = 0; j < k; j++)
+		cnorms[j] = scoreah_dot(centers + (Size) j * dim, centers + (Size) j * dim, dim);
+}
+
+/* ---- initialisation ---- */
+
+static void
+init_random(const float *data, int n, int dim, int k, ScoreahRandom *rng,
+			float *centers)
+{
+	int		   *idx = scoreah_palloc(sizeof(int) * n);
+
+	for (int i = 0; i < n; i++)
+		idx[i] = i;
+	/* partial Fisher-Yates: the first k entries are a uniform k-subset */
+	for (int j = 0; j < k; j++)
+	{
+		int			r = j + (int) scoreah_random_below(rng, n - j);
+		int			t = idx[j];
+
+		idx[j] = idx[r];
+		idx[r] = t;
+		memcpy(centers + (Size) j * dim, data + (Size) idx[j] * dim, sizeof(float) * dim);
+	}
+	scoreah_pfree(idx);
+}
+
+/*
+ * k-means++: each new center is drawn with probability proportional to
+ * the squared distance to the nearest center chosen so far.
+ */
+static void
+init_kmeanspp(const float *data, int n, int dim, int k, ScoreahRandom *rng,
+			  float *centers)
+{
+	float	   *mind = scoreah_palloc(sizeof(float) * n);
+	int			first = (int) scoreah_random_below(rng, n);
+
+	memcpy(centers, data + (Size) first * dim, sizeof(float) * dim);
+	for (int i = 0; i < n; i++)
+		mind[i] = scoreah_l2sq(data + (Size) i * dim, centers, dim);
+
+	for (int j = 1; j < k; j++)
+	{
+		double		total = 0,
+					target,
+					acc = 0;
+		int			pick = n - 1;
+		float	   *c = centers + (Size) j * dim;
+
+		SCOREAH_CHECK_INTERRUPTS();
+		for (int i = 0; i < n; i++)
+			total += mind[i];
+		if (total <= 0)
+			pick = (int) scoreah_random_below(rng, n);	/* all points covered */
+		else
+		{
+			target = scoreah_random_double(rng) * total;
+			for (int i = 0; i < n; i++)
+			{
+				acc += mind[i];
+				if (acc > target)
+				{
+					pick = i;
+					break;
+				}
+			}
+		}
+		memcpy(c, data + (Size) pick * dim, sizeof(float) * dim);
+		for (int i = 0; i < n; i++)
+		{
+			float		d = scoreah_l2sq(data + (Size) i * dim, c, dim);
+
+			if (d < mind[i])
+				mind[i] = d;
+		}
+	}
+	scoreah_pfree(mind);
+}
+
+/* ---- Lloyd iterations ---- */
+
+/*
+ * Nearest center for tiny dimensions (PQ blocks) with the centers stored
+ * transposed (ct[d * k + j]): the loop over centers has no dependency
+ * between iterations, so the compiler vectorizes it.
+ */
+static int
+nearest_transposed16(const float *x, const float *ct, int dim)
+{
+	float		acc[16] = {0};
+	int			best = 0;
+	float		bestv = FLT_MAX;
+
+	for (int d = 0; d < dim; d++)
+	{
+		const float *row = ct + d * 16;
+		float		xd = x[d];
+
+		for (int j = 0; j < 16; j++)
+		{
+			float		diff = xd - row[j];
+
+			acc[j] += diff * diff;
+		}
+	}
+	for (int j = 0; j < 16; j++)
+		if (acc[j] < bestv)
+		{
+			bestv = acc[j];
+			best = j;
+		}
+	return best;
+}
+
+static int
+nearest_transposed(const float *x, const float *ct, int k, int dim, float *scratch)
+{
+	int			best = 0;
+	float		bestv = FLT_MAX;
+
+	if (k == 16)
+		return nearest_transposed16(x, ct, dim);
+	for (int j = 0; j < k; j++)
+		scratch[j] = 0;
+	for (int d = 0; d < dim; d++)
+	{
+		const float *row = ct + d * k;
+		float		xd = x[d];
+
+		for (int j = 0; j < k; j++)
+		{
+			float		diff = xd - row[j];
+
+			scratch[j] += diff * diff;
+		}
+	}
+	for (int j = 0; j < k; j++)
+		if (scratch[j] < bestv)
+		{
+			bestv = scratch[j];
+			best = j;
+		}
+	return best;
+}
+
+/*
+ * Search all centers for x: nearest (c) and the distances to the nearest
+ * and second nearest (true distances, not squared).
+ */
+static void
+assign_full(const float *x, const float *centers, const float *cnorms, int k,
+			int dim, float *dots, int *c, float *d1, float *d2)
+{
+	float		xn = scoreah_dot(x, x, dim);
+	float		b1 = FLT_MAX,
+				b2 = FLT_MAX;
+	int			best = 0;
+
+	scoreah_dot_many(x, centers, k, dim, dots);
+	for (int j = 0; j < k; j++)
+	{
+		float		v = xn + cnorms[j] - 2 * dots[j];
+
+		if (v < b1)
+		{
+			b2 = b1;
+			b1 = v;
+			best = j;
+		}
+		else if (v < b2)
+			b2 = v;
+	}
+	*c = best;
+	*d1 = sqrtf(Max(b1, 0.0f));
+	*d2 = sqrtf(Max(b2, 0.0f));
+}
+
+/*
+ * The working state of one k-means run.  Hamerly's bounds (dimensions
+ * above 4) keep an upper bound on each point's distance to its center and
+ * a lower bound on the distance to any other center, which let most
+ * points skip the search over all centers once clusters settle; they are
+ * not worth it for the tiny dimensions of PQ blocks, which search centers
+ * stored transposed instead.
+ */
+typedef struct KmeansState
+{
+	const float *data;
+	int			n;
+	int			dim;
+	int			k;
+	const ScoreahKmeansParams *params;
+	float	   *centers;
+	ScoreahRandom rng;
+	int			small;			/* clusters below this are re-seeded */
+	int		   *assign;			/* point -> cluster, -1 before the first */
+	int		   *counts;
+	double	   *sums;			/* k x dim */
+	float	   *cnorms;
+	/* Hamerly */
+	bool		hamerly;
+	float	   *upper;
+	float	   *lower;
+	float	   *half;			/* half the distance to the nearest other
+								 * center */
+	float	   *moved;			/* how far each center moved */
+	float	   *old;			/* centers before the update */
+	float	   *dots;			/* k scratch floats */
+	int		   *reseededList;
+	/* tiny dimensions */
+	float	   *ct;				/* centers transposed, dim x k */
+	float	   *ctScratch;
+} KmeansState;
+
+static void
+kmeans_alloc(KmeansState *s)
+{
+	int			n = s->n,
+				k = s->k,
+				dim = s->dim;
+
+	s->assign = scoreah_palloc(sizeof(int) * n);
+	s->counts = scoreah_palloc(sizeof(int) * k);
+	s->sums = scoreah_palloc(sizeof(double) * k * dim);
+	s->cnorms = scoreah_palloc(sizeof(float) * k);
+	for (int i = 0; i < n; i++)
+		s->assign[i] = -1;
+	s->hamerly = dim > 4 && k > 1;
+	if (s->hamerly)
+	{
+		s->upper = scoreah_palloc(sizeof(float) * n);
+		s->lower = scoreah_palloc(sizeof(float) * n);
+		s->half = scoreah_palloc(sizeof(float) * k);
+		s->moved = scoreah_palloc(sizeof(float) * k);
+		s->old = scoreah_palloc(sizeof(float) * (Size) k * dim);
+		s->dots = scoreah_palloc(sizeof(float) * k);
+		s->reseededList = scoreah_palloc(sizeof(int) * k);
+	}
+	if (dim <= 4)
+	{
+		s->ct = scoreah_palloc(sizeof(float) * k * dim);
+		s->ctScratch = scoreah_palloc(sizeof(float) * k);
+	}
+}
+
+static void
+kmeans_free(KmeansState *s)
+{
+	scoreah_pfree(s->assign);
+	scoreah_pfree(s->counts);
+	scoreah_pfree(s->sums);
+	scoreah_pfree(s->cnorms);
+	if (s->hamerly)
+	{
+		scoreah_pfree(s->upper);
+		scoreah_pfree(s->lower);
+		scoreah_pfree(s->half);
+		scoreah_pfree(s->moved);
+		scoreah_pfree(s->old);
+		scoreah_pfree(s->dots);
+		scoreah_pfree(s->reseededList);
+	}
+	if (s->ct)
+	{
+		scoreah_pfree(s->ct);
+		scoreah_pfree(s->ctScratch);
+	}
+}
+
+/* Half the distance from each center to its nearest other center */
+static void
+kmeans_half_distances(KmeansState *s)
+{
+	int			k = s->k,
+				dim = s->dim;
+
+	for (int j = 0; j < k; j++)
+	{
+		float		best = FLT_MAX;
+
+		scoreah_dot_many(s->centers + (Size) j * dim, s->centers, k, dim, s->dots);
+		for (int j2 = 0; j2 < k; j2++)
+		{
+			float		d2 = s->cnorms[j] + s->cnorms[j2] - 2 * s->dots[j2];
+
+			if (j2 != j && d2 < best)
+				best = d2;
+		}
+		s->half[j] = 0.5f * sqrtf(Max(best, 0.0f));
+	}
+}
+
+/*
+ * Assign every point to its nearest center and add it to that center's
+ * sum.  Returns how many points changed cluster; *nfull counts the points
+ * whose bounds did not spare them the search over all centers.
+ */
+static int
+kmeans_assign(KmeansState *s, int it, int *nfull)
+{
+	int			k = s->k,
+				dim = s->dim;
+	int			changed = 0;
+
+	*nfull = 0;
+	for (int i = 0; i < s->n; i++)
+	{
+		const float *x = s->data + (Size) i * dim;
+		int			c;
+		double	   *sum;
+
+		if ((i & 1023) == 0)
+			SCOREAH_CHECK_INTERRUPTS();
+		if (s->hamerly && it > 0)
+		{
+			int			a = s->assign[i];
+			float		m = Max(s->half[a], s->lower[i]);
+
+			c = a;
+			if (s->upper[i] > m)
+			{
+				s->upper[i] = sqrtf(scoreah_l2sq(x, s->centers + (Size) a * dim, dim));
+				if (s->upper[i] > m)
+				{
+					assign_full(x, s->centers, s->cnorms, k, dim, s->dots, &c,
+								&s->upper[i], &s->lower[i]);
+					(*nfull)++;
+				}
+			}
+		}
+		else if (s->hamerly)
+			assign_full(x, s->centers, s->cnorms, k, dim, s->dots, &c,
+						&s->upper[i], &s->lower[i]);
+		else if (s->ct)
+			c = nearest_transposed(x, s->ct, k, dim, s->ctScratch);
+		else
+			c = scoreah_nearest_l2(x, s->centers, s->cnorms, k, dim, NULL);
+
+		if (c != s->assign[i])
+		{
+			changed++;
+			s->assign[i] = c;
+		}
+		s->counts[c]++;
+		sum = s->sums + (Size) c * dim;
+		for (int d = 0; d < dim; d++)
+			sum[d] += x[d];
+	}
+	return changed;
+}
+
+/* New centers: the means of their points (spherical: normalized sums) */
+static void
+kmeans_update_centers(KmeansState *s)
+{
+	int			dim = s->dim;
+
+	for (int j = 0; j < s->k; j++)
+	{
+		float	   *c = s->centers + (Size) j * dim;
+		double	   *sum = s->sums + (Size) j * dim;
+
+		if (s->counts[j] == 0)
+			continue;
+		for (int d = 0; d < dim; d++)
+			c[d] = (float) (sum[d] / s->counts[j]);
+		if (s->params->spherical)
+			scoreah_normalize(c, dim, c);
+	}
+}
+
+/*
+ * Re-seed undersized clusters at a random point of a cluster that is big
+ * enough, nudged off it so the two can separate.  The point's own cluster
+ * keeps its center; the next assignment splits it.  Returns how many
+ * clusters were re-seeded (listed in reseededList with Hamerly).
+ */
+static int
+kmeans_reseed(KmeansState *s)
+{
+	int			dim = s->dim;
+	int			reseeded = 0;
+	int			small = Max(s->small, 1);
+
+	for (int j = 0; j < s->k; j++)
+	{
+		if (s->counts[j] >= small)
+			continue;
+		for (int tries = 0; tries < 64; tries++)
+		{
+			int			p = (int) scoreah_random_below(&s->rng, s->n);
+			int			owner = s->assign[p];
+
+			if (s->counts[owner] > small * 2)
+			{
+				const float *x = s->data + (Size) p * dim;
+				const float *oc = s->centers + (Size) owner * dim;
+				float	   *c = s->centers + (Size) j * dim;
+
+				for (int d = 0; d < dim; d++)
+					c[d] = x[d] + 0.01f * (x[d] - oc[d]);
+				if (s->params->spherical)
+					scoreah_normalize(c, dim, c);
+				s->counts[owner]--;
+				s->counts[j]++;
+				s->assign[p] = j;
+				if (s->hamerly)
+				{
+					s->upper[p] = FLT_MAX;	/* its bound was for the old center */
+					s->reseededList[reseeded] = j;
+				}
+				reseeded++;
+				break;
+			}
+		}
+	}
+	return reseeded;
+}
+
+/*
+ * Bounds follow the centers' moves.  Re-seeded centers jump across the
+ * space; counting their jumps in the lower bounds would send every point
+ * back to a full search, so the lower bounds take the largest move among
+ * the other centers and the exact distance to the re-seeded ones instead.
+ */
+static void
+kmeans_update_bounds(KmeansState *s, int reseeded)
+{
+	int			k = s->k,
+				dim = s->dim;
+	float		max1 = 0,
+				max2 = 0;
+	int			arg1 = -1;
+	bool	   *isReseeded = (bool *) s->dots; /* scratch, k bytes */
+
+	memset(isReseeded, 0, sizeof(bool) * k);
+	for (int r = 0; r < reseeded; r++)
+		isReseeded[s->reseededList[r]] = true;
+	for (int j = 0; j < k; j++)
+	{
+		s->moved[j] = sqrtf(scoreah_l2sq(s->old + (Size) j * dim,
+										 s->centers + (Size) j * dim, dim));
+		if (isReseeded[j])
+			continue;
+		if (s->moved[j] > max1)
+		{
+			max2 = max1;
+			max1 = s->moved[j];
+			arg1 = j;
+		}
+		else if (s->moved[j] > max2)
+			max2 = s->moved[j];
+	}
+	for (int i = 0; i < s->n; i++)
+	{
+		int			a = s->assign[i];
+
+		if ((i & 1023) == 0)
+			SCOREAH_CHECK_INTERRUPTS();
+		if (s->upper[i] < FLT_MAX)
+			s->upper[i] += s->moved[a];
+		s->lower[i] -= (a == arg1) ? max2 : max1;
+		for (int r = 0; r < reseeded; r++)
+		{
+			int			j = s->reseededList[r];
+
+			if (j != a)
+			{
+				float		d = sqrtf(scoreah_l2sq(s->data + (Size) i * dim,
+												  s->centers + (Size) j * dim, dim));
+
+				if (d < s->lower[i])
+					s->lower[i] = d;
+			}
+		}
+	}
+}
+
+int
+scoreah_kmeans(const float *data, int n, int dim,
+			   const ScoreahKmeansParams *params, float *centers)
+{
+	KmeansState s;
+	int			k = params->k;
+	int			nempty = 0;
+
+	if (n <= 0)
+	{
+		memset(centers, 0, sizeof(float) * k * dim);
+		return k;
+	}
+	if (n <= k)
+	{
+		/* every point is a center; repeat points to fill the rest */
+		for (int j = 0; j < k; j++)
+			memcpy(centers + (Size) j * dim, data + (Size) (j % n) * dim, sizeof(float) * dim);
+		if (params->spherical)
+			for (int j = 0; j < k; j++)
+				scoreah_normalize(centers + (Size) j * dim, dim, centers + (Size) j * dim);
+		return k - n;
+	}
+
+	memset(&s, 0, sizeof(s));
+	s.data = data;
+	s.n = n;
+	s.dim = dim;
+	s.k = k;
+	s.params = params;
+	s.centers = centers;
+	scoreah_random_init(&s.rng, params->seed);
+	if (params->randomInit)
+		init_random(data, n, dim, k, &s.rng, centers);
+	else
+		init_kmeanspp(data, n, dim, k, &s.rng, centers);
+	if (params->spherical)
+		for (int j = 0; j < k; j++)
+			scoreah_normalize(centers + (Size) j * dim, dim, centers + (Size) j * dim);
+	kmeans_alloc(&s);
+
+	/* ScaNN re-seeds clusters smaller than min(min_cluster_size, n / k) */
+	s.small = Min(params->minClusterSize, n / k);
+
+	for (int it = 0; it < params->iterations; it++)
+	{
+		int			changed,
+					reseeded,
+					nfull;
+
+		compute_norms(centers, k, dim, s.cnorms);
+		if (s.ct)
+			for (int j = 0; j < k; j++)
+				for (int d = 0; d < dim; d++)
+					s.ct[d * k + j] = centers[(Size) j * dim + d];
+		memset(s.counts, 0, sizeof(int) * k);
+		memset(s.sums, 0, sizeof(double) * k * dim);
+		if (s.hamerly && it > 0)
+			kmeans_half_distances(&s);
+
+		changed = kmeans_assign(&s, it, &nfull);
+		nempty = 0;
+		for (int j = 0; j < k; j++)
+			nempty += s.counts[j] == 0;
+		if (s.hamerly)
+			memcpy(s.old, centers, sizeof(float) * (Size) k * dim);
+		kmeans_update_centers(&s);
+		reseeded = kmeans_reseed(&s);
+
+		scoreah_debug("scoreah k-means iteration %d: %d points changed cluster, %d clusters re-seeded, %d full searches",
+					  it, changed, reseeded, nfull);
+		if (changed == 0 && reseeded == 0)
+			break;
+		if (s.hamerly)
+			kmeans_update_bounds(&s, reseeded);
+	}
+
+	/* nempty: the clusters no point chose in the last assignment */
+	kmeans_free(&s);
+	return nempty;
+}

@@ -1,0 +1,185 @@
+/*-------------------------------------------------------------------------
+ *
+ * lut.c
+ *	  Per-query lookup tables for asymmetric scoring, their 8-bit
+ *	  quantization, and the LUT16 layout of codes in a group of 32 rows.
+ *
+ * A table holds, for each PQ block, the distance from the query's part to
+ * each of the block's 16 centers; a row's approximate distance is the sum
+ * of the entries its codes select.  The LUT16 kernels (lut16_*.c) add the
+ * 8-bit version of the table for 32 rows at once.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "scoreah_algo.h"
+
+void
+scoreah_lut_alloc(ScoreahLut lut, int nblocks)
+{
+	lut->nblocks = nblocks;
+	lut->flut = scoreah_palloc(sizeof(float) * nblocks * SCOREAH_CENTERS);
+	lut->qlut = scoreah_palloc(sizeof(uint8) * nblocks * SCOREAH_CENTERS);
+	lut->scale = 1;
+	lut->offset = 0;
+}
+
+void
+scoreah_lut_free(ScoreahLut lut)
+{
+	scoreah_pfree(lut->flut);
+	scoreah_pfree(lut->qlut);
+	lut->flut = NULL;
+	lut->qlut = NULL;
+}
+
+/*
+ * Float lookup table of a query.  For L2 the entries are squared distances
+ * between the query's block (minus the leaf centroid when codes are
+ * residuals: center is then that centroid) and each codebook center; for
+ * inner product and cosine they are negative inner products, the same for
+ * every leaf (the centroid's part is a per-leaf bias).
+ */
+void
+scoreah_lut_build(ScoreahModel model, const float *query, const float *center,
+				  ScoreahLut lut)
+{
+	float		tmp[64];
+
+	for (int b = 0; b < model->nblocks; b++)
+	{
+		int			w = ScoreahBlockWidth(model, b);
+		const float *q = query + b * model->dpb;
+		const float *cb = ScoreahCodebook(model, b);
+		float	   *out = lut->flut + b * SCOREAH_CENTERS;
+
+		if (model->metric == SCOREAH_METRIC_L2)
+		{
+			const float *qq = q;
+			float	   *heapbuf = NULL;
+
+			if (center)
+			{
+				float	   *t = w <= 64 ? tmp : (heapbuf = scoreah_palloc(sizeof(float) * w));
+
+				for (int d = 0; d < w; d++)
+					t[d] = q[d] - center[b * model->dpb + d];
+				qq = t;
+			}
+			if (w <= 8)
+			{
+				/* tiny blocks: inline, no call per center */
+				for (int j = 0; j < SCOREAH_CENTERS; j++)
+				{
+					float		s = 0;
+
+					for (int d = 0; d < w; d++)
+					{
+						float		diff = qq[d] - cb[j * w + d];
+
+						s += diff * diff;
+					}
+					out[j] = s;
+				}
+			}
+			else
+				for (int j = 0; j < SCOREAH_CENTERS; j++)
+					out[j] = scoreah_l2sq(qq, cb + j * w, w);
+			if (heapbuf)
+				scoreah_pfree(heapbuf);
+		}
+		else if (w <= 8)
+		{
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+			{
+				float		s = 0;
+
+				for (int d = 0; d < w; d++)
+					s += q[d] * cb[j * w + d];
+				out[j] = -s;
+			}
+		}
+		else
+		{
+			scoreah_dot_many(q, cb, SCOREAH_CENTERS, w, out);
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+				out[j] = -out[j];
+		}
+	}
+}
+
+/*
+ * 8-bit table: each block's entries minus the block's minimum, times one
+ * global scale.  The per-block bias uses all 8 bits even for L2 tables
+ * (all positive), which ScaNN's symmetric scale would half waste; the sums
+ * are exact integers, so any kernel that adds them gives the same result.
+ * distance ~= offset + sum / scale.
+ */
+void
+scoreah_lut_quantize(ScoreahLut lut)
+{
+	float		maxspan = 0;
+	double		offset = 0;
+	float	   *mins = scoreah_palloc(sizeof(float) * lut->nblocks);
+
+	for (int b = 0; b < lut->nblocks; b++)
+	{
+		const float *f = lut->flut + b * SCOREAH_CENTERS;
+		float		lo = f[0],
+					hi = f[0];
+
+		for (int j = 1; j < SCOREAH_CENTERS; j++)
+		{
+			lo = Min(lo, f[j]);
+			hi = Max(hi, f[j]);
+		}
+		mins[b] = lo;
+		offset += lo;
+		maxspan = Max(maxspan, hi - lo);
+	}
+	lut->scale = maxspan > 0 ? 255.0f / maxspan : 1.0f;
+	lut->offset = (float) offset;
+	for (int b = 0; b < lut->nblocks; b++)
+	{
+		const float *f = lut->flut + b * SCOREAH_CENTERS;
+		uint8	   *q = lut->qlut + b * SCOREAH_CENTERS;
+
+		for (int j = 0; j < SCOREAH_CENTERS; j++)
+		{
+			float		v = rintf((f[j] - mins[b]) * lut->scale);
+
+			q[j] = (uint8) Max(0.0f, Min(255.0f, v));
+		}
+	}
+	scoreah_pfree(mins);
+}
+
+/* ---- the LUT16 code layout ---- */
+
+/*
+ * Store the codes of one row into a group: in block b, byte (row % 16)
+ * holds row's code in the low nibble for rows 0..15 and in the high
+ * nibble for rows 16..31.
+ */
+void
+scoreah_pack_codes(uint8 *groupCodes, int row, const uint8 *codes, int nblocks)
+{
+	int			m = row & 15;
+
+	for (int b = 0; b < nblocks; b++)
+	{
+		uint8	   *byte = groupCodes + b * 16 + m;
+
+		if (row < 16)
+			*byte = (uint8) ((*byte & 0xF0) | (codes[b] & 0x0F));
+		else
+			*byte = (uint8) ((*byte & 0x0F) | ((codes[b] & 0x0F) << 4));
+	}
+}
+
+uint8
+scoreah_unpack_code(const uint8 *groupCodes, int row, int block)
+{
+	uint8		byte = groupCodes[block * 16 + (row & 15)];
+
+	return row < 16 ? (byte & 0x0F) : (byte >> 4);
+}

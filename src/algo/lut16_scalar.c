@@ -1,0 +1,36 @@
+/*-------------------------------------------------------------------------
+ *
+ * lut16_scalar.c
+ *	  The portable LUT16 kernel, which every SIMD kernel must match bit for
+ *	  bit.
+ *
+ * A group of 32 rows stores, for each PQ block, 16 bytes: byte m holds
+ * the 4-bit code of row m in its low nibble and of row m + 16 in its high
+ * nibble (ScaNN's LUT16 layout).  A kernel adds, for each row, the lookup
+ * table entry its code selects in every block.  The tables are 8-bit, so
+ * the sums are exact integers and every kernel gives the same ones.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kernels.h"
+
+void
+scoreah_lut16_add_block(const uint8 *codes, const uint8 *qlut, uint32 *out)
+{
+	for (int m = 0; m < 16; m++)
+	{
+		out[m] += qlut[codes[m] & 0x0F];
+		out[m + 16] += qlut[codes[m] >> 4];
+	}
+}
+
+void
+scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut, int nblocks,
+						  uint32 *out)
+{
+	memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
+	for (int b = 0; b < nblocks; b++)
+		scoreah_lut16_add_block(codes + b * 16, qlut + b * SCOREAH_CENTERS, out);
+}
+
+const ScoreahLut16Impl scoreah_lut16_scalar = {"scalar", scoreah_lut16_scan_scalar};

@@ -1,0 +1,243 @@
+/*-------------------------------------------------------------------------
+ *
+ * pq.c
+ *	  Product quantization as ScaNN's asymmetric hashing does it: 16-center
+ *	  codebooks per block of dimensions, and anisotropic (score-aware)
+ *	  encoding by coordinate descent over blocks.
+ *
+ * Codebooks are trained with plain (isotropic) k-means per block, on
+ * residuals x - c_leaf; the anisotropic loss enters at encoding time, as
+ * in ScaNN since 2021 (reference section 2.5).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "scoreah_algo.h"
+
+/* ---- codebook training ---- */
+
+/*
+ * Train the codebooks of every block on n sample residuals (n x dim).
+ */
+void
+scoreah_pq_train(ScoreahModel model, const float *samples, int n,
+				 int iterations, uint64 seed)
+{
+	int			dim = model->dim;
+	float	   *sub = scoreah_palloc(sizeof(float) * (Size) Max(n, 1) * model->dpb);
+
+	for (int b = 0; b < model->nblocks; b++)
+	{
+		int			w = ScoreahBlockWidth(model, b);
+		int			start = b * model->dpb;
+		ScoreahKmeansParams params;
+
+		SCOREAH_CHECK_INTERRUPTS();
+		for (int i = 0; i < n; i++)
+			memcpy(sub + (Size) i * w, samples + (Size) i * dim + start, sizeof(float) * w);
+
+		params.k = SCOREAH_CENTERS;
+		params.iterations = iterations;
+		params.minClusterSize = 1;
+		params.spherical = false;
+		params.randomInit = false;	/* k-means++: 16 centers, cheap */
+		params.seed = seed + b;
+		scoreah_kmeans(sub, n, w, &params, ScoreahCodebook(model, b));
+	}
+	scoreah_pfree(sub);
+}
+
+/* ---- encoding ---- */
+
+/*
+ * ScaNN's parallel cost multiplier eta = h_par / h_perp for a datapoint of
+ * squared norm sqnorm in dim dimensions: (d - 1) t^2 / (1 - t^2), with
+ * t = T / |x|.  For |x| <= T the formula has no meaning (no unit query can
+ * reach the threshold); t^2 is capped at 0.99 so such rows still get a
+ * finite, strongly parallel-weighted loss.
+ */
+double
+scoreah_parallel_cost_multiplier(double threshold, double sqnorm, int dim)
+{
+	double		t2;
+
+	if (sqnorm <= 0)
+		return 1.0;
+	t2 = threshold * threshold / sqnorm;
+	if (t2 > 0.99)
+		t2 = 0.99;
+	return (dim - 1) * t2 / (1 - t2);
+}
+
+/*
+ * Encode one vector: codes[b] = a center index for every block.
+ *
+ * residual is what is quantized (x - c_leaf, or x), original the datapoint
+ * itself (its direction defines "parallel").  Without a threshold (NaN)
+ * each block takes its nearest center.  With one, coordinate descent over
+ * blocks minimizes eta * |r_par|^2 + |r_perp|^2, the score-aware loss,
+ * starting from the nearest centers (reference 2.5).
+ */
+void
+scoreah_pq_encode(ScoreahModel model, const float *residual,
+				  const float *original, double threshold, uint8 *codes)
+{
+	int			nb = model->nblocks;
+	int			dim = model->dim;
+	bool		aniso = !isnan(threshold);
+	float	   *energy;
+	float	   *par = NULL;
+	int		   *order;
+	double		sqnorm = 0;
+	float		invnorm = 0,
+				eta = 0,
+				P = 0;
+
+	if (aniso)
+	{
+		sqnorm = scoreah_exact_dot(original, original, dim);
+		if (sqnorm <= 0)
+			aniso = false;		/* no direction: plain nearest centers */
+		else
+		{
+			invnorm = (float) (1.0 / sqrt(sqnorm));
+			eta = (float) scoreah_parallel_cost_multiplier(threshold, sqnorm, dim);
+		}
+	}
+
+	/*
+	 * Per block and center: the residual energy |r_b - C_bj|^2 and (for
+	 * the anisotropic loss) the block's share of the parallel error,
+	 * <r_b - C_bj, x_b> / |x|.  The loops over the 16 centers have fixed
+	 * length and no dependencies, so the compiler vectorizes them.
+	 */
+	energy = scoreah_palloc(sizeof(float) * nb * SCOREAH_CENTERS);
+	if (aniso)
+		par = scoreah_palloc(sizeof(float) * nb * SCOREAH_CENTERS);
+	for (int b = 0; b < nb; b++)
+	{
+		int			w = ScoreahBlockWidth(model, b);
+		const float *r = residual + b * model->dpb;
+		const float *x = original + b * model->dpb;
+		const float *cb = ScoreahCodebook(model, b);
+		float		e[SCOREAH_CENTERS] = {0};
+		float		p[SCOREAH_CENTERS] = {0};
+		float		best = FLT_MAX;
+		int			bestj = 0;
+
+		for (int d = 0; d < w; d++)
+		{
+			float		ct[SCOREAH_CENTERS];
+			float		rd = r[d];
+			float		xd = aniso ? x[d] * invnorm : 0;
+
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+				ct[j] = cb[j * w + d];
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+			{
+				float		diff = rd - ct[j];
+
+				e[j] += diff * diff;
+				p[j] += diff * xd;
+			}
+		}
+		for (int j = 0; j < SCOREAH_CENTERS; j++)
+			if (e[j] < best)
+			{
+				best = e[j];
+				bestj = j;
+			}
+		codes[b] = (uint8) bestj;
+		memcpy(energy + b * SCOREAH_CENTERS, e, sizeof(e));
+		if (aniso)
+		{
+			memcpy(par + b * SCOREAH_CENTERS, p, sizeof(p));
+			P += p[bestj];
+		}
+	}
+	if (!aniso)
+	{
+		scoreah_pfree(energy);
+		return;
+	}
+
+	/* visit blocks by their current residual energy, largest first */
+	order = scoreah_palloc(sizeof(int) * nb);
+	for (int i = 0; i < nb; i++)
+	{
+		float		et = energy[i * SCOREAH_CENTERS + codes[i]];
+		int			j = i - 1;
+
+		while (j >= 0 && energy[order[j] * SCOREAH_CENTERS + codes[order[j]]] < et)
+		{
+			order[j + 1] = order[j];
+			j--;
+		}
+		order[j + 1] = i;
+	}
+
+	/*
+	 * Coordinate descent (reference 2.5): for each block, the center that
+	 * most lowers eta * P^2 + (E - P^2), where P is the parallel error and E
+	 * the total energy, among those that do not grow P^2.
+	 */
+	for (int round = 0; round < 10; round++)
+	{
+		bool		changed = false;
+
+		for (int i = 0; i < nb; i++)
+		{
+			int			b = order[i];
+			int			cur = codes[b];
+			const float *pb = par + b * SCOREAH_CENTERS;
+			const float *eb = energy + b * SCOREAH_CENTERS;
+			float		rest = P - pb[cur];
+			float		P2 = P * P;
+			float		ecur = eb[cur];
+			float		delta[SCOREAH_CENTERS];
+			float		bestDelta = 0;
+			int			bestj = cur;
+
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+			{
+				float		Pn = rest + pb[j];
+				float		dP2 = Pn * Pn - P2;
+
+				delta[j] = dP2 > 0 ? FLT_MAX : eta * dP2 + ((eb[j] - ecur) - dP2);
+			}
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+				if (delta[j] < bestDelta)
+				{
+					bestDelta = delta[j];
+					bestj = j;
+				}
+			if (bestj != cur)
+			{
+				P = rest + pb[bestj];
+				codes[b] = (uint8) bestj;
+				changed = true;
+			}
+		}
+		if (!changed)
+			break;
+	}
+
+	scoreah_pfree(energy);
+	scoreah_pfree(par);
+	scoreah_pfree(order);
+}
+
+/*
+ * What the codes of a row of this leaf quantize: x - c_leaf with residual
+ * quantization, x itself without.
+ */
+void
+scoreah_model_residual(ScoreahModel model, const float *x, int leaf, float *out)
+{
+	const float *c = model->centroids + (Size) leaf * model->dim;
+
+	if (model->residual)
+		for (int i = 0; i < model->dim; i++)
+			out[i] = x[i] - c[i];
+	else
+		memcpy(out, x, sizeof(float) * model->dim);
+}

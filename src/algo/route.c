@@ -1,0 +1,84 @@
+/*-------------------------------------------------------------------------
+ *
+ * route.c
+ *	  Routing: how near each leaf's centroid is to a query, which decides
+ *	  the leaves a scan searches, and the int8 copies of the centroids
+ *	  that quantize_centroids routes with.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "scoreah_algo.h"
+
+/*
+ * int8 copies of the centroids with one multiplier per dimension
+ * (max |c_d| / 127), used for routing when quantize_centroids is set.
+ */
+void
+scoreah_quantize_centroids(ScoreahModel model)
+{
+	int			dim = model->dim;
+
+	for (int d = 0; d < dim; d++)
+	{
+		float		m = 0;
+
+		for (int j = 0; j < model->nleaves; j++)
+			m = Max(m, fabsf(model->centroids[(Size) j * dim + d]));
+		model->qscales[d] = m > 0 ? m / 127.0f : 1.0f;
+	}
+	for (int j = 0; j < model->nleaves; j++)
+		for (int d = 0; d < dim; d++)
+		{
+			float		v = rintf(model->centroids[(Size) j * dim + d] / model->qscales[d]);
+
+			model->qcentroids[(Size) j * dim + d] = (int8) Max(-127, Min(127, v));
+		}
+}
+
+/*
+ * Routing score of every leaf for a query, smaller = nearer: squared L2
+ * for L2, negative inner product for inner product and cosine (ScaNN
+ * routes by the search distance).
+ */
+void
+scoreah_route_scores(ScoreahModel model, const float *query, float *scores)
+{
+	int			dim = model->dim;
+	float		qn = scoreah_dot(query, query, dim);
+	float	   *qs = NULL;
+
+	if (model->quantizeCentroids)
+	{
+		qs = scoreah_palloc(sizeof(float) * dim);
+		for (int d = 0; d < dim; d++)
+			qs[d] = query[d] * model->qscales[d];
+	}
+
+	/* float centroids: all the dot products through the blocked kernel */
+	if (!qs)
+		scoreah_dot_many(query, model->centroids, model->nleaves, dim, scores);
+
+	for (int j = 0; j < model->nleaves; j++)
+	{
+		float		dot;
+
+		if (qs)
+		{
+			const int8 *c = model->qcentroids + (Size) j * dim;
+			float		s = 0;
+
+			for (int d = 0; d < dim; d++)
+				s += qs[d] * c[d];
+			dot = s;
+		}
+		else
+			dot = scores[j];
+
+		if (model->metric == SCOREAH_METRIC_L2)
+			scores[j] = qn - 2 * dot + model->centroidNorms[j];
+		else
+			scores[j] = -dot;
+	}
+	if (qs)
+		scoreah_pfree(qs);
+}

@@ -1,0 +1,324 @@
+/*-------------------------------------------------------------------------
+ *
+ * scoreah_algo.h
+ *	  The algorithms of scoreah, free of pages and buffers: deterministic
+ *	  random numbers, distance kernels, k-means, product-quantization
+ *	  codebooks and anisotropic encoding, lookup tables and the LUT16
+ *	  scoring kernels, routing, the top-N buffer, and the CPU dispatch that
+ *	  picks kernels at run time.
+ *
+ * Everything declared here builds both into the extension and, without a
+ * server, into the unit test binary (port.h says how).  Files depend on
+ * each other in one direction only:
+ *
+ *	random, half, topn				(nothing)
+ *	float, exact, lut16_<isa>		(half)
+ *	cpu								(the kernel files: it registers them)
+ *	kmeans, lut, route, pq			(cpu's dispatched kernels, random)
+ *	selftest						(cpu's registries)
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SCOREAH_ALGO_H
+#define SCOREAH_ALGO_H
+
+#include "port.h"
+
+/* Metric of an operator class (value of support function 1) */
+#define SCOREAH_METRIC_L2		1
+#define SCOREAH_METRIC_IP		2
+#define SCOREAH_METRIC_COSINE	3
+
+#define SCOREAH_CENTERS			16	/* 4-bit codes: 16 centers per block */
+#define SCOREAH_GROUP_ROWS		32	/* rows scored together by LUT16 */
+
+/* ---- random.c: deterministic PRNG (splitmix64) ---- */
+
+typedef struct ScoreahRandom
+{
+	uint64		s;
+} ScoreahRandom;
+
+extern void scoreah_random_init(ScoreahRandom *r, uint64 seed);
+extern uint64 scoreah_random_next(ScoreahRandom *r);
+extern double scoreah_random_double(ScoreahRandom *r);	/* [0, 1) */
+extern uint64 scoreah_random_below(ScoreahRandom *r, uint64 n);
+extern void scoreah_shuffle_rows(float *rows, int n, int dim, ScoreahRandom *r);
+
+/* ---- kernel types (implemented per instruction set, chosen by cpu.c) ---- */
+
+/* Float kernels: training, routing and lookup tables (rounding may vary) */
+typedef float (*ScoreahFloatKernel) (const float *a, const float *b, int n);
+typedef void (*ScoreahDotManyKernel) (const float *x, const float *m, int k,
+									  int dim, float *out);
+
+typedef struct ScoreahFloatKernels
+{
+	const char *name;
+	ScoreahFloatKernel dot;
+	ScoreahFloatKernel l2sq;
+	ScoreahDotManyKernel dot_many;	/* dot products of x with k rows of m */
+} ScoreahFloatKernels;
+
+/*
+ * Exact kernels, accumulated in double in one fixed order (see exact.c):
+ * every set gives the same bits, so which one a backend runs never
+ * changes a distance.  a in floats or in halves.
+ */
+typedef struct ScoreahExactKernels
+{
+	const char *name;
+	double		(*dot) (const float *a, const float *b, int n);
+	double		(*l2sq) (const float *a, const float *b, int n);
+	/* sums[0] = a . b, sums[1] = |a|^2, sums[2] = |b|^2 */
+	void		(*cosine) (const float *a, const float *b, int n, double *sums);
+	double		(*dot_half) (const uint16 *a, const float *b, int n);
+	double		(*l2sq_half) (const uint16 *a, const float *b, int n);
+	void		(*cosine_half) (const uint16 *a, const float *b, int n,
+								double *sums);
+	void		(*half_to_float) (const uint16 *src, float *dst, int n);
+} ScoreahExactKernels;
+
+/* LUT16: out[i] = sum over blocks of qlut[b][code(i, b)], 32 rows */
+typedef void (*ScoreahLut16Kernel) (const uint8 *codes, const uint8 *qlut,
+									int nblocks, uint32 *out);
+
+typedef struct ScoreahLut16Impl
+{
+	const char *name;
+	ScoreahLut16Kernel scan;
+} ScoreahLut16Impl;
+
+/* The portable versions, which every other must agree with */
+extern const ScoreahFloatKernels scoreah_float_kernels_scalar;
+extern const ScoreahExactKernels scoreah_exact_kernels_scalar;
+extern const ScoreahLut16Impl scoreah_lut16_scalar;
+
+/* ---- cpu.c: the kernels this process runs ---- */
+
+/*
+ * Chosen once from the CPU's features (scoreah_init_kernels), or the
+ * portable ones when forceScalar.  Called through these pointers on every
+ * hot path.
+ */
+extern ScoreahFloatKernel scoreah_dot;
+extern ScoreahFloatKernel scoreah_l2sq;
+extern ScoreahDotManyKernel scoreah_dot_many;
+extern ScoreahLut16Kernel scoreah_lut16_scan;
+extern const ScoreahExactKernels *scoreah_exact_kernels;
+
+extern void scoreah_init_kernels(bool forceScalar);
+extern const char *scoreah_float_kernel_name(void);
+extern const char *scoreah_lut16_kernel_name(void);
+extern const char *scoreah_exact_kernel_name(void);
+
+/* Every kernel (set) this CPU can run, the portable one first */
+extern int	scoreah_float_available(const ScoreahFloatKernels **sets, int max);
+extern int	scoreah_exact_available(const ScoreahExactKernels **sets, int max);
+extern int	scoreah_lut16_available(const ScoreahLut16Impl **impls, int max);
+
+/* ---- half.c: IEEE 754 binary16, round to nearest even ---- */
+
+extern uint16 scoreah_float_to_half(float f);
+extern float scoreah_half_to_float(uint16 h);	/* exact; NaNs come back quiet */
+/* n halves to floats through the dispatched kernel (same bits) */
+extern void scoreah_half_to_float_many(const uint16 *src, float *dst, int n);
+
+/* ---- exact.c: exact distances (the SQL operators and re-ranking) ---- */
+
+extern double scoreah_exact_l2(const float *a, const float *b, int n);
+extern double scoreah_exact_dot(const float *a, const float *b, int n);
+extern double scoreah_exact_cosine(const float *a, const float *b, int n);
+extern double scoreah_exact_norm(const float *a, int n);
+/* the value of the metric's ordering operator (<->, <#>, <=>) */
+extern double scoreah_exact_distance(int metric, const float *a, const float *b, int n);
+/* the same for a kept in half precision, bit for bit as if converted */
+extern double scoreah_exact_distance_half(int metric, const uint16 *a,
+										  const float *b, int n);
+/* the same through a given kernel set (self-tests) */
+extern double scoreah_exact_distance_with(const ScoreahExactKernels *k, int metric,
+										  const void *a, bool half,
+										  const float *b, int n);
+
+/*
+ * out = x / |x| (out may be x).  Returns |x|; a zero vector has no
+ * direction and is copied unchanged.
+ */
+extern double scoreah_normalize(const float *x, int dim, float *out);
+
+/* ---- kmeans.c ---- */
+
+typedef struct ScoreahKmeansParams
+{
+	int			k;
+	int			iterations;
+	int			minClusterSize; /* re-seed clusters smaller than this */
+	bool		spherical;		/* unit-length centers */
+	bool		randomInit;		/* else k-means++ */
+	uint64		seed;
+} ScoreahKmeansParams;
+
+/*
+ * Cluster n points of dimension dim into params->k centers (written to
+ * centers, k x dim).  Returns the number of clusters no point chose in
+ * the last assignment.
+ */
+extern int	scoreah_kmeans(const float *data, int n, int dim,
+						   const ScoreahKmeansParams *params, float *centers);
+
+/* Index of the nearest center by squared L2 (cnorms: squared norms) */
+extern int	scoreah_nearest_l2(const float *x, const float *centers,
+							   const float *cnorms, int k, int dim, float *dist);
+
+/* ---- pq.c: the trained model, codebooks, anisotropic encoding ---- */
+
+/*
+ * The trained model of an index: the tree's centroids and the shared PQ
+ * codebooks.  Codebooks are stored block after block; block b covers
+ * dimensions [b * dpb, min(dim, (b + 1) * dpb)) and holds 16 centers of
+ * that width, so the codebook of block b starts at float 16 * b * dpb.
+ */
+typedef struct ScoreahModelData
+{
+	int			dim;
+	int			metric;
+	int			nleaves;
+	int			nblocks;
+	int			dpb;
+	bool		residual;
+	bool		quantizeCentroids;
+	float	   *centroids;		/* nleaves x dim */
+	float	   *centroidNorms;	/* squared norms, nleaves */
+	float	   *codebooks;		/* 16 x dim floats */
+	int8	   *qcentroids;		/* nleaves x dim, when quantized */
+	float	   *qscales;		/* per dimension: max |c_d| / 127 */
+} ScoreahModelData;
+
+typedef ScoreahModelData *ScoreahModel;
+
+#define ScoreahBlockWidth(m, b) \
+	(Min((m)->dpb, (m)->dim - (b) * (m)->dpb))
+#define ScoreahCodebook(m, b) \
+	((m)->codebooks + 16 * (Size) (b) * (m)->dpb)
+
+extern void scoreah_pq_train(ScoreahModel model, const float *samples, int n,
+							 int iterations, uint64 seed);
+extern void scoreah_pq_encode(ScoreahModel model, const float *residual,
+							  const float *original, double threshold,
+							  uint8 *codes);
+extern double scoreah_parallel_cost_multiplier(double threshold, double sqnorm, int dim);
+extern void scoreah_model_residual(ScoreahModel model, const float *x, int leaf,
+								   float *out);
+
+/* ---- route.c: which leaves a query searches ---- */
+
+extern void scoreah_quantize_centroids(ScoreahModel model);
+extern void scoreah_route_scores(ScoreahModel model, const float *query,
+								 float *scores);
+
+/* ---- lut.c: lookup tables and the LUT16 code layout ---- */
+
+typedef struct ScoreahLutData
+{
+	int			nblocks;
+	float	   *flut;			/* nblocks x 16 float distances */
+	uint8	   *qlut;			/* nblocks x 16, (flut - min_b) * scale */
+	float		scale;			/* integer units per distance unit */
+	float		offset;			/* sum of the per-block minima */
+} ScoreahLutData;
+
+typedef ScoreahLutData *ScoreahLut;
+
+extern void scoreah_lut_alloc(ScoreahLut lut, int nblocks);
+extern void scoreah_lut_free(ScoreahLut lut);
+extern void scoreah_lut_build(ScoreahModel model, const float *query,
+							  const float *center, ScoreahLut lut);
+extern void scoreah_lut_quantize(ScoreahLut lut);
+
+/* Row `row' of a group: in block b, byte row % 16, low nibble for rows < 16 */
+extern void scoreah_pack_codes(uint8 *groupCodes, int row, const uint8 *codes,
+							   int nblocks);
+extern uint8 scoreah_unpack_code(const uint8 *groupCodes, int row, int block);
+
+/* ---- topn.c: ScaNN's top-N buffer, sorts, smallest-k selection ---- */
+
+/*
+ * A candidate row of a scan.  id identifies the row (the heap TID packed
+ * so that its order is ItemPointerCompare's) and breaks ties of approx, so
+ * (approx, id) is a total order; vpage/voff/leaf say where its vector is,
+ * in the caller's terms.
+ */
+typedef struct ScoreahCandidate
+{
+	double		approx;			/* approximate distance: the top-N key */
+	double		distance;		/* exact, after re-ranking */
+	uint64		id;
+	uint32		vpage;
+	uint16		voff;
+	uint32		leaf;
+} ScoreahCandidate;
+
+static inline int
+scoreah_candidate_cmp(const ScoreahCandidate *a, const ScoreahCandidate *b)
+{
+	if (a->approx < b->approx)
+		return -1;
+	if (a->approx > b->approx)
+		return 1;
+	return a->id < b->id ? -1 : (a->id > b->id ? 1 : 0);
+}
+
+/*
+ * The best `keep` candidates on (approx, id), kept as ScaNN's top-N does:
+ * an unsorted buffer of twice that size; when it fills, a quickselect
+ * keeps the best half and their worst becomes the admission threshold.
+ * Each offer costs O(1) amortized, against O(log n) swaps in a heap.
+ */
+typedef struct ScoreahTopN
+{
+	ScoreahCandidate *items;
+	int			n;
+	int			keep;
+	int			cap;			/* 2 * keep */
+	bool		full;			/* thr is valid */
+	ScoreahCandidate thr;		/* worst of the kept after the last prune */
+} ScoreahTopN;
+
+extern void scoreah_topn_init(ScoreahTopN *t, int keep);
+extern void scoreah_topn_prune(ScoreahTopN *t);
+
+static inline void
+scoreah_topn_offer(ScoreahTopN *t, const ScoreahCandidate *c)
+{
+	if (t->full && scoreah_candidate_cmp(c, &t->thr) >= 0)
+		return;
+	t->items[t->n++] = *c;
+	if (t->n == t->cap)
+		scoreah_topn_prune(t);
+}
+
+/* By exact distance (NaN last, as float8 sorts), then id */
+extern void scoreah_sort_by_distance(ScoreahCandidate *c, int n);
+/* By (approx, id) */
+extern void scoreah_sort_by_approx(ScoreahCandidate *c, int n);
+
+/*
+ * order holds n distinct indexes into scores.  Afterwards its first k
+ * (clamped to n) are the k smallest of them in increasing (score, index)
+ * order; the others follow in no particular order.
+ */
+extern void scoreah_order_smallest(const float *scores, int *order, int n, int k);
+
+/* ---- selftest.c: every kernel against the portable one ---- */
+
+/*
+ * Each returns the number of kernels (sets) compared, the portable one
+ * included, and writes a description of the first disagreement to
+ * mismatch (an empty string when all agree).
+ */
+extern int	scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed,
+								   bool saturated, char *mismatch, Size len);
+extern int	scoreah_exact_selftest(uint64 seed, char *mismatch, Size len);
+extern int	scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len);
+
+#endif							/* SCOREAH_ALGO_H */

@@ -1,0 +1,290 @@
+/*-------------------------------------------------------------------------
+ *
+ * selftest.c
+ *	  Every kernel this CPU runs against the portable one: LUT16 and exact
+ *	  kernels bit for bit, float kernels to rounding.
+ *
+ * The unit tests call these at many sizes; the server's
+ * scoreah_kernel_selftest() calls them too, so a DBA can check the
+ * kernels the server binary picks on the CPU it actually runs on.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "scoreah_algo.h"
+
+/*
+ * Compare every LUT16 kernel with the portable one on ngroups groups of
+ * random codes and one table of nblocks blocks: random entries, or all
+ * 255 when saturated (the largest sums, which stress the folding of the
+ * 16-bit accumulators).
+ */
+int
+scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
+					   char *mismatch, Size len)
+{
+	const ScoreahLut16Impl *impls[8];
+	int			nimpl = scoreah_lut16_available(impls, lengthof(impls));
+	ScoreahRandom rng;
+	Size		ncodes = (Size) ngroups * nblocks * 16;
+	uint8	   *codes = scoreah_palloc(ncodes);
+	uint8	   *qlut = scoreah_palloc((Size) nblocks * 16);
+	uint32		want[SCOREAH_GROUP_ROWS];
+	uint32		got[SCOREAH_GROUP_ROWS];
+
+	mismatch[0] = '\0';
+	scoreah_random_init(&rng, seed);
+	for (Size i = 0; i < ncodes; i++)
+		codes[i] = (uint8) scoreah_random_next(&rng);
+	for (int i = 0; i < nblocks * 16; i++)
+		qlut[i] = saturated ? 255 : (uint8) scoreah_random_next(&rng);
+
+	for (int g = 0; g < ngroups && mismatch[0] == '\0'; g++)
+	{
+		const uint8 *c = codes + (Size) g * nblocks * 16;
+
+		SCOREAH_CHECK_INTERRUPTS();
+		scoreah_lut16_scalar.scan(c, qlut, nblocks, want);
+		for (int k = 0; k < nimpl; k++)
+		{
+			impls[k]->scan(c, qlut, nblocks, got);
+			if (memcmp(want, got, sizeof(want)) != 0)
+			{
+				snprintf(mismatch, len, "LUT16 kernel %s differs from scalar at %d blocks (%s table, group %d)",
+						 impls[k]->name, nblocks, saturated ? "all-255" : "random", g);
+				break;
+			}
+		}
+	}
+	scoreah_pfree(codes);
+	scoreah_pfree(qlut);
+	return nimpl;
+}
+
+/*
+ * Compare every float kernel set with the portable one at dim dimensions,
+ * to rounding: the dot products of one vector with 37 others, one by one
+ * and all at once, and squared L2 distances.
+ */
+int
+scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
+{
+	const ScoreahFloatKernels *sets[4];
+	const ScoreahFloatKernels *ref = &scoreah_float_kernels_scalar;
+	int			nsets = scoreah_float_available(sets, lengthof(sets));
+	int			k = 37;
+	ScoreahRandom rng;
+	float	   *x = scoreah_palloc(sizeof(float) * Max(dim, 1));
+	float	   *m = scoreah_palloc(sizeof(float) * Max(dim, 1) * k);
+	float	   *got = scoreah_palloc(sizeof(float) * k);
+	float	   *want = scoreah_palloc(sizeof(float) * k);
+
+	mismatch[0] = '\0';
+	scoreah_random_init(&rng, seed);
+	for (int i = 0; i < dim; i++)
+		x[i] = (float) (scoreah_random_double(&rng) * 2 - 1);
+	for (int i = 0; i < dim * k; i++)
+		m[i] = (float) (scoreah_random_double(&rng) * 2 - 1);
+	ref->dot_many(x, m, k, dim, want);
+	for (int s = 0; s < nsets && mismatch[0] == '\0'; s++)
+	{
+		sets[s]->dot_many(x, m, k, dim, got);
+		for (int j = 0; j < k; j++)
+		{
+			const float *r = m + (Size) j * dim;
+			double		scale = sqrt((double) ref->dot(x, x, dim) * ref->dot(r, r, dim)) + 1e-30;
+			float		d1 = sets[s]->dot(x, r, dim);
+			float		l1 = sets[s]->l2sq(x, r, dim);
+			float		l2 = ref->l2sq(x, r, dim);
+
+			if (fabs(got[j] - want[j]) > 1e-5 * scale || fabs(d1 - want[j]) > 1e-5 * scale ||
+				fabs(l1 - l2) > 1e-5 * (l2 + 1e-30))
+			{
+				snprintf(mismatch, len, "float kernel %s differs from scalar at %d dimensions",
+						 sets[s]->name, dim);
+				break;
+			}
+		}
+	}
+	scoreah_pfree(x);
+	scoreah_pfree(m);
+	scoreah_pfree(got);
+	scoreah_pfree(want);
+	return nsets;
+}
+
+/*
+ * A float of the given kind for the self-test: 0 uniform in [-1, 1),
+ * 1 mixed magnitudes (2^-20 .. 2^20), 2 any finite float (random sign,
+ * exponent and mantissa: zeros, subnormals, up to FLT_MAX, so terms of
+ * one sum differ by hundreds of binary orders), 3 small integers (exact
+ * sums, and many exact cancellations).
+ */
+static float
+selftest_float(ScoreahRandom *rng, int kind)
+{
+	uint64		r = scoreah_random_next(rng);
+	union
+	{
+		float		f;
+		uint32		u;
+	}			v;
+
+	switch (kind)
+	{
+		case 0:
+			return (float) (scoreah_random_double(rng) * 2 - 1);
+		case 1:
+			return (float) ldexp(scoreah_random_double(rng) + 1,
+								 (int) (r % 41) - 20) * ((r >> 8) & 1 ? -1 : 1);
+		case 2:
+			v.u = (uint32) r & 0x807FFFFF;	/* sign and mantissa */
+			v.u |= (uint32) ((r >> 32) % 255) << 23;	/* exponent 0..254 */
+			return v.f;
+		default:
+			return (float) ((int) (r % 7) - 3);
+	}
+}
+
+/*
+ * Compare every exact kernel set this CPU runs with the portable one, bit
+ * for bit: dot product, squared L2, cosine's three sums, the same from
+ * half-precision vectors, and the distances the operators return; at
+ * every length from 0 to 300 and a few long ones, on floats of each kind
+ * of selftest_float.  Also checks that each set's half kernels give the
+ * distances of the converted vectors, and the conversion of all 65536
+ * halves.  Returns the number of sets compared (scalar included).
+ */
+int
+scoreah_exact_selftest(uint64 seed, char *mismatch, Size len)
+{
+	static const int longLengths[] = {511, 1000, 4099, 16000};
+	static const char *const kindNames[] = {
+		"uniform", "mixed-magnitude", "any-finite", "small-integer"
+	};
+	const ScoreahExactKernels *sets[4];
+	const ScoreahExactKernels *ref = &scoreah_exact_kernels_scalar;
+	int			nsets = scoreah_exact_available(sets, lengthof(sets));
+	int			maxlen = longLengths[lengthof(longLengths) - 1];
+	ScoreahRandom rng;
+
+	/* one spare element in front, so the vectors start unaligned */
+	float	   *abuf = scoreah_palloc(sizeof(float) * (maxlen + 1));
+	float	   *b = scoreah_palloc(sizeof(float) * maxlen);
+	uint16	   *hbuf = scoreah_palloc(sizeof(uint16) * (maxlen + 1));
+	float	   *conv = scoreah_palloc(sizeof(float) * 65536);
+	float	   *want = scoreah_palloc(sizeof(float) * 65536);
+	uint16	   *all = scoreah_palloc(sizeof(uint16) * 65536);
+
+	mismatch[0] = '\0';
+	scoreah_random_init(&rng, seed);
+
+	for (int step = 0; step <= 300 + (int) lengthof(longLengths) && mismatch[0] == '\0'; step++)
+	{
+		int			n = step <= 300 ? step : longLengths[step - 301];
+
+		SCOREAH_CHECK_INTERRUPTS();
+		for (int kind = 0; kind < 4 && mismatch[0] == '\0'; kind++)
+		{
+			float	   *a = abuf + (step & 1);
+			uint16	   *h = hbuf + (step & 1);
+
+			for (int i = 0; i < n; i++)
+			{
+				a[i] = selftest_float(&rng, kind);
+				b[i] = selftest_float(&rng, kind);
+				/* finite halves: any sign, exponent 0..30, mantissa */
+				h[i] = (uint16) (scoreah_random_next(&rng) & 0xFFFF);
+				if ((h[i] & 0x7C00) == 0x7C00)
+					h[i] &= 0xBFFF;
+			}
+			/* b close to a: L2 of tiny differences */
+			if (kind == 0 && (step & 2))
+				for (int i = 0; i < n; i++)
+					b[i] = a[i] + (i % 3 == 0 ? 1e-6f : 0);
+
+			for (int s = 0; s < nsets && mismatch[0] == '\0'; s++)
+			{
+				const ScoreahExactKernels *k = sets[s];
+				double		want3[3],
+							got3[3],
+							w,
+							g;
+				const char *what = NULL;
+
+				/* the kernels' sums */
+				w = ref->dot(a, b, n);
+				g = k->dot(a, b, n);
+				if (memcmp(&w, &g, sizeof(double)) != 0)
+					what = "dot product";
+				w = ref->dot(a, a, n);
+				g = k->dot(a, a, n);
+				if (what == NULL && memcmp(&w, &g, sizeof(double)) != 0)
+					what = "norm";
+				w = ref->l2sq(a, b, n);
+				g = k->l2sq(a, b, n);
+				if (what == NULL && memcmp(&w, &g, sizeof(double)) != 0)
+					what = "squared L2";
+				ref->cosine(a, b, n, want3);
+				k->cosine(a, b, n, got3);
+				if (what == NULL && memcmp(want3, got3, sizeof(want3)) != 0)
+					what = "cosine sums";
+				w = ref->dot_half(h, b, n);
+				g = k->dot_half(h, b, n);
+				if (what == NULL && memcmp(&w, &g, sizeof(double)) != 0)
+					what = "dot product from halves";
+				w = ref->l2sq_half(h, b, n);
+				g = k->l2sq_half(h, b, n);
+				if (what == NULL && memcmp(&w, &g, sizeof(double)) != 0)
+					what = "squared L2 from halves";
+				ref->cosine_half(h, b, n, want3);
+				k->cosine_half(h, b, n, got3);
+				if (what == NULL && memcmp(want3, got3, sizeof(want3)) != 0)
+					what = "cosine sums from halves";
+
+				/* the operators' values, and halves against converted halves */
+				k->half_to_float(h, conv, n);
+				for (int metric = SCOREAH_METRIC_L2;
+					 metric <= SCOREAH_METRIC_COSINE && what == NULL; metric++)
+				{
+					double		c;
+
+					w = scoreah_exact_distance_with(ref, metric, a, false, b, n);
+					g = scoreah_exact_distance_with(k, metric, a, false, b, n);
+					if (memcmp(&w, &g, sizeof(double)) != 0)
+						what = "distance";
+					g = scoreah_exact_distance_with(k, metric, h, true, b, n);
+					c = scoreah_exact_distance_with(k, metric, conv, false, b, n);
+					if (what == NULL && memcmp(&g, &c, sizeof(double)) != 0)
+						what = "distance from halves against converted halves";
+				}
+				if (what)
+					snprintf(mismatch, len, "%s: %s at %d dimensions (%s values)",
+							 k->name, what, n, kindNames[kind]);
+			}
+		}
+	}
+
+	/* every half, through the vector loop and (shifted) the tail */
+	for (int i = 0; i < 65536; i++)
+	{
+		all[i] = (uint16) i;
+		want[i] = scoreah_half_to_float((uint16) i);
+	}
+	for (int s = 0; s < nsets && mismatch[0] == '\0'; s++)
+	{
+		for (int shift = 0; shift < 8 && mismatch[0] == '\0'; shift++)
+		{
+			sets[s]->half_to_float(all + shift, conv, 65536 - shift);
+			if (memcmp(conv, want + shift, sizeof(float) * (65536 - shift)) != 0)
+				snprintf(mismatch, len, "%s: half to float conversion", sets[s]->name);
+		}
+	}
+
+	scoreah_pfree(abuf);
+	scoreah_pfree(b);
+	scoreah_pfree(hbuf);
+	scoreah_pfree(conv);
+	scoreah_pfree(want);
+	scoreah_pfree(all);
+	return nsets;
+}

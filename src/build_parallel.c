@@ -1,0 +1,345 @@
+/*-------------------------------------------------------------------------
+ *
+ * build_parallel.c
+ *	  Parallel encoding for CREATE INDEX.
+ *
+ * PostgreSQL 15 offers parallel workers to btree alone, so scoreah sets up
+ * its own ParallelContext as nbtree does: the leader trains the model,
+ * then it and the workers scan parts of the heap, assign and encode rows
+ * into their own tuplesorts over one shared file set, and the leader
+ * merges them and writes the pages (build_write.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "commands/progress.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
+#include "utils/wait_event.h"
+
+#include "scoreah.h"
+
+#define PARALLEL_KEY_SHARED		UINT64CONST(0xA5C0000000000001)
+#define PARALLEL_KEY_TUPLESORT	UINT64CONST(0xA5C0000000000002)
+#define PARALLEL_KEY_MODEL		UINT64CONST(0xA5C0000000000003)
+#define PARALLEL_KEY_QUERY_TEXT UINT64CONST(0xA5C0000000000004)
+
+typedef struct ScoreahShared
+{
+	/* set by the leader before launch */
+	Oid			heaprelid;
+	Oid			indexrelid;
+	bool		isconcurrent;
+	int			scantuplesortstates;
+	int			metric;
+	int			dim;
+	int			nleaves;
+	int			nblocks;
+	int			dpb;
+	bool		residual;
+	double		threshold;
+
+	/* workers report here */
+	ConditionVariable workersdonecv;
+	slock_t		mutex;
+	int			nparticipantsdone;
+	int64		nencoded;
+	double		sumDistance;
+	pg_atomic_uint64 progress;	/* rows encoded so far, all participants */
+
+	/* ParallelTableScanDescData follows */
+} ScoreahShared;
+
+#define ParallelTableScanFromShared(shared) \
+	(ParallelTableScanDesc) ((char *) (shared) + BUFFERALIGN(sizeof(ScoreahShared)))
+
+PGDLLEXPORT void ScoreahParallelBuildMain(dsm_segment *seg, shm_toc *toc);
+
+/* Rows encoded so far by all participants, after adding n of ours */
+int64
+ScoreahBuildAddProgress(struct ScoreahShared *shared, int64 n)
+{
+	return (int64) pg_atomic_add_fetch_u64(&shared->progress, n);
+}
+
+/* Model arrays in one float buffer: centroids, their norms, codebooks */
+static Size
+ModelFloats(int nleaves, int dim)
+{
+	return (Size) nleaves * dim + nleaves + (Size) SCOREAH_CENTERS * dim;
+}
+
+/*
+ * One participant's share of the encoding pass (the leader's or a
+ * worker's): scan its part of the heap into its own tuplesort.
+ */
+static void
+ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
+					  Relation heap, Relation index, float *modelbuf,
+					  int sortmem, bool progress)
+{
+	ScoreahBuildState state;
+	SortCoordinate coordinate;
+	TableScanDesc scan;
+
+	memset(&state, 0, sizeof(state));
+	state.heap = heap;
+	state.index = index;
+	state.indexInfo = BuildIndexInfo(index);
+	state.indexInfo->ii_Concurrent = shared->isconcurrent;
+	state.metric = shared->metric;
+	state.dim = shared->dim;
+	state.threshold = shared->threshold;
+	state.model.dim = shared->dim;
+	state.model.metric = shared->metric;
+	state.model.nleaves = shared->nleaves;
+	state.model.nblocks = shared->nblocks;
+	state.model.dpb = shared->dpb;
+	state.model.residual = shared->residual;
+	state.model.centroids = modelbuf;
+	state.model.centroidNorms = modelbuf + (Size) shared->nleaves * shared->dim;
+	state.model.codebooks = state.model.centroidNorms + shared->nleaves;
+	state.shared = shared;
+	state.reportProgress = progress;
+	state.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "scoreah build row",
+										 ALLOCSET_DEFAULT_SIZES);
+	ScoreahBuildInitSort(&state);
+
+	coordinate = palloc0(sizeof(SortCoordinateData));
+	coordinate->isWorker = true;
+	coordinate->nParticipants = -1;
+	coordinate->sharedsort = sharedsort;
+	state.sort = ScoreahBuildBeginSort(&state, sortmem, coordinate);
+
+	scan = table_beginscan_parallel(heap, ParallelTableScanFromShared(shared));
+	table_index_build_scan(heap, index, state.indexInfo, true, progress,
+						   ScoreahBuildEncodeCallback, (void *) &state, scan);
+	tuplesort_performsort(state.sort);
+
+	SpinLockAcquire(&shared->mutex);
+	shared->nparticipantsdone++;
+	shared->nencoded += state.nencoded;
+	shared->sumDistance += state.sumDistance;
+	SpinLockRelease(&shared->mutex);
+	ConditionVariableSignal(&shared->workersdonecv);
+
+	tuplesort_end(state.sort);
+	ExecDropSingleTupleTableSlot(state.slot);
+	MemoryContextDelete(state.tmpCtx);
+}
+
+/*
+ * Entry point of a parallel worker (named in CreateParallelContext).
+ */
+void
+ScoreahParallelBuildMain(dsm_segment *seg, shm_toc *toc)
+{
+	char	   *queryText;
+	ScoreahShared *shared;
+	Sharedsort *sharedsort;
+	float	   *modelbuf;
+	Relation	heap,
+				index;
+	LOCKMODE	heapLockmode,
+				indexLockmode;
+
+	/* report the statement, so workers show it in pg_stat_activity */
+	queryText = shm_toc_lookup(toc, PARALLEL_KEY_QUERY_TEXT, true);
+	debug_query_string = queryText;
+	pgstat_report_activity(STATE_RUNNING, debug_query_string);
+
+	shared = shm_toc_lookup(toc, PARALLEL_KEY_SHARED, false);
+
+	/* the same locks as the leader (index_build and CIC take these) */
+	if (!shared->isconcurrent)
+	{
+		heapLockmode = ShareLock;
+		indexLockmode = AccessExclusiveLock;
+	}
+	else
+	{
+		heapLockmode = ShareUpdateExclusiveLock;
+		indexLockmode = RowExclusiveLock;
+	}
+	heap = table_open(shared->heaprelid, heapLockmode);
+	index = index_open(shared->indexrelid, indexLockmode);
+
+	sharedsort = shm_toc_lookup(toc, PARALLEL_KEY_TUPLESORT, false);
+	tuplesort_attach_shared(sharedsort, seg);
+	modelbuf = shm_toc_lookup(toc, PARALLEL_KEY_MODEL, false);
+
+	ParticipateInEncoding(shared, sharedsort, heap, index, modelbuf,
+						  maintenance_work_mem / shared->scantuplesortstates, false);
+
+	index_close(index, indexLockmode);
+	table_close(heap, heapLockmode);
+}
+
+/*
+ * Encode with nworkers workers plus the leader.  Returns false (and the
+ * caller encodes serially) when no worker could be started.  On success
+ * state->sort holds the merged, sorted rows, and the parallel context stays
+ * up until EndParallel (the sort's files live in its shared memory).
+ */
+bool
+ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
+{
+	ParallelContext *pcxt;
+	Snapshot	snapshot;
+	Size		estshared,
+				estsort,
+				modelbytes;
+	int			scantuplesortstates = request + 1;
+	bool		isconcurrent = state->indexInfo->ii_Concurrent;
+	ScoreahShared *shared;
+	Sharedsort *sharedsort;
+	float	   *modelbuf;
+	ScoreahModel model = &state->model;
+	int			nparticipants;
+	SortCoordinate coordinate;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("scoreah", "ScoreahParallelBuildMain", request);
+
+	snapshot = isconcurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
+
+	estshared = BUFFERALIGN(sizeof(ScoreahShared)) +
+		table_parallelscan_estimate(state->heap, snapshot);
+	shm_toc_estimate_chunk(&pcxt->estimator, estshared);
+	estsort = tuplesort_estimate_shared(scantuplesortstates);
+	shm_toc_estimate_chunk(&pcxt->estimator, estsort);
+	modelbytes = sizeof(float) * ModelFloats(model->nleaves, model->dim);
+	shm_toc_estimate_chunk(&pcxt->estimator, modelbytes);
+	shm_toc_estimate_keys(&pcxt->estimator, 3);
+	if (debug_query_string)
+	{
+		shm_toc_estimate_chunk(&pcxt->estimator, strlen(debug_query_string) + 1);
+		shm_toc_estimate_keys(&pcxt->estimator, 1);
+	}
+
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		/* no dynamic shared memory: serial build */
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+
+	shared = shm_toc_allocate(pcxt->toc, estshared);
+	memset(shared, 0, sizeof(ScoreahShared));
+	shared->heaprelid = RelationGetRelid(state->heap);
+	shared->indexrelid = RelationGetRelid(state->index);
+	shared->isconcurrent = isconcurrent;
+	shared->scantuplesortstates = scantuplesortstates;
+	shared->metric = state->metric;
+	shared->dim = model->dim;
+	shared->nleaves = model->nleaves;
+	shared->nblocks = model->nblocks;
+	shared->dpb = model->dpb;
+	shared->residual = model->residual;
+	shared->threshold = state->threshold;
+	ConditionVariableInit(&shared->workersdonecv);
+	SpinLockInit(&shared->mutex);
+	pg_atomic_init_u64(&shared->progress, 0);
+	table_parallelscan_initialize(state->heap, ParallelTableScanFromShared(shared), snapshot);
+
+	sharedsort = shm_toc_allocate(pcxt->toc, estsort);
+	tuplesort_initialize_shared(sharedsort, scantuplesortstates, pcxt->seg);
+
+	modelbuf = shm_toc_allocate(pcxt->toc, modelbytes);
+	memcpy(modelbuf, model->centroids, sizeof(float) * model->nleaves * model->dim);
+	memcpy(modelbuf + (Size) model->nleaves * model->dim, model->centroidNorms,
+		   sizeof(float) * model->nleaves);
+	memcpy(modelbuf + (Size) model->nleaves * model->dim + model->nleaves,
+		   model->codebooks, sizeof(float) * SCOREAH_CENTERS * model->dim);
+
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_SHARED, shared);
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_TUPLESORT, sharedsort);
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_MODEL, modelbuf);
+	if (debug_query_string)
+	{
+		char	   *q = shm_toc_allocate(pcxt->toc, strlen(debug_query_string) + 1);
+
+		strcpy(q, debug_query_string);
+		shm_toc_insert(pcxt->toc, PARALLEL_KEY_QUERY_TEXT, q);
+	}
+
+	LaunchParallelWorkers(pcxt);
+	if (pcxt->nworkers_launched == 0)
+	{
+		WaitForParallelWorkersToFinish(pcxt);
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+	nparticipants = pcxt->nworkers_launched + 1;
+	ereport(DEBUG1,
+			(errmsg_internal("scoreah build of \"%s\": using %d parallel workers",
+							 RelationGetRelationName(state->index),
+							 pcxt->nworkers_launched)));
+
+	/* the leader encodes its share too */
+	ParticipateInEncoding(shared, sharedsort, state->heap, state->index, modelbuf,
+						  maintenance_work_mem / scantuplesortstates, true);
+
+	/* wait for every participant's sorted run */
+	for (;;)
+	{
+		bool		done;
+
+		SpinLockAcquire(&shared->mutex);
+		done = shared->nparticipantsdone == nparticipants;
+		SpinLockRelease(&shared->mutex);
+		if (done)
+			break;
+		ConditionVariableSleep(&shared->workersdonecv,
+							   WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
+	}
+	ConditionVariableCancelSleep();
+
+	state->nencoded = shared->nencoded;
+	state->sumDistance = shared->sumDistance;
+
+	/* merge */
+	coordinate = palloc0(sizeof(SortCoordinateData));
+	coordinate->isWorker = false;
+	coordinate->nParticipants = nparticipants;
+	coordinate->sharedsort = sharedsort;
+	state->sort = ScoreahBuildBeginSort(state, maintenance_work_mem, coordinate);
+	tuplesort_performsort(state->sort);
+
+	state->pcxt = pcxt;
+	state->snapshot = snapshot;
+	return true;
+}
+
+void
+ScoreahBuildEndParallel(ScoreahBuildState *state)
+{
+	if (state->pcxt == NULL)
+		return;
+	WaitForParallelWorkersToFinish(state->pcxt);
+	if (IsMVCCSnapshot(state->snapshot))
+		UnregisterSnapshot(state->snapshot);
+	DestroyParallelContext(state->pcxt);
+	ExitParallelMode();
+	state->pcxt = NULL;
+}

@@ -1,0 +1,452 @@
+/*-------------------------------------------------------------------------
+ *
+ * check.c
+ *	  scoreah_index_check(regclass): an amcheck-style walk of an index's
+ *	  whole structure, one row per problem found, none when it is sound.
+ *
+ * It checks the metapage's fields, the kind and owner of every page, every
+ * chain (no cycle, no page on two chains, nothing past the end, tail and
+ * reuse hints on their chains), group sizes and live counts, heap TIDs
+ * inside the table, each group's list of vector pages (inside the index,
+ * covering every row) and the padding of unused rows.  It needs what
+ * scoreah_index_info needs (info.c) and is refused under row-level
+ * security, since its reports name rows' heap TIDs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/index.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/bitmapset.h"
+#include "storage/bufmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "scoreah.h"
+
+PG_FUNCTION_INFO_V1(scoreah_index_check);
+
+typedef struct CheckState
+{
+	Relation	index;
+	ReturnSetInfo *rsinfo;
+	int			nproblems;
+	BlockNumber nblocks;
+	BlockNumber heapBlocks;
+	Bitmapset  *seen;			/* blocks already on some chain */
+	ScoreahMetaPageData meta;
+	ScoreahLayoutData layout;
+} CheckState;
+
+static void
+Problem(CheckState *cs, const char *fmt,...)
+	pg_attribute_printf(2, 3);
+
+static void
+Problem(CheckState *cs, const char *fmt,...)
+{
+	va_list		args;
+	StringInfoData buf;
+	Datum		value;
+	bool		isnull = false;
+
+	if (cs->nproblems++ >= 1000)
+		return;					/* enough to know it is broken */
+	initStringInfo(&buf);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	value = CStringGetTextDatum(buf.data);
+	tuplestore_putvalues(cs->rsinfo->setResult, cs->rsinfo->setDesc, &value, &isnull);
+}
+
+/* The kind and owner of a page, to say what a chain ran into */
+static void
+DescribeForeign(CheckState *cs, BlockNumber blkno, const char *what, int leaf, uint16 kind)
+{
+	Buffer		buf = ReadBuffer(cs->index, blkno);
+	Page		page;
+	ScoreahPageOpaque opaque;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	opaque = ScoreahPageGetOpaque(page);
+	if (PageIsNew(page) || PageGetSpecialSize(page) != MAXALIGN(sizeof(ScoreahPageOpaqueData)) ||
+		opaque->page_id != SCOREAH_PAGE_ID || opaque->kind != kind)
+		Problem(cs, "leaf %d: %s block %u is not a page of kind %d", leaf, what, blkno, kind);
+	else
+		Problem(cs, "leaf %d: %s block %u belongs to leaf %d", leaf, what, blkno,
+				(int) opaque->leaf);
+	UnlockReleaseBuffer(buf);
+}
+
+/* Report why a chain walk ended early, if it did */
+static void
+ChainProblem(CheckState *cs, ScoreahChain chain, const char *what, int leaf)
+{
+	switch (chain->stop)
+	{
+		case SCOREAH_CHAIN_PAST_END:
+			Problem(cs, "leaf %d: %s points to block %u, past the end of the index (%u blocks)",
+					leaf, what, chain->stopBlkno, cs->nblocks);
+			break;
+		case SCOREAH_CHAIN_CYCLE:
+			Problem(cs, "leaf %d: %s reaches block %u a second time (cycle or shared page)",
+					leaf, what, chain->stopBlkno);
+			break;
+		case SCOREAH_CHAIN_FOREIGN:
+			DescribeForeign(cs, chain->stopBlkno, what, leaf, chain->kind);
+			break;
+		default:
+			break;
+	}
+}
+
+/* A walk of a leaf's chain that reports instead of stopping quietly */
+static void
+BeginCheckedChain(CheckState *cs, ScoreahChain chain, BlockNumber head, uint16 kind, int leaf)
+{
+	ScoreahChainBegin(chain, cs->index, head, kind, (uint32) leaf, BUFFER_LOCK_SHARE, 0);
+	chain->seen = &cs->seen;
+	chain->nblocks = cs->nblocks;
+}
+
+/* A page outside the chains (model, directory): in range, right kind, once */
+static void
+CheckFixedPage(CheckState *cs, BlockNumber blkno, uint16 kind, const char *what)
+{
+	Buffer		buf;
+	Page		page;
+	ScoreahPageOpaque opaque;
+
+	if (blkno >= cs->nblocks)
+	{
+		Problem(cs, "leaf -1: %s points to block %u, past the end of the index (%u blocks)",
+				what, blkno, cs->nblocks);
+		return;
+	}
+	if (bms_is_member((int) blkno, cs->seen))
+	{
+		Problem(cs, "leaf -1: %s reaches block %u a second time (cycle or shared page)",
+				what, blkno);
+		return;
+	}
+	cs->seen = bms_add_member(cs->seen, (int) blkno);
+	buf = ReadBuffer(cs->index, blkno);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	opaque = ScoreahPageGetOpaque(page);
+	if (PageIsNew(page) || PageGetSpecialSize(page) != MAXALIGN(sizeof(ScoreahPageOpaqueData)) ||
+		opaque->page_id != SCOREAH_PAGE_ID || opaque->kind != kind)
+		Problem(cs, "leaf -1: %s block %u is not a page of kind %d", what, blkno, kind);
+	else if (opaque->leaf != SCOREAH_NO_LEAF)
+		Problem(cs, "leaf -1: %s block %u belongs to leaf %d", what, blkno, (int) opaque->leaf);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * The metapage's fields against each other and the limits.  Returns false
+ * when the rest of the index cannot be walked.
+ */
+static bool
+CheckMetapage(CheckState *cs)
+{
+	ScoreahMetaPage meta = &cs->meta;
+
+	if (meta->metric < SCOREAH_METRIC_L2 || meta->metric > SCOREAH_METRIC_COSINE)
+		Problem(cs, "metapage: unknown metric %u", meta->metric);
+	if (meta->nleaves == 0 || meta->nleaves > SCOREAH_MAX_LEAVES)
+		Problem(cs, "metapage: %u leaves, expected 1 to %d", meta->nleaves, SCOREAH_MAX_LEAVES);
+	if (meta->dimensions > SCOREAH_MAX_DIM)
+		Problem(cs, "metapage: %u dimensions, more than %d", meta->dimensions, SCOREAH_MAX_DIM);
+	if (meta->nblocks > (uint32) SCOREAH_MAX_BLOCKS)
+		Problem(cs, "metapage: %u PQ blocks, more than %d", meta->nblocks, SCOREAH_MAX_BLOCKS);
+	if ((meta->flags & SCOREAH_FLAG_TRAINED) && meta->dimsPerBlock > 0 && meta->nblocks > 0 &&
+		meta->nblocks != (meta->dimensions + meta->dimsPerBlock - 1) / meta->dimsPerBlock)
+		Problem(cs, "metapage: %u PQ blocks do not match %u dimensions at %u per block",
+				meta->nblocks, meta->dimensions, meta->dimsPerBlock);
+	if (meta->directoryStart == InvalidBlockNumber ||
+		meta->directoryStart + meta->directoryPages > cs->nblocks ||
+		meta->directoryPages != (meta->nleaves + SCOREAH_LEAVES_PER_PAGE - 1) / SCOREAH_LEAVES_PER_PAGE)
+		Problem(cs, "metapage: directory of %u pages at block %u does not fit %u leaves in %u blocks",
+				meta->directoryPages, meta->directoryStart, meta->nleaves, cs->nblocks);
+	return cs->nproblems == 0;
+}
+
+/* The model's pages and the directory's */
+static void
+CheckFixedPages(CheckState *cs)
+{
+	ScoreahMetaPage meta = &cs->meta;
+
+	if (meta->flags & SCOREAH_FLAG_TRAINED)
+	{
+		Size		blobBytes = (Size) meta->centroidBytes + meta->codebookBytes;
+		BlockNumber nblob = (blobBytes + SCOREAH_PAGE_CAPACITY - 1) / SCOREAH_PAGE_CAPACITY;
+
+		for (BlockNumber b = meta->blobStart; b < meta->blobStart + nblob; b++)
+			CheckFixedPage(cs, b, SCOREAH_PAGE_BLOB, "model");
+	}
+	for (BlockNumber b = meta->directoryStart; b < meta->directoryStart + meta->directoryPages; b++)
+		CheckFixedPage(cs, b, SCOREAH_PAGE_DIRECTORY, "directory");
+}
+
+/* A leaf's own vector chain, and its tail hint */
+static void
+CheckVectorChain(CheckState *cs, int leaf, ScoreahLeaf entry)
+{
+	ScoreahChainData chain;
+	bool		tailSeen = false;
+
+	BeginCheckedChain(cs, &chain, entry->vecHead, SCOREAH_PAGE_VECTORS, leaf);
+	while (ScoreahChainNext(&chain))
+	{
+		PageHeader	ph = (PageHeader) chain.page;
+
+		if (ph->pd_lower > ph->pd_upper)
+			Problem(cs, "leaf %d: vector page %u has pd_lower %u past pd_upper %u",
+					leaf, chain.blkno, ph->pd_lower, ph->pd_upper);
+		if (chain.blkno == entry->vecTail)
+			tailSeen = true;
+	}
+	ChainProblem(cs, &chain, "vector chain", leaf);
+	ScoreahChainEnd(&chain);
+	if (entry->vecTail != InvalidBlockNumber && !tailSeen)
+		Problem(cs, "leaf %d: vector tail hint %u is not on the leaf's vector chain",
+				leaf, entry->vecTail);
+}
+
+/*
+ * A vector page a group of leaf lists: is it a vector page that leaf may
+ * use, and how far do its records go?  The last page looked at is
+ * remembered, since a leaf's groups list the same pages one after another.
+ */
+typedef struct VectorPageMemo
+{
+	BlockNumber blkno;
+	bool		ok;
+	uint16		lower;
+} VectorPageMemo;
+
+static bool
+CheckVectorPage(CheckState *cs, VectorPageMemo *memo, BlockNumber blkno, int leaf,
+				BlockNumber codeBlk, int g)
+{
+	Buffer		buf;
+	Page		page;
+
+	if (memo->blkno == blkno)
+		return memo->ok;
+	memo->blkno = blkno;
+	memo->ok = false;
+	if (blkno >= cs->nblocks)
+	{
+		Problem(cs, "leaf %d: block %u group %d lists vector page %u past the end of the index (%u blocks)",
+				leaf, codeBlk, g, blkno, cs->nblocks);
+		return false;
+	}
+	buf = ReadBuffer(cs->index, blkno);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (!ScoreahVectorPageOf(page, (uint32) leaf))
+		Problem(cs, "leaf %d: block %u group %d lists block %u, which is not a vector page of the leaf",
+				leaf, codeBlk, g, blkno);
+	else
+	{
+		ScoreahVectorPageHeaderData *vh = ScoreahVectorPageHeader(page);
+
+		if (ScoreahPageGetOpaque(page)->leaf == SCOREAH_SHARED_LEAF &&
+			(vh->firstLeaf > vh->lastLeaf || vh->refs > vh->lastLeaf - vh->firstLeaf + 1))
+			Problem(cs, "vector page %u is shared by leaves %u to %u but counts %u of them",
+					blkno, vh->firstLeaf, vh->lastLeaf, vh->refs);
+		memo->ok = true;
+		memo->lower = ((PageHeader) page)->pd_lower;
+	}
+	UnlockReleaseBuffer(buf);
+	return memo->ok;
+}
+
+/* One group of a code page: sizes, vector pages, TIDs, live count, padding */
+static void
+CheckGroup(CheckState *cs, VectorPageMemo *memo, int leaf, BlockNumber blkno, int g,
+		   char *group)
+{
+	ScoreahLayout layout = &cs->layout;
+	ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
+	ItemPointer tids = ScoreahGroupTids(layout, group);
+	int			nlive = 0;
+	int			nblocks = (int) cs->meta.nblocks;
+
+	if (gh->nitems == 0 || gh->nitems > SCOREAH_GROUP_ROWS)
+	{
+		Problem(cs, "leaf %d: block %u group %d has %u rows, expected 1 to %d",
+				leaf, blkno, g, gh->nitems, SCOREAH_GROUP_ROWS);
+		return;
+	}
+	/* the vector page list covers every row and stays in the index */
+	if (gh->nvblk > layout->maxVblk ||
+		(layout->vecsPerPage > 0 && gh->vslot >= layout->vecsPerPage))
+		Problem(cs, "leaf %d: block %u group %d lists %u vector pages from slot %u, at most %d pages and %d slots fit",
+				leaf, blkno, g, gh->nvblk, gh->vslot, layout->maxVblk, layout->vecsPerPage);
+	else
+		for (int v = 0; v < gh->nvblk; v++)
+			CheckVectorPage(cs, memo, gh->vblk[v], leaf, blkno, g);
+	if (gh->nitems < SCOREAH_GROUP_ROWS && (gh->inserted >> gh->nitems) != 0)
+		Problem(cs, "leaf %d: block %u group %d marks unused rows as inserted", leaf, blkno, g);
+
+	for (int i = 0; i < gh->nitems; i++)
+	{
+		ItemPointer tid = &tids[i];
+		BlockNumber vblkno;
+		uint16		voff;
+
+		if (layout->vbytes > 0 && gh->nvblk <= layout->maxVblk)
+		{
+			if (!ScoreahRowVector(layout, gh, i, &vblkno, &voff))
+				Problem(cs, "leaf %d: block %u group %d row %d has no vector page in its group's list",
+						leaf, blkno, g, i);
+			else if (CheckVectorPage(cs, memo, vblkno, leaf, blkno, g) &&
+					 voff + Min(layout->vbytes, SCOREAH_VECTOR_CAPACITY) > memo->lower)
+				Problem(cs, "leaf %d: block %u group %d row %d has its vector at (%u,%u), past the page's records",
+						leaf, blkno, g, i, vblkno, voff);
+		}
+		if (!ItemPointerIsValid(tid))
+			continue;
+		nlive++;
+		if (ItemPointerGetBlockNumberNoCheck(tid) >= cs->heapBlocks ||
+			ItemPointerGetOffsetNumberNoCheck(tid) == InvalidOffsetNumber ||
+			ItemPointerGetOffsetNumberNoCheck(tid) > MaxHeapTuplesPerPage)
+			Problem(cs, "leaf %d: block %u group %d row %d has heap TID (%u,%u) outside the table (%u blocks)",
+					leaf, blkno, g, i, ItemPointerGetBlockNumberNoCheck(tid),
+					ItemPointerGetOffsetNumberNoCheck(tid), cs->heapBlocks);
+	}
+	if (nlive != gh->nlive)
+		Problem(cs, "leaf %d: block %u group %d counts %u live rows but holds %d",
+				leaf, blkno, g, gh->nlive, nlive);
+
+	/* nibbles of unused rows stay zero (padding) */
+	if (nblocks > 0 && gh->nitems < SCOREAH_GROUP_ROWS)
+	{
+		const uint8 *codes = ScoreahGroupCodes(layout, group);
+
+		for (int r = gh->nitems; r < SCOREAH_GROUP_ROWS; r++)
+			for (int b = 0; b < nblocks; b++)
+				if (scoreah_unpack_code(codes, r, b) != 0)
+				{
+					Problem(cs, "leaf %d: block %u group %d has codes in unused row %d",
+							leaf, blkno, g, r);
+					return;
+				}
+	}
+}
+
+/* A leaf's code chain, its groups, and its tail and reuse hints */
+static void
+CheckCodeChain(CheckState *cs, int leaf, ScoreahLeaf entry)
+{
+	ScoreahChainData chain;
+	Size		gsize = cs->layout.gsize;
+	bool		tailSeen = false;
+	bool		reuseSeen = entry->reuseBlk == InvalidBlockNumber;
+	VectorPageMemo memo = {InvalidBlockNumber, false, 0};
+
+	BeginCheckedChain(cs, &chain, entry->codeHead, SCOREAH_PAGE_CODES, leaf);
+	while (ScoreahChainNext(&chain))
+	{
+		PageHeader	ph = (PageHeader) chain.page;
+		int			ngroups = ScoreahPageGetNGroups(chain.page, gsize);
+
+		if (chain.blkno == entry->codeTail)
+			tailSeen = true;
+		if (chain.blkno == entry->reuseBlk)
+			reuseSeen = true;
+		if ((ph->pd_lower - MAXALIGN(SizeOfPageHeaderData)) % gsize != 0)
+			Problem(cs, "leaf %d: code page %u holds a partial group (pd_lower %u)",
+					leaf, chain.blkno, ph->pd_lower);
+		if (ngroups > cs->layout.groupsPerPage)
+			Problem(cs, "leaf %d: code page %u holds %d groups, at most %d fit",
+					leaf, chain.blkno, ngroups, cs->layout.groupsPerPage);
+		for (int g = 0; g < Min(ngroups, cs->layout.groupsPerPage); g++)
+			CheckGroup(cs, &memo, leaf, chain.blkno, g, PageGetContents(chain.page) + g * gsize);
+	}
+	ChainProblem(cs, &chain, "code chain", leaf);
+	ScoreahChainEnd(&chain);
+	if (entry->codeTail != InvalidBlockNumber && !tailSeen)
+		Problem(cs, "leaf %d: code tail hint %u is not on the leaf's code chain",
+				leaf, entry->codeTail);
+	if (!reuseSeen)
+		Problem(cs, "leaf %d: reuse hint %u is not on the leaf's code chain",
+				leaf, entry->reuseBlk);
+}
+
+/*
+ * scoreah_index_check(index regclass) RETURNS SETOF text: one row per
+ * problem; no rows when the index is sound.
+ */
+Datum
+scoreah_index_check(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CheckState	cs;
+	Relation	heap;
+	bool		rlsActive;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	memset(&cs, 0, sizeof(cs));
+	cs.index = ScoreahOpenForIntrospection(PG_GETARG_OID(0), &rlsActive);
+	if (rlsActive)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("row-level security is active on the table of \"%s\" for this role",
+						RelationGetRelationName(cs.index)),
+				 errdetail("scoreah_index_check reports on every row of the table."),
+				 errhint("Run it as the table's owner or a role that bypasses row-level security.")));
+	cs.rsinfo = rsinfo;
+	cs.nblocks = RelationGetNumberOfBlocks(cs.index);
+	heap = relation_open(IndexGetRelation(RelationGetRelid(cs.index), false), AccessShareLock);
+	cs.heapBlocks = RelationGetNumberOfBlocks(heap);
+	relation_close(heap, AccessShareLock);
+
+	if (cs.nblocks == 0)
+	{
+		Problem(&cs, "index has no metapage");
+		index_close(cs.index, AccessShareLock);
+		return (Datum) 0;
+	}
+	ScoreahReadMeta(cs.index, &cs.meta);	/* errors on a bad metapage */
+	cs.seen = bms_make_singleton(SCOREAH_METAPAGE_BLKNO);
+	if (CheckMetapage(&cs))
+	{
+		CheckFixedPages(&cs);
+		ScoreahComputeLayout(&cs.meta, &cs.layout);
+
+		/* vector chains first, so code items can be checked against them */
+		for (int pass = 0; pass < 2; pass++)
+			for (int leaf = 0; leaf < (int) cs.meta.nleaves; leaf++)
+			{
+				ScoreahLeafData entry;
+
+				CHECK_FOR_INTERRUPTS();
+				ScoreahReadLeaf(cs.index, &cs.meta, leaf, &entry);
+				if (pass == 0)
+					CheckVectorChain(&cs, leaf, &entry);
+				else
+					CheckCodeChain(&cs, leaf, &entry);
+			}
+	}
+	index_close(cs.index, AccessShareLock);
+	return (Datum) 0;
+}

@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * cost.c
+ *	  The planner's cost estimate for scoreah index scans.
+ *
+ * Without an ORDER BY distance the index is useless (it has no search
+ * operators), so the cost is infinite.  With one, a scan reads the
+ * centroids, then the searched fraction of the leaves; all of it happens
+ * before the first row comes out, so startup = total.  Only the metapage
+ * is read: the planner must not load a model to plan a query.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "utils/float.h"
+#include "utils/rel.h"
+#include "utils/selfuncs.h"
+
+#include "scoreah.h"
+
+void
+scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+					Cost *indexStartupCost, Cost *indexTotalCost,
+					Selectivity *indexSelectivity, double *indexCorrelation,
+					double *indexPages)
+{
+	GenericCosts costs;
+	double		ratio = 1.0;
+	Relation	index;
+	ScoreahMetaPageData meta;
+
+	if (path->indexorderbys == NIL)
+	{
+		*indexStartupCost = get_float8_infinity();
+		*indexTotalCost = get_float8_infinity();
+		*indexSelectivity = 0;
+		*indexCorrelation = 0;
+		*indexPages = 0;
+		return;
+	}
+
+	index = index_open(path->indexinfo->indexoid, NoLock);
+	ScoreahReadMeta(index, &meta);
+	index_close(index, NoLock);
+	if (meta.nleaves > 0)
+	{
+		int			nprobe = scoreah_num_leaves_to_search > 0 ?
+		scoreah_num_leaves_to_search : (int) meta.numLeavesToSearch;
+
+		ratio = Min(1.0, (double) nprobe / meta.nleaves);
+		if (meta.scoring == SCOREAH_SCORING_BRUTE_FORCE ||
+			!(meta.flags & SCOREAH_FLAG_TRAINED))
+			ratio = Min(1.0, ratio * 4);	/* float vectors, not codes */
+	}
+
+	MemSet(&costs, 0, sizeof(costs));
+	costs.numIndexTuples = Max(1.0, path->indexinfo->tuples * ratio);
+	genericcostestimate(root, path, loop_count, &costs);
+
+	*indexStartupCost = costs.indexTotalCost;
+	*indexTotalCost = costs.indexTotalCost;
+	*indexSelectivity = costs.indexSelectivity;
+	*indexCorrelation = 0;
+	*indexPages = costs.numIndexPages;
+}

@@ -1,0 +1,398 @@
+/*-------------------------------------------------------------------------
+ *
+ * info.c
+ *	  scoreah_index_info(regclass): what an index holds and how stale it
+ *	  is; and the privilege rules of the introspection functions.
+ *
+ * The codes and vectors of an index are its table's data, so reading them
+ * takes what reading the table's statistics takes: SELECT on the table or
+ * on every indexed column (the rule of pg_stats).  Under row-level
+ * security that is active for the caller, figures of the table's rows
+ * (counts, rows per leaf, distances) are left out, as pg_stats leaves out
+ * such a table's statistics; the options and page counts, which anyone can
+ * see in pg_class, remain.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/relation.h"
+#include "catalog/index.h"
+#include "catalog/pg_class.h"
+#include "commands/defrem.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+
+#include "scoreah.h"
+
+PG_FUNCTION_INFO_V1(scoreah_index_info);
+
+/* rows whose vectors are read to measure staleness, at most */
+#define STALENESS_SAMPLE 10000
+
+/* SELECT on the table, or on every column the index has */
+static bool
+CanReadIndexedData(Oid indexOid, Oid heapOid)
+{
+	HeapTuple	tup;
+	Form_pg_index indexForm;
+	bool		ok = true;
+
+	if (pg_class_aclcheck(heapOid, GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+		return true;
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexOid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for index %u", indexOid);
+	indexForm = (Form_pg_index) GETSTRUCT(tup);
+	for (int i = 0; i < indexForm->indnatts && ok; i++)
+	{
+		AttrNumber	attnum = indexForm->indkey.values[i];
+
+		/* an expression reads columns the catalog does not list here */
+		ok = attnum > 0 &&
+			pg_attribute_aclcheck(heapOid, attnum, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+	}
+	ReleaseSysCache(tup);
+	return ok;
+}
+
+/*
+ * Open a scoreah index for reading after checking that the caller may read
+ * what it holds.  The privilege is checked before any lock is taken.
+ * *rlsActive tells whether row-level security applies to the caller on
+ * the indexed table.
+ */
+Relation
+ScoreahOpenForIntrospection(Oid indexOid, bool *rlsActive)
+{
+	Oid			heapOid;
+	Relation	index;
+	char		relkind = get_rel_relkind(indexOid);
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", indexOid)));
+	if (relkind == RELKIND_PARTITIONED_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a partitioned index, which holds no data of its own",
+						get_rel_name(indexOid)),
+				 errhint("Pass the index of one of its partitions.")));
+	if (relkind != RELKIND_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an index", get_rel_name(indexOid))));
+	heapOid = IndexGetRelation(indexOid, false);
+	if (!CanReadIndexedData(indexOid, heapOid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", get_rel_name(heapOid)),
+				 errdetail("Reading a scoreah index needs SELECT on the table it indexes, or on every column it indexes.")));
+	*rlsActive = check_enable_rls(heapOid, InvalidOid, true) == RLS_ENABLED;
+
+	index = index_open(indexOid, AccessShareLock);
+	if (index->rd_rel->relam != get_index_am_oid("scoreah", false))
+	{
+		index_close(index, AccessShareLock);
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a scoreah index", get_rel_name(indexOid))));
+	}
+	return index;
+}
+
+static int
+CmpUint32(const void *a, const void *b)
+{
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static void
+PutRow(ReturnSetInfo *rsinfo, const char *name, const char *value)
+{
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(value);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+static const char *
+MetricName(int metric)
+{
+	switch (metric)
+	{
+		case SCOREAH_METRIC_L2:
+			return "l2";
+		case SCOREAH_METRIC_IP:
+			return "inner_product";
+		case SCOREAH_METRIC_COSINE:
+			return "cosine";
+	}
+	return "unknown";
+}
+
+/* What the rows of the index say */
+typedef struct RowFigures
+{
+	uint32	   *perLeaf;		/* live rows per leaf (sorted at the end) */
+	int64		live;
+	int64		inserted;
+	int64		dead;
+	int			emptyLeaves;
+	double		insertedDist;	/* sum over measured inserted rows */
+	int64		insertedMeasured;
+} RowFigures;
+
+/* Pages by kind, over every block */
+static void
+CountPages(Relation index, BlockNumber nblocks, int64 *byKind, int64 *pagesNew)
+{
+	for (BlockNumber b = 0; b < nblocks; b++)
+	{
+		Buffer		buf = ReadBuffer(index, b);
+		Page		page;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (PageIsNew(page))
+			(*pagesNew)++;
+		else
+		{
+			uint16		kind = ScoreahPageGetOpaque(page)->kind;
+
+			if (kind <= SCOREAH_PAGE_DELETED)
+				byKind[kind]++;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/*
+ * How far a stored vector of a row inserted after the build sits from its
+ * leaf's centroid, as the build measured its rows (unit vectors for
+ * cosine); -1 when VACUUM freed it meanwhile.
+ */
+static double
+InsertedDistance(Relation index, ScoreahCache cache, int leaf, BlockNumber blkno,
+				 uint16 off, float *vec)
+{
+	int			dim = cache->meta.dimensions;
+	const float *c = cache->model.centroids + (Size) leaf * dim;
+
+	if (ScoreahReadVector(index, &cache->meta, blkno, off, (uint32) leaf, vec) == NULL)
+		return -1;
+	if (cache->meta.metric == SCOREAH_METRIC_COSINE)
+		scoreah_normalize(vec, dim, vec);
+	return scoreah_exact_l2(vec, c, dim);
+}
+
+/* Rows per leaf, inserted rows and how far they sit from their centroid */
+static void
+CountRows(Relation index, ScoreahCache cache, RowFigures *f)
+{
+	ScoreahMetaPage meta = &cache->meta;
+	Size		gsize = cache->layout.gsize;
+	bool		measure = (meta->flags & SCOREAH_FLAG_TRAINED) && meta->dimensions > 0 &&
+		meta->reorderStorage != SCOREAH_STORAGE_TABLE;
+	float	   *vec = palloc(sizeof(float) * Max(meta->dimensions, 1));
+
+	f->perLeaf = palloc0(sizeof(uint32) * meta->nleaves);
+	for (int leaf = 0; leaf < (int) meta->nleaves; leaf++)
+	{
+		ScoreahLeafData entry;
+		ScoreahChainData chain;
+
+		ScoreahReadLeaf(index, meta, leaf, &entry);
+		ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
+						  BUFFER_LOCK_SHARE, SCOREAH_CHAIN_STRICT);
+		while (ScoreahChainNext(&chain))
+		{
+			int			ngroups = ScoreahPageGetNGroups(chain.page, gsize);
+			struct
+			{
+				BlockNumber blkno;
+				uint16		off;
+			}			sample[SCOREAH_GROUP_ROWS * 24];
+			int			nsample = 0;
+
+			CHECK_FOR_INTERRUPTS();
+			for (int g = 0; g < ngroups; g++)
+			{
+				char	   *group = PageGetContents(chain.page) + g * gsize;
+				ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
+				ItemPointer tids = ScoreahGroupTids(&cache->layout, group);
+
+				for (int i = 0; i < gh->nitems; i++)
+				{
+					if (!ItemPointerIsValid(&tids[i]))
+					{
+						f->dead++;
+						continue;
+					}
+					f->live++;
+					f->perLeaf[leaf]++;
+					if (!ScoreahGroupIsInserted(gh, i))
+						continue;
+					f->inserted++;
+					if (measure && f->insertedMeasured + nsample < STALENESS_SAMPLE &&
+						nsample < lengthof(sample) &&
+						ScoreahRowVector(&cache->layout, gh, i,
+										 &sample[nsample].blkno, &sample[nsample].off))
+						nsample++;
+				}
+			}
+			ScoreahChainRelease(&chain);
+
+			/* vectors are read after the code page is released */
+			for (int i = 0; i < nsample; i++)
+			{
+				double		d = InsertedDistance(index, cache, leaf, sample[i].blkno,
+												 sample[i].off, vec);
+
+				if (d >= 0)
+				{
+					f->insertedDist += d;
+					f->insertedMeasured++;
+				}
+			}
+		}
+		ScoreahChainEnd(&chain);
+		if (f->perLeaf[leaf] == 0)
+			f->emptyLeaves++;
+	}
+	qsort(f->perLeaf, meta->nleaves, sizeof(uint32), CmpUint32);
+}
+
+/* The options in force, as frozen in the metapage */
+static void
+PutOptions(ReturnSetInfo *rsinfo, ScoreahMetaPage meta)
+{
+	PutRow(rsinfo, "metric", MetricName(meta->metric));
+	PutRow(rsinfo, "dimensions", psprintf("%u", meta->dimensions));
+	PutRow(rsinfo, "trained", (meta->flags & SCOREAH_FLAG_TRAINED) ? "true" : "false");
+	PutRow(rsinfo, "num_leaves", psprintf("%u", meta->nleaves));
+	PutRow(rsinfo, "num_leaves_to_search", psprintf("%u", meta->numLeavesToSearch));
+	PutRow(rsinfo, "leaves_training_sample_size", psprintf("%u", meta->leavesTrainingSampleSize));
+	PutRow(rsinfo, "leaves_training_iterations", psprintf("%u", meta->leavesTrainingIterations));
+	PutRow(rsinfo, "min_partition_size", psprintf("%u", meta->minPartitionSize));
+	PutRow(rsinfo, "spherical", (meta->flags & SCOREAH_FLAG_SPHERICAL) ? "true" : "false");
+	PutRow(rsinfo, "quantize_centroids", (meta->flags & SCOREAH_FLAG_QUANTIZE_CENTROIDS) ? "true" : "false");
+	PutRow(rsinfo, "random_init", (meta->flags & SCOREAH_FLAG_RANDOM_INIT) ? "true" : "false");
+	PutRow(rsinfo, "residual_quantization", (meta->flags & SCOREAH_FLAG_RESIDUAL) ? "true" : "false");
+	PutRow(rsinfo, "dimensions_per_block", psprintf("%u", meta->dimsPerBlock));
+	PutRow(rsinfo, "pq_blocks", psprintf("%u", meta->nblocks));
+	PutRow(rsinfo, "anisotropic_quantization_threshold",
+		   isnan(meta->threshold) ? "off" : psprintf("%g", meta->threshold));
+	PutRow(rsinfo, "training_sample_size", psprintf("%u", meta->trainingSampleSize));
+	PutRow(rsinfo, "training_iterations", psprintf("%u", meta->trainingIterations));
+	PutRow(rsinfo, "scoring", meta->scoring == SCOREAH_SCORING_BRUTE_FORCE ? "brute_force" : "ah");
+	PutRow(rsinfo, "reordering_storage",
+		   meta->reorderStorage == SCOREAH_STORAGE_HALF ? "float16" :
+		   meta->reorderStorage == SCOREAH_STORAGE_TABLE ? "table" : "float32");
+}
+
+/* Counts of the table's rows */
+static void
+PutRowCounts(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, const RowFigures *f)
+{
+	PutRow(rsinfo, "rows", psprintf(INT64_FORMAT, f->live));
+	PutRow(rsinfo, "rows_built", psprintf(INT64_FORMAT, meta->rowsBuilt));
+	PutRow(rsinfo, "rows_inserted_since_build", psprintf(INT64_FORMAT, f->inserted));
+	PutRow(rsinfo, "dead_slots", psprintf(INT64_FORMAT, f->dead));
+	PutRow(rsinfo, "rows_per_leaf_min", psprintf("%u", meta->nleaves ? f->perLeaf[0] : 0));
+	PutRow(rsinfo, "rows_per_leaf_median", psprintf("%u", meta->nleaves ? f->perLeaf[meta->nleaves / 2] : 0));
+	PutRow(rsinfo, "rows_per_leaf_max", psprintf("%u", meta->nleaves ? f->perLeaf[meta->nleaves - 1] : 0));
+	PutRow(rsinfo, "empty_leaves", psprintf("%d", f->emptyLeaves));
+}
+
+/* Pages and bytes by kind */
+static void
+PutPages(ReturnSetInfo *rsinfo, BlockNumber nblocks, const int64 *byKind, int64 pagesNew)
+{
+	PutRow(rsinfo, "pages", psprintf("%u", nblocks));
+	PutRow(rsinfo, "bytes", psprintf(INT64_FORMAT, (int64) nblocks * BLCKSZ));
+	PutRow(rsinfo, "bytes_metapage", psprintf(INT64_FORMAT, byKind[SCOREAH_PAGE_META] * BLCKSZ));
+	PutRow(rsinfo, "bytes_centroids_and_codebooks", psprintf(INT64_FORMAT, byKind[SCOREAH_PAGE_BLOB] * BLCKSZ));
+	PutRow(rsinfo, "bytes_directory", psprintf(INT64_FORMAT, byKind[SCOREAH_PAGE_DIRECTORY] * BLCKSZ));
+	PutRow(rsinfo, "bytes_codes", psprintf(INT64_FORMAT, byKind[SCOREAH_PAGE_CODES] * BLCKSZ));
+	PutRow(rsinfo, "bytes_vectors", psprintf(INT64_FORMAT, byKind[SCOREAH_PAGE_VECTORS] * BLCKSZ));
+	PutRow(rsinfo, "bytes_free", psprintf(INT64_FORMAT, (byKind[SCOREAH_PAGE_DELETED] + pagesNew) * BLCKSZ));
+}
+
+/* How stale the index is, and the advice drawn from it */
+static void
+PutStaleness(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, const RowFigures *f)
+{
+	double		staleness = (f->insertedMeasured > 0 && meta->builtMeanDistance > 0) ?
+		(f->insertedDist / f->insertedMeasured) / meta->builtMeanDistance : 0;
+	const char *advice;
+
+	PutRow(rsinfo, "built_mean_distance_to_centroid", psprintf("%.6g", meta->builtMeanDistance));
+	PutRow(rsinfo, "inserted_mean_distance_to_centroid",
+		   f->insertedMeasured > 0 ? psprintf("%.6g", f->insertedDist / f->insertedMeasured) : "n/a");
+	PutRow(rsinfo, "staleness", f->insertedMeasured > 0 ? psprintf("%.3f", staleness) : "n/a");
+
+	if (!(meta->flags & SCOREAH_FLAG_TRAINED))
+		advice = "REINDEX: the index was built without data and scores every row exactly";
+	else if (f->inserted > Max(f->live / 2, 1000) || staleness > 1.5)
+		advice = "REINDEX recommended: many rows arrived after the build or sit far from their centroids";
+	else
+		advice = "ok";
+	PutRow(rsinfo, "advice", advice);
+}
+
+/*
+ * scoreah_index_info(index regclass) RETURNS TABLE (name text, value text)
+ */
+Datum
+scoreah_index_info(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	index;
+	bool		rlsActive;
+	ScoreahCache cache;
+	BlockNumber nblocks;
+	int64		byKind[SCOREAH_PAGE_DELETED + 1] = {0};
+	int64		pagesNew = 0;
+	RowFigures	f;
+
+	InitMaterializedSRF(fcinfo, 0);
+	index = ScoreahOpenForIntrospection(PG_GETARG_OID(0), &rlsActive);
+	cache = ScoreahCacheAcquire(index);
+	nblocks = RelationGetNumberOfBlocks(index);
+	CountPages(index, nblocks, byKind, &pagesNew);
+	memset(&f, 0, sizeof(f));
+	if (!rlsActive)
+		CountRows(index, cache, &f);
+
+	PutOptions(rsinfo, &cache->meta);
+	if (!rlsActive)
+		PutRowCounts(rsinfo, &cache->meta, &f);
+	PutPages(rsinfo, nblocks, byKind, pagesNew);
+	if (!rlsActive)
+		PutStaleness(rsinfo, &cache->meta, &f);
+	else
+		PutRow(rsinfo, "row_level_security",
+			   "active for this role: figures of the table's rows are not shown (as in pg_stats)");
+
+	ScoreahCacheRelease(cache);
+	index_close(index, AccessShareLock);
+	return (Datum) 0;
+}

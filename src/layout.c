@@ -1,0 +1,221 @@
+/*-------------------------------------------------------------------------
+ *
+ * layout.c
+ *	  Where rows keep their codes and vectors: the group layout of an
+ *	  index, the position of a row's vector, and stored vectors.
+ *
+ * A group of up to 32 rows on a code page lists the vector pages its
+ * rows' vectors lie on (ScoreahGroupHeaderData in scoreah.h); vectors are
+ * fixed-size records in the rows' order, so row j's vector is found by
+ * position.  A vector longer than a page runs on over pages of its own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "utils/rel.h"
+
+#include "scoreah.h"
+
+/* Bytes of one stored re-ranking vector (0 when they live in the table) */
+Size
+ScoreahVectorBytes(ScoreahMetaPage meta)
+{
+	switch (meta->reorderStorage)
+	{
+		case SCOREAH_STORAGE_HALF:
+			return sizeof(uint16) * meta->dimensions;
+		case SCOREAH_STORAGE_TABLE:
+			return 0;
+		default:
+			return sizeof(float) * meta->dimensions;
+	}
+}
+
+/*
+ * The group layout of an index.  A group reserves room for the longest
+ * list of vector pages its 32 rows can need: with V vectors to a page and
+ * the first vector at any slot, 32 consecutive vectors touch at most
+ * (V - 1 + 31) / V + 1 pages.
+ */
+void
+ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout)
+{
+	Size		vbytes = ScoreahVectorBytes(meta);
+
+	layout->vbytes = vbytes;
+	if (vbytes == 0)
+	{
+		layout->vecsPerPage = 0;
+		layout->maxVblk = 0;
+	}
+	else if (vbytes > SCOREAH_VECTOR_CAPACITY)
+	{
+		layout->vecsPerPage = 0;
+		layout->maxVblk = SCOREAH_GROUP_MAX_VBLK;
+	}
+	else
+	{
+		int			v = (int) (SCOREAH_VECTOR_CAPACITY / vbytes);
+
+		layout->vecsPerPage = v;
+		layout->maxVblk = Min(SCOREAH_GROUP_MAX_VBLK, (v + 30) / v + 1);
+	}
+	layout->tidsOffset = MAXALIGN(offsetof(ScoreahGroupHeaderData, vblk) +
+								  layout->maxVblk * sizeof(BlockNumber));
+	layout->codesOffset = MAXALIGN(layout->tidsOffset +
+								   SCOREAH_GROUP_ROWS * sizeof(ItemPointerData));
+	layout->gsize = MAXALIGN(layout->codesOffset + (Size) meta->nblocks * 16);
+	layout->groupsPerPage = (int) (SCOREAH_PAGE_CAPACITY / layout->gsize);
+}
+
+/*
+ * Where row `row' of a group keeps its vector.  False when the group's
+ * page list does not cover the row (a damaged page) or there are no stored
+ * vectors.
+ */
+bool
+ScoreahRowVector(const ScoreahLayoutData *layout, const ScoreahGroupHeaderData *gh,
+				 int row, BlockNumber *blkno, uint16 *off)
+{
+	if (layout->vbytes == 0)
+		return false;
+	if (layout->vecsPerPage == 0)
+	{
+		/* a vector of its own pages: the list has one entry per row */
+		if (row >= gh->nvblk)
+			return false;
+		*blkno = gh->vblk[row];
+		*off = SCOREAH_VECTORS_OFFSET;
+	}
+	else
+	{
+		int			p = gh->vslot + row;
+		int			v = layout->vecsPerPage;
+
+		if (p / v >= gh->nvblk || gh->nvblk > layout->maxVblk)
+			return false;
+		*blkno = gh->vblk[p / v];
+		*off = ScoreahVectorSlotOffset(layout, p % v);
+	}
+	return true;
+}
+
+/*
+ * Record that row `row' (the group's next row) has its vector at (blkno,
+ * off).  False, with the group unchanged, when that place does not follow
+ * the group's previous vectors: the caller then starts a new group there.
+ */
+bool
+ScoreahGroupAddVector(const ScoreahLayoutData *layout, ScoreahGroupHeaderData *gh,
+					  int row, BlockNumber blkno, uint16 off)
+{
+	int			v = layout->vecsPerPage;
+	int			slot,
+				p;
+
+	if (layout->vbytes == 0)
+		return true;
+	if (v == 0)
+	{
+		if (row != gh->nvblk || row >= layout->maxVblk)
+			return false;
+		gh->vblk[gh->nvblk++] = blkno;
+		return true;
+	}
+	slot = (int) ((off - SCOREAH_VECTORS_OFFSET) / layout->vbytes);
+	if (row == 0)
+	{
+		gh->vslot = (uint16) slot;
+		gh->vblk[0] = blkno;
+		gh->nvblk = 1;
+		return true;
+	}
+	p = gh->vslot + row;
+	if (p % v != slot)
+		return false;
+	if (p / v < gh->nvblk)
+		return gh->vblk[p / v] == blkno;
+	if (p / v == gh->nvblk && gh->nvblk < layout->maxVblk)
+	{
+		gh->vblk[gh->nvblk++] = blkno;
+		return true;
+	}
+	return false;
+}
+
+/* The stored form of a vector: ScoreahVectorBytes(meta) bytes at out */
+void
+ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out)
+{
+	if (meta->reorderStorage == SCOREAH_STORAGE_HALF)
+	{
+		uint16		h;
+
+		for (uint32 i = 0; i < meta->dimensions; i++)
+		{
+			/* 65520 and up round to infinity in half precision */
+			if (fabsf(x[i]) >= 65520.0f)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("value %g (element %u) is out of range for reordering_storage = float16",
+								x[i], i + 1),
+						 errdetail("Half precision holds magnitudes up to 65504."),
+						 errhint("Use reordering_storage = float32 or table.")));
+			h = scoreah_float_to_half(x[i]);
+			memcpy(out + i * sizeof(uint16), &h, sizeof(uint16));
+		}
+	}
+	else if (meta->reorderStorage == SCOREAH_STORAGE_FLOAT)
+		memcpy(out, x, sizeof(float) * meta->dimensions);
+}
+
+/*
+ * Read a stored vector of a leaf that starts at byte off of page blkno; a
+ * vector longer than a page continues at the start of the next page of its
+ * run.  Returns NULL when a page is no longer one the leaf's vectors can be
+ * on (VACUUM freed it: the row was dead).
+ */
+float *
+ScoreahReadVector(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
+				  uint16 off, uint32 leaf, float *out)
+{
+	Size		total = ScoreahVectorBytes(meta);
+	Size		nbytes = total;
+	bool		half = meta->reorderStorage == SCOREAH_STORAGE_HALF;
+	char	   *dest = half ? palloc(total) : (char *) out;
+	char	   *start = dest;
+	ScoreahChainData chain;
+
+	ScoreahChainBegin(&chain, index, blkno, SCOREAH_PAGE_VECTORS, leaf,
+					  BUFFER_LOCK_SHARE, 0);
+	chain.test = ScoreahVectorPageOf;
+	while (nbytes > 0 && ScoreahChainNext(&chain))
+	{
+		PageHeader	ph = (PageHeader) chain.page;
+		Size		n;
+
+		if (off < SCOREAH_VECTORS_OFFSET || off > ph->pd_lower)
+			break;				/* freed and reused meanwhile */
+		n = Min(nbytes, (Size) (ph->pd_lower - off));
+		memcpy(dest, (char *) chain.page + off, n);
+		dest += n;
+		nbytes -= n;
+		off = SCOREAH_VECTORS_OFFSET;
+	}
+	ScoreahChainEnd(&chain);
+	if (nbytes > 0)
+	{
+		if (half)
+			pfree(start);
+		return NULL;
+	}
+	if (half)
+	{
+		scoreah_half_to_float_many((const uint16 *) start, out, meta->dimensions);
+		pfree(start);
+	}
+	return out;
+}

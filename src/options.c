@@ -1,0 +1,202 @@
+/*-------------------------------------------------------------------------
+ *
+ * options.c
+ *	  The index's WITH (...) options and scoreah's GUCs.
+ *
+ * Option names follow ScaNN's Tree and ScoreAH options.  Options are
+ * checked at CREATE INDEX (build.c, which knows the metric and the rows)
+ * and frozen into the metapage: scans and inserts read them from there,
+ * never from reloptions.
+ *
+ * Query settings anybody may change are USERSET; the ones that exist to
+ * test and compare kernels, and the cache's size, which is memory of the
+ * server, are for superusers (SUSET).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/reloptions.h"
+#include "utils/float.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+
+#include "scoreah.h"
+
+int			scoreah_num_leaves_to_search = 0;
+int			scoreah_reordering_num_neighbors = SCOREAH_DEFAULT_REORDER;
+bool		scoreah_float_lut_scoring = false;
+bool		scoreah_force_scalar_kernels = false;
+int			scoreah_model_cache_size = 128; /* MB */
+
+static relopt_kind scoreah_relopt_kind;
+
+static relopt_enum_elt_def storage_values[] = {
+	{"float32", SCOREAH_STORAGE_FLOAT},
+	{"float16", SCOREAH_STORAGE_HALF},
+	{"table", SCOREAH_STORAGE_TABLE},
+	{(const char *) NULL}
+};
+
+static relopt_enum_elt_def scoring_values[] = {
+	{"ah", SCOREAH_SCORING_AH},
+	{"brute_force", SCOREAH_SCORING_BRUTE_FORCE},
+	{(const char *) NULL}
+};
+
+void
+ScoreahInitOptions(void)
+{
+	scoreah_relopt_kind = add_reloption_kind();
+	add_int_reloption(scoreah_relopt_kind, "num_leaves",
+					  "Number of k-means partitions (0 = about sqrt(rows))",
+					  0, 0, SCOREAH_MAX_LEAVES, AccessExclusiveLock);
+	add_int_reloption(scoreah_relopt_kind, "num_leaves_to_search",
+					  "Default number of partitions a query searches (0 = 10% of the leaves)",
+					  0, 0, SCOREAH_MAX_LEAVES, AccessExclusiveLock);
+	add_int_reloption(scoreah_relopt_kind, "leaves_training_sample_size",
+					  "Rows sampled to train the k-means tree",
+					  SCOREAH_DEFAULT_LEAVES_SAMPLE, SCOREAH_MIN_SAMPLE, 100000000,
+					  AccessExclusiveLock);
+	add_int_reloption(scoreah_relopt_kind, "leaves_training_iterations",
+					  "k-means iterations for the tree",
+					  SCOREAH_DEFAULT_LEAVES_ITERATIONS, 1, SCOREAH_MAX_ITERATIONS,
+					  AccessExclusiveLock);
+	add_int_reloption(scoreah_relopt_kind, "min_partition_size",
+					  "Partitions smaller than this are re-seeded during training",
+					  SCOREAH_DEFAULT_MIN_PARTITION, 0, 1000000, AccessExclusiveLock);
+	add_bool_reloption(scoreah_relopt_kind, "spherical",
+					   "Unit-length centroids (spherical k-means)",
+					   false, AccessExclusiveLock);
+	add_bool_reloption(scoreah_relopt_kind, "quantize_centroids",
+					   "Route queries with int8 copies of the centroids",
+					   false, AccessExclusiveLock);
+	add_bool_reloption(scoreah_relopt_kind, "residual_quantization",
+					   "Quantize the residual (vector minus its centroid) instead of the vector",
+					   true, AccessExclusiveLock);
+	add_bool_reloption(scoreah_relopt_kind, "random_init",
+					   "Random initial centers (false = k-means++)",
+					   true, AccessExclusiveLock);
+	add_int_reloption(scoreah_relopt_kind, "dimensions_per_block",
+					  "Dimensions per product-quantization block",
+					  SCOREAH_DEFAULT_DIMS_PER_BLOCK, 1, SCOREAH_MAX_DIM,
+					  AccessExclusiveLock);
+	add_real_reloption(scoreah_relopt_kind, "anisotropic_quantization_threshold",
+					   "Threshold T of the score-aware (anisotropic) loss; NaN = off",
+					   get_float8_nan(), 0.0, 1.0e6, AccessExclusiveLock);
+	add_int_reloption(scoreah_relopt_kind, "training_sample_size",
+					  "Rows sampled to train the product-quantization codebooks",
+					  SCOREAH_DEFAULT_PQ_SAMPLE, SCOREAH_MIN_SAMPLE, 100000000,
+					  AccessExclusiveLock);
+	add_int_reloption(scoreah_relopt_kind, "training_iterations",
+					  "k-means iterations for the codebooks",
+					  SCOREAH_DEFAULT_PQ_ITERATIONS, 1, SCOREAH_MAX_ITERATIONS,
+					  AccessExclusiveLock);
+	add_enum_reloption(scoreah_relopt_kind, "scoring",
+					   "Scoring inside searched partitions",
+					   scoring_values, SCOREAH_SCORING_AH,
+					   "Valid values are \"ah\" and \"brute_force\".",
+					   AccessExclusiveLock);
+	add_enum_reloption(scoreah_relopt_kind, "reordering_storage",
+					   "How re-ranking vectors are kept: float32, float16, or table (read from the table's rows)",
+					   storage_values, SCOREAH_STORAGE_FLOAT,
+					   "Valid values are \"float32\", \"float16\" and \"table\".",
+					   AccessExclusiveLock);
+}
+
+/*
+ * scoreah.force_scalar_kernels: the portable kernels instead of the SIMD
+ * ones.  Exact and LUT16 kernels give the same bits either way, so this
+ * changes speed, never a result.
+ */
+static void
+force_scalar_assign(bool newval, void *extra)
+{
+	scoreah_init_kernels(newval);
+}
+
+void
+ScoreahInitGucs(void)
+{
+	DefineCustomIntVariable("scoreah.num_leaves_to_search",
+							"Partitions a query searches (0 = the index's num_leaves_to_search).",
+							NULL, &scoreah_num_leaves_to_search,
+							0, 0, SCOREAH_MAX_LEAVES,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("scoreah.reordering_num_neighbors",
+							"Candidates re-ranked with exact distances (0 = return the quantized order).",
+							NULL, &scoreah_reordering_num_neighbors,
+							SCOREAH_DEFAULT_REORDER, 0, SCOREAH_MAX_REORDER,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("scoreah.force_scalar_kernels",
+							 "Use the portable scalar kernels instead of SIMD ones (for testing).",
+							 NULL, &scoreah_force_scalar_kernels, false,
+							 PGC_SUSET, 0, NULL, force_scalar_assign, NULL);
+	DefineCustomBoolVariable("scoreah.float_lut_scoring",
+							 "Score codes with the float lookup table instead of the 8-bit one (slow; to measure what 8 bits cost).",
+							 NULL, &scoreah_float_lut_scoring, false,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("scoreah.model_cache_size",
+							"Memory a backend keeps trained models of scoreah indexes in, between statements.",
+							"Models in use are kept whatever their size; the least recently used of the others are dropped past this.",
+							&scoreah_model_cache_size,
+							128, 0, MAX_KILOBYTES / 1024,
+							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("scoreah");
+}
+
+/*
+ * Parse WITH (...) options.
+ */
+bytea *
+scoreahoptions(Datum reloptions, bool validate)
+{
+	static const relopt_parse_elt tab[] = {
+		{"num_leaves", RELOPT_TYPE_INT, offsetof(ScoreahOptions, numLeaves)},
+		{"num_leaves_to_search", RELOPT_TYPE_INT, offsetof(ScoreahOptions, numLeavesToSearch)},
+		{"leaves_training_sample_size", RELOPT_TYPE_INT, offsetof(ScoreahOptions, leavesTrainingSampleSize)},
+		{"leaves_training_iterations", RELOPT_TYPE_INT, offsetof(ScoreahOptions, leavesTrainingIterations)},
+		{"min_partition_size", RELOPT_TYPE_INT, offsetof(ScoreahOptions, minPartitionSize)},
+		{"spherical", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, spherical)},
+		{"quantize_centroids", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, quantizeCentroids)},
+		{"random_init", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, randomInit)},
+		{"residual_quantization", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, residualQuantization)},
+		{"dimensions_per_block", RELOPT_TYPE_INT, offsetof(ScoreahOptions, dimensionsPerBlock)},
+		{"anisotropic_quantization_threshold", RELOPT_TYPE_REAL, offsetof(ScoreahOptions, anisotropicThreshold)},
+		{"training_sample_size", RELOPT_TYPE_INT, offsetof(ScoreahOptions, trainingSampleSize)},
+		{"training_iterations", RELOPT_TYPE_INT, offsetof(ScoreahOptions, trainingIterations)},
+		{"scoring", RELOPT_TYPE_ENUM, offsetof(ScoreahOptions, scoring)},
+		{"reordering_storage", RELOPT_TYPE_ENUM, offsetof(ScoreahOptions, reorderingStorage)},
+	};
+
+	return (bytea *) build_reloptions(reloptions, validate, scoreah_relopt_kind,
+									  sizeof(ScoreahOptions), tab, lengthof(tab));
+}
+
+/*
+ * The options of an index, with defaults when none were given.
+ */
+ScoreahOptions *
+ScoreahGetOptions(Relation index)
+{
+	ScoreahOptions *opts = (ScoreahOptions *) index->rd_options;
+
+	if (opts == NULL)
+	{
+		opts = palloc0(sizeof(ScoreahOptions));
+		SET_VARSIZE(opts, sizeof(ScoreahOptions));
+		opts->leavesTrainingSampleSize = SCOREAH_DEFAULT_LEAVES_SAMPLE;
+		opts->leavesTrainingIterations = SCOREAH_DEFAULT_LEAVES_ITERATIONS;
+		opts->minPartitionSize = SCOREAH_DEFAULT_MIN_PARTITION;
+		opts->randomInit = true;
+		opts->residualQuantization = true;
+		opts->dimensionsPerBlock = SCOREAH_DEFAULT_DIMS_PER_BLOCK;
+		opts->anisotropicThreshold = get_float8_nan();
+		opts->trainingSampleSize = SCOREAH_DEFAULT_PQ_SAMPLE;
+		opts->trainingIterations = SCOREAH_DEFAULT_PQ_ITERATIONS;
+		opts->scoring = SCOREAH_SCORING_AH;
+		opts->reorderingStorage = SCOREAH_STORAGE_FLOAT;
+	}
+	return opts;
+}

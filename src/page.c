@@ -1,0 +1,225 @@
+/*-------------------------------------------------------------------------
+ *
+ * page.c
+ *	  Pages of a scoreah index: new pages (from the free space map first),
+ *	  page initialisation, the tests that tell whether a page still belongs
+ *	  where a reader expects it, the metapage and the model's pages.
+ *
+ * Every page carries its kind and, for code and vector pages, its leaf in
+ * the special space.  VACUUM frees the pages of a leaf without live rows
+ * and they are reused at once, so a reader that followed a link taken
+ * earlier asks these tests and treats a page that fails as freed (src/README,
+ * "Page reuse").
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "storage/freespace.h"
+#include "storage/indexfsm.h"
+#include "storage/lmgr.h"
+#include "utils/rel.h"
+
+#include "scoreah.h"
+
+/*
+ * A new page for the index, exclusively locked: a page recycled through
+ * the free space map when there is one, otherwise a new block at the end.
+ */
+Buffer
+ScoreahNewBuffer(Relation index, ForkNumber forkNum)
+{
+	Buffer		buf;
+
+	if (forkNum == MAIN_FORKNUM)
+	{
+		for (;;)
+		{
+			BlockNumber blkno = GetFreeIndexPage(index);
+
+			if (blkno == InvalidBlockNumber)
+				break;
+			buf = ReadBuffer(index, blkno);
+
+			/*
+			 * Someone else may hold it (they might have taken it from the FSM
+			 * too): skip it rather than wait.
+			 */
+			if (ConditionalLockBuffer(buf))
+			{
+				Page		page = BufferGetPage(buf);
+
+				if (PageIsNew(page) ||
+					(ScoreahPageGetOpaque(page)->page_id == SCOREAH_PAGE_ID &&
+					 ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_DELETED))
+					return buf;
+				LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+			}
+			ReleaseBuffer(buf);
+		}
+	}
+
+	LockRelationForExtension(index, ExclusiveLock);
+	buf = ReadBufferExtended(index, forkNum, P_NEW, RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	UnlockRelationForExtension(index, ExclusiveLock);
+	return buf;
+}
+
+void
+ScoreahInitPage(Page page, uint16 kind, uint32 leaf)
+{
+	ScoreahPageOpaque opaque;
+
+	PageInit(page, BLCKSZ, sizeof(ScoreahPageOpaqueData));
+	opaque = ScoreahPageGetOpaque(page);
+	opaque->nextblkno = InvalidBlockNumber;
+	opaque->leaf = leaf;
+	opaque->kind = kind;
+	opaque->page_id = SCOREAH_PAGE_ID;
+	if (kind == SCOREAH_PAGE_VECTORS)
+	{
+		ScoreahVectorPageHeaderData *vh = ScoreahVectorPageHeader(page);
+
+		/* refs of a shared page: the build counts its leaves in */
+		memset(vh, 0, sizeof(ScoreahVectorPageHeaderData));
+		((PageHeader) page)->pd_lower = SCOREAH_VECTORS_OFFSET;
+	}
+}
+
+/*
+ * Is this a page of the given kind belonging to the given leaf?  VACUUM
+ * frees the pages of a leaf left without live rows and they can be reused
+ * at once, so a reader that followed a pointer taken before that (a chain
+ * link, a candidate's vector location) asks this and stops or drops the
+ * candidate when the answer is no: everything on a freed page was dead.
+ */
+bool
+ScoreahPageIs(Page page, uint16 kind, uint32 leaf)
+{
+	ScoreahPageOpaque opaque;
+
+	if (PageIsNew(page) || PageGetSpecialSize(page) != MAXALIGN(sizeof(ScoreahPageOpaqueData)))
+		return false;
+	opaque = ScoreahPageGetOpaque(page);
+	return opaque->page_id == SCOREAH_PAGE_ID && opaque->kind == kind &&
+		opaque->leaf == leaf;
+}
+
+/* Page tests for chain walks (ScoreahChainData.test) */
+
+/* A code page of the leaf */
+bool
+ScoreahCodePageOf(Page page, uint32 leaf)
+{
+	return ScoreahPageIs(page, SCOREAH_PAGE_CODES, leaf);
+}
+
+/* A vector page of the leaf's own chain (vectors of inserted rows) */
+bool
+ScoreahOwnVectorPageOf(Page page, uint32 leaf)
+{
+	return ScoreahPageIs(page, SCOREAH_PAGE_VECTORS, leaf);
+}
+
+/* A page of the build's shared vector pages that still counts the leaf */
+bool
+ScoreahSharedVectorPageOf(Page page, uint32 leaf)
+{
+	ScoreahVectorPageHeaderData *vh;
+
+	if (!ScoreahPageIs(page, SCOREAH_PAGE_VECTORS, SCOREAH_SHARED_LEAF))
+		return false;
+	vh = ScoreahVectorPageHeader(page);
+	return vh->refs > 0 && leaf >= vh->firstLeaf && leaf <= vh->lastLeaf;
+}
+
+/*
+ * Can leaf's vectors be on this page?  Its own vector pages, or shared
+ * pages of the build whose leaves include it and are not all freed.  Like
+ * ScoreahPageIs, a no means VACUUM freed the page: the row was dead.
+ */
+bool
+ScoreahVectorPageOf(Page page, uint32 leaf)
+{
+	return ScoreahOwnVectorPageOf(page, leaf) || ScoreahSharedVectorPageOf(page, leaf);
+}
+
+/*
+ * Complain about a page that is not what the index structure says it is.
+ */
+void
+ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind)
+{
+	ScoreahPageOpaque opaque;
+
+	if (PageIsNew(page))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" contains an unexpected zero page at block %u",
+						RelationGetRelationName(index), blkno),
+				 errhint("Please REINDEX it.")));
+	opaque = ScoreahPageGetOpaque(page);
+	if (PageGetSpecialSize(page) != MAXALIGN(sizeof(ScoreahPageOpaqueData)) ||
+		opaque->page_id != SCOREAH_PAGE_ID || opaque->kind != kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has a page of the wrong kind at block %u (expected kind %d, found %d)",
+						RelationGetRelationName(index), blkno, kind,
+						(int) opaque->kind),
+				 errhint("Please REINDEX it.")));
+}
+
+void
+ScoreahReadMeta(Relation index, ScoreahMetaPage meta)
+{
+	Buffer		buf = ReadBuffer(index, SCOREAH_METAPAGE_BLKNO);
+	Page		page;
+	ScoreahMetaPage m;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	ScoreahCheckPage(index, page, SCOREAH_METAPAGE_BLKNO, SCOREAH_PAGE_META);
+	m = (ScoreahMetaPage) PageGetContents(page);
+	if (m->magic != SCOREAH_MAGIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" is not a scoreah index", RelationGetRelationName(index))));
+	if (m->version != SCOREAH_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("index \"%s\" has on-disk version %u, this scoreah reads version %d",
+						RelationGetRelationName(index), m->version, SCOREAH_VERSION),
+				 errhint("REINDEX it.")));
+	memcpy(meta, m, sizeof(ScoreahMetaPageData));
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Read nbytes of the blob stream that starts at block start, skipping the
+ * first skip bytes.
+ */
+void
+ScoreahReadBlob(Relation index, BlockNumber start, Size skip, Size nbytes, char *dest)
+{
+	Size		cap = SCOREAH_PAGE_CAPACITY;
+	BlockNumber blk = start + skip / cap;
+	Size		off = skip % cap;
+
+	while (nbytes > 0)
+	{
+		Buffer		buf = ReadBuffer(index, blk);
+		Page		page;
+		Size		n = Min(nbytes, cap - off);
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		ScoreahCheckPage(index, page, blk, SCOREAH_PAGE_BLOB);
+		memcpy(dest, PageGetContents(page) + off, n);
+		UnlockReleaseBuffer(buf);
+		dest += n;
+		nbytes -= n;
+		off = 0;
+		blk++;
+	}
+}

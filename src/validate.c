@@ -1,0 +1,182 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.c
+ *	  Operator class support: the support functions that name each
+ *	  operator class's metric, and amvalidate, which checks an operator
+ *	  family's members and their signatures.
+ *
+ * A scoreah operator class has one ordering operator (strategy 1, FOR
+ * ORDER BY a btree family that sorts float8) from its type to itself
+ * returning float8, and support function 1 (internal) -> internal, whose
+ * value is the metric (SCOREAH_METRIC_*).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/amvalidate.h"
+#include "access/htup_details.h"
+#include "catalog/pg_amop.h"
+#include "catalog/pg_amproc.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_opfamily.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "scoreah.h"
+
+PG_FUNCTION_INFO_V1(scoreah_l2_support);
+PG_FUNCTION_INFO_V1(scoreah_ip_support);
+PG_FUNCTION_INFO_V1(scoreah_cosine_support);
+
+Datum
+scoreah_l2_support(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(SCOREAH_METRIC_L2);
+}
+
+Datum
+scoreah_ip_support(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(SCOREAH_METRIC_IP);
+}
+
+Datum
+scoreah_cosine_support(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(SCOREAH_METRIC_COSINE);
+}
+
+/*
+ * The metric of the index's operator class, from support function 1.
+ */
+int
+ScoreahGetMetric(Relation index)
+{
+	FmgrInfo   *proc = index_getprocinfo(index, 1, SCOREAH_METRIC_PROC);
+	int			metric = DatumGetInt32(FunctionCall1(proc, PointerGetDatum(NULL)));
+
+	if (metric < SCOREAH_METRIC_L2 || metric > SCOREAH_METRIC_COSINE)
+		elog(ERROR, "scoreah support function 1 returned unknown metric %d", metric);
+	return metric;
+}
+
+/*
+ * Check an operator class and its family: each member is of a kind
+ * scoreah knows, with the right signature, and the class has both
+ * members it needs for its type.  Problems are reported at INFO, as the
+ * built-in access methods do, and make the result false.
+ */
+bool
+scoreahvalidate(Oid opclassoid)
+{
+	HeapTuple	classtup;
+	Form_pg_opclass classform;
+	Oid			opfamily;
+	Oid			intype;
+	char	   *opclassname;
+	CatCList   *oprlist;
+	CatCList   *proclist;
+	bool		ok = true;
+
+	classtup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclassoid));
+	if (!HeapTupleIsValid(classtup))
+		elog(ERROR, "cache lookup failed for operator class %u", opclassoid);
+	classform = (Form_pg_opclass) GETSTRUCT(classtup);
+	opfamily = classform->opcfamily;
+	intype = classform->opcintype;
+	opclassname = NameStr(classform->opcname);
+
+	/* support functions: number 1, (internal) -> internal */
+	proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamily));
+	for (int i = 0; i < proclist->n_members; i++)
+	{
+		Form_pg_amproc procform = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);
+
+		if (procform->amprocnum != SCOREAH_METRIC_PROC)
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("scoreah operator family of \"%s\" contains function %s with invalid support number %d",
+							opclassname, format_procedure(procform->amproc),
+							procform->amprocnum)));
+			ok = false;
+		}
+		else if (!check_amproc_signature(procform->amproc, INTERNALOID, true,
+										 1, 1, INTERNALOID))
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("scoreah operator family of \"%s\" contains function %s with wrong signature for support number %d",
+							opclassname, format_procedure(procform->amproc),
+							procform->amprocnum),
+					 errdetail("Support function %d takes internal and returns internal.",
+							   SCOREAH_METRIC_PROC)));
+			ok = false;
+		}
+	}
+	ReleaseSysCacheList(proclist);
+
+	/* operators: strategy 1, for ORDER BY, (type, type) -> float8 */
+	oprlist = SearchSysCacheList1(AMOPSTRATEGY, ObjectIdGetDatum(opfamily));
+	for (int i = 0; i < oprlist->n_members; i++)
+	{
+		Form_pg_amop oprform = (Form_pg_amop) GETSTRUCT(&oprlist->members[i]->tuple);
+
+		if (oprform->amopstrategy != 1 || oprform->amoppurpose != AMOP_ORDER)
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("scoreah operator family of \"%s\" contains operator %s with invalid strategy number %d or purpose",
+							opclassname, format_operator(oprform->amopopr),
+							oprform->amopstrategy),
+					 errdetail("scoreah has one strategy, 1, an ordering operator (FOR ORDER BY).")));
+			ok = false;
+			continue;
+		}
+		if (!check_amop_signature(oprform->amopopr, FLOAT8OID,
+								  oprform->amoplefttype, oprform->amoprighttype) ||
+			oprform->amoplefttype != oprform->amoprighttype)
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("scoreah operator family of \"%s\" contains operator %s with wrong signature",
+							opclassname, format_operator(oprform->amopopr)),
+					 errdetail("The ordering operator takes two values of the indexed type and returns double precision.")));
+			ok = false;
+		}
+		if (!opfamily_can_sort_type(oprform->amopsortfamily, FLOAT8OID))
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("scoreah operator family of \"%s\" contains operator %s whose sort family cannot sort double precision",
+							opclassname, format_operator(oprform->amopopr))));
+			ok = false;
+		}
+	}
+	ReleaseSysCacheList(oprlist);
+
+	/* the class's own type has both members */
+	if (!OidIsValid(get_opfamily_member(opfamily, intype, intype, 1)))
+	{
+		ereport(INFO,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("scoreah operator class \"%s\" has no ordering operator for strategy 1",
+						opclassname)));
+		ok = false;
+	}
+	if (!OidIsValid(get_opfamily_proc(opfamily, intype, intype, SCOREAH_METRIC_PROC)))
+	{
+		ereport(INFO,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("scoreah operator class \"%s\" is missing support function %d",
+						opclassname, SCOREAH_METRIC_PROC)));
+		ok = false;
+	}
+	ReleaseSysCache(classtup);
+	return ok;
+}

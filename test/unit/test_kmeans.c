@@ -1,0 +1,253 @@
+/*
+ * test_kmeans.c
+ *	  k-means: determinism, recovery of well-separated clusters, empty
+ *	  clusters and degenerate inputs, spherical centers, and Hamerly's
+ *	  bounds giving what plain Lloyd iterations give.
+ */
+#include "unit.h"
+
+/* n points around `blobs' centers spaced `sep' apart, in dim dimensions */
+static float *
+make_blobs(int n, int dim, int blobs, float sep, uint64 seed, float *means)
+{
+	ScoreahRandom r;
+	float	   *x = malloc(sizeof(float) * n * dim);
+
+	scoreah_random_init(&r, seed);
+	for (int b = 0; b < blobs; b++)
+		for (int d = 0; d < dim; d++)
+			means[b * dim + d] = unit_uniform(&r, -sep, sep);
+	for (int i = 0; i < n; i++)
+		for (int d = 0; d < dim; d++)
+			x[i * dim + d] = means[(i % blobs) * dim + d] + unit_uniform(&r, -0.5f, 0.5f);
+	return x;
+}
+
+static double
+objective(const float *x, int n, int dim, const float *centers, int k)
+{
+	double		total = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		double		best = INFINITY;
+
+		for (int j = 0; j < k; j++)
+		{
+			double		s = 0;
+
+			for (int d = 0; d < dim; d++)
+			{
+				double		diff = (double) x[i * dim + d] - centers[j * dim + d];
+
+				s += diff * diff;
+			}
+			best = Min(best, s);
+		}
+		total += best;
+	}
+	return total;
+}
+
+static void
+test_kmeans_deterministic(void)
+{
+	int			n = 3000,
+				dim = 24,
+				k = 20;
+	float		means[20 * 24];
+	float	   *x = make_blobs(n, dim, 20, 3, 1, means);
+	float	   *c1 = malloc(sizeof(float) * k * dim);
+	float	   *c2 = malloc(sizeof(float) * k * dim);
+	ScoreahKmeansParams p = {k, 10, 5, false, true, 99};
+
+	scoreah_kmeans(x, n, dim, &p, c1);
+	scoreah_kmeans(x, n, dim, &p, c2);
+	CHECK(memcmp(c1, c2, sizeof(float) * k * dim) == 0, "same seed, different centers");
+	p.seed = 100;
+	scoreah_kmeans(x, n, dim, &p, c2);
+	CHECK(memcmp(c1, c2, sizeof(float) * k * dim) != 0, "another seed, same centers");
+	free(x);
+	free(c1);
+	free(c2);
+}
+
+static void
+test_kmeans_recovers_blobs(void)
+{
+	int			n = 4000,
+				dim = 16,
+				k = 8;
+	float		means[8 * 16];
+	float	   *x = make_blobs(n, dim, k, 10, 2, means);
+	float	   *c = malloc(sizeof(float) * k * dim);
+
+	double		obj[2];
+
+	for (int init = 0; init < 2; init++)
+	{
+		ScoreahKmeansParams p = {k, 20, 10, false, init == 1, 5};
+		int			nempty = scoreah_kmeans(x, n, dim, &p, c);
+
+		CHECK(nempty == 0, "%d empty clusters (%s init)", nempty, init ? "random" : "k-means++");
+		obj[init] = objective(x, n, dim, c, k);
+		if (init == 1)
+			break;				/* random starts may settle in a local optimum */
+		/* every blob's mean has a center within the blob's spread */
+		for (int b = 0; b < k; b++)
+		{
+			double		best = INFINITY;
+
+			for (int j = 0; j < k; j++)
+			{
+				double		s = 0;
+
+				for (int d = 0; d < dim; d++)
+					s += ((double) means[b * dim + d] - c[j * dim + d]) * ((double) means[b * dim + d] - c[j * dim + d]);
+				best = Min(best, s);
+			}
+			CHECK(best < 0.1, "blob %d is %g from the nearest center (%s init)", b, sqrt(best),
+				  init ? "random" : "k-means++");
+		}
+	}
+	/* k-means++ found the blobs: nothing does much better */
+	CHECK(obj[0] <= obj[1] * (1 + 1e-9), "k-means++ objective %g above random init's %g",
+		  obj[0], obj[1]);
+	free(x);
+	free(c);
+}
+
+static void
+test_kmeans_degenerate(void)
+{
+	int			dim = 5;
+	float		pts[3 * 5] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, -1, -2, -3, -4, -5};
+	float		c[8 * 5];
+	ScoreahKmeansParams p = {8, 10, 1, false, true, 1};
+	float	   *same = malloc(sizeof(float) * 100 * dim);
+	int			nempty;
+
+	/* no points: every cluster empty, centers zero */
+	nempty = scoreah_kmeans(pts, 0, dim, &p, c);
+	CHECK(nempty == 8 && c[0] == 0 && c[39] == 0, "n = 0 gave %d empty", nempty);
+
+	/* fewer points than clusters: each point a center, the rest repeat them */
+	nempty = scoreah_kmeans(pts, 3, dim, &p, c);
+	CHECK(nempty == 5, "3 points, 8 clusters: %d empty, expected 5", nempty);
+	CHECK(memcmp(c, pts, sizeof(pts)) == 0 && memcmp(c + 3 * dim, pts, sizeof(float) * dim) == 0,
+		  "centers are not the points");
+
+	/*
+	 * identical points: clusters cannot separate (re-seeded centers fall on
+	 * the same point); every center is that point, no NaN, and the count
+	 * of empty clusters stays in range
+	 */
+	for (int i = 0; i < 100 * dim; i++)
+		same[i] = (float) (i % dim);
+	p.k = 4;
+	p.minClusterSize = 10;
+	nempty = scoreah_kmeans(same, 100, dim, &p, c);
+	CHECK(nempty >= 0 && nempty <= 3, "identical points: %d empty clusters", nempty);
+	for (int i = 0; i < 4 * dim; i++)
+		CHECK(!isnan(c[i]) && c[i] == (float) (i % dim), "center value %d is %g", i, c[i]);
+	free(same);
+}
+
+static void
+test_kmeans_spherical(void)
+{
+	int			n = 2000,
+				dim = 32,
+				k = 10;
+	float		means[10 * 32];
+	float	   *x = make_blobs(n, dim, k, 4, 3, means);
+	float	   *c = malloc(sizeof(float) * k * dim);
+	ScoreahKmeansParams p = {k, 8, 5, true, true, 3};
+
+	for (int i = 0; i < n; i++)
+		scoreah_normalize(x + i * dim, dim, x + i * dim);
+	scoreah_kmeans(x, n, dim, &p, c);
+	for (int j = 0; j < k; j++)
+		CHECK(fabs(scoreah_exact_norm(c + j * dim, dim) - 1) < 1e-6, "center %d has norm %g", j,
+			  scoreah_exact_norm(c + j * dim, dim));
+	free(x);
+	free(c);
+}
+
+/*
+ * Hamerly's bounds only skip searches that could not change an
+ * assignment: the clustering must be as good as plain Lloyd iterations
+ * from the same start (here: the objective after each run, compared with
+ * Lloyd's from the centers the first iteration starts from).
+ */
+static void
+test_kmeans_hamerly_exact(void)
+{
+	int			n = 5000,
+				dim = 12,
+				k = 40;
+	float		means[40 * 12];
+	float	   *x = make_blobs(n, dim, 40, 2, 4, means);
+	float	   *c = malloc(sizeof(float) * k * dim);
+	float	   *ref = malloc(sizeof(float) * k * dim);
+	double	   *sums = malloc(sizeof(double) * k * dim);
+	int		   *counts = malloc(sizeof(int) * k);
+	ScoreahKmeansParams p = {k, 1, 0, false, true, 8};
+
+	/* one iteration gives the random start's first update */
+	scoreah_kmeans(x, n, dim, &p, ref);
+
+	/* plain Lloyd from there, 15 more iterations, full search each time */
+	for (int it = 0; it < 15; it++)
+	{
+		memset(sums, 0, sizeof(double) * k * dim);
+		memset(counts, 0, sizeof(int) * k);
+		for (int i = 0; i < n; i++)
+		{
+			int			best = 0;
+			double		bestv = INFINITY;
+
+			for (int j = 0; j < k; j++)
+			{
+				double		s = 0;
+
+				for (int d = 0; d < dim; d++)
+					s += ((double) x[i * dim + d] - ref[j * dim + d]) * ((double) x[i * dim + d] - ref[j * dim + d]);
+				if (s < bestv)
+				{
+					bestv = s;
+					best = j;
+				}
+			}
+			counts[best]++;
+			for (int d = 0; d < dim; d++)
+				sums[best * dim + d] += x[i * dim + d];
+		}
+		for (int j = 0; j < k; j++)
+			if (counts[j] > 0)
+				for (int d = 0; d < dim; d++)
+					ref[j * dim + d] = (float) (sums[j * dim + d] / counts[j]);
+	}
+	p.iterations = 16;
+	scoreah_kmeans(x, n, dim, &p, c);
+	{
+		double		oh = objective(x, n, dim, c, k);
+		double		ol = objective(x, n, dim, ref, k);
+
+		CHECK(fabs(oh - ol) <= 1e-4 * ol, "objective with Hamerly %.6g, plain Lloyd %.6g", oh, ol);
+	}
+	free(x);
+	free(c);
+	free(ref);
+	free(sums);
+	free(counts);
+}
+
+const UnitTestEntry unit_tests_kmeans[] = {
+	{"kmeans: same seed, same centers", test_kmeans_deterministic},
+	{"kmeans: recovers separated clusters (k-means++ and random init)", test_kmeans_recovers_blobs},
+	{"kmeans: no points, fewer points than clusters, identical points", test_kmeans_degenerate},
+	{"kmeans: spherical centers are unit length", test_kmeans_spherical},
+	{"kmeans: Hamerly's bounds give plain Lloyd's clustering", test_kmeans_hamerly_exact},
+	{NULL, NULL}
+};
