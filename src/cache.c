@@ -91,7 +91,7 @@ TotalBytes(void)
 static void
 EnforceLimit(void)
 {
-	Size		limit = (Size) scoreah_model_cache_size * 1024 * 1024;
+	Size		limit = (Size) scoreah_model_cache_size * 1024;
 	Size		total = TotalBytes();
 
 	while (total > limit)

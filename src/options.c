@@ -27,7 +27,7 @@ int			scoreah_num_leaves_to_search = 0;
 int			scoreah_reordering_num_neighbors = SCOREAH_DEFAULT_REORDER;
 bool		scoreah_float_lut_scoring = false;
 bool		scoreah_force_scalar_kernels = false;
-int			scoreah_model_cache_size = 128; /* MB */
+int			scoreah_model_cache_size = 128 * 1024;	/* kB */
 
 static relopt_kind scoreah_relopt_kind;
 
@@ -140,8 +140,8 @@ ScoreahInitGucs(void)
 							"Memory a backend keeps trained models of scoreah indexes in, between statements.",
 							"Models in use are kept whatever their size; the least recently used of the others are dropped past this.",
 							&scoreah_model_cache_size,
-							128, 0, MAX_KILOBYTES / 1024,
-							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
+							128 * 1024, 0, MAX_KILOBYTES,
+							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("scoreah");
 }

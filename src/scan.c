@@ -25,10 +25,7 @@
 #include <math.h>
 
 #include "access/relscan.h"
-#include "access/tableam.h"
-#include "executor/tuptable.h"
 #include "miscadmin.h"
-#include "port/pg_bitutils.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "utils/float.h"
@@ -40,94 +37,6 @@
 
 /* Candidates of a batch when nothing is re-ranked */
 #define DEFAULT_BATCH	100
-
-static bool
-UseBruteForce(ScoreahCache cache)
-{
-	return cache->meta.scoring == SCOREAH_SCORING_BRUTE_FORCE ||
-		!(cache->meta.flags & SCOREAH_FLAG_TRAINED) || cache->meta.nblocks == 0;
-}
-
-static void
-EndHeapFetch(ScoreahScanOpaque so)
-{
-	if (so->fetch)
-	{
-		table_index_fetch_end(so->fetch);
-		so->fetch = NULL;
-	}
-	if (so->slot)
-	{
-		ExecDropSingleTupleTableSlot(so->slot);
-		so->slot = NULL;
-	}
-}
-
-/* The exact distance the scan's kernels give, for a in floats or halves */
-static inline double
-Distance(ScoreahScanOpaque so, const void *a, bool half)
-{
-	return scoreah_exact_distance_with(so->exact, so->cache->meta.metric, a, half,
-									   so->queryRaw, so->cache->meta.dimensions);
-}
-
-/*
- * Exact distance of a candidate to the query: from the vector the index
- * keeps, or (reordering_storage = table) from the table's row, fetched
- * with the scan's snapshot.  Returns false when that row is not visible:
- * the executor would drop it anyway, so it need not take a place.
- */
-static bool
-ExactDistance(IndexScanDesc scan, const ScoreahCandidate *c, double *distance)
-{
-	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	ScoreahMetaPage meta = &so->cache->meta;
-
-	if (meta->reorderStorage == SCOREAH_STORAGE_TABLE)
-	{
-		ItemPointerData tid;
-		bool		call_again = false;
-		bool		all_dead = false;
-		bool		isnull;
-		Datum		value;
-		ArrayType  *array;
-		float	   *x;
-		int			dim;
-
-		if (so->fetch == NULL)
-		{
-			MemoryContext old = MemoryContextSwitchTo(so->scanCtx);
-
-			so->fetch = table_index_fetch_begin(scan->heapRelation);
-			so->slot = table_slot_create(scan->heapRelation, NULL);
-			so->heapAttno = scan->indexRelation->rd_index->indkey.values[0];
-			MemoryContextSwitchTo(old);
-		}
-		ScoreahIdToTid(c->id, &tid);
-		if (!table_index_fetch_tuple(so->fetch, &tid, scan->xs_snapshot, so->slot,
-									 &call_again, &all_dead))
-			return false;
-		value = slot_getattr(so->slot, so->heapAttno, &isnull);
-		if (isnull)
-		{
-			ExecClearTuple(so->slot);
-			return false;
-		}
-		array = DatumGetArrayTypeP(value);
-		x = ScoreahArrayToVector(array, &dim, "indexed vector");
-		ScoreahCheckDimensions(meta->dimensions, dim);
-		*distance = Distance(so, x, false);
-		if ((Pointer) array != DatumGetPointer(value))
-			pfree(array);
-		ExecClearTuple(so->slot);
-		return true;
-	}
-	if (ScoreahReadVector(scan->indexRelation, meta, c->vpage, c->voff, c->leaf,
-						  so->vecbuf) == NULL)
-		return false;			/* freed by VACUUM: the row was dead */
-	*distance = Distance(so, so->vecbuf, false);
-	return true;
-}
 
 IndexScanDesc
 scoreahbeginscan(Relation index, int nkeys, int norderbys)
@@ -147,7 +56,7 @@ ResetScan(ScoreahScanOpaque so)
 {
 	MemoryContext scanCtx = so->scanCtx;
 
-	EndHeapFetch(so);
+	ScoreahScanEndHeapFetch(so);
 	if (so->cache)
 		ScoreahCacheRelease(so->cache);
 	MemoryContextReset(scanCtx);
@@ -189,25 +98,34 @@ FixSettings(ScoreahScanOpaque so)
  * given) and so->query (unit length for cosine).  A NULL query, or a zero
  * vector under cosine (every distance NaN), makes the scan return every
  * row in no order.  Returns false when the index has no dimension yet
- * (built empty, no row since): nothing to find.
+ * (built empty, no row since): nothing to find.  A query vector is
+ * checked first either way, so bad input is an error even then.
  */
 static bool
 PrepareQuery(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 	int			dim = so->cache->meta.dimensions;
-	int			qdim;
-	float	   *q;
+	int			qdim = 0;
+	float	   *q = NULL;
 
 	if (scan->numberOfOrderBys == 0 || (scan->orderByData[0].sk_flags & SK_ISNULL))
-	{
 		so->nullQuery = true;
-		return true;
-	}
-	q = ScoreahArrayToVector(DatumGetArrayTypeP(scan->orderByData[0].sk_argument),
-							 &qdim, "query vector");
+	else
+		q = ScoreahArrayToVector(DatumGetArrayTypeP(scan->orderByData[0].sk_argument),
+								 &qdim, "query vector");
+
+	/*
+	 * An index built empty has no dimension until its first row, and a scan
+	 * whose model has none can see no row: a row its snapshot sees was
+	 * committed before the scan read the metapage, so its insert had fixed
+	 * the dimension.  Returning at once also keeps the scan from reading
+	 * pages written under the new build's layout with the old one.
+	 */
 	if (dim == 0)
 		return false;
+	if (so->nullQuery)
+		return true;
 	ScoreahCheckDimensions(dim, qdim);
 	so->queryRaw = palloc(sizeof(float) * dim);
 	memcpy(so->queryRaw, q, sizeof(float) * dim);
@@ -271,7 +189,7 @@ StartScan(IndexScanDesc scan)
 		so->leafScores = palloc(sizeof(float) * so->nleaves);
 		scoreah_route_scores(&cache->model, so->query, so->leafScores);
 	}
-	if (!UseBruteForce(cache))
+	if (!ScoreahScanBruteForce(cache))
 	{
 		scoreah_lut_alloc(&so->lut, cache->model.nblocks);
 		if (cache->meta.metric != SCOREAH_METRIC_L2 || !cache->model.residual)
@@ -304,403 +222,6 @@ OrderLeaves(ScoreahScanOpaque so, int upto)
 }
 
 /*
- * Offer a row to the top-N unless a previous batch of this round already
- * handed it out (its key is not past the round's threshold).
- */
-static inline void
-OfferItem(ScoreahScanOpaque so, ScoreahTopN *top, uint64 id, BlockNumber vblkno,
-		  uint16 voff, int leaf, double approx, double distance)
-{
-	ScoreahCandidate c;
-
-	c.approx = approx;
-	c.id = id;
-	if (so->haveThreshold && scoreah_candidate_cmp(&c, &so->threshold) <= 0)
-		return;
-	c.distance = distance;
-	c.vpage = vblkno;
-	c.voff = voff;
-	c.leaf = (uint32) leaf;
-	scoreah_topn_offer(top, &c);
-}
-
-/* Offer row i of a group; where its vector lies comes from the group header */
-static inline void
-OfferRow(ScoreahScanOpaque so, ScoreahTopN *top, const ScoreahGroupHeaderData *gh,
-		 ItemPointer tids, int i, int leaf, double approx)
-{
-	BlockNumber vblkno;
-	uint16		voff = 0;
-
-	/* a damaged page list makes the vector unreadable: re-ranking drops it */
-	if (!ScoreahRowVector(&so->cache->layout, gh, i, &vblkno, &voff))
-		vblkno = InvalidBlockNumber;
-	OfferItem(so, top, ScoreahTidToId(&tids[i]), vblkno, voff, leaf, approx, approx);
-}
-
-/*
- * Score the groups of a code page with the 8-bit lookup table and the
- * LUT16 kernel.  base is the leaf's part of every row's score.
- */
-static void
-ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTopN *top)
-{
-	ScoreahLayout layout = &so->cache->layout;
-	Size		gsize = layout->gsize;
-	int			nblocks = so->cache->meta.nblocks;
-	int			ngroups = ScoreahPageGetNGroups(page, gsize);
-	uint32		sumLimit = PG_UINT32_MAX;
-
-	for (int g = 0; g < ngroups; g++)
-	{
-		char	   *group = PageGetContents(page) + g * gsize;
-		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
-		ItemPointer tids = ScoreahGroupTids(layout, group);
-		uint32		sums[SCOREAH_GROUP_ROWS];
-		uint32		pass = 0;
-
-		if (gh->nlive == 0)
-			continue;
-		so->rowsScored += gh->nitems;
-		so->lut16(ScoreahGroupCodes(layout, group), so->lut.qlut, nblocks, sums);
-
-		/*
-		 * Once the top-N is full, rows whose integer sum exceeds the worst
-		 * kept candidate's are out: skip them before any float work.  The
-		 * bound is rounded up so no row that could tie is skipped.
-		 */
-		if (top->full)
-		{
-			double		lim = (top->thr.approx - base) * so->lut.scale;
-
-			sumLimit = lim < 0 ? 0 : (lim >= (double) PG_UINT32_MAX ? PG_UINT32_MAX : (uint32) ceil(lim) + 1);
-		}
-
-		/*
-		 * The rows under the limit as a bit mask, without a branch per row
-		 * (which rows pass is data-dependent, so such branches mispredict),
-		 * then only those rows.
-		 */
-		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
-			pass |= (uint32) (sums[i] <= sumLimit) << i;
-		if (gh->nitems < SCOREAH_GROUP_ROWS)
-			pass &= ((uint32) 1 << gh->nitems) - 1;
-		while (pass != 0)
-		{
-			int			i = pg_rightmost_one_pos32(pass);
-
-			pass &= pass - 1;
-			if (ItemPointerIsValid(&tids[i]))
-				OfferRow(so, top, gh, tids, i, leaf, base + sums[i] / so->lut.scale);
-		}
-	}
-}
-
-/*
- * The reference path of scoreah.float_lut_scoring: the float table's
- * entries, no 8-bit rounding (slow; to measure what 8 bits cost).
- */
-static void
-ScorePageFloatLut(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTopN *top)
-{
-	ScoreahLayout layout = &so->cache->layout;
-	Size		gsize = layout->gsize;
-	int			nblocks = so->cache->meta.nblocks;
-	int			ngroups = ScoreahPageGetNGroups(page, gsize);
-
-	for (int g = 0; g < ngroups; g++)
-	{
-		char	   *group = PageGetContents(page) + g * gsize;
-		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
-		ItemPointer tids = ScoreahGroupTids(layout, group);
-		const uint8 *codes = ScoreahGroupCodes(layout, group);
-
-		if (gh->nlive == 0)
-			continue;
-		so->rowsScored += gh->nitems;
-		for (int i = 0; i < gh->nitems; i++)
-		{
-			double		sum = base - so->lut.offset;
-
-			if (!ItemPointerIsValid(&tids[i]))
-				continue;
-			for (int b = 0; b < nblocks; b++)
-				sum += so->lut.flut[b * SCOREAH_CENTERS + scoreah_unpack_code(codes, i, b)];
-			OfferRow(so, top, gh, tids, i, leaf, sum);
-		}
-	}
-}
-
-/*
- * brute_force scoring (and untrained indexes): copy the live rows of a
- * code page with where their vectors are; their exact distances are read
- * after the page is released.  Returns how many.
- */
-static int
-CollectPageRows(ScoreahScanOpaque so, Page page, int leaf, ScoreahCandidate *rows)
-{
-	ScoreahLayout layout = &so->cache->layout;
-	Size		gsize = layout->gsize;
-	int			ngroups = ScoreahPageGetNGroups(page, gsize);
-	int			n = 0;
-
-	for (int g = 0; g < ngroups; g++)
-	{
-		char	   *group = PageGetContents(page) + g * gsize;
-		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
-		ItemPointer tids = ScoreahGroupTids(layout, group);
-
-		for (int i = 0; i < gh->nitems; i++)
-			if (ItemPointerIsValid(&tids[i]))
-			{
-				ScoreahCandidate *r = &rows[n++];
-				BlockNumber vblkno;
-
-				r->id = ScoreahTidToId(&tids[i]);
-				r->leaf = (uint32) leaf;
-				if (!ScoreahRowVector(layout, gh, i, &vblkno, &r->voff))
-					vblkno = InvalidBlockNumber;
-				r->vpage = vblkno;
-			}
-	}
-	return n;
-}
-
-/* The part of every row's AH score that comes from its leaf */
-static double
-LeafBase(ScoreahScanOpaque so, int leaf)
-{
-	ScoreahModel model = &so->cache->model;
-	const float *c = model->centroids + (Size) leaf * model->dim;
-	double		base = 0;
-
-	if (!model->residual)
-		base = 0;				/* codes approximate the whole vector */
-	else if (model->metric == SCOREAH_METRIC_L2)
-	{
-		/* residuals of this leaf: the table depends on the leaf */
-		scoreah_lut_build(model, so->query, c, &so->lut);
-		scoreah_lut_quantize(&so->lut);
-	}
-	else
-		base = -(double) scoreah_dot(so->query, c, model->dim);
-	return base + so->lut.offset;
-}
-
-/*
- * Score every live row of one leaf and offer it to the top-N, skipping rows
- * at or before the round's threshold key.  headbuf is the leaf's first
- * code page, pinned ahead by the caller (or invalid).
- */
-static void
-ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
-		 ScoreahTopN *top)
-{
-	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	bool		brute = UseBruteForce(so->cache);
-	double		base = 0;
-	ScoreahCandidate *rows = NULL;
-	ScoreahChainData chain;
-
-	if (entry->codeHead == InvalidBlockNumber)
-	{
-		if (BufferIsValid(headbuf))
-			ReleaseBuffer(headbuf);
-		return;
-	}
-	if (brute)
-		rows = palloc(sizeof(ScoreahCandidate) * SCOREAH_GROUP_ROWS *
-					  so->cache->layout.groupsPerPage);
-	else
-		base = LeafBase(so, leaf);
-
-	/* the chain's next page loads while this one is scored */
-	ScoreahChainBegin(&chain, scan->indexRelation, entry->codeHead, SCOREAH_PAGE_CODES,
-					  (uint32) leaf, BUFFER_LOCK_SHARE, SCOREAH_CHAIN_READAHEAD);
-	chain.hints = so->cache;
-	chain.ahead = headbuf;
-	while (ScoreahChainNext(&chain))
-	{
-		int			nrows;
-
-		CHECK_FOR_INTERRUPTS();
-		if (!brute)
-		{
-			if (so->floatLut)
-				ScorePageFloatLut(so, chain.page, leaf, base, top);
-			else
-				ScorePageLut16(so, chain.page, leaf, base, top);
-			continue;
-		}
-
-		/* brute force: exact distances from the stored vectors */
-		nrows = CollectPageRows(so, chain.page, leaf, rows);
-		ScoreahChainRelease(&chain);
-		for (int i = 0; i < nrows; i++)
-		{
-			double		distance;
-
-			if (!ExactDistance(scan, &rows[i], &distance))
-				continue;
-			OfferItem(so, top, rows[i].id, rows[i].vpage, rows[i].voff, leaf,
-					  isnan(distance) ? get_float8_infinity() : distance, distance);
-		}
-	}
-	ScoreahChainEnd(&chain);
-	if (rows)
-		pfree(rows);
-}
-
-static int
-CmpLocation(const void *a, const void *b)
-{
-	const ScoreahCandidate *x = (const ScoreahCandidate *) a;
-	const ScoreahCandidate *y = (const ScoreahCandidate *) b;
-
-	if (x->vpage != y->vpage)
-		return x->vpage < y->vpage ? -1 : 1;
-	return (int) x->voff - (int) y->voff;
-}
-
-/*
- * Exact distances of the batch from vectors kept in the index, each on one
- * page: visit the candidates in page order so each page is read and locked
- * once, however many of its vectors made the batch (a leaf's vectors sit
- * together, about 20 to a page at 100 dimensions).
- */
-static void
-RerankFromPages(IndexScanDesc scan)
-{
-	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	ScoreahMetaPage meta = &so->cache->meta;
-	Relation	index = scan->indexRelation;
-	Size		vbytes = so->cache->layout.vbytes;
-	bool		half = meta->reorderStorage == SCOREAH_STORAGE_HALF;
-	Buffer		buf = InvalidBuffer;
-	BlockNumber cur = InvalidBlockNumber;
-	Page		page = NULL;
-	int			kept = 0;
-	Buffer		ahead = InvalidBuffer;
-	int			aheadAt = 0;
-
-	qsort(so->batch, so->nbatch, sizeof(ScoreahCandidate), CmpLocation);
-	for (int i = 0; i < so->nbatch; i++)
-	{
-		ScoreahCandidate *c = &so->batch[i];
-
-		if (c->vpage == InvalidBlockNumber)
-			continue;			/* no readable vector (sorted last) */
-		if (c->vpage != cur)
-		{
-			if (BufferIsValid(buf))
-				UnlockReleaseBuffer(buf);
-			CHECK_FOR_INTERRUPTS();
-			cur = c->vpage;
-			if (BufferIsValid(ahead) && BufferGetBlockNumber(ahead) == cur)
-				buf = ahead;
-			else
-			{
-				if (BufferIsValid(ahead))
-					ReleaseBuffer(ahead);
-				buf = ScoreahReadBufferRecent(index, so->cache, cur);
-			}
-			ahead = InvalidBuffer;
-
-			/* pin the next candidate page ahead while this one is read */
-			for (aheadAt = Max(aheadAt, i + 1); aheadAt < so->nbatch; aheadAt++)
-				if (so->batch[aheadAt].vpage != cur)
-				{
-					ahead = ScoreahPinAhead(index, so->cache, so->batch[aheadAt].vpage,
-											so->batch[aheadAt].voff, vbytes);
-					break;
-				}
-			LockBuffer(buf, BUFFER_LOCK_SHARE);
-			page = BufferGetPage(buf);
-		}
-
-		/*
-		 * A page VACUUM freed since the candidate was scored (the row was
-		 * dead) is no longer this leaf's vector page: drop the candidate.
-		 */
-		if (!ScoreahVectorPageOf(page, c->leaf) ||
-			c->voff < SCOREAH_VECTORS_OFFSET ||
-			c->voff + vbytes > ((PageHeader) page)->pd_lower)
-			continue;
-
-		/*
-		 * Straight from the page: records start at even (float16) or
-		 * 4-byte (float32) offsets, so the kernels can read them in place.
-		 */
-		c->distance = Distance(so, (const char *) page + c->voff, half);
-		so->batch[kept++] = *c;
-	}
-	if (BufferIsValid(buf))
-		UnlockReleaseBuffer(buf);
-	if (BufferIsValid(ahead))
-		ReleaseBuffer(ahead);
-	so->nbatch = kept;
-}
-
-/*
- * Exact distances of the batch one candidate at a time: vectors longer
- * than a page, or rows of the table (reordering_storage = table).  Rows
- * gone from the table drop out.
- */
-static void
-RerankEach(IndexScanDesc scan)
-{
-	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	int			kept = 0;
-
-	for (int i = 0; i < so->nbatch; i++)
-	{
-		ScoreahCandidate *c = &so->batch[i];
-
-		if ((i & 63) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (ExactDistance(scan, c, &c->distance))
-			so->batch[kept++] = *c;
-	}
-	so->nbatch = kept;
-}
-
-/*
- * Score the leaves of the current round into top.  While a leaf is scored,
- * the next leaf's first page is already pinned and on its way into the
- * CPU cache.
- */
-static void
-ScoreRound(IndexScanDesc scan, ScoreahTopN *top)
-{
-	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	Relation	index = scan->indexRelation;
-	ScoreahCache cache = so->cache;
-	ScoreahLeafData entries[2];
-	Buffer		head = InvalidBuffer;
-
-	OrderLeaves(so, so->roundEnd);
-	if (so->roundStart < so->roundEnd)
-	{
-		ScoreahReadLeafRecent(index, cache, so->leafOrder[so->roundStart], &entries[0]);
-		head = ScoreahPinAhead(index, cache, entries[0].codeHead, 0, BLCKSZ);
-	}
-	for (int i = so->roundStart; i < so->roundEnd; i++)
-	{
-		ScoreahLeaf cur = &entries[(i - so->roundStart) & 1];
-		ScoreahLeaf nxt = &entries[(i - so->roundStart + 1) & 1];
-		Buffer		nexthead = InvalidBuffer;
-
-		if (i + 1 < so->roundEnd)
-		{
-			ScoreahReadLeafRecent(index, cache, so->leafOrder[i + 1], nxt);
-			nexthead = ScoreahPinAhead(index, cache, nxt->codeHead, 0, BLCKSZ);
-		}
-		ScanLeaf(scan, so->leafOrder[i], cur, head, top);
-		head = nexthead;
-	}
-}
-
-/*
  * Fill so->batch with the next candidates, in output order.  Returns false
  * when every leaf has been searched.
  */
@@ -708,7 +229,7 @@ static bool
 NextBatch(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	bool		brute = UseBruteForce(so->cache);
+	bool		brute = ScoreahScanBruteForce(so->cache);
 	MemoryContext oldCtx = MemoryContextSwitchTo(so->scanCtx);
 	ScoreahTopN top;
 
@@ -732,7 +253,8 @@ NextBatch(IndexScanDesc scan)
 		if (so->batch)
 			pfree(so->batch);
 		scoreah_topn_init(&top, size);
-		ScoreRound(scan, &top);
+		OrderLeaves(so, so->roundEnd);
+		ScoreahScanRound(scan, &top);
 		scoreah_topn_prune(&top);
 
 		so->batch = top.items;
@@ -761,11 +283,7 @@ NextBatch(IndexScanDesc scan)
 			scoreah_sort_by_distance(so->batch, so->nbatch);
 		else if (so->reorder > 0)
 		{
-			/* re-rank: exact distances; rows gone from the table drop out */
-			if (so->cache->layout.vbytes > 0 && so->cache->layout.vecsPerPage > 0)
-				RerankFromPages(scan);
-			else
-				RerankEach(scan);
+			ScoreahScanRerank(scan);
 			scoreah_sort_by_distance(so->batch, so->nbatch);
 		}
 		else

@@ -356,6 +356,11 @@ typedef struct ScoreahBufferHint
  *	- Pins do not outlive their transaction: an error ends scans without
  *	  amendscan, so transaction end drops every pin left and frees what it
  *	  kept alive.
+ *	- A pinned entry of an older build never reads pages of a newer one:
+ *	  REINDEX and TRUNCATE wait for running scans (AccessExclusiveLock), and
+ *	  the only build change that can happen under a scan, the first row of
+ *	  an index built empty, leaves the dimensionless model's scans nothing
+ *	  to read (scan.c, PrepareQuery).
  */
 typedef struct ScoreahCacheData
 {
@@ -651,12 +656,23 @@ extern bool scoreahinsert(Relation index, Datum *values, bool *isnull,
 extern void ScoreahSetReuseHint(Relation index, ScoreahMetaPage meta, int leaf,
 								BlockNumber expected, BlockNumber blkno, bool force);
 
-/* scan.c */
+/* scan.c, scan_score.c */
 extern IndexScanDesc scoreahbeginscan(Relation index, int nkeys, int norderbys);
 extern void scoreahrescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 						  ScanKey orderbys, int norderbys);
 extern bool scoreahgettuple(IndexScanDesc scan, ScanDirection dir);
 extern void scoreahendscan(IndexScanDesc scan);
+extern void ScoreahScanRound(IndexScanDesc scan, ScoreahTopN *top);
+extern void ScoreahScanRerank(IndexScanDesc scan);
+extern void ScoreahScanEndHeapFetch(ScoreahScanOpaque so);
+
+/* Rows scored exactly: brute_force scoring, or no model to score codes with */
+static inline bool
+ScoreahScanBruteForce(ScoreahCache cache)
+{
+	return cache->meta.scoring == SCOREAH_SCORING_BRUTE_FORCE ||
+		!(cache->meta.flags & SCOREAH_FLAG_TRAINED) || cache->meta.nblocks == 0;
+}
 
 /* vacuum.c */
 extern IndexBulkDeleteResult *scoreahbulkdelete(IndexVacuumInfo *info,
