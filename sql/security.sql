@@ -87,3 +87,26 @@ RESET ROLE;
 
 REVOKE ALL ON sec_items FROM regress_scoreah_user;
 DROP TABLE sec_items;
+
+-- ---- an installation of 0.1.0 updated to 0.2.0 ends up the same ----
+SELECT current_database() AS regdb \gset
+CREATE DATABASE scoreah_upgrade;
+\c scoreah_upgrade
+CREATE EXTENSION scoreah VERSION '0.1.0';
+SELECT has_function_privilege('public', 'scoreah_kernel_benchmark(integer, integer, integer)', 'EXECUTE') AS public_may_benchmark_in_010;
+ALTER EXTENSION scoreah UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'scoreah';
+CREATE TEMP TABLE updated AS
+SELECT p.oid::regprocedure::text AS func, coalesce(p.proacl::text, 'default') AS acl
+FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+JOIN pg_extension e ON e.oid = d.refobjid WHERE e.extname = 'scoreah';
+DROP EXTENSION scoreah;
+CREATE EXTENSION scoreah;
+SELECT func, acl FROM updated
+FULL JOIN (SELECT p.oid::regprocedure::text AS func, coalesce(p.proacl::text, 'default') AS acl
+		   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+		   JOIN pg_extension e ON e.oid = d.refobjid WHERE e.extname = 'scoreah') fresh USING (func, acl)
+WHERE updated.func IS NULL OR fresh.func IS NULL;
+SELECT count(*) AS functions FROM updated;
+\c :regdb
+DROP DATABASE scoreah_upgrade;
