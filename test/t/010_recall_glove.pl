@@ -23,11 +23,9 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
 
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use ScoreahTest;
 use Test::More;
-use Time::HiRes qw(time);
 
 my $NBASE = 100000;
 my $NQUERIES = 1000;
@@ -49,23 +47,11 @@ my $dir = ScoreahTest::split_vectors(
 my $truth = ScoreahTest::read_truth("$dir/truth.tsv");
 is(scalar keys %$truth, $NQUERIES, 'ground truth for every query');
 
-my $node = PostgreSQL::Test::Cluster->new('recall_glove');
-$node->init;
 # Room for the table and index in memory so the timings measure the index,
 # not the disk; one backend per query statement (no parallel plans) and no
 # JIT so queries per second are comparable between runs.
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_buffers = 512MB
-maintenance_work_mem = 512MB
-fsync = off
-synchronous_commit = off
-jit = off
-max_parallel_workers_per_gather = 0
-max_parallel_maintenance_workers = 0
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION scoreah');
+my $node = ScoreahTest::new_node('recall_glove',
+	conf => [ 'shared_buffers = 512MB', 'maintenance_work_mem = 512MB', @ScoreahTest::MEASURE_CONF ]);
 
 is(ScoreahTest::load_vectors($node, 'items', "$dir/base.copy"),
 	$NBASE, 'base vectors loaded');
@@ -87,11 +73,8 @@ sub build_index
 {
 	my ($label, $with) = @_;
 	$node->safe_psql('postgres', 'DROP INDEX IF EXISTS items_v_idx');
-	my $t0 = time;
-	$node->safe_psql('postgres',
-		"CREATE INDEX items_v_idx ON items USING scoreah (v scoreah_cosine_ops) WITH ($with)"
-	);
-	my $secs = time - $t0;
+	my $secs = ScoreahTest::timed_sql($node,
+		"CREATE INDEX items_v_idx ON items USING scoreah (v scoreah_cosine_ops) WITH ($with)");
 	ScoreahTest::figure('glove-100k cosine %s leaves=%d build=%.1fs',
 		$label, $LEAVES, $secs);
 

@@ -18,10 +18,15 @@
 # on the standby, and empty but usable on the primary after a crash.
 use strict;
 use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use ScoreahTest;
 use Test::More;
-use IPC::Run;
 use Time::HiRes qw(time);
 
 my $DIM = 16;
@@ -29,8 +34,7 @@ my $NQ = 4;                  # query vectors
 my $CYCLES = 12;
 my $t_start = time();
 
-my $EXHAUSTIVE = "SET scoreah.num_leaves_to_search = 1000;\n"
-  . "SET scoreah.reordering_num_neighbors = 1000000;\n";
+my $EXHAUSTIVE = $ScoreahTest::EXHAUSTIVE;
 my $DEFAULTS = "RESET scoreah.num_leaves_to_search;\n"
   . "RESET scoreah.reordering_num_neighbors;\n";
 
@@ -51,7 +55,7 @@ my @targets = (
 my $index_list = join(',', map { "'$_->[0]'" } @targets);
 
 # SQL for a random vector, evaluated anew for each row of generate_series(...) i
-my $RANDVEC = "ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, $DIM) WHERE i > 0)";
+my $RANDVEC = ScoreahTest::random_vector_sql($DIM, 'i');
 
 sub knn_sql
 {
@@ -98,7 +102,7 @@ sub index_batch
 # The same exhaustive lines from a sequential scan
 sub seq_batch
 {
-	my $sql = "SET enable_indexscan = off;\nSET enable_bitmapscan = off;\nSET enable_seqscan = on;\n";
+	my $sql = $ScoreahTest::SEQSCAN . "SET enable_seqscan = on;\n";
 	for my $tg (@targets)
 	{
 		my ($name, $tab, $op) = @$tg;
@@ -137,19 +141,9 @@ my $INFO_SQL = "SELECT i, string_agg(name || '=' || value, ' ' ORDER BY name) "
   . "WHERE name IN ('rows', 'dead_slots', 'rows_inserted_since_build', 'trained', 'num_leaves', 'dimensions') "
   . "GROUP BY i ORDER BY i;";
 
-sub info_value
-{
-	my ($node, $index, $name) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT value FROM scoreah_index_info('$index') WHERE name = '$name'");
-}
-
 # ---- nodes ----
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', "autovacuum = off\njit = off\n");
-$primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION scoreah');
+my $primary = ScoreahTest::new_node('primary', allows_streaming => 1,
+	conf => [ 'autovacuum = off', 'jit = off' ]);
 $primary->backup('b1');
 
 my $standby = PostgreSQL::Test::Cluster->new('standby');
@@ -173,10 +167,9 @@ $primary->safe_psql('postgres', qq{
 	SELECT setseed(0.5);
 	INSERT INTO e SELECT i, $RANDVEC FROM generate_series(1, 400) i;
 });
-note(sprintf("figure: build of 3 indexes on 3000 rows x %d dims + 400 inserts: %.2f s", $DIM, time() - $t0));
+ScoreahTest::figure("build of 3 indexes on 3000 rows x %d dims + 400 inserts: %.2f s", $DIM, time() - $t0);
 
-is($primary->safe_psql('postgres', "SELECT value FROM scoreah_index_info('e_l2') WHERE name = 'trained'"),
-	'false', 'index built on an empty table is untrained');
+is(ScoreahTest::index_info($primary, 'e_l2')->{trained}, 'false', 'index built on an empty table is untrained');
 
 # The kNN queries must go through the right index on both nodes
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
@@ -197,39 +190,10 @@ my $pr = $primary->background_psql('postgres');
 # Readers on the standby while it replays the cycles: in one snapshot, an
 # exhaustive scan through each index returns every visible row once and its
 # top 10 equals the sequential scan's (else an error pgbench reports).
-my $KQ = "ARRAY(SELECT sin(:k * 0.37 + d * 1.1)::real FROM generate_series(1, $DIM) d)";
-my $reader_script = "\\set k random(1, 1000000)\nBEGIN;\nSET LOCAL enable_seqscan = off;\n"
-  . "SET LOCAL scoreah.num_leaves_to_search = 1000;\n"
-  . "SET LOCAL scoreah.reordering_num_neighbors = 1000000;\n";
-for my $tg (@targets)
-{
-	my ($name, $tab, $op, $fn) = @$tg;
-	$reader_script .= "SELECT CASE WHEN a.n = a.d AND a.n = b.c AND x.i = x.s THEN 'ok' ELSE "
-	  . "('$name mismatch: index scan ' || a.n || ' rows, ' || a.d || ' distinct; table ' || b.c || ' rows; "
-	  . "top10 index ' || x.i::text || ' seq ' || x.s::text)::int::text END FROM "
-	  . "(SELECT count(*) n, count(DISTINCT id) d FROM (SELECT id FROM $tab ORDER BY v $op $KQ LIMIT 1000000) s) a, "
-	  . "(SELECT count(*) c FROM $tab) b, "
-	  . "(SELECT (SELECT array_agg(id) FROM (SELECT id FROM $tab ORDER BY v $op $KQ LIMIT 10) s1) i, "
-	  . "(SELECT array_agg(id) FROM (SELECT id FROM $tab ORDER BY $fn(v, $KQ), id LIMIT 10) s2) s) x;\n";
-}
-$reader_script .= "SET LOCAL scoreah.num_leaves_to_search = 2;\nSET LOCAL scoreah.reordering_num_neighbors = 16;\n";
-for my $tg (@targets)
-{
-	my ($name, $tab, $op) = @$tg;
-	$reader_script .= "SELECT CASE WHEN a.n = a.d AND a.n = b.c THEN 'ok' ELSE "
-	  . "('$name mismatch in batches: index scan ' || a.n || ' rows, ' || a.d || ' distinct; table ' || b.c || ' rows')::int::text END FROM "
-	  . "(SELECT count(*) n, count(DISTINCT id) d FROM (SELECT id FROM $tab ORDER BY v $op $KQ LIMIT 1000000) s) a, "
-	  . "(SELECT count(*) c FROM $tab) b;\n";
-}
-$reader_script .= "COMMIT;\n";
-my $reader_path = $standby->basedir . '/reader.sql';
-PostgreSQL::Test::Utils::append_to_file($reader_path, $reader_script);
+my $reader_script = ScoreahTest::snapshot_check_script($DIM, @targets);
 my ($rout, $rerr) = ('', '');
 my $readers = IPC::Run::start(
-	[
-		'pgbench', '-n', '-c', 2, '-j', 2, '-T', 6, '-f', $reader_path,
-		'-h', $standby->host, '-p', $standby->port, 'postgres'
-	],
+	ScoreahTest::pgbench_cmd($standby, clients => 2, secs => 6, scripts => [ [$reader_script] ]),
 	'>', \$rout, '2>', \$rerr,
 	IPC::Run::timeout(120));
 my $t_cycles = time();
@@ -257,7 +221,7 @@ for my $c (1 .. $CYCLES)
 	{
 		# non-HOT updates: new index entries, dead old ones
 		my $n = $primary->safe_psql('postgres', "SELECT count(*) FROM t WHERE id % 25 = 6");
-		$sql .= "SELECT setseed(0.66);\nUPDATE t SET v = ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, $DIM) WHERE id > 0) WHERE id % 25 = 6;\n";
+		$sql .= "SELECT setseed(0.66);\nUPDATE t SET v = " . ScoreahTest::random_vector_sql($DIM, 'id') . " WHERE id % 25 = 6;\n";
 		$unvacuumed{t} += $n;
 	}
 	if ($vacuum)
@@ -332,14 +296,13 @@ for my $c (1 .. $CYCLES)
 
 	if ($c == $CYCLES)
 	{
-		my $dead = $pr->query_safe("SELECT value FROM scoreah_index_info('t_l2') WHERE name = 'dead_slots'");
-		my $bytes = $pr->query_safe("SELECT value FROM scoreah_index_info('t_l2') WHERE name = 'bytes'");
-		note("figure: after $CYCLES cycles: t has $nt rows, t_l2 $rows[0] live entries, $dead dead slots, $bytes bytes");
+		my $info = ScoreahTest::index_info($primary, 't_l2');
+		ScoreahTest::figure("after $CYCLES cycles: t has $nt rows, t_l2 $rows[0] live entries, "
+			  . "$info->{dead_slots} dead slots, $info->{bytes} bytes");
 	}
 }
 
-is($pr->query_safe("SELECT value FROM scoreah_index_info('e_l2') WHERE name = 'trained'"),
-	'true', 'REINDEX trained the index built on an empty table');
+is(ScoreahTest::index_info($primary, 'e_l2')->{trained}, 'true', 'REINDEX trained the index built on an empty table');
 
 my $cycles_secs = time() - $t_cycles;
 my $readers_ok = eval { $readers->finish };
@@ -348,16 +311,16 @@ ok($readers_ok && $readers_rc == 0, 'standby readers (pgbench during replay) exi
   or diag("exit status $readers_rc\nstdout:\n$rout\nstderr:\n$rerr");
 unlike($rerr, qr/error|aborted|mismatch|FATAL/i, 'standby readers saw no error or mismatch')
   or diag($rerr);
-my ($nread) = $rout =~ /number of transactions actually processed: (\d+)/;
+my $nread = ScoreahTest::pgbench_transactions($rout);
 cmp_ok($nread // 0, '>', 5, 'standby readers ran their checks');
-note(sprintf("figure: %d cycles on the primary in %.1f s; %d one-snapshot checks on the standby while it replayed",
-		$CYCLES, $cycles_secs, $nread // 0));
+ScoreahTest::figure("%d cycles on the primary in %.1f s; %d one-snapshot checks on the standby while it replayed",
+	$CYCLES, $cycles_secs, $nread // 0);
 
 my @sorted = sort { $a <=> $b } @catchup_ms;
-note(sprintf("figure: standby catch-up after a cycle: median %.0f ms, max %.0f ms",
-		$sorted[$#sorted / 2], $sorted[-1]));
-note(sprintf("figure: default-settings recall\@10 over %d cycles x %d queries x %d indexes: %.3f",
-		$CYCLES, $NQ, scalar(@targets), $recall_hits / $recall_total));
+ScoreahTest::figure("standby catch-up after a cycle: median %.0f ms, max %.0f ms",
+	$sorted[$#sorted / 2], $sorted[-1]);
+ScoreahTest::figure("default-settings recall\@10 over %d cycles x %d queries x %d indexes: %.3f",
+	$CYCLES, $NQ, scalar(@targets), $recall_hits / $recall_total);
 
 $pr->quit;
 $sb->quit;
@@ -378,7 +341,7 @@ like($primary->safe_psql('postgres', "SET enable_seqscan = off; $EXHAUSTIVE EXPL
 	qr/Index Scan using u_l2 on u/, 'unlogged: kNN uses u_l2');
 is($primary->safe_psql('postgres', $u_knn_idx), $primary->safe_psql('postgres', $u_knn_seq),
 	'unlogged: exhaustive kNN equals the sequential scan before the crash');
-is($primary->safe_psql('postgres', "SELECT * FROM scoreah_index_check('u_l2')"), '',
+is(ScoreahTest::index_check($primary, 'u_l2'), '',
 	'unlogged: index check clean before the crash');
 
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
@@ -392,9 +355,9 @@ $primary->stop('immediate');
 $primary->start;
 
 is($primary->safe_psql('postgres', 'SELECT count(*) FROM u'), '0', 'unlogged table is empty after a crash');
-is($primary->safe_psql('postgres', "SELECT * FROM scoreah_index_check('u_l2')"), '',
+is(ScoreahTest::index_check($primary, 'u_l2'), '',
 	'unlogged index check clean after the crash (reset to its init fork)');
-is(info_value($primary, 'u_l2', 'rows'), '0', 'unlogged index holds no rows after the crash');
+is(ScoreahTest::index_info($primary, 'u_l2')->{rows}, '0', 'unlogged index holds no rows after the crash');
 is($primary->safe_psql('postgres', "SET enable_seqscan = off; $EXHAUSTIVE SELECT count(*) FROM (SELECT id FROM u ORDER BY v <-> '$queries[1]'::real[] LIMIT 10) s"),
 	'0', 'unlogged index answers an empty result after the crash');
 
@@ -405,9 +368,9 @@ $primary->safe_psql('postgres', qq{
 is($primary->safe_psql('postgres', $u_knn_idx), $primary->safe_psql('postgres', $u_knn_seq),
 	'unlogged index usable after the crash: exhaustive kNN equals the sequential scan');
 like($primary->safe_psql('postgres', $u_knn_idx), qr/\|300$/, 'unlogged index returns all 300 new rows');
-is($primary->safe_psql('postgres', "SELECT * FROM scoreah_index_check('u_l2')"), '',
+is(ScoreahTest::index_check($primary, 'u_l2'), '',
 	'unlogged index check clean after refilling');
-is(info_value($primary, 'u_l2', 'dimensions'), $DIM, 'unlogged index took its dimension from the first insert');
+is(ScoreahTest::index_info($primary, 'u_l2')->{dimensions}, $DIM, 'unlogged index took its dimension from the first insert');
 
 # The logged tables survived the crash, and the standby follows on
 is($primary->safe_psql('postgres', 'SELECT count(*) FROM t'), $t_rows_before, 'logged table intact after the crash');
@@ -425,7 +388,7 @@ is( hash_text(lines_by_label($standby->safe_psql('postgres', index_batch()), $ex
 is($standby->safe_psql('postgres', $CHECK_SQL), '', 'after the primary crashed: standby index check clean');
 is($primary->safe_psql('postgres', $CHECK_SQL), '', 'after the primary crashed: primary index check clean');
 
-note(sprintf("figure: 020_wal_standby total %.1f s", time() - $t_start));
+ScoreahTest::figure("020_wal_standby total %.1f s", time() - $t_start);
 
 $standby->stop;
 $primary->stop;

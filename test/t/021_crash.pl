@@ -12,19 +12,21 @@
 # (live index rows = table rows) and inserts must reuse the freed slots.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
-use PostgreSQL::Test::Utils;
-use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
 use IPC::Run;
+use PostgreSQL::Test::Utils;
+use ScoreahTest;
+use Test::More;
 use Time::HiRes qw(time sleep);
 
 my $DIM = 16;
 my $t_start = time();
 
-my $EXHAUSTIVE = "SET scoreah.num_leaves_to_search = 1000;\n"
-  . "SET scoreah.reordering_num_neighbors = 1000000;\n";
-my $RANDVEC_I = "ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, $DIM) WHERE i > 0)";
-my $RANDVEC_G = "ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, $DIM) WHERE g > 0)";
+my $RANDVEC_I = ScoreahTest::random_vector_sql($DIM, 'i');
+my $RANDVEC_G = ScoreahTest::random_vector_sql($DIM, 'g');
 
 my @queries;
 for my $j (1 .. 3)
@@ -39,20 +41,12 @@ my @targets = (
 	[ 't_cos', 't', '<=>' ],
 	[ 'e_l2',  'e', '<->' ],);
 
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-autovacuum = off
-max_connections = 30
-# enable_seqscan = off makes plans cost 1e10: no JIT for them
-jit = off
-});
-$node->start;
+# (enable_seqscan = off makes plans cost 1e10: no JIT for them)
+my $node = ScoreahTest::new_node('crash', conf => [ 'autovacuum = off', 'max_connections = 30', 'jit = off' ]);
 
 # No primary keys: the scoreah indexes are the only ones, so the index
 # phase of VACUUM is theirs alone.
 $node->safe_psql('postgres', qq{
-	CREATE EXTENSION scoreah;
 	CREATE TABLE t (id bigserial, v real[] NOT NULL);
 	SELECT setseed(0.31);
 	INSERT INTO t (v) SELECT $RANDVEC_I FROM generate_series(1, 3000) i;
@@ -67,28 +61,16 @@ $node->safe_psql('postgres', qq{
 sub info_value
 {
 	my ($index, $name) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT value FROM scoreah_index_info('$index') WHERE name = '$name'");
+	return ScoreahTest::index_info($node, $index)->{$name};
 }
 
-# pgbench in the background with script files written to the node's basedir
-my $nscript = 0;
+# pgbench in the background
 sub start_pgbench
 {
 	my ($clients, $secs, $rate, @scripts) = @_;    # scripts: [text, weight]
-	my @opts;
-	for my $s (@scripts)
-	{
-		my $path = $node->basedir . '/script' . ++$nscript . '.sql';
-		PostgreSQL::Test::Utils::append_to_file($path, $s->[0]);
-		push @opts, '-f', "$path\@$s->[1]";
-	}
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start(
-		[
-			'pgbench', '-n', '-c', $clients, '-j', ($clients > 1 ? 2 : 1),
-			'-T', $secs, '-R', $rate, @opts, '-h', $node->host, '-p', $node->port, 'postgres'
-		],
+		ScoreahTest::pgbench_cmd($node, clients => $clients, secs => $secs, rate => $rate, scripts => \@scripts),
 		'>', \$out, '2>', \$err,
 		IPC::Run::timeout(180));
 	return { h => $h, out => \$out, err => \$err };
@@ -108,58 +90,7 @@ sub reap
 	return;
 }
 
-sub count_via_index
-{
-	my ($tab, $op) = @_;
-	return "SELECT count(*), count(DISTINCT id) FROM "
-	  . "(SELECT id FROM $tab ORDER BY v $op '$queries[0]'::real[] LIMIT 1000000) s";
-}
-
-sub knn_sql
-{
-	my ($tab, $op, $q, $tiebreak) = @_;
-	my $order = "v $op '$q'::real[]" . ($tiebreak ? ', id' : '');
-	return "SELECT array_agg(id) FROM (SELECT id FROM $tab ORDER BY $order LIMIT 20) s";
-}
-
-# The checks run after every restart
-sub verify
-{
-	my ($label) = @_;
-
-	for my $tg (@targets)
-	{
-		my ($name, $tab, $op) = @$tg;
-		is($node->safe_psql('postgres', "SELECT * FROM scoreah_index_check('$name')"),
-			'', "$label: scoreah_index_check('$name') finds no problem");
-
-		my $plan = $node->safe_psql('postgres',
-			"SET enable_seqscan = off; $EXHAUSTIVE EXPLAIN (COSTS OFF) " . count_via_index($tab, $op));
-		like($plan, qr/Index Scan using $name on $tab/, "$label: the full scan goes through $name");
-
-		my $via_index = $node->safe_psql('postgres',
-			"SET enable_seqscan = off; $EXHAUSTIVE " . count_via_index($tab, $op));
-		my $n = $node->safe_psql('postgres', "SELECT count(*) FROM $tab");
-		is($via_index, "$n|$n", "$label: every row of $tab exactly once through $name ($n rows)");
-		is( $node->safe_psql('postgres',
-				"SET enable_seqscan = off; SET scoreah.num_leaves_to_search = 2; "
-				  . "SET scoreah.reordering_num_neighbors = 16; " . count_via_index($tab, $op)),
-			"$n|$n", "$label: every row of $tab exactly once through $name in small batches");
-
-		my ($idx, $seq) = ('', '');
-		for my $q (@queries)
-		{
-			$idx .= $node->safe_psql('postgres',
-				"SET enable_seqscan = off; $EXHAUSTIVE " . knn_sql($tab, $op, $q)) . "\n";
-			$seq .= $node->safe_psql('postgres',
-				"SET enable_indexscan = off; SET enable_bitmapscan = off; " . knn_sql($tab, $op, $q, 1)) . "\n";
-		}
-		is($idx, $seq, "$label: exhaustive kNN through $name equals the sequential scan");
-	}
-	return;
-}
-
-verify('before any crash');
+ScoreahTest::verify_exhaustive($node, 'before any crash', \@targets, \@queries);
 
 # ---- 1. crash while clients insert ----
 my $insert_script = qq{
@@ -206,21 +137,21 @@ ok($grown, 'the inserting clients added rows before the crash');
 my $n_before = $node->safe_psql('postgres', 'SELECT count(*) FROM t');
 $node->stop('immediate');
 reap($bench);
-my ($processed) = ${ $bench->{out} } =~ /number of transactions actually processed: (\d+)/;
+my $processed = ScoreahTest::pgbench_transactions(${ $bench->{out} });
 my $aborted = () = ${ $bench->{err} } =~ /client \d+ aborted/g;
-note(sprintf("figure: crash 1 after %.1f s of 4 inserting clients: %s transactions done, %d clients cut off",
-		time() - $t1, $processed // '?', $aborted));
+ScoreahTest::figure("crash 1 after %.1f s of 4 inserting clients: %s transactions done, %d clients cut off",
+	time() - $t1, $processed // '?', $aborted);
 
 my $t2 = time();
 $node->start;
-note(sprintf("figure: restart (WAL replay) after crash 1: %.2f s", time() - $t2));
+ScoreahTest::figure("restart (WAL replay) after crash 1: %.2f s", time() - $t2);
 
 my $n1 = $node->safe_psql('postgres', 'SELECT count(*) FROM t');
 my $e1 = $node->safe_psql('postgres', 'SELECT count(*) FROM e');
-note("figure: after crash 1: t has $n1 rows (was $n0; $n_before seen just before the crash), e has $e1 rows (was $e0)");
+ScoreahTest::figure("after crash 1: t has $n1 rows (was $n0; $n_before seen just before the crash), e has $e1 rows (was $e0)");
 cmp_ok($n1, '>', $n0, 'rows committed before the crash survived');
 
-verify('after crash during inserts');
+ScoreahTest::verify_exhaustive($node, 'after crash during inserts', \@targets, \@queries);
 
 # VACUUM after the crash removes the aborted and deleted rows from the index
 # (INDEX_CLEANUP ON: PG15 skips the index pass when few heap pages have
@@ -232,9 +163,9 @@ for my $tg (@targets)
 	is(info_value($name, 'rows'), $node->safe_psql('postgres', "SELECT count(*) FROM $tab"),
 		"after crash 1 and VACUUM: $name holds as many live rows as $tab");
 }
-note("figure: after crash 1 and VACUUM: t_l2 dead_slots=" . info_value('t_l2', 'dead_slots')
+ScoreahTest::figure("after crash 1 and VACUUM: t_l2 dead_slots=" . info_value('t_l2', 'dead_slots')
 	  . ", e_l2 dead_slots=" . info_value('e_l2', 'dead_slots'));
-verify('after crash 1 and VACUUM');
+ScoreahTest::verify_exhaustive($node, 'after crash 1 and VACUUM', \@targets, \@queries);
 
 # ---- 2. crash during VACUUM ----
 # Delete the oldest rows (the first heap pages: the rest of the table is
@@ -242,7 +173,7 @@ verify('after crash 1 and VACUUM');
 # throttled VACUUM; crash once it has started invalidating index entries.
 my $ndel = $node->safe_psql('postgres',
 	'WITH d AS (DELETE FROM t WHERE id <= 2000 RETURNING 1) SELECT count(*) FROM d');
-note("figure: deleted $ndel rows before the VACUUM; t_l2 "
+ScoreahTest::figure("deleted $ndel rows before the VACUUM; t_l2 "
 	  . info_value('t_l2', 'bytes_codes') . " bytes of code pages");
 
 my ($vout, $verr) = ('', '');
@@ -278,11 +209,11 @@ $node->stop('immediate');
 reap($bench2);
 eval { $vac->finish; };
 is($state, 'vacuuming indexes', 'the server crashed while VACUUM was in its index phase');
-note(sprintf("figure: crash 2 %.1f s after VACUUM started, %.2f s into its index phase ('%s')",
-		time() - $t3, defined $in_index_phase ? time() - $in_index_phase : -1, $state));
+ScoreahTest::figure("crash 2 %.1f s after VACUUM started, %.2f s into its index phase ('%s')",
+	time() - $t3, defined $in_index_phase ? time() - $in_index_phase : -1, $state);
 $node->start;
-verify('after crash during VACUUM');
-note("figure: after crash 2 (replayed): dead slots t_l2=" . info_value('t_l2', 'dead_slots')
+ScoreahTest::verify_exhaustive($node, 'after crash during VACUUM', \@targets, \@queries);
+ScoreahTest::figure("after crash 2 (replayed): dead slots t_l2=" . info_value('t_l2', 'dead_slots')
 	  . " t_cos=" . info_value('t_cos', 'dead_slots'));
 
 # A new VACUUM completes what the crashed one started
@@ -305,10 +236,10 @@ $node->safe_psql('postgres', qq{
 });
 my $dead_reused = info_value('t_l2', 'dead_slots');
 cmp_ok($dead_reused, '<', $dead_after, 'inserts after the VACUUM reuse dead slots');
-note("figure: 800 inserts after VACUUM: t_l2 dead_slots $dead_after -> $dead_reused, bytes $bytes_before -> "
+ScoreahTest::figure("800 inserts after VACUUM: t_l2 dead_slots $dead_after -> $dead_reused, bytes $bytes_before -> "
 	  . info_value('t_l2', 'bytes'));
-verify('after reuse');
+ScoreahTest::verify_exhaustive($node, 'after reuse', \@targets, \@queries);
 
-note(sprintf("figure: 021_crash total %.1f s", time() - $t_start));
+ScoreahTest::figure("021_crash total %.1f s", time() - $t_start);
 $node->stop;
 done_testing();

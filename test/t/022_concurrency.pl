@@ -8,28 +8,30 @@
 #
 # Afterwards: both pgbench runs exit 0 without a failed transaction or a
 # client error; scoreah_index_check() is clean; exhaustive scans through
-# the indexes return each row of the table exactly once and their kNN
-# equals the sequential scan; after a last VACUUM the indexes' live rows
-# equal the table's.
+# the indexes (and scans in small batches) return each row of the table
+# exactly once and their kNN equals the sequential scan; after a last
+# VACUUM the indexes' live rows equal the table's.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
-use PostgreSQL::Test::Utils;
-use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
 use IPC::Run;
+use PostgreSQL::Test::Utils;
+use ScoreahTest;
+use Test::More;
 use Time::HiRes qw(time);
 
 my $DIM = 16;
 my $SECS = 15;
 my $t_start = time();
 
-my $EXHAUSTIVE = "SET scoreah.num_leaves_to_search = 1000;\n"
-  . "SET scoreah.reordering_num_neighbors = 1000000;\n";
-my $RANDVEC_I = "ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, $DIM) WHERE i > 0)";
-my $RANDVEC_G = "ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, $DIM) WHERE g > 0)";
+my $RANDVEC_I = ScoreahTest::random_vector_sql($DIM, 'i');
+my $RANDVEC_G = ScoreahTest::random_vector_sql($DIM, 'g');
 my $RANDQ = "(SELECT array_agg((random() * 2 - 1)::real) FROM generate_series(1, $DIM))";
 # the same query twice in one statement: a formula of a pgbench variable
-my $KQ = "ARRAY(SELECT sin(:k * 0.37 + d * 1.1)::real FROM generate_series(1, $DIM) d)";
+my $KQ = ScoreahTest::pgbench_vector_sql($DIM);
 
 # index, table, operator, distance function
 my @targets = (
@@ -38,18 +40,10 @@ my @targets = (
 	[ 'e_l2',  'e', '<->', 'l2_distance' ],
 	[ 'z_ip',  'z', '<#>', 'negative_inner_product' ],);
 
-my $node = PostgreSQL::Test::Cluster->new('concurrency');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-autovacuum = off
-max_connections = 30
-# enable_seqscan = off makes plans cost 1e10: no JIT for them
-jit = off
-deadlock_timeout = '100ms'
-});
-$node->start;
+# (enable_seqscan = off makes plans cost 1e10: no JIT for them)
+my $node = ScoreahTest::new_node('concurrency',
+	conf => [ 'autovacuum = off', 'max_connections = 30', 'jit = off', "deadlock_timeout = '100ms'" ]);
 $node->safe_psql('postgres', qq{
-	CREATE EXTENSION scoreah;
 	CREATE TABLE t (id bigserial PRIMARY KEY, v real[] NOT NULL);
 	SELECT setseed(0.42);
 	INSERT INTO t (v) SELECT $RANDVEC_I FROM generate_series(1, 3000) i;
@@ -98,60 +92,22 @@ DELETE FROM t WHERE id = (SELECT max(id) FROM t);
 ROLLBACK;
 };
 # one snapshot: every visible row once through the index, and the index's
-# top 10 equal to the sequential scan's; otherwise an error naming the numbers
-my $check_script = "\\set k random(1, 1000000)\nBEGIN;\nSET LOCAL enable_seqscan = off;\n"
-  . "SET LOCAL scoreah.num_leaves_to_search = 1000;\n"
-  . "SET LOCAL scoreah.reordering_num_neighbors = 1000000;\n";
-for my $tg (@targets)
-{
-	my ($name, $tab, $op, $fn) = @$tg;
-	$check_script .= "SELECT CASE WHEN a.n = a.d AND a.n = b.c AND x.i = x.s THEN 'ok' ELSE "
-	  . "('$name mismatch: index scan ' || a.n || ' rows, ' || a.d || ' distinct; table ' || b.c || ' rows; "
-	  . "top10 index ' || x.i::text || ' seq ' || x.s::text)::int::text END FROM "
-	  . "(SELECT count(*) n, count(DISTINCT id) d FROM (SELECT id FROM $tab ORDER BY v $op $KQ LIMIT 1000000) s) a, "
-	  . "(SELECT count(*) c FROM $tab) b, "
-	  . "(SELECT (SELECT array_agg(id) FROM (SELECT id FROM $tab ORDER BY v $op $KQ LIMIT 10) s1) i, "
-	  . "(SELECT array_agg(id) FROM (SELECT id FROM $tab ORDER BY $fn(v, $KQ), id LIMIT 10) s2) s) x;\n";
-}
-# the same with few leaves per round and few candidates per batch: the
-# scan goes on batch after batch, round after round, and must still return
-# every visible row exactly once
-$check_script .= "SET LOCAL scoreah.num_leaves_to_search = 2;\nSET LOCAL scoreah.reordering_num_neighbors = 16;\n";
-for my $tg (@targets)
-{
-	my ($name, $tab, $op) = @$tg;
-	$check_script .= "SELECT CASE WHEN a.n = a.d AND a.n = b.c THEN 'ok' ELSE "
-	  . "('$name mismatch in batches: index scan ' || a.n || ' rows, ' || a.d || ' distinct; table ' || b.c || ' rows')::int::text END FROM "
-	  . "(SELECT count(*) n, count(DISTINCT id) d FROM (SELECT id FROM $tab ORDER BY v $op $KQ LIMIT 1000000) s) a, "
-	  . "(SELECT count(*) c FROM $tab) b;\n";
-}
-$check_script .= "COMMIT;\n";
+# top 10 equal to the sequential scan's, also batch after batch, round after
+# round; otherwise an error naming the numbers
+my $check_script = ScoreahTest::snapshot_check_script($DIM, @targets);
 my $vacuum_script = "VACUUM (INDEX_CLEANUP ON) t;\nVACUUM (INDEX_CLEANUP ON) e;\n\\sleep 200 ms\n";
 my $vacuum_auto_script = "VACUUM t;\nVACUUM e;\nVACUUM z;\n\\sleep 200 ms\n";
 
-my $nscript = 0;
-sub pgbench_cmd
-{
-	my ($clients, @scripts) = @_;    # scripts: [text, weight]
-	my @opts;
-	for my $s (@scripts)
-	{
-		my $path = $node->basedir . '/script' . ++$nscript . '.sql';
-		PostgreSQL::Test::Utils::append_to_file($path, $s->[0]);
-		push @opts, '-f', "$path\@$s->[1]";
-	}
-	return [
-		'pgbench', '-n', '-c', $clients, '-j', ($clients > 1 ? 2 : 1),
-		'-T', $SECS, @opts, '-h', $node->host, '-p', $node->port, 'postgres'
-	];
-}
-
 my $n0 = $node->safe_psql('postgres', 'SELECT count(*) FROM t');
 my ($vout, $verr, $out, $err) = ('', '', '', '');
-my $vac = IPC::Run::start(pgbench_cmd(1, [ $vacuum_script, 2 ], [ $vacuum_auto_script, 1 ]),
+my $vac = IPC::Run::start(
+	ScoreahTest::pgbench_cmd($node, clients => 1, secs => $SECS,
+		scripts => [ [ $vacuum_script, 2 ], [ $vacuum_auto_script, 1 ] ]),
 	'>', \$vout, '2>', \$verr, IPC::Run::timeout(120));
 my $t1 = time();
-my $ok = IPC::Run::run(pgbench_cmd(4, [ $insert_script, 5 ], [ $delete_script, 3 ], [ $check_script, 1 ]),
+my $ok = IPC::Run::run(
+	ScoreahTest::pgbench_cmd($node, clients => 4, secs => $SECS,
+		scripts => [ [ $insert_script, 5 ], [ $delete_script, 3 ], [ $check_script, 1 ] ]),
 	'>', \$out, '2>', \$err, IPC::Run::timeout(120));
 my $rc = $?;
 my $vok = eval { $vac->finish };
@@ -167,22 +123,22 @@ ok($vok && $vrc == 0, 'the VACUUM client exits 0') or diag("exit status $vrc\nst
 unlike($verr, qr/error|aborted|FATAL|PANIC/i, 'the VACUUM client reports no error')
   or diag($verr);
 
-my ($ntx) = $out =~ /number of transactions actually processed: (\d+)/;
+my $ntx = ScoreahTest::pgbench_transactions($out);
 my ($tps) = $out =~ /tps = ([\d.]+)/;
-my ($nvac) = $vout =~ /number of transactions actually processed: (\d+)/;
+my $nvac = ScoreahTest::pgbench_transactions($vout);
 my @per_script = $out =~ /SQL script \d+: \S+\n - weight: \d+ \([^)]*\)\n - (\d+) transactions/g;
 $ntx //= 0;
 $nvac //= 0;
 cmp_ok($ntx, '>', 100, 'the clients got work done');
 cmp_ok($nvac, '>', 3, 'VACUUM ran several times during the run');
 cmp_ok($per_script[2] // 0, '>', 5, 'the in-snapshot checks ran');
-note(sprintf("figure: %d s of 4 clients + 1 VACUUM client: %d transactions (%.0f tps; insert/delete/check = %s), %d VACUUM rounds",
-		$SECS, $ntx, $tps // 0, join('/', @per_script), $nvac));
+ScoreahTest::figure("%d s of 4 clients + 1 VACUUM client: %d transactions (%.0f tps; insert/delete/check = %s), %d VACUUM rounds",
+	$SECS, $ntx, $tps // 0, join('/', @per_script), $nvac);
 
 my $n1 = $node->safe_psql('postgres', 'SELECT count(*) FROM t');
 my $e1 = $node->safe_psql('postgres', 'SELECT count(*) FROM e');
-note("figure: t went from $n0 to $n1 rows, e has $e1 rows; t_l2 dead_slots="
-	  . $node->safe_psql('postgres', "SELECT value FROM scoreah_index_info('t_l2') WHERE name = 'dead_slots'"));
+ScoreahTest::figure("t went from $n0 to $n1 rows, e has $e1 rows; t_l2 dead_slots="
+	  . ScoreahTest::index_info($node, 't_l2')->{dead_slots});
 
 # ---- after the run ----
 my @queries = map {
@@ -190,45 +146,17 @@ my @queries = map {
 	'{' . join(',', map { sprintf('%.5f', sin($j * 0.91 + $_ * 0.47) * 0.8) } 0 .. $DIM - 1) . '}'
 } 1 .. 3;
 
-sub final_checks
-{
-	my ($label) = @_;
-	for my $tg (@targets)
-	{
-		my ($name, $tab, $op) = @$tg;
-		is($node->safe_psql('postgres', "SELECT * FROM scoreah_index_check('$name')"), '',
-			"$label: scoreah_index_check('$name') finds no problem");
-		my $n = $node->safe_psql('postgres', "SELECT count(*) FROM $tab");
-		is( $node->safe_psql('postgres',
-				"SET enable_seqscan = off; $EXHAUSTIVE SELECT count(*), count(DISTINCT id) FROM "
-				  . "(SELECT id FROM $tab ORDER BY v $op '$queries[0]'::real[] LIMIT 1000000) s"),
-			"$n|$n",
-			"$label: exhaustive scan through $name returns each of the $n rows once");
-		my ($idx, $seq) = ('', '');
-		for my $q (@queries)
-		{
-			$idx .= $node->safe_psql('postgres', "SET enable_seqscan = off; $EXHAUSTIVE "
-				  . "SELECT array_agg(id) FROM (SELECT id FROM $tab ORDER BY v $op '$q'::real[] LIMIT 20) s") . "\n";
-			$seq .= $node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_bitmapscan = off; "
-				  . "SELECT array_agg(id) FROM (SELECT id FROM $tab ORDER BY v $op '$q'::real[], id LIMIT 20) s") . "\n";
-		}
-		is($idx, $seq, "$label: exhaustive kNN through $name equals the sequential scan");
-	}
-	return;
-}
-
-final_checks('after the run');
+ScoreahTest::verify_exhaustive($node, 'after the run', \@targets, \@queries);
 
 $node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) t; VACUUM (INDEX_CLEANUP ON) e; VACUUM (INDEX_CLEANUP ON) z;');
 for my $tg (@targets)
 {
 	my ($name, $tab) = @$tg;
-	is( $node->safe_psql('postgres', "SELECT value FROM scoreah_index_info('$name') WHERE name = 'rows'"),
-		$node->safe_psql('postgres', "SELECT count(*) FROM $tab"),
+	is(ScoreahTest::index_info($node, $name)->{rows}, $node->safe_psql('postgres', "SELECT count(*) FROM $tab"),
 		"after a last VACUUM: $name holds as many live rows as $tab");
 }
-final_checks('after a last VACUUM');
-note("figure: after the last VACUUM: "
+ScoreahTest::verify_exhaustive($node, 'after a last VACUUM', \@targets, \@queries);
+ScoreahTest::figure("after the last VACUUM: "
 	  . join(', ', map {
 			my $i = $_->[0];
 			"$i " . $node->safe_psql('postgres',
@@ -236,6 +164,6 @@ note("figure: after the last VACUUM: "
 				  . "WHERE name IN ('rows', 'dead_slots', 'bytes')")
 		} @targets));
 
-note(sprintf("figure: 022_concurrency total %.1f s", time() - $t_start));
+ScoreahTest::figure("022_concurrency total %.1f s", time() - $t_start);
 $node->stop;
 done_testing();

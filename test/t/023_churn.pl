@@ -25,9 +25,10 @@ use strict;
 use warnings;
 
 use FindBin;
-use IPC::Run;
-use PostgreSQL::Test::Cluster;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
 use PostgreSQL::Test::Utils;
+use ScoreahTest;
 use Test::More;
 use Time::HiRes qw(time);
 
@@ -41,147 +42,27 @@ my $MAX_GROWTH = 0.03;  # (a): index size after 3 full cycles, relative
 my $MARGIN = 0.01;      # (b): churned recall >= fresh recall - margin
 my $T0 = time;
 
-sub figure { note('figure: ' . sprintf(shift, @_)); return; }
-
-my $node = PostgreSQL::Test::Cluster->new('churn');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_buffers = 128MB
-fsync = off
-synchronous_commit = off
-autovacuum = off
-jit = off
-max_parallel_workers_per_gather = 0
-max_parallel_maintenance_workers = 0
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION scoreah');
+my $node = ScoreahTest::new_node('churn',
+	conf => [ 'shared_buffers = 128MB', 'autovacuum = off', @ScoreahTest::MEASURE_CONF ]);
 
 # ---- data: base (id, v), queries (id, v), truth {qid => [ids]} ----
 
-my $data = $ENV{SCOREAH_DATA_DIR} // '';
-my $glove = "$data/glove-100.f32bin";
-my $real = $data ne '' && -r $glove
-  && system('/usr/bin/python3', '-c', 'import numpy') == 0;
-my ($OP, $OPCLASS, $WITH, $LABEL);
-my %truth;
-
-if ($real)
-{
-	$OP = '<=>';
-	$OPCLASS = 'scoreah_cosine_ops';
-	$WITH = "num_leaves = $LEAVES, anisotropic_quantization_threshold = 0.2";
-	$LABEL = 'glove-20k cosine';
-	my $out = PostgreSQL::Test::Utils::tempdir('vectors');
-	my ($so, $se);
-	IPC::Run::run(
-		[
-			'/usr/bin/python3', "$FindBin::RealBin/../tools/vectors.py",
-			'split', $glove,
-			'--out', $out,
-			'--base', $NBASE,
-			'--queries', $NQUERIES,
-			'--k', $K,
-			'--metric', 'cosine'
-		],
-		'>', \$so, '2>', \$se) or BAIL_OUT("vectors.py split failed: $se");
-	note($so);
-	$node->safe_psql(
-		'postgres', qq{
-		CREATE TABLE base (id int4 PRIMARY KEY, v real[] NOT NULL);
-		COPY base FROM '$out/base.copy' WITH (FORMAT binary);
-		CREATE TABLE queries (id int4 PRIMARY KEY, v real[] NOT NULL);
-		COPY queries FROM '$out/queries.copy' WITH (FORMAT binary);
-	});
-	open my $fh, '<', "$out/truth.tsv" or die "truth.tsv: $!";
-	while (<$fh>)
-	{
-		chomp;
-		my ($q, $ids) = split /\t/;
-		$truth{$q} = [ split /,/, $ids ];
-	}
-	close $fh;
-}
-else
-{
-	note('skip: GloVe data or numpy not available (SCOREAH_DATA_DIR='
-		  . ($data eq '' ? 'empty' : $data)
-		  . '): using synthetic clustered data');
-	$OP = '<->';
-	$OPCLASS = 'scoreah_l2_ops';
-	$WITH = "num_leaves = $LEAVES";
-	$LABEL = 'synthetic-20k l2';
-	# 40 clusters in 32 dimensions, centers uniform in [-1,1]^32, rows and
-	# queries a center plus uniform noise of the same scale: clusters
-	# overlap, so a query's neighbours spread over several leaves.
-	$node->safe_psql(
-		'postgres', qq{
-		SELECT setseed(0.23);
-		CREATE TABLE centers AS
-			SELECT c, array_agg((random() * 2 - 1)::real ORDER BY d) AS v
-			FROM generate_series(0, 39) c, generate_series(1, 32) d GROUP BY c;
-		CREATE TABLE base (id int4 PRIMARY KEY, v real[] NOT NULL);
-		INSERT INTO base
-			SELECT i, (SELECT array_agg((c.v[d] + random() * 1.6 - 0.8)::real ORDER BY d)
-					   FROM generate_series(1, 32) d)
-			FROM generate_series(1, $NBASE) i JOIN centers c ON c.c = i % 40;
-		CREATE TABLE queries (id int4 PRIMARY KEY, v real[] NOT NULL);
-		INSERT INTO queries
-			SELECT 1000000 + i, (SELECT array_agg((c.v[d] + random() * 1.6 - 0.8)::real ORDER BY d)
-								 FROM generate_series(1, 32) d)
-			FROM generate_series(1, $NQUERIES) i JOIN centers c ON c.c = (i * 7) % 40;
-	});
-}
-$node->safe_psql('postgres', 'ANALYZE base; ANALYZE queries');
+my $data = ScoreahTest::load_knn_data($node, seed => 0.23, base => $NBASE,
+	queries => $NQUERIES, k => $K, leaves => $LEAVES);
+my ($OP, $OPCLASS, $WITH, $LABEL) = @$data{qw(op opclass with label)};
 is($node->safe_psql('postgres', 'SELECT count(*) FROM base'), $NBASE, 'base rows loaded');
+is(scalar keys %{ $data->{truth} }, $NQUERIES, 'ground truth for every query');
 
-# Top-k ids of every query: { qid => [ids] }
-sub knn
-{
-	my ($settings, $table) = @_;
-	$table //= 'items';
-	my $out = $node->safe_psql(
-		'postgres', qq{
-		$settings;
-		SELECT q.id, array_to_string(array_agg(r.id ORDER BY r.n), ',')
-		FROM queries q CROSS JOIN LATERAL (
-			SELECT i.id, row_number() OVER () AS n
-			FROM (SELECT id FROM $table i ORDER BY i.v $OP q.v LIMIT $K) i) r
-		GROUP BY q.id});
-	my %got;
-	for (split /\n/, $out)
-	{
-		my ($q, $ids) = split /\|/;
-		$got{$q} = [ split /,/, $ids // '' ];
-	}
-	return \%got;
-}
-
-my $SEQ = 'SET enable_indexscan = off; SET enable_bitmapscan = off';
 my $IDX = "SET enable_seqscan = off; SET scoreah.num_leaves_to_search = $PROBE;"
   . " SET scoreah.reordering_num_neighbors = $REORDER";
 
-%truth = %{ knn($SEQ, 'base') } unless $real;
-is(scalar keys %truth, $NQUERIES, 'ground truth for every query');
-
+# recall@K of every query against the truth, after the SET statements $settings
 sub recall
 {
-	my ($got) = @_;
-	my $sum = 0;
-	for my $q (keys %truth)
-	{
-		my %want = map { $_ => 1 } @{ $truth{$q} }[ 0 .. $K - 1 ];
-		$sum += (grep { $want{$_} } @{ $got->{$q} // [] }) / $K;
-	}
-	return $sum / scalar(keys %truth);
-}
-
-sub info
-{
-	my %i = map { split /\|/, $_, 2 } split /\n/,
-	  $node->safe_psql('postgres', 'SELECT name, value FROM scoreah_index_info(\'items_v_idx\')');
-	return \%i;
+	my ($settings) = @_;
+	my ($recall) = ScoreahTest::measure_recall($node, $data->{truth},
+		op => $OP, k => $K, settings => $settings);
+	return $recall;
 }
 
 sub index_size
@@ -192,8 +73,7 @@ sub index_size
 sub check_sound
 {
 	my ($what) = @_;
-	is($node->safe_psql('postgres', "SELECT string_agg(p, E'\\n') FROM scoreah_index_check('items_v_idx') p"),
-		'', "$what: scoreah_index_check finds no problem");
+	is(ScoreahTest::index_check($node, 'items_v_idx'), '', "$what: scoreah_index_check finds no problem");
 }
 
 $node->safe_psql(
@@ -210,14 +90,14 @@ like($node->safe_psql('postgres', "SET enable_seqscan = off; EXPLAIN (COSTS OFF)
 # ---- (a) delete everything, VACUUM, insert the same rows, 3 cycles ----
 
 my $size0 = index_size();
-my $info = info();
+my $info = ScoreahTest::index_info($node, 'items_v_idx');
 is($info->{rows}, $NBASE, 'built: info counts every row');
 my $sizes = "$size0";
 for my $cycle (1 .. 3)
 {
 	$node->safe_psql('postgres', 'DELETE FROM items');
 	$node->safe_psql('postgres', 'VACUUM items');
-	$info = info();
+	$info = ScoreahTest::index_info($node, 'items_v_idx');
 
 	# every leaf is left without a live row: VACUUM gives all their pages
 	# back to the free space map, and the re-insert takes them again
@@ -227,15 +107,15 @@ for my $cycle (1 .. 3)
 	cmp_ok($info->{bytes_free}, '>=', 0.9 * index_size(),
 		"cycle $cycle: the freed pages are free space ($info->{bytes_free} bytes)");
 	$node->safe_psql('postgres', 'INSERT INTO items SELECT * FROM base ORDER BY id');
-	$info = info();
+	$info = ScoreahTest::index_info($node, 'items_v_idx');
 	is($info->{rows}, $NBASE, "cycle $cycle: info counts every row again");
-	figure('%s churn(a) cycle %d: index %d bytes, dead_slots=%s rows_inserted_since_build=%s',
+	ScoreahTest::figure('%s churn(a) cycle %d: index %d bytes, dead_slots=%s rows_inserted_since_build=%s',
 		$LABEL, $cycle, index_size(), $info->{dead_slots}, $info->{rows_inserted_since_build});
 	$sizes .= ' ' . index_size();
 }
 my ($size1, $size3) = (split / /, $sizes)[1, 3];
 my $growth = ($size3 - $size1) / $size1;
-figure('%s churn(a) index size after build and 3 delete-all/VACUUM/re-insert cycles: %s bytes (growth %.2f%% in the first cycle, %.2f%% in the next two)',
+ScoreahTest::figure('%s churn(a) index size after build and 3 delete-all/VACUUM/re-insert cycles: %s bytes (growth %.2f%% in the first cycle, %.2f%% in the next two)',
 	$LABEL, $sizes, 100 * ($size1 - $size0) / $size0, 100 * $growth);
 cmp_ok($size1 - $size0, '<=', $LEAVES * 8192,
 	sprintf('the first delete-all cycle grows the index by at most one page per leaf (%d bytes)',
@@ -249,12 +129,11 @@ $node->safe_psql('postgres', 'REINDEX INDEX items_v_idx');
 
 # ---- (b) recall: fresh build, then 3 rounds of 50% churn ----
 
-my $fresh = recall(knn($IDX));
-figure('%s leaves=%d probe=%d reorder=%d fresh build recall@%d=%.4f',
+my $fresh = recall($IDX);
+ScoreahTest::figure('%s leaves=%d probe=%d reorder=%d fresh build recall@%d=%.4f',
 	$LABEL, $LEAVES, $PROBE, $REORDER, $K, $fresh);
-my $exact = recall(knn("SET enable_seqscan = off; SET scoreah.num_leaves_to_search = 100000;"
-	  . " SET scoreah.reordering_num_neighbors = 1000000"));
-figure('%s fresh build, every leaf searched and re-ranked: recall@%d=%.4f', $LABEL, $K, $exact);
+my $exact = recall("SET enable_seqscan = off; $ScoreahTest::EXHAUSTIVE");
+ScoreahTest::figure('%s fresh build, every leaf searched and re-ranked: recall@%d=%.4f', $LABEL, $K, $exact);
 cmp_ok($exact, '>=', 0.999, 'exhaustive settings find the exact neighbours');
 cmp_ok($fresh, '<', $exact, 'the measured setting is approximate (recall < exhaustive), so damage would show');
 my $size_b0 = index_size();
@@ -268,7 +147,7 @@ for my $round (1 .. 3)
 		DELETE FROM items WHERE id IN (SELECT id FROM victims);
 		VACUUM items;
 	});
-	$info = info();
+	$info = ScoreahTest::index_info($node, 'items_v_idx');
 	is($info->{dead_slots}, $NBASE / 2, "round $round: VACUUM freed the deleted rows' slots");
 	$node->safe_psql(
 		'postgres', qq{
@@ -277,16 +156,16 @@ for my $round (1 .. 3)
 	});
 }
 $node->safe_psql('postgres', 'VACUUM ANALYZE items');
-$info = info();
+$info = ScoreahTest::index_info($node, 'items_v_idx');
 is($info->{rows}, $NBASE, 'after churn: info counts every row');
-figure('%s churn(b) after 3 rounds: rows_inserted_since_build=%s dead_slots=%s staleness=%s advice=%s index %d -> %d bytes',
+ScoreahTest::figure('%s churn(b) after 3 rounds: rows_inserted_since_build=%s dead_slots=%s staleness=%s advice=%s index %d -> %d bytes',
 	$LABEL, $info->{rows_inserted_since_build}, $info->{dead_slots},
 	$info->{staleness}, $info->{advice}, $size_b0, index_size());
 cmp_ok($info->{rows_inserted_since_build}, '>=', $NBASE / 2, 'churned rows counted as inserted');
 check_sound('after 50% churn');
 
-my $churned = recall(knn($IDX));
-figure('%s leaves=%d probe=%d reorder=%d after 3 rounds of 50%% churn recall@%d=%.4f (fresh %.4f)',
+my $churned = recall($IDX);
+ScoreahTest::figure('%s leaves=%d probe=%d reorder=%d after 3 rounds of 50%% churn recall@%d=%.4f (fresh %.4f)',
 	$LABEL, $LEAVES, $PROBE, $REORDER, $K, $churned, $fresh);
 cmp_ok($churned, '>=', $fresh - $MARGIN,
 	sprintf('churned recall within %.2f of the fresh build (%.4f vs %.4f)', $MARGIN, $churned, $fresh));
@@ -294,10 +173,10 @@ cmp_ok($churned, '>=', $fresh - $MARGIN,
 # For scale: a build on the churned heap (other physical order, so another
 # training sample) varies by this much on its own.
 $node->safe_psql('postgres', 'REINDEX INDEX items_v_idx');
-my $rebuilt = recall(knn($IDX));
-figure('%s leaves=%d probe=%d reorder=%d rebuilt after churn recall@%d=%.4f',
+my $rebuilt = recall($IDX);
+ScoreahTest::figure('%s leaves=%d probe=%d reorder=%d rebuilt after churn recall@%d=%.4f',
 	$LABEL, $LEAVES, $PROBE, $REORDER, $K, $rebuilt);
 
-figure('%s 023_churn total %.1fs', $LABEL, time - $T0);
+ScoreahTest::figure('%s 023_churn total %.1fs', $LABEL, time - $T0);
 $node->stop;
 done_testing();

@@ -21,9 +21,10 @@ use strict;
 use warnings;
 
 use FindBin;
-use IPC::Run;
-use PostgreSQL::Test::Cluster;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
 use PostgreSQL::Test::Utils;
+use ScoreahTest;
 use Test::More;
 use Time::HiRes qw(time);
 
@@ -35,160 +36,36 @@ my $PROBE = 4;
 my $REORDER = 20;
 my $T0 = time;
 
-sub figure { note('figure: ' . sprintf(shift, @_)); return; }
+my $node = ScoreahTest::new_node('empty_build',
+	conf => [ 'shared_buffers = 128MB', 'autovacuum = off', @ScoreahTest::MEASURE_CONF ]);
 
-my $node = PostgreSQL::Test::Cluster->new('empty_build');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_buffers = 128MB
-fsync = off
-synchronous_commit = off
-autovacuum = off
-jit = off
-max_parallel_workers_per_gather = 0
-max_parallel_maintenance_workers = 0
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION scoreah');
+# ---- data: base (id, v), queries (id, v), truth {qid => [ids]} ----
 
-# ---- data: base (id, v), queries (id, v), %truth {qid => [ids]} ----
+my $data = ScoreahTest::load_knn_data($node, seed => 0.37, base => $NBASE,
+	queries => $NQUERIES, k => $K, leaves => $LEAVES);
+my ($OP, $OPCLASS, $WITH, $LABEL) = @$data{qw(op opclass with label)};
 
-my $data = $ENV{SCOREAH_DATA_DIR} // '';
-my $glove = "$data/glove-100.f32bin";
-my $real = $data ne '' && -r $glove
-  && system('/usr/bin/python3', '-c', 'import numpy') == 0;
-my ($OP, $OPCLASS, $WITH, $LABEL);
-my %truth;
-
-if ($real)
-{
-	$OP = '<=>';
-	$OPCLASS = 'scoreah_cosine_ops';
-	$WITH = "num_leaves = $LEAVES, anisotropic_quantization_threshold = 0.2";
-	$LABEL = 'glove-20k cosine';
-	my $out = PostgreSQL::Test::Utils::tempdir('vectors');
-	my ($so, $se);
-	IPC::Run::run(
-		[
-			'/usr/bin/python3', "$FindBin::RealBin/../tools/vectors.py",
-			'split', $glove,
-			'--out', $out,
-			'--base', $NBASE,
-			'--queries', $NQUERIES,
-			'--k', $K,
-			'--metric', 'cosine'
-		],
-		'>', \$so, '2>', \$se) or BAIL_OUT("vectors.py split failed: $se");
-	note($so);
-	$node->safe_psql(
-		'postgres', qq{
-		CREATE TABLE base (id int4 PRIMARY KEY, v real[] NOT NULL);
-		COPY base FROM '$out/base.copy' WITH (FORMAT binary);
-		CREATE TABLE queries (id int4 PRIMARY KEY, v real[] NOT NULL);
-		COPY queries FROM '$out/queries.copy' WITH (FORMAT binary);
-	});
-	open my $fh, '<', "$out/truth.tsv" or die "truth.tsv: $!";
-	while (<$fh>)
-	{
-		chomp;
-		my ($q, $ids) = split /\t/;
-		$truth{$q} = [ split /,/, $ids ];
-	}
-	close $fh;
-}
-else
-{
-	note('skip: GloVe data or numpy not available (SCOREAH_DATA_DIR='
-		  . ($data eq '' ? 'empty' : $data)
-		  . '): using synthetic clustered data');
-	$OP = '<->';
-	$OPCLASS = 'scoreah_l2_ops';
-	$WITH = "num_leaves = $LEAVES";
-	$LABEL = 'synthetic-20k l2';
-	$node->safe_psql(
-		'postgres', qq{
-		SELECT setseed(0.37);
-		CREATE TABLE centers AS
-			SELECT c, array_agg((random() * 2 - 1)::real ORDER BY d) AS v
-			FROM generate_series(0, 39) c, generate_series(1, 32) d GROUP BY c;
-		CREATE TABLE base (id int4 PRIMARY KEY, v real[] NOT NULL);
-		INSERT INTO base
-			SELECT i, (SELECT array_agg((c.v[d] + random() * 1.6 - 0.8)::real ORDER BY d)
-					   FROM generate_series(1, 32) d)
-			FROM generate_series(1, $NBASE) i JOIN centers c ON c.c = i % 40;
-		CREATE TABLE queries (id int4 PRIMARY KEY, v real[] NOT NULL);
-		INSERT INTO queries
-			SELECT 1000000 + i, (SELECT array_agg((c.v[d] + random() * 1.6 - 0.8)::real ORDER BY d)
-								 FROM generate_series(1, 32) d)
-			FROM generate_series(1, $NQUERIES) i JOIN centers c ON c.c = (i * 7) % 40;
-	});
-}
-$node->safe_psql('postgres', 'ANALYZE base; ANALYZE queries');
-
-# Top-k ids of every query, and the statement's seconds
-sub knn
-{
-	my ($settings, $table) = @_;
-	my $out = $node->safe_psql(
-		'postgres', qq{
-		$settings;
-		\\timing on
-		SELECT q.id, array_to_string(array_agg(r.id ORDER BY r.n), ',')
-		FROM queries q CROSS JOIN LATERAL (
-			SELECT i.id, row_number() OVER () AS n
-			FROM (SELECT id FROM $table i ORDER BY i.v $OP q.v LIMIT $K) i) r
-		GROUP BY q.id});
-	my %got;
-	my $secs;
-	for (split /\n/, $out)
-	{
-		if (/^Time: ([0-9.]+) ms/) { $secs = $1 / 1000; next; }
-		my ($q, $ids) = split /\|/;
-		$got{$q} = [ split /,/, $ids // '' ];
-	}
-	return (\%got, $secs);
-}
-
+# (recall@K of every query through the index of $table, the statement's
+# seconds) with the given search settings
 sub recall
 {
-	my ($got) = @_;
-	my $sum = 0;
-	for my $q (keys %truth)
-	{
-		my %want = map { $_ => 1 } @{ $truth{$q} }[ 0 .. $K - 1 ];
-		$sum += (grep { $want{$_} } @{ $got->{$q} // [] }) / $K;
-	}
-	return $sum / scalar(keys %truth);
-}
-
-sub settings
-{
-	my ($probe, $reorder) = @_;
-	return "SET enable_seqscan = off; SET scoreah.num_leaves_to_search = $probe;"
-	  . " SET scoreah.reordering_num_neighbors = $reorder";
-}
-
-sub info
-{
-	my ($index) = @_;
-	my %i = map { split /\|/, $_, 2 } split /\n/,
-	  $node->safe_psql('postgres', "SELECT name, value FROM scoreah_index_info('$index')");
-	return \%i;
+	my ($probe, $reorder, $table) = @_;
+	return ScoreahTest::measure_recall(
+		$node, $data->{truth},
+		items => $table,
+		op => $OP,
+		k => $K,
+		settings => "SET enable_seqscan = off; SET scoreah.num_leaves_to_search = $probe;"
+		  . " SET scoreah.reordering_num_neighbors = $reorder");
 }
 
 sub check_sound
 {
 	my ($index, $what) = @_;
-	is($node->safe_psql('postgres', "SELECT string_agg(p, E'\\n') FROM scoreah_index_check('$index') p"),
-		'', "$what: scoreah_index_check finds no problem");
+	is(ScoreahTest::index_check($node, $index), '', "$what: scoreah_index_check finds no problem");
 }
 
-unless ($real)
-{
-	%truth = %{ (knn('SET enable_indexscan = off; SET enable_bitmapscan = off', 'base'))[0] };
-}
-is(scalar keys %truth, $NQUERIES, 'ground truth for every query');
+is(scalar keys %{ $data->{truth} }, $NQUERIES, 'ground truth for every query');
 
 # ---- the empty-built index ----
 
@@ -199,20 +76,19 @@ is($rc, 0, 'CREATE INDEX on an empty table succeeds');
 like($stderr, qr/NOTICE: .*created on a table with no rows to index: it scores every row exactly until rebuilt/,
 	'CREATE INDEX on an empty table says the index is untrained');
 
-my $info = info('items_v_idx');
+my $info = ScoreahTest::index_info($node, 'items_v_idx');
 is($info->{trained}, 'false', 'empty build: trained = false');
 is($info->{num_leaves}, '1', 'empty build: one leaf');
 is($info->{rows}, '0', 'empty build: no rows');
 like($info->{advice}, qr/^REINDEX/, 'empty build: advice is REINDEX');
 check_sound('items_v_idx', 'empty build');
 
-my $t = time;
-$node->safe_psql('postgres', 'INSERT INTO items SELECT * FROM base ORDER BY id; ANALYZE items');
-figure('%s insert of %d rows into the empty-built index: %.2fs', $LABEL, $NBASE, time - $t);
+my $insert_secs = ScoreahTest::timed_sql($node, 'INSERT INTO items SELECT * FROM base ORDER BY id; ANALYZE items');
+ScoreahTest::figure('%s insert of %d rows into the empty-built index: %.2fs', $LABEL, $NBASE, $insert_secs);
 
-$info = info('items_v_idx');
+$info = ScoreahTest::index_info($node, 'items_v_idx');
 is($info->{trained}, 'false', 'filled: still untrained');
-is($info->{dimensions}, $real ? '100' : '32', 'filled: the first row fixed the dimension');
+is($info->{dimensions}, $data->{dims}, 'filled: the first row fixed the dimension');
 is($info->{rows}, $NBASE, 'filled: info counts every row');
 is($info->{rows_built}, '0', 'filled: rows_built = 0');
 is($info->{rows_inserted_since_build}, $NBASE, 'filled: every row inserted since the build');
@@ -223,49 +99,46 @@ like($node->safe_psql('postgres', 'SET enable_seqscan = off; EXPLAIN (COSTS OFF)
 		  . "SELECT id FROM items ORDER BY v $OP (SELECT v FROM queries LIMIT 1) LIMIT $K"),
 	qr/Index Scan using items_v_idx/, 'k-NN statement uses the empty-built index');
 
-my ($got, $secs) = knn(settings($PROBE, $REORDER), 'items');
-my $empty = recall($got);
-figure('%s empty-built + %d inserts probe=%d reorder=%d recall@%d=%.4f (%.0f queries/s)',
-	$LABEL, $NBASE, $PROBE, $REORDER, $K, $empty, $NQUERIES / $secs);
+my ($empty, $empty_secs) = recall($PROBE, $REORDER, 'items');
+ScoreahTest::figure('%s empty-built + %d inserts probe=%d reorder=%d recall@%d=%.4f (%.0f queries/s)',
+	$LABEL, $NBASE, $PROBE, $REORDER, $K, $empty, $NQUERIES / $empty_secs);
 is($empty, 1, "empty-built index: recall\@$K = 1 at probe=$PROBE reorder=$REORDER");
 for my $s ([ 1, 0 ], [ 1, $K ], [ 0, 200 ])
 {
-	my $r = recall((knn(settings(@$s), 'items'))[0]);
-	figure('%s empty-built + %d inserts probe=%d reorder=%d recall@%d=%.4f',
+	my ($r) = recall(@$s, 'items');
+	ScoreahTest::figure('%s empty-built + %d inserts probe=%d reorder=%d recall@%d=%.4f',
 		$LABEL, $NBASE, @$s, $K, $r);
 	is($r, 1, "empty-built index: recall\@$K = 1 at probe=$s->[0] reorder=$s->[1]");
 }
 
 # ---- the same rows, the same options, built on the full table ----
 
-$t = time;
-$node->safe_psql(
-	'postgres', qq{
+my $build_secs = ScoreahTest::timed_sql(
+	$node, qq{
 	CREATE TABLE items_full (id int4 PRIMARY KEY, v real[] NOT NULL);
 	INSERT INTO items_full SELECT * FROM base ORDER BY id;
 	CREATE INDEX items_full_v_idx ON items_full USING scoreah (v $OPCLASS) WITH ($WITH);
 	ANALYZE items_full;
 });
-figure('%s full-table build of %d rows: %.2fs', $LABEL, $NBASE, time - $t);
-($got, $secs) = knn(settings($PROBE, $REORDER), 'items_full');
-my $full = recall($got);
-figure('%s built on the full table probe=%d reorder=%d recall@%d=%.4f (%.0f queries/s)',
-	$LABEL, $PROBE, $REORDER, $K, $full, $NQUERIES / $secs);
+ScoreahTest::figure('%s full-table build of %d rows: %.2fs', $LABEL, $NBASE, $build_secs);
+my ($full, $full_secs) = recall($PROBE, $REORDER, 'items_full');
+ScoreahTest::figure('%s built on the full table probe=%d reorder=%d recall@%d=%.4f (%.0f queries/s)',
+	$LABEL, $PROBE, $REORDER, $K, $full, $NQUERIES / $full_secs);
 cmp_ok($full, '<', 1, 'the full-table build is approximate at this setting (the comparison means something)');
 cmp_ok($empty, '>=', $full, 'the empty-built index is at least as accurate as the trained one');
 
 # ---- REINDEX trains it ----
 
 $node->safe_psql('postgres', 'REINDEX INDEX items_v_idx');
-$info = info('items_v_idx');
+$info = ScoreahTest::index_info($node, 'items_v_idx');
 is($info->{trained}, 'true', 'after REINDEX: trained = true');
 is($info->{num_leaves}, $LEAVES, "after REINDEX: $LEAVES leaves");
 is($info->{rows_built}, $NBASE, 'after REINDEX: rows_built counts every row');
 is($info->{rows_inserted_since_build}, '0', 'after REINDEX: nothing inserted since the build');
 is($info->{advice}, 'ok', 'after REINDEX: advice ok');
 check_sound('items_v_idx', 'after REINDEX');
-my $reindexed = recall((knn(settings($PROBE, $REORDER), 'items'))[0]);
-figure('%s empty-built then REINDEX probe=%d reorder=%d recall@%d=%.4f (full-table build %.4f)',
+my ($reindexed) = recall($PROBE, $REORDER, 'items');
+ScoreahTest::figure('%s empty-built then REINDEX probe=%d reorder=%d recall@%d=%.4f (full-table build %.4f)',
 	$LABEL, $PROBE, $REORDER, $K, $reindexed, $full);
 # Same rows in the same physical order and the same options: the same
 # (deterministic) build, so recall should match closely.
@@ -286,7 +159,7 @@ my $other = $node->background_psql('postgres', on_error_stop => 0);
 $other->query_safe(q{SET enable_seqscan = off; SELECT count(*) FROM (SELECT id FROM d ORDER BY v <-> '{0,0,0}' LIMIT 1) s});
 
 $node->safe_psql('postgres', q{INSERT INTO d VALUES (1, '{1,2,3}'), (2, '{2,3,4}'), (3, '{0,0,1}')});
-is(info('d_v_idx')->{dimensions}, '3', 'the first row fixed 3 dimensions');
+is(ScoreahTest::index_info($node, 'd_v_idx')->{dimensions}, '3', 'the first row fixed 3 dimensions');
 
 ($rc, $stdout, $stderr) = $node->psql('postgres', q{\set VERBOSITY verbose
 	INSERT INTO d VALUES (4, '{1,2,3,4}')});
@@ -307,6 +180,6 @@ is($node->safe_psql('postgres', q{SET enable_seqscan = off;
 is($node->safe_psql('postgres', 'SELECT count(*) FROM d'), '4', 'only the rows of the right dimension went in');
 check_sound('d_v_idx', 'after rows of mixed dimensions were refused');
 
-figure('%s 024_empty_build total %.1fs', $LABEL, time - $T0);
+ScoreahTest::figure('%s 024_empty_build total %.1fs', $LABEL, time - $T0);
 $node->stop;
 done_testing();

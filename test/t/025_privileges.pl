@@ -21,18 +21,17 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
 use PostgreSQL::Test::Utils;
+use ScoreahTest;
 use Test::More;
 use Time::HiRes qw(time);
 
 my $T0 = time;
-sub figure { note('figure: ' . sprintf(shift, @_)); return; }
 
-my $node = PostgreSQL::Test::Cluster->new('privileges');
-$node->init;
-$node->append_conf('postgresql.conf', "autovacuum = off\nfsync = off\n");
-$node->start;
+my $node = ScoreahTest::new_node('privileges', conf => [ 'autovacuum = off', 'fsync = off' ]);
 
 # Runs $sql as $role (the bootstrap superuser when undef; verbose errors, so SQLSTATEs show); returns
 # (exit code, stdout, stderr).
@@ -46,7 +45,6 @@ sub psql_as
 
 $node->safe_psql(
 	'postgres', q{
-	CREATE EXTENSION scoreah;
 	CREATE ROLE alice LOGIN;
 	CREATE ROLE bob LOGIN;
 	CREATE ROLE readers;
@@ -195,8 +193,7 @@ for my $case ([ '<->', 'items_l2', 'l2_distance' ], [ '<#>', 'items_ip', 'negati
 {
 	my ($op, $idx, $fn) = @$case;
 	my $knn = "SELECT id FROM items ORDER BY v OPERATOR(s.$op) $q LIMIT 10";
-	my $exhaustive = 'SET enable_seqscan = off; SET scoreah.num_leaves_to_search = 100000;'
-	  . ' SET scoreah.reordering_num_neighbors = 1000000;';
+	my $exhaustive = "SET enable_seqscan = off; $ScoreahTest::EXHAUSTIVE";
 	like($node->safe_psql('sdb', "$exhaustive EXPLAIN (COSTS OFF) $knn"),
 		qr/Index Scan using $idx on items/, "OPERATOR(s.$op) uses $idx with s off the search_path");
 	my $via_index = $node->safe_psql('sdb', "$exhaustive SELECT string_agg(id::text, ',') FROM ($knn) r");
@@ -229,6 +226,6 @@ is($node->safe_psql('sdb', q{SET search_path = ''; SET enable_seqscan = off;
 	SELECT id FROM public.more ORDER BY v OPERATOR(s.<->) '{1,1,1}' LIMIT 1}),
 	'1', 'empty search_path: nearest row found');
 
-figure('025_privileges total %.1fs', time - $T0);
+ScoreahTest::figure('025_privileges total %.1fs', time - $T0);
 $node->stop;
 done_testing();

@@ -14,33 +14,25 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
 use IPC::Run;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use ScoreahTest;
 use Test::More;
-use Time::HiRes qw(time usleep);
+use Time::HiRes qw(time);
 
 my $NROWS = 20000;
 my $DIM = 16;
 my $T0 = time;
 
-sub figure { note('figure: ' . sprintf(shift, @_)); return; }
-
-my $node = PostgreSQL::Test::Cluster->new('reindex');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_buffers = 128MB
-fsync = off
-autovacuum = off
-jit = off
-max_parallel_workers_per_gather = 0
-});
-$node->start;
+my $node = ScoreahTest::new_node('reindex',
+	conf => [ 'shared_buffers = 128MB', 'fsync = off', 'autovacuum = off', 'jit = off',
+		'max_parallel_workers_per_gather = 0' ]);
 
 $node->safe_psql(
 	'postgres', qq{
-	CREATE EXTENSION scoreah;
 	CREATE FUNCTION rvec() RETURNS real[] LANGUAGE sql VOLATILE
 		AS 'SELECT array_agg((random() * 2 - 1)::real) FROM generate_series(1, $DIM)';
 	SELECT setseed(0.5);
@@ -52,9 +44,8 @@ $node->safe_psql(
 	ANALYZE;
 });
 
-my $EXHAUSTIVE = 'SET enable_seqscan = off; SET scoreah.num_leaves_to_search = 100000;'
-  . ' SET scoreah.reordering_num_neighbors = 1000000;';
-my $SEQ = 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
+my $EXHAUSTIVE = "SET enable_seqscan = off; $ScoreahTest::EXHAUSTIVE";
+my $SEQ = $ScoreahTest::SEQSCAN;
 
 # Top 20 of every query: "qid:id,id,...;qid:..."
 sub top20
@@ -86,17 +77,8 @@ sub verify
 		'postgres', "$EXHAUSTIVE
 		SELECT (SELECT count(*) FROM $table), (SELECT count(*) FROM ($all) s)");
 	is($via_index, $count, "$what: the index holds all $count rows");
-	is($node->safe_psql('postgres', "SELECT string_agg(p, E'\\n') FROM scoreah_index_check('$index') p"),
-		'', "$what: scoreah_index_check finds no problem");
+	is(ScoreahTest::index_check($node, $index), '', "$what: scoreah_index_check finds no problem");
 	return;
-}
-
-sub info
-{
-	my ($index) = @_;
-	my %i = map { split /\|/, $_, 2 } split /\n/,
-	  $node->safe_psql('postgres', "SELECT name, value FROM scoreah_index_info('$index')");
-	return \%i;
 }
 
 # A second session inserting rows (5 per transaction) and moving existing
@@ -144,35 +126,27 @@ sub rows_from
 	return $node->safe_psql('postgres', "SELECT count(*) FROM t WHERE src = '$tag'");
 }
 
-sub timed_sql
-{
-	my ($sql) = @_;
-	my $t = time;
-	$node->safe_psql('postgres', $sql);
-	return time - $t;
-}
-
 # ---- plain build, REINDEX ----
 
-my $secs = timed_sql('CREATE INDEX t_v_idx ON t USING scoreah (v) WITH (num_leaves = 60)');
-figure('%d rows, %d dims: CREATE INDEX %.2fs', $NROWS, $DIM, $secs);
+my $secs = ScoreahTest::timed_sql($node, 'CREATE INDEX t_v_idx ON t USING scoreah (v) WITH (num_leaves = 60)');
+ScoreahTest::figure('%d rows, %d dims: CREATE INDEX %.2fs', $NROWS, $DIM, $secs);
 verify('CREATE INDEX', 't', 't_v_idx');
 
 $node->safe_psql('postgres', q{DELETE FROM t WHERE id % 3 = 0; INSERT INTO t (v, src) SELECT rvec(), 'extra' FROM generate_series(1, 1000)});
 verify('after deletes and inserts', 't', 't_v_idx');
-$secs = timed_sql('REINDEX INDEX t_v_idx');
-figure('REINDEX INDEX %.2fs', $secs);
+$secs = ScoreahTest::timed_sql($node, 'REINDEX INDEX t_v_idx');
+ScoreahTest::figure('REINDEX INDEX %.2fs', $secs);
 verify('REINDEX INDEX', 't', 't_v_idx');
-is(info('t_v_idx')->{rows_inserted_since_build}, '0', 'REINDEX INDEX: nothing inserted since the build');
+is(ScoreahTest::index_info($node, 't_v_idx')->{rows_inserted_since_build}, '0', 'REINDEX INDEX: nothing inserted since the build');
 
 # ---- REINDEX INDEX CONCURRENTLY with a writer ----
 
 my $stop = start_writer('during_reindex_cc');
 my $before = rows_from('during_reindex_cc');
-$secs = timed_sql('REINDEX INDEX CONCURRENTLY t_v_idx');
+$secs = ScoreahTest::timed_sql($node, 'REINDEX INDEX CONCURRENTLY t_v_idx');
 my $after = rows_from('during_reindex_cc');
 my $loops = $stop->();
-figure('REINDEX INDEX CONCURRENTLY %.2fs; rows inserted while it ran: %d (writer loops %d)',
+ScoreahTest::figure('REINDEX INDEX CONCURRENTLY %.2fs; rows inserted while it ran: %d (writer loops %d)',
 	$secs, $after - $before, $loops);
 cmp_ok($after - $before, '>', 0, 'REINDEX CONCURRENTLY: the writer inserted rows while it ran');
 is($node->safe_psql('postgres', q{SELECT indisvalid AND indisready FROM pg_index WHERE indexrelid = 't_v_idx'::regclass}),
@@ -192,10 +166,10 @@ is(top20($EXHAUSTIVE, 't'), top20($SEQ, 't'), 'DROP INDEX CONCURRENTLY: queries 
 
 $stop = start_writer('during_cic');
 $before = rows_from('during_cic');
-$secs = timed_sql('CREATE INDEX CONCURRENTLY t_v_idx ON t USING scoreah (v) WITH (num_leaves = 60)');
+$secs = ScoreahTest::timed_sql($node, 'CREATE INDEX CONCURRENTLY t_v_idx ON t USING scoreah (v) WITH (num_leaves = 60)');
 $after = rows_from('during_cic');
 $loops = $stop->();
-figure('CREATE INDEX CONCURRENTLY %.2fs; rows inserted while it ran: %d (writer loops %d)',
+ScoreahTest::figure('CREATE INDEX CONCURRENTLY %.2fs; rows inserted while it ran: %d (writer loops %d)',
 	$secs, $after - $before, $loops);
 cmp_ok($after - $before, '>', 0, 'CREATE INDEX CONCURRENTLY: the writer inserted rows while it ran');
 is($node->safe_psql('postgres', q{SELECT indisvalid AND indisready FROM pg_index WHERE indexrelid = 't_v_idx'::regclass}),
@@ -205,21 +179,21 @@ verify('CREATE INDEX CONCURRENTLY with a concurrent writer', 't', 't_v_idx');
 # ---- TRUNCATE, then insert ----
 
 $node->safe_psql('postgres', 'TRUNCATE t');
-my $info = info('t_v_idx');
+my $info = ScoreahTest::index_info($node, 't_v_idx');
 is($info->{rows}, '0', 'TRUNCATE: the index is empty');
-figure('after TRUNCATE: trained=%s num_leaves=%s dimensions=%s advice=%s',
+ScoreahTest::figure('after TRUNCATE: trained=%s num_leaves=%s dimensions=%s advice=%s',
 	$info->{trained}, $info->{num_leaves}, $info->{dimensions}, $info->{advice});
 $node->safe_psql('postgres', "INSERT INTO t (v, src) SELECT rvec(), 'after_truncate' FROM generate_series(1, 5000); ANALYZE t");
-$info = info('t_v_idx');
+$info = ScoreahTest::index_info($node, 't_v_idx');
 is($info->{rows}, '5000', 'TRUNCATE then insert: info counts the new rows');
 verify('TRUNCATE then insert', 't', 't_v_idx');
 
 # ---- VACUUM FULL ----
 
 $node->safe_psql('postgres', "DELETE FROM t WHERE id % 4 = 0; INSERT INTO t (v, src) SELECT rvec(), 'before_vf' FROM generate_series(1, 15000)");
-$secs = timed_sql('VACUUM FULL t');
-figure('VACUUM FULL %.2fs', $secs);
-$info = info('t_v_idx');
+$secs = ScoreahTest::timed_sql($node, 'VACUUM FULL t');
+ScoreahTest::figure('VACUUM FULL %.2fs', $secs);
+$info = ScoreahTest::index_info($node, 't_v_idx');
 is($info->{trained}, 'true', 'VACUUM FULL: the rebuilt index is trained');
 is($info->{dead_slots}, '0', 'VACUUM FULL: no dead slots');
 is($info->{rows}, $node->safe_psql('postgres', 'SELECT count(*) FROM t'), 'VACUUM FULL: info counts every row');
@@ -251,15 +225,14 @@ $node->safe_psql('postgres', 'CHECKPOINT');
 $node->stop('immediate');
 $node->start;
 is($node->safe_psql('postgres', 'SELECT count(*) FROM u'), '0', 'after a crash the unlogged table is empty');
-$info = info('u_v_idx');
+$info = ScoreahTest::index_info($node, 'u_v_idx');
 is($info->{rows}, '0', 'after a crash: the unlogged index is empty (its init fork)');
 is($info->{trained}, 'false', 'after a crash: the init fork is an untrained index');
-is($node->safe_psql('postgres', "SELECT string_agg(p, E'\\n') FROM scoreah_index_check('u_v_idx') p"),
-	'', 'after a crash: scoreah_index_check finds no problem');
+is(ScoreahTest::index_check($node, 'u_v_idx'), '', 'after a crash: scoreah_index_check finds no problem');
 $node->safe_psql('postgres', 'INSERT INTO u (v) SELECT rvec() FROM generate_series(1, 3000); ANALYZE u');
 verify('UNLOGGED table refilled after a crash', 'u', 'u_v_idx');
 $node->safe_psql('postgres', 'REINDEX INDEX u_v_idx');
-is(info('u_v_idx')->{trained}, 'true', 'unlogged: REINDEX trains it');
+is(ScoreahTest::index_info($node, 'u_v_idx')->{trained}, 'true', 'unlogged: REINDEX trains it');
 verify('UNLOGGED table, REINDEX', 'u', 'u_v_idx');
 $node->safe_psql('postgres', 'ALTER TABLE u SET LOGGED');
 verify('ALTER TABLE ... SET LOGGED', 'u', 'u_v_idx');
@@ -268,6 +241,6 @@ $node->stop('immediate');
 $node->start;
 verify('SET LOGGED table after a crash', 'u', 'u_v_idx');
 
-figure('026_reindex total %.1fs', time - $T0);
+ScoreahTest::figure('026_reindex total %.1fs', time - $T0);
 $node->stop;
 done_testing();

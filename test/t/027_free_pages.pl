@@ -17,27 +17,23 @@
 # a small multiple of its built size.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
-use PostgreSQL::Test::Utils;
-use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
 use IPC::Run;
+use PostgreSQL::Test::Utils;
+use ScoreahTest;
+use Test::More;
 use Time::HiRes qw(time);
 
 my $DIM = 16;
 my $SECS = 12;
 my $t_start = time();
-my $KQ = "ARRAY(SELECT sin(:k * 0.37 + d * 1.1)::real FROM generate_series(1, $DIM) d)";
+my $KQ = ScoreahTest::pgbench_vector_sql($DIM);
 
-my $node = PostgreSQL::Test::Cluster->new('free_pages');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-autovacuum = off
-jit = off
-max_connections = 20
-});
-$node->start;
+my $node = ScoreahTest::new_node('free_pages', conf => [ 'autovacuum = off', 'jit = off', 'max_connections = 20' ]);
 $node->safe_psql('postgres', qq{
-	CREATE EXTENSION scoreah;
 	CREATE TABLE keep (v real[] NOT NULL);
 	INSERT INTO keep SELECT ARRAY(SELECT sin(i * 0.013 + d * 0.7 + (i % 9))::real
 	                              FROM generate_series(1, $DIM) d WHERE i > 0)
@@ -52,19 +48,11 @@ my $size0 = $node->safe_psql('postgres', "SELECT pg_relation_size('f_l2')");
 # ---- a first, quiet cycle: the whole index becomes free space ----
 $node->safe_psql('postgres', 'DELETE FROM f');
 $node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) f');
-sub info
-{
-	my ($name) = @_;
-	my %i = map { split /\|/, $_, 2 } split /\n/,
-	  $node->safe_psql('postgres', "SELECT name, value FROM scoreah_index_info('$name')");
-	return \%i;
-}
-
 # all but the metapage, the model and the directory is free
 sub all_free
 {
 	my ($label) = @_;
-	my $i = info('f_l2');
+	my $i = ScoreahTest::index_info($node, 'f_l2');
 	my $size = $node->safe_psql('postgres', "SELECT pg_relation_size('f_l2')");
 	is($i->{rows}, 0, "$label: no row left in the index");
 	is($i->{bytes_codes} + $i->{bytes_vectors}, 0, "$label: every code and vector page was freed");
@@ -79,7 +67,7 @@ my $size1 = $node->safe_psql('postgres', "SELECT pg_relation_size('f_l2')");
 # inserts give each of the 8 leaves a vector chain of its own
 cmp_ok($size1, '<=', $size0 + 8 * 8192,
 	"the same rows inserted again fit in the freed pages, plus at most a page per leaf ($size1 vs $size0 bytes)");
-is($node->safe_psql('postgres', "SELECT * FROM scoreah_index_check('f_l2')"), '', 'index sound after the cycle');
+is(ScoreahTest::index_check($node, 'f_l2'), '', 'index sound after the cycle');
 
 # ---- the same under load ----
 # (the checkers' snapshots keep deleted rows visible to them, so VACUUM
@@ -110,21 +98,12 @@ $check_script .= "SET LOCAL scoreah.num_leaves_to_search = 1000;\n"
   . "(SELECT array_agg(id) FROM (SELECT id FROM f ORDER BY l2_distance(v, $KQ), id LIMIT 10) s2) s) x;\n"
   . "COMMIT;\n";
 
-my $nscript = 0;
-sub pgbench_cmd
-{
-	my ($clients, $script) = @_;
-	my $path = $node->basedir . '/script' . ++$nscript . '.sql';
-	PostgreSQL::Test::Utils::append_to_file($path, $script);
-	return [ 'pgbench', '-n', '-c', $clients, '-j', 1, '-T', $SECS, '-f', $path,
-		'-h', $node->host, '-p', $node->port, 'postgres' ];
-}
-
 my @runs;
 for my $s ([ 1, $churn_script ], [ 1, $vacuum_script ], [ 2, $check_script ])
 {
 	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(pgbench_cmd(@$s), '>', \$out, '2>', \$err, IPC::Run::timeout(120));
+	my $cmd = ScoreahTest::pgbench_cmd($node, clients => $s->[0], jobs => 1, secs => $SECS, scripts => [ [ $s->[1] ] ]);
+	my $h = IPC::Run::start($cmd, '>', \$out, '2>', \$err, IPC::Run::timeout(120));
 	push @runs, [ $h, \$out, \$err ];
 }
 my @names = ('churn client', 'VACUUM client', 'checking clients');
@@ -136,29 +115,26 @@ for my $i (0 .. $#runs)
 	ok($ok && $? == 0, "$names[$i]: pgbench exits 0") or diag("stdout:\n$$out\nstderr:\n$$err");
 	like($$out, qr/number of failed transactions: 0 /, "$names[$i]: no failed transaction");
 	unlike($$err, qr/error|aborted|mismatch|FATAL|PANIC/i, "$names[$i]: no error") or diag($$err);
-	my ($n) = $$out =~ /number of transactions actually processed: (\d+)/;
-	push @ntx, $n // 0;
+	push @ntx, ScoreahTest::pgbench_transactions($$out) // 0;
 }
 cmp_ok($ntx[0], '>', 5, 'the table was emptied and refilled several times');
 cmp_ok($ntx[1], '>', 2, 'VACUUM ran several times during the run');
 cmp_ok($ntx[2], '>', 10, 'the in-snapshot checks ran');
-note(sprintf('figure: %d s: %d empty/refill cycles, %d VACUUMs, %d checks', $SECS, @ntx));
+ScoreahTest::figure('%d s: %d empty/refill cycles, %d VACUUMs, %d checks', $SECS, @ntx);
 
 # ---- afterwards ----
 for my $name ('f_l2', 'f_cos')
 {
-	is($node->safe_psql('postgres', "SELECT * FROM scoreah_index_check('$name')"), '',
-		"after the run: scoreah_index_check('$name') is clean");
+	is(ScoreahTest::index_check($node, $name), '', "after the run: scoreah_index_check('$name') is clean");
 }
 $node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) f');
 my $rows = $node->safe_psql('postgres', 'SELECT count(*) FROM f');
-is($node->safe_psql('postgres', "SET enable_seqscan = off; SET scoreah.num_leaves_to_search = 1000; "
-		. "SET scoreah.reordering_num_neighbors = 1000000; "
+is($node->safe_psql('postgres', "SET enable_seqscan = off; $ScoreahTest::EXHAUSTIVE"
 		. "SELECT count(*) || '/' || count(DISTINCT id) FROM (SELECT id FROM f ORDER BY v <-> '{"
 		. join(',', (0.1) x $DIM) . "}' LIMIT 1000000) s"),
 	"$rows/$rows", 'exhaustive scan returns every row once');
 my $size2 = $node->safe_psql('postgres', "SELECT pg_relation_size('f_l2')");
-note("figure: f_l2 index size: built $size0, after the run $size2 bytes");
+ScoreahTest::figure("f_l2 index size: built $size0, after the run $size2 bytes");
 
 # quiet again: emptying frees everything, refilling takes it back
 $node->safe_psql('postgres', 'DELETE FROM f');
@@ -167,8 +143,8 @@ all_free('after the run, VACUUM of the emptied table');
 $node->safe_psql('postgres', 'INSERT INTO f (v) SELECT v FROM keep');
 is($node->safe_psql('postgres', "SELECT pg_relation_size('f_l2')"), $size2,
 	'after the run, refilling reuses the freed pages: the index does not grow');
-is($node->safe_psql('postgres', "SELECT * FROM scoreah_index_check('f_l2')"), '', 'index sound at the end');
+is(ScoreahTest::index_check($node, 'f_l2'), '', 'index sound at the end');
 
-note(sprintf('figure: 027_free_pages total %.1fs', time() - $t_start));
+ScoreahTest::figure('027_free_pages total %.1fs', time() - $t_start);
 $node->stop;
 done_testing();

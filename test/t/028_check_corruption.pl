@@ -7,24 +7,23 @@
 # holds.  (Data checksums are off in test clusters, so the page is read.)
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
 use PostgreSQL::Test::Utils;
+use ScoreahTest;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('check_corruption');
-$node->init;
-$node->append_conf('postgresql.conf', "autovacuum = off\n");
-$node->start;
+my $node = ScoreahTest::new_node('check_corruption', conf => [ 'autovacuum = off' ]);
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION scoreah;
 	CREATE EXTENSION pageinspect;
 	CREATE TABLE t (id int, v real[]);
 	INSERT INTO t SELECT i, ARRAY(SELECT sin(i * 0.37 + d)::real FROM generate_series(1, 8) d)
 	  FROM generate_series(1, 300) i;
 	CREATE INDEX t_idx ON t USING scoreah (v) WITH (num_leaves = 2);
 });
-is($node->safe_psql('postgres', "SELECT count(*) FROM scoreah_index_check('t_idx')"),
-	0, 'the index is sound after the build');
+is(ScoreahTest::index_check($node, 't_idx'), '', 'the index is sound after the build');
 
 # the first code page: kind 4 in the special space (2 bytes at 8184)
 my $blk = $node->safe_psql('postgres', q{
@@ -57,12 +56,12 @@ sub poke
 # group header: nitems, nlive (uint16), inserted (uint32), vslot, nvblk
 # (uint16), vblk[] (uint32) from byte 12
 poke(12, pack('L', 0x7FFFFFF0));
-like($node->safe_psql('postgres', "SELECT string_agg(c, '; ') FROM scoreah_index_check('t_idx') c"),
+like(ScoreahTest::index_check($node, 't_idx'),
 	qr/group 0 lists vector page 2147483632 past the end of the index/,
 	'scoreah_index_check names a vector page past the end');
 
 poke(10, pack('S', 99));
-like($node->safe_psql('postgres', "SELECT string_agg(c, '; ') FROM scoreah_index_check('t_idx') c"),
+like(ScoreahTest::index_check($node, 't_idx'),
 	qr/group 0 lists 99 vector pages from slot \d+, at most \d+ pages and \d+ slots fit/,
 	'scoreah_index_check names a vector page count a group cannot hold');
 # the deleted row again: same vector, same leaf, the freed slot

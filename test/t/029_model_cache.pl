@@ -15,23 +15,17 @@
 # "scoreah model" named after its index, under "scoreah model cache".
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
-use PostgreSQL::Test::Utils;
-use Test::More;
-use ScoreahTest;
 
-my $node = PostgreSQL::Test::Cluster->new('model_cache');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-fsync = off
-synchronous_commit = off
-autovacuum = off
-jit = off
-max_parallel_maintenance_workers = 0
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION scoreah');
+use FindBin;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
+use PostgreSQL::Test::Utils;
+use ScoreahTest;
+use Test::More;
+
+my $node = ScoreahTest::new_node('model_cache',
+	conf => [ 'fsync = off', 'synchronous_commit = off', 'autovacuum = off',
+		'jit = off', 'max_parallel_maintenance_workers = 0' ]);
 
 # The models a session holds: their indexes' names, sorted
 my $models_sql = q{SELECT coalesce(string_agg(ident, ',' ORDER BY ident COLLATE "C"), '')

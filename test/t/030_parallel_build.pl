@@ -12,8 +12,12 @@
 # order, and that pg_stat_progress_create_index counted every tuple.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
 use PostgreSQL::Test::Utils;
+use ScoreahTest;
 use Test::More;
 use Time::HiRes qw(time);
 
@@ -21,18 +25,10 @@ my $DIM = 24;
 my $ROWS = 20000;
 my $t_start = time();
 
-my $node = PostgreSQL::Test::Cluster->new('parallel_build');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-max_worker_processes = 8
-max_parallel_workers = 8
-max_parallel_maintenance_workers = 2
-maintenance_work_mem = 256MB
-jit = off
-});
-$node->start;
+my $node = ScoreahTest::new_node('parallel_build',
+	conf => [ 'max_worker_processes = 8', 'max_parallel_workers = 8', 'max_parallel_maintenance_workers = 2',
+		'maintenance_work_mem = 256MB', 'jit = off' ]);
 $node->safe_psql('postgres', qq{
-	CREATE EXTENSION scoreah;
 	CREATE TABLE t (id int PRIMARY KEY, v real[]) WITH (parallel_workers = 2);
 	INSERT INTO t SELECT i, ARRAY(SELECT sin(i * 0.0173 + d * 0.61 + (i % 13) * 0.3)::real
 	                              FROM generate_series(1, $DIM) d WHERE i > 0)
@@ -53,16 +49,8 @@ sub build
 		CREATE INDEX $name ON t USING scoreah (v $opclass) WITH ($with);
 	});
 	is($ret, 0, "$name builds with max_parallel_maintenance_workers = $workers") or diag($err);
-	note(sprintf('figure: %s (%d workers requested) built in %.2f s', $name, $workers, time() - $t0));
+	ScoreahTest::figure('%s (%d workers requested) built in %.2f s', $name, $workers, time() - $t0);
 	return $err;
-}
-
-sub info
-{
-	my ($name) = @_;
-	my %i = map { split /\|/, $_, 2 } split /\n/,
-	  $node->safe_psql('postgres', "SELECT name, value FROM scoreah_index_info('$name')");
-	return \%i;
 }
 
 sub results
@@ -80,7 +68,7 @@ sub results
 	return $out;
 }
 
-my $exhaustive = 'SET scoreah.num_leaves_to_search = 1000; SET scoreah.reordering_num_neighbors = 1000000;';
+my $exhaustive = $ScoreahTest::EXHAUSTIVE;
 my $default = 'SET scoreah.num_leaves_to_search = 3; SET scoreah.reordering_num_neighbors = 30;';
 
 while (my ($opclass, $with) = splice(@opts, 0, 2))
@@ -91,14 +79,14 @@ while (my ($opclass, $with) = splice(@opts, 0, 2))
 
 	my $err = build($serial, 0, $opclass, $with);
 	unlike($err, qr/using \d+ parallel workers/, "$serial: no parallel workers");
-	my %s = (info => info($serial));
+	my %s = (info => ScoreahTest::index_info($node, $serial));
 	$s{exhaustive} = results($serial, $op, $exhaustive);
 	$s{default} = results($serial, $op, $default);
 	$node->safe_psql('postgres', "DROP INDEX $serial");
 
 	$err = build($parallel, 2, $opclass, $with);
 	like($err, qr/using [12] parallel workers/, "$parallel: the build used parallel workers");
-	my %p = (info => info($parallel));
+	my %p = (info => ScoreahTest::index_info($node, $parallel));
 	$p{exhaustive} = results($parallel, $op, $exhaustive);
 	$p{default} = results($parallel, $op, $default);
 
@@ -110,8 +98,7 @@ while (my ($opclass, $with) = splice(@opts, 0, 2))
 	is($p{info}{rows}, $ROWS, "$opclass: every row indexed");
 	is($p{exhaustive}, $s{exhaustive}, "$opclass: exhaustive top-50 of 5 queries equal serial and parallel");
 	is($p{default}, $s{default}, "$opclass: top-50 at 3 leaves / 30 re-ranked equal serial and parallel");
-	is($node->safe_psql('postgres', "SELECT * FROM scoreah_index_check('$parallel')"), '',
-		"$parallel: scoreah_index_check is clean");
+	is(ScoreahTest::index_check($node, $parallel), '', "$parallel: scoreah_index_check is clean");
 	$node->safe_psql('postgres', "DROP INDEX $parallel");
 }
 
@@ -152,9 +139,8 @@ $bg->quit;
 ok(scalar(grep { /sampling|tree|codebooks|encoding|writing/ } keys %phases) >= 2,
 	'progress shows named build phases: ' . join(', ', sort keys %phases));
 cmp_ok($maxdone, '<=', $total, "tuples_done ($maxdone) never passes tuples_total ($total) while encoding");
-is($node->safe_psql('postgres', "SELECT value FROM scoreah_index_info('big_idx') WHERE name = 'rows'"),
-	'120000', 'the parallel build indexed every row of the bigger table');
+is(ScoreahTest::index_info($node, 'big_idx')->{rows}, '120000', 'the parallel build indexed every row of the bigger table');
 
-note(sprintf('figure: 030_parallel_build total %.1fs', time() - $t_start));
+ScoreahTest::figure('030_parallel_build total %.1fs', time() - $t_start);
 $node->stop;
 done_testing();

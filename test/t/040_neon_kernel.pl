@@ -8,17 +8,21 @@
 # runner installs both: Debian packages gcc-aarch64-linux-gnu, qemu-user).
 use strict;
 use warnings;
-use PostgreSQL::Test::Utils;
-use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
 use File::Spec;
 use IPC::Run;
-use FindBin;
+use PostgreSQL::Test::Utils;
+use ScoreahTest;
+use Test::More;
 
 my $root = "$FindBin::RealBin/../..";
 for my $tool ('aarch64-linux-gnu-gcc', 'qemu-aarch64')
 {
 	my $found = grep { -x File::Spec->catfile($_, $tool) } split /:/, $ENV{PATH};
-	plan skip_all => "$tool not found (Debian packages gcc-aarch64-linux-gnu, qemu-user)"
+	ScoreahTest::skip_all("$tool not found (Debian packages gcc-aarch64-linux-gnu, qemu-user)")
 	  unless $found;
 }
 
