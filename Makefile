@@ -3,7 +3,7 @@
 # `make unittest` for the C unit tests of src/algo (no server needed).
 # test/run_tests.sh does all of it on throwaway clusters.
 
-EXTENSION = scoreah
+EXTENSION = scoreah scoreah_vector
 EXTVERSION = 0.2.0
 
 # The algorithms: no pages, no buffers; also built into the unit tests
@@ -20,10 +20,10 @@ AM_OBJS = src/scoreah.o src/options.o src/cost.o src/validate.o \
 MODULE_big = scoreah
 OBJS = $(AM_OBJS) $(ALGO_OBJS)
 
-DATA = $(wildcard sql/scoreah--*.sql)
+DATA = $(wildcard sql/scoreah--*.sql sql/scoreah_vector--*.sql)
 
 # pg_regress: sql/NAME.sql -> expected/NAME.out; setup first (helpers)
-REGRESS = setup $(sort $(filter-out setup scoreah--%,$(notdir $(basename $(wildcard sql/*.sql)))))
+REGRESS = setup $(sort $(filter-out setup scoreah--% scoreah_vector--%,$(notdir $(basename $(wildcard sql/*.sql)))))
 REGRESS_OPTS = --load-extension=scoreah
 
 # TAP: test/t/*.pl (PostgreSQL::Test::Cluster)

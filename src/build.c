@@ -102,7 +102,7 @@ static float *
 RowVector(ScoreahBuildState *state, Datum value, float **unit)
 {
 	int			dim;
-	float	   *x = ScoreahArrayToVector(DatumGetArrayTypeP(value), &dim, "indexed vector");
+	float	   *x = ScoreahDatumToVector(state->format, value, &dim, "indexed vector");
 
 	if (state->dim == 0)
 	{
@@ -232,6 +232,13 @@ CheckOptions(ScoreahBuildState *state)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("reordering_storage = table needs an index on a plain column, not an expression"),
 				 errhint("Use reordering_storage = float32 or float16 for expression indexes.")));
+	if (state->format == SCOREAH_FORMAT_HALFVEC &&
+		opts->reorderingStorage == SCOREAH_STORAGE_FLOAT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reordering_storage = float32 would keep a halfvec column at twice its size"),
+				 errdetail("A halfvec column's vectors are kept in half precision (float16), exactly as the column holds them."),
+				 errhint("Leave reordering_storage unset (float16), or use table.")));
 	if (opts->spherical && state->metric == SCOREAH_METRIC_L2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -573,11 +580,6 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
-	if (TupleDescAttr(RelationGetDescr(index), 0)->atttypid != FLOAT4ARRAYOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("scoreah indexes columns of type real[], not %s",
-						format_type_be(TupleDescAttr(RelationGetDescr(index), 0)->atttypid))));
 
 	memset(&state, 0, sizeof(state));
 	state.heap = heap;
@@ -585,6 +587,8 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	state.indexInfo = indexInfo;
 	state.opts = ScoreahGetOptions(index);
 	state.metric = ScoreahGetMetric(index);
+	state.format = ScoreahGetFormat(index);
+	ScoreahCheckColumnType(index, state.format);
 	state.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "scoreah build row",
 										 ALLOCSET_DEFAULT_SIZES);
 	state.sampleTarget = Max(state.opts->leavesTrainingSampleSize,
@@ -632,6 +636,7 @@ scoreahbuildempty(Relation index)
 	state.index = index;
 	state.opts = ScoreahGetOptions(index);
 	state.metric = ScoreahGetMetric(index);
+	state.format = ScoreahGetFormat(index);
 	ScoreahBuildFillMeta(&state, &meta);
 	ScoreahBuildWriteUntrained(index, INIT_FORKNUM, &meta);
 }

@@ -45,6 +45,7 @@ typedef struct ScoreahShared
 	bool		isconcurrent;
 	int			scantuplesortstates;
 	int			metric;
+	int			format;
 	int			dim;
 	int			nleaves;
 	int			nblocks;
@@ -101,6 +102,7 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	state.indexInfo = BuildIndexInfo(index);
 	state.indexInfo->ii_Concurrent = shared->isconcurrent;
 	state.metric = shared->metric;
+	state.format = shared->format;
 	state.dim = shared->dim;
 	state.threshold = shared->threshold;
 	state.model.dim = shared->dim;
@@ -248,6 +250,7 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 	shared->isconcurrent = isconcurrent;
 	shared->scantuplesortstates = scantuplesortstates;
 	shared->metric = state->metric;
+	shared->format = state->format;
 	shared->dim = model->dim;
 	shared->nleaves = model->nleaves;
 	shared->nblocks = model->nblocks;

@@ -289,9 +289,13 @@ ScoreahBuildFillMeta(ScoreahBuildState *state, ScoreahMetaPage meta)
 		meta->buildId = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
 	meta->dimensions = state->dim;
 	meta->metric = state->metric;
+	meta->format = state->format;
 	meta->dimsPerBlock = opts->dimensionsPerBlock;
 	meta->scoring = opts->scoring;
-	meta->reorderStorage = opts->reorderingStorage;
+	/* by default a column's vectors are kept in its own precision */
+	meta->reorderStorage = opts->reorderingStorage != SCOREAH_STORAGE_DEFAULT ?
+		opts->reorderingStorage :
+		state->format == SCOREAH_FORMAT_HALFVEC ? SCOREAH_STORAGE_HALF : SCOREAH_STORAGE_FLOAT;
 	meta->leavesTrainingSampleSize = opts->leavesTrainingSampleSize;
 	meta->leavesTrainingIterations = opts->leavesTrainingIterations;
 	meta->minPartitionSize = opts->minPartitionSize;

@@ -168,6 +168,8 @@ CheckMetapage(CheckState *cs)
 
 	if (meta->metric < SCOREAH_METRIC_L2 || meta->metric > SCOREAH_METRIC_COSINE)
 		Problem(cs, "metapage: unknown metric %u", meta->metric);
+	if (meta->format > SCOREAH_FORMAT_HALFVEC)
+		Problem(cs, "metapage: unknown column format %u", meta->format);
 	if (meta->nleaves == 0 || meta->nleaves > SCOREAH_MAX_LEAVES)
 		Problem(cs, "metapage: %u leaves, expected 1 to %d", meta->nleaves, SCOREAH_MAX_LEAVES);
 	if (meta->dimensions > SCOREAH_MAX_DIM)

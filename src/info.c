@@ -285,6 +285,8 @@ static void
 PutOptions(ReturnSetInfo *rsinfo, ScoreahMetaPage meta)
 {
 	PutRow(rsinfo, "metric", MetricName(meta->metric));
+	PutRow(rsinfo, "column_type", meta->format == SCOREAH_FORMAT_VECTOR ? "vector" :
+		   meta->format == SCOREAH_FORMAT_HALFVEC ? "halfvec" : "real[]");
 	PutRow(rsinfo, "dimensions", psprintf("%u", meta->dimensions));
 	PutRow(rsinfo, "trained", (meta->flags & SCOREAH_FLAG_TRAINED) ? "true" : "false");
 	PutRow(rsinfo, "num_leaves", psprintf("%u", meta->nleaves));

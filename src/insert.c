@@ -582,8 +582,8 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 								ALLOCSET_DEFAULT_SIZES);
 	oldCtx = MemoryContextSwitchTo(ctx);
 
-	x = ScoreahArrayToVector(DatumGetArrayTypeP(values[0]), &dim, "indexed vector");
 	cache = ScoreahCacheAcquire(index);
+	x = ScoreahDatumToVector(cache->meta.format, values[0], &dim, "indexed vector");
 	if (cache->meta.dimensions == 0)
 	{
 		if (dim > SCOREAH_MAX_DIM)

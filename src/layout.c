@@ -19,19 +19,44 @@
 
 #include "scoreah.h"
 
-/* Bytes of one stored re-ranking vector (0 when they live in the table) */
+/*
+ * Is a stored vector a datum of the column's own type?  A pgvector column
+ * kept in its own precision (vector in float32, halfvec in float16) keeps
+ * its vectors as pgvector datums, so re-ranking can hand them to the
+ * column's distance operator as they lie on the page; anything else keeps
+ * the bare elements.
+ */
+bool
+ScoreahStoredIsDatum(ScoreahMetaPage meta)
+{
+	return (meta->format == SCOREAH_FORMAT_VECTOR && meta->reorderStorage == SCOREAH_STORAGE_FLOAT) ||
+		(meta->format == SCOREAH_FORMAT_HALFVEC && meta->reorderStorage == SCOREAH_STORAGE_HALF);
+}
+
+/*
+ * Bytes of one stored re-ranking vector (0 when they live in the table).
+ * Datums start at 4-byte boundaries: their varlena header is read as an
+ * int32.
+ */
 Size
 ScoreahVectorBytes(ScoreahMetaPage meta)
 {
+	Size		elems;
+
 	switch (meta->reorderStorage)
 	{
 		case SCOREAH_STORAGE_HALF:
-			return sizeof(uint16) * meta->dimensions;
+			elems = sizeof(uint16) * meta->dimensions;
+			break;
 		case SCOREAH_STORAGE_TABLE:
 			return 0;
 		default:
-			return sizeof(float) * meta->dimensions;
+			elems = sizeof(float) * meta->dimensions;
+			break;
 	}
+	if (ScoreahStoredIsDatum(meta))
+		return INTALIGN(SCOREAH_PGVECTOR_HDRSZ + elems);
+	return elems;
 }
 
 /*
@@ -150,6 +175,19 @@ ScoreahGroupAddVector(const ScoreahLayoutData *layout, ScoreahGroupHeaderData *g
 void
 ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out)
 {
+	if (ScoreahStoredIsDatum(meta))
+	{
+		/* a datum of the column's type: header, then the elements */
+		ScoreahPgvectorHeader *h = (ScoreahPgvectorHeader *) out;
+		Size		nbytes = ScoreahVectorBytes(meta);
+
+		memset(out, 0, nbytes);
+		SET_VARSIZE(h, SCOREAH_PGVECTOR_HDRSZ +
+					(meta->reorderStorage == SCOREAH_STORAGE_HALF ? sizeof(uint16) : sizeof(float)) *
+					meta->dimensions);
+		h->dim = (int16) meta->dimensions;
+		out += SCOREAH_PGVECTOR_HDRSZ;
+	}
 	if (meta->reorderStorage == SCOREAH_STORAGE_HALF)
 	{
 		uint16		h;
@@ -173,20 +211,17 @@ ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out)
 }
 
 /*
- * Read a stored vector of a leaf that starts at byte off of page blkno; a
- * vector longer than a page continues at the start of the next page of its
- * run.  Returns NULL when a page is no longer one the leaf's vectors can be
- * on (VACUUM freed it: the row was dead).
+ * Read the stored form of a vector of a leaf (ScoreahVectorBytes bytes
+ * into buf) that starts at byte off of page blkno; a vector longer than a
+ * page continues at the start of the next page of its run.  Returns false
+ * when a page is no longer one the leaf's vectors can be on (VACUUM freed
+ * it: the row was dead).
  */
-float *
-ScoreahReadVector(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
-				  uint16 off, uint32 leaf, float *out)
+bool
+ScoreahReadStored(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
+				  uint16 off, uint32 leaf, char *buf)
 {
-	Size		total = ScoreahVectorBytes(meta);
-	Size		nbytes = total;
-	bool		half = meta->reorderStorage == SCOREAH_STORAGE_HALF;
-	char	   *dest = half ? palloc(total) : (char *) out;
-	char	   *start = dest;
+	Size		nbytes = ScoreahVectorBytes(meta);
 	ScoreahChainData chain;
 
 	ScoreahChainBegin(&chain, index, blkno, SCOREAH_PAGE_VECTORS, leaf,
@@ -200,22 +235,37 @@ ScoreahReadVector(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
 		if (off < SCOREAH_VECTORS_OFFSET || off > ph->pd_lower)
 			break;				/* freed and reused meanwhile */
 		n = Min(nbytes, (Size) (ph->pd_lower - off));
-		memcpy(dest, (char *) chain.page + off, n);
-		dest += n;
+		memcpy(buf, (char *) chain.page + off, n);
+		buf += n;
 		nbytes -= n;
 		off = SCOREAH_VECTORS_OFFSET;
 	}
 	ScoreahChainEnd(&chain);
-	if (nbytes > 0)
-	{
-		if (half)
-			pfree(start);
-		return NULL;
-	}
-	if (half)
-	{
-		scoreah_half_to_float_many((const uint16 *) start, out, meta->dimensions);
-		pfree(start);
-	}
-	return out;
+	return nbytes == 0;
+}
+
+/* The elements of a stored vector as floats (exact: halves are floats) */
+void
+ScoreahStoredToFloats(ScoreahMetaPage meta, const char *stored, float *out)
+{
+	if (ScoreahStoredIsDatum(meta))
+		stored += SCOREAH_PGVECTOR_HDRSZ;
+	if (meta->reorderStorage == SCOREAH_STORAGE_HALF)
+		scoreah_half_to_float_many((const uint16 *) stored, out, meta->dimensions);
+	else
+		memcpy(out, stored, sizeof(float) * meta->dimensions);
+}
+
+/* A stored vector as floats; NULL when VACUUM freed it (the row was dead) */
+float *
+ScoreahReadVector(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
+				  uint16 off, uint32 leaf, float *out)
+{
+	char	   *buf = palloc(ScoreahVectorBytes(meta));
+	bool		found = ScoreahReadStored(index, meta, blkno, off, leaf, buf);
+
+	if (found)
+		ScoreahStoredToFloats(meta, buf, out);
+	pfree(buf);
+	return found ? out : NULL;
 }

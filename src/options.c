@@ -99,7 +99,7 @@ ScoreahInitOptions(void)
 					   AccessExclusiveLock);
 	add_enum_reloption(scoreah_relopt_kind, "reordering_storage",
 					   "How re-ranking vectors are kept: float32, float16, or table (read from the table's rows)",
-					   storage_values, SCOREAH_STORAGE_FLOAT,
+					   storage_values, SCOREAH_STORAGE_DEFAULT,
 					   "Valid values are \"float32\", \"float16\" and \"table\".",
 					   AccessExclusiveLock);
 }
@@ -196,7 +196,7 @@ ScoreahGetOptions(Relation index)
 		opts->trainingSampleSize = SCOREAH_DEFAULT_PQ_SAMPLE;
 		opts->trainingIterations = SCOREAH_DEFAULT_PQ_ITERATIONS;
 		opts->scoring = SCOREAH_SCORING_AH;
-		opts->reorderingStorage = SCOREAH_STORAGE_FLOAT;
+		opts->reorderingStorage = SCOREAH_STORAGE_DEFAULT;
 	}
 	return opts;
 }

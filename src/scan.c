@@ -112,8 +112,15 @@ PrepareQuery(IndexScanDesc scan)
 	if (scan->numberOfOrderBys == 0 || (scan->orderByData[0].sk_flags & SK_ISNULL))
 		so->nullQuery = true;
 	else
-		q = ScoreahArrayToVector(DatumGetArrayTypeP(scan->orderByData[0].sk_argument),
-								 &qdim, "query vector");
+	{
+		ScanKey		key = &scan->orderByData[0];
+
+		so->queryDatum = PointerGetDatum(PG_DETOAST_DATUM(key->sk_argument));
+		so->distFunc = &key->sk_func;
+		so->distColl = key->sk_collation;
+		q = ScoreahDatumToVector(so->cache->meta.format, so->queryDatum, &qdim,
+								 "query vector");
+	}
 
 	/*
 	 * An index built empty has no dimension until its first row, and a scan
@@ -183,7 +190,19 @@ StartScan(IndexScanDesc scan)
 		return;
 	}
 
-	so->vecbuf = palloc(sizeof(float) * cache->meta.dimensions);
+	so->batchCtx = AllocSetContextCreate(so->scanCtx, "scoreah scan batch",
+										 ALLOCSET_DEFAULT_SIZES);
+	so->storedBuf = palloc(Max(cache->layout.vbytes, 1));
+	if (cache->meta.format != SCOREAH_FORMAT_ARRAY && !ScoreahStoredIsDatum(&cache->meta))
+	{
+		/* pgvector's vector kept in half precision: a datum to fill */
+		Size		len = SCOREAH_PGVECTOR_HDRSZ + sizeof(float) * cache->meta.dimensions;
+		ScoreahPgvectorHeader *h = palloc0(len);
+
+		SET_VARSIZE(h, len);
+		h->dim = (int16) cache->meta.dimensions;
+		so->datumBuf = (char *) h;
+	}
 	if (cache->meta.flags & SCOREAH_FLAG_TRAINED)
 	{
 		so->leafScores = palloc(sizeof(float) * so->nleaves);
@@ -252,6 +271,7 @@ NextBatch(IndexScanDesc scan)
 
 		if (so->batch)
 			pfree(so->batch);
+		MemoryContextReset(so->batchCtx);
 		scoreah_topn_init(&top, size);
 		OrderLeaves(so, so->roundEnd);
 		ScoreahScanRound(scan, &top);

@@ -44,12 +44,57 @@ ScoreahScanEndHeapFetch(ScoreahScanOpaque so)
 	}
 }
 
-/* The exact distance the scan's kernels give, for a in floats or halves */
+/*
+ * The value of the ORDER BY operator for a vector of a pgvector column
+ * (a datum of the column's type): pgvector computes its distances in single
+ * precision with the instructions its build chose, so only its own function
+ * gives the bits a sequential scan sorts by.
+ */
 static inline double
-Distance(ScoreahScanOpaque so, const void *a, bool half)
+OperatorDistance(ScoreahScanOpaque so, Datum value)
 {
-	return scoreah_exact_distance_with(so->exact, so->cache->meta.metric, a, half,
-									   so->queryRaw, so->cache->meta.dimensions);
+	return DatumGetFloat8(FunctionCall2Coll(so->distFunc, so->distColl, value,
+											so->queryDatum));
+}
+
+/*
+ * The exact distance of a vector as the index stores it: for real[] the
+ * scan's exact kernels (bit for bit the SQL operators'), for pgvector's
+ * types the column's operator (a datum as it lies on the page, or, for a
+ * vector kept in half precision, a vector datum of the rounded values).
+ */
+static inline double
+StoredDistance(ScoreahScanOpaque so, const char *stored)
+{
+	ScoreahMetaPage meta = &so->cache->meta;
+
+	if (meta->format == SCOREAH_FORMAT_ARRAY)
+		return scoreah_exact_distance_with(so->exact, meta->metric, stored,
+										   meta->reorderStorage == SCOREAH_STORAGE_HALF,
+										   so->queryRaw, meta->dimensions);
+	if (ScoreahStoredIsDatum(meta))
+		return OperatorDistance(so, PointerGetDatum(stored));
+	ScoreahStoredToFloats(meta, stored, (float *) (so->datumBuf + SCOREAH_PGVECTOR_HDRSZ));
+	return OperatorDistance(so, PointerGetDatum(so->datumBuf));
+}
+
+/*
+ * The exact distance of a row read from the table (reordering_storage =
+ * table): the column's value as the SQL operator sees it.
+ */
+static double
+HeapDistance(ScoreahScanOpaque so, Datum value)
+{
+	ScoreahMetaPage meta = &so->cache->meta;
+	int			dim;
+	float	   *x;
+
+	if (meta->format != SCOREAH_FORMAT_ARRAY)
+		return OperatorDistance(so, value);
+	x = ScoreahDatumToVector(meta->format, value, &dim, "indexed vector");
+	ScoreahCheckDimensions(meta->dimensions, dim);
+	return scoreah_exact_distance_with(so->exact, meta->metric, x, false,
+									   so->queryRaw, meta->dimensions);
 }
 
 /*
@@ -57,12 +102,15 @@ Distance(ScoreahScanOpaque so, const void *a, bool half)
  * keeps, or (reordering_storage = table) from the table's row, fetched
  * with the scan's snapshot.  Returns false when that row is not visible:
  * the executor would drop it anyway, so it need not take a place.
+ * Allocations go to the scan's per-batch context.
  */
 static bool
 ExactDistance(IndexScanDesc scan, const ScoreahCandidate *c, double *distance)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 	ScoreahMetaPage meta = &so->cache->meta;
+	MemoryContext old = MemoryContextSwitchTo(so->batchCtx);
+	bool		found = true;
 
 	if (meta->reorderStorage == SCOREAH_STORAGE_TABLE)
 	{
@@ -71,43 +119,34 @@ ExactDistance(IndexScanDesc scan, const ScoreahCandidate *c, double *distance)
 		bool		all_dead = false;
 		bool		isnull;
 		Datum		value;
-		ArrayType  *array;
-		float	   *x;
-		int			dim;
 
 		if (so->fetch == NULL)
 		{
-			MemoryContext old = MemoryContextSwitchTo(so->scanCtx);
-
+			MemoryContextSwitchTo(so->scanCtx);
 			so->fetch = table_index_fetch_begin(scan->heapRelation);
 			so->slot = table_slot_create(scan->heapRelation, NULL);
 			so->heapAttno = scan->indexRelation->rd_index->indkey.values[0];
-			MemoryContextSwitchTo(old);
+			MemoryContextSwitchTo(so->batchCtx);
 		}
 		ScoreahIdToTid(c->id, &tid);
-		if (!table_index_fetch_tuple(so->fetch, &tid, scan->xs_snapshot, so->slot,
-									 &call_again, &all_dead))
-			return false;
-		value = slot_getattr(so->slot, so->heapAttno, &isnull);
-		if (isnull)
+		found = table_index_fetch_tuple(so->fetch, &tid, scan->xs_snapshot, so->slot,
+										&call_again, &all_dead);
+		if (found)
 		{
+			value = slot_getattr(so->slot, so->heapAttno, &isnull);
+			found = !isnull;
+			if (found)
+				*distance = HeapDistance(so, value);
 			ExecClearTuple(so->slot);
-			return false;
 		}
-		array = DatumGetArrayTypeP(value);
-		x = ScoreahArrayToVector(array, &dim, "indexed vector");
-		ScoreahCheckDimensions(meta->dimensions, dim);
-		*distance = Distance(so, x, false);
-		if ((Pointer) array != DatumGetPointer(value))
-			pfree(array);
-		ExecClearTuple(so->slot);
-		return true;
 	}
-	if (ScoreahReadVector(scan->indexRelation, meta, c->vpage, c->voff, c->leaf,
-						  so->vecbuf) == NULL)
-		return false;			/* freed by VACUUM: the row was dead */
-	*distance = Distance(so, so->vecbuf, false);
-	return true;
+	else if (ScoreahReadStored(scan->indexRelation, meta, c->vpage, c->voff, c->leaf,
+							   so->storedBuf))
+		*distance = StoredDistance(so, so->storedBuf);
+	else
+		found = false;			/* freed by VACUUM: the row was dead */
+	MemoryContextSwitchTo(old);
+	return found;
 }
 
 /*
@@ -379,10 +418,9 @@ static void
 RerankFromPages(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	ScoreahMetaPage meta = &so->cache->meta;
 	Relation	index = scan->indexRelation;
 	Size		vbytes = so->cache->layout.vbytes;
-	bool		half = meta->reorderStorage == SCOREAH_STORAGE_HALF;
+	MemoryContext oldCtx = MemoryContextSwitchTo(so->batchCtx);
 	Buffer		buf = InvalidBuffer;
 	BlockNumber cur = InvalidBlockNumber;
 	Page		page = NULL;
@@ -438,7 +476,7 @@ RerankFromPages(IndexScanDesc scan)
 		 * Straight from the page: records start at even (float16) or
 		 * 4-byte (float32) offsets, so the kernels can read them in place.
 		 */
-		c->distance = Distance(so, (const char *) page + c->voff, half);
+		c->distance = StoredDistance(so, (const char *) page + c->voff);
 		so->batch[kept++] = *c;
 	}
 	if (BufferIsValid(buf))
@@ -446,6 +484,7 @@ RerankFromPages(IndexScanDesc scan)
 	if (BufferIsValid(ahead))
 		ReleaseBuffer(ahead);
 	so->nbatch = kept;
+	MemoryContextSwitchTo(oldCtx);
 }
 
 /*

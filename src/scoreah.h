@@ -55,7 +55,7 @@
 
 /* Identity and version of the on-disk format */
 #define SCOREAH_MAGIC			0x5C0AE4A1
-#define SCOREAH_VERSION			3
+#define SCOREAH_VERSION			4
 #define SCOREAH_PAGE_ID			0xFF8A	/* bloom uses FF83, pgvector FF84/FF90 */
 
 #define SCOREAH_METAPAGE_BLKNO	0
@@ -76,6 +76,27 @@
 #define SCOREAH_STORAGE_FLOAT	0	/* float32 in the index */
 #define SCOREAH_STORAGE_HALF	1	/* float16 in the index */
 #define SCOREAH_STORAGE_TABLE	2	/* none: read from the table's rows */
+#define SCOREAH_STORAGE_DEFAULT (-1)	/* the column's own precision */
+
+/*
+ * The type an operator class indexes (support function 2; real[] when an
+ * operator class has none).  pgvector's vector and halfvec are read by
+ * their documented layout, without its headers: a varlena header, int16
+ * dim, int16 unused, then dim floats or IEEE binary16 halves.
+ */
+#define SCOREAH_FORMAT_ARRAY	0	/* real[] */
+#define SCOREAH_FORMAT_VECTOR	1	/* pgvector's vector */
+#define SCOREAH_FORMAT_HALFVEC	2	/* pgvector's halfvec */
+
+typedef struct ScoreahPgvectorHeader
+{
+	int32		vl_len_;		/* varlena header */
+	int16		dim;
+	int16		unused;			/* always zero */
+} ScoreahPgvectorHeader;
+
+#define SCOREAH_PGVECTOR_HDRSZ	sizeof(ScoreahPgvectorHeader)
+#define SCOREAH_PGVECTOR_MAX_DIM	16000
 
 /* Scoring inside the probed leaves */
 #define SCOREAH_SCORING_AH			0
@@ -83,7 +104,8 @@
 
 /* Support function numbers */
 #define SCOREAH_METRIC_PROC		1
-#define SCOREAH_NPROC			1
+#define SCOREAH_FORMAT_PROC		2	/* optional */
+#define SCOREAH_NPROC			2
 
 /* Build phases for pg_stat_progress_create_index */
 #define SCOREAH_PHASE_SAMPLING		2
@@ -195,6 +217,7 @@ typedef struct ScoreahMetaPageData
 	int64		rowsBuilt;		/* rows indexed by the build */
 	float8		builtMeanDistance;	/* mean distance of built rows to their
 									 * centroid (staleness reference) */
+	uint32		format;			/* SCOREAH_FORMAT_* of the column */
 } ScoreahMetaPageData;
 
 typedef ScoreahMetaPageData *ScoreahMetaPage;
@@ -440,6 +463,7 @@ typedef struct ScoreahBuildState
 	IndexInfo  *indexInfo;
 	ScoreahOptions *opts;
 	int			metric;
+	int			format;			/* SCOREAH_FORMAT_* of the column */
 	int			dim;			/* from the first row */
 	MemoryContext tmpCtx;
 
@@ -496,6 +520,9 @@ typedef struct ScoreahScanOpaqueData
 	/* the query */
 	float	   *query;			/* as given (cosine: normalized) */
 	float	   *queryRaw;		/* as given, for exact distances */
+	Datum		queryDatum;		/* as given, detoasted (pgvector's types) */
+	FmgrInfo   *distFunc;		/* the ORDER BY operator's function */
+	Oid			distColl;
 	/* leaves */
 	int			nleaves;
 	int		   *leafOrder;		/* leaves, nearest first (the first nordered) */
@@ -518,8 +545,10 @@ typedef struct ScoreahScanOpaqueData
 	TupleTableSlot *slot;
 	AttrNumber	heapAttno;
 	/* scratch */
+	MemoryContext batchCtx;		/* reset for every batch */
 	ScoreahLutData lut;
-	float	   *vecbuf;
+	char	   *storedBuf;		/* a stored vector read off its pages */
+	char	   *datumBuf;		/* a vector datum of halves made floats */
 	int64		rowsScored;
 	int			nbatches;
 } ScoreahScanOpaqueData;
@@ -559,6 +588,8 @@ extern ScoreahOptions *ScoreahGetOptions(Relation index);
 /* validate.c: operator classes */
 extern bool scoreahvalidate(Oid opclassoid);
 extern int	ScoreahGetMetric(Relation index);
+extern int	ScoreahGetFormat(Relation index);
+extern void ScoreahCheckColumnType(Relation index, int format);
 
 /* cost.c */
 extern void scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
@@ -609,13 +640,18 @@ extern bool ScoreahRowVector(const ScoreahLayoutData *layout,
 extern bool ScoreahGroupAddVector(const ScoreahLayoutData *layout,
 								  ScoreahGroupHeaderData *gh, int row,
 								  BlockNumber blkno, uint16 off);
+extern bool ScoreahStoredIsDatum(ScoreahMetaPage meta);
 extern void ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out);
+extern bool ScoreahReadStored(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
+							  uint16 off, uint32 leaf, char *buf);
+extern void ScoreahStoredToFloats(ScoreahMetaPage meta, const char *stored, float *out);
 extern float *ScoreahReadVector(Relation index, ScoreahMetaPage meta,
 								BlockNumber blkno, uint16 off, uint32 leaf,
 								float *out);
 
 /* vector.c */
 extern float *ScoreahArrayToVector(ArrayType *array, int *dim, const char *what);
+extern float *ScoreahDatumToVector(int format, Datum value, int *dim, const char *what);
 extern void ScoreahCheckDimensions(int expected, int actual);
 
 /* build.c: CREATE INDEX */

@@ -7,8 +7,10 @@
  *
  * A scoreah operator class has one ordering operator (strategy 1, FOR
  * ORDER BY a btree family that sorts float8) from its type to itself
- * returning float8, and support function 1 (internal) -> internal, whose
- * value is the metric (SCOREAH_METRIC_*).
+ * returning float8, support function 1 (internal) -> internal, whose value
+ * is the metric (SCOREAH_METRIC_*), and optionally support function 2 of
+ * the same signature, whose value is the type it indexes
+ * (SCOREAH_FORMAT_*: pgvector's vector or halfvec; real[] without it).
  *
  *-------------------------------------------------------------------------
  */
@@ -16,12 +18,15 @@
 
 #include "access/amvalidate.h"
 #include "access/htup_details.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_amop.h"
 #include "catalog/pg_amproc.h"
 #include "catalog/pg_opclass.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "fmgr.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
@@ -32,6 +37,8 @@
 PG_FUNCTION_INFO_V1(scoreah_l2_support);
 PG_FUNCTION_INFO_V1(scoreah_ip_support);
 PG_FUNCTION_INFO_V1(scoreah_cosine_support);
+PG_FUNCTION_INFO_V1(scoreah_vector_format);
+PG_FUNCTION_INFO_V1(scoreah_halfvec_format);
 
 Datum
 scoreah_l2_support(PG_FUNCTION_ARGS)
@@ -51,6 +58,18 @@ scoreah_cosine_support(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(SCOREAH_METRIC_COSINE);
 }
 
+Datum
+scoreah_vector_format(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(SCOREAH_FORMAT_VECTOR);
+}
+
+Datum
+scoreah_halfvec_format(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(SCOREAH_FORMAT_HALFVEC);
+}
+
 /*
  * The metric of the index's operator class, from support function 1.
  */
@@ -63,6 +82,64 @@ ScoreahGetMetric(Relation index)
 	if (metric < SCOREAH_METRIC_L2 || metric > SCOREAH_METRIC_COSINE)
 		elog(ERROR, "scoreah support function 1 returned unknown metric %d", metric);
 	return metric;
+}
+
+/* The type the index's operator class reads, from support function 2 */
+int
+ScoreahGetFormat(Relation index)
+{
+	int			format;
+
+	if (!OidIsValid(index_getprocid(index, 1, SCOREAH_FORMAT_PROC)))
+		return SCOREAH_FORMAT_ARRAY;
+	format = DatumGetInt32(FunctionCall1(index_getprocinfo(index, 1, SCOREAH_FORMAT_PROC),
+										 PointerGetDatum(NULL)));
+	if (format < SCOREAH_FORMAT_ARRAY || format > SCOREAH_FORMAT_HALFVEC)
+		elog(ERROR, "scoreah support function 2 returned unknown format %d", format);
+	return format;
+}
+
+/*
+ * The indexed column must be of the type the operator class reads: real[],
+ * or the vector or halfvec of the pgvector extension (scoreah reads them
+ * by their layout, so a namesake from elsewhere must not pass).
+ */
+void
+ScoreahCheckColumnType(Relation index, int format)
+{
+	Oid			typid = TupleDescAttr(RelationGetDescr(index), 0)->atttypid;
+	const char *want = format == SCOREAH_FORMAT_VECTOR ? "vector" :
+		format == SCOREAH_FORMAT_HALFVEC ? "halfvec" : NULL;
+	Oid			ext;
+	HeapTuple	tup;
+	bool		named;
+
+	if (want == NULL)
+	{
+		if (typid != FLOAT4ARRAYOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("scoreah indexes columns of type real[], not %s, with this operator class",
+							format_type_be(typid)),
+					 errhint("For pgvector's vector and halfvec, use the operator classes of the scoreah_vector extension.")));
+		return;
+	}
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	named = strcmp(NameStr(((Form_pg_type) GETSTRUCT(tup))->typname), want) == 0;
+	ReleaseSysCache(tup);
+	if (!named)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("this scoreah operator class indexes pgvector's %s, not %s",
+						want, format_type_be(typid))));
+	ext = get_extension_oid("vector", true);
+	if (!OidIsValid(ext) || getExtensionOfObject(TypeRelationId, typid) != ext)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("type %s is not the %s type of the pgvector extension",
+						format_type_be(typid), want)));
 }
 
 /*
@@ -97,7 +174,8 @@ scoreahvalidate(Oid opclassoid)
 	{
 		Form_pg_amproc procform = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);
 
-		if (procform->amprocnum != SCOREAH_METRIC_PROC)
+		if (procform->amprocnum != SCOREAH_METRIC_PROC &&
+			procform->amprocnum != SCOREAH_FORMAT_PROC)
 		{
 			ereport(INFO,
 					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
@@ -114,8 +192,8 @@ scoreahvalidate(Oid opclassoid)
 					 errmsg("scoreah operator family of \"%s\" contains function %s with wrong signature for support number %d",
 							opclassname, format_procedure(procform->amproc),
 							procform->amprocnum),
-					 errdetail("Support function %d takes internal and returns internal.",
-							   SCOREAH_METRIC_PROC)));
+					 errdetail("Support functions %d and %d take internal and return internal.",
+							   SCOREAH_METRIC_PROC, SCOREAH_FORMAT_PROC)));
 			ok = false;
 		}
 	}

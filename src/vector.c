@@ -4,7 +4,8 @@
  *	  Vector functions and operators on real[]: l2_distance (<->),
  *	  inner_product, negative inner product (<#>), cosine_distance (<=>),
  *	  vector_dims, l2_norm and l2_normalize, named as in pgvector so that
- *	  queries carry over.  Also the array checks the index shares.
+ *	  queries carry over.  Also how the index reads the vectors of its
+ *	  columns: real[], or pgvector's vector and halfvec by their layout.
  *
  * A vector is a one-dimensional real[] without NULLs, NaN or infinities.
  * Distances accumulate in double: float sums of a few hundred terms lose
@@ -30,6 +31,24 @@ PG_FUNCTION_INFO_V1(scoreah_cosine_distance);
 PG_FUNCTION_INFO_V1(scoreah_vector_dims);
 PG_FUNCTION_INFO_V1(scoreah_l2_norm);
 PG_FUNCTION_INFO_V1(scoreah_l2_normalize);
+
+/* Finite elements only: NaN and infinities have no place in a distance */
+static void
+CheckFinite(const float *x, int n, const char *what)
+{
+	for (int i = 0; i < n; i++)
+	{
+		if (isnan(x[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("%s must not contain NaN (element %d)", what, i + 1)));
+		if (isinf(x[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("%s must not contain infinite values (element %d)",
+							what, i + 1)));
+	}
+}
 
 /*
  * Check that an array is a valid vector and return its elements (pointing
@@ -62,19 +81,58 @@ ScoreahArrayToVector(ArrayType *array, int *dim, const char *what)
 
 	n = ARR_DIMS(array)[0];
 	x = (float *) ARR_DATA_PTR(array);
-	for (int i = 0; i < n; i++)
-	{
-		if (isnan(x[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("%s must not contain NaN (element %d)", what, i + 1)));
-		if (isinf(x[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("%s must not contain infinite values (element %d)",
-							what, i + 1)));
-	}
+	CheckFinite(x, n, what);
 	*dim = n;
+	return x;
+}
+
+/*
+ * The elements of a pgvector vector or halfvec datum (already detoasted),
+ * checked against the type's layout.
+ */
+static const char *
+PgvectorElements(const struct varlena *v, int format, int *dim, const char *what)
+{
+	const ScoreahPgvectorHeader *h = (const ScoreahPgvectorHeader *) v;
+	Size		elem = format == SCOREAH_FORMAT_HALFVEC ? sizeof(uint16) : sizeof(float);
+
+	if (VARATT_IS_EXTENDED(v) || h->dim < 1 || h->dim > SCOREAH_PGVECTOR_MAX_DIM ||
+		VARSIZE(v) != SCOREAH_PGVECTOR_HDRSZ + elem * h->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s is not a valid %s value", what,
+						format == SCOREAH_FORMAT_HALFVEC ? "halfvec" : "vector"),
+				 errdetail("%d dimensions in %u bytes.", (int) h->dim, (unsigned) VARSIZE(v))));
+	*dim = h->dim;
+	return (const char *) v + SCOREAH_PGVECTOR_HDRSZ;
+}
+
+/*
+ * The vector a datum of the column's format holds, as floats, checked:
+ * one-dimensional real[] without NULL, NaN or infinity, or a valid
+ * pgvector vector or halfvec.  Points into the detoasted datum for real[]
+ * and vector; a halfvec's halves are converted into palloc'd floats
+ * (exactly: every half is a float).  *dim receives the dimension count.
+ */
+float *
+ScoreahDatumToVector(int format, Datum value, int *dim, const char *what)
+{
+	struct varlena *v;
+	const char *elems;
+	float	   *x;
+
+	if (format == SCOREAH_FORMAT_ARRAY)
+		return ScoreahArrayToVector(DatumGetArrayTypeP(value), dim, what);
+	v = PG_DETOAST_DATUM(value);
+	elems = PgvectorElements(v, format, dim, what);
+	if (format == SCOREAH_FORMAT_VECTOR)
+		x = (float *) elems;
+	else
+	{
+		x = palloc(sizeof(float) * *dim);
+		scoreah_half_to_float_many((const uint16 *) elems, x, *dim);
+	}
+	CheckFinite(x, *dim, what);
 	return x;
 }
 
