@@ -536,19 +536,14 @@ InsertRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 static void
 SetDimensions(Relation index, int dim)
 {
-	Buffer		buf = ReadBuffer(index, SCOREAH_METAPAGE_BLKNO);
-	Page		page;
-	ScoreahMetaPage meta;
+	Buffer		buf = ScoreahLockMeta(index, BUFFER_LOCK_EXCLUSIVE);
+	ScoreahMetaPage meta = (ScoreahMetaPage) PageGetContents(BufferGetPage(buf));
 
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	page = BufferGetPage(buf);
-	ScoreahCheckPage(index, page, SCOREAH_METAPAGE_BLKNO, SCOREAH_PAGE_META);
-	meta = (ScoreahMetaPage) PageGetContents(page);
 	if (meta->dimensions == 0)
 	{
 		GenericXLogState *state = GenericXLogStart(index);
+		Page		page = GenericXLogRegisterBuffer(state, buf, 0);
 
-		page = GenericXLogRegisterBuffer(state, buf, 0);
 		meta = (ScoreahMetaPage) PageGetContents(page);
 		meta->dimensions = dim;
 		meta->buildId++;

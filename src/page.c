@@ -173,11 +173,24 @@ ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind)
 void
 ScoreahReadMeta(Relation index, ScoreahMetaPage meta)
 {
+	Buffer		buf = ScoreahLockMeta(index, BUFFER_LOCK_SHARE);
+
+	memcpy(meta, PageGetContents(BufferGetPage(buf)), sizeof(ScoreahMetaPageData));
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * The metapage's buffer, locked in mode, after checking that it is the
+ * metapage of a scoreah index of the on-disk version this code reads.
+ */
+Buffer
+ScoreahLockMeta(Relation index, int mode)
+{
 	Buffer		buf = ReadBuffer(index, SCOREAH_METAPAGE_BLKNO);
 	Page		page;
 	ScoreahMetaPage m;
 
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	LockBuffer(buf, mode);
 	page = BufferGetPage(buf);
 	ScoreahCheckPage(index, page, SCOREAH_METAPAGE_BLKNO, SCOREAH_PAGE_META);
 	m = (ScoreahMetaPage) PageGetContents(page);
@@ -191,8 +204,7 @@ ScoreahReadMeta(Relation index, ScoreahMetaPage meta)
 				 errmsg("index \"%s\" has on-disk version %u, this scoreah reads version %d",
 						RelationGetRelationName(index), m->version, SCOREAH_VERSION),
 				 errhint("REINDEX it.")));
-	memcpy(meta, m, sizeof(ScoreahMetaPageData));
-	UnlockReleaseBuffer(buf);
+	return buf;
 }
 
 /*

@@ -607,6 +607,7 @@ extern bool ScoreahOwnVectorPageOf(Page page, uint32 leaf);
 extern bool ScoreahSharedVectorPageOf(Page page, uint32 leaf);
 extern void ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind);
 extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
+extern Buffer ScoreahLockMeta(Relation index, int mode);
 extern void ScoreahReadBlob(Relation index, BlockNumber start, Size skip, Size nbytes,
 							char *dest);
 
