@@ -193,7 +193,7 @@ CREATE INDEX ON opt USING scoreah (v) WITH (spherical = maybe);
 CREATE INDEX ON opt USING scoreah (v) WITH (quantize_centroids = 2);
 CREATE INDEX ON opt USING scoreah (v) WITH (random_init = 'yes please');
 CREATE INDEX ON opt USING scoreah (v) WITH (residual_quantization = 'no way');
-CREATE INDEX ON opt USING scoreah (v) WITH (dimensions_per_block = 0);
+CREATE INDEX ON opt USING scoreah (v) WITH (dimensions_per_block = -1);
 CREATE INDEX ON opt USING scoreah (v) WITH (dimensions_per_block = 16001);
 CREATE INDEX ON opt USING scoreah (v) WITH (anisotropic_quantization_threshold = -0.1);
 CREATE INDEX ON opt USING scoreah (v) WITH (anisotropic_quantization_threshold = 1000001);
@@ -210,9 +210,15 @@ CREATE INDEX ON opt USING scoreah (v) WITH (reordering_storage = '');
 CREATE INDEX ON opt USING scoreah (v) WITH (lists = 10);
 
 -- Cross-option checks (CREATE INDEX, before any row is read)
--- threshold must be positive
-CREATE INDEX ON opt USING scoreah (v) WITH (anisotropic_quantization_threshold = 0);
-CREATE INDEX ON opt USING scoreah (v scoreah_ip_ops) WITH (anisotropic_quantization_threshold = 0);
+-- threshold: -1 = chosen by the build, 0 = off, other negatives refused
+CREATE INDEX ON opt USING scoreah (v) WITH (anisotropic_quantization_threshold = -0.5);
+CREATE INDEX ON opt USING scoreah (v scoreah_ip_ops) WITH (anisotropic_quantization_threshold = -2);
+CREATE INDEX opt_t_off ON opt USING scoreah (v scoreah_ip_ops) WITH (anisotropic_quantization_threshold = 0);
+CREATE INDEX opt_t_auto ON opt USING scoreah (v scoreah_ip_ops) WITH (anisotropic_quantization_threshold = -1);
+SELECT c.relname, i.value FROM pg_class c, scoreah_index_info(c.oid) i
+WHERE c.relname IN ('opt_t_off', 'opt_t_auto') AND i.name = 'anisotropic_quantization_threshold_chosen'
+ORDER BY 1;
+DROP INDEX opt_t_off, opt_t_auto;
 -- for cosine it is a similarity: below 1
 CREATE INDEX ON opt USING scoreah (v scoreah_cosine_ops) WITH (anisotropic_quantization_threshold = 1);
 CREATE INDEX ON opt USING scoreah (v scoreah_cosine_ops) WITH (anisotropic_quantization_threshold = 2.5);
@@ -256,7 +262,11 @@ DROP INDEX opt_alter;
 -- dimensions_per_block, rounded up) fit a page of codes
 CREATE TABLE wide (id int, v real[]);
 INSERT INTO wide VALUES (1, array_fill(0.5::real, ARRAY[2000]));
-CREATE INDEX ON wide USING scoreah (v);
+-- without the option, dimensions per block follow the width
+CREATE INDEX wide_auto ON wide USING scoreah (v);
+SELECT name, value FROM scoreah_index_info('wide_auto')
+WHERE name IN ('dimensions_per_block', 'pq_blocks') ORDER BY name;
+DROP INDEX wide_auto;
 CREATE INDEX ON wide USING scoreah (v) WITH (dimensions_per_block = 4);
 CREATE INDEX wide_idx ON wide USING scoreah (v) WITH (dimensions_per_block = 5);
 -- brute_force keeps no codes: any dimensions_per_block
@@ -490,5 +500,8 @@ CREATE TABLE memtest (id int, v real[]);
 INSERT INTO memtest SELECT i, array_fill((i % 7)::real, ARRAY[2000]) FROM generate_series(1, 300) i;
 SET maintenance_work_mem = '1MB';
 CREATE INDEX memtest_idx ON memtest USING scoreah (v) WITH (dimensions_per_block = 5);
+-- sample sizes given as options: the sample grows until memory runs out
+CREATE INDEX memtest_idx ON memtest USING scoreah (v)
+	WITH (dimensions_per_block = 5, leaves_training_sample_size = 1000, training_sample_size = 1000);
 RESET maintenance_work_mem;
 DROP TABLE memtest;

@@ -39,6 +39,7 @@
 #include "optimizer/optimizer.h"
 #include "pgstat.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/tuplesort.h"
@@ -65,6 +66,8 @@ PhaseName(int phase)
 			return "assigning and encoding";
 		case SCOREAH_PHASE_WRITING:
 			return "writing";
+		case SCOREAH_PHASE_CALIBRATING:
+			return "calibrating";
 	}
 	return "build";
 }
@@ -123,7 +126,35 @@ RowVector(ScoreahBuildState *state, Datum value, float **unit)
 		if (scoreah_normalize(x, dim, *unit) == 0)
 			return NULL;
 	}
+	if (state->scale != 1.0)
+	{
+		float	   *s = *unit == x ? palloc(sizeof(float) * dim) : *unit;
+
+		scoreah_scale(*unit, dim, state->scale, s);
+		*unit = s;
+	}
 	return x;
+}
+
+/*
+ * The sample's size when no option sets it: up to SCOREAH_AUTO_SAMPLE_ROWS
+ * rows, fewer at dimensions where they would take more than three quarters
+ * of maintenance_work_mem (the rest is for k-means), so that memory and
+ * time stay bounded at any width.
+ */
+static void
+ChooseSampleSize(ScoreahBuildState *state)
+{
+	Size		fit = state->memLimit / 4 * 3 / (sizeof(float) * state->dim);
+
+	state->sampleTarget = (int) Min((Size) SCOREAH_AUTO_SAMPLE_ROWS, fit);
+	if (state->sampleTarget < 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("maintenance_work_mem (%d kB) holds only %d rows of %d dimensions, too few to train on",
+						maintenance_work_mem, state->sampleTarget, state->dim),
+				 errhint("Increase maintenance_work_mem.")));
+	state->autoFlags |= SCOREAH_AUTO_SAMPLE;
 }
 
 /* ---- pass 1: count and sample ---- */
@@ -145,6 +176,8 @@ SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	x = RowVector(state, values[0], &unit);
 	if (x != NULL)
 	{
+		if (state->sampleAuto && state->sampleTarget == 0)
+			ChooseSampleSize(state);
 		state->nrows++;
 		if (state->nsamples < state->sampleTarget)
 			slot = state->nsamples++;
@@ -181,14 +214,21 @@ SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 							 errhint("Increase maintenance_work_mem or lower leaves_training_sample_size and training_sample_size.")));
 				MemoryContextSwitchTo(oldCtx);
 				if (state->samples == NULL)
+				{
 					state->samples = palloc_extended(bytes, MCXT_ALLOC_HUGE);
+					state->sampleIds = palloc(sizeof(uint64) * newcap);
+				}
 				else
+				{
 					state->samples = repalloc_huge(state->samples, bytes);
+					state->sampleIds = repalloc(state->sampleIds, sizeof(uint64) * newcap);
+				}
 				MemoryContextSwitchTo(state->tmpCtx);
 				state->sampleCapacity = newcap;
 			}
 			memcpy(state->samples + (Size) slot * state->dim, unit,
 				   sizeof(float) * state->dim);
+			state->sampleIds[slot] = ScoreahTidToId(tid);
 		}
 	}
 	MemoryContextSwitchTo(oldCtx);
@@ -203,13 +243,12 @@ CheckOptions(ScoreahBuildState *state)
 	ScoreahOptions *opts = state->opts;
 	double		t = opts->anisotropicThreshold;
 
-	if (!isnan(t))
+	if (isnan(t) || (t < 0 && t != SCOREAH_THRESHOLD_AUTO))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("anisotropic_quantization_threshold must be -1 (chosen from the metric and dimension), 0 (off) or greater than 0, got %g", t)));
+	if (t > 0)
 	{
-		if (t <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("anisotropic_quantization_threshold must be greater than 0, got %g", t),
-					 errhint("Leave it unset (NaN) to turn the anisotropic loss off.")));
 		if (state->metric == SCOREAH_METRIC_COSINE && t >= 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -221,7 +260,18 @@ CheckOptions(ScoreahBuildState *state)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("num_leaves_to_search = %d is more than num_leaves = %d",
 						opts->numLeavesToSearch, opts->numLeaves)));
-	if (opts->scoring == SCOREAH_SCORING_BRUTE_FORCE && !isnan(t))
+	for (int i = 0; i < 2; i++)
+	{
+		int			n = i == 0 ? opts->leavesTrainingSampleSize : opts->trainingSampleSize;
+
+		if (n > 0 && n < SCOREAH_MIN_SAMPLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be 0 (chosen from the dimension and maintenance_work_mem) or at least %d, got %d",
+							i == 0 ? "leaves_training_sample_size" : "training_sample_size",
+							SCOREAH_MIN_SAMPLE, n)));
+	}
+	if (opts->scoring == SCOREAH_SCORING_BRUTE_FORCE && t > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("anisotropic_quantization_threshold has no effect with scoring = brute_force"),
@@ -267,15 +317,24 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 	{
 		int			dim = state->dim;
 		float		dist;
-		int			leaf = scoreah_nearest_l2(unit, model->centroids, model->centroidNorms,
-											  model->nleaves, dim, &dist);
-		Size		plen = sizeof(ItemPointerData) + model->nblocks + sizeof(float) * dim;
-		bytea	   *payload = palloc(VARHDRSZ + plen);
-		char	   *p = VARDATA(payload);
+		int			leaf;
+		Size		plen;
+		bytea	   *payload;
+		char	   *p;
+
+		if (state->metric != SCOREAH_METRIC_COSINE)
+			ScoreahCheckModelRange(unit, dim, state->meanNorm, state->scale, "indexed vector");
+		leaf = scoreah_nearest_l2(unit, model->centroids, model->centroidNorms,
+								  model->nleaves, dim, &dist);
+		plen = sizeof(ItemPointerData) + model->nblocks + sizeof(float) * dim;
+		payload = palloc(VARHDRSZ + plen);
+		p = VARDATA(payload);
 
 		SET_VARSIZE(payload, VARHDRSZ + plen);
 		memcpy(p, tid, sizeof(ItemPointerData));
 		p += sizeof(ItemPointerData);
+		if (state->calib)
+			ScoreahCalibOffer(state->calib, state->metric, unit, ScoreahTidToId(tid), leaf);
 		if (model->nblocks > 0)
 		{
 			float	   *res = palloc(sizeof(float) * dim);
@@ -338,8 +397,71 @@ ScoreahBuildBeginSort(ScoreahBuildState *state, int sortmem, SortCoordinate coor
 /* ---- training ---- */
 
 /*
+ * The sample's mean norm, and the power of 2 that brings it to [1, 2):
+ * the model works on vectors multiplied by it, so that data of any
+ * magnitude a float holds trains and scores without overflow or underflow
+ * (cosine's vectors are unit vectors already).  The sample is scaled in
+ * place.
+ */
+static void
+ScaleSample(ScoreahBuildState *state)
+{
+	int			dim = state->dim;
+	double		sum = 0;
+
+	for (int i = 0; i < state->nsamples; i++)
+		sum += scoreah_exact_norm(state->samples + (Size) i * dim, dim);
+	state->meanNorm = state->nsamples > 0 ? sum / state->nsamples : 0;
+	state->scale = state->metric == SCOREAH_METRIC_COSINE ? 1.0 :
+		scoreah_unit_scale(state->meanNorm);
+	if (state->scale != 1.0)
+		for (int i = 0; i < state->nsamples; i++)
+			scoreah_scale(state->samples + (Size) i * dim, dim, state->scale,
+						  state->samples + (Size) i * dim);
+}
+
+/*
+ * Dimensions per PQ block when the option does not say: 2 (ScaNN's choice
+ * at up to a few hundred dimensions) while the codes of a group fit a page,
+ * then the fewest that fit.
+ */
+static int
+AutoDimsPerBlock(int dim)
+{
+	if ((dim + 1) / 2 <= SCOREAH_MAX_BLOCKS)
+		return 2;
+	return (dim + SCOREAH_MAX_BLOCKS - 1) / SCOREAH_MAX_BLOCKS;
+}
+
+/*
+ * The anisotropic threshold when the option does not say.  ScaNN
+ * recommends T = 0.2 for unit vectors of about 100 dimensions, where the
+ * parallel cost multiplier eta = (d - 1) T^2 / (1 - T^2) is 4; eta grows
+ * with d for a fixed T, so T is chosen for eta = 4 at every width:
+ * T = sqrt(4 / (d + 3)) times the typical norm (1 for cosine).  The loss
+ * is about inner products, so L2 gets none (in scaled units).
+ */
+static double
+AutoThreshold(ScoreahBuildState *state)
+{
+	double		t = sqrt(4.0 / (state->dim + 3));
+
+	switch (state->metric)
+	{
+		case SCOREAH_METRIC_COSINE:
+			return t;
+		case SCOREAH_METRIC_IP:
+			return t * state->meanNorm * state->scale;
+		default:
+			return get_float8_nan();
+	}
+}
+
+/*
  * The shape of the model: how many leaves (about sqrt(rows) unless given,
- * at most one per sampled row) and PQ blocks.
+ * at most one per sampled row), PQ blocks, the anisotropic threshold and
+ * the sample's share for each training step.  What the options leave open
+ * is chosen here and flagged in autoFlags.
  */
 static void
 ChooseShape(ScoreahBuildState *state)
@@ -349,8 +471,13 @@ ChooseShape(ScoreahBuildState *state)
 	int			dim = state->dim;
 	int			requested;
 
-	requested = opts->numLeaves > 0 ? opts->numLeaves :
-		(int) Max(1, Min(SCOREAH_MAX_LEAVES, rint(sqrt((double) state->nrows))));
+	if (opts->numLeaves > 0)
+		requested = opts->numLeaves;
+	else
+	{
+		requested = (int) Max(1, Min(SCOREAH_MAX_LEAVES, rint(sqrt((double) state->nrows))));
+		state->autoFlags |= SCOREAH_AUTO_LEAVES;
+	}
 	model->nleaves = requested;
 	if (state->nsamples < requested)
 	{
@@ -365,6 +492,25 @@ ChooseShape(ScoreahBuildState *state)
 	model->dim = dim;
 	model->metric = state->metric;
 	model->dpb = opts->dimensionsPerBlock;
+	if (model->dpb == 0)
+	{
+		model->dpb = AutoDimsPerBlock(dim);
+		state->autoFlags |= SCOREAH_AUTO_DIMS_PER_BLOCK;
+	}
+	if (opts->anisotropicThreshold == SCOREAH_THRESHOLD_AUTO)
+	{
+		state->threshold = opts->scoring == SCOREAH_SCORING_AH ?
+			AutoThreshold(state) : get_float8_nan();
+		state->autoFlags |= SCOREAH_AUTO_THRESHOLD;
+	}
+	else if (opts->anisotropicThreshold > 0)
+		state->threshold = opts->anisotropicThreshold * state->scale;
+	else
+		state->threshold = get_float8_nan();
+	state->ntree = opts->leavesTrainingSampleSize > 0 ?
+		Min(state->nsamples, opts->leavesTrainingSampleSize) : state->nsamples;
+	state->npq = opts->trainingSampleSize > 0 ?
+		Min(state->nsamples, opts->trainingSampleSize) : state->nsamples;
 	model->residual = opts->residualQuantization;
 	model->quantizeCentroids = opts->quantizeCentroids;
 	model->nblocks = opts->scoring == SCOREAH_SCORING_AH ?
@@ -515,6 +661,30 @@ EncodeRows(ScoreahBuildState *state)
 }
 
 /*
+ * Hold out the last rows of the shuffled sample as calibration queries
+ * (calibrate.c): the model trains on the rest, so that they measure the
+ * index as queries from outside it would.  Tables too small to spare 20
+ * rows go uncalibrated.
+ */
+static void
+SetUpCalibration(ScoreahBuildState *state)
+{
+	int			nq = ScoreahCalibQueries(state->nrows, state->nsamples, state->dim);
+	int			rest;
+
+	nq = Min(nq, state->nsamples / 5);
+	nq = Min(nq, state->nsamples - state->model.nleaves);
+	if (nq < 20 || state->model.nblocks == 0 || state->model.nleaves < 2)
+		return;
+	rest = state->nsamples - nq;
+	state->calib = palloc(sizeof(ScoreahCalibBuildData));
+	ScoreahCalibInit(state->calib, state->samples + (Size) rest * state->dim,
+					 state->sampleIds + rest, nq, state->dim);
+	state->ntree = Min(state->ntree, rest);
+	state->npq = Min(state->npq, rest);
+}
+
+/*
  * Train, encode and write a trained index.
  */
 static void
@@ -526,17 +696,17 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 				npq;
 	ScoreahLeaf leaves;
 
-	ChooseShape(state);
-	ntree = Min(state->nsamples, state->opts->leavesTrainingSampleSize);
-	npq = Min(state->nsamples, state->opts->trainingSampleSize);
+	/* shuffled, any prefix of the reservoir is a uniform sample */
+	scoreah_shuffle_rows(state->samples, state->sampleIds, state->nsamples, dim, &state->rng);
+	SetUpCalibration(state);
+	ntree = state->ntree;
+	npq = state->npq;
 	CheckTrainingMemory(state, ntree, npq);
 
 	model->centroids = palloc_extended(sizeof(float) * (Size) model->nleaves * dim, MCXT_ALLOC_HUGE);
 	model->centroidNorms = palloc(sizeof(float) * model->nleaves);
 	model->codebooks = palloc0(sizeof(float) * SCOREAH_CENTERS * dim);
 
-	/* shuffled, any prefix of the reservoir is a uniform sample */
-	scoreah_shuffle_rows(state->samples, state->nsamples, dim, &state->rng);
 	TrainTree(state, ntree);
 	TrainCodebooks(state, npq);
 	pfree(state->samples);
@@ -560,6 +730,23 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	tuplesort_end(state->sort);
 	ScoreahBuildEndParallel(state);
 	ScoreahBuildWriteDirectory(state->index, meta, leaves);
+
+	if (state->calib)
+	{
+		ScoreahLayoutData layout;
+
+		SetPhase(state, SCOREAH_PHASE_CALIBRATING);
+		if (model->quantizeCentroids)
+		{
+			/* queries are routed as scans route them */
+			model->qcentroids = palloc_extended((Size) model->nleaves * dim, MCXT_ALLOC_HUGE);
+			model->qscales = palloc(sizeof(float) * dim);
+			scoreah_quantize_centroids(model);
+		}
+		ScoreahComputeLayout(meta, &layout);
+		ScoreahCalibMeasure(state->calib, state->index, model, &layout, leaves,
+							state->nencoded, &meta->calibration);
+	}
 
 	meta->rowsBuilt = state->nencoded;
 	meta->builtMeanDistance = state->nencoded > 0 ? state->sumDistance / state->nencoded : 0;
@@ -593,8 +780,9 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 										 ALLOCSET_DEFAULT_SIZES);
 	state.sampleTarget = Max(state.opts->leavesTrainingSampleSize,
 							 state.opts->trainingSampleSize);
+	state.sampleAuto = state.sampleTarget == 0;
 	state.memLimit = (Size) maintenance_work_mem * 1024;
-	state.threshold = state.opts->anisotropicThreshold;
+	state.scale = 1.0;
 	scoreah_random_init(&state.rng, SAMPLE_SEED);
 	CheckOptions(&state);
 
@@ -602,6 +790,18 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
 									   SampleCallback, (void *) &state, NULL);
 
+	if (state.nrows > 0)
+	{
+		ScaleSample(&state);
+		ChooseShape(&state);
+		if ((state.autoFlags & SCOREAH_AUTO_SAMPLE) && state.sampleTarget < SCOREAH_AUTO_SAMPLE_ROWS &&
+			state.nrows > state.sampleTarget)
+			ereport(NOTICE,
+					(errmsg("scoreah index \"%s\" trains on a sample of %d rows instead of %d: %d dimensions in maintenance_work_mem = %d MB",
+							RelationGetRelationName(index), state.sampleTarget,
+							SCOREAH_AUTO_SAMPLE_ROWS, state.dim, maintenance_work_mem / 1024),
+					 errhint("Raise maintenance_work_mem for a larger sample.")));
+	}
 	ScoreahBuildFillMeta(&state, &meta);
 	if (state.nrows == 0)
 	{

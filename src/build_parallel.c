@@ -36,6 +36,7 @@
 #define PARALLEL_KEY_TUPLESORT	UINT64CONST(0xA5C0000000000002)
 #define PARALLEL_KEY_MODEL		UINT64CONST(0xA5C0000000000003)
 #define PARALLEL_KEY_QUERY_TEXT UINT64CONST(0xA5C0000000000004)
+#define PARALLEL_KEY_CALIB		UINT64CONST(0xA5C0000000000005)
 
 typedef struct ScoreahShared
 {
@@ -52,6 +53,11 @@ typedef struct ScoreahShared
 	int			dpb;
 	bool		residual;
 	double		threshold;
+	double		scale;
+	double		meanNorm;
+	int			calibQueries;	/* 0: no calibration */
+	int			calibK;
+	int			calibSlots;		/* one per participant */
 
 	/* workers report here */
 	ConditionVariable workersdonecv;
@@ -76,6 +82,37 @@ ScoreahBuildAddProgress(struct ScoreahShared *shared, int64 n)
 	return (int64) pg_atomic_add_fetch_u64(&shared->progress, n);
 }
 
+/*
+ * Calibration in shared memory (PARALLEL_KEY_CALIB): the queries and their
+ * row ids, then for each participant (workers by ParallelWorkerNumber, the
+ * leader last) its neighbour counts and lists, merged by the leader.
+ */
+static Size
+CalibQueryBytes(int nq, int dim)
+{
+	return MAXALIGN(sizeof(float) * (Size) nq * dim) + MAXALIGN(sizeof(uint64) * nq);
+}
+
+static Size
+CalibSlotBytes(int nq, int k)
+{
+	return MAXALIGN(sizeof(int) * nq) + MAXALIGN(sizeof(ScoreahCalibNeighbor) * (Size) nq * k);
+}
+
+static int *
+CalibSlotCounts(ScoreahShared *shared, char *calibbuf, int slot)
+{
+	return (int *) (calibbuf + CalibQueryBytes(shared->calibQueries, shared->dim) +
+					CalibSlotBytes(shared->calibQueries, shared->calibK) * slot);
+}
+
+static ScoreahCalibNeighbor *
+CalibSlotNeighbors(ScoreahShared *shared, char *calibbuf, int slot)
+{
+	return (ScoreahCalibNeighbor *) ((char *) CalibSlotCounts(shared, calibbuf, slot) +
+									 MAXALIGN(sizeof(int) * shared->calibQueries));
+}
+
 /* Model arrays in one float buffer: centroids, their norms, codebooks */
 static Size
 ModelFloats(int nleaves, int dim)
@@ -90,11 +127,12 @@ ModelFloats(int nleaves, int dim)
 static void
 ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 					  Relation heap, Relation index, float *modelbuf,
-					  int sortmem, bool progress)
+					  char *calibbuf, int slot, int sortmem, bool progress)
 {
 	ScoreahBuildState state;
 	SortCoordinate coordinate;
 	TableScanDesc scan;
+	ScoreahCalibBuildData calib;
 
 	memset(&state, 0, sizeof(state));
 	state.heap = heap;
@@ -105,6 +143,8 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	state.format = shared->format;
 	state.dim = shared->dim;
 	state.threshold = shared->threshold;
+	state.scale = shared->scale;
+	state.meanNorm = shared->meanNorm;
 	state.model.dim = shared->dim;
 	state.model.metric = shared->metric;
 	state.model.nleaves = shared->nleaves;
@@ -116,6 +156,15 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	state.model.codebooks = state.model.centroidNorms + shared->nleaves;
 	state.shared = shared;
 	state.reportProgress = progress;
+	if (shared->calibQueries > 0)
+	{
+		int			nq = shared->calibQueries;
+
+		ScoreahCalibInit(&calib, (float *) calibbuf,
+						 (uint64 *) (calibbuf + MAXALIGN(sizeof(float) * (Size) nq * shared->dim)),
+						 nq, shared->dim);
+		state.calib = &calib;
+	}
 	state.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "scoreah build row",
 										 ALLOCSET_DEFAULT_SIZES);
 	ScoreahBuildInitSort(&state);
@@ -130,6 +179,14 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	table_index_build_scan(heap, index, state.indexInfo, true, progress,
 						   ScoreahBuildEncodeCallback, (void *) &state, scan);
 	tuplesort_performsort(state.sort);
+
+	if (state.calib)
+	{
+		memcpy(CalibSlotCounts(shared, calibbuf, slot), calib.nnCount,
+			   sizeof(int) * calib.nqueries);
+		memcpy(CalibSlotNeighbors(shared, calibbuf, slot), calib.nn,
+			   sizeof(ScoreahCalibNeighbor) * (Size) calib.nqueries * calib.k);
+	}
 
 	SpinLockAcquire(&shared->mutex);
 	shared->nparticipantsdone++;
@@ -153,6 +210,7 @@ ScoreahParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	ScoreahShared *shared;
 	Sharedsort *sharedsort;
 	float	   *modelbuf;
+	char	   *calibbuf;
 	Relation	heap,
 				index;
 	LOCKMODE	heapLockmode,
@@ -182,8 +240,10 @@ ScoreahParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	sharedsort = shm_toc_lookup(toc, PARALLEL_KEY_TUPLESORT, false);
 	tuplesort_attach_shared(sharedsort, seg);
 	modelbuf = shm_toc_lookup(toc, PARALLEL_KEY_MODEL, false);
+	calibbuf = shm_toc_lookup(toc, PARALLEL_KEY_CALIB, true);
 
 	ParticipateInEncoding(shared, sharedsort, heap, index, modelbuf,
+						  calibbuf, ParallelWorkerNumber,
 						  maintenance_work_mem / shared->scantuplesortstates, false);
 
 	index_close(index, indexLockmode);
@@ -203,7 +263,10 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 	Snapshot	snapshot;
 	Size		estshared,
 				estsort,
-				modelbytes;
+				modelbytes,
+				calibbytes = 0;
+	char	   *calibbuf = NULL;
+	ScoreahCalib calib = state->calib;
 	int			scantuplesortstates = request + 1;
 	bool		isconcurrent = state->indexInfo->ii_Concurrent;
 	ScoreahShared *shared;
@@ -226,6 +289,13 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 	modelbytes = sizeof(float) * ModelFloats(model->nleaves, model->dim);
 	shm_toc_estimate_chunk(&pcxt->estimator, modelbytes);
 	shm_toc_estimate_keys(&pcxt->estimator, 3);
+	if (calib)
+	{
+		calibbytes = CalibQueryBytes(calib->nqueries, model->dim) +
+			CalibSlotBytes(calib->nqueries, calib->k) * (request + 1);
+		shm_toc_estimate_chunk(&pcxt->estimator, calibbytes);
+		shm_toc_estimate_keys(&pcxt->estimator, 1);
+	}
 	if (debug_query_string)
 	{
 		shm_toc_estimate_chunk(&pcxt->estimator, strlen(debug_query_string) + 1);
@@ -257,6 +327,14 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 	shared->dpb = model->dpb;
 	shared->residual = model->residual;
 	shared->threshold = state->threshold;
+	shared->scale = state->scale;
+	shared->meanNorm = state->meanNorm;
+	if (calib)
+	{
+		shared->calibQueries = calib->nqueries;
+		shared->calibK = calib->k;
+		shared->calibSlots = request + 1;
+	}
 	ConditionVariableInit(&shared->workersdonecv);
 	SpinLockInit(&shared->mutex);
 	pg_atomic_init_u64(&shared->progress, 0);
@@ -275,6 +353,15 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 	shm_toc_insert(pcxt->toc, PARALLEL_KEY_SHARED, shared);
 	shm_toc_insert(pcxt->toc, PARALLEL_KEY_TUPLESORT, sharedsort);
 	shm_toc_insert(pcxt->toc, PARALLEL_KEY_MODEL, modelbuf);
+	if (calib)
+	{
+		calibbuf = shm_toc_allocate(pcxt->toc, calibbytes);
+		memset(calibbuf, 0, calibbytes);
+		memcpy(calibbuf, calib->queries, sizeof(float) * (Size) calib->nqueries * model->dim);
+		memcpy(calibbuf + MAXALIGN(sizeof(float) * (Size) calib->nqueries * model->dim),
+			   calib->queryIds, sizeof(uint64) * calib->nqueries);
+		shm_toc_insert(pcxt->toc, PARALLEL_KEY_CALIB, calibbuf);
+	}
 	if (debug_query_string)
 	{
 		char	   *q = shm_toc_allocate(pcxt->toc, strlen(debug_query_string) + 1);
@@ -301,7 +388,7 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 
 	/* the leader encodes its share too */
 	ParticipateInEncoding(shared, sharedsort, state->heap, state->index, modelbuf,
-						  maintenance_work_mem / scantuplesortstates, true);
+						  calibbuf, request, maintenance_work_mem / scantuplesortstates, true);
 
 	/* wait for every participant's sorted run */
 	for (;;)
@@ -320,6 +407,10 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 
 	state->nencoded = shared->nencoded;
 	state->sumDistance = shared->sumDistance;
+	if (calib)
+		for (int slot = 0; slot < shared->calibSlots; slot++)
+			ScoreahCalibMerge(calib, CalibSlotNeighbors(shared, calibbuf, slot),
+							  CalibSlotCounts(shared, calibbuf, slot));
 
 	/* merge */
 	coordinate = palloc0(sizeof(SortCoordinateData));

@@ -20,6 +20,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "utils/float.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/tuplesort.h"
@@ -290,18 +291,24 @@ ScoreahBuildFillMeta(ScoreahBuildState *state, ScoreahMetaPage meta)
 	meta->dimensions = state->dim;
 	meta->metric = state->metric;
 	meta->format = state->format;
-	meta->dimsPerBlock = opts->dimensionsPerBlock;
+	meta->dimsPerBlock = state->model.dpb;
 	meta->scoring = opts->scoring;
 	/* by default a column's vectors are kept in its own precision */
 	meta->reorderStorage = opts->reorderingStorage != SCOREAH_STORAGE_DEFAULT ?
 		opts->reorderingStorage :
 		state->format == SCOREAH_FORMAT_HALFVEC ? SCOREAH_STORAGE_HALF : SCOREAH_STORAGE_FLOAT;
-	meta->leavesTrainingSampleSize = opts->leavesTrainingSampleSize;
+	meta->leavesTrainingSampleSize = state->ntree;
 	meta->leavesTrainingIterations = opts->leavesTrainingIterations;
 	meta->minPartitionSize = opts->minPartitionSize;
-	meta->trainingSampleSize = opts->trainingSampleSize;
+	meta->trainingSampleSize = state->npq;
 	meta->trainingIterations = opts->trainingIterations;
-	meta->threshold = opts->anisotropicThreshold;
+	/* in the vectors' own units */
+	meta->threshold = isnan(state->threshold) || state->model.dpb == 0 ? get_float8_nan() :
+		state->threshold / state->scale;
+	meta->scale = state->scale > 0 ? state->scale : 1.0;
+	meta->meanNorm = state->meanNorm;
+	meta->autoFlags = state->autoFlags;
+	meta->sampleRows = state->nsamples;
 	if (opts->spherical)
 		meta->flags |= SCOREAH_FLAG_SPHERICAL;
 	if (opts->quantizeCentroids)

@@ -200,6 +200,7 @@ InsertedDistance(Relation index, ScoreahCache cache, int leaf, BlockNumber blkno
 		return -1;
 	if (cache->meta.metric == SCOREAH_METRIC_COSINE)
 		scoreah_normalize(vec, dim, vec);
+	scoreah_scale(vec, dim, cache->meta.scale, vec);	/* the model's units */
 	return scoreah_exact_l2(vec, c, dim);
 }
 
@@ -310,6 +311,89 @@ PutOptions(ReturnSetInfo *rsinfo, ScoreahMetaPage meta)
 		   meta->reorderStorage == SCOREAH_STORAGE_TABLE ? "table" : "float32");
 }
 
+/*
+ * What the build chose where no option said, and why: one row per choice,
+ * "option" when the user's option decided.
+ */
+static void
+PutChoices(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
+{
+	uint32		f = meta->autoFlags;
+
+	PutRow(rsinfo, "num_leaves_chosen",
+		   (f & SCOREAH_AUTO_LEAVES) ?
+		   psprintf("auto: about sqrt(" INT64_FORMAT " rows), at most one per sampled row",
+					meta->rowsBuilt) : "option");
+	PutRow(rsinfo, "dimensions_per_block_chosen",
+		   (f & SCOREAH_AUTO_DIMS_PER_BLOCK) ?
+		   psprintf("auto: %u blocks for %u dimensions (%s)", meta->nblocks, meta->dimensions,
+					meta->dimsPerBlock == 2 ? "2 dimensions per block while the codes fit a page" :
+					"the fewest dimensions per block whose codes fit a page") : "option");
+	if (!(f & SCOREAH_AUTO_THRESHOLD))
+		PutRow(rsinfo, "anisotropic_quantization_threshold_chosen", "option");
+	else if (isnan(meta->threshold))
+		PutRow(rsinfo, "anisotropic_quantization_threshold_chosen",
+			   meta->scoring == SCOREAH_SCORING_AH ?
+			   "auto: off (the anisotropic loss is for inner products; L2 is served best without it)" :
+			   "auto: off (brute-force scoring has no codes)");
+	else
+		PutRow(rsinfo, "anisotropic_quantization_threshold_chosen",
+			   psprintf("auto: sqrt(4 / (dimensions + 3))%s, so that eta = 4 at %u dimensions as ScaNN's 0.2 gives at 100",
+					meta->metric == SCOREAH_METRIC_COSINE ? "" : " x the mean norm",
+					meta->dimensions));
+	PutRow(rsinfo, "training_sample_rows",
+		   psprintf("%u%s", meta->sampleRows,
+					(f & SCOREAH_AUTO_SAMPLE) ?
+					psprintf(" (auto: at most %d, and at most 3/4 of maintenance_work_mem)",
+							 SCOREAH_AUTO_SAMPLE_ROWS) : " (options)"));
+	if (!rlsActive)
+		PutRow(rsinfo, "mean_norm", psprintf("%.6g", meta->meanNorm));
+	PutRow(rsinfo, "scale", psprintf("%.6g", meta->scale));
+}
+
+/*
+ * The recall the build measured (calibrate.c): one row per number of
+ * leaves searched, recall@10 at each re-ranking depth, and what
+ * scoreah.target_recall chooses for a few targets.
+ */
+static void
+PutCalibration(ReturnSetInfo *rsinfo, ScoreahMetaPage meta)
+{
+	const ScoreahCalibrationData *cal = &meta->calibration;
+	static const double targets[] = {0.8, 0.9, 0.95, 0.98, 0.99};
+
+	if (cal->nqueries == 0)
+	{
+		PutRow(rsinfo, "calibration",
+			   "none (built from too few rows): scoreah.target_recall searches every leaf");
+		return;
+	}
+	PutRow(rsinfo, "calibration",
+		   psprintf("recall@%u of %u held-out sample rows as queries, measured by the build",
+					cal->k, cal->nqueries));
+	for (int i = 0; i < cal->nprobes; i++)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		for (int j = 0; j < cal->nreorders; j++)
+			appendStringInfo(&buf, "%sreordering %u: %.4f", j > 0 ? ", " : "",
+							 cal->reorders[j], cal->recall[i][j] / 10000.0);
+		PutRow(rsinfo, psprintf("calibration_leaves_%u", cal->probes[i]), buf.data);
+	}
+	for (int t = 0; t < lengthof(targets); t++)
+	{
+		int			probes,
+					reorder;
+		double		expected;
+
+		ScoreahCalibChoose(meta, targets[t], &probes, &reorder, &expected);
+		PutRow(rsinfo, psprintf("target_recall_%.2f", targets[t]),
+			   psprintf("num_leaves_to_search = %d, reordering_num_neighbors = %d (calibrated recall %.4f)",
+						probes, reorder, expected));
+	}
+}
+
 /* Counts of the table's rows */
 static void
 PutRowCounts(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, const RowFigures *f)
@@ -385,6 +469,11 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 		CountRows(index, cache, &f);
 
 	PutOptions(rsinfo, &cache->meta);
+	if (cache->meta.flags & SCOREAH_FLAG_TRAINED)
+	{
+		PutChoices(rsinfo, &cache->meta, rlsActive);
+		PutCalibration(rsinfo, &cache->meta);
+	}
 	if (!rlsActive)
 		PutRowCounts(rsinfo, &cache->meta, &f);
 	PutPages(rsinfo, nblocks, byKind, pagesNew);

@@ -609,6 +609,17 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 
 	if (cache->meta.flags & SCOREAH_FLAG_TRAINED)
 	{
+		/* the model works on vectors scaled as the build scaled them */
+		if (cache->meta.scale != 1.0)
+		{
+			float	   *s = unit == x ? palloc(sizeof(float) * dim) : unit;
+
+			scoreah_scale(unit, dim, cache->meta.scale, s);
+			unit = s;
+		}
+		if (cache->meta.metric != SCOREAH_METRIC_COSINE)
+			ScoreahCheckModelRange(unit, dim, cache->meta.meanNorm, cache->meta.scale,
+								   "indexed vector");
 		leaf = scoreah_nearest_l2(unit, model->centroids, model->centroidNorms,
 								  model->nleaves, dim, NULL);
 		if (model->nblocks > 0)
@@ -617,7 +628,8 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 
 			scoreah_model_residual(model, unit, leaf, res);
 			codes = palloc(model->nblocks);
-			scoreah_pq_encode(model, res, unit, cache->meta.threshold, codes);
+			scoreah_pq_encode(model, res, unit, cache->meta.threshold * cache->meta.scale,
+							  codes);
 		}
 	}
 

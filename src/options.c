@@ -25,6 +25,7 @@
 
 int			scoreah_num_leaves_to_search = 0;
 int			scoreah_reordering_num_neighbors = SCOREAH_DEFAULT_REORDER;
+double		scoreah_target_recall = 0;
 bool		scoreah_float_lut_scoring = false;
 bool		scoreah_force_scalar_kernels = false;
 int			scoreah_model_cache_size = 128 * 1024;	/* kB */
@@ -55,9 +56,8 @@ ScoreahInitOptions(void)
 					  "Default number of partitions a query searches (0 = 10% of the leaves)",
 					  0, 0, SCOREAH_MAX_LEAVES, AccessExclusiveLock);
 	add_int_reloption(scoreah_relopt_kind, "leaves_training_sample_size",
-					  "Rows sampled to train the k-means tree",
-					  SCOREAH_DEFAULT_LEAVES_SAMPLE, SCOREAH_MIN_SAMPLE, 100000000,
-					  AccessExclusiveLock);
+					  "Rows sampled to train the k-means tree (0 = up to 100000, as memory allows)",
+					  0, 0, 100000000, AccessExclusiveLock);
 	add_int_reloption(scoreah_relopt_kind, "leaves_training_iterations",
 					  "k-means iterations for the tree",
 					  SCOREAH_DEFAULT_LEAVES_ITERATIONS, 1, SCOREAH_MAX_ITERATIONS,
@@ -78,16 +78,14 @@ ScoreahInitOptions(void)
 					   "Random initial centers (false = k-means++)",
 					   true, AccessExclusiveLock);
 	add_int_reloption(scoreah_relopt_kind, "dimensions_per_block",
-					  "Dimensions per product-quantization block",
-					  SCOREAH_DEFAULT_DIMS_PER_BLOCK, 1, SCOREAH_MAX_DIM,
-					  AccessExclusiveLock);
+					  "Dimensions per product-quantization block (0 = chosen from the dimension)",
+					  0, 0, SCOREAH_MAX_DIM, AccessExclusiveLock);
 	add_real_reloption(scoreah_relopt_kind, "anisotropic_quantization_threshold",
-					   "Threshold T of the score-aware (anisotropic) loss; NaN = off",
-					   get_float8_nan(), 0.0, 1.0e6, AccessExclusiveLock);
+					   "Threshold T of the score-aware (anisotropic) loss; 0 = off, -1 = chosen from the metric and dimension",
+					   SCOREAH_THRESHOLD_AUTO, SCOREAH_THRESHOLD_AUTO, 1.0e6, AccessExclusiveLock);
 	add_int_reloption(scoreah_relopt_kind, "training_sample_size",
-					  "Rows sampled to train the product-quantization codebooks",
-					  SCOREAH_DEFAULT_PQ_SAMPLE, SCOREAH_MIN_SAMPLE, 100000000,
-					  AccessExclusiveLock);
+					  "Rows sampled to train the product-quantization codebooks (0 = up to 100000, as memory allows)",
+					  0, 0, 100000000, AccessExclusiveLock);
 	add_int_reloption(scoreah_relopt_kind, "training_iterations",
 					  "k-means iterations for the codebooks",
 					  SCOREAH_DEFAULT_PQ_ITERATIONS, 1, SCOREAH_MAX_ITERATIONS,
@@ -128,6 +126,11 @@ ScoreahInitGucs(void)
 							NULL, &scoreah_reordering_num_neighbors,
 							SCOREAH_DEFAULT_REORDER, 0, SCOREAH_MAX_REORDER,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("scoreah.target_recall",
+							 "Recall@10 a query should reach: leaves searched and candidates re-ranked are chosen from the index's calibration (0 = off: use num_leaves_to_search and reordering_num_neighbors).",
+							 NULL, &scoreah_target_recall,
+							 0, 0, 1,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("scoreah.force_scalar_kernels",
 							 "Use the portable scalar kernels instead of SIMD ones (for testing).",
 							 NULL, &scoreah_force_scalar_kernels, false,
@@ -186,14 +189,11 @@ ScoreahGetOptions(Relation index)
 	{
 		opts = palloc0(sizeof(ScoreahOptions));
 		SET_VARSIZE(opts, sizeof(ScoreahOptions));
-		opts->leavesTrainingSampleSize = SCOREAH_DEFAULT_LEAVES_SAMPLE;
 		opts->leavesTrainingIterations = SCOREAH_DEFAULT_LEAVES_ITERATIONS;
 		opts->minPartitionSize = SCOREAH_DEFAULT_MIN_PARTITION;
 		opts->randomInit = true;
 		opts->residualQuantization = true;
-		opts->dimensionsPerBlock = SCOREAH_DEFAULT_DIMS_PER_BLOCK;
-		opts->anisotropicThreshold = get_float8_nan();
-		opts->trainingSampleSize = SCOREAH_DEFAULT_PQ_SAMPLE;
+		opts->anisotropicThreshold = SCOREAH_THRESHOLD_AUTO;
 		opts->trainingIterations = SCOREAH_DEFAULT_PQ_ITERATIONS;
 		opts->scoring = SCOREAH_SCORING_AH;
 		opts->reorderingStorage = SCOREAH_STORAGE_DEFAULT;

@@ -83,8 +83,17 @@ FixSettings(ScoreahScanOpaque so)
 {
 	so->nprobe = scoreah_num_leaves_to_search > 0 ? scoreah_num_leaves_to_search :
 		(int) so->cache->meta.numLeavesToSearch;
-	so->nprobe = Max(1, Min(so->nprobe, so->nleaves));
 	so->reorder = scoreah_reordering_num_neighbors;
+	if (scoreah_target_recall > 0)
+	{
+		double		expected;
+
+		/* uncalibrated (built from too few rows): search it all */
+		if (!ScoreahCalibChoose(&so->cache->meta, scoreah_target_recall,
+								&so->nprobe, &so->reorder, &expected))
+			so->nprobe = so->nleaves;
+	}
+	so->nprobe = Max(1, Min(so->nprobe, so->nleaves));
 	so->maxBatch = Max(DEFAULT_BATCH,
 					   (int) Min((Size) INT_MAX / 2,
 								 (Size) work_mem * 1024 / sizeof(ScoreahCandidate)));
@@ -136,12 +145,24 @@ PrepareQuery(IndexScanDesc scan)
 	ScoreahCheckDimensions(dim, qdim);
 	so->queryRaw = palloc(sizeof(float) * dim);
 	memcpy(so->queryRaw, q, sizeof(float) * dim);
-	so->query = so->queryRaw;
-	if (so->cache->meta.metric == SCOREAH_METRIC_COSINE)
+	so->query = palloc(sizeof(float) * dim);
+	switch (so->cache->meta.metric)
 	{
-		so->query = palloc(sizeof(float) * dim);
-		if (scoreah_normalize(q, dim, so->query) == 0)
-			so->nullQuery = true;	/* every distance is NaN */
+		case SCOREAH_METRIC_COSINE:
+			if (scoreah_normalize(q, dim, so->query) == 0)
+				so->nullQuery = true;	/* every distance is NaN */
+			break;
+		case SCOREAH_METRIC_L2:
+			/* in the model's units: scaled as the build scaled the rows */
+			scoreah_scale(q, dim, so->cache->meta.scale, so->query);
+			if (so->cache->meta.flags & SCOREAH_FLAG_TRAINED)
+				ScoreahCheckModelRange(so->query, dim, so->cache->meta.meanNorm,
+									   so->cache->meta.scale, "query vector");
+			break;
+		default:
+			/* inner products rank alike at any positive scale of the query */
+			scoreah_scale(q, dim, scoreah_unit_scale(scoreah_exact_norm(q, dim)), so->query);
+			break;
 	}
 	return true;
 }
@@ -211,12 +232,7 @@ StartScan(IndexScanDesc scan)
 	if (!ScoreahScanBruteForce(cache))
 	{
 		scoreah_lut_alloc(&so->lut, cache->model.nblocks);
-		if (cache->meta.metric != SCOREAH_METRIC_L2 || !cache->model.residual)
-		{
-			/* one table for all leaves; the centroid enters as a bias */
-			scoreah_lut_build(&cache->model, so->query, NULL, &so->lut);
-			scoreah_lut_quantize(&so->lut);
-		}
+		scoreah_lut_query(&cache->model, so->query, &so->lut);
 	}
 	so->roundStart = 0;
 	so->roundEnd = so->nprobe;

@@ -312,27 +312,6 @@ CollectPageRows(ScoreahScanOpaque so, Page page, int leaf, ScoreahCandidate *row
 	return n;
 }
 
-/* The part of every row's AH score that comes from its leaf */
-static double
-LeafBase(ScoreahScanOpaque so, int leaf)
-{
-	ScoreahModel model = &so->cache->model;
-	const float *c = model->centroids + (Size) leaf * model->dim;
-	double		base = 0;
-
-	if (!model->residual)
-		base = 0;				/* codes approximate the whole vector */
-	else if (model->metric == SCOREAH_METRIC_L2)
-	{
-		/* residuals of this leaf: the table depends on the leaf */
-		scoreah_lut_build(model, so->query, c, &so->lut);
-		scoreah_lut_quantize(&so->lut);
-	}
-	else
-		base = -(double) scoreah_dot(so->query, c, model->dim);
-	return base + so->lut.offset;
-}
-
 /*
  * Score every live row of one leaf and offer it to the top-N, skipping rows
  * at or before the round's threshold key.  headbuf is the leaf's first
@@ -358,7 +337,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 		rows = palloc(sizeof(ScoreahCandidate) * SCOREAH_GROUP_ROWS *
 					  so->cache->layout.groupsPerPage);
 	else
-		base = LeafBase(so, leaf);
+		base = scoreah_lut_leaf(&so->cache->model, so->query, leaf, &so->lut);
 
 	/* the chain's next page loads while this one is scored */
 	ScoreahChainBegin(&chain, scan->indexRelation, entry->codeHead, SCOREAH_PAGE_CODES,

@@ -49,6 +49,8 @@ scoreahbuildphasename(int64 phasenum)
 			return "assigning and encoding rows";
 		case SCOREAH_PHASE_WRITING:
 			return "writing leaves";
+		case SCOREAH_PHASE_CALIBRATING:
+			return "measuring recall";
 		default:
 			return NULL;
 	}

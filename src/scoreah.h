@@ -55,7 +55,7 @@
 
 /* Identity and version of the on-disk format */
 #define SCOREAH_MAGIC			0x5C0AE4A1
-#define SCOREAH_VERSION			4
+#define SCOREAH_VERSION			5
 #define SCOREAH_PAGE_ID			0xFF8A	/* bloom uses FF83, pgvector FF84/FF90 */
 
 #define SCOREAH_METAPAGE_BLKNO	0
@@ -113,6 +113,7 @@ typedef struct ScoreahPgvectorHeader
 #define SCOREAH_PHASE_CODEBOOKS		4
 #define SCOREAH_PHASE_ENCODING		5
 #define SCOREAH_PHASE_WRITING		6
+#define SCOREAH_PHASE_CALIBRATING	7
 
 /* Metapage flags */
 #define SCOREAH_FLAG_TRAINED			0x0001	/* tree and codebooks come
@@ -122,13 +123,27 @@ typedef struct ScoreahPgvectorHeader
 #define SCOREAH_FLAG_QUANTIZE_CENTROIDS	0x0008
 #define SCOREAH_FLAG_RANDOM_INIT		0x0010
 
-/* Option defaults and ranges (WITH (...)) */
-#define SCOREAH_DEFAULT_LEAVES_SAMPLE		100000
+/* Options the build chose itself (metapage autoFlags) */
+#define SCOREAH_AUTO_LEAVES				0x0001
+#define SCOREAH_AUTO_DIMS_PER_BLOCK		0x0002
+#define SCOREAH_AUTO_THRESHOLD			0x0004
+#define SCOREAH_AUTO_SAMPLE				0x0008
+
+/*
+ * Option defaults and ranges (WITH (...)).  0 (or -1 for the threshold)
+ * asks the build to choose from the data: see build.c, ChooseShape.
+ */
+#define SCOREAH_AUTO_SAMPLE_ROWS			100000	/* at most, memory allowing */
 #define SCOREAH_DEFAULT_LEAVES_ITERATIONS	12
 #define SCOREAH_DEFAULT_MIN_PARTITION		50
-#define SCOREAH_DEFAULT_DIMS_PER_BLOCK		2
-#define SCOREAH_DEFAULT_PQ_SAMPLE			100000
 #define SCOREAH_DEFAULT_PQ_ITERATIONS		10
+/*
+ * Norm of a vector the model can take, relative to the sample's mean norm:
+ * squared distances in the model's units stay far from FLT_MAX.
+ */
+#define SCOREAH_MAX_NORM_RATIO				1e15
+
+#define SCOREAH_THRESHOLD_AUTO				(-1.0)
 #define SCOREAH_MAX_ITERATIONS				1000
 #define SCOREAH_MIN_SAMPLE					1000
 
@@ -145,15 +160,15 @@ typedef struct ScoreahOptions
 	int32		vl_len_;
 	int			numLeaves;		/* 0 = chosen from the row count */
 	int			numLeavesToSearch;	/* 0 = 10% of the leaves */
-	int			leavesTrainingSampleSize;
+	int			leavesTrainingSampleSize;	/* 0 = chosen */
 	int			leavesTrainingIterations;
 	int			minPartitionSize;
 	bool		spherical;
 	bool		quantizeCentroids;
 	bool		randomInit;
-	int			dimensionsPerBlock;
-	double		anisotropicThreshold;	/* NaN = off */
-	int			trainingSampleSize;
+	int			dimensionsPerBlock; /* 0 = chosen from the width */
+	double		anisotropicThreshold;	/* -1 = chosen, 0 = off */
+	int			trainingSampleSize; /* 0 = chosen */
 	int			trainingIterations;
 	int			scoring;
 	int			reorderingStorage;
@@ -183,6 +198,26 @@ typedef ScoreahPageOpaqueData *ScoreahPageOpaque;
 /* Usable bytes of a page between the header and the special space */
 #define SCOREAH_PAGE_CAPACITY \
 	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(ScoreahPageOpaqueData)))
+
+/*
+ * What the build measured of its own index, for scoreah.target_recall:
+ * recall@k of self-queries (sample rows, their exact neighbours among all
+ * other rows) when probes[i] leaves are searched and reorders[j]
+ * candidates re-ranked, in ten-thousandths (calibrate.c).
+ */
+#define SCOREAH_CALIB_PROBES	24
+#define SCOREAH_CALIB_REORDERS	8
+
+typedef struct ScoreahCalibrationData
+{
+	uint16		nqueries;		/* 0: not calibrated */
+	uint16		k;
+	uint16		nprobes;
+	uint16		nreorders;
+	uint32		probes[SCOREAH_CALIB_PROBES];
+	uint32		reorders[SCOREAH_CALIB_REORDERS];
+	uint16		recall[SCOREAH_CALIB_PROBES][SCOREAH_CALIB_REORDERS];
+} ScoreahCalibrationData;
 
 /*
  * The metapage.  Options are frozen here at build: scans and inserts read
@@ -218,6 +253,14 @@ typedef struct ScoreahMetaPageData
 	float8		builtMeanDistance;	/* mean distance of built rows to their
 									 * centroid (staleness reference) */
 	uint32		format;			/* SCOREAH_FORMAT_* of the column */
+	uint32		autoFlags;		/* SCOREAH_AUTO_*: options the build chose */
+	uint32		sampleRows;		/* rows the model was trained on */
+	float8		meanNorm;		/* of the sample's vectors, before scaling */
+	float8		scale;			/* a power of 2: vectors are multiplied by
+								 * it for training, encoding, routing and
+								 * lookup tables (exact distances use them
+								 * as they are) */
+	ScoreahCalibrationData calibration;
 } ScoreahMetaPageData;
 
 typedef ScoreahMetaPageData *ScoreahMetaPage;
@@ -456,6 +499,31 @@ typedef ScoreahChainData *ScoreahChain;
  * State of CREATE INDEX, shared by build.c (sampling, training, encoding),
  * build_parallel.c (parallel encoding) and build_write.c (pages).
  */
+/*
+ * Calibration during a build (calibrate.c): self-queries drawn from the
+ * sample and, per query, its k nearest rows seen so far by the encoding
+ * pass (a max-heap on distance).
+ */
+typedef struct ScoreahCalibNeighbor
+{
+	double		dist;			/* exact, in the model's units */
+	uint64		id;				/* ScoreahTidToId of the row */
+	uint32		leaf;
+} ScoreahCalibNeighbor;
+
+typedef struct ScoreahCalibBuildData
+{
+	int			nqueries;
+	int			k;
+	int			dim;
+	float	   *queries;		/* nqueries x dim, in the model's units */
+	uint64	   *queryIds;		/* their own rows, left out of their lists */
+	ScoreahCalibNeighbor *nn;	/* nqueries x k */
+	int		   *nnCount;
+} ScoreahCalibBuildData;
+
+typedef ScoreahCalibBuildData *ScoreahCalib;
+
 typedef struct ScoreahBuildState
 {
 	Relation	heap;
@@ -468,17 +536,25 @@ typedef struct ScoreahBuildState
 	MemoryContext tmpCtx;
 
 	/* sampling */
+	bool		sampleAuto;		/* target chosen from the dimension */
 	int			sampleTarget;
 	int			nsamples;
 	int			sampleCapacity;
 	float	   *samples;
+	uint64	   *sampleIds;		/* the sampled rows' TIDs (ScoreahTidToId) */
 	int64		nrows;			/* indexable rows seen */
 	ScoreahRandom rng;
 	Size		memLimit;
 
 	/* model */
 	ScoreahModelData model;
-	double		threshold;
+	double		threshold;		/* in scaled units; NaN = off */
+	double		scale;			/* ScoreahMetaPageData.scale */
+	double		meanNorm;
+	uint32		autoFlags;
+	int			ntree;			/* sample rows the tree trains on */
+	int			npq;			/* ... and the codebooks */
+	struct ScoreahCalibBuildData *calib;	/* NULL: no calibration */
 
 	/* encoding: rows sorted by leaf */
 	struct Tuplesortstate *sort;
@@ -572,6 +648,7 @@ ScoreahIdToTid(uint64 id, ItemPointer tid)
 /* GUCs (options.c) */
 extern int	scoreah_num_leaves_to_search;
 extern int	scoreah_reordering_num_neighbors;
+extern double scoreah_target_recall;
 extern bool scoreah_float_lut_scoring;
 extern bool scoreah_force_scalar_kernels;
 extern int	scoreah_model_cache_size;
@@ -654,6 +731,8 @@ extern float *ScoreahReadVector(Relation index, ScoreahMetaPage meta,
 extern float *ScoreahArrayToVector(ArrayType *array, int *dim, const char *what);
 extern float *ScoreahDatumToVector(int format, Datum value, int *dim, const char *what);
 extern void ScoreahCheckDimensions(int expected, int actual);
+extern void ScoreahCheckModelRange(const float *scaled, int dim, double meanNorm,
+								   double scale, const char *what);
 
 /* build.c: CREATE INDEX */
 extern IndexBuildResult *scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo);
@@ -681,6 +760,20 @@ extern int64 ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage m
 extern void ScoreahBuildWriteDirectory(Relation index, ScoreahMetaPage meta,
 									   const ScoreahLeafData *leaves);
 extern void ScoreahBuildWriteMeta(Relation index, ScoreahMetaPage meta);
+
+/* calibrate.c: the recall the build measures for scoreah.target_recall */
+extern int	ScoreahCalibQueries(int64 nrows, int nsamples, int dim);
+extern void ScoreahCalibInit(ScoreahCalib calib, const float *samples, const uint64 *ids,
+							 int nqueries, int dim);
+extern void ScoreahCalibOffer(ScoreahCalib calib, int metric, const float *x, uint64 id,
+							  int leaf);
+extern void ScoreahCalibMerge(ScoreahCalib calib, const ScoreahCalibNeighbor *nn,
+							  const int *counts);
+extern void ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel model,
+								ScoreahLayout layout, const ScoreahLeafData *entries,
+								int64 rows, ScoreahCalibrationData *out);
+extern bool ScoreahCalibChoose(const ScoreahMetaPageData *meta, double target,
+							   int *probes, int *reorder, double *expected);
 
 /* insert.c */
 extern bool scoreahinsert(Relation index, Datum *values, bool *isnull,

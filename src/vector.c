@@ -145,6 +145,27 @@ ScoreahCheckDimensions(int expected, int actual)
 				 errmsg("expected %d dimensions, not %d", expected, actual)));
 }
 
+/*
+ * A row or query vector in the model's units (scaled by the metapage's
+ * scale) must keep its squared distances to centroids and codewords finite
+ * in single precision.  Vectors within SCOREAH_MAX_NORM_RATIO times the
+ * sample's mean norm do; larger ones are refused, naming the figures.
+ */
+void
+ScoreahCheckModelRange(const float *scaled, int dim, double meanNorm, double scale,
+					   const char *what)
+{
+	double		norm = scoreah_exact_norm(scaled, dim);
+	double		mean = meanNorm > 0 ? meanNorm * scale : 1.0;
+
+	if (!(norm <= SCOREAH_MAX_NORM_RATIO * mean))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is too large for this scoreah index: its norm is %g, more than %g times the mean norm %g of the rows the index was built on",
+						what, norm / scale, SCOREAH_MAX_NORM_RATIO, meanNorm),
+				 errhint("REINDEX once the table holds rows of this magnitude.")));
+}
+
 /* Both operands of a binary function: valid and of the same dimension */
 static void
 GetPair(FunctionCallInfo fcinfo, float **a, float **b, int *dim)

@@ -63,6 +63,23 @@ scoreah_half_to_float_many(const uint16 *src, float *dst, int n)
 	scoreah_exact_kernels->half_to_float(src, dst, n);
 }
 
+double
+scoreah_unit_scale(double norm)
+{
+	if (!(norm > 0) || isinf(norm))
+		return 1.0;
+	return ldexp(1.0, -ilogb(norm));
+}
+
+void
+scoreah_scale(const float *x, int dim, double scale, float *out)
+{
+	float		s = (float) scale;	/* a power of 2: exact in float */
+
+	for (int i = 0; i < dim; i++)
+		out[i] = x[i] * s;
+}
+
 /*
  * The unit vector of x, element by element x[i] / |x| rounded once to
  * float, with the norm of the exact kernels: cosine rows and queries, and

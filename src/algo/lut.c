@@ -153,6 +153,43 @@ scoreah_lut_quantize(ScoreahLut lut)
 	scoreah_pfree(mins);
 }
 
+/* ---- a query's tables ---- */
+
+/* L2 on residuals: each leaf needs a table of its own */
+static bool
+lut_per_leaf(ScoreahModel model)
+{
+	return model->metric == SCOREAH_METRIC_L2 && model->residual;
+}
+
+void
+scoreah_lut_query(ScoreahModel model, const float *query, ScoreahLut lut)
+{
+	if (lut_per_leaf(model))
+		return;
+	/* one table for all leaves; the centroid enters as a bias */
+	scoreah_lut_build(model, query, NULL, lut);
+	scoreah_lut_quantize(lut);
+}
+
+double
+scoreah_lut_leaf(ScoreahModel model, const float *query, int leaf, ScoreahLut lut)
+{
+	const float *c = model->centroids + (Size) leaf * model->dim;
+	double		base = 0;
+
+	if (lut_per_leaf(model))
+	{
+		/* residuals of this leaf: the table depends on the leaf */
+		scoreah_lut_build(model, query, c, lut);
+		scoreah_lut_quantize(lut);
+	}
+	else if (model->residual)
+		base = -(double) scoreah_dot(query, c, model->dim);
+	/* without residuals the codes approximate the whole vector */
+	return base + lut->offset;
+}
+
 /* ---- the LUT16 code layout ---- */
 
 /*

@@ -44,7 +44,7 @@ scoreah_random_below(ScoreahRandom *r, uint64 n)
  * it is a uniform sample too.
  */
 void
-scoreah_shuffle_rows(float *rows, int n, int dim, ScoreahRandom *r)
+scoreah_shuffle_rows(float *rows, uint64 *tags, int n, int dim, ScoreahRandom *r)
 {
 	for (int i = n - 1; i > 0; i--)
 	{
@@ -63,6 +63,13 @@ scoreah_shuffle_rows(float *rows, int n, int dim, ScoreahRandom *r)
 
 				a[d] = b[d];
 				b[d] = t;
+			}
+			if (tags)
+			{
+				uint64		t = tags[i];
+
+				tags[i] = tags[j];
+				tags[j] = t;
 			}
 		}
 	}

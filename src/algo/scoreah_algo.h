@@ -43,7 +43,9 @@ extern void scoreah_random_init(ScoreahRandom *r, uint64 seed);
 extern uint64 scoreah_random_next(ScoreahRandom *r);
 extern double scoreah_random_double(ScoreahRandom *r);	/* [0, 1) */
 extern uint64 scoreah_random_below(ScoreahRandom *r, uint64 n);
-extern void scoreah_shuffle_rows(float *rows, int n, int dim, ScoreahRandom *r);
+/* Fisher-Yates over n rows of dim floats, and tags[] with them if given */
+extern void scoreah_shuffle_rows(float *rows, uint64 *tags, int n, int dim,
+								 ScoreahRandom *r);
 
 /* ---- kernel types (implemented per instruction set, chosen by cpu.c) ---- */
 
@@ -146,6 +148,16 @@ extern double scoreah_exact_distance_with(const ScoreahExactKernels *k, int metr
  */
 extern double scoreah_normalize(const float *x, int dim, float *out);
 
+/*
+ * The power of 2 that brings a vector of this norm to [1, 2): vectors of
+ * any magnitude a float holds, scaled by it, train and score without
+ * overflow or underflow, and the scaling itself rounds nothing.  1 for a
+ * zero norm.
+ */
+extern double scoreah_unit_scale(double norm);
+/* out = x * scale (out may be x) */
+extern void scoreah_scale(const float *x, int dim, double scale, float *out);
+
 /* ---- kmeans.c ---- */
 
 typedef struct ScoreahKmeansParams
@@ -234,6 +246,17 @@ extern void scoreah_lut_free(ScoreahLut lut);
 extern void scoreah_lut_build(ScoreahModel model, const float *query,
 							  const float *center, ScoreahLut lut);
 extern void scoreah_lut_quantize(ScoreahLut lut);
+
+/*
+ * The lookup table a query scores leaf's codes with: one table for all
+ * leaves (built with scoreah_lut_query), or for L2 on residuals a table
+ * of the leaf's own (built here).  Returns the part of every row's
+ * approximate distance that comes from the leaf: a row scores
+ * base + sum / lut->scale.
+ */
+extern void scoreah_lut_query(ScoreahModel model, const float *query, ScoreahLut lut);
+extern double scoreah_lut_leaf(ScoreahModel model, const float *query, int leaf,
+							   ScoreahLut lut);
 
 /* Row `row' of a group: in block b, byte row % 16, low nibble for rows < 16 */
 extern void scoreah_pack_codes(uint8 *groupCodes, int row, const uint8 *codes,

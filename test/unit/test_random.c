@@ -62,8 +62,12 @@ test_shuffle_rows(void)
 	for (int i = 0; i < n; i++)
 		for (int d = 0; d < dim; d++)
 			rows[i * dim + d] = (float) (i * 10 + d);
+	uint64	   *tags = malloc(sizeof(uint64) * n);
+
+	for (int i = 0; i < n; i++)
+		tags[i] = (uint64) i * 10;
 	scoreah_random_init(&r, 1);
-	scoreah_shuffle_rows(rows, n, dim, &r);
+	scoreah_shuffle_rows(rows, tags, n, dim, &r);
 	for (int i = 0; i < n; i++)
 	{
 		int			id = (int) rows[i * dim] / 10;
@@ -73,11 +77,13 @@ test_shuffle_rows(void)
 			seen[id] = true;
 		for (int d = 0; d < dim; d++)
 			CHECK(rows[i * dim + d] == (float) (id * 10 + d), "row %d torn apart", i);
+		CHECK(tags[i] == (uint64) id * 10, "row %d lost its tag", i);
 		moved += id != i;
 	}
 	CHECK(moved > n * 9 / 10, "only %d of %d rows moved", moved, n);
 	free(rows);
 	free(seen);
+	free(tags);
 }
 
 const UnitTestEntry unit_tests_random[] = {

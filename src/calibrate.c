@@ -1,0 +1,476 @@
+/*-------------------------------------------------------------------------
+ *
+ * calibrate.c
+ *	  What recall@10 the index gives at which settings, measured by the
+ *	  build on its own data, so that scoreah.target_recall can ask for a
+ *	  recall rather than for leaf counts.
+ *
+ * Calibration queries are rows of the training sample.  While the encoding
+ * pass reads every row, each query keeps its k nearest rows (exact
+ * distances in the model's units, the query's own row left out: real
+ * queries are not rows of the table).  Once the leaves are written, each
+ * query is routed and every row of the index is scored from its codes
+ * with the query's 8-bit lookup tables, exactly as a scan scores it.  A
+ * true neighbour is found when its leaf is among the first P leaves the
+ * query searches and fewer than R rows of those leaves score before it
+ * (the scan re-ranks its best R candidates by exact distance).  That gives
+ * recall@k on a grid of P and R, kept in the metapage; at query time the
+ * cheapest setting that reaches the target is taken from the grid.
+ *
+ * R starts at 5k: self-queries have near-duplicates in many real tables
+ * (several crops of one image, several chunks of one document), which
+ * their codes rank first however coarse they are, so below 5k the grid
+ * promised more than held-out queries got (mobilenet-1280 at R = 20:
+ * 0.99 measured for 0.977 reached); from 5k on the two agree within a
+ * few thousandths on GloVe-100, MNIST-784 and mobilenet-1280 (README).
+ *
+ * Self-queries are drawn from the data as held-out queries are (a uniform
+ * sample), so the curve transfers to them; the cost is the queries'
+ * distances to every row during encoding and one scoring of the index per
+ * query, a few percent of a build.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/float.h"
+#include "utils/rel.h"
+
+#include "scoreah.h"
+
+#define CALIB_K				10
+#define CALIB_MAX_QUERIES	200
+#define CALIB_MIN_QUERIES	50
+#define CALIB_WORK			((double) 1e10) /* queries x rows x dimensions */
+
+static const uint32 calib_reorders[SCOREAH_CALIB_REORDERS] =
+{50, 75, 100, 150, 200, 400, 800, 1600};
+
+/*
+ * How many calibration queries for a table of nrows rows of dim
+ * dimensions: 200, fewer for big tables (each query's exact distance to
+ * every row is a dim-long loop), at least 50.
+ */
+int
+ScoreahCalibQueries(int64 nrows, int nsamples, int dim)
+{
+	double		q = Min((double) CALIB_MAX_QUERIES,
+						CALIB_WORK / ((double) Max(nrows, 1) * Max(dim, 1)));
+
+	return (int) Min((double) nsamples, Max((double) CALIB_MIN_QUERIES, q));
+}
+
+/*
+ * Set up calibration with the first nqueries rows of the (shuffled, scaled)
+ * sample as queries.
+ */
+void
+ScoreahCalibInit(ScoreahCalib calib, const float *samples, const uint64 *ids,
+				 int nqueries, int dim)
+{
+	memset(calib, 0, sizeof(ScoreahCalibBuildData));
+	calib->nqueries = nqueries;
+	calib->k = CALIB_K;
+	calib->dim = dim;
+	calib->queries = palloc(sizeof(float) * (Size) Max(nqueries, 1) * dim);
+	memcpy(calib->queries, samples, sizeof(float) * (Size) nqueries * dim);
+	calib->queryIds = palloc(sizeof(uint64) * Max(nqueries, 1));
+	memcpy(calib->queryIds, ids, sizeof(uint64) * nqueries);
+	calib->nn = palloc0(sizeof(ScoreahCalibNeighbor) * Max(nqueries, 1) * CALIB_K);
+	calib->nnCount = palloc0(sizeof(int) * Max(nqueries, 1));
+}
+
+/* The query's k nearest so far form a max-heap on distance: replace the top */
+static void
+HeapOffer(ScoreahCalibNeighbor *heap, int *n, int k, const ScoreahCalibNeighbor *c)
+{
+	int			i;
+
+	if (*n < k)
+	{
+		/* sift up */
+		i = (*n)++;
+		heap[i] = *c;
+		while (i > 0 && heap[(i - 1) / 2].dist < heap[i].dist)
+		{
+			ScoreahCalibNeighbor t = heap[(i - 1) / 2];
+
+			heap[(i - 1) / 2] = heap[i];
+			heap[i] = t;
+			i = (i - 1) / 2;
+		}
+		return;
+	}
+	if (c->dist >= heap[0].dist)
+		return;
+	heap[0] = *c;
+	i = 0;
+	for (;;)
+	{
+		int			l = 2 * i + 1,
+					r = l + 1,
+					m = i;
+		ScoreahCalibNeighbor t;
+
+		if (l < k && heap[l].dist > heap[m].dist)
+			m = l;
+		if (r < k && heap[r].dist > heap[m].dist)
+			m = r;
+		if (m == i)
+			return;
+		t = heap[i];
+		heap[i] = heap[m];
+		heap[m] = t;
+		i = m;
+	}
+}
+
+/*
+ * A row of the encoding pass (in the model's units): a candidate neighbour
+ * of every query but its own.
+ */
+void
+ScoreahCalibOffer(ScoreahCalib calib, int metric, const float *x, uint64 id, int leaf)
+{
+	for (int q = 0; q < calib->nqueries; q++)
+	{
+		const float *qv = calib->queries + (Size) q * calib->dim;
+		ScoreahCalibNeighbor c;
+
+		if (calib->queryIds[q] == id)
+			continue;
+		c.dist = metric == SCOREAH_METRIC_L2 ?
+			scoreah_exact_kernels->l2sq(qv, x, calib->dim) :
+			-scoreah_exact_kernels->dot(qv, x, calib->dim);
+		c.id = id;
+		c.leaf = (uint32) leaf;
+		HeapOffer(calib->nn + (Size) q * calib->k, &calib->nnCount[q], calib->k, &c);
+	}
+}
+
+/* Another participant's neighbours into calib's (parallel builds) */
+void
+ScoreahCalibMerge(ScoreahCalib calib, const ScoreahCalibNeighbor *nn, const int *counts)
+{
+	for (int q = 0; q < calib->nqueries; q++)
+		for (int j = 0; j < counts[q]; j++)
+			HeapOffer(calib->nn + (Size) q * calib->k, &calib->nnCount[q], calib->k,
+					  &nn[(Size) q * calib->k + j]);
+}
+
+/* (approx, id): the order in which a scan's top-N keeps candidates */
+static inline bool
+KeyLess(double a, uint64 ida, double b, uint64 idb)
+{
+	return a < b || (a == b && ida < idb);
+}
+
+/*
+ * Score the live rows of a leaf for a query (scores and ids appended to
+ * out, which has room), as a scan scores them.
+ */
+static int
+ScoreLeaf(Relation index, ScoreahModel model, ScoreahLayout layout, const ScoreahLeafData *entry,
+		  int leaf, const float *query, ScoreahLut lut, double *scores, uint64 *ids)
+{
+	double		base = scoreah_lut_leaf(model, query, leaf, lut);
+	ScoreahChainData chain;
+	int			n = 0;
+
+	ScoreahChainBegin(&chain, index, entry->codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
+					  BUFFER_LOCK_SHARE, SCOREAH_CHAIN_STRICT);
+	while (ScoreahChainNext(&chain))
+	{
+		int			ngroups = ScoreahPageGetNGroups(chain.page, layout->gsize);
+
+		for (int g = 0; g < ngroups; g++)
+		{
+			char	   *group = PageGetContents(chain.page) + g * layout->gsize;
+			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
+			ItemPointer tids = ScoreahGroupTids(layout, group);
+			uint32		sums[SCOREAH_GROUP_ROWS];
+
+			scoreah_lut16_scan(ScoreahGroupCodes(layout, group), lut->qlut, model->nblocks, sums);
+			for (int i = 0; i < gh->nitems; i++)
+				if (ItemPointerIsValid(&tids[i]))
+				{
+					scores[n] = base + sums[i] / lut->scale;
+					ids[n++] = ScoreahTidToId(&tids[i]);
+				}
+		}
+	}
+	ScoreahChainEnd(&chain);
+	return n;
+}
+
+/* The grid of leaves searched: 1 to nleaves, about geometric */
+static int
+ProbeGrid(int nleaves, uint32 *probes)
+{
+	int			n = 0;
+
+	for (int i = 0; i < SCOREAH_CALIB_PROBES; i++)
+	{
+		double		f = (double) i / (SCOREAH_CALIB_PROBES - 1);
+		uint32		p = (uint32) rint(pow((double) nleaves, f));
+
+		p = Max(1, Min((uint32) nleaves, p));
+		if (n == 0 || p > probes[n - 1])
+			probes[n++] = p;
+	}
+	return n;
+}
+
+/*
+ * Measure recall@k on the grid for the neighbours found in the encoding
+ * pass, from the written leaves (entries: the directory, in memory), into
+ * out.  Rows is the number of rows indexed (scores buffers).
+ */
+void
+ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel model,
+					ScoreahLayout layout, const ScoreahLeafData *entries, int64 rows,
+					ScoreahCalibrationData *out)
+{
+	int			nleaves = model->nleaves;
+	int			k = calib->k;
+	int			nprobes;
+	float	   *routing = palloc(sizeof(float) * nleaves);
+	int		   *order = palloc(sizeof(int) * nleaves);
+	int		   *rank = palloc(sizeof(int) * nleaves);
+	int		   *hist = palloc(sizeof(int) * nleaves * (k + 1));
+	double	   *scores = palloc_extended(sizeof(double) * Max(rows, 1), MCXT_ALLOC_HUGE);
+	uint64	   *ids = palloc_extended(sizeof(uint64) * Max(rows, 1), MCXT_ALLOC_HUGE);
+	int		   *leafOf = palloc_extended(sizeof(int) * Max(rows, 1), MCXT_ALLOC_HUGE);
+	double		hits[SCOREAH_CALIB_PROBES][SCOREAH_CALIB_REORDERS];
+	int64		total = 0;
+	ScoreahLutData lut;
+
+	memset(out, 0, sizeof(ScoreahCalibrationData));
+	memset(hits, 0, sizeof(hits));
+	nprobes = ProbeGrid(nleaves, out->probes);
+	scoreah_lut_alloc(&lut, model->nblocks);
+
+	for (int q = 0; q < calib->nqueries; q++)
+	{
+		const float *qv = calib->queries + (Size) q * calib->dim;
+		ScoreahCalibNeighbor *nn = calib->nn + (Size) q * k;
+		int			nnn = calib->nnCount[q];
+		double		key[CALIB_K];	/* neighbours' scores, sorted */
+		uint64		keyId[CALIB_K];
+		int			keyRank[CALIB_K];	/* and the rank of their leaf */
+		int64		n = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (nnn == 0)
+			continue;
+
+		/* the leaves in the order the query searches them */
+		scoreah_route_scores(model, qv, routing);
+		for (int j = 0; j < nleaves; j++)
+			order[j] = j;
+		scoreah_order_smallest(routing, order, nleaves, nleaves);
+		for (int j = 0; j < nleaves; j++)
+			rank[order[j]] = j;
+
+		/* every row's score, and the neighbours' among them */
+		scoreah_lut_query(model, qv, &lut);
+		for (int leaf = 0; leaf < nleaves; leaf++)
+		{
+			int			m;
+
+			if (entries[leaf].codeHead == InvalidBlockNumber)
+				continue;
+			m = ScoreLeaf(index, model, layout, &entries[leaf], leaf, qv, &lut,
+						  scores + n, ids + n);
+			for (int i = 0; i < m; i++)
+				leafOf[n + i] = rank[leaf];
+			n += m;
+		}
+		for (int j = 0; j < nnn; j++)
+		{
+			key[j] = get_float8_infinity();
+			keyId[j] = nn[j].id;
+			keyRank[j] = rank[nn[j].leaf];
+		}
+		for (int64 i = 0; i < n; i++)
+			for (int j = 0; j < nnn; j++)
+				if (ids[i] == keyId[j])
+					key[j] = scores[i];
+		/* sort the neighbours by (score, id) */
+		for (int a = 1; a < nnn; a++)
+			for (int b = a; b > 0 && KeyLess(key[b], keyId[b], key[b - 1], keyId[b - 1]); b--)
+			{
+				double		tk = key[b];
+				uint64		ti = keyId[b];
+				int			tr = keyRank[b];
+
+				key[b] = key[b - 1];
+				keyId[b] = keyId[b - 1];
+				keyRank[b] = keyRank[b - 1];
+				key[b - 1] = tk;
+				keyId[b - 1] = ti;
+				keyRank[b - 1] = tr;
+			}
+
+		/*
+		 * hist[L][p]: rows of the leaf ranked L that score before neighbours
+		 * p..nnn-1 but not before neighbour p-1 (the query's own row left
+		 * out).  A row before neighbour j takes one of the R places ahead
+		 * of it, neighbours included.
+		 */
+		memset(hist, 0, sizeof(int) * nleaves * (k + 1));
+		for (int64 i = 0; i < n; i++)
+		{
+			int			p = 0;
+
+			if (ids[i] == calib->queryIds[q])
+				continue;
+			/* a neighbour is not before itself, but before those after it */
+			while (p < nnn && !KeyLess(scores[i], ids[i], key[p], keyId[p]))
+				p++;
+			hist[leafOf[i] * (k + 1) + p]++;
+		}
+
+		/* found at (P, R): its leaf among the first P, fewer than R before it */
+		{
+			int64		before[CALIB_K] = {0};
+			int			pi = 0;
+
+			for (int L = 0; L < nleaves && pi < nprobes; L++)
+			{
+				int64		run = 0;
+
+				for (int p = 0; p <= nnn - 1; p++)
+				{
+					run += hist[L * (k + 1) + p];
+					before[p] += run;
+				}
+				while (pi < nprobes && (uint32) (L + 1) == out->probes[pi])
+				{
+					for (int j = 0; j < nnn; j++)
+						if (keyRank[j] <= L && !isinf(key[j]))
+							for (int r = 0; r < SCOREAH_CALIB_REORDERS; r++)
+								if (before[j] < calib_reorders[r])
+									hits[pi][r] += 1;
+					pi++;
+				}
+			}
+		}
+		total += nnn;
+	}
+
+	out->nqueries = (uint16) calib->nqueries;
+	out->k = (uint16) k;
+	out->nprobes = (uint16) nprobes;
+	out->nreorders = SCOREAH_CALIB_REORDERS;
+	for (int r = 0; r < SCOREAH_CALIB_REORDERS; r++)
+		out->reorders[r] = calib_reorders[r];
+	for (int pi = 0; pi < nprobes; pi++)
+		for (int r = 0; r < SCOREAH_CALIB_REORDERS; r++)
+			out->recall[pi][r] = total > 0 ? (uint16) rint(10000.0 * hits[pi][r] / total) : 0;
+
+	scoreah_lut_free(&lut);
+	pfree(routing);
+	pfree(order);
+	pfree(rank);
+	pfree(hist);
+	pfree(scores);
+	pfree(ids);
+	pfree(leafOf);
+}
+
+/*
+ * The relative cost of a query that searches P leaves and re-ranks R
+ * candidates: every row of the P leaves is scored from its codes (a few
+ * nanoseconds, growing with the blocks), each candidate is re-ranked from
+ * its stored vector (a page access and a dim-long distance).  Constants
+ * are nanoseconds measured on GloVe-100 and MNIST-784 scans (README).
+ */
+static double
+QueryCost(const ScoreahMetaPageData *meta, double probes, double reorder)
+{
+	double		rowsPerLeaf = (double) Max(meta->rowsBuilt, 1) / Max(meta->nleaves, 1);
+	double		score = 2.0 + 0.05 * meta->nblocks;
+	double		rerank = 250.0 + 0.5 * meta->dimensions;
+
+	return probes * rowsPerLeaf * score + reorder * rerank;
+}
+
+/* Calibrated recall at probes[i], reorders[j], as a fraction */
+static inline double
+CalibRecall(const ScoreahCalibrationData *cal, int i, int j)
+{
+	return cal->recall[i][j] / 10000.0;
+}
+
+/*
+ * The cheapest (leaves, candidates) that reaches recall@10 >= target on
+ * the build's calibration, with leaves interpolated between the grid's
+ * (linearly in log leaves).  Returns false when the index holds no
+ * calibration.  A target above what the grid reaches gets the best point
+ * of the grid.  *expected receives the calibrated recall of the choice.
+ */
+bool
+ScoreahCalibChoose(const ScoreahMetaPageData *meta, double target,
+				   int *probes, int *reorder, double *expected)
+{
+	const ScoreahCalibrationData *cal = &meta->calibration;
+	double		bestCost = get_float8_infinity();
+	double		bestRecall = -1;
+
+	if (cal->nqueries == 0 || cal->nprobes == 0)
+		return false;
+
+	for (int j = 0; j < cal->nreorders; j++)
+	{
+		for (int i = 0; i < cal->nprobes; i++)
+		{
+			double		r = CalibRecall(cal, i, j);
+			double		p = cal->probes[i];
+			double		cost;
+
+			if (r < target)
+				continue;
+			/* between the previous grid point and this one */
+			if (i > 0 && CalibRecall(cal, i - 1, j) < r)
+			{
+				double		r0 = CalibRecall(cal, i - 1, j);
+				double		lp0 = log((double) cal->probes[i - 1]);
+				double		lp1 = log(p);
+
+				p = ceil(exp(lp0 + (lp1 - lp0) * (target - r0) / (r - r0)) - 1e-9);
+				p = Max(p, cal->probes[i - 1] + 1);
+				r = target;
+			}
+			cost = QueryCost(meta, p, cal->reorders[j]);
+			if (cost < bestCost)
+			{
+				bestCost = cost;
+				*probes = (int) p;
+				*reorder = (int) cal->reorders[j];
+				*expected = r;
+			}
+			break;
+		}
+	}
+	if (bestCost < get_float8_infinity())
+		return true;
+
+	/* out of reach: the grid's best recall, cheapest first */
+	for (int j = 0; j < cal->nreorders; j++)
+		for (int i = 0; i < cal->nprobes; i++)
+			if (CalibRecall(cal, i, j) > bestRecall ||
+				(CalibRecall(cal, i, j) == bestRecall &&
+				 QueryCost(meta, cal->probes[i], cal->reorders[j]) < bestCost))
+			{
+				bestRecall = CalibRecall(cal, i, j);
+				bestCost = QueryCost(meta, cal->probes[i], cal->reorders[j]);
+				*probes = (int) cal->probes[i];
+				*reorder = (int) cal->reorders[j];
+				*expected = bestRecall;
+			}
+	return true;
+}
