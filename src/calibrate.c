@@ -424,6 +424,14 @@ ScoreahCalibChoose(const ScoreahMetaPageData *meta, double target,
 	if (cal->nqueries == 0 || cal->nprobes == 0)
 		return false;
 
+	/*
+	 * Two standard errors of a recall measured on nqueries x k neighbours
+	 * above the target: the calibration's rows are a sample too, and a
+	 * target is a floor (0.95 becomes 0.9597 with 200 queries).
+	 */
+	target = Min(1.0, target + 2.0 * sqrt(target * (1.0 - target) /
+										  ((double) cal->nqueries * cal->k)));
+
 	for (int j = 0; j < cal->nreorders; j++)
 	{
 		for (int i = 0; i < cal->nprobes; i++)

@@ -11,7 +11,12 @@
 #      (scoring = brute_force): recall(A) >= recall(B) - 0.01;
 #   C. without re-ranking, the anisotropic codes order candidates better
 #      than plain (isotropic) PQ codes of the same tree: recall(A, 0) >
-#      recall(C, 0).
+#      recall(C, 0);
+#   D. built with no option at all, the index reaches recall@10 >= 0.90 at
+#      its default settings, and with scoreah.target_recall = 0.90, 0.95
+#      and 0.99 (and nothing else set) it reaches at least the target less
+#      0.01 on the held-out queries, which are not the build's calibration
+#      rows.
 # Every measured figure (recall, build time, queries per second) is printed
 # as a "# figure: ..." line for the runner to collect.
 #
@@ -122,11 +127,33 @@ cmp_ok($a_reorder, '>=', $b_reorder - 0.01,
 		$a_reorder, $b_reorder));
 
 # C: the same tree (the build is deterministic), isotropic PQ codes.
-build_index('T=off', "num_leaves = $LEAVES");
+build_index('T=off', "num_leaves = $LEAVES, anisotropic_quantization_threshold = 0");
 my $c_plain = recall('T=off', $PROBE, 0);
 cmp_ok($a_plain, '>', $c_plain,
 	sprintf('without re-ranking, anisotropic codes beat isotropic ones (%.4f vs %.4f)',
 		$a_plain, $c_plain));
+
+# D: no option; the defaults, then recall targets
+$node->safe_psql('postgres', 'DROP INDEX IF EXISTS items_v_idx');
+my $secs = ScoreahTest::timed_sql($node,
+	'CREATE INDEX items_v_idx ON items USING scoreah (v scoreah_cosine_ops)');
+my $info = ScoreahTest::index_info($node, 'items_v_idx');
+ScoreahTest::figure('glove-100k cosine AUTO build=%.1fs leaves=%s dimensions_per_block=%s threshold=%s',
+	$secs, $info->{num_leaves}, $info->{dimensions_per_block},
+	$info->{anisotropic_quantization_threshold});
+for my $target (0, 0.90, 0.95, 0.99)
+{
+	my ($recall, $qsecs, $nfull) = ScoreahTest::measure_recall(
+		$node, $truth, op => '<=>', k => $K,
+		settings => "SET enable_seqscan = off; SET scoreah.target_recall = $target");
+	my $label = $target ? "target_recall=$target" : 'defaults';
+	is($nfull, $NQUERIES, "AUTO $label: every query gets $K rows");
+	ScoreahTest::figure('glove-100k cosine AUTO %s recall@%d=%.4f qps=%.0f (%s)',
+		$label, $K, $recall, $NQUERIES / $qsecs,
+		$target ? $info->{sprintf('target_recall_%.2f', $target)} : 'defaults');
+	cmp_ok($recall, '>=', $target ? $target - 0.01 : 0.90,
+		"AUTO $label: recall\@$K reaches " . ($target ? 'the target less 0.01' : '0.90'));
+}
 
 $node->stop;
 done_testing();
