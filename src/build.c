@@ -669,7 +669,8 @@ EncodeRows(ScoreahBuildState *state)
 static void
 SetUpCalibration(ScoreahBuildState *state)
 {
-	int			nq = ScoreahCalibQueries(state->nrows, state->nsamples, state->dim);
+	int			nq = ScoreahCalibQueries(state->nrows, state->nsamples, state->dim,
+										 state->model.nleaves);
 	int			rest;
 
 	nq = Min(nq, state->nsamples / 5);

@@ -43,7 +43,7 @@
 
 #define CALIB_K				10
 #define CALIB_MAX_QUERIES	200
-#define CALIB_MIN_QUERIES	50
+#define CALIB_MIN_QUERIES	20
 #define CALIB_WORK			((double) 1e10) /* queries x rows x dimensions */
 
 static const uint32 calib_reorders[SCOREAH_CALIB_REORDERS] =
@@ -51,16 +51,18 @@ static const uint32 calib_reorders[SCOREAH_CALIB_REORDERS] =
 
 /*
  * How many calibration queries for a table of nrows rows of dim
- * dimensions: 200, fewer for big tables (each query's exact distance to
- * every row is a dim-long loop), at least 50.
+ * dimensions split into nleaves leaves: 200, fewer for big tables.  Each
+ * query's exact distance to every row is a dim-long loop, as is routing a
+ * row to each leaf: up to 10^10 multiply-adds, or a quarter of the
+ * routing work of the encoding pass when that is more.  At least 20.
  */
 int
-ScoreahCalibQueries(int64 nrows, int nsamples, int dim)
+ScoreahCalibQueries(int64 nrows, int nsamples, int dim, int nleaves)
 {
-	double		q = Min((double) CALIB_MAX_QUERIES,
-						CALIB_WORK / ((double) Max(nrows, 1) * Max(dim, 1)));
+	double		q = Max(CALIB_WORK / ((double) Max(nrows, 1) * Max(dim, 1)), nleaves / 4.0);
 
-	return (int) Min((double) nsamples, Max((double) CALIB_MIN_QUERIES, q));
+	q = Max((double) CALIB_MIN_QUERIES, Min((double) CALIB_MAX_QUERIES, q));
+	return (int) Min((double) nsamples, q);
 }
 
 /*

@@ -762,7 +762,7 @@ extern void ScoreahBuildWriteDirectory(Relation index, ScoreahMetaPage meta,
 extern void ScoreahBuildWriteMeta(Relation index, ScoreahMetaPage meta);
 
 /* calibrate.c: the recall the build measures for scoreah.target_recall */
-extern int	ScoreahCalibQueries(int64 nrows, int nsamples, int dim);
+extern int	ScoreahCalibQueries(int64 nrows, int nsamples, int dim, int nleaves);
 extern void ScoreahCalibInit(ScoreahCalib calib, const float *samples, const uint64 *ids,
 							 int nqueries, int dim);
 extern void ScoreahCalibOffer(ScoreahCalib calib, int metric, const float *x, uint64 id,
