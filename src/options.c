@@ -26,6 +26,13 @@
 int			scoreah_num_leaves_to_search = 0;
 int			scoreah_reordering_num_neighbors = SCOREAH_DEFAULT_REORDER;
 double		scoreah_target_recall = 0;
+int			scoreah_scan_order = SCOREAH_ORDER_STRICT;
+
+static const struct config_enum_entry scan_order_options[] = {
+	{"strict", SCOREAH_ORDER_STRICT, false},
+	{"relaxed", SCOREAH_ORDER_RELAXED, false},
+	{NULL, 0, false}
+};
 bool		scoreah_float_lut_scoring = false;
 bool		scoreah_force_scalar_kernels = false;
 int			scoreah_model_cache_size = 128 * 1024;	/* kB */
@@ -130,6 +137,11 @@ ScoreahInitGucs(void)
 							 "Recall@10 a query should reach: leaves searched and candidates re-ranked are chosen from the index's calibration (0 = off: use num_leaves_to_search and reordering_num_neighbors).",
 							 NULL, &scoreah_target_recall,
 							 0, 0, 1,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("scoreah.scan_order",
+							 "strict: rows come out in exact distance order across batches and rounds; relaxed: exact within a batch only (faster past the first batch).",
+							 NULL, &scoreah_scan_order,
+							 SCOREAH_ORDER_STRICT, scan_order_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("scoreah.force_scalar_kernels",
 							 "Use the portable scalar kernels instead of SIMD ones (for testing).",

@@ -150,8 +150,8 @@ ExactDistance(IndexScanDesc scan, const ScoreahCandidate *c, double *distance)
 }
 
 /*
- * Offer a row to the top-N unless a previous batch of this round already
- * handed it out (its key is not past the round's threshold).
+ * Offer a row to the top-N unless a previous batch already took it (its
+ * key is not past the leaf's floor).
  */
 static inline void
 OfferItem(ScoreahScanOpaque so, ScoreahTopN *top, uint64 id, BlockNumber vblkno,
@@ -161,7 +161,7 @@ OfferItem(ScoreahScanOpaque so, ScoreahTopN *top, uint64 id, BlockNumber vblkno,
 
 	c.approx = approx;
 	c.id = id;
-	if (so->haveThreshold && scoreah_candidate_cmp(&c, &so->threshold) <= 0)
+	if (so->haveFloor && scoreah_candidate_cmp(&c, &so->floor) <= 0)
 		return;
 	c.distance = distance;
 	c.vpage = vblkno;
@@ -490,12 +490,14 @@ RerankEach(IndexScanDesc scan)
 }
 
 /*
- * Score the leaves of the current round into top.  While a leaf is scored,
- * the next leaf's first page is already pinned and on its way into the
- * CPU cache.
+ * Score the leaves at positions from..to-1 of the leaf order into top;
+ * rows of the leaves before floorUpto whose key is not past floorKey were
+ * batched already and are skipped.  While a leaf is scored, the next
+ * leaf's first page is already pinned and on its way into the CPU cache.
  */
 void
-ScoreahScanRound(IndexScanDesc scan, ScoreahTopN *top)
+ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
+				  int floorUpto, const ScoreahCandidate *floorKey)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 	Relation	index = scan->indexRelation;
@@ -503,25 +505,29 @@ ScoreahScanRound(IndexScanDesc scan, ScoreahTopN *top)
 	ScoreahLeafData entries[2];
 	Buffer		head = InvalidBuffer;
 
-	if (so->roundStart < so->roundEnd)
+	if (from < to)
 	{
-		ScoreahReadLeafRecent(index, cache, so->leafOrder[so->roundStart], &entries[0]);
+		ScoreahReadLeafRecent(index, cache, so->leafOrder[from], &entries[0]);
 		head = ScoreahPinAhead(index, cache, entries[0].codeHead, 0, BLCKSZ);
 	}
-	for (int i = so->roundStart; i < so->roundEnd; i++)
+	for (int i = from; i < to; i++)
 	{
-		ScoreahLeaf cur = &entries[(i - so->roundStart) & 1];
-		ScoreahLeaf nxt = &entries[(i - so->roundStart + 1) & 1];
+		ScoreahLeaf cur = &entries[(i - from) & 1];
+		ScoreahLeaf nxt = &entries[(i - from + 1) & 1];
 		Buffer		nexthead = InvalidBuffer;
 
-		if (i + 1 < so->roundEnd)
+		if (i + 1 < to)
 		{
 			ScoreahReadLeafRecent(index, cache, so->leafOrder[i + 1], nxt);
 			nexthead = ScoreahPinAhead(index, cache, nxt->codeHead, 0, BLCKSZ);
 		}
+		so->haveFloor = floorKey != NULL && i < floorUpto;
+		if (so->haveFloor)
+			so->floor = *floorKey;
 		ScanLeaf(scan, so->leafOrder[i], cur, head, top);
 		head = nexthead;
 	}
+	so->haveFloor = false;
 }
 
 /*

@@ -604,15 +604,44 @@ typedef struct ScoreahScanOpaqueData
 	int		   *leafOrder;		/* leaves, nearest first (the first nordered) */
 	float	   *leafScores;		/* routing score of every leaf */
 	int			nordered;
-	int			roundStart;		/* first leaf of the current round */
-	int			roundEnd;
+	int			searched;		/* leaves (positions of leafOrder) scored */
+	ScoreahCandidate floor;		/* the leaf being scored: keys up to this
+								 * one were batched already */
+	bool		haveFloor;
 	/* batches */
 	int			batchSize;		/* candidates per batch */
-	bool		haveThreshold;	/* candidates must come after this key */
-	ScoreahCandidate threshold;	/* (approx, id) of the last batch's worst */
-	ScoreahCandidate *batch;	/* current batch, in output order */
+	ScoreahCandidate *batch;	/* current batch (the null query's rows) */
 	int			nbatch;
 	int			batchPos;
+	/*
+	 * The candidates of the searched leaves not batched yet, by key: the
+	 * first batch's runners-up, then each leaf scored once (new leaves
+	 * merged in), a few batches' worth up to work_mem; when more were
+	 * left out (cut), the leaves are scored again past the last key
+	 * served.
+	 */
+	bool		haveStore;
+	bool		exactTail;		/* a small index gone deep: all of it in the
+								 * store, re-ranked at once */
+	ScoreahCandidate *store;
+	int			nstore;
+	int			storePos;
+	bool		cut;
+	ScoreahCandidate cutKey;	/* the best key left out */
+	ScoreahCandidate served;	/* the last key served */
+	bool		haveServed;
+	/* output: re-ranked rows wait here until no unseen row can precede */
+	bool		strict;			/* scoreah.scan_order = strict */
+	ScoreahHeap pending;
+	ScoreahFit	fit;			/* approximate scores against exact
+								 * distances, over every re-ranked row */
+	int			waitBatches;	/* batches since a row was last returned */
+	ScoreahCandidate last;		/* the last row returned */
+	int64		emitted;
+	int64		depthAhead;		/* rows the leaves were last widened for */
+	ScoreahHeap late;			/* strict: rows found after a farther row
+								 * had been returned */
+	int64		dropped;		/* late rows returned at the end */
 	/* null-query iterator */
 	int			seqLeaf;
 	BlockNumber seqBlk;
@@ -649,6 +678,10 @@ ScoreahIdToTid(uint64 id, ItemPointer tid)
 extern int	scoreah_num_leaves_to_search;
 extern int	scoreah_reordering_num_neighbors;
 extern double scoreah_target_recall;
+extern int	scoreah_scan_order;
+
+#define SCOREAH_ORDER_STRICT	0
+#define SCOREAH_ORDER_RELAXED	1
 extern bool scoreah_float_lut_scoring;
 extern bool scoreah_force_scalar_kernels;
 extern int	scoreah_model_cache_size;
@@ -792,7 +825,8 @@ extern void scoreahrescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 						  ScanKey orderbys, int norderbys);
 extern bool scoreahgettuple(IndexScanDesc scan, ScanDirection dir);
 extern void scoreahendscan(IndexScanDesc scan);
-extern void ScoreahScanRound(IndexScanDesc scan, ScoreahTopN *top);
+extern void ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
+							  int floorUpto, const ScoreahCandidate *floorKey);
 extern void ScoreahScanRerank(IndexScanDesc scan);
 extern void ScoreahScanEndHeapFetch(ScoreahScanOpaque so);
 

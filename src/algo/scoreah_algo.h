@@ -321,7 +321,43 @@ scoreah_topn_offer(ScoreahTopN *t, const ScoreahCandidate *c)
 }
 
 /* By exact distance (NaN last, as float8 sorts), then id */
+extern int	scoreah_distance_cmp(const ScoreahCandidate *x, const ScoreahCandidate *y);
 extern void scoreah_sort_by_distance(ScoreahCandidate *c, int n);
+
+/*
+ * Candidates re-ranked but not returned yet, nearest first: a binary
+ * min-heap on (exact distance, id), NaN last.
+ */
+typedef struct ScoreahHeap
+{
+	ScoreahCandidate *items;
+	int			n;
+	int			cap;
+} ScoreahHeap;
+
+extern void scoreah_heap_init(ScoreahHeap *h);
+extern void scoreah_heap_push(ScoreahHeap *h, const ScoreahCandidate *c);
+extern void scoreah_heap_pop(ScoreahHeap *h, ScoreahCandidate *out);
+
+/*
+ * Running sums for the least-squares line of approximate scores a against
+ * t, a monotone function of the exact distance (the distance itself, or
+ * its square for L2): how far past a row's predicted score the rows not
+ * yet re-ranked must lie before the row can be returned in order.
+ */
+typedef struct ScoreahFit
+{
+	double		n,
+				st,
+				sa,
+				stt,
+				sta,
+				saa;
+} ScoreahFit;
+
+extern void scoreah_fit_add(ScoreahFit *f, double t, double a);
+extern bool scoreah_fit_line(const ScoreahFit *f, double *alpha, double *beta,
+							 double *sigma);
 /* By (approx, id) */
 extern void scoreah_sort_by_approx(ScoreahCandidate *c, int n);
 

@@ -97,11 +97,10 @@ cmp_distance(const void *a, const void *b)
 	return x->id < y->id ? -1 : (x->id > y->id ? 1 : 0);
 }
 
-static int
-cmp_approx(const void *a, const void *b)
+int
+scoreah_distance_cmp(const ScoreahCandidate *x, const ScoreahCandidate *y)
 {
-	return scoreah_candidate_cmp((const ScoreahCandidate *) a,
-								 (const ScoreahCandidate *) b);
+	return cmp_distance(x, y);
 }
 
 void
@@ -110,10 +109,84 @@ scoreah_sort_by_distance(ScoreahCandidate *c, int n)
 	qsort(c, n, sizeof(ScoreahCandidate), cmp_distance);
 }
 
+/*
+ * By (approx, id): a quicksort with the comparison inline (median of
+ * three, insertion sort below 16, the larger side iterated), several
+ * times faster than qsort()'s call per comparison on the store of a deep
+ * scan.
+ */
+#define CAND_LESS(a, b) ((a)->approx < (b)->approx || \
+						 ((a)->approx == (b)->approx && (a)->id < (b)->id))
+
+static inline void
+swap_cand(ScoreahCandidate *a, ScoreahCandidate *b)
+{
+	ScoreahCandidate t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
 void
 scoreah_sort_by_approx(ScoreahCandidate *c, int n)
 {
-	qsort(c, n, sizeof(ScoreahCandidate), cmp_approx);
+	while (n > 16)
+	{
+		int			mid = n / 2,
+					i,
+					j;
+		ScoreahCandidate pivot;
+
+		/* median of three to c[0] .. c[mid] .. c[n - 1], pivot in the middle */
+		if (CAND_LESS(&c[mid], &c[0]))
+			swap_cand(&c[mid], &c[0]);
+		if (CAND_LESS(&c[n - 1], &c[mid]))
+		{
+			swap_cand(&c[n - 1], &c[mid]);
+			if (CAND_LESS(&c[mid], &c[0]))
+				swap_cand(&c[mid], &c[0]);
+		}
+		pivot = c[mid];
+		i = 0;
+		j = n - 1;
+		while (i <= j)
+		{
+			while (CAND_LESS(&c[i], &pivot))
+				i++;
+			while (CAND_LESS(&pivot, &c[j]))
+				j--;
+			if (i <= j)
+			{
+				swap_cand(&c[i], &c[j]);
+				i++;
+				j--;
+			}
+		}
+		/* recurse into the smaller side, loop on the larger */
+		if (j + 1 < n - i)
+		{
+			scoreah_sort_by_approx(c, j + 1);
+			c += i;
+			n -= i;
+		}
+		else
+		{
+			scoreah_sort_by_approx(c + i, n - i);
+			n = j + 1;
+		}
+	}
+	for (int i = 1; i < n; i++)
+	{
+		ScoreahCandidate x = c[i];
+		int			j = i;
+
+		while (j > 0 && CAND_LESS(&x, &c[j - 1]))
+		{
+			c[j] = c[j - 1];
+			j--;
+		}
+		c[j] = x;
+	}
 }
 
 /* ---- the nearest leaves ---- */
@@ -184,4 +257,111 @@ scoreah_order_smallest(const float *scores, int *order, int n, int k)
 		order[m] = t;
 		sift_down(scores, order, m, 0);
 	}
+}
+
+/* ---- rows re-ranked but not returned yet: a min-heap on exact distance ---- */
+
+void
+scoreah_heap_init(ScoreahHeap *h)
+{
+	h->items = NULL;
+	h->n = 0;
+	h->cap = 0;
+}
+
+void
+scoreah_heap_push(ScoreahHeap *h, const ScoreahCandidate *c)
+{
+	int			i;
+
+	if (h->n == h->cap)
+	{
+		int			cap = Max(64, h->cap * 2);
+		ScoreahCandidate *items = scoreah_palloc(sizeof(ScoreahCandidate) * cap);
+
+		if (h->n > 0)
+			memcpy(items, h->items, sizeof(ScoreahCandidate) * h->n);
+		if (h->items)
+			scoreah_pfree(h->items);
+		h->items = items;
+		h->cap = cap;
+	}
+	i = h->n++;
+	h->items[i] = *c;
+	while (i > 0 && scoreah_distance_cmp(&h->items[i], &h->items[(i - 1) / 2]) < 0)
+	{
+		ScoreahCandidate t = h->items[i];
+
+		h->items[i] = h->items[(i - 1) / 2];
+		h->items[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+}
+
+void
+scoreah_heap_pop(ScoreahHeap *h, ScoreahCandidate *out)
+{
+	int			i = 0;
+
+	*out = h->items[0];
+	h->items[0] = h->items[--h->n];
+	for (;;)
+	{
+		int			l = 2 * i + 1,
+					r = l + 1,
+					m = i;
+		ScoreahCandidate t;
+
+		if (l < h->n && scoreah_distance_cmp(&h->items[l], &h->items[m]) < 0)
+			m = l;
+		if (r < h->n && scoreah_distance_cmp(&h->items[r], &h->items[m]) < 0)
+			m = r;
+		if (m == i)
+			break;
+		t = h->items[i];
+		h->items[i] = h->items[m];
+		h->items[m] = t;
+		i = m;
+	}
+}
+
+/* ---- how approximate scores follow exact distances ---- */
+
+void
+scoreah_fit_add(ScoreahFit *f, double t, double a)
+{
+	if (!isfinite(t) || !isfinite(a))
+		return;
+	f->n += 1;
+	f->st += t;
+	f->sa += a;
+	f->stt += t * t;
+	f->sta += t * a;
+	f->saa += a * a;
+}
+
+/*
+ * The least-squares line a = alpha t + beta through the points, and the
+ * standard deviation of the points about it.  False with fewer than 30
+ * points (too few to trust the spread) or no spread in t.
+ */
+bool
+scoreah_fit_line(const ScoreahFit *f, double *alpha, double *beta, double *sigma)
+{
+	double		n = f->n,
+				vt,
+				cta,
+				res;
+
+	if (n < 30)
+		return false;
+	vt = f->stt - f->st * f->st / n;
+	if (!(vt > 0))
+		return false;
+	cta = f->sta - f->st * f->sa / n;
+	*alpha = cta / vt;
+	*beta = (f->sa - *alpha * f->st) / n;
+	res = (f->saa - f->sa * f->sa / n) - *alpha * cta;
+	*sigma = res > 0 ? sqrt(res / (n - 2)) : 0;
+	return true;
 }

@@ -124,9 +124,130 @@ test_order_smallest(void)
 	}
 }
 
+static int
+cmp_dist(const void *a, const void *b)
+{
+	return scoreah_distance_cmp((const ScoreahCandidate *) a, (const ScoreahCandidate *) b);
+}
+
+/* The inline sort against qsort, on many ties and on sorted input */
+static void
+test_sort_by_approx(void)
+{
+	ScoreahRandom r;
+
+	scoreah_random_init(&r, 5);
+	for (int trial = 0; trial < 40; trial++)
+	{
+		int			n = (int) scoreah_random_below(&r, 3000);
+		ScoreahCandidate *a = malloc(sizeof(ScoreahCandidate) * (n + 1));
+		ScoreahCandidate *b = malloc(sizeof(ScoreahCandidate) * (n + 1));
+
+		for (int i = 0; i < n; i++)
+		{
+			memset(&a[i], 0, sizeof(ScoreahCandidate));
+			a[i].approx = trial % 3 == 0 ? (double) i :
+				(double) scoreah_random_below(&r, trial % 3 == 1 ? 7 : 1000000);
+			a[i].id = scoreah_random_next(&r);
+		}
+		memcpy(b, a, sizeof(ScoreahCandidate) * n);
+		scoreah_sort_by_approx(a, n);
+		qsort(b, n, sizeof(ScoreahCandidate), cmp_cand);
+		for (int i = 0; i < n; i++)
+			CHECK(a[i].id == b[i].id, "trial %d: position %d of %d differs", trial, i, n);
+		free(a);
+		free(b);
+	}
+}
+
+/* The pending heap pops in (distance, id) order, NaN last */
+static void
+test_heap(void)
+{
+	ScoreahRandom r;
+	ScoreahHeap h;
+	int			n = 5000;
+	ScoreahCandidate *all = malloc(sizeof(ScoreahCandidate) * n);
+	int			popped = 0;
+
+	scoreah_random_init(&r, 8);
+	scoreah_heap_init(&h);
+	for (int i = 0; i < n; i++)
+	{
+		memset(&all[i], 0, sizeof(ScoreahCandidate));
+		all[i].distance = i % 97 == 0 ? NAN : (double) scoreah_random_below(&r, 500);
+		all[i].id = (uint64) i;
+		scoreah_heap_push(&h, &all[i]);
+		/* pops interleaved with pushes, as a scan does */
+		if (i % 3 == 0)
+		{
+			ScoreahCandidate c;
+
+			scoreah_heap_pop(&h, &c);
+			all[popped++] = c;
+		}
+	}
+	CHECK(h.n == n - popped, "heap holds %d, expected %d", h.n, n - popped);
+	{
+		ScoreahCandidate prev,
+					c;
+
+		scoreah_heap_pop(&h, &prev);
+		while (h.n > 0)
+		{
+			scoreah_heap_pop(&h, &c);
+			CHECK(cmp_dist(&prev, &c) <= 0, "popped (%g, %llu) after (%g, %llu)",
+				  c.distance, (unsigned long long) c.id, prev.distance,
+				  (unsigned long long) prev.id);
+			prev = c;
+		}
+	}
+	free(h.items);
+	free(all);
+}
+
+/* The fitted line and spread of noiseless and noisy points */
+static void
+test_fit(void)
+{
+	ScoreahFit	f;
+	ScoreahRandom r;
+	double		alpha,
+				beta,
+				sigma;
+
+	memset(&f, 0, sizeof(f));
+	for (int i = 0; i < 29; i++)
+		scoreah_fit_add(&f, i, 3.0 * i - 2.0);
+	CHECK(!scoreah_fit_line(&f, &alpha, &beta, &sigma), "29 points are too few");
+	scoreah_fit_add(&f, 29, 85.0);
+	scoreah_fit_add(&f, NAN, 1.0);
+	CHECK(scoreah_fit_line(&f, &alpha, &beta, &sigma), "30 points fit");
+	CHECK(fabs(alpha - 3.0) < 1e-9 && fabs(beta + 2.0) < 1e-9 && sigma < 1e-6,
+		  "exact line: alpha %g beta %g sigma %g", alpha, beta, sigma);
+
+	memset(&f, 0, sizeof(f));
+	scoreah_random_init(&r, 3);
+	for (int i = 0; i < 20000; i++)
+	{
+		double		t = scoreah_random_below(&r, 1000) / 100.0;
+		/* uniform noise in [-1, 1]: standard deviation 1 / sqrt(3) */
+		double		e = scoreah_random_below(&r, 2000001) / 1000000.0 - 1.0;
+
+		scoreah_fit_add(&f, t, 0.5 * t + 4.0 + e);
+	}
+	CHECK(scoreah_fit_line(&f, &alpha, &beta, &sigma), "noisy points fit");
+	CHECK(fabs(alpha - 0.5) < 0.01 && fabs(beta - 4.0) < 0.05 &&
+		  fabs(sigma - 1.0 / sqrt(3.0)) < 0.01,
+		  "noisy line: alpha %g beta %g sigma %g", alpha, beta, sigma);
+}
+
 const UnitTestEntry unit_tests_topn[] = {
 	{"topn: the kept candidates are a full sort's first", test_topn_against_sort},
 	{"topn: exact order puts NaN last, ties by id", test_sort_by_distance},
 	{"topn: nearest leaves as a sort orders them", test_order_smallest},
+	{"topn: the inline sort by key agrees with qsort", test_sort_by_approx},
+	{"topn: pending rows pop nearest first, NaN last", test_heap},
+	{"topn: the line of scores against distances and its spread", test_fit},
 	{NULL, NULL}
 };
