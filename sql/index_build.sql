@@ -301,7 +301,7 @@ DROP TABLE other;
 
 -- Unsupported index features
 CREATE TABLE feat (id int, v real[]);
-CREATE INDEX ON feat USING scoreah (v, id);
+CREATE INDEX ON feat USING scoreah (v, id);	-- a key column: fine (sql/keys.sql)
 CREATE INDEX ON feat USING scoreah (v) INCLUDE (id);
 CREATE UNIQUE INDEX ON feat USING scoreah (v);
 CREATE INDEX ON feat USING scoreah (v DESC);

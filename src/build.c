@@ -326,7 +326,8 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 			ScoreahCheckModelRange(unit, dim, state->meanNorm, state->scale, "indexed vector");
 		leaf = scoreah_nearest_l2(unit, model->centroids, model->centroidNorms,
 								  model->nleaves, dim, &dist);
-		plen = sizeof(ItemPointerData) + model->nblocks + sizeof(float) * dim;
+		plen = sizeof(ItemPointerData) + model->nblocks + sizeof(float) * dim +
+			sizeof(int64) * state->nkeys + sizeof(uint32);
 		payload = palloc(VARHDRSZ + plen);
 		p = VARDATA(payload);
 
@@ -344,6 +345,15 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 		}
 		p += model->nblocks;
 		memcpy(p, x, sizeof(float) * dim);
+		p += sizeof(float) * dim;
+		{
+			int64		keys[SCOREAH_MAX_KEYS];
+			uint32		nulls;
+
+			ScoreahRowKeys(index, state->nkeys, values, isnull, keys, &nulls);
+			memcpy(p, keys, sizeof(int64) * state->nkeys);
+			memcpy(p + sizeof(int64) * state->nkeys, &nulls, sizeof(uint32));
+		}
 
 		ExecClearTuple(state->slot);
 		state->slot->tts_values[0] = Int32GetDatum(leaf);
@@ -426,11 +436,13 @@ ScaleSample(ScoreahBuildState *state)
  * then the fewest that fit.
  */
 static int
-AutoDimsPerBlock(int dim)
+AutoDimsPerBlock(int dim, int nkeys)
 {
-	if ((dim + 1) / 2 <= SCOREAH_MAX_BLOCKS)
+	int			maxBlocks = ScoreahMaxBlocks(nkeys);
+
+	if ((dim + 1) / 2 <= maxBlocks)
 		return 2;
-	return (dim + SCOREAH_MAX_BLOCKS - 1) / SCOREAH_MAX_BLOCKS;
+	return (dim + maxBlocks - 1) / maxBlocks;
 }
 
 /*
@@ -494,7 +506,7 @@ ChooseShape(ScoreahBuildState *state)
 	model->dpb = opts->dimensionsPerBlock;
 	if (model->dpb == 0)
 	{
-		model->dpb = AutoDimsPerBlock(dim);
+		model->dpb = AutoDimsPerBlock(dim, state->nkeys);
 		state->autoFlags |= SCOREAH_AUTO_DIMS_PER_BLOCK;
 	}
 	if (opts->anisotropicThreshold == SCOREAH_THRESHOLD_AUTO)
@@ -515,13 +527,13 @@ ChooseShape(ScoreahBuildState *state)
 	model->quantizeCentroids = opts->quantizeCentroids;
 	model->nblocks = opts->scoring == SCOREAH_SCORING_AH ?
 		(dim + model->dpb - 1) / model->dpb : 0;
-	if (model->nblocks > SCOREAH_MAX_BLOCKS)
+	if (model->nblocks > ScoreahMaxBlocks(state->nkeys))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("dimensions_per_block = %d gives %d blocks for %d dimensions, more than the %d that fit a page",
-						model->dpb, model->nblocks, dim, SCOREAH_MAX_BLOCKS),
+						model->dpb, model->nblocks, dim, ScoreahMaxBlocks(state->nkeys)),
 				 errhint("Use dimensions_per_block = %d or more.",
-						 (dim + SCOREAH_MAX_BLOCKS - 1) / SCOREAH_MAX_BLOCKS)));
+						 (dim + ScoreahMaxBlocks(state->nkeys) - 1) / ScoreahMaxBlocks(state->nkeys))));
 }
 
 /*
@@ -721,11 +733,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	leaves = palloc_extended(sizeof(ScoreahLeafData) * model->nleaves,
 							 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	for (int j = 0; j < model->nleaves; j++)
-	{
-		leaves[j].codeHead = leaves[j].codeTail = InvalidBlockNumber;
-		leaves[j].vecHead = leaves[j].vecTail = InvalidBlockNumber;
-		leaves[j].reuseBlk = InvalidBlockNumber;
-	}
+		ScoreahInitLeafEntry(&leaves[j]);
 	ScoreahBuildWriteLeaves(state, meta, leaves);
 	ExecDropSingleTupleTableSlot(state->slot);
 	tuplesort_end(state->sort);
@@ -776,6 +784,7 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	state.opts = ScoreahGetOptions(index);
 	state.metric = ScoreahGetMetric(index);
 	state.format = ScoreahGetFormat(index);
+	state.nkeys = ScoreahKeyKinds(index, state.keyKinds);
 	ScoreahCheckColumnType(index, state.format);
 	state.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "scoreah build row",
 										 ALLOCSET_DEFAULT_SIZES);
@@ -838,6 +847,7 @@ scoreahbuildempty(Relation index)
 	state.opts = ScoreahGetOptions(index);
 	state.metric = ScoreahGetMetric(index);
 	state.format = ScoreahGetFormat(index);
+	state.nkeys = ScoreahKeyKinds(index, state.keyKinds);
 	ScoreahBuildFillMeta(&state, &meta);
 	ScoreahBuildWriteUntrained(index, INIT_FORKNUM, &meta);
 }

@@ -142,6 +142,7 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	state.metric = shared->metric;
 	state.format = shared->format;
 	state.dim = shared->dim;
+	state.nkeys = ScoreahKeyKinds(index, state.keyKinds);
 	state.threshold = shared->threshold;
 	state.scale = shared->scale;
 	state.meanNorm = shared->meanNorm;

@@ -183,7 +183,8 @@ WriteVector(LeafWriter *lw, const float *x, BlockNumber *blkno, uint16 *off)
 }
 
 static void
-WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const float *x)
+WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const float *x,
+		 const int64 *keys, uint32 nulls)
 {
 	PageHeader	ph;
 	int			ngroups;
@@ -225,6 +226,16 @@ WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const float *x)
 	if (lw->nblocks > 0)
 		scoreah_pack_codes(ScoreahGroupCodes(&lw->layout, group), gh->nitems, codes,
 						   lw->nblocks);
+	if (lw->layout.nkeys > 0)
+	{
+		ScoreahRowKeysData rk;
+
+		memcpy(rk.keys, keys, sizeof(int64) * lw->layout.nkeys);
+		rk.nulls = nulls;
+		ScoreahPutRowKeys(&lw->layout, group, gh->nitems, &rk);
+		if (!(nulls & 1))
+			ScoreahKeySummaryAdd(&lw->leaf, keys[0]);
+	}
 	gh->nitems++;
 	gh->nlive++;
 	lw->leaf.nbuilt++;
@@ -290,6 +301,8 @@ ScoreahBuildFillMeta(ScoreahBuildState *state, ScoreahMetaPage meta)
 		meta->buildId = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
 	meta->dimensions = state->dim;
 	meta->metric = state->metric;
+	meta->nkeys = state->nkeys;
+	memcpy(meta->keyKinds, state->keyKinds, sizeof(meta->keyKinds));
 	meta->format = state->format;
 	meta->dimsPerBlock = state->model.dpb;
 	meta->scoring = opts->scoring;
@@ -355,10 +368,7 @@ ScoreahBuildWriteUntrained(Relation index, ForkNumber forkNum, ScoreahMetaPage m
 	page = BufferGetPage(dirbuf);
 	ScoreahInitPage(page, SCOREAH_PAGE_DIRECTORY, SCOREAH_NO_LEAF);
 	leaf = (ScoreahLeaf) PageGetContents(page);
-	memset(leaf, 0, sizeof(ScoreahLeafData));
-	leaf->codeHead = leaf->codeTail = InvalidBlockNumber;
-	leaf->vecHead = leaf->vecTail = InvalidBlockNumber;
-	leaf->reuseBlk = InvalidBlockNumber;
+	ScoreahInitLeafEntry(leaf);
 	((PageHeader) page)->pd_lower += sizeof(ScoreahLeafData);
 	MarkBufferDirty(dirbuf);
 
@@ -416,14 +426,19 @@ ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta, ScoreahL
 			}
 			curLeaf = leaf;
 			lw.leafno = (uint32) leaf;
-			memset(&lw.leaf, 0, sizeof(lw.leaf));
-			lw.leaf.codeHead = lw.leaf.codeTail = InvalidBlockNumber;
-			lw.leaf.vecHead = lw.leaf.vecTail = InvalidBlockNumber;
-			lw.leaf.reuseBlk = InvalidBlockNumber;
+			ScoreahInitLeafEntry(&lw.leaf);
 		}
 		memcpy(&tid, p, sizeof(ItemPointerData));
 		p += sizeof(ItemPointerData);
-		WriteRow(&lw, &tid, (const uint8 *) p, (const float *) (p + nblocks));
+		{
+			int64		keys[SCOREAH_MAX_KEYS];
+			uint32		nulls;
+			const char *kp = p + nblocks + sizeof(float) * lw.dim;
+
+			memcpy(keys, kp, sizeof(int64) * meta->nkeys);
+			memcpy(&nulls, kp + sizeof(int64) * meta->nkeys, sizeof(uint32));
+			WriteRow(&lw, &tid, (const uint8 *) p, (const float *) (p + nblocks), keys, nulls);
+		}
 		if ((Pointer) payload != DatumGetPointer(value))
 			pfree(payload);
 		if ((++written & 1023) == 0)

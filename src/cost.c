@@ -3,8 +3,8 @@
  * cost.c
  *	  The planner's cost estimate for scoreah index scans.
  *
- * Without an ORDER BY distance the index is useless (it has no search
- * operators), so the cost is infinite.  With one, a scan reads the
+ * Without an ORDER BY distance the index is useless (its search operators
+ * are for key columns, next to a vector), so the cost is infinite.  With one, a scan reads the
  * centroids, then the searched fraction of the leaves; all of it happens
  * before the first row comes out, so startup = total.  Only the metapage
  * is read: the planner must not load a model to plan a query.
@@ -16,6 +16,7 @@
 #include "access/relation.h"
 #include "utils/float.h"
 #include "utils/rel.h"
+#include "optimizer/optimizer.h"
 #include "utils/selfuncs.h"
 
 #include "scoreah.h"
@@ -53,6 +54,24 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		if (meta.scoring == SCOREAH_SCORING_BRUTE_FORCE ||
 			!(meta.flags & SCOREAH_FLAG_TRAINED))
 			ratio = Min(1.0, ratio * 4);	/* float vectors, not codes */
+	}
+
+	/*
+	 * A filter keeping a fraction s of the rows (key conditions checked in
+	 * the index, or conditions the executor checks on the rows the scan
+	 * returns) makes the scan go as deep as the 10/s nearest rows of all:
+	 * it widens as the square root of that (scan.c, WantLeaves).  Rows
+	 * failing key conditions cost a check, not a score, but their pages
+	 * are read all the same.
+	 */
+	{
+		RelOptInfo *rel = path->indexinfo->rel;
+		Selectivity sel = clauselist_selectivity(root, rel->baserestrictinfo, rel->relid,
+												 JOIN_INNER, NULL);
+		double		tuples = Max(path->indexinfo->tuples, 1.0);
+
+		sel = Max(sel, 1.0 / tuples);
+		ratio = Min(1.0, ratio * sqrt(1.0 / sel));
 	}
 
 	MemSet(&costs, 0, sizeof(costs));

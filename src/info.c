@@ -311,6 +311,24 @@ PutOptions(ReturnSetInfo *rsinfo, ScoreahMetaPage meta)
 		   meta->reorderStorage == SCOREAH_STORAGE_TABLE ? "table" : "float32");
 }
 
+/* The key columns after the vector, and how their values are compared */
+static void
+PutKeys(ReturnSetInfo *rsinfo, Relation index, ScoreahMetaPage meta)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int k = 0; k < (int) meta->nkeys; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(index), k + 1);
+
+		appendStringInfo(&buf, "%s%s (%s%s)", k > 0 ? ", " : "", NameStr(att->attname),
+						 format_type_be(att->atttypid),
+						 meta->keyKinds[k] == SCOREAH_KEY_HASH ? ", compared by hash" : "");
+	}
+	PutRow(rsinfo, "key_columns", meta->nkeys > 0 ? buf.data : "none");
+}
+
 /*
  * What the build chose where no option said, and why: one row per choice,
  * "option" when the user's option decided.
@@ -469,6 +487,7 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 		CountRows(index, cache, &f);
 
 	PutOptions(rsinfo, &cache->meta);
+	PutKeys(rsinfo, index, &cache->meta);
 	if (cache->meta.flags & SCOREAH_FLAG_TRAINED)
 	{
 		PutChoices(rsinfo, &cache->meta, rlsActive);

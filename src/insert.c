@@ -221,7 +221,7 @@ AppendLongVector(Relation index, ScoreahMetaPage meta, int leaf, const char *x,
  */
 static void
 AppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
-		  const char *packed, const uint8 *codes)
+		  const char *packed, const uint8 *codes, const ScoreahRowKeysData *rk)
 {
 	ScoreahMetaPage meta = &cache->meta;
 	ScoreahLayout layout = &cache->layout;
@@ -341,6 +341,7 @@ AppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 	gh->inserted |= (uint32) 1 << row;
 	if (meta->nblocks > 0)
 		scoreah_pack_codes(ScoreahGroupCodes(layout, group), row, codes, meta->nblocks);
+	ScoreahPutRowKeys(layout, group, row, rk);
 	gh->nitems++;
 	gh->nlive++;
 	GenericXLogFinish(state);
@@ -438,7 +439,7 @@ ScoreahSetReuseHint(Relation index, ScoreahMetaPage meta, int leaf,
  */
 static bool
 ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
-		  const char *x, const uint8 *codes)
+		  const char *x, const uint8 *codes, const ScoreahRowKeysData *rk)
 {
 	ScoreahMetaPage meta = &cache->meta;
 	ScoreahLayout layout = &cache->layout;
@@ -493,6 +494,7 @@ ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 				gh->inserted |= (uint32) 1 << i;
 				if (meta->nblocks > 0)
 					scoreah_pack_codes(ScoreahGroupCodes(layout, group), i, codes, meta->nblocks);
+				ScoreahPutRowKeys(layout, group, i, rk);
 				gh->nlive++;
 				GenericXLogFinish(state);
 				ScoreahChainEnd(&chain);
@@ -508,13 +510,35 @@ ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 	return false;
 }
 
+/* Widen a leaf's key summary to cover the row's first key */
+static bool
+EditKeySummary(ScoreahLeaf entry, const void *arg)
+{
+	return ScoreahKeySummaryAdd(entry, *(const int64 *) arg);
+}
+
 static void
 InsertRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
-		  const float *vector, const uint8 *codes)
+		  const float *vector, const uint8 *codes, const ScoreahRowKeysData *rk)
 {
 	char	   *packed = palloc(Max(ScoreahVectorBytes(&cache->meta), 1));
 
 	ScoreahPackVector(&cache->meta, vector, packed);
+
+	/*
+	 * The leaf's summary first: a scan that reads it after this row
+	 * committed must not skip the leaf.
+	 */
+	if (cache->meta.nkeys > 0 && !(rk->nulls & 1))
+	{
+		ScoreahLeafData entry;
+		ScoreahLeafData trial;
+
+		ScoreahReadLeaf(index, &cache->meta, leaf, &entry);
+		trial = entry;
+		if (ScoreahKeySummaryAdd(&trial, rk->keys[0]))
+			ScoreahEditLeaf(index, &cache->meta, leaf, EditKeySummary, &rk->keys[0]);
+	}
 
 	/*
 	 * A share lock on the leaf (a page lock on its number, not a buffer):
@@ -523,8 +547,8 @@ InsertRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 	 * vector and codes always land in the same, live chains.
 	 */
 	LockPage(index, (BlockNumber) leaf, ShareLock);
-	if (!ReuseSlot(index, cache, leaf, tid, packed, codes))
-		AppendRow(index, cache, leaf, tid, packed, codes);
+	if (!ReuseSlot(index, cache, leaf, tid, packed, codes, rk))
+		AppendRow(index, cache, leaf, tid, packed, codes, rk);
 	UnlockPage(index, (BlockNumber) leaf, ShareLock);
 	pfree(packed);
 }
@@ -633,7 +657,12 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		}
 	}
 
-	InsertRow(index, cache, leaf, heap_tid, x, codes);
+	{
+		ScoreahRowKeysData rk;
+
+		ScoreahRowKeys(index, cache->meta.nkeys, values, isnull, rk.keys, &rk.nulls);
+		InsertRow(index, cache, leaf, heap_tid, x, codes, &rk);
+	}
 	ScoreahCacheRelease(cache);
 
 	MemoryContextSwitchTo(oldCtx);

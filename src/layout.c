@@ -92,7 +92,9 @@ ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout)
 								  layout->maxVblk * sizeof(BlockNumber));
 	layout->codesOffset = MAXALIGN(layout->tidsOffset +
 								   SCOREAH_GROUP_ROWS * sizeof(ItemPointerData));
-	layout->gsize = MAXALIGN(layout->codesOffset + (Size) meta->nblocks * 16);
+	layout->nkeys = (int) meta->nkeys;
+	layout->keysOffset = MAXALIGN(layout->codesOffset + (Size) meta->nblocks * 16);
+	layout->gsize = MAXALIGN(layout->keysOffset + ScoreahKeysBytes(meta->nkeys));
 	layout->groupsPerPage = (int) (SCOREAH_PAGE_CAPACITY / layout->gsize);
 }
 
@@ -268,4 +270,16 @@ ScoreahReadVector(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
 		ScoreahStoredToFloats(meta, buf, out);
 	pfree(buf);
 	return found ? out : NULL;
+}
+
+/* A directory entry with no pages and no key values */
+void
+ScoreahInitLeafEntry(ScoreahLeaf entry)
+{
+	memset(entry, 0, sizeof(ScoreahLeafData));
+	entry->codeHead = entry->codeTail = InvalidBlockNumber;
+	entry->vecHead = entry->vecTail = InvalidBlockNumber;
+	entry->reuseBlk = InvalidBlockNumber;
+	entry->keyMin = PG_INT64_MAX;
+	entry->keyMax = PG_INT64_MIN;
 }

@@ -79,6 +79,8 @@ scoreahrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 			  int norderbys)
 {
 	ResetScan((ScoreahScanOpaque) scan->opaque);
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
 	if (orderbys && scan->numberOfOrderBys > 0)
 		memmove(scan->orderByData, orderbys,
 				scan->numberOfOrderBys * sizeof(ScanKeyData));
@@ -202,8 +204,10 @@ StartScan(IndexScanDesc scan)
 	FixSettings(so);
 	pgstat_count_index_scan(index);
 
-	if (!PrepareQuery(scan))
+	if (!PrepareQuery(scan) ||
+		!ScoreahKeyPrepare(scan, so->filters, &so->nfilters, &so->keyRecheck))
 	{
+		/* no dimension yet, or key conditions no row can meet */
 		so->done = true;
 		MemoryContextSwitchTo(oldCtx);
 		return;
@@ -279,7 +283,18 @@ OrderLeaves(ScoreahScanOpaque so, int upto)
 static int
 WantLeavesAt(ScoreahScanOpaque so, int64 rows)
 {
-	double		w = so->nprobe * sqrt(Max(1.0, (double) rows / SCOREAH_DEPTH_ROWS));
+	double		depth = (double) rows;
+	double		w;
+
+	/*
+	 * Key conditions keeping a fraction s of the rows: the nearest rows
+	 * that pass lie as deep as the rows/s nearest of all.
+	 */
+	if (so->keyRowsPassed > 0 && so->keyRowsSeen > so->keyRowsPassed)
+		depth *= (double) so->keyRowsSeen / so->keyRowsPassed;
+	else if (so->keyRowsSeen > 0 && so->keyRowsPassed == 0)
+		depth = (double) so->keyRowsSeen * SCOREAH_DEPTH_ROWS;
+	w = so->nprobe * sqrt(Max(1.0, depth / SCOREAH_DEPTH_ROWS));
 
 	return (int) Min((double) so->nleaves, ceil(w));
 }
@@ -655,9 +670,11 @@ NextSequentialPage(IndexScanDesc scan)
 		{
 			char	   *group = PageGetContents(chain.page) + g * layout->gsize;
 			ItemPointer tids = ScoreahGroupTids(layout, group);
+			uint32		keep = so->nfilters > 0 ?
+				ScoreahKeyMatchGroup(so->filters, so->nfilters, layout, group) : PG_UINT32_MAX;
 
 			for (int i = 0; i < ScoreahGroupHeader(group)->nitems; i++)
-				if (ItemPointerIsValid(&tids[i]))
+				if (ItemPointerIsValid(&tids[i]) && (keep & ((uint32) 1 << i)))
 				{
 					ScoreahCandidate *c = &so->batch[so->nbatch++];
 
@@ -746,7 +763,8 @@ scoreahgettuple(IndexScanDesc scan, ScanDirection dir)
 	}
 
 	ScoreahIdToTid(c.id, &scan->xs_heaptid);
-	scan->xs_recheck = false;
+	/* hashed keys may collide: the executor checks the row's own values */
+	scan->xs_recheck = so->keyRecheck;
 	/* rows come in exact order: the executor need not re-sort */
 	scan->xs_recheckorderby = false;
 	return true;

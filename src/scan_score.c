@@ -204,9 +204,20 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
 		ItemPointer tids = ScoreahGroupTids(layout, group);
 		uint32		sums[SCOREAH_GROUP_ROWS];
 		uint32		pass = 0;
+		uint32		keep = gh->nitems >= SCOREAH_GROUP_ROWS ? PG_UINT32_MAX :
+			(((uint32) 1 << gh->nitems) - 1);
 
 		if (gh->nlive == 0)
 			continue;
+		if (so->nfilters > 0)
+		{
+			/* rows of other keys cost a check, not a score */
+			keep = ScoreahKeyMatchGroup(so->filters, so->nfilters, layout, group);
+			so->keyRowsSeen += gh->nitems;
+			so->keyRowsPassed += pg_popcount32(keep);
+			if (keep == 0)
+				continue;
+		}
 		so->rowsScored += gh->nitems;
 		so->lut16(ScoreahGroupCodes(layout, group), so->lut.qlut, nblocks, sums);
 
@@ -229,8 +240,7 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
 		 */
 		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
 			pass |= (uint32) (sums[i] <= sumLimit) << i;
-		if (gh->nitems < SCOREAH_GROUP_ROWS)
-			pass &= ((uint32) 1 << gh->nitems) - 1;
+		pass &= keep;
 		while (pass != 0)
 		{
 			int			i = pg_rightmost_one_pos32(pass);
@@ -260,15 +270,18 @@ ScorePageFloatLut(ScoreahScanOpaque so, Page page, int leaf, double base, Scorea
 		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
 		ItemPointer tids = ScoreahGroupTids(layout, group);
 		const uint8 *codes = ScoreahGroupCodes(layout, group);
+		uint32		keep = PG_UINT32_MAX;
 
 		if (gh->nlive == 0)
 			continue;
+		if (so->nfilters > 0)
+			keep = ScoreahKeyMatchGroup(so->filters, so->nfilters, layout, group);
 		so->rowsScored += gh->nitems;
 		for (int i = 0; i < gh->nitems; i++)
 		{
 			double		sum = base - so->lut.offset;
 
-			if (!ItemPointerIsValid(&tids[i]))
+			if (!ItemPointerIsValid(&tids[i]) || !(keep & ((uint32) 1 << i)))
 				continue;
 			for (int b = 0; b < nblocks; b++)
 				sum += so->lut.flut[b * SCOREAH_CENTERS + scoreah_unpack_code(codes, i, b)];
@@ -295,9 +308,16 @@ CollectPageRows(ScoreahScanOpaque so, Page page, int leaf, ScoreahCandidate *row
 		char	   *group = PageGetContents(page) + g * gsize;
 		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
 		ItemPointer tids = ScoreahGroupTids(layout, group);
+		uint32		keep = PG_UINT32_MAX;
 
+		if (so->nfilters > 0)
+		{
+			keep = ScoreahKeyMatchGroup(so->filters, so->nfilters, layout, group);
+			so->keyRowsSeen += gh->nitems;
+			so->keyRowsPassed += pg_popcount32(keep);
+		}
 		for (int i = 0; i < gh->nitems; i++)
-			if (ItemPointerIsValid(&tids[i]))
+			if (ItemPointerIsValid(&tids[i]) && (keep & ((uint32) 1 << i)))
 			{
 				ScoreahCandidate *r = &rows[n++];
 				BlockNumber vblkno;
@@ -327,8 +347,10 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 	ScoreahCandidate *rows = NULL;
 	ScoreahChainData chain;
 
-	if (entry->codeHead == InvalidBlockNumber)
+	if (entry->codeHead == InvalidBlockNumber ||
+		(so->nfilters > 0 && !ScoreahKeyLeafMayMatch(so->filters, so->nfilters, entry)))
 	{
+		/* no rows, or none with the keys the scan wants: not read */
 		if (BufferIsValid(headbuf))
 			ReleaseBuffer(headbuf);
 		return;

@@ -55,7 +55,7 @@
 
 /* Identity and version of the on-disk format */
 #define SCOREAH_MAGIC			0x5C0AE4A1
-#define SCOREAH_VERSION			5
+#define SCOREAH_VERSION			6
 #define SCOREAH_PAGE_ID			0xFF8A	/* bloom uses FF83, pgvector FF84/FF90 */
 
 #define SCOREAH_METAPAGE_BLKNO	0
@@ -107,6 +107,12 @@ typedef struct ScoreahPgvectorHeader
 #define SCOREAH_FORMAT_PROC		2	/* optional */
 #define SCOREAH_NPROC			2
 
+/*
+ * Strategies: 1, the ordering operator of a vector operator class; for key
+ * columns, btree's 1 to 5 (<, <=, =, >=, >).
+ */
+#define SCOREAH_NSTRATEGIES		5
+
 /* Build phases for pg_stat_progress_create_index */
 #define SCOREAH_PHASE_SAMPLING		2
 #define SCOREAH_PHASE_TREE			3
@@ -114,6 +120,12 @@ typedef struct ScoreahPgvectorHeader
 #define SCOREAH_PHASE_ENCODING		5
 #define SCOREAH_PHASE_WRITING		6
 #define SCOREAH_PHASE_CALIBRATING	7
+
+/* Key columns after the vector, and how their values are kept */
+#define SCOREAH_MAX_KEYS		8
+#define SCOREAH_KEY_INT			1	/* int2, int4, int8: the value */
+#define SCOREAH_KEY_HASH		2	/* text, varchar, uuid: a hash, so
+									 * the executor rechecks the row */
 
 /* Metapage flags */
 #define SCOREAH_FLAG_TRAINED			0x0001	/* tree and codebooks come
@@ -261,6 +273,8 @@ typedef struct ScoreahMetaPageData
 								 * lookup tables (exact distances use them
 								 * as they are) */
 	ScoreahCalibrationData calibration;
+	uint32		nkeys;			/* key columns after the vector */
+	uint8		keyKinds[SCOREAH_MAX_KEYS]; /* SCOREAH_KEY_* */
 } ScoreahMetaPageData;
 
 typedef ScoreahMetaPageData *ScoreahMetaPage;
@@ -277,6 +291,15 @@ typedef struct ScoreahLeafData
 	BlockNumber reuseBlk;		/* hint: first code page with dead slots
 								 * (set by VACUUM, cleared by inserts that
 								 * find none left) */
+	/*
+	 * What values of the first key column the leaf's rows hold (NULLs
+	 * aside), so that a scan filtering on it skips leaves that have none:
+	 * a 128-bit Bloom filter and the range.  Grown by inserts, never
+	 * shrunk (a bound, not a count).  keyMin > keyMax: no value.
+	 */
+	uint64		keyBloom[2];
+	int64		keyMin;
+	int64		keyMax;
 } ScoreahLeafData;
 
 typedef ScoreahLeafData *ScoreahLeaf;
@@ -356,22 +379,49 @@ typedef struct ScoreahLayoutData
 	int			maxVblk;		/* vblk entries a group reserves */
 	Size		tidsOffset;
 	Size		codesOffset;
+	Size		keysOffset;
+	int			nkeys;			/* key columns */
 	Size		gsize;			/* bytes of a group */
 	int			groupsPerPage;
 } ScoreahLayoutData;
 
 typedef ScoreahLayoutData *ScoreahLayout;
 
+/*
+ * Key columns (the index's columns after the vector): each row of a group
+ * keeps one 64-bit value per key column (the integer itself, or a hash of
+ * a text or uuid), then a bitmap of the rows whose key is NULL per column.
+ */
+
+/* A scan's conditions on one key column (keys.c) */
+typedef struct ScoreahKeyFilter
+{
+	int			key;			/* key column (0: the index's second column) */
+	int			nvals;			/* allowed values (sorted), or -1: any */
+	int64	   *vals;
+	int64		lo;				/* and the range they must lie in */
+	int64		hi;
+} ScoreahKeyFilter;
+
+#define ScoreahKeysBytes(nkeys) \
+	((Size) (nkeys) * SCOREAH_GROUP_ROWS * sizeof(int64) + MAXALIGN((Size) (nkeys) * sizeof(uint32)))
+
 /* PQ blocks a group can hold even with the longest vector page list */
-#define SCOREAH_MAX_BLOCKS \
+#define ScoreahMaxBlocks(nkeys) \
 	((int) ((SCOREAH_PAGE_CAPACITY - \
 			 MAXALIGN(offsetof(ScoreahGroupHeaderData, vblk) + SCOREAH_GROUP_MAX_VBLK * sizeof(BlockNumber)) - \
-			 MAXALIGN(SCOREAH_GROUP_ROWS * sizeof(ItemPointerData))) / 16))
+			 MAXALIGN(SCOREAH_GROUP_ROWS * sizeof(ItemPointerData)) - \
+			 ScoreahKeysBytes(nkeys)) / 16))
+#define SCOREAH_MAX_BLOCKS		ScoreahMaxBlocks(0)
 
 #define ScoreahGroupHeader(g)	((ScoreahGroupHeaderData *) (g))
 #define ScoreahGroupTids(l, g)	((ItemPointer) ((char *) (g) + (l)->tidsOffset))
 #define ScoreahGroupCodes(l, g)	((uint8 *) ((char *) (g) + (l)->codesOffset))
 #define ScoreahGroupIsInserted(gh, j)	(((gh)->inserted & ((uint32) 1 << (j))) != 0)
+#define ScoreahGroupKeys(l, g, k) \
+	((int64 *) ((char *) (g) + (l)->keysOffset + (Size) (k) * SCOREAH_GROUP_ROWS * sizeof(int64)))
+#define ScoreahGroupKeyNulls(l, g) \
+	((uint32 *) ((char *) (g) + (l)->keysOffset + (Size) (l)->nkeys * SCOREAH_GROUP_ROWS * sizeof(int64)))
 
 /* Where vector slot s of a vector page starts */
 #define ScoreahVectorSlotOffset(l, s) \
@@ -533,6 +583,8 @@ typedef struct ScoreahBuildState
 	int			metric;
 	int			format;			/* SCOREAH_FORMAT_* of the column */
 	int			dim;			/* from the first row */
+	int			nkeys;			/* key columns */
+	uint8		keyKinds[SCOREAH_MAX_KEYS];
 	MemoryContext tmpCtx;
 
 	/* sampling */
@@ -593,6 +645,12 @@ typedef struct ScoreahScanOpaqueData
 	bool		floatLut;		/* scoreah.float_lut_scoring */
 	ScoreahLut16Kernel lut16;
 	const ScoreahExactKernels *exact;
+	/* conditions on key columns, checked in the index */
+	ScoreahKeyFilter filters[SCOREAH_MAX_KEYS];
+	int			nfilters;
+	bool		keyRecheck;		/* hashed keys: the executor rechecks */
+	int64		keyRowsSeen;	/* rows of the searched leaves ... */
+	int64		keyRowsPassed;	/* ... and those the filters kept */
 	/* the query */
 	float	   *query;			/* as given (cosine: normalized) */
 	float	   *queryRaw;		/* as given, for exact distances */
@@ -745,6 +803,7 @@ extern Buffer ScoreahPinAhead(Relation index, ScoreahCache cache, BlockNumber bl
 /* layout.c: groups and stored vectors */
 extern Size ScoreahVectorBytes(ScoreahMetaPage meta);
 extern void ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout);
+extern void ScoreahInitLeafEntry(ScoreahLeaf entry);
 extern bool ScoreahRowVector(const ScoreahLayoutData *layout,
 							 const ScoreahGroupHeaderData *gh, int row,
 							 BlockNumber *blkno, uint16 *off);
@@ -793,6 +852,27 @@ extern int64 ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage m
 extern void ScoreahBuildWriteDirectory(Relation index, ScoreahMetaPage meta,
 									   const ScoreahLeafData *leaves);
 extern void ScoreahBuildWriteMeta(Relation index, ScoreahMetaPage meta);
+
+/* keys.c: key columns */
+/* A row's keys on its way into a group */
+typedef struct ScoreahRowKeysData
+{
+	int64		keys[SCOREAH_MAX_KEYS];
+	uint32		nulls;			/* bit k: key k is NULL */
+} ScoreahRowKeysData;
+
+extern int	ScoreahKeyKinds(Relation index, uint8 *kinds);
+extern void ScoreahPutRowKeys(const ScoreahLayoutData *layout, char *group, int row,
+							  const ScoreahRowKeysData *rk);
+extern void ScoreahRowKeys(Relation index, int nkeys, Datum *values, bool *isnull,
+						   int64 *keys, uint32 *nulls);
+extern bool ScoreahKeySummaryAdd(ScoreahLeaf entry, int64 v);
+extern bool ScoreahKeyPrepare(IndexScanDesc scan, ScoreahKeyFilter *filters, int *nfilters,
+							  bool *recheck);
+extern uint32 ScoreahKeyMatchGroup(const ScoreahKeyFilter *filters, int nfilters,
+								   const ScoreahLayoutData *layout, char *group);
+extern bool ScoreahKeyLeafMayMatch(const ScoreahKeyFilter *filters, int nfilters,
+								   const ScoreahLeafData *entry);
 
 /* calibrate.c: the recall the build measures for scoreah.target_recall */
 extern int	ScoreahCalibQueries(int64 nrows, int nsamples, int dim, int nleaves);

@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include "access/stratnum.h"
+
 #include "access/amvalidate.h"
 #include "access/htup_details.h"
 #include "catalog/dependency.h"
@@ -76,8 +78,20 @@ scoreah_halfvec_format(PG_FUNCTION_ARGS)
 int
 ScoreahGetMetric(Relation index)
 {
-	FmgrInfo   *proc = index_getprocinfo(index, 1, SCOREAH_METRIC_PROC);
-	int			metric = DatumGetInt32(FunctionCall1(proc, PointerGetDatum(NULL)));
+	FmgrInfo   *proc;
+	int			metric;
+
+	/* the vector comes first; key columns follow it */
+	if (!OidIsValid(index_getprocid(index, 1, SCOREAH_METRIC_PROC)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the first column of a scoreah index must be a vector, with a vector operator class such as scoreah_l2_ops or vector_cosine_ops"),
+				 errdetail("Column \"%s\" is of type %s, whose operator class is for key columns after the vector.",
+						   NameStr(TupleDescAttr(RelationGetDescr(index), 0)->attname),
+						   format_type_be(TupleDescAttr(RelationGetDescr(index), 0)->atttypid)),
+				 errhint("Put the vector first: CREATE INDEX ... USING scoreah (embedding, tenant_id).")));
+	proc = index_getprocinfo(index, 1, SCOREAH_METRIC_PROC);
+	metric = DatumGetInt32(FunctionCall1(proc, PointerGetDatum(NULL)));
 
 	if (metric < SCOREAH_METRIC_L2 || metric > SCOREAH_METRIC_COSINE)
 		elog(ERROR, "scoreah support function 1 returned unknown metric %d", metric);
@@ -148,6 +162,59 @@ ScoreahCheckColumnType(Relation index, int format)
  * members it needs for its type.  Problems are reported at INFO, as the
  * built-in access methods do, and make the result false.
  */
+/*
+ * An operator class of a key column: no support functions; search
+ * operators (Op)(type, type) -> boolean with btree's strategies 1 to 5.
+ */
+static bool
+ValidateKeyClass(const char *opclassname, Oid opfamily, Oid intype)
+{
+	CatCList   *oprlist;
+	CatCList   *proclist;
+	bool		ok = true;
+
+	proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamily));
+	if (proclist->n_members > 0)
+	{
+		ereport(INFO,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("scoreah key operator family of \"%s\" has support functions; it needs none",
+						opclassname)));
+		ok = false;
+	}
+	ReleaseSysCacheList(proclist);
+
+	oprlist = SearchSysCacheList1(AMOPSTRATEGY, ObjectIdGetDatum(opfamily));
+	for (int i = 0; i < oprlist->n_members; i++)
+	{
+		Form_pg_amop oprform = (Form_pg_amop) GETSTRUCT(&oprlist->members[i]->tuple);
+
+		if (oprform->amopstrategy < 1 || oprform->amopstrategy > SCOREAH_NSTRATEGIES ||
+			oprform->amoppurpose != AMOP_SEARCH ||
+			!check_amop_signature(oprform->amopopr, BOOLOID,
+								  oprform->amoplefttype, oprform->amoprighttype))
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("scoreah key operator family of \"%s\" contains operator %s with strategy %d, which is not a comparison of strategy 1 to %d",
+							opclassname, format_operator(oprform->amopopr),
+							oprform->amopstrategy, SCOREAH_NSTRATEGIES)));
+			ok = false;
+		}
+	}
+	ReleaseSysCacheList(oprlist);
+
+	if (!OidIsValid(get_opfamily_member(opfamily, intype, intype, BTEqualStrategyNumber)))
+	{
+		ereport(INFO,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("scoreah key operator class \"%s\" has no equality operator (strategy 3)",
+						opclassname)));
+		ok = false;
+	}
+	return ok;
+}
+
 bool
 scoreahvalidate(Oid opclassoid)
 {
@@ -167,6 +234,16 @@ scoreahvalidate(Oid opclassoid)
 	opfamily = classform->opcfamily;
 	intype = classform->opcintype;
 	opclassname = NameStr(classform->opcname);
+
+	/* an operator class for key columns has no ordering operator */
+	if (!OidIsValid(get_opfamily_member(opfamily, intype, intype, 1)) ||
+		get_op_opfamily_sortfamily(get_opfamily_member(opfamily, intype, intype, 1),
+								   opfamily) == InvalidOid)
+	{
+		ok = ValidateKeyClass(opclassname, opfamily, intype);
+		ReleaseSysCache(classtup);
+		return ok;
+	}
 
 	/* support functions: number 1, (internal) -> internal */
 	proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamily));
