@@ -395,23 +395,25 @@ INSERT INTO bad VALUES (101, '{0.5,0.5,0.5}'), (102, '{NaN,0,0}');
 SELECT count(*) FROM bad;
 SELECT check_index('SELECT id FROM bad ORDER BY v <-> ''{0.1,0.2,0.3}'' LIMIT 100');
 
--- NULL vectors are not indexed: an index scan never returns them
+-- NULL vectors are indexed apart: an index scan returns them after every
+-- other row, as a sequential scan sorts them
 INSERT INTO bad VALUES (200, NULL), (201, NULL);
--- (a sequential scan sorts them last: the first 50 rows agree)
 SELECT check_index('SELECT id FROM bad ORDER BY v <-> ''{0.1,0.2,0.3}'' LIMIT 50');
+SELECT check_index('SELECT id FROM bad ORDER BY v <-> ''{0.1,0.2,0.3}'' LIMIT 1000');
 SET enable_seqscan = off;
 SELECT count(*) FROM (SELECT id FROM bad ORDER BY v <-> '{0.1,0.2,0.3}' LIMIT 1000) s;
 SELECT count(*) FROM (SELECT id FROM bad ORDER BY v <-> '{0.1,0.2,0.3}' LIMIT 1000) s WHERE id >= 200;
 RESET enable_seqscan;
--- NULL vectors present at CREATE INDEX are left out too
+-- NULL vectors present at CREATE INDEX too
 REINDEX INDEX bad_idx;
 SET enable_seqscan = off;
 SELECT count(*) FROM (SELECT id FROM bad ORDER BY v <-> '{0.1,0.2,0.3}' LIMIT 1000) s;
 RESET enable_seqscan;
 DROP TABLE bad;
 
--- Zero vectors: indexed under l2 and inner product, not under cosine
--- (they have no direction; their cosine distance is NaN)
+-- Zero vectors: ordinary rows under l2 and inner product; under cosine
+-- they have no direction (their distance is NaN) and come after every
+-- other row, as NaN sorts after every number
 CREATE TABLE zero (id int, v real[]);
 INSERT INTO zero SELECT i, ARRAY[sin(i), cos(i)]::real[] FROM generate_series(1, 30) i;
 INSERT INTO zero VALUES (0, '{0,0}');
@@ -427,8 +429,12 @@ FROM (SELECT id FROM zero ORDER BY v <#> '{1,1}' LIMIT 100) s;
 SELECT count(*) FILTER (WHERE id <= 0) AS zeros, count(*) AS total
 FROM (SELECT id FROM zero ORDER BY v <=> '{1,1}' LIMIT 100) s;
 RESET enable_seqscan;
--- the other rows come in the exact order
+-- the other rows come in the exact order, the zero vectors last
 SELECT check_index('SELECT id FROM zero WHERE id > 0 ORDER BY v <=> ''{1,1}'' LIMIT 100');
+SELECT array_agg(id) FROM (SELECT id FROM zero ORDER BY v <=> '{1,1}' LIMIT 100) s WHERE id <= 0;
+SET enable_seqscan = off;
+SELECT (array_agg(id))[31:32] AS last_two FROM (SELECT id FROM zero ORDER BY v <=> '{1,1}' LIMIT 100) s;
+RESET enable_seqscan;
 DROP TABLE zero;
 
 -- Empty table: the index is built untrained (one leaf, exact scoring)

@@ -120,13 +120,13 @@ RESET enable_seqscan;
 -- UPDATE of another column (HOT when it fits): the index still finds the row
 UPDATE dml SET note = 'noted' WHERE id % 5 = 2;
 SELECT * FROM check_dml();
--- an UPDATE to a zero vector drops the row from the cosine index only
+-- an UPDATE to a zero vector: the cosine index keeps the row apart, last
 UPDATE dml SET v = '{0,0,0,0,0,0}' WHERE id = 4;
 SET enable_seqscan = off;
 SELECT count(*) FILTER (WHERE id = 4) AS zero_row, count(*) FROM (SELECT id FROM dml ORDER BY v <-> '{1,0,0,0,0,0}' LIMIT 1000) s;
 SELECT count(*) FILTER (WHERE id = 4) AS zero_row, count(*) FROM (SELECT id FROM dml ORDER BY v <=> '{1,0,0,0,0,0}' LIMIT 1000) s;
 RESET enable_seqscan;
--- an UPDATE to a NULL vector drops it from every index
+-- an UPDATE to a NULL vector: every index keeps the row apart, last
 UPDATE dml SET v = NULL WHERE id = 4;
 SET enable_seqscan = off;
 SELECT count(*) FILTER (WHERE id = 4) AS null_row, count(*) FROM (SELECT id FROM dml ORDER BY v <-> '{1,0,0,0,0,0}' LIMIT 1000) s;

@@ -169,12 +169,11 @@ SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			   *unit;
 	int			slot = -1;
 
-	if (isnull[0])
-		return;
-
 	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
-	x = RowVector(state, values[0], &unit);
-	if (x != NULL)
+	x = isnull[0] ? NULL : RowVector(state, values[0], &unit);
+	if (x == NULL)
+		state->nextra++;		/* NULL vector, or zero under cosine */
+	else
 	{
 		if (state->sampleAuto && state->sampleTarget == 0)
 			ChooseSampleSize(state);
@@ -298,6 +297,35 @@ CheckOptions(ScoreahBuildState *state)
 
 /* ---- pass 2: assign and encode ---- */
 
+/*
+ * A row of an extra leaf into the sort: its TID and keys (the writer reads
+ * the payload by the leaf).
+ */
+static void
+SortExtraRow(ScoreahBuildState *state, ItemPointer tid, int leaf, Datum *values, bool *isnull)
+{
+	Size		plen = sizeof(ItemPointerData) + sizeof(int64) * state->nkeys + sizeof(uint32);
+	bytea	   *payload = palloc(VARHDRSZ + plen);
+	char	   *p = VARDATA(payload);
+	int64		keys[SCOREAH_MAX_KEYS];
+	uint32		nulls;
+
+	SET_VARSIZE(payload, VARHDRSZ + plen);
+	memcpy(p, tid, sizeof(ItemPointerData));
+	p += sizeof(ItemPointerData);
+	ScoreahRowKeys(state->index, state->nkeys, values, isnull, keys, &nulls);
+	memcpy(p, keys, sizeof(int64) * state->nkeys);
+	memcpy(p + sizeof(int64) * state->nkeys, &nulls, sizeof(uint32));
+
+	ExecClearTuple(state->slot);
+	state->slot->tts_values[0] = Int32GetDatum(leaf);
+	state->slot->tts_isnull[0] = false;
+	state->slot->tts_values[1] = PointerGetDatum(payload);
+	state->slot->tts_isnull[1] = false;
+	ExecStoreVirtualTuple(state->slot);
+	tuplesort_puttupleslot(state->sort, state->slot);
+}
+
 void
 ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			   bool tupleIsAlive, void *arg)
@@ -308,12 +336,15 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 	float	   *x,
 			   *unit;
 
-	if (isnull[0])
-		return;
-
 	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
-	x = RowVector(state, values[0], &unit);
-	if (x != NULL)
+	x = isnull[0] ? NULL : RowVector(state, values[0], &unit);
+	if (x == NULL)
+	{
+		/* NULL vector, or zero vector under cosine: an extra leaf */
+		SortExtraRow(state, tid, isnull[0] ? model->nleaves + 1 : model->nleaves,
+					 values, isnull);
+	}
+	else
 	{
 		int			dim = state->dim;
 		float		dist;
@@ -637,7 +668,8 @@ WriteModel(ScoreahBuildState *state, ScoreahMetaPage meta)
 	meta->blobStart = ScoreahBuildWriteBlob(state->index, blob, total);
 	pfree(blob);
 
-	meta->directoryPages = (nleaves + SCOREAH_LEAVES_PER_PAGE - 1) / SCOREAH_LEAVES_PER_PAGE;
+	meta->directoryPages = (ScoreahDirEntries(meta) + SCOREAH_LEAVES_PER_PAGE - 1) /
+		SCOREAH_LEAVES_PER_PAGE;
 	meta->directoryStart = InvalidBlockNumber;
 	for (uint32 i = 0; i < meta->directoryPages; i++)
 	{
@@ -730,9 +762,9 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 
 	SetPhase(state, SCOREAH_PHASE_WRITING);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
-	leaves = palloc_extended(sizeof(ScoreahLeafData) * model->nleaves,
+	leaves = palloc_extended(sizeof(ScoreahLeafData) * ScoreahDirEntries(meta),
 							 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	for (int j = 0; j < model->nleaves; j++)
+	for (int j = 0; j < ScoreahDirEntries(meta); j++)
 		ScoreahInitLeafEntry(&leaves[j]);
 	ScoreahBuildWriteLeaves(state, meta, leaves);
 	ExecDropSingleTupleTableSlot(state->slot);
@@ -764,6 +796,24 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	if (RelationNeedsWAL(state->index))
 		log_newpage_range(state->index, MAIN_FORKNUM, 0,
 						  RelationGetNumberOfBlocks(state->index), true);
+}
+
+/*
+ * An index built untrained (no vector to train on) takes the table's rows
+ * with NULL or zero vectors as inserts take them: into the extra leaves,
+ * WAL-logged one by one (the end-of-build log covers trained builds only).
+ */
+static void
+ExtraRowCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+				 bool tupleIsAlive, void *arg)
+{
+	ScoreahBuildState *state = (ScoreahBuildState *) arg;
+
+	scoreahinsert(index, values, isnull, tid, state->heap, UNIQUE_CHECK_NO,
+#if PG_VERSION_NUM >= 140000
+				  false,
+#endif
+				  state->indexInfo);
 }
 
 IndexBuildResult *
@@ -820,6 +870,12 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 						RelationGetRelationName(index)),
 				 errhint("REINDEX once the table holds its data, to train the partitions and codebooks.")));
 		ScoreahBuildWriteUntrained(index, MAIN_FORKNUM, &meta);
+		if (state.nextra > 0)
+		{
+			/* rows with NULL or zero vectors: into the extra leaves */
+			table_index_build_scan(heap, index, indexInfo, true, false,
+								   ExtraRowCallback, (void *) &state, NULL);
+		}
 	}
 	else
 		BuildTrained(&state, &meta);
@@ -829,7 +885,7 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = reltuples;
-	result->index_tuples = state.nencoded;
+	result->index_tuples = state.nencoded + state.nextra;
 	return result;
 }
 

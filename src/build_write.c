@@ -67,7 +67,9 @@ typedef struct LeafWriter
 	char	   *vbuf;			/* packed vector */
 	int			nblocks;
 	int			dim;
-	ScoreahLayoutData layout;
+	ScoreahLayoutData layout;	/* of the leaf being written */
+	ScoreahLayoutData leafLayout;	/* the leaves' and the extra leaves' */
+	ScoreahLayoutData extraLayout;
 	PageWriter	code;			/* current code page */
 	PageWriter	vec;			/* current shared vector page */
 	bool		haveCode;
@@ -217,15 +219,22 @@ WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const float *x,
 	}
 	gh = ScoreahGroupHeader(group);
 	ScoreahGroupTids(&lw->layout, group)[gh->nitems] = *tid;
-	WriteVector(lw, x, &vblkno, &voff);
+	if (lw->layout.vbytes > 0)
+		WriteVector(lw, x, &vblkno, &voff);
+	else
+	{
+		/* reordering_storage = table, or an extra leaf: no vector */
+		vblkno = InvalidBlockNumber;
+		voff = 0;
+	}
 
 	/* the build writes a leaf's vectors in row order: they always follow */
 	if (!ScoreahGroupAddVector(&lw->layout, gh, gh->nitems, vblkno, voff))
 		elog(ERROR, "scoreah build: vector of leaf %u at (%u,%u) does not follow its group",
 			 lw->leafno, vblkno, voff);
-	if (lw->nblocks > 0)
+	if (lw->layout.nblocks > 0)
 		scoreah_pack_codes(ScoreahGroupCodes(&lw->layout, group), gh->nitems, codes,
-						   lw->nblocks);
+						   lw->layout.nblocks);
 	if (lw->layout.nkeys > 0)
 	{
 		ScoreahRowKeysData rk;
@@ -350,7 +359,7 @@ ScoreahBuildWriteUntrained(Relation index, ForkNumber forkNum, ScoreahMetaPage m
 	meta->numLeavesToSearch = 1;
 	meta->flags &= ~(SCOREAH_FLAG_TRAINED | SCOREAH_FLAG_RESIDUAL);
 	meta->directoryStart = 1;
-	meta->directoryPages = 1;
+	meta->directoryPages = 1;	/* the leaf and the two extra leaves */
 
 	metabuf = ReadBufferExtended(index, forkNum, P_NEW, RBM_NORMAL, NULL);
 	Assert(BufferGetBlockNumber(metabuf) == SCOREAH_METAPAGE_BLKNO);
@@ -368,8 +377,9 @@ ScoreahBuildWriteUntrained(Relation index, ForkNumber forkNum, ScoreahMetaPage m
 	page = BufferGetPage(dirbuf);
 	ScoreahInitPage(page, SCOREAH_PAGE_DIRECTORY, SCOREAH_NO_LEAF);
 	leaf = (ScoreahLeaf) PageGetContents(page);
-	ScoreahInitLeafEntry(leaf);
-	((PageHeader) page)->pd_lower += sizeof(ScoreahLeafData);
+	for (int i = 0; i < ScoreahDirEntries(meta); i++)
+		ScoreahInitLeafEntry(&leaf[i]);
+	((PageHeader) page)->pd_lower += sizeof(ScoreahLeafData) * ScoreahDirEntries(meta);
 	MarkBufferDirty(dirbuf);
 
 	/* the init fork is not covered by the end-of-build log: log it here */
@@ -405,7 +415,9 @@ ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta, ScoreahL
 	lw.vbuf = palloc(Max(lw.vbytes, 1));
 	lw.nblocks = nblocks;
 	lw.dim = state->dim;
-	ScoreahComputeLayout(meta, &lw.layout);
+	ScoreahComputeLayout(meta, &lw.leafLayout);
+	ScoreahComputeExtraLayout(meta, &lw.extraLayout);
+	lw.layout = lw.leafLayout;
 	readSlot = MakeSingleTupleTableSlot(state->sortDesc, &TTSOpsMinimalTuple);
 
 	while (tuplesort_gettupleslot(state->sort, true, false, readSlot, NULL))
@@ -427,13 +439,16 @@ ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta, ScoreahL
 			curLeaf = leaf;
 			lw.leafno = (uint32) leaf;
 			ScoreahInitLeafEntry(&lw.leaf);
+			lw.layout = leaf >= (int) meta->nleaves ? lw.extraLayout : lw.leafLayout;
 		}
 		memcpy(&tid, p, sizeof(ItemPointerData));
 		p += sizeof(ItemPointerData);
 		{
 			int64		keys[SCOREAH_MAX_KEYS];
 			uint32		nulls;
-			const char *kp = p + nblocks + sizeof(float) * lw.dim;
+			/* an extra leaf's row has no codes and no vector */
+			const char *kp = leaf >= (int) meta->nleaves ? p :
+				p + nblocks + sizeof(float) * lw.dim;
 
 			memcpy(keys, kp, sizeof(int64) * meta->nkeys);
 			memcpy(&nulls, kp + sizeof(int64) * meta->nkeys, sizeof(uint32));
@@ -467,7 +482,7 @@ ScoreahBuildWriteDirectory(Relation index, ScoreahMetaPage meta, const ScoreahLe
 	{
 		PGAlignedBlock page;
 		int			first = i * SCOREAH_LEAVES_PER_PAGE;
-		int			n = Min(SCOREAH_LEAVES_PER_PAGE, (int) meta->nleaves - first);
+		int			n = Min(SCOREAH_LEAVES_PER_PAGE, ScoreahDirEntries(meta) - first);
 
 		ScoreahInitPage(page.data, SCOREAH_PAGE_DIRECTORY, SCOREAH_NO_LEAF);
 		memcpy(PageGetContents(page.data), leaves + first, sizeof(ScoreahLeafData) * n);

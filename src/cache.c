@@ -217,6 +217,7 @@ LoadEntry(Relation index, ScoreahMetaPage meta)
 		entry->context = ctx;
 		entry->meta = *meta;
 		ScoreahComputeLayout(&entry->meta, &entry->layout);
+		ScoreahComputeExtraLayout(&entry->meta, &entry->extraLayout);
 
 		model = &entry->model;
 		model->dim = dim;

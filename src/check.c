@@ -40,7 +40,8 @@ typedef struct CheckState
 	BlockNumber heapBlocks;
 	Bitmapset  *seen;			/* blocks already on some chain */
 	ScoreahMetaPageData meta;
-	ScoreahLayoutData layout;
+	ScoreahLayoutData layout;	/* of the leaf being checked */
+	ScoreahLeaf entry;			/* its directory entry */
 } CheckState;
 
 static void
@@ -182,7 +183,7 @@ CheckMetapage(CheckState *cs)
 				meta->nblocks, meta->dimensions, meta->dimsPerBlock);
 	if (meta->directoryStart == InvalidBlockNumber ||
 		meta->directoryStart + meta->directoryPages > cs->nblocks ||
-		meta->directoryPages != (meta->nleaves + SCOREAH_LEAVES_PER_PAGE - 1) / SCOREAH_LEAVES_PER_PAGE)
+		meta->directoryPages != (ScoreahDirEntries(meta) + SCOREAH_LEAVES_PER_PAGE - 1) / SCOREAH_LEAVES_PER_PAGE)
 		Problem(cs, "metapage: directory of %u pages at block %u does not fit %u leaves in %u blocks",
 				meta->directoryPages, meta->directoryStart, meta->nleaves, cs->nblocks);
 	return cs->nproblems == 0;
@@ -290,7 +291,7 @@ CheckGroup(CheckState *cs, VectorPageMemo *memo, int leaf, BlockNumber blkno, in
 	ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
 	ItemPointer tids = ScoreahGroupTids(layout, group);
 	int			nlive = 0;
-	int			nblocks = (int) cs->meta.nblocks;
+	int			nblocks = layout->nblocks;
 
 	if (gh->nitems == 0 || gh->nitems > SCOREAH_GROUP_ROWS)
 	{
@@ -328,6 +329,11 @@ CheckGroup(CheckState *cs, VectorPageMemo *memo, int leaf, BlockNumber blkno, in
 		if (!ItemPointerIsValid(tid))
 			continue;
 		nlive++;
+		/* the leaf's summary covers its rows' first keys */
+		if (layout->nkeys > 0 && !(ScoreahGroupKeyNulls(layout, group)[0] & ((uint32) 1 << i)) &&
+			!ScoreahKeySummaryCovers(cs->entry, ScoreahGroupKeys(layout, group, 0)[i]))
+			Problem(cs, "leaf %d: block %u group %d row %d has a first key its leaf's summary does not cover",
+					leaf, blkno, g, i);
 		if (ItemPointerGetBlockNumberNoCheck(tid) >= cs->heapBlocks ||
 			ItemPointerGetOffsetNumberNoCheck(tid) == InvalidOffsetNumber ||
 			ItemPointerGetOffsetNumberNoCheck(tid) > MaxHeapTuplesPerPage)
@@ -433,16 +439,19 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 	if (CheckMetapage(&cs))
 	{
 		CheckFixedPages(&cs);
-		ScoreahComputeLayout(&cs.meta, &cs.layout);
-
-		/* vector chains first, so code items can be checked against them */
+		/*
+		 * Vector chains first, so code items can be checked against them;
+		 * the leaves, then the extra leaves (NULL and zero vectors).
+		 */
 		for (int pass = 0; pass < 2; pass++)
-			for (int leaf = 0; leaf < (int) cs.meta.nleaves; leaf++)
+			for (int leaf = 0; leaf < ScoreahDirEntries(&cs.meta); leaf++)
 			{
 				ScoreahLeafData entry;
 
 				CHECK_FOR_INTERRUPTS();
+				ScoreahComputeLeafLayout(&cs.meta, leaf, &cs.layout);
 				ScoreahReadLeaf(cs.index, &cs.meta, leaf, &entry);
+				cs.entry = &entry;
 				if (pass == 0)
 					CheckVectorChain(&cs, leaf, &entry);
 				else

@@ -154,6 +154,8 @@ typedef struct RowFigures
 	int64		live;
 	int64		inserted;
 	int64		dead;
+	int64		nullVectors;	/* rows of the extra leaves */
+	int64		zeroVectors;
 	int			emptyLeaves;
 	double		insertedDist;	/* sum over measured inserted rows */
 	int64		insertedMeasured;
@@ -209,16 +211,18 @@ static void
 CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 {
 	ScoreahMetaPage meta = &cache->meta;
-	Size		gsize = cache->layout.gsize;
 	bool		measure = (meta->flags & SCOREAH_FLAG_TRAINED) && meta->dimensions > 0 &&
 		meta->reorderStorage != SCOREAH_STORAGE_TABLE;
 	float	   *vec = palloc(sizeof(float) * Max(meta->dimensions, 1));
 
-	f->perLeaf = palloc0(sizeof(uint32) * meta->nleaves);
-	for (int leaf = 0; leaf < (int) meta->nleaves; leaf++)
+	f->perLeaf = palloc0(sizeof(uint32) * ScoreahDirEntries(meta));
+	for (int leaf = 0; leaf < ScoreahDirEntries(meta); leaf++)
 	{
 		ScoreahLeafData entry;
 		ScoreahChainData chain;
+		ScoreahLayout layout = ScoreahCacheLeafLayout(cache, leaf);
+		Size		gsize = layout->gsize;
+		bool		extra = leaf >= (int) meta->nleaves;
 
 		ScoreahReadLeaf(index, meta, leaf, &entry);
 		ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
@@ -238,13 +242,21 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 			{
 				char	   *group = PageGetContents(chain.page) + g * gsize;
 				ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
-				ItemPointer tids = ScoreahGroupTids(&cache->layout, group);
+				ItemPointer tids = ScoreahGroupTids(layout, group);
 
 				for (int i = 0; i < gh->nitems; i++)
 				{
 					if (!ItemPointerIsValid(&tids[i]))
 					{
 						f->dead++;
+						continue;
+					}
+					if (extra)
+					{
+						if (leaf == ScoreahNullLeaf(meta))
+							f->nullVectors++;
+						else
+							f->zeroVectors++;
 						continue;
 					}
 					f->live++;
@@ -254,7 +266,7 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 					f->inserted++;
 					if (measure && f->insertedMeasured + nsample < STALENESS_SAMPLE &&
 						nsample < lengthof(sample) &&
-						ScoreahRowVector(&cache->layout, gh, i,
+						ScoreahRowVector(layout, gh, i,
 										 &sample[nsample].blkno, &sample[nsample].off))
 						nsample++;
 				}
@@ -275,7 +287,7 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 			}
 		}
 		ScoreahChainEnd(&chain);
-		if (f->perLeaf[leaf] == 0)
+		if (!extra && f->perLeaf[leaf] == 0)
 			f->emptyLeaves++;
 	}
 	qsort(f->perLeaf, meta->nleaves, sizeof(uint32), CmpUint32);
@@ -420,6 +432,9 @@ PutRowCounts(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, const RowFigures *f)
 	PutRow(rsinfo, "rows_built", psprintf(INT64_FORMAT, meta->rowsBuilt));
 	PutRow(rsinfo, "rows_inserted_since_build", psprintf(INT64_FORMAT, f->inserted));
 	PutRow(rsinfo, "dead_slots", psprintf(INT64_FORMAT, f->dead));
+	PutRow(rsinfo, "rows_null_vector", psprintf(INT64_FORMAT, f->nullVectors));
+	if (meta->metric == SCOREAH_METRIC_COSINE)
+		PutRow(rsinfo, "rows_zero_vector", psprintf(INT64_FORMAT, f->zeroVectors));
 	PutRow(rsinfo, "rows_per_leaf_min", psprintf("%u", meta->nleaves ? f->perLeaf[0] : 0));
 	PutRow(rsinfo, "rows_per_leaf_median", psprintf("%u", meta->nleaves ? f->perLeaf[meta->nleaves / 2] : 0));
 	PutRow(rsinfo, "rows_per_leaf_max", psprintf("%u", meta->nleaves ? f->perLeaf[meta->nleaves - 1] : 0));

@@ -224,7 +224,7 @@ AppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 		  const char *packed, const uint8 *codes, const ScoreahRowKeysData *rk)
 {
 	ScoreahMetaPage meta = &cache->meta;
-	ScoreahLayout layout = &cache->layout;
+	ScoreahLayout layout = ScoreahCacheLeafLayout(cache, leaf);
 	Size		gsize = layout->gsize;
 	bool		withVector = layout->vecsPerPage > 0;
 	BlockNumber vblkno = InvalidBlockNumber;
@@ -339,8 +339,8 @@ AppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 		elog(ERROR, "scoreah: a new group of leaf %d refused its first vector", leaf);
 	ScoreahGroupTids(layout, group)[row] = *tid;
 	gh->inserted |= (uint32) 1 << row;
-	if (meta->nblocks > 0)
-		scoreah_pack_codes(ScoreahGroupCodes(layout, group), row, codes, meta->nblocks);
+	if (layout->nblocks > 0)
+		scoreah_pack_codes(ScoreahGroupCodes(layout, group), row, codes, layout->nblocks);
 	ScoreahPutRowKeys(layout, group, row, rk);
 	gh->nitems++;
 	gh->nlive++;
@@ -442,7 +442,7 @@ ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 		  const char *x, const uint8 *codes, const ScoreahRowKeysData *rk)
 {
 	ScoreahMetaPage meta = &cache->meta;
-	ScoreahLayout layout = &cache->layout;
+	ScoreahLayout layout = ScoreahCacheLeafLayout(cache, leaf);
 	ScoreahLeafData entry;
 	Size		gsize = layout->gsize;
 	BlockNumber start;
@@ -492,8 +492,8 @@ ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 				gh = ScoreahGroupHeader(group);
 				ScoreahGroupTids(layout, group)[i] = *tid;
 				gh->inserted |= (uint32) 1 << i;
-				if (meta->nblocks > 0)
-					scoreah_pack_codes(ScoreahGroupCodes(layout, group), i, codes, meta->nblocks);
+				if (layout->nblocks > 0)
+					scoreah_pack_codes(ScoreahGroupCodes(layout, group), i, codes, layout->nblocks);
 				ScoreahPutRowKeys(layout, group, i, rk);
 				gh->nlive++;
 				GenericXLogFinish(state);
@@ -523,7 +523,9 @@ InsertRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 {
 	char	   *packed = palloc(Max(ScoreahVectorBytes(&cache->meta), 1));
 
-	ScoreahPackVector(&cache->meta, vector, packed);
+	/* the extra leaves keep no vector */
+	if (vector != NULL)
+		ScoreahPackVector(&cache->meta, vector, packed);
 
 	/*
 	 * The leaf's summary first: a scan that reads it after this row
@@ -576,6 +578,17 @@ SetDimensions(Relation index, int dim)
 	UnlockReleaseBuffer(buf);
 }
 
+/* A row for an extra leaf: its TID and keys */
+static void
+InsertExtraRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
+			   Datum *values, bool *isnull)
+{
+	ScoreahRowKeysData rk;
+
+	ScoreahRowKeys(index, cache->meta.nkeys, values, isnull, rk.keys, &rk.nulls);
+	InsertRow(index, cache, leaf, tid, NULL, NULL, &rk);
+}
+
 bool
 scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 			  Relation heap, IndexUniqueCheck checkUnique,
@@ -594,14 +607,20 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	int			leaf = 0;
 	uint8	   *codes = NULL;
 
-	if (isnull[0])
-		return false;
-
 	ctx = AllocSetContextCreate(CurrentMemoryContext, "scoreah insert",
 								ALLOCSET_DEFAULT_SIZES);
 	oldCtx = MemoryContextSwitchTo(ctx);
 
 	cache = ScoreahCacheAcquire(index);
+	if (isnull[0])
+	{
+		/* a NULL vector: an extra leaf, so that scans still return it */
+		InsertExtraRow(index, cache, ScoreahNullLeaf(&cache->meta), heap_tid, values, isnull);
+		ScoreahCacheRelease(cache);
+		MemoryContextSwitchTo(oldCtx);
+		MemoryContextDelete(ctx);
+		return false;
+	}
 	x = ScoreahDatumToVector(cache->meta.format, values[0], &dim, "indexed vector");
 	if (cache->meta.dimensions == 0)
 	{
@@ -623,7 +642,8 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		unit = palloc(sizeof(float) * dim);
 		if (scoreah_normalize(x, dim, unit) == 0)
 		{
-			/* zero vectors have no direction: not indexed, as in pgvector */
+			/* zero vectors have no direction: an extra leaf, as NaN */
+			InsertExtraRow(index, cache, ScoreahNanLeaf(&cache->meta), heap_tid, values, isnull);
 			ScoreahCacheRelease(cache);
 			MemoryContextSwitchTo(oldCtx);
 			MemoryContextDelete(ctx);

@@ -197,6 +197,16 @@ ScoreahKeySummaryAdd(ScoreahLeaf entry, int64 v)
 	return changed;
 }
 
+/* Whether a leaf's summary covers a value (scoreah_index_check) */
+bool
+ScoreahKeySummaryCovers(const ScoreahLeafData *entry, int64 v)
+{
+	int			bit = BloomBit(v);
+
+	return v >= entry->keyMin && v <= entry->keyMax &&
+		(entry->keyBloom[bit >> 6] & (UINT64CONST(1) << (bit & 63))) != 0;
+}
+
 /* ---- scan keys ---- */
 
 static int

@@ -92,10 +92,43 @@ ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout)
 								  layout->maxVblk * sizeof(BlockNumber));
 	layout->codesOffset = MAXALIGN(layout->tidsOffset +
 								   SCOREAH_GROUP_ROWS * sizeof(ItemPointerData));
+	layout->nblocks = (int) meta->nblocks;
 	layout->nkeys = (int) meta->nkeys;
 	layout->keysOffset = MAXALIGN(layout->codesOffset + (Size) meta->nblocks * 16);
 	layout->gsize = MAXALIGN(layout->keysOffset + ScoreahKeysBytes(meta->nkeys));
 	layout->groupsPerPage = (int) (SCOREAH_PAGE_CAPACITY / layout->gsize);
+}
+
+/*
+ * The group layout of the extra leaves (rows with a NULL vector, or a
+ * zero vector under cosine): no vector, no codes, only TIDs and keys, so
+ * it does not depend on the dimension (such rows may come before it is
+ * known).
+ */
+void
+ScoreahComputeExtraLayout(ScoreahMetaPage meta, ScoreahLayout layout)
+{
+	layout->vbytes = 0;
+	layout->vecsPerPage = 0;
+	layout->maxVblk = 0;
+	layout->tidsOffset = MAXALIGN(offsetof(ScoreahGroupHeaderData, vblk));
+	layout->codesOffset = MAXALIGN(layout->tidsOffset +
+								   SCOREAH_GROUP_ROWS * sizeof(ItemPointerData));
+	layout->nblocks = 0;
+	layout->nkeys = (int) meta->nkeys;
+	layout->keysOffset = layout->codesOffset;
+	layout->gsize = MAXALIGN(layout->keysOffset + ScoreahKeysBytes(meta->nkeys));
+	layout->groupsPerPage = (int) (SCOREAH_PAGE_CAPACITY / layout->gsize);
+}
+
+/* The layout of a leaf's groups: the leaves', or the extra leaves' */
+void
+ScoreahComputeLeafLayout(ScoreahMetaPage meta, int leaf, ScoreahLayout layout)
+{
+	if (leaf >= (int) meta->nleaves)
+		ScoreahComputeExtraLayout(meta, layout);
+	else
+		ScoreahComputeLayout(meta, layout);
 }
 
 /*

@@ -192,6 +192,7 @@ StartScan(IndexScanDesc scan)
 	Relation	index = scan->indexRelation;
 	MemoryContext oldCtx = MemoryContextSwitchTo(so->scanCtx);
 	ScoreahCache cache;
+	bool		haveQuery;
 
 	if (scan->xs_snapshot == NULL || !IsMVCCSnapshot(scan->xs_snapshot))
 		ereport(ERROR,
@@ -204,10 +205,10 @@ StartScan(IndexScanDesc scan)
 	FixSettings(so);
 	pgstat_count_index_scan(index);
 
-	if (!PrepareQuery(scan) ||
-		!ScoreahKeyPrepare(scan, so->filters, &so->nfilters, &so->keyRecheck))
+	haveQuery = PrepareQuery(scan);
+	if (!ScoreahKeyPrepare(scan, so->filters, &so->nfilters, &so->keyRecheck))
 	{
-		/* no dimension yet, or key conditions no row can meet */
+		/* key conditions no row can meet */
 		so->done = true;
 		MemoryContextSwitchTo(oldCtx);
 		return;
@@ -216,13 +217,19 @@ StartScan(IndexScanDesc scan)
 	so->leafOrder = palloc(sizeof(int) * so->nleaves);
 	for (int j = 0; j < so->nleaves; j++)
 		so->leafOrder[j] = j;
+	so->seqRows = palloc(sizeof(ScoreahCandidate) * SCOREAH_GROUP_ROWS *
+						 Max(cache->layout.groupsPerPage, cache->extraLayout.groupsPerPage));
+	so->seqLeaf = -1;
+	so->seqBlk = InvalidBlockNumber;
 
-	if (so->nullQuery)
+	/*
+	 * No usable query (NULL, a zero vector under cosine) or no dimension
+	 * yet (an index built empty has no row with a vector, but may have
+	 * rows with NULL ones): every row in no order, leaf by leaf.
+	 */
+	if (!haveQuery || so->nullQuery)
 	{
-		so->seqLeaf = -1;
-		so->seqBlk = InvalidBlockNumber;
-		so->batch = palloc(sizeof(ScoreahCandidate) * SCOREAH_GROUP_ROWS *
-						   cache->layout.groupsPerPage);
+		so->nullQuery = true;
 		MemoryContextSwitchTo(oldCtx);
 		return;
 	}
@@ -575,7 +582,16 @@ NextBatch(IndexScanDesc scan)
 
 	oldCtx = MemoryContextSwitchTo(so->scanCtx);
 	if (!brute && so->reorder > 0)
+	{
 		ScoreahScanRerank(scan);
+
+		/*
+		 * Re-ranking reads vectors in page order; the fit's sums must not
+		 * depend on where rows lie (a parallel build places them
+		 * differently), so the batch goes in in key order.
+		 */
+		scoreah_sort_by_approx(so->batch, so->nbatch);
+	}
 	for (int i = 0; i < so->nbatch; i++)
 	{
 		ScoreahCandidate *c = &so->batch[i];
@@ -630,18 +646,21 @@ MayReturn(ScoreahScanOpaque so, const ScoreahCandidate *x)
 }
 
 /*
- * Rows of a scan without a usable query (NULL, or a zero vector under
- * cosine): every live row once, leaf by leaf, a code page per call.
+ * Rows in no order, leaf by leaf, a code page per call: every row for a
+ * scan without a usable query (NULL, or a zero vector under cosine), or,
+ * after every other row, the rows of the extra leaves (zero vectors under
+ * cosine, then NULL vectors), as a sequential scan sorts them last.
  */
 static bool
 NextSequentialPage(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	ScoreahLayout layout = &so->cache->layout;
+	ScoreahMetaPage meta = &so->cache->meta;
 
 	for (;;)
 	{
 		ScoreahChainData chain;
+		ScoreahLayout layout;
 		int			ngroups;
 
 		CHECK_FOR_INTERRUPTS();
@@ -649,12 +668,15 @@ NextSequentialPage(IndexScanDesc scan)
 		{
 			ScoreahLeafData entry;
 
-			if (++so->seqLeaf >= so->nleaves)
+			if (++so->seqLeaf >= ScoreahDirEntries(meta))
 				return false;
-			ScoreahReadLeaf(scan->indexRelation, &so->cache->meta, so->seqLeaf, &entry);
+			ScoreahReadLeaf(scan->indexRelation, meta, so->seqLeaf, &entry);
+			if (so->nfilters > 0 && !ScoreahKeyLeafMayMatch(so->filters, so->nfilters, &entry))
+				continue;
 			so->seqBlk = entry.codeHead;
 			continue;
 		}
+		layout = ScoreahCacheLeafLayout(so->cache, so->seqLeaf);
 		ScoreahChainBegin(&chain, scan->indexRelation, so->seqBlk, SCOREAH_PAGE_CODES,
 						  (uint32) so->seqLeaf, BUFFER_LOCK_SHARE, 0);
 		if (!ScoreahChainNext(&chain))
@@ -664,8 +686,8 @@ NextSequentialPage(IndexScanDesc scan)
 			continue;
 		}
 		ngroups = ScoreahPageGetNGroups(chain.page, layout->gsize);
-		so->nbatch = 0;
-		so->batchPos = 0;
+		so->nseq = 0;
+		so->seqPos = 0;
 		for (int g = 0; g < ngroups; g++)
 		{
 			char	   *group = PageGetContents(chain.page) + g * layout->gsize;
@@ -676,7 +698,7 @@ NextSequentialPage(IndexScanDesc scan)
 			for (int i = 0; i < ScoreahGroupHeader(group)->nitems; i++)
 				if (ItemPointerIsValid(&tids[i]) && (keep & ((uint32) 1 << i)))
 				{
-					ScoreahCandidate *c = &so->batch[so->nbatch++];
+					ScoreahCandidate *c = &so->seqRows[so->nseq++];
 
 					c->id = ScoreahTidToId(&tids[i]);
 					c->distance = get_float8_nan();
@@ -684,7 +706,7 @@ NextSequentialPage(IndexScanDesc scan)
 		}
 		so->seqBlk = chain.next;
 		ScoreahChainEnd(&chain);
-		if (so->nbatch > 0)
+		if (so->nseq > 0)
 			return true;
 	}
 }
@@ -698,9 +720,9 @@ scoreahgettuple(IndexScanDesc scan, ScanDirection dir)
 	if (!so->started)
 		StartScan(scan);
 
-	if (so->nullQuery)
+	if (so->nullQuery || so->tail)
 	{
-		while (so->batchPos >= so->nbatch)
+		while (so->seqPos >= so->nseq)
 		{
 			if (so->done || !NextSequentialPage(scan))
 			{
@@ -708,7 +730,7 @@ scoreahgettuple(IndexScanDesc scan, ScanDirection dir)
 				return false;
 			}
 		}
-		c = so->batch[so->batchPos++];
+		c = so->seqRows[so->seqPos++];
 	}
 	else
 	{
@@ -748,8 +770,12 @@ scoreahgettuple(IndexScanDesc scan, ScanDirection dir)
 						so->dropped++;
 						break;
 					}
-					so->done = true;
-					return false;
+
+					/* then the extra leaves: zero vectors, NULL vectors */
+					so->tail = true;
+					so->seqLeaf = so->nleaves - 1;
+					so->seqBlk = InvalidBlockNumber;
+					return scoreahgettuple(scan, dir);
 				}
 				so->searched = so->nleaves;
 				so->haveStore = true;

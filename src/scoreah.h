@@ -55,7 +55,7 @@
 
 /* Identity and version of the on-disk format */
 #define SCOREAH_MAGIC			0x5C0AE4A1
-#define SCOREAH_VERSION			6
+#define SCOREAH_VERSION			7
 #define SCOREAH_PAGE_ID			0xFF8A	/* bloom uses FF83, pgvector FF84/FF90 */
 
 #define SCOREAH_METAPAGE_BLKNO	0
@@ -304,6 +304,18 @@ typedef struct ScoreahLeafData
 
 typedef ScoreahLeafData *ScoreahLeaf;
 
+/*
+ * Two directory entries follow the leaves: rows without a place in the
+ * tree, kept so that a scan can return every row, after all the others
+ * (as a sequential scan sorts them): rows whose vector is a zero vector
+ * under cosine (their distances are NaN), then rows whose vector is NULL.
+ * Their groups hold TIDs and keys only (ScoreahComputeExtraLayout).
+ */
+#define SCOREAH_EXTRA_LEAVES	2
+#define ScoreahNanLeaf(meta)	((int) (meta)->nleaves)
+#define ScoreahNullLeaf(meta)	((int) (meta)->nleaves + 1)
+#define ScoreahDirEntries(meta) ((int) (meta)->nleaves + SCOREAH_EXTRA_LEAVES)
+
 #define SCOREAH_LEAVES_PER_PAGE \
 	((int) (SCOREAH_PAGE_CAPACITY / sizeof(ScoreahLeafData)))
 
@@ -380,6 +392,7 @@ typedef struct ScoreahLayoutData
 	Size		tidsOffset;
 	Size		codesOffset;
 	Size		keysOffset;
+	int			nblocks;		/* PQ blocks (0: no codes) */
 	int			nkeys;			/* key columns */
 	Size		gsize;			/* bytes of a group */
 	int			groupsPerPage;
@@ -488,6 +501,7 @@ typedef struct ScoreahCacheData
 	Size		bytes;			/* what context holds */
 	ScoreahMetaPageData meta;
 	ScoreahLayoutData layout;	/* group sizes (from meta) */
+	ScoreahLayoutData extraLayout;	/* ... of the extra leaves */
 	ScoreahModelData model;		/* centroids, codebooks (scoreah_algo.h) */
 	int			nhints;			/* a power of 2 */
 	ScoreahBufferHint *hints;
@@ -613,6 +627,7 @@ typedef struct ScoreahBuildState
 	TupleDesc	sortDesc;
 	TupleTableSlot *slot;
 	int64		nencoded;
+	int64		nextra;			/* rows of the extra leaves */
 	double		sumDistance;
 
 	/* phase timing, logged at DEBUG1 */
@@ -700,9 +715,13 @@ typedef struct ScoreahScanOpaqueData
 	ScoreahHeap late;			/* strict: rows found after a farther row
 								 * had been returned */
 	int64		dropped;		/* late rows returned at the end */
-	/* null-query iterator */
+	/* rows in no order: a null query's, and the extra leaves' at the end */
+	bool		tail;			/* past every row with a distance */
 	int			seqLeaf;
 	BlockNumber seqBlk;
+	ScoreahCandidate *seqRows;	/* the rows of a code page */
+	int			nseq;
+	int			seqPos;
 	/* reordering_storage = table: heap fetches for exact distances */
 	IndexFetchTableData *fetch;
 	TupleTableSlot *slot;
@@ -717,6 +736,10 @@ typedef struct ScoreahScanOpaqueData
 } ScoreahScanOpaqueData;
 
 typedef ScoreahScanOpaqueData *ScoreahScanOpaque;
+
+/* The group layout of a leaf of a cached index */
+#define ScoreahCacheLeafLayout(cache, leaf) \
+	((leaf) >= (int) (cache)->meta.nleaves ? &(cache)->extraLayout : &(cache)->layout)
 
 /* Heap TIDs as candidate ids: the packing keeps ItemPointerCompare's order */
 static inline uint64
@@ -803,6 +826,8 @@ extern Buffer ScoreahPinAhead(Relation index, ScoreahCache cache, BlockNumber bl
 /* layout.c: groups and stored vectors */
 extern Size ScoreahVectorBytes(ScoreahMetaPage meta);
 extern void ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout);
+extern void ScoreahComputeExtraLayout(ScoreahMetaPage meta, ScoreahLayout layout);
+extern void ScoreahComputeLeafLayout(ScoreahMetaPage meta, int leaf, ScoreahLayout layout);
 extern void ScoreahInitLeafEntry(ScoreahLeaf entry);
 extern bool ScoreahRowVector(const ScoreahLayoutData *layout,
 							 const ScoreahGroupHeaderData *gh, int row,
@@ -867,6 +892,7 @@ extern void ScoreahPutRowKeys(const ScoreahLayoutData *layout, char *group, int 
 extern void ScoreahRowKeys(Relation index, int nkeys, Datum *values, bool *isnull,
 						   int64 *keys, uint32 *nulls);
 extern bool ScoreahKeySummaryAdd(ScoreahLeaf entry, int64 v);
+extern bool ScoreahKeySummaryCovers(const ScoreahLeafData *entry, int64 v);
 extern bool ScoreahKeyPrepare(IndexScanDesc scan, ScoreahKeyFilter *filters, int *nfilters,
 							  bool *recheck);
 extern uint32 ScoreahKeyMatchGroup(const ScoreahKeyFilter *filters, int nfilters,

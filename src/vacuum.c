@@ -142,7 +142,7 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	int			nvpages = 0;
 	BlockNumber *vpages = palloc(sizeof(BlockNumber) * maxvpages);
 
-	ScoreahComputeLayout(meta, &layout);
+	ScoreahComputeLeafLayout(meta, leaf, &layout);
 	gsize = layout.gsize;
 	LockPage(index, (BlockNumber) leaf, ExclusiveLock);
 	ScoreahReadLeaf(index, meta, leaf, &entry);
@@ -265,15 +265,16 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 	ScoreahLayoutData layout;
 
 	ScoreahReadMeta(index, &meta);
-	ScoreahComputeLayout(&meta, &layout);
 
-	for (int leaf = 0; leaf < (int) meta.nleaves; leaf++)
+	/* the leaves, then the extra leaves (NULL and zero vectors) */
+	for (int leaf = 0; leaf < ScoreahDirEntries(&meta); leaf++)
 	{
 		ScoreahLeafData entry;
 		ScoreahChainData chain;
 		BlockNumber firstFree = InvalidBlockNumber;
 		int64		leafLive = 0;
 
+		ScoreahComputeLeafLayout(&meta, leaf, &layout);
 		ScoreahReadLeaf(index, &meta, leaf, &entry);
 		ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
 						  callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE,

@@ -51,9 +51,10 @@ $node->safe_psql('updated', q{
 });
 my $opclasses = q{SELECT string_agg(opcname, ',' ORDER BY opcname) FROM pg_opclass
 	WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'scoreah')};
-my $want = 'halfvec_cosine_ops,halfvec_ip_ops,halfvec_l2_ops,scoreah_cosine_ops,scoreah_ip_ops,'
-  . 'scoreah_l2_ops,vector_cosine_ops,vector_ip_ops,vector_l2_ops';
-is($node->safe_psql($_, $opclasses), $want, "$_: all nine operator classes")
+my $want = 'halfvec_cosine_ops,halfvec_ip_ops,halfvec_l2_ops,scoreah_cosine_ops,scoreah_int2_ops,'
+  . 'scoreah_int4_ops,scoreah_int8_ops,scoreah_ip_ops,scoreah_l2_ops,scoreah_text_ops,'
+  . 'scoreah_uuid_ops,vector_cosine_ops,vector_ip_ops,vector_l2_ops';
+is($node->safe_psql($_, $opclasses), $want, "$_: all nine vector operator classes and the five key ones")
   for qw(after_scoreah vector_first updated);
 
 # ---- (b) pg_dump and pg_restore ----
