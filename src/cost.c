@@ -16,6 +16,7 @@
 #include "access/relation.h"
 #include "utils/float.h"
 #include "utils/rel.h"
+#include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "utils/selfuncs.h"
 
@@ -78,9 +79,26 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	costs.numIndexTuples = Max(1.0, path->indexinfo->tuples * ratio);
 	genericcostestimate(root, path, loop_count, &costs);
 
-	*indexStartupCost = costs.indexTotalCost;
-	*indexTotalCost = costs.indexTotalCost;
+	/*
+	 * genericcostestimate gives the selectivity of the key conditions; the
+	 * work is scoreah's own: the searched leaves' code pages, read along
+	 * their chains in the order the build wrote them (sequential pages,
+	 * not random ones), every row of them checked and scored from its
+	 * codes (an operator's cost each), and the candidates re-ranked from
+	 * their vector pages.  All of it comes before the first row.
+	 */
+	{
+		double		pages = ceil(ratio * path->indexinfo->pages);
+		double		tuples = ratio * path->indexinfo->tuples;
+		int			reorder = scoreah_reordering_num_neighbors;
+		Cost		cost;
+
+		cost = pages * seq_page_cost + tuples * cpu_operator_cost +
+			reorder * (cpu_index_tuple_cost + cpu_operator_cost);
+		*indexStartupCost = cost;
+		*indexTotalCost = cost;
+		*indexPages = pages;
+	}
 	*indexSelectivity = costs.indexSelectivity;
 	*indexCorrelation = 0;
-	*indexPages = costs.numIndexPages;
 }

@@ -1,0 +1,66 @@
+# The planner between scoreah and a B-tree, by the filter's selectivity.
+#
+# A table of 100,000 rows with a scoreah index carrying key columns and a
+# B-tree on each key column; queries WHERE key = c ORDER BY v <-> q LIMIT 10
+# with filters keeping 0.01%, 0.1%, 1%, 10% and 100% of the rows.  The
+# plan chosen at each selectivity and its time are figures; asserted: the
+# most selective filter goes to the B-tree (a bitmap or index scan, then a
+# sort of a few rows), the broad ones to scoreah, and either way the 10
+# rows returned are the exact nearest (the B-tree plans sort exactly; for
+# scoreah the recall is a figure).
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";    # ScoreahTest, whatever prove's -I
+
+use PostgreSQL::Test::Utils;
+use ScoreahTest;
+use Test::More;
+
+my $N = 100000;
+my $node = ScoreahTest::new_node('planner',
+	conf => [ 'shared_buffers = 256MB', 'maintenance_work_mem = 256MB', 'autovacuum = off',
+		@ScoreahTest::MEASURE_CONF ]);
+
+$node->safe_psql('postgres', qq{
+	SELECT setseed(0.11);
+	CREATE TABLE centers AS
+		SELECT c, ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, 16) d WHERE c >= 0) AS v
+		FROM generate_series(0, 63) c;
+	CREATE TABLE t (id int PRIMARY KEY, v real[], k10000 int, k1000 int, k100 int, k10 int);
+	INSERT INTO t
+		SELECT i, ARRAY(SELECT (c.v[d] + random() * 1.2 - 0.6)::real FROM generate_series(1, 16) d WHERE i > 0),
+			   i % 10000, i % 1000, i % 100, i % 10
+		FROM generate_series(1, $N) i JOIN centers c ON c.c = (i * 7) % 64;
+	CREATE INDEX t_v ON t USING scoreah (v, k10000, k1000, k100, k10);
+	CREATE INDEX ON t (k10000);
+	CREATE INDEX ON t (k1000);
+	CREATE INDEX ON t (k100);
+	CREATE INDEX ON t (k10);
+	VACUUM ANALYZE t;
+});
+
+my $q = "(SELECT v FROM t WHERE id = 4242)";
+for my $case ([ 'k10000 = 5', '0.01%', 'btree' ], [ 'k1000 = 5', '0.1%', undef ],
+	[ 'k100 = 5', '1%', undef ], [ 'k10 = 5', '10%', 'scoreah' ], [ 'true', '100%', 'scoreah' ])
+{
+	my ($where, $pct, $want) = @$case;
+	my $sql = "SELECT id FROM t WHERE $where ORDER BY v <-> $q LIMIT 10";
+	my $plan = $node->safe_psql('postgres', "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $sql");
+	my ($ms) = $plan =~ /Execution Time: ([0-9.]+) ms/;
+	my $chosen = $plan =~ /Index Scan using t_v/ ? 'scoreah' : 'btree';
+	$chosen = 'sequential scan' if $plan =~ /Seq Scan on t\b/ && $chosen ne 'scoreah';
+	my $got = $node->safe_psql('postgres', "SELECT array_agg(id) FROM ($sql) s");
+	my $exact = $node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_bitmapscan = off;
+		SELECT array_agg(id) FROM (SELECT id FROM t WHERE $where ORDER BY v <-> $q, id LIMIT 10) s");
+	my %e = map { $_ => 1 } ($exact =~ /(\d+)/g);
+	my $hits = grep { $e{$_} } ($got =~ /(\d+)/g);
+	ScoreahTest::figure('planner, filter keeping %s: %s, %.2f ms, %d of the exact 10', $pct, $chosen,
+		$ms, $hits);
+	is($chosen, $want, "filter keeping $pct: the planner chooses $want") if defined $want;
+	is(scalar(() = $got =~ /(\d+)/g), 10, "filter keeping $pct: 10 rows");
+	is($got, $exact, "filter keeping $pct: the B-tree plan returns the exact 10") if $chosen ne 'scoreah';
+}
+
+done_testing();
