@@ -4,6 +4,13 @@
 
 -- The kernel self-test and benchmark are for DBAs, not for every role.
 REVOKE ALL ON FUNCTION scoreah_kernel_selftest(integer, integer, bigint) FROM PUBLIC;
+
+-- The benchmark also says which kernel scans use at that block count
+-- (chosen by timing, per backend).
+DROP FUNCTION scoreah_kernel_benchmark(integer, integer, integer);
+CREATE FUNCTION scoreah_kernel_benchmark(nblocks integer DEFAULT 50, ngroups integer DEFAULT 10000, rounds integer DEFAULT 20)
+	RETURNS TABLE (kernel text, ns_per_row float8, speedup float8, dispatched boolean)
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 REVOKE ALL ON FUNCTION scoreah_kernel_benchmark(integer, integer, integer) FROM PUBLIC;
 
 -- Key columns: an index may carry columns after its vector, whose

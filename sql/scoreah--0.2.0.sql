@@ -110,7 +110,7 @@ REVOKE ALL ON FUNCTION scoreah_kernel_selftest(integer, integer, bigint) FROM PU
 -- Times every LUT16 kernel this CPU runs on codes held in memory.  Not
 -- executable by PUBLIC either.
 CREATE FUNCTION scoreah_kernel_benchmark(nblocks integer DEFAULT 50, ngroups integer DEFAULT 10000, rounds integer DEFAULT 20)
-	RETURNS TABLE (kernel text, ns_per_row float8, speedup float8)
+	RETURNS TABLE (kernel text, ns_per_row float8, speedup float8, dispatched boolean)
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 REVOKE ALL ON FUNCTION scoreah_kernel_benchmark(integer, integer, integer) FROM PUBLIC;
 

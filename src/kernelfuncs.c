@@ -114,7 +114,8 @@ scoreah_kernel_selftest(PG_FUNCTION_ARGS)
 /*
  * scoreah_kernel_benchmark(nblocks, ngroups, rounds): time every LUT16
  * kernel this CPU runs over ngroups groups of random codes held in memory
- * (rounds passes).  Returns (kernel, ns_per_row, speedup over scalar).
+ * (rounds passes).  Returns (kernel, ns_per_row, speedup over scalar,
+ * dispatched: whether scans of indexes with nblocks blocks use it).
  */
 Datum
 scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
@@ -130,6 +131,7 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 	ScoreahRandom rng;
 	double		scalarNs = 0;
 	uint32		sink = 0;
+	const ScoreahLut16Impl *dispatched;
 
 	CheckKernelArgs(nblocks, ngroups);
 	if (rounds < 1 || rounds > BENCHMARK_MAX_ROUNDS ||
@@ -140,6 +142,7 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 						BENCHMARK_MAX_ROUNDS, BENCHMARK_MAX_WORK, rounds)));
 	InitMaterializedSRF(fcinfo, 0);
 	nk = scoreah_lut16_available(impls, lengthof(impls));
+	dispatched = scoreah_lut16_for(nblocks, (uint32) MyProcPid);
 	codes = palloc((Size) ngroups * nblocks * 16);
 	qlut = palloc((Size) nblocks * 16);
 	scoreah_random_init(&rng, 7);
@@ -154,8 +157,8 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 					end;
 		uint32		out[SCOREAH_GROUP_ROWS];
 		double		ns;
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
 
 		INSTR_TIME_SET_CURRENT(start);
 		for (int r = 0; r < rounds; r++)
@@ -174,6 +177,7 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 		values[0] = CStringGetTextDatum(impls[k]->name);
 		values[1] = Float8GetDatum(ns);
 		values[2] = Float8GetDatum(scalarNs / ns);
+		values[3] = BoolGetDatum(impls[k] == dispatched);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	/* keep the compiler from dropping the loops */

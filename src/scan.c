@@ -112,7 +112,8 @@ FixSettings(ScoreahScanOpaque so)
 								 (Size) work_mem * 1024 / (2 * sizeof(ScoreahCandidate))));
 	so->floatLut = scoreah_float_lut_scoring;
 	so->strict = scoreah_scan_order == SCOREAH_ORDER_STRICT;
-	so->lut16 = scoreah_lut16_scan;
+	/* the fastest LUT16 kernel of this CPU at the index's block count */
+	so->lut16 = scoreah_lut16_for((int) so->cache->meta.nblocks, (uint32) MyProcPid)->scan;
 	so->exact = scoreah_exact_kernels;
 }
 

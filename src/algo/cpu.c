@@ -14,6 +14,8 @@
  */
 #include "kernels.h"
 
+#include <time.h>
+
 #ifdef SCOREAH_X86
 #include <cpuid.h>
 #endif
@@ -152,6 +154,7 @@ const ScoreahExactKernels *scoreah_exact_kernels;
 
 static const char *float_name;
 static const char *lut16_name;
+static bool kernels_forced_scalar;
 
 /*
  * Choose the kernels: for each kind the last one in its registry that the
@@ -178,6 +181,94 @@ scoreah_init_kernels(bool forceScalar)
 	scoreah_exact_kernels = forceScalar ? esets[0] : esets[ne - 1];
 	scoreah_lut16_scan = l->scan;
 	lut16_name = l->name;
+	kernels_forced_scalar = forceScalar;
+}
+
+/* ---- the LUT16 kernel for a block count, chosen by timing ---- */
+
+#define CHOICE_SLOTS	8
+#define CHOICE_GROUPS	16		/* codes of 16 groups: in L1/L2 at any width */
+
+static struct
+{
+	int			nblocks;		/* 0: free */
+	const ScoreahLut16Impl *impl;
+}			lut16_choice[CHOICE_SLOTS];
+static int	lut16_choice_next;
+
+static double
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/*
+ * The fastest LUT16 kernel of this CPU at nblocks blocks: the first time
+ * a backend asks for a block count, each kernel the CPU runs scores the
+ * codes of 16 groups (in cache, as a leaf's page is) a few hundred times,
+ * and the fastest of three rounds wins; later requests find the answer in
+ * a small table.  Which instruction set is fastest depends on the CPU as
+ * much as on its features (AVX-512 is not faster than AVX2 everywhere, and
+ * the block count decides how much of a kernel runs in its tail), so it is
+ * measured, not assumed.  All kernels give the same sums.  About 1 ms.
+ */
+const ScoreahLut16Impl *
+scoreah_lut16_for(int nblocks, uint32 seed)
+{
+	const ScoreahLut16Impl *impls[lengthof(lut16_registry)];
+	int			n = scoreah_lut16_available(impls, lengthof(impls));
+	double		best = -1;
+	const ScoreahLut16Impl *winner = impls[n - 1];
+	uint8	   *codes;
+	uint8	   *qlut;
+	uint32		sums[SCOREAH_GROUP_ROWS];
+	int			reps;
+
+	if (kernels_forced_scalar || nblocks <= 0 || n == 1)
+		return kernels_forced_scalar ? impls[0] : winner;
+	for (int i = 0; i < CHOICE_SLOTS; i++)
+		if (lut16_choice[i].nblocks == nblocks)
+			return lut16_choice[i].impl;
+
+	codes = scoreah_palloc((Size) CHOICE_GROUPS * nblocks * 16);
+	qlut = scoreah_palloc((Size) nblocks * 16);
+	for (Size i = 0; i < (Size) CHOICE_GROUPS * nblocks * 16; i++)
+		codes[i] = (uint8) ((seed = seed * 1103515245 + 12345) >> 16);
+	for (int i = 0; i < nblocks * 16; i++)
+		qlut[i] = (uint8) ((seed = seed * 1103515245 + 12345) >> 16);
+	reps = Max(4, 20000 / nblocks);
+	for (int k = 1; k < n; k++)		/* the portable kernel never wins */
+	{
+		double		t = -1;
+
+		for (int round = 0; round < 3; round++)
+		{
+			double		t0 = now_ns(),
+						dt;
+
+			for (int r = 0; r < reps; r++)
+				for (int g = 0; g < CHOICE_GROUPS; g++)
+					impls[k]->scan(codes + (Size) g * nblocks * 16, qlut, nblocks, sums);
+			dt = now_ns() - t0;
+			if (t < 0 || dt < t)
+				t = dt;
+		}
+		if (best < 0 || t < best)
+		{
+			best = t;
+			winner = impls[k];
+		}
+	}
+	scoreah_pfree(codes);
+	scoreah_pfree(qlut);
+
+	lut16_choice[lut16_choice_next].nblocks = nblocks;
+	lut16_choice[lut16_choice_next].impl = winner;
+	lut16_choice_next = (lut16_choice_next + 1) % CHOICE_SLOTS;
+	return winner;
 }
 
 const char *
