@@ -298,21 +298,16 @@ CheckOptions(ScoreahBuildState *state)
 /* ---- pass 2: assign and encode ---- */
 
 /*
- * A row of an extra leaf into the sort: its TID and keys (the writer reads
- * the payload by the leaf).
+ * The row's keys at the end of its sort payload (p points there), and the
+ * row into the sort under its leaf.
  */
 static void
-SortExtraRow(ScoreahBuildState *state, ItemPointer tid, int leaf, Datum *values, bool *isnull)
+PutKeysAndSort(ScoreahBuildState *state, int leaf, bytea *payload, char *p,
+			   Datum *values, bool *isnull)
 {
-	Size		plen = sizeof(ItemPointerData) + sizeof(int64) * state->nkeys + sizeof(uint32);
-	bytea	   *payload = palloc(VARHDRSZ + plen);
-	char	   *p = VARDATA(payload);
 	int64		keys[SCOREAH_MAX_KEYS];
 	uint32		nulls;
 
-	SET_VARSIZE(payload, VARHDRSZ + plen);
-	memcpy(p, tid, sizeof(ItemPointerData));
-	p += sizeof(ItemPointerData);
 	ScoreahRowKeys(state->index, state->nkeys, values, isnull, keys, &nulls);
 	memcpy(p, keys, sizeof(int64) * state->nkeys);
 	memcpy(p + sizeof(int64) * state->nkeys, &nulls, sizeof(uint32));
@@ -324,6 +319,22 @@ SortExtraRow(ScoreahBuildState *state, ItemPointer tid, int leaf, Datum *values,
 	state->slot->tts_isnull[1] = false;
 	ExecStoreVirtualTuple(state->slot);
 	tuplesort_puttupleslot(state->sort, state->slot);
+}
+
+/*
+ * A row of an extra leaf into the sort: its TID and keys (the writer reads
+ * the payload by the leaf).
+ */
+static void
+SortExtraRow(ScoreahBuildState *state, ItemPointer tid, int leaf, Datum *values, bool *isnull)
+{
+	Size		plen = sizeof(ItemPointerData) + sizeof(int64) * state->nkeys + sizeof(uint32);
+	bytea	   *payload = palloc(VARHDRSZ + plen);
+	char	   *p = VARDATA(payload);
+
+	SET_VARSIZE(payload, VARHDRSZ + plen);
+	memcpy(p, tid, sizeof(ItemPointerData));
+	PutKeysAndSort(state, leaf, payload, p + sizeof(ItemPointerData), values, isnull);
 }
 
 void
@@ -377,22 +388,7 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 		p += model->nblocks;
 		memcpy(p, x, sizeof(float) * dim);
 		p += sizeof(float) * dim;
-		{
-			int64		keys[SCOREAH_MAX_KEYS];
-			uint32		nulls;
-
-			ScoreahRowKeys(index, state->nkeys, values, isnull, keys, &nulls);
-			memcpy(p, keys, sizeof(int64) * state->nkeys);
-			memcpy(p + sizeof(int64) * state->nkeys, &nulls, sizeof(uint32));
-		}
-
-		ExecClearTuple(state->slot);
-		state->slot->tts_values[0] = Int32GetDatum(leaf);
-		state->slot->tts_isnull[0] = false;
-		state->slot->tts_values[1] = PointerGetDatum(payload);
-		state->slot->tts_isnull[1] = false;
-		ExecStoreVirtualTuple(state->slot);
-		tuplesort_puttupleslot(state->sort, state->slot);
+		PutKeysAndSort(state, leaf, payload, p, values, isnull);
 
 		state->sumDistance += sqrt(dist);
 		state->nencoded++;
