@@ -37,8 +37,14 @@ scoreah_quantize_centroids(ScoreahModel model)
 
 /*
  * Routing score of every leaf for a query, smaller = nearer: squared L2
- * for L2, negative inner product for inner product and cosine (ScaNN
- * routes by the search distance).
+ * for L2 and cosine, negative inner product for inner product.  Cosine's
+ * rows are unit vectors assigned to the leaf whose centroid is nearest in
+ * L2, and k-means centroids are shorter than 1 by different amounts, so
+ * the inner product alone would send a query past the leaf its own row
+ * lies in (GloVe-100 331k, 30 of 576 leaves searched: recall@10 0.909 by
+ * inner product, 0.939 by L2); with spherical centroids the two agree.
+ * Inner product search routes by inner product, as ScaNN does: a leaf of
+ * long rows can hold the best products however far its centroid is.
  */
 void
 scoreah_route_scores(ScoreahModel model, const float *query, float *scores)
@@ -74,7 +80,7 @@ scoreah_route_scores(ScoreahModel model, const float *query, float *scores)
 		else
 			dot = scores[j];
 
-		if (model->metric == SCOREAH_METRIC_L2)
+		if (model->metric == SCOREAH_METRIC_L2 || model->metric == SCOREAH_METRIC_COSINE)
 			scores[j] = qn - 2 * dot + model->centroidNorms[j];
 		else
 			scores[j] = -dot;
