@@ -343,6 +343,15 @@ StoreSize(ScoreahScanOpaque so)
  * scoring better than rows already served) are always kept, so that the
  * leaves can be scored again past that key without losing any.
  */
+/* The store in key order, before it serves or merges */
+static void
+SortStore(ScoreahScanOpaque so)
+{
+	if (!so->storeSorted && so->storePos < so->nstore)
+		scoreah_sort_by_approx(so->store + so->storePos, so->nstore - so->storePos);
+	so->storeSorted = true;
+}
+
 static void
 AddToStore(IndexScanDesc scan, int from, int to, int floorUpto, const ScoreahCandidate *floorKey)
 {
@@ -370,6 +379,7 @@ AddToStore(IndexScanDesc scan, int from, int to, int floorUpto, const ScoreahCan
 		keep *= 2;
 	}
 	scoreah_sort_by_approx(top.items, top.n);
+	SortStore(so);
 
 	merged = palloc(sizeof(ScoreahCandidate) * Max(nrest + top.n, 1));
 	for (i = so->storePos, j = 0, n = 0; i < so->nstore || j < top.n;)
@@ -435,6 +445,8 @@ AllBatched(ScoreahScanOpaque so)
 static const ScoreahCandidate *
 Frontier(ScoreahScanOpaque so)
 {
+	if (!so->storeSorted && so->storePos < so->nstore)
+		return &so->storeMin;
 	if (!StoreExhausted(so))
 		return &so->store[so->storePos];
 	return &so->cutKey;
@@ -505,9 +517,11 @@ NextBatch(IndexScanDesc scan)
 		/*
 		 * The best `size' are the first batch; the next best wait in the
 		 * store, so that a strict scan that must look further before it
-		 * can return its rows need not score the leaves again.
+		 * can return its rows need not score the leaves again.  The store
+		 * is sorted only if a second batch is wanted (most scans stop at
+		 * the first); until then its frontier is its smallest key.
 		 */
-		scoreah_sort_by_approx(top.items, top.n);
+		scoreah_select_smallest(top.items, top.n, size);
 		so->batch = top.items;
 		so->nbatch = Min(top.n, size);
 		so->haveStore = true;
@@ -515,16 +529,19 @@ NextBatch(IndexScanDesc scan)
 		so->storePos = so->nbatch;
 		so->store = palloc(sizeof(ScoreahCandidate) * Max(top.n, 1));
 		memcpy(so->store, top.items, sizeof(ScoreahCandidate) * top.n);
+		so->storeSorted = false;
+		for (int i = so->storePos; i < so->nstore; i++)
+			if (i == so->storePos || scoreah_candidate_cmp(&so->store[i], &so->storeMin) < 0)
+				so->storeMin = so->store[i];
 		if (top.full)
 		{
 			so->cut = true;
 			so->cutKey = top.thr;
 		}
-		if (so->nbatch > 0)
-		{
-			so->served = so->batch[so->nbatch - 1];
-			so->haveServed = true;
-		}
+		for (int i = 0; i < so->nbatch; i++)
+			if (i == 0 || scoreah_candidate_cmp(&so->batch[i], &so->served) > 0)
+				so->served = so->batch[i];	/* the batch's largest key */
+		so->haveServed = so->nbatch > 0;
 		MemoryContextSwitchTo(oldCtx);
 	}
 	else
@@ -541,6 +558,7 @@ NextBatch(IndexScanDesc scan)
 			so->exactTail = true;
 		if (so->exactTail)
 			want = so->nleaves;
+		SortStore(so);
 		if (so->searched < want)
 			Widen(scan, want);
 		while (StoreExhausted(so))

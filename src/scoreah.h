@@ -699,6 +699,8 @@ typedef struct ScoreahScanOpaqueData
 	ScoreahCandidate *store;
 	int			nstore;
 	int			storePos;
+	bool		storeSorted;	/* the first batch leaves it unsorted */
+	ScoreahCandidate storeMin;	/* ... and notes its smallest key */
 	bool		cut;
 	ScoreahCandidate cutKey;	/* the best key left out */
 	ScoreahCandidate served;	/* the last key served */

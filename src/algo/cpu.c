@@ -28,17 +28,27 @@
 #define CPU_AVX512BW	0x10
 #define CPU_NEON		0x20
 
+/*
+ * What the CPU runs, asked once: cpuid is slow (a serializing instruction,
+ * and under a hypervisor a trap), and scans ask for every block count.
+ */
 static uint32
 cpu_features(void)
 {
+	static bool known = false;
+	static uint32 features = 0;
 	uint32		f = 0;
-
 #ifdef SCOREAH_X86
 	unsigned int eax,
 				ebx,
 				ecx,
 				edx;
+#endif
 
+	if (known)
+		return features;
+
+#ifdef SCOREAH_X86
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("ssse3"))
 		f |= CPU_SSSE3;
@@ -60,6 +70,8 @@ cpu_features(void)
 #ifdef SCOREAH_NEON
 	f |= CPU_NEON;				/* part of every aarch64 CPU */
 #endif
+	features = f;
+	known = true;
 	return f;
 }
 
@@ -219,19 +231,22 @@ const ScoreahLut16Impl *
 scoreah_lut16_for(int nblocks, uint32 seed)
 {
 	const ScoreahLut16Impl *impls[lengthof(lut16_registry)];
-	int			n = scoreah_lut16_available(impls, lengthof(impls));
+	int			n;
 	double		best = -1;
-	const ScoreahLut16Impl *winner = impls[n - 1];
+	const ScoreahLut16Impl *winner;
 	uint8	   *codes;
 	uint8	   *qlut;
 	uint32		sums[SCOREAH_GROUP_ROWS];
 	int			reps;
 
+	if (!kernels_forced_scalar && nblocks > 0)
+		for (int i = 0; i < CHOICE_SLOTS; i++)
+			if (lut16_choice[i].nblocks == nblocks)
+				return lut16_choice[i].impl;
+	n = scoreah_lut16_available(impls, lengthof(impls));
+	winner = impls[n - 1];
 	if (kernels_forced_scalar || nblocks <= 0 || n == 1)
 		return kernels_forced_scalar ? impls[0] : winner;
-	for (int i = 0; i < CHOICE_SLOTS; i++)
-		if (lut16_choice[i].nblocks == nblocks)
-			return lut16_choice[i].impl;
 
 	codes = scoreah_palloc((Size) CHOICE_GROUPS * nblocks * 16);
 	qlut = scoreah_palloc((Size) nblocks * 16);

@@ -361,6 +361,8 @@ extern bool scoreah_fit_line(const ScoreahFit *f, double *alpha, double *beta,
 							 double *sigma);
 /* By (approx, id) */
 extern void scoreah_sort_by_approx(ScoreahCandidate *c, int n);
+/* The k smallest first, in no order, their largest at items[k - 1] */
+extern void scoreah_select_smallest(ScoreahCandidate *items, int n, int k);
 
 /*
  * order holds n distinct indexes into scores.  Afterwards its first k

@@ -365,3 +365,15 @@ scoreah_fit_line(const ScoreahFit *f, double *alpha, double *beta, double *sigma
 	*sigma = res > 0 ? sqrt(res / (n - 2)) : 0;
 	return true;
 }
+
+/*
+ * Put the k smallest of items[0..n-1] on (approx, id) first, in no
+ * order, with the largest of them at items[k - 1].
+ */
+void
+scoreah_select_smallest(ScoreahCandidate *items, int n, int k)
+{
+	if (k <= 0 || k >= n)
+		return;
+	quickselect(items, 0, n - 1, k - 1);
+}
