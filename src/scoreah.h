@@ -933,6 +933,12 @@ extern void scoreahrescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 						  ScanKey orderbys, int norderbys);
 extern bool scoreahgettuple(IndexScanDesc scan, ScanDirection dir);
 extern void scoreahendscan(IndexScanDesc scan);
+/* scan_order.c: batches, the store, the order rows go out in */
+#define SCOREAH_DEFAULT_BATCH	100 /* candidates of a batch when nothing is
+									 * re-ranked */
+extern bool ScoreahScanNextBatch(IndexScanDesc scan);
+extern bool ScoreahScanMayReturn(ScoreahScanOpaque so, const ScoreahCandidate *x);
+
 extern void ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
 							  int floorUpto, const ScoreahCandidate *floorKey);
 extern void ScoreahScanRerank(IndexScanDesc scan);
