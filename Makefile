@@ -13,7 +13,7 @@ ALGO_OBJS = $(ALGO_SRCS:.c=.o)
 # The access method, one file per duty (src/README)
 AM_OBJS = src/scoreah.o src/options.o src/cost.o src/validate.o \
 	src/page.o src/chain.o src/cache.o src/layout.o \
-	src/build.o src/build_parallel.o src/build_write.o src/calibrate.o src/insert.o \
+	src/build.o src/build_shape.o src/build_parallel.o src/build_write.o src/calibrate.o src/insert.o \
 	src/scan.o src/scan_order.o src/scan_score.o src/vacuum.o src/info.o src/check.o \
 	src/vector.o src/kernelfuncs.o src/keys.o
 

@@ -136,27 +136,6 @@ RowVector(ScoreahBuildState *state, Datum value, float **unit)
 	return x;
 }
 
-/*
- * The sample's size when no option sets it: up to SCOREAH_AUTO_SAMPLE_ROWS
- * rows, fewer at dimensions where they would take more than three quarters
- * of maintenance_work_mem (the rest is for k-means), so that memory and
- * time stay bounded at any width.
- */
-static void
-ChooseSampleSize(ScoreahBuildState *state)
-{
-	Size		fit = state->memLimit / 4 * 3 / (sizeof(float) * state->dim);
-
-	state->sampleTarget = (int) Min((Size) SCOREAH_AUTO_SAMPLE_ROWS, fit);
-	if (state->sampleTarget < 100)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("maintenance_work_mem (%d kB) holds only %d rows of %d dimensions, too few to train on",
-						maintenance_work_mem, state->sampleTarget, state->dim),
-				 errhint("Increase maintenance_work_mem.")));
-	state->autoFlags |= SCOREAH_AUTO_SAMPLE;
-}
-
 /* ---- pass 1: count and sample ---- */
 
 static void
@@ -176,7 +155,7 @@ SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	else
 	{
 		if (state->sampleAuto && state->sampleTarget == 0)
-			ChooseSampleSize(state);
+			ScoreahBuildChooseSampleSize(state);
 		state->nrows++;
 		if (state->nsamples < state->sampleTarget)
 			slot = state->nsamples++;
@@ -433,159 +412,6 @@ ScoreahBuildBeginSort(ScoreahBuildState *state, int sortmem, SortCoordinate coor
 
 /* ---- training ---- */
 
-/*
- * The sample's mean norm, and the power of 2 that brings it to [1, 2):
- * the model works on vectors multiplied by it, so that data of any
- * magnitude a float holds trains and scores without overflow or underflow
- * (cosine's vectors are unit vectors already).  The sample is scaled in
- * place.
- */
-static void
-ScaleSample(ScoreahBuildState *state)
-{
-	int			dim = state->dim;
-	double		sum = 0;
-
-	for (int i = 0; i < state->nsamples; i++)
-		sum += scoreah_exact_norm(state->samples + (Size) i * dim, dim);
-	state->meanNorm = state->nsamples > 0 ? sum / state->nsamples : 0;
-	state->scale = state->metric == SCOREAH_METRIC_COSINE ? 1.0 :
-		scoreah_unit_scale(state->meanNorm);
-	if (state->scale != 1.0)
-		for (int i = 0; i < state->nsamples; i++)
-			scoreah_scale(state->samples + (Size) i * dim, dim, state->scale,
-						  state->samples + (Size) i * dim);
-}
-
-/*
- * Dimensions per PQ block when the option does not say: 2 (ScaNN's choice
- * at up to a few hundred dimensions) while the codes of a group fit a page,
- * then the fewest that fit.
- */
-static int
-AutoDimsPerBlock(int dim, int nkeys)
-{
-	int			maxBlocks = ScoreahMaxBlocks(nkeys);
-
-	if ((dim + 1) / 2 <= maxBlocks)
-		return 2;
-	return (dim + maxBlocks - 1) / maxBlocks;
-}
-
-/*
- * The anisotropic threshold when the option does not say.  ScaNN
- * recommends T = 0.2 for unit vectors of about 100 dimensions, where the
- * parallel cost multiplier eta = (d - 1) T^2 / (1 - T^2) is 4; eta grows
- * with d for a fixed T, so T is chosen for eta = 4 at every width:
- * T = sqrt(4 / (d + 3)) times the typical norm (1 for cosine).  The loss
- * is about inner products, so L2 gets none (in scaled units).
- */
-static double
-AutoThreshold(ScoreahBuildState *state)
-{
-	double		t = sqrt(4.0 / (state->dim + 3));
-
-	switch (state->metric)
-	{
-		case SCOREAH_METRIC_COSINE:
-			return t;
-		case SCOREAH_METRIC_IP:
-			return t * state->meanNorm * state->scale;
-		default:
-			return get_float8_nan();
-	}
-}
-
-/*
- * The shape of the model: how many leaves (about sqrt(rows) unless given,
- * at most one per sampled row), PQ blocks, the anisotropic threshold and
- * the sample's share for each training step.  What the options leave open
- * is chosen here and flagged in autoFlags.
- */
-static void
-ChooseShape(ScoreahBuildState *state)
-{
-	ScoreahOptions *opts = state->opts;
-	ScoreahModel model = &state->model;
-	int			dim = state->dim;
-	int			requested;
-
-	if (opts->numLeaves > 0)
-		requested = opts->numLeaves;
-	else
-	{
-		requested = (int) Max(1, Min(SCOREAH_MAX_LEAVES, rint(sqrt((double) state->nrows))));
-		state->autoFlags |= SCOREAH_AUTO_LEAVES;
-	}
-	model->nleaves = requested;
-	if (state->nsamples < requested)
-	{
-		model->nleaves = Max(1, state->nsamples);
-		ereport(NOTICE,
-				(errmsg("scoreah index \"%s\" built with %d leaves instead of %d: only %d rows to train on",
-						RelationGetRelationName(state->index), model->nleaves, requested,
-						state->nsamples),
-				 errhint("REINDEX once the table holds its data, for good recall.")));
-	}
-
-	model->dim = dim;
-	model->metric = state->metric;
-	model->dpb = opts->dimensionsPerBlock;
-	if (model->dpb == 0)
-	{
-		model->dpb = AutoDimsPerBlock(dim, state->nkeys);
-		state->autoFlags |= SCOREAH_AUTO_DIMS_PER_BLOCK;
-	}
-	if (opts->anisotropicThreshold == SCOREAH_THRESHOLD_AUTO)
-	{
-		state->threshold = opts->scoring == SCOREAH_SCORING_AH ?
-			AutoThreshold(state) : get_float8_nan();
-		state->autoFlags |= SCOREAH_AUTO_THRESHOLD;
-	}
-	else if (opts->anisotropicThreshold > 0)
-		state->threshold = opts->anisotropicThreshold * state->scale;
-	else
-		state->threshold = get_float8_nan();
-	state->ntree = opts->leavesTrainingSampleSize > 0 ?
-		Min(state->nsamples, opts->leavesTrainingSampleSize) : state->nsamples;
-	state->npq = opts->trainingSampleSize > 0 ?
-		Min(state->nsamples, opts->trainingSampleSize) : state->nsamples;
-	model->residual = opts->residualQuantization;
-	model->quantizeCentroids = opts->quantizeCentroids;
-	model->nblocks = opts->scoring == SCOREAH_SCORING_AH ?
-		(dim + model->dpb - 1) / model->dpb : 0;
-	if (model->nblocks > ScoreahMaxBlocks(state->nkeys))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("dimensions_per_block = %d gives %d blocks for %d dimensions, more than the %d that fit a page",
-						model->dpb, model->nblocks, dim, ScoreahMaxBlocks(state->nkeys)),
-				 errhint("Use dimensions_per_block = %d or more.",
-						 (dim + ScoreahMaxBlocks(state->nkeys) - 1) / ScoreahMaxBlocks(state->nkeys))));
-}
-
-/*
- * Training keeps the sample and needs the centers and the k-means work
- * arrays besides: all of it within maintenance_work_mem, or a clear error.
- */
-static void
-CheckTrainingMemory(ScoreahBuildState *state, int ntree, int npq)
-{
-	int			dim = state->dim;
-	int			nleaves = state->model.nleaves;
-	Size		need;
-
-	need = sizeof(float) * (Size) state->sampleCapacity * dim +
-		(Size) nleaves * dim * (sizeof(float) + sizeof(double)) +
-		(Size) ntree * sizeof(int) * 2 + (Size) npq * dim * sizeof(float);
-	if (need > state->memLimit)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("memory required to train %d leaves on %d rows of %d dimensions is %zu MB, maintenance_work_mem is %d MB",
-						nleaves, Max(ntree, npq), dim, need / (1024 * 1024) + 1,
-						maintenance_work_mem / 1024),
-				 errhint("Increase maintenance_work_mem, or lower num_leaves or the training sample sizes.")));
-}
-
 /* The tree: k-means on the first ntree rows of the shuffled sample */
 static void
 TrainTree(ScoreahBuildState *state, int ntree)
@@ -742,7 +568,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	SetUpCalibration(state);
 	ntree = state->ntree;
 	npq = state->npq;
-	CheckTrainingMemory(state, ntree, npq);
+	ScoreahBuildCheckTrainingMemory(state, ntree, npq);
 
 	model->centroids = palloc_extended(sizeof(float) * (Size) model->nleaves * dim, MCXT_ALLOC_HUGE);
 	model->centroidNorms = palloc(sizeof(float) * model->nleaves);
@@ -848,8 +674,8 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	if (state.nrows > 0)
 	{
-		ScaleSample(&state);
-		ChooseShape(&state);
+		ScoreahBuildScaleSample(&state);
+		ScoreahBuildChooseShape(&state);
 		if ((state.autoFlags & SCOREAH_AUTO_SAMPLE) && state.sampleTarget < SCOREAH_AUTO_SAMPLE_ROWS &&
 			state.nrows > state.sampleTarget)
 			ereport(NOTICE,

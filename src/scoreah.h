@@ -862,6 +862,12 @@ extern struct Tuplesortstate *ScoreahBuildBeginSort(ScoreahBuildState *state, in
 extern void ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values,
 									   bool *isnull, bool tupleIsAlive, void *arg);
 
+/* build_shape.c: what the build chooses before it trains */
+extern void ScoreahBuildChooseSampleSize(ScoreahBuildState *state);
+extern void ScoreahBuildScaleSample(ScoreahBuildState *state);
+extern void ScoreahBuildChooseShape(ScoreahBuildState *state);
+extern void ScoreahBuildCheckTrainingMemory(ScoreahBuildState *state, int ntree, int npq);
+
 /* build_parallel.c */
 extern bool ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request);
 extern void ScoreahBuildEndParallel(ScoreahBuildState *state);
