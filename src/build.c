@@ -428,7 +428,27 @@ TrainTree(ScoreahBuildState *state, int ntree)
 	kp.spherical = opts->spherical;
 	kp.randomInit = opts->randomInit;
 	kp.seed = TREE_SEED;
-	scoreah_kmeans(state->samples, ntree, dim, &kp, model->centroids);
+	kp.assignFn = NULL;
+	kp.assignArg = NULL;
+
+	/*
+	 * Large runs assign points with parallel workers when the planner
+	 * grants them, as the encoding pass does; the centers come out the
+	 * same either way.
+	 */
+	{
+		int			request = plan_create_index_workers(RelationGetRelid(state->heap),
+														RelationGetRelid(state->index));
+		int			nworkers;
+
+		if (ScoreahBuildKmeansParallel(state, state->samples, ntree, dim, &kp,
+									   model->centroids, request, &nworkers))
+			ereport(DEBUG1,
+					(errmsg_internal("scoreah build of \"%s\": k-means with %d parallel workers",
+									 RelationGetRelationName(state->index), nworkers)));
+		else
+			scoreah_kmeans(state->samples, ntree, dim, &kp, model->centroids);
+	}
 	for (int j = 0; j < model->nleaves; j++)
 		model->centroidNorms[j] = scoreah_dot(model->centroids + (Size) j * dim,
 											  model->centroids + (Size) j * dim, dim);

@@ -37,6 +37,7 @@
 #define PARALLEL_KEY_MODEL		UINT64CONST(0xA5C0000000000003)
 #define PARALLEL_KEY_QUERY_TEXT UINT64CONST(0xA5C0000000000004)
 #define PARALLEL_KEY_CALIB		UINT64CONST(0xA5C0000000000005)
+#define PARALLEL_KEY_KMEANS		UINT64CONST(0xA5C0000000000006)
 
 typedef struct ScoreahShared
 {
@@ -437,4 +438,201 @@ ScoreahBuildEndParallel(ScoreahBuildState *state)
 	DestroyParallelContext(state->pcxt);
 	ExitParallelMode();
 	state->pcxt = NULL;
+}
+
+/* ---- parallel k-means for the tree ---- */
+
+/*
+ * Shared memory of a parallel k-means run: the sample, the centers of the
+ * current iteration, the assignment, and each chunk's sums and counts
+ * (SCOREAH_KMEANS_CHUNKS of them).  Workers are launched for each
+ * iteration and take chunks until none is left; the leader takes chunks
+ * too, then adds the chunks' sums in chunk order (kmeans.c does the same
+ * in one process, so both give the same centers).
+ */
+typedef struct ScoreahKmeansShared
+{
+	int			n;
+	int			dim;
+	int			k;
+	pg_atomic_uint32 nextChunk;
+	int			changed[SCOREAH_KMEANS_CHUNKS];
+	/* offsets from the start of this struct */
+	Size		dataOff;
+	Size		centersOff;
+	Size		cnormsOff;
+	Size		assignOff;
+	Size		sumsOff;		/* SCOREAH_KMEANS_CHUNKS x k x dim doubles */
+	Size		countsOff;		/* SCOREAH_KMEANS_CHUNKS x k ints */
+	Size		total;
+} ScoreahKmeansShared;
+
+#define KS_PTR(ks, off, type) ((type) ((char *) (ks) + (ks)->off))
+
+typedef struct ScoreahKmeansRun
+{
+	ParallelContext *pcxt;
+	ScoreahKmeansShared *ks;
+	bool		launched;		/* workers were launched once */
+	int			nworkers;		/* launched in the last iteration */
+} ScoreahKmeansRun;
+
+PGDLLEXPORT void ScoreahParallelKmeansMain(dsm_segment *seg, shm_toc *toc);
+
+static Size
+KmeansSharedSize(int n, int dim, int k, ScoreahKmeansShared *layout)
+{
+	Size		off = MAXALIGN(sizeof(ScoreahKmeansShared));
+
+	layout->dataOff = off;
+	off += MAXALIGN(sizeof(float) * (Size) n * dim);
+	layout->centersOff = off;
+	off += MAXALIGN(sizeof(float) * (Size) k * dim);
+	layout->cnormsOff = off;
+	off += MAXALIGN(sizeof(float) * k);
+	layout->assignOff = off;
+	off += MAXALIGN(sizeof(int) * (Size) n);
+	layout->sumsOff = off;
+	off += MAXALIGN(sizeof(double) * (Size) SCOREAH_KMEANS_CHUNKS * k * dim);
+	layout->countsOff = off;
+	off += MAXALIGN(sizeof(int) * (Size) SCOREAH_KMEANS_CHUNKS * k);
+	layout->total = off;
+	return off;
+}
+
+/* Take chunks until none is left (workers and the leader alike) */
+static void
+KmeansTakeChunks(ScoreahKmeansShared *ks)
+{
+	const float *data = KS_PTR(ks, dataOff, const float *);
+	const float *centers = KS_PTR(ks, centersOff, const float *);
+	const float *cnorms = KS_PTR(ks, cnormsOff, const float *);
+	int		   *assign = KS_PTR(ks, assignOff, int *);
+	Size		nsum = (Size) ks->k * ks->dim;
+
+	for (;;)
+	{
+		uint32		c = pg_atomic_fetch_add_u32(&ks->nextChunk, 1);
+		double	   *sums;
+		int		   *counts;
+		int			lo,
+					hi;
+
+		if (c >= SCOREAH_KMEANS_CHUNKS)
+			break;
+		sums = KS_PTR(ks, sumsOff, double *) + nsum * c;
+		counts = KS_PTR(ks, countsOff, int *) + (Size) ks->k * c;
+		memset(sums, 0, sizeof(double) * nsum);
+		memset(counts, 0, sizeof(int) * ks->k);
+		scoreah_kmeans_chunk(ks->n, (int) c, &lo, &hi);
+		ks->changed[c] = scoreah_kmeans_assign_range(data, ks->dim, centers, cnorms, ks->k,
+													 lo, hi, assign, sums, counts);
+	}
+}
+
+/* Entry point of a parallel k-means worker */
+void
+ScoreahParallelKmeansMain(dsm_segment *seg, shm_toc *toc)
+{
+	KmeansTakeChunks(shm_toc_lookup(toc, PARALLEL_KEY_KMEANS, false));
+}
+
+/* One iteration's assignment (ScoreahKmeansAssignFn) */
+static int
+KmeansAssignParallel(void *arg, const float *centers, const float *cnorms, int *assign,
+					 double *sums, int *counts)
+{
+	ScoreahKmeansRun *run = (ScoreahKmeansRun *) arg;
+	ScoreahKmeansShared *ks = run->ks;
+	Size		nsum = (Size) ks->k * ks->dim;
+	int			changed = 0;
+
+	memcpy(KS_PTR(ks, centersOff, float *), centers, sizeof(float) * nsum);
+	memcpy(KS_PTR(ks, cnormsOff, float *), cnorms, sizeof(float) * ks->k);
+	memcpy(KS_PTR(ks, assignOff, int *), assign, sizeof(int) * ks->n);
+	pg_atomic_write_u32(&ks->nextChunk, 0);
+
+	if (run->launched)
+		ReinitializeParallelDSM(run->pcxt);
+	LaunchParallelWorkers(run->pcxt);
+	run->launched = true;
+	run->nworkers = run->pcxt->nworkers_launched;
+	KmeansTakeChunks(ks);
+	WaitForParallelWorkersToFinish(run->pcxt);
+
+	/* the chunks' sums in chunk order, as one process adds them */
+	memset(sums, 0, sizeof(double) * nsum);
+	memset(counts, 0, sizeof(int) * ks->k);
+	for (int c = 0; c < SCOREAH_KMEANS_CHUNKS; c++)
+	{
+		const double *cs = KS_PTR(ks, sumsOff, double *) + nsum * c;
+		const int  *cc = KS_PTR(ks, countsOff, int *) + (Size) ks->k * c;
+
+		for (Size i = 0; i < nsum; i++)
+			sums[i] += cs[i];
+		for (int j = 0; j < ks->k; j++)
+			counts[j] += cc[j];
+		changed += ks->changed[c];
+	}
+	memcpy(assign, KS_PTR(ks, assignOff, int *), sizeof(int) * ks->n);
+	return changed;
+}
+
+/*
+ * k-means for the tree with parallel workers assigning the points, when
+ * the run is large enough to be worth them (full search, 2.5 x 10^8
+ * multiply-adds an iteration) and its shared memory stays within
+ * maintenance_work_mem.  Returns false (nothing done) otherwise: the
+ * caller runs k-means in its own process.  *nworkers receives how many
+ * workers the last iteration had.
+ */
+bool
+ScoreahBuildKmeansParallel(ScoreahBuildState *state, const float *data, int n, int dim,
+						   ScoreahKmeansParams *params, float *centers, int request,
+						   int *nworkers)
+{
+	ScoreahKmeansShared layout;
+	ScoreahKmeansRun run;
+	Size		size;
+
+	*nworkers = 0;
+	if (request <= 0 || !scoreah_kmeans_full_search(params->k, dim) ||
+		(double) n * params->k * dim < 2.5e8)
+		return false;
+	size = KmeansSharedSize(n, dim, params->k, &layout);
+	if (size > (Size) maintenance_work_mem * 1024)
+		return false;
+
+	EnterParallelMode();
+	run.pcxt = CreateParallelContext("scoreah", "ScoreahParallelKmeansMain", request);
+	shm_toc_estimate_chunk(&run.pcxt->estimator, size);
+	shm_toc_estimate_keys(&run.pcxt->estimator, 1);
+	InitializeParallelDSM(run.pcxt);
+	if (run.pcxt->seg == NULL)
+	{
+		DestroyParallelContext(run.pcxt);
+		ExitParallelMode();
+		return false;
+	}
+	run.ks = shm_toc_allocate(run.pcxt->toc, size);
+	*run.ks = layout;
+	run.ks->n = n;
+	run.ks->dim = dim;
+	run.ks->k = params->k;
+	pg_atomic_init_u32(&run.ks->nextChunk, 0);
+	memcpy(KS_PTR(run.ks, dataOff, float *), data, sizeof(float) * (Size) n * dim);
+	shm_toc_insert(run.pcxt->toc, PARALLEL_KEY_KMEANS, run.ks);
+	run.launched = false;
+	run.nworkers = 0;
+
+	params->assignFn = KmeansAssignParallel;
+	params->assignArg = &run;
+	scoreah_kmeans(data, n, dim, params, centers);
+	params->assignFn = NULL;
+	params->assignArg = NULL;
+
+	*nworkers = run.nworkers;
+	DestroyParallelContext(run.pcxt);
+	ExitParallelMode();
+	return true;
 }

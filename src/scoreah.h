@@ -872,6 +872,9 @@ extern void ScoreahBuildCheckTrainingMemory(ScoreahBuildState *state, int ntree,
 extern bool ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request);
 extern void ScoreahBuildEndParallel(ScoreahBuildState *state);
 extern int64 ScoreahBuildAddProgress(struct ScoreahShared *shared, int64 n);
+extern bool ScoreahBuildKmeansParallel(ScoreahBuildState *state, const float *data, int n,
+									   int dim, ScoreahKmeansParams *params, float *centers,
+									   int request, int *nworkers);
 
 /* build_write.c: the pages of a new index */
 extern BlockNumber ScoreahBuildAllocBlock(Relation index);

@@ -296,6 +296,9 @@ typedef struct KmeansState
 	/* tiny dimensions */
 	float	   *ct;				/* centers transposed, dim x k */
 	float	   *ctScratch;
+	/* large runs: full search in chunks */
+	bool		chunked;
+	double	   *chunkSums;		/* one chunk's sums, k x dim */
 } KmeansState;
 
 static void
@@ -311,7 +314,10 @@ kmeans_alloc(KmeansState *s)
 	s->cnorms = scoreah_palloc(sizeof(float) * k);
 	for (int i = 0; i < n; i++)
 		s->assign[i] = -1;
-	s->hamerly = dim > 4 && k > 1;
+	s->chunked = scoreah_kmeans_full_search(k, dim);
+	if (s->chunked && !s->params->assignFn)
+		s->chunkSums = scoreah_palloc(sizeof(double) * k * dim);
+	s->hamerly = dim > 4 && k > 1 && !s->chunked;
 	if (s->hamerly)
 	{
 		s->upper = scoreah_palloc(sizeof(float) * n);
@@ -351,6 +357,8 @@ kmeans_free(KmeansState *s)
 		scoreah_pfree(s->ct);
 		scoreah_pfree(s->ctScratch);
 	}
+	if (s->chunkSums)
+		scoreah_pfree(s->chunkSums);
 }
 
 /* Half the distance from each center to its nearest other center */
@@ -374,6 +382,70 @@ kmeans_half_distances(KmeansState *s)
 		}
 		s->half[j] = 0.5f * sqrtf(Max(best, 0.0f));
 	}
+}
+
+/* ---- full search in chunks (large runs, and parallel workers) ---- */
+
+void
+scoreah_kmeans_chunk(int n, int c, int *lo, int *hi)
+{
+	*lo = (int) ((int64) n * c / SCOREAH_KMEANS_CHUNKS);
+	*hi = (int) ((int64) n * (c + 1) / SCOREAH_KMEANS_CHUNKS);
+}
+
+int
+scoreah_kmeans_assign_range(const float *data, int dim, const float *centers,
+							const float *cnorms, int k, int lo, int hi,
+							int *assign, double *sums, int *counts)
+{
+	int			changed = 0;
+
+	for (int i = lo; i < hi; i++)
+	{
+		const float *x = data + (Size) i * dim;
+		int			c;
+		double	   *sum;
+
+		if ((i & 255) == 0)
+			SCOREAH_CHECK_INTERRUPTS();
+		c = scoreah_nearest_l2(x, centers, cnorms, k, dim, NULL);
+		if (c != assign[i])
+		{
+			changed++;
+			assign[i] = c;
+		}
+		counts[c]++;
+		sum = sums + (Size) c * dim;
+		for (int d = 0; d < dim; d++)
+			sum[d] += x[d];
+	}
+	return changed;
+}
+
+/*
+ * The assignment of a large run in this process: chunk after chunk, each
+ * into its own sums, added to the totals in chunk order (as a parallel
+ * run adds its workers' chunks).
+ */
+static int
+kmeans_assign_chunks(KmeansState *s)
+{
+	int			changed = 0;
+	Size		nsum = (Size) s->k * s->dim;
+
+	for (int c = 0; c < SCOREAH_KMEANS_CHUNKS; c++)
+	{
+		int			lo,
+					hi;
+
+		scoreah_kmeans_chunk(s->n, c, &lo, &hi);
+		memset(s->chunkSums, 0, sizeof(double) * nsum);
+		changed += scoreah_kmeans_assign_range(s->data, s->dim, s->centers, s->cnorms, s->k,
+											   lo, hi, s->assign, s->chunkSums, s->counts);
+		for (Size i = 0; i < nsum; i++)
+			s->sums[i] += s->chunkSums[i];
+	}
+	return changed;
 }
 
 /*
@@ -622,7 +694,19 @@ scoreah_kmeans(const float *data, int n, int dim,
 		if (s.hamerly && it > 0)
 			kmeans_half_distances(&s);
 
-		changed = kmeans_assign(&s, it, &nfull);
+		if (s.chunked && params->assignFn)
+		{
+			nfull = n;
+			changed = params->assignFn(params->assignArg, centers, s.cnorms, s.assign,
+									   s.sums, s.counts);
+		}
+		else if (s.chunked)
+		{
+			nfull = n;
+			changed = kmeans_assign_chunks(&s);
+		}
+		else
+			changed = kmeans_assign(&s, it, &nfull);
 		nempty = 0;
 		for (int j = 0; j < k; j++)
 			nempty += s.counts[j] == 0;

@@ -41,6 +41,8 @@ scoreah_pq_train(ScoreahModel model, const float *samples, int n,
 		params.spherical = false;
 		params.randomInit = false;	/* k-means++: 16 centers, cheap */
 		params.seed = seed + b;
+		params.assignFn = NULL;
+		params.assignArg = NULL;
 		scoreah_kmeans(sub, n, w, &params, ScoreahCodebook(model, b));
 	}
 	scoreah_pfree(sub);

@@ -161,6 +161,25 @@ extern void scoreah_scale(const float *x, int dim, double scale, float *out);
 
 /* ---- kmeans.c ---- */
 
+/*
+ * Large runs (k x dim at least SCOREAH_KMEANS_FULL, where Hamerly's bounds
+ * spare few points the search over all centers) assign by full search in
+ * SCOREAH_KMEANS_CHUNKS fixed ranges of points, each summed on its own and
+ * the sums added in chunk order: the same bits whoever computes which
+ * chunk, so the assignment can be handed to parallel workers (assignFn)
+ * and give what one process gives.
+ */
+#define SCOREAH_KMEANS_FULL		32768
+#define SCOREAH_KMEANS_CHUNKS	8
+
+/*
+ * Assign every point to its nearest center: assign[] (previous assignment
+ * in, new out), sums (k x dim) and counts (k) filled; returns how many
+ * points changed cluster.  Must equal scoreah_kmeans_assign_chunks().
+ */
+typedef int (*ScoreahKmeansAssignFn) (void *arg, const float *centers, const float *cnorms,
+									  int *assign, double *sums, int *counts);
+
 typedef struct ScoreahKmeansParams
 {
 	int			k;
@@ -169,7 +188,23 @@ typedef struct ScoreahKmeansParams
 	bool		spherical;		/* unit-length centers */
 	bool		randomInit;		/* else k-means++ */
 	uint64		seed;
+	ScoreahKmeansAssignFn assignFn; /* large runs: NULL = in this process */
+	void	   *assignArg;
 } ScoreahKmeansParams;
+
+/* Whether a run of k centers in dim dimensions assigns by full search */
+#define scoreah_kmeans_full_search(k, dim)	((double) (k) * (dim) >= SCOREAH_KMEANS_FULL)
+
+/* Points lo..hi-1 of chunk c of n points */
+extern void scoreah_kmeans_chunk(int n, int c, int *lo, int *hi);
+
+/*
+ * Full search for points lo..hi-1: assign[i] set, x added to sums (k x dim,
+ * zeroed by the caller) and counts.  Returns how many changed cluster.
+ */
+extern int	scoreah_kmeans_assign_range(const float *data, int dim, const float *centers,
+										const float *cnorms, int k, int lo, int hi,
+										int *assign, double *sums, int *counts);
 
 /*
  * Cluster n points of dimension dim into params->k centers (written to

@@ -3,9 +3,10 @@
 # PostgreSQL 15 gives parallel workers to btree builds only, so scoreah runs
 # its own ParallelContext: workers scan parts of the heap, assign and encode
 # rows into tuplesorts over a shared file set, the leader merges and writes.
-# The model (centroids, codebooks) is trained by the leader alone from the
-# same sample, so both builds must hold the same rows in the same leaves
-# with the same codes; rows within a leaf may come in another order.  This
+# The model (centroids, codebooks) is trained from the same sample (a large
+# tree's k-means assigns points with the workers too, adding their sums in
+# a fixed order), so both builds must hold the same rows in the same
+# leaves with the same codes; rows within a leaf may come in another order.  This
 # file checks that the parallel build really used workers (DEBUG1 message),
 # that scoreah_index_info reports the same leaves and rows, that
 # exhaustive and default-setting queries return the same rows in the same
@@ -36,8 +37,12 @@ $node->safe_psql('postgres', qq{
 	ANALYZE t;
 });
 
+# the third: enough leaves that the tree's k-means assigns points with the
+# workers too (full search of 2,100 centers x 24 dimensions for 20,000
+# rows: 10^9 multiply-adds an iteration)
 my @opts = ('scoreah_l2_ops', 'num_leaves = 40, anisotropic_quantization_threshold = 0.3',
-	'scoreah_cosine_ops', 'num_leaves = 30, anisotropic_quantization_threshold = 0.2, reordering_storage = float16');
+	'scoreah_cosine_ops', 'num_leaves = 30, anisotropic_quantization_threshold = 0.2, reordering_storage = float16',
+	'scoreah_l2_ops', 'num_leaves = 2100');
 
 sub build
 {
@@ -74,11 +79,12 @@ my $default = 'SET scoreah.num_leaves_to_search = 3; SET scoreah.reordering_num_
 while (my ($opclass, $with) = splice(@opts, 0, 2))
 {
 	my $op = $opclass eq 'scoreah_l2_ops' ? '<->' : '<=>';
-	my $serial = "serial_$opclass";
-	my $parallel = "parallel_$opclass";
+	my $big = $with =~ /2100/;
+	my $serial = 'serial_' . $opclass . ($big ? '_2100' : '');
+	my $parallel = 'parallel_' . $opclass . ($big ? '_2100' : '');
 
 	my $err = build($serial, 0, $opclass, $with);
-	unlike($err, qr/using \d+ parallel workers/, "$serial: no parallel workers");
+	unlike($err, qr/(using|with) \d+ parallel workers/, "$serial: no parallel workers");
 	my %s = (info => ScoreahTest::index_info($node, $serial));
 	$s{exhaustive} = results($serial, $op, $exhaustive);
 	$s{default} = results($serial, $op, $default);
@@ -86,6 +92,14 @@ while (my ($opclass, $with) = splice(@opts, 0, 2))
 
 	$err = build($parallel, 2, $opclass, $with);
 	like($err, qr/using [12] parallel workers/, "$parallel: the build used parallel workers");
+	if ($big)
+	{
+		like($err, qr/k-means with [12] parallel workers/, "$parallel: the tree's k-means used parallel workers");
+	}
+	else
+	{
+		unlike($err, qr/k-means with/, "$parallel: a small tree's k-means runs in the leader");
+	}
 	my %p = (info => ScoreahTest::index_info($node, $parallel));
 	$p{exhaustive} = results($parallel, $op, $exhaustive);
 	$p{default} = results($parallel, $op, $default);

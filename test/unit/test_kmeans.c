@@ -59,7 +59,7 @@ test_kmeans_deterministic(void)
 	float	   *x = make_blobs(n, dim, 20, 3, 1, means);
 	float	   *c1 = malloc(sizeof(float) * k * dim);
 	float	   *c2 = malloc(sizeof(float) * k * dim);
-	ScoreahKmeansParams p = {k, 10, 5, false, true, 99};
+	ScoreahKmeansParams p = {k, 10, 5, false, true, 99, NULL, NULL};
 
 	scoreah_kmeans(x, n, dim, &p, c1);
 	scoreah_kmeans(x, n, dim, &p, c2);
@@ -86,7 +86,7 @@ test_kmeans_recovers_blobs(void)
 
 	for (int init = 0; init < 2; init++)
 	{
-		ScoreahKmeansParams p = {k, 20, 10, false, init == 1, 5};
+		ScoreahKmeansParams p = {k, 20, 10, false, init == 1, 5, NULL, NULL};
 		int			nempty = scoreah_kmeans(x, n, dim, &p, c);
 
 		CHECK(nempty == 0, "%d empty clusters (%s init)", nempty, init ? "random" : "k-means++");
@@ -123,7 +123,7 @@ test_kmeans_degenerate(void)
 	int			dim = 5;
 	float		pts[3 * 5] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, -1, -2, -3, -4, -5};
 	float		c[8 * 5];
-	ScoreahKmeansParams p = {8, 10, 1, false, true, 1};
+	ScoreahKmeansParams p = {8, 10, 1, false, true, 1, NULL, NULL};
 	float	   *same = malloc(sizeof(float) * 100 * dim);
 	int			nempty;
 
@@ -162,7 +162,7 @@ test_kmeans_spherical(void)
 	float		means[10 * 32];
 	float	   *x = make_blobs(n, dim, k, 4, 3, means);
 	float	   *c = malloc(sizeof(float) * k * dim);
-	ScoreahKmeansParams p = {k, 8, 5, true, true, 3};
+	ScoreahKmeansParams p = {k, 8, 5, true, true, 3, NULL, NULL};
 
 	for (int i = 0; i < n; i++)
 		scoreah_normalize(x + i * dim, dim, x + i * dim);
@@ -192,7 +192,7 @@ test_kmeans_hamerly_exact(void)
 	float	   *ref = malloc(sizeof(float) * k * dim);
 	double	   *sums = malloc(sizeof(double) * k * dim);
 	int		   *counts = malloc(sizeof(int) * k);
-	ScoreahKmeansParams p = {k, 1, 0, false, true, 8};
+	ScoreahKmeansParams p = {k, 1, 0, false, true, 8, NULL, NULL};
 
 	/* one iteration gives the random start's first update */
 	scoreah_kmeans(x, n, dim, &p, ref);
@@ -243,11 +243,90 @@ test_kmeans_hamerly_exact(void)
 	free(counts);
 }
 
+/*
+ * The assignment of a large run handed to assignFn, as parallel workers
+ * take it: chunks computed in another order into buffers of their own,
+ * added in chunk order.  The centers must be the same bits as the run in
+ * one process.
+ */
+typedef struct ChunkedArg
+{
+	const float *data;
+	int			n;
+	int			dim;
+	int			k;
+	int			calls;
+} ChunkedArg;
+
+static int
+assign_reversed(void *arg, const float *centers, const float *cnorms, int *assign,
+				double *sums, int *counts)
+{
+	ChunkedArg *a = (ChunkedArg *) arg;
+	size_t		nsum = (size_t) a->k * a->dim;
+	double	   *cs = calloc(SCOREAH_KMEANS_CHUNKS * nsum, sizeof(double));
+	int		   *cc = calloc((size_t) SCOREAH_KMEANS_CHUNKS * a->k, sizeof(int));
+	int			changed = 0;
+
+	a->calls++;
+	for (int c = SCOREAH_KMEANS_CHUNKS - 1; c >= 0; c--)
+	{
+		int			lo,
+					hi;
+
+		scoreah_kmeans_chunk(a->n, c, &lo, &hi);
+		changed += scoreah_kmeans_assign_range(a->data, a->dim, centers, cnorms, a->k, lo, hi,
+											   assign, cs + nsum * c, cc + (size_t) a->k * c);
+	}
+	memset(sums, 0, sizeof(double) * nsum);
+	memset(counts, 0, sizeof(int) * a->k);
+	for (int c = 0; c < SCOREAH_KMEANS_CHUNKS; c++)
+	{
+		for (size_t i = 0; i < nsum; i++)
+			sums[i] += cs[nsum * c + i];
+		for (int j = 0; j < a->k; j++)
+			counts[j] += cc[(size_t) a->k * c + j];
+	}
+	free(cs);
+	free(cc);
+	return changed;
+}
+
+static void
+test_kmeans_chunked_parallel(void)
+{
+	int			n = 3000,
+				dim = 64,
+				k = 520;		/* k x dim = 33280: the chunked full search */
+	float	   *x = malloc(sizeof(float) * n * dim);
+	float	   *c1 = malloc(sizeof(float) * k * dim);
+	float	   *c2 = malloc(sizeof(float) * k * dim);
+	ScoreahRandom r;
+	ChunkedArg	arg = {x, n, dim, k, 0};
+	ScoreahKmeansParams p = {k, 4, 2, false, true, 21, NULL, NULL};
+
+	CHECK(scoreah_kmeans_full_search(k, dim), "the test run must be a large one");
+	scoreah_random_init(&r, 77);
+	for (int i = 0; i < n * dim; i++)
+		x[i] = (float) ((scoreah_random_next(&r) >> 11) * (1.0 / 9007199254740992.0)) - 0.5f;
+	scoreah_kmeans(x, n, dim, &p, c1);
+	p.assignFn = assign_reversed;
+	p.assignArg = &arg;
+	scoreah_kmeans(x, n, dim, &p, c2);
+	CHECK(arg.calls > 0, "assignFn was not called");
+	CHECK(memcmp(c1, c2, sizeof(float) * k * dim) == 0,
+		  "centers differ between one process and chunks taken in another order");
+	free(x);
+	free(c1);
+	free(c2);
+}
+
 const UnitTestEntry unit_tests_kmeans[] = {
 	{"kmeans: same seed, same centers", test_kmeans_deterministic},
 	{"kmeans: recovers separated clusters (k-means++ and random init)", test_kmeans_recovers_blobs},
 	{"kmeans: no points, fewer points than clusters, identical points", test_kmeans_degenerate},
 	{"kmeans: spherical centers are unit length", test_kmeans_spherical},
 	{"kmeans: Hamerly's bounds give plain Lloyd's clustering", test_kmeans_hamerly_exact},
+	{"kmeans: a large run's chunks give the same centers in any order", test_kmeans_chunked_parallel},
 	{NULL, NULL}
 };
