@@ -30,8 +30,17 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 {
 	GenericCosts costs;
 	double		ratio = 1.0;
+	int			nprobe = 1;
+	int			reorder = scoreah_reordering_num_neighbors;
 	Relation	index;
 	ScoreahMetaPageData meta;
+	ScoreahLayoutData layout;
+	double		tuples = Max(path->indexinfo->tuples, 1.0);
+	double		codePages,
+				vecPages,
+				pages;
+	bool		exact;
+	Cost		cost;
 
 	if (path->indexorderbys == NIL)
 	{
@@ -46,59 +55,78 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	index = index_open(path->indexinfo->indexoid, NoLock);
 	ScoreahReadMeta(index, &meta);
 	index_close(index, NoLock);
+	ScoreahComputeLayout(&meta, &layout);
+
+	/* the leaves and candidates a scan will take, as scan.c fixes them */
 	if (meta.nleaves > 0)
 	{
-		int			nprobe = scoreah_num_leaves_to_search > 0 ?
-		scoreah_num_leaves_to_search : (int) meta.numLeavesToSearch;
+		double		expected;
 
+		nprobe = scoreah_num_leaves_to_search > 0 ?
+			scoreah_num_leaves_to_search : (int) meta.numLeavesToSearch;
+		if (scoreah_target_recall > 0 &&
+			!ScoreahCalibChoose(&meta, scoreah_target_recall, &nprobe, &reorder, &expected))
+			nprobe = meta.nleaves;
 		ratio = Min(1.0, (double) nprobe / meta.nleaves);
-		if (meta.scoring == SCOREAH_SCORING_BRUTE_FORCE ||
-			!(meta.flags & SCOREAH_FLAG_TRAINED))
-			ratio = Min(1.0, ratio * 4);	/* float vectors, not codes */
 	}
+	exact = meta.scoring == SCOREAH_SCORING_BRUTE_FORCE || !(meta.flags & SCOREAH_FLAG_TRAINED);
 
 	/*
 	 * A filter keeping a fraction s of the rows (key conditions checked in
 	 * the index, or conditions the executor checks on the rows the scan
 	 * returns) makes the scan go as deep as the 10/s nearest rows of all:
-	 * it widens as the square root of that (scan.c, WantLeaves).  Rows
-	 * failing key conditions cost a check, not a score, but their pages
-	 * are read all the same.
+	 * it widens as the square root of that (scan_order.c, WantLeaves).
+	 * Rows failing key conditions cost a check, not a score, but their
+	 * pages are read all the same.
 	 */
 	{
 		RelOptInfo *rel = path->indexinfo->rel;
 		Selectivity sel = clauselist_selectivity(root, rel->baserestrictinfo, rel->relid,
 												 JOIN_INNER, NULL);
-		double		tuples = Max(path->indexinfo->tuples, 1.0);
 
 		sel = Max(sel, 1.0 / tuples);
 		ratio = Min(1.0, ratio * sqrt(1.0 / sel));
 	}
 
+	/* for the selectivity of the key conditions */
 	MemSet(&costs, 0, sizeof(costs));
-	costs.numIndexTuples = Max(1.0, path->indexinfo->tuples * ratio);
+	costs.numIndexTuples = Max(1.0, tuples * ratio);
 	genericcostestimate(root, path, loop_count, &costs);
 
 	/*
-	 * genericcostestimate gives the selectivity of the key conditions; the
-	 * work is scoreah's own: the searched leaves' code pages, read along
-	 * their chains in the order the build wrote them (sequential pages,
-	 * not random ones), every row of them checked and scored from its
-	 * codes (an operator's cost each), and the candidates re-ranked from
-	 * their vector pages.  All of it comes before the first row.
+	 * The work is scoreah's own: the searched leaves' code pages, read
+	 * along their chains in the order the build wrote them (sequential
+	 * pages), a score per row, and the re-ranking: a candidate's vector
+	 * from the vector pages of the same leaves (the build wrote them leaf
+	 * after leaf), and a distance of dim multiply-adds.  Not the index's
+	 * whole size: at high dimensions the vectors are most of it, and a
+	 * scan reads a few hundred of them.  All of it comes before the first
+	 * row.
 	 */
+	codePages = ceil(tuples / ((double) SCOREAH_GROUP_ROWS * Max(layout.groupsPerPage, 1)));
+	if (layout.vbytes == 0)
+		vecPages = 0;
+	else if (layout.vecsPerPage > 0)
+		vecPages = ceil(tuples / layout.vecsPerPage);
+	else
+		vecPages = tuples * ceil((double) layout.vbytes / SCOREAH_VECTOR_CAPACITY);
+	if (exact)
 	{
-		double		pages = ceil(ratio * path->indexinfo->pages);
-		double		tuples = ratio * path->indexinfo->tuples;
-		int			reorder = scoreah_reordering_num_neighbors;
-		Cost		cost;
-
-		cost = pages * seq_page_cost + tuples * cpu_operator_cost +
-			reorder * (cpu_index_tuple_cost + cpu_operator_cost);
-		*indexStartupCost = cost;
-		*indexTotalCost = cost;
-		*indexPages = pages;
+		/* brute force, or untrained: every row of the leaves exactly */
+		pages = ceil(ratio * (codePages + vecPages));
+		cost = pages * seq_page_cost +
+			ratio * tuples * cpu_operator_cost * Max(1.0, meta.dimensions / 32.0);
 	}
+	else
+	{
+		pages = ceil(ratio * codePages) + Min((double) reorder, ceil(ratio * vecPages));
+		cost = pages * seq_page_cost +
+			ratio * tuples * cpu_operator_cost +
+			reorder * (cpu_index_tuple_cost + cpu_operator_cost * Max(1.0, meta.dimensions / 32.0));
+	}
+	*indexStartupCost = cost;
+	*indexTotalCost = cost;
+	*indexPages = pages;
 	*indexSelectivity = costs.indexSelectivity;
 	*indexCorrelation = 0;
 }
