@@ -16,9 +16,14 @@ the first held-out rows; uniform: every tenth held-out row) it measures
   exact    sequential scan (on the first --exact-queries queries of each set)
   scoreah  CREATE INDEX ... USING scoreah on each --scoreah-columns table
            (real[]; vector and halfvec through the scoreah_vector
-           extension), then a sweep of scoreah.num_leaves_to_search x
+           extension), by default with no WITH option (AUTO: the build
+           chooses; --scoreah-explicit for the explicit options), then a
+           sweep of scoreah.num_leaves_to_search x
            scoreah.reordering_num_neighbors, plus the same point with
-           scoreah.force_scalar_kernels on and off; then (--storages) one more
+           scoreah.force_scalar_kernels on and off, then the index at its
+           defaults and at each --target-recalls (only scoreah.target_recall
+           set), each against the fastest sweep point reaching the recall
+           it reached, alternating; then (--storages) one more
            index per other reordering_storage (float16, table), measured at the
            main index's best points at recall 0.90/0.95/0.99 (with --scaling at
            the largest size only)
@@ -381,6 +386,25 @@ def pgvector_build(pg_config, server_version_num, local):
                 summary=summary, producer=producer, producers=len(prods))
 
 
+def scoreah_library(pg_config, server_version_num, local, path=None):
+    """Path, modification time and md5 of the server's scoreah.so (or of PATH; only for a server on this
+    machine): on a shared machine someone may install another build during a run."""
+    if not local:
+        return None
+    pgc = pg_config or "/usr/lib/postgresql/%d/bin/pg_config" % (server_version_num // 10000)
+    try:
+        if path is None:
+            libdir = subprocess.run([pgc, "--pkglibdir"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    text=True, check=True).stdout.strip()
+            path = os.path.join(libdir, "scoreah.so")
+        with open(path, "rb") as f:
+            md5 = hashlib.md5(f.read()).hexdigest()
+        return dict(path=path, md5=md5, mtime=datetime.datetime.fromtimestamp(os.stat(path).st_mtime)
+                    .isoformat(timespec="seconds"))
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def proc_status(pid):
     """{field: kB} of /proc/PID/status, or None when unreadable (remote server, other user)."""
     try:
@@ -572,10 +596,13 @@ def main_storage(scoreah_with):
 
 
 def scoreah_options(a, leaves, storage=None):
-    """WITH options of a scoreah index: the main one's, or with reordering_storage = STORAGE."""
-    opts = ["num_leaves = %d" % leaves, "dimensions_per_block = %d" % a.dimensions_per_block]
-    if a.threshold is not None:
-        opts.append("anisotropic_quantization_threshold = %g" % a.threshold)
+    """WITH options of a scoreah index: the main one's, or with reordering_storage = STORAGE.  In AUTO mode
+    none but --scoreah-with's (and the storage): the build chooses the rest."""
+    opts = []
+    if a.scoreah_mode == "explicit":
+        opts = ["num_leaves = %d" % leaves, "dimensions_per_block = %d" % a.dimensions_per_block]
+        if a.threshold is not None:
+            opts.append("anisotropic_quantization_threshold = %g" % a.threshold)
     if storage is None:
         if a.scoreah_with:
             opts.append(a.scoreah_with)
@@ -583,6 +610,38 @@ def scoreah_options(a, leaves, storage=None):
         opts += [part for name, part in split_with(a.scoreah_with or "") if name != "reordering_storage"]
         opts.append("reordering_storage = %s" % storage)
     return opts
+
+
+def scoreah_ddl(index, table, opc, opts):
+    """CREATE INDEX of a scoreah index; without a WITH clause when there is no option (AUTO)."""
+    return "CREATE INDEX %s ON %s USING scoreah (v %s)%s" % (
+        index, table, opc, " WITH (%s)" % ", ".join(opts) if opts else "")
+
+
+# what the build chose, from scoreah_index_info: (row, label in the report)
+CHOSEN_ROWS = [("num_leaves", "num_leaves"), ("dimensions_per_block", "dimensions_per_block"),
+               ("anisotropic_quantization_threshold", "anisotropic_quantization_threshold")]
+TARGET_RE = re.compile(r"num_leaves_to_search = (\d+), reordering_num_neighbors = (\d+)"
+                       r"(?: \(calibrated recall ([0-9.]+)\))?")
+DEBUG_RE = re.compile(r"(\d+) leaves per round, (\d+) leaves searched, (\d+) rows scored")
+# points that are not part of a sweep (nor of its Pareto frontier and best points)
+NOT_SWEEP = ("kernels", "confirm", "target", "defaults", "targetcmp")
+
+
+def chosen_summary(info):
+    """'num_leaves = 245, dimensions_per_block = 2, anisotropic_quantization_threshold = off': what the
+    build chose (from scoreah_index_info)."""
+    return ", ".join("%s = %s" % (lab, info[row]) for row, lab in CHOSEN_ROWS if row in info)
+
+
+def target_setting(info, t):
+    """(leaves, reorder, calibrated recall) scoreah_index_info says target T picks, or None when it has no
+    row for T (it lists 0.80, 0.90, 0.95, 0.98, 0.99)."""
+    v = (info or {}).get("target_recall_%.2f" % t)
+    m = TARGET_RE.search(v or "")
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), float(m.group(3)) if m.group(3) else None
 
 
 def target_points(points):
@@ -632,6 +691,7 @@ class Bench:
         self.has_vector = "vector" in avail
         self.has_scoreah_vector = False
         notes = []
+        pinned = False
         if self.has_vector:
             cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
             if "scoreah_vector" in avail:
@@ -646,6 +706,29 @@ class Bench:
             cur.execute("SELECT to_regtype('vector')::oid::int8, to_regtype('halfvec')::oid::int8")
             vo, ho = cur.fetchone()
             self.server.oids = {k: int(v) for k, v in (("vector", vo), ("halfvec", ho)) if v}
+        if a.pin_library:
+            # the functions of scoreah and scoreah_vector load the copy taken at the start (by run), not
+            # $libdir/scoreah: another build installed during the run changes nothing here.  Backends load
+            # the library anew at their first call, and every measurement opens a new connection.
+            # a parallel build's workers look their entry point up by the library's bare name ('scoreah')
+            # through dynamic_library_path, before they take the database's settings: the server's own
+            # setting must name the copy's directory first, or they would load both files
+            pin_dir = os.path.dirname(os.path.abspath(a.pin_library))
+            dlp = one(cur, "SELECT current_setting('dynamic_library_path')")
+            if not one(cur, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
+                notes.append("--pin-library needs a superuser: the installed scoreah.so is used")
+            elif dlp.split(":")[0].rstrip("/") != pin_dir:
+                notes.append("--pin-library: the server's dynamic_library_path (%s) does not start with %s, "
+                             "so parallel workers would load the installed scoreah.so too: not pinned"
+                             % (dlp, pin_dir))
+            else:
+                cur.execute("UPDATE pg_proc SET probin = %s WHERE probin = '$libdir/scoreah'", (a.pin_library,))
+                pinned = cur.rowcount > 0
+                # this backend has $libdir/scoreah loaded already (CREATE FUNCTION checked it): a new one
+                self.conn.close()
+                self.conn = self.server.connect()
+                self.cur = cur = self.conn.cursor()
+                cur.execute("SET client_min_messages = warning")
         # which columns scoreah is measured on
         if "scoreah" not in a.engines:
             cols = []
@@ -702,12 +785,16 @@ class Bench:
             has_force_scalar_kernels=has_force,
             pgvector_version=pgv,
             pgvector_build=pgvector_build(a.pg_config, version_num, self.server.is_local()) if pgv else None,
+            scoreah_library=scoreah_library(a.pg_config, version_num, self.server.is_local()),
+            scoreah_library_pinned=scoreah_library(a.pg_config, version_num, True, a.pin_library)
+            if pinned else None,
             client=client_info(),
             scoreah_columns=cols, query_sets=a.query_set_info, superuser=self.can_steer,
             settings=settings, clients=a.clients, k=a.k, repeat=a.repeat,
             sweeps=dict(leaves_pct=a.leaves_pct, reorder=a.reorder, ef_search=a.ef_search,
                         probes=a.probes, exact_queries=a.exact_queries),
             scoreah_storage=a.main_storage, scoreah_variant_storages=a.variant_storages,
+            scoreah_mode=a.scoreah_mode, scoreah_with=a.scoreah_with, target_recalls=a.target_recalls,
             load1_start=loadavg(), **dict(machine, **dataset))
         if has_force:
             cur.execute("SET scoreah.force_scalar_kernels = on")
@@ -933,10 +1020,10 @@ class Bench:
         leaves = a.num_leaves or max(1, int(round(math.sqrt(rows))))
         for kind in cols:
             index = SCOREAH_INDEX[kind]
-            ddl = ("CREATE INDEX %s ON %s USING scoreah (v %s) WITH (%s)"
-                   % (index, TABLES[kind], opclass(kind, a.metric), ", ".join(scoreah_options(a, leaves))))
+            ddl = scoreah_ddl(index, TABLES[kind], opclass(kind, a.metric), scoreah_options(a, leaves))
             b = self.build("scoreah", rows, ddl, index, TABLES[kind], storage=a.main_storage, column=kind)
-            nl = int(b.get("index_info", {}).get("num_leaves", leaves) or leaves)
+            info = b.get("index_info", {})
+            nl = int(info.get("num_leaves", leaves) or leaves)
             st = stmt(kind)
             searched = sorted(set(max(1, min(nl, int(round(nl * p / 100.0)))) for p in a.leaves_pct))
             pts = {qs["name"]: [] for qs in qsets}
@@ -950,6 +1037,8 @@ class Bench:
                             extra={"leaves_pct": round(100.0 * ls / nl, 2)}))
             if kind == cols[0] and self.metarec.get("has_force_scalar_kernels") and not a.no_kernel_compare:
                 self.kernel_compare(rows, pts[qsets[0]["name"]], st, qsets[0], index)
+            if a.target_recalls is not None:
+                self.targets(rows, kind, index, st, qsets, pts, info)
             # the scoreah indexes stay until HNSW has been measured: they are confirmed side by side
             sc[kind] = dict(index=index, pts=pts, stmt=st)
 
@@ -966,6 +1055,7 @@ class Bench:
                 ddl = ("CREATE INDEX bench_hnsw ON bench_items_vec USING hnsw (v vector_%s_ops) "
                        "WITH (m = %d, ef_construction = %d)" % (METRIC[a.metric][1], a.hnsw_m, a.hnsw_ef_construction))
                 self.build("hnsw", rows, ddl, "bench_hnsw", "bench_items_vec", column="vector")
+                self.planner(rows, "hnsw", "bench_hnsw", "nothing set", [], vst, qsets[0]["vecs"])
                 hpts = {qs["name"]: [] for qs in qsets}
                 for ef in a.ef_search:
                     for qs in qsets:
@@ -995,6 +1085,7 @@ class Bench:
                 ddl = "CREATE INDEX bench_ivfflat ON bench_items_vec USING ivfflat (v vector_%s_ops) WITH (lists = %d)" % (
                     METRIC[a.metric][1], lists)
                 self.build("ivfflat", rows, ddl, "bench_ivfflat", "bench_items_vec", column="vector")
+                self.planner(rows, "ivfflat", "bench_ivfflat", "nothing set", [], vst, qsets[0]["vecs"])
                 for pr in sorted(set(min(lists, p) for p in a.probes)):
                     for qs in qsets:
                         self.measure("ivfflat", rows, {"probes": pr, "lists": lists},
@@ -1076,8 +1167,7 @@ class Bench:
         for st in a.variant_storages:
             engine = "scoreah-" + st
             index = "bench_scoreah_" + st
-            ddl = ("CREATE INDEX %s ON %s USING scoreah (v %s) WITH (%s)"
-                   % (index, TABLES[kind], opclass(kind, a.metric), ", ".join(scoreah_options(a, leaves, st))))
+            ddl = scoreah_ddl(index, TABLES[kind], opclass(kind, a.metric), scoreah_options(a, leaves, st))
             b = self.build(engine, rows, ddl, index, TABLES[kind], storage=st, column=kind)
             nl = int(b.get("index_info", {}).get("num_leaves", leaves) or leaves)
             for qs in qsets:
@@ -1088,6 +1178,148 @@ class Bench:
                                  extra={"leaves_pct": round(100.0 * ls / nl, 2), "storage": st,
                                         "sweep": "storage", "targets": ts})
             self.cur.execute("DROP INDEX %s" % index)
+
+    def planner(self, rows, engine, index, setting, setup, stmt, vecs, column=None):
+        """The scan the planner chooses for INDEX's queries with only SETUP (no enable_seqscan = off, which
+        every measured point has): the statement prepared and executed for 10 queries (past PostgreSQL's 5
+        custom plans), then EXPLAIN EXECUTE.  Recorded (type planner) and returned."""
+        self.steer(index)
+        conn = self.server.connect()
+        cur = conn.cursor()
+        cur.execute("SET client_min_messages = warning")
+        for s_ in setup:
+            cur.execute(s_)
+        wrap = WRAP[stmt["kind"]]
+        for v in vecs[:10]:
+            cur.execute(stmt["sql"], (wrap(v),), prepare=True)
+            cur.fetchall()
+        name = one(cur, "SELECT name FROM pg_prepared_statements WHERE NOT from_sql")
+        cur.execute("EXPLAIN EXECUTE %s(%s)" % (name, literal(stmt["kind"], vecs[0])))
+        plan = [r[0] for r in cur.fetchall()]
+        cur.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s", (name,))
+        gp, cp = cur.fetchone()
+        # the index scan's own estimate, for comparison
+        # (a new statement: the prepared one keeps its cached generic plan whatever the settings)
+        cur.execute("SET enable_seqscan = off")
+        cur.execute("EXPLAIN " + stmt["sql"].replace("%b", "%s::%s" % (literal(stmt["kind"], vecs[0]),
+                                                                        COLUMN_TYPE[stmt["kind"]])))
+        forced = [r[0] for r in cur.fetchall()]
+        conn.close()
+        fcost = re.search(r"cost=([0-9.]+)\.\.([0-9.]+)", forced[0])
+        m = re.search(r"(Index (?:Only )?Scan using \S+|Seq Scan on \S+|Bitmap Heap Scan on \S+)", " ".join(plan))
+        node = m.group(1) if m else plan[0].strip()
+        cost = re.search(r"cost=([0-9.]+)\.\.([0-9.]+)", plan[0])
+        rec = dict(type="planner", rows=rows, engine=engine, column=column or stmt["kind"], index=index,
+                   setting=setting, setup=setup, node=node, uses_index=index in node,
+                   total_cost=float(cost.group(2)) if cost else None,
+                   index_cost=float(fcost.group(2)) if fcost and index in " ".join(forced) else None,
+                   generic_plans=gp, custom_plans=cp,
+                   plan=" ".join(x.strip() for x in plan)[:300])
+        self.emit(rec)
+        log("  planner, %s %s (%s, no enable_seqscan = off): %s" % (
+            engine, index, setting, node + ("" if rec["uses_index"] else "  <- not the index")))
+        return rec
+
+    def scan_debug(self, index, setup, stmt, vecs, n=20):
+        """What scoreah's scans did with SETUP, from the DEBUG2 line each scan ends with ('N leaves per round,
+        ... rows scored'), over the first N queries: {leaves: [distinct num_leaves_to_search used],
+        rows_scored: mean}, or None when no such line came."""
+        self.steer(index)
+        conn = self.server.connect()
+        msgs = []
+        conn.add_notice_handler(lambda d: msgs.append(d.message_primary or ""))
+        cur = conn.cursor()
+        for s_ in setup:
+            cur.execute(s_)
+        cur.execute("SET client_min_messages = debug2")
+        wrap = WRAP[stmt["kind"]]
+        for v in vecs[:n]:
+            cur.execute(stmt["sql"], (wrap(v),), prepare=True)
+            cur.fetchall()
+        cur.execute("SET client_min_messages = warning")
+        conn.close()
+        found = [m for m in (DEBUG_RE.search(x) for x in msgs if "scoreah scan of" in x) if m]
+        if not found:
+            return None
+        return dict(leaves=sorted(set(int(m.group(1)) for m in found)),
+                    rows_scored=sum(int(m.group(3)) for m in found) / float(len(found)), scans=len(found))
+
+    def targets(self, rows, kind, index, stmt, qsets, pts, info):
+        """scoreah.target_recall: the index at its defaults (nothing set) and at each --target-recalls value
+        with only scoreah.target_recall set, on each query set; then each against the fastest sweep point of
+        the same index reaching at least the recall it reached, the two alternating for --confirm-rounds
+        rounds (the fastest pass of each kept), so that their ratio does not depend on the machine's drift."""
+        a = self.a
+        label = series(dict(engine="scoreah", column=kind))
+        cur = self.cur
+        reorder_default = one(cur, "SELECT reset_val FROM pg_settings WHERE name = 'scoreah.reordering_num_neighbors'")
+        settings = [("defaults", None, [], (int(info["num_leaves_to_search"]) if info.get("num_leaves_to_search")
+                                            else None, int(reorder_default) if reorder_default else None, None))]
+        for t in a.target_recalls:
+            settings.append(("target", t, ["SET scoreah.target_recall = %g" % t], target_setting(info, t)))
+        base = ["SET enable_seqscan = off"]
+        log("scoreah targets on %s: defaults, then scoreah.target_recall = %s" % (
+            label, ", ".join("%g" % t for t in a.target_recalls) or "-"))
+        for what, t, setup, chosen in settings:
+            tag = "defaults" if t is None else "target_recall=%.2f" % t
+            plain = self.planner(rows, "scoreah", index, tag if t is not None else "nothing set", setup, stmt,
+                                 qsets[0]["vecs"])
+            dbg = self.scan_debug(index, base + setup, stmt, qsets[0]["vecs"])
+            leaves, reorder, calib = chosen if chosen else (None, None, None)
+            if dbg and leaves is not None and dbg["leaves"] != [leaves]:
+                self.note(rows, "%s %s: scoreah_index_info says num_leaves_to_search = %s, the scans used %s"
+                          % (label, tag, leaves, "/".join(map(str, dbg["leaves"]))))
+            if leaves is None and dbg and len(dbg["leaves"]) == 1:
+                leaves = dbg["leaves"][0]
+            ch = dict(leaves=leaves, reorder=reorder, calibrated=calib,
+                      source="scoreah_index_info" if chosen else "DEBUG2 of the scans" if leaves else None)
+            for qs in qsets:
+                params = {"defaults": "nothing set"} if t is None else {"target_recall": "%.2f" % t}
+                p = self.measure("scoreah", rows, params, base + setup, stmt, qs, index,
+                                 extra={"sweep": what, "target_recall": t, "chosen": ch, "scan_debug": dbg,
+                                        "plain_plan": plain["node"], "plain_uses_index": plain["uses_index"]})
+                sweep = pts[qs["name"]]
+                b = best_at(sweep, p["recall"])
+                at_t = best_at(sweep, t) if t is not None else None
+                top = max(sweep, key=lambda x: (x["recall"], x["qps"])) if sweep else None
+                alt = {}
+                if b and a.confirm_rounds > 0:
+                    bsetup = base + ["SET scoreah.num_leaves_to_search = %d" % b["params"]["leaves"],
+                                     "SET scoreah.reordering_num_neighbors = %d" % b["params"]["reorder"]]
+                    order = [("target", base + setup, params), ("sweep", bsetup, b["params"])]
+                    for rnd in range(a.confirm_rounds):
+                        for who, su, pa in order if rnd % 2 == 0 else order[::-1]:
+                            r = self.measure("scoreah", rows, dict(pa), su, stmt, qs, index, repeat=1, warm=False,
+                                             extra={"sweep": "targetcmp", "round": rnd, "role": who,
+                                                    "target_recall": t})
+                            x = alt.setdefault(who, dict(qps=0.0, qps_clients=0.0, recall=r["recall"]))
+                            x["qps"] = max(x["qps"], r["qps"])
+                            x["qps_clients"] = max(x["qps_clients"], r.get("qps_clients") or 0.0)
+
+                def fig(x):
+                    return dict(params=x["params"], recall=x["recall"], qps=x["qps"],
+                                qps_clients=x.get("qps_clients")) if x else None
+
+                tq, sq = (alt["target"], alt["sweep"]) if alt else (p, b)
+                rec = dict(type="target", rows=rows, engine="scoreah", column=kind, index=index, qset=qs["name"],
+                           setting=what, target=t, chosen=ch, scan_debug=dbg, plain_plan=plain["node"],
+                           plain_uses_index=plain["uses_index"], recall=p["recall"], qps=p["qps"],
+                           qps_clients=p.get("qps_clients"), p50_ms=p["p50_ms"], p99_ms=p["p99_ms"],
+                           reached=p["recall"] >= t if t is not None else None,
+                           sweep_best=fig(b), sweep_at_target=fig(at_t), sweep_top=fig(top),
+                           rounds=a.confirm_rounds if alt else 0, alternating=alt or None,
+                           ratio=tq["qps"] / sq["qps"] if sq else None,
+                           ratio_clients=tq["qps_clients"] / sq["qps_clients"]
+                           if sq and tq.get("qps_clients") and sq.get("qps_clients") else None)
+                self.emit(rec)
+                log("  %s %s %s: recall %.4f%s; %s" % (
+                    label, qs["name"], tag, p["recall"],
+                    "" if t is None else " (target %s)" % ("reached" if rec["reached"] else
+                                                            "NOT reached, short by %.4f" % (t - p["recall"])),
+                    "best sweep point at >= that recall: %s, %.0f vs %.0f QPS (%.2fx)%s" % (
+                        fmt_params(b), tq["qps"], sq["qps"], rec["ratio"],
+                        ", alternating %d rounds" % a.confirm_rounds if alt else "")
+                    if b else "no sweep point reaches that recall (the sweep's highest: %.4f)" % top["recall"]))
 
     def kernel_compare(self, rows, pts, stmt, qs, index):
         """The same sweep points with scoreah.force_scalar_kernels on and off."""
@@ -1120,7 +1352,22 @@ class Bench:
                            recall_simd=res["simd"]["recall"], recall_scalar=res["scalar"]["recall"],
                            speedup=res["simd"]["qps"] / res["scalar"]["qps"]))
 
+    def check_library(self):
+        """A note when the server's scoreah.so is not the one the run started with."""
+        m = getattr(self, "metarec", None) or {}
+        lib = m.get("scoreah_library")
+        if not lib:
+            return
+        now = scoreah_library(self.a.pg_config, m["server_version_num"], True)
+        pin = m.get("scoreah_library_pinned")
+        if now and now["md5"] != lib["md5"]:
+            self.note(None, "%s changed during the run (md5 %s, %s at the start; %s, %s at the end): %s" % (
+                lib["path"], lib["md5"], lib["mtime"], now["md5"], now["mtime"],
+                "this run used the copy taken at its start (%s, md5 %s) throughout" % (pin["path"], pin["md5"])
+                if pin else "backends started after the change loaded the other build"))
+
     def close(self):
+        self.check_library()
         if self.clients:
             self.clients.close()
         self.conn.close()
@@ -1161,7 +1408,7 @@ def pareto(points):
 
 
 def fmt_params(p):
-    if p["engine"] == "exact":
+    if p.get("engine") == "exact":
         return "sequential scan, %d queries" % p["queries"]
     return ", ".join("%s=%s" % kv for kv in p["params"].items())
 
@@ -1294,6 +1541,15 @@ def header_lines(meta, pts, qsets):
         if meta.get("scoreah_kernels_forced_scalar") else "",
         "; selftest: %s" % meta["scoreah_kernel_selftest"] if meta.get("scoreah_kernel_selftest") else "",
         "; scoreah_vector %s" % meta["scoreah_vector_version"] if meta.get("scoreah_vector_version") else ""))
+    lib = meta.get("scoreah_library")
+    pin = meta.get("scoreah_library_pinned")
+    if lib:
+        L.append("* scoreah library: `%s`, md5 %s, installed %s%s." % (
+            lib["path"], lib["md5"], lib["mtime"],
+            "; the run used a copy of it taken at its start (md5 %s%s), its functions pointed there "
+            "(`pg_proc.probin`), so that another build installed meanwhile changed nothing" % (
+                pin["md5"], "" if pin["md5"] == lib["md5"] else ": NOT the same as the installed one at the start")
+            if pin else ""))
     pb = meta.get("pgvector_build") or {}
     L.append("* pgvector %s%s." % (
         meta["pgvector_version"] or "not available",
@@ -1323,13 +1579,184 @@ def header_lines(meta, pts, qsets):
                  meta["queries"], "; ".join("`%s` = %s" % (q["name"], q["description"]) for q in qi
                                             if q["name"] in qsets),
                  meta["split"], next((p["queries"] for p in pts if p["engine"] == "exact"), "-")))
+    if meta.get("scoreah_mode") == "auto":
+        L.append("* scoreah indexes: AUTO, built with no WITH option%s: the build chose num_leaves, "
+                 "dimensions_per_block, the anisotropic threshold and the sample sizes (below, from "
+                 "`scoreah_index_info`) and measured a recall calibration for `scoreah.target_recall`." % (
+                     " but `%s`" % meta["scoreah_with"] if meta.get("scoreah_with") else ""))
+    elif meta.get("scoreah_mode") == "explicit":
+        L.append("* scoreah indexes: explicit WITH options (the DDL below).")
+    if meta.get("target_recalls"):
+        L.append("* scoreah.target_recall measured at %s (only that setting of scoreah's; enable_seqscan = off "
+                 "as for every index point), and the index at its defaults with nothing of scoreah's set." % (
+                     ", ".join("%.2f" % t for t in meta["target_recalls"])))
     L.append("* Date %s; recall@%d against exact top %d (numpy, float64)." % (meta["date"], k, k))
+    return L
+
+
+def chose_cell(ch, dbg):
+    """What a target (or the defaults) chose: leaves and reorder, the calibrated recall, what the scans did."""
+    if not ch or ch.get("leaves") is None:
+        return "?"
+    out = "leaves=%s, reorder=%s" % (ch["leaves"], ch["reorder"] if ch.get("reorder") is not None else "?")
+    if ch.get("calibrated") is not None:
+        out += " (expects %.4f)" % ch["calibrated"]
+    if dbg:
+        out += "; scans: %s leaves, %.0f rows scored" % ("/".join(map(str, dbg["leaves"])), dbg["rows_scored"])
+    return out
+
+
+def qps_pair(x):
+    if not x:
+        return "-"
+    return "%.0f / %s" % (x["qps"], "%.0f" % x["qps_clients"] if x.get("qps_clients") else "-")
+
+
+def target_lines(meta, T, qsets):
+    """Markdown lines: scoreah.target_recall and the defaults against the sweep, per query set."""
+    k, nc = meta["k"], meta["clients"]
+    L = []
+    for q in qsets:
+        TQ = [r for r in T if qset_of(r) == q]
+        if not TQ:
+            continue
+        rounds = max(r.get("rounds") or 0 for r in TQ)
+        L.append("")
+        L.append("### scoreah at its defaults and at scoreah.target_recall, query set %s" % q)
+        L.append("")
+        L.append("Each index with nothing of scoreah's set (defaults), then with only `SET scoreah.target_recall = "
+                 "T`; \"chose\": the num_leaves_to_search and reordering_num_neighbors `scoreah_index_info` "
+                 "gives for the target (its `target_recall_T` row, with the recall it expects there: the target "
+                 "plus two standard errors of the build's calibration sample, interpolated on its curve; for the "
+                 "defaults its `num_leaves_to_search` and the setting's default) and, from the DEBUG2 line each scan ends with, the leaves the scans "
+                 "used and the rows they scored (mean of 20 queries). Against the fastest point of the same "
+                 "index's sweep reaching at least the recall the setting reached%s. The last column: the fastest "
+                 "sweep point reaching the target itself (sweep pass)." % (
+                     ", the two measured again taking turns for %d rounds (the fastest pass of each kept): the QPS "
+                     "figures and the ratio are from those rounds" % rounds if rounds else
+                     " (QPS from the sweep passes)"))
+        L.append("")
+        L.append("| index | setting | chose | recall@%d | QPS 1 / %d clients | fastest sweep point at >= that "
+                 "recall | its recall@%d | its QPS 1 / %d clients | setting / sweep point, 1 client | %d clients "
+                 "| fastest sweep point at >= target |" % (k, nc, k, nc, nc))
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in TQ:
+            alt = r.get("alternating") or {}
+            tq = alt.get("target") or r
+            sq = alt.get("sweep") or r.get("sweep_best")
+            if r["target"] is None:
+                setting = "defaults"
+                rec = "%.4f" % r["recall"]
+            else:
+                setting = "target %.2f" % r["target"]
+                rec = "%.4f%s" % (r["recall"], "" if r["reached"] else " (NOT reached: short by %.4f)"
+                                  % (r["target"] - r["recall"]))
+            sb = r.get("sweep_best")
+            at = r.get("sweep_at_target")
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                series(r), setting, chose_cell(r.get("chosen"), r.get("scan_debug")), rec, qps_pair(tq),
+                fmt_params(sb) if sb else "none (the sweep's highest recall: %.4f at %s)" % (
+                    r["sweep_top"]["recall"], fmt_params(r["sweep_top"])) if r.get("sweep_top") else "-",
+                "%.4f" % sb["recall"] if sb else "-", qps_pair(sq) if sb else "-",
+                "%.2fx" % r["ratio"] if r.get("ratio") else "-",
+                "%.2fx" % r["ratio_clients"] if r.get("ratio_clients") else "-",
+                "-" if r["target"] is None else "%s: %.4f, %.0f QPS" % (fmt_params(at), at["recall"], at["qps"])
+                if at else "not reached"))
+    return L
+
+
+def planner_lines(R):
+    """Markdown lines: the scan the planner chose with nothing set (no enable_seqscan = off)."""
+    if not R:
+        return []
+    L = ["", "### What the planner chooses by itself", "",
+         "Every measured point runs with `enable_seqscan = off`. Without it, with only the settings below, the "
+         "planner chose for the same prepared statement (after 10 executions, past the 5 custom plans; the "
+         "other indexes of the table hidden as for the measurements):", "",
+         "| index | settings | scan chosen | its plan cost | the index scan's cost (enable_seqscan = off) "
+         "| plans generic / custom |", "|---|---|---|---|---|---|"]
+    for r in R:
+        L.append("| %s | %s | %s%s | %s | %s | %s / %s |" % (
+            r["index"], r["setting"] if not r.get("setup") else "; ".join("`%s`" % x for x in r["setup"]),
+            r["node"], "" if r["uses_index"] else " (**not the index**)",
+            "%.0f" % r["total_cost"] if r.get("total_cost") is not None else "-",
+            "%.0f" % r["index_cost"] if r.get("index_cost") is not None else "-", r["generic_plans"],
+            r["custom_plans"]))
+    return L
+
+
+def chosen_lines(meta, B, T, qsets, P):
+    """Markdown lines: what each scoreah build chose (scoreah_index_info), and its calibration against the
+    recall measured at the same settings."""
+    SB = [b for b in B if b["engine"].startswith("scoreah") and b.get("index_info")]
+    if not SB:
+        return []
+    L = ["", "### What scoreah's build%s chose" % (" (no WITH option)" if meta.get("scoreah_mode") == "auto"
+                                                    else ""), ""]
+    tgts = [0.90, 0.95, 0.99]
+    L.append("| index | num_leaves | dimensions_per_block | anisotropic_quantization_threshold | training sample "
+             "rows | num_leaves_to_search (default) | calibration | %s |" % " | ".join(
+                 "target_recall_%.2f" % t for t in tgts))
+    L.append("|---|---|---|---|---|---|---|" + "---|" * len(tgts))
+    for b in SB:
+        i = b["index_info"]
+        cells = [engine_label(b)] + [i.get(x, "-") for x in ("num_leaves", "dimensions_per_block",
+                                                            "anisotropic_quantization_threshold")]
+        cells.append(i.get("training_sample_rows", "-").split(" (")[0])
+        cells.append(i.get("num_leaves_to_search", "-"))
+        m = re.search(r"recall@(\d+) of (\d+) ", i.get("calibration", ""))
+        cells.append("recall@%s of %s sample rows" % m.groups() if m else i.get("calibration", "-"))
+        for t in tgts:
+            ts = target_setting(i, t)
+            cells.append("leaves=%d, reorder=%d (%.4f)" % (ts[0], ts[1], ts[2] or 0) if ts else "-")
+        L.append("| " + " | ".join(cells) + " |")
+    whys = collections.OrderedDict()
+    for b in SB:
+        for row, lab in CHOSEN_ROWS:
+            v = b["index_info"].get(row + "_chosen")
+            if v:
+                whys.setdefault((lab, v), []).append(engine_label(b))
+    if whys:
+        L.append("")
+        L.append("Why (`*_chosen` rows):")
+        L.append("")
+        for (lab, v), who in whys.items():
+            L.append("* `%s`: %s%s" % (lab, v, "" if len(who) == len(SB) else " (%s)" % ", ".join(who)))
+    # the calibration against the recall measured at the same settings
+    b = next((x for x in SB if x["engine"] == "scoreah"), None)
+    if b:
+        cal = {}
+        for key, v in b["index_info"].items():
+            if key.startswith("calibration_leaves_"):
+                nl = int(key.rsplit("_", 1)[1])
+                for m in re.finditer(r"reordering (\d+): ([0-9.]+)", v):
+                    cal[(nl, int(m.group(1)))] = float(m.group(2))
+        E = [p for p in P if p["engine"] == "scoreah" and param_kind(p) == (b.get("column") or "real")]
+        rows_ = sorted(set((p["params"]["leaves"], p["params"]["reorder"]) for p in E) & set(cal))
+        if rows_:
+            L.append("")
+            L.append("<details><summary>Calibration of %s (what the build measured: recall@%d of %s) against the "
+                     "recall measured at the same settings</summary>" % (
+                         series(b), meta["k"], b["index_info"].get("calibration", "?").split(", measured")[0]
+                         .replace("recall@10 of ", "")))
+            L.append("")
+            L.append("| leaves | reorder | calibration | %s |" % " | ".join("measured, %s" % q for q in qsets))
+            L.append("|---|---|---|" + "---|" * len(qsets))
+            for key in rows_:
+                cells = ["%d" % key[0], "%d" % key[1], "%.4f" % cal[key]]
+                for q in qsets:
+                    x = next((p for p in E if qset_of(p) == q and (p["params"]["leaves"], p["params"]["reorder"])
+                              == key), None)
+                    cells.append("%.4f" % x["recall"] if x else "-")
+                L.append("| " + " | ".join(cells) + " |")
+            L.append("")
+            L.append("</details>")
     return L
 
 
 def report(out, records):
     meta = [r for r in records if r["type"] == "meta"][0]
-    pts = [r for r in records if r["type"] == "point" and r.get("sweep") not in ("kernels", "confirm")]
+    pts = [r for r in records if r["type"] == "point" and r.get("sweep") not in NOT_SWEEP]
     builds = [r for r in records if r["type"] == "build"]
     loads = {r["rows"]: r for r in records if r["type"] == "load"}
     kern = [r for r in records if r["type"] == "kernels"]
@@ -1340,6 +1767,9 @@ def report(out, records):
     qsets = [q for q in QUERY_SETS if any(qset_of(p) == q for p in pts + rts)]
     variants = variant_engines(records)
     notes = [r for r in records if r["type"] == "note"]
+    targets = [r for r in records if r["type"] == "target"]
+    planners = [r for r in records if r["type"] == "planner"]
+    tpts = [r for r in records if r["type"] == "point" and r.get("sweep") in ("target", "defaults")]
     k = meta["k"]
     nc = meta["clients"]
     L = []
@@ -1449,6 +1879,7 @@ def report(out, records):
             L.append("")
             L.append("QPS with %d clients / QPS with 1 client at the same setting, over each engine's sweep (both "
                      "query sets): %s." % (nc, "; ".join(ratios)))
+        L.extend(target_lines(meta, [t for t in targets if t["rows"] == rows], qsets))
         C = [c for c in records if c["type"] == "confirm" and c["rows"] == rows]
         for q in qsets:
             CQ = [c for c in C if qset_of(c) == q]
@@ -1499,11 +1930,15 @@ def report(out, records):
                      "| DDL |")
             L.append("|---|---|---|---|---|---|---|")
             for b in B:
-                L.append("| %s | %.1f | %.1f | %s | %s | %d | `%s` |" % (
+                chose = chosen_summary(b["index_info"]) if b.get("index_info") else ""
+                L.append("| %s | %.1f | %.1f | %s | %s | %d | `%s`%s |" % (
                     engine_label(b), b["seconds"], mb(b["index_bytes"]),
                     "%.0f" % b["peak_mem_mb"] if "peak_mem_mb" in b else "-",
                     "%.0f" % b["peak_dsm_mb"] if "peak_dsm_mb" in b else "-",
-                    b["parallel_workers"], b["ddl"].replace("|", "\\|")))
+                    b["parallel_workers"], b["ddl"].replace("|", "\\|"),
+                    " (the build chose: %s)" % chose if chose and " WITH " not in b["ddl"] else ""))
+            L.extend(chosen_lines(meta, B, [t for t in targets if t["rows"] == rows], qsets, P))
+            L.extend(planner_lines([r for r in planners if r["rows"] == rows]))
         VB = [b for b in B if b["engine"] in variants]
         if VB:
             vcol = VB[0].get("column") or "real"
@@ -1545,6 +1980,11 @@ def report(out, records):
                         "%.1f" % p["qps_clients"] if "qps_clients" in p else "-", RT.cell(p), p["p50_ms"],
                         p["p99_ms"], "%s / %s" % (p["generic_plans"], p["custom_plans"])
                         if "generic_plans" in p else "-", "*" if id(p) in front else ""))
+        for p in [x for x in tpts if x["rows"] == rows]:
+            L.append("| %s | %s | %s | %.4f | %.1f | %s | %s | %.2f | %.2f | %s | |" % (
+                series(p), qset_of(p), fmt_params(p) + " (chose %s)" % chose_cell(p.get("chosen"), None),
+                p["recall"], p["qps"], "%.1f" % p["qps_clients"] if "qps_clients" in p else "-", RT.cell(p),
+                p["p50_ms"], p["p99_ms"], "%s / %s" % (p["generic_plans"], p["custom_plans"])))
         L.append("")
         L.append("</details>")
     if len(scales) > 1:
@@ -1599,7 +2039,7 @@ def plot(out, records):
     import matplotlib.pyplot as plt
 
     meta = [r for r in records if r["type"] == "meta"][0]
-    pts = [r for r in records if r["type"] == "point" and r.get("sweep") not in ("kernels", "confirm")]
+    pts = [r for r in records if r["type"] == "point" and r.get("sweep") not in NOT_SWEEP]
     builds = [r for r in records if r["type"] == "build"]
     scales = sorted(set(r["rows"] for r in pts))
     names = [e for e in SERIES if any(series(p) == e for p in pts)]
@@ -1635,6 +2075,24 @@ def plot(out, records):
                            label="scoreah (%s), reordering_storage = %s%s" % (
                                COLUMN_TYPE.get(param_kind(V[0])), v.split("-", 1)[1],
                                ", %s rows" % format(V[0]["rows"], ",") if len(scales) > 1 else ""))
+        # scoreah's defaults and target_recall points: single markers, labelled
+        TP = [r for r in records if r["type"] == "point" and r.get("sweep") in ("target", "defaults")
+              and qset_of(r) == q and r["rows"] == scales[-1]]
+        for ei, e in enumerate(names):
+            for what, mk, size in (("defaults", "D", 40), ("target", "*", 140)):
+                E = [p for p in TP if series(p) == e and p["sweep"] == what]
+                if not E:
+                    continue
+                ax.scatter([p["recall"] for p in E], [p["qps"] for p in E], s=size, marker=mk, zorder=4,
+                           facecolors=COLORS.get(e, "#999999"), edgecolors="black", linewidths=0.7,
+                           label="%s, %s" % (e, "defaults (nothing set)" if what == "defaults"
+                                             else "scoreah.target_recall = %s" % "/".join(
+                                                 "%.2f" % p["target_recall"] for p in E)))
+                for p in E:
+                    ax.annotate("default" if what == "defaults" else "%.2f" % p["target_recall"],
+                                (p["recall"], p["qps"]), textcoords="offset points",
+                                xytext=(4, 5) if ei % 2 else (4, -10), fontsize=7,
+                                color="black")
         rt = [r for r in records if r["type"] == "roundtrip" and qset_of(r) == q and r["rows"] == scales[-1]
               and r.get("sweep") != "confirm"]
         for r in rt:  # the ceiling: the round trip without a search
@@ -1643,7 +2101,7 @@ def plot(out, records):
             ax.text(0.995, r["qps"], "round trip, %s" % COLUMN_TYPE.get(param_kind(r)), fontsize=7, ha="right",
                     va="bottom", color="#555555", transform=ax.get_yaxis_transform())
         ax.set_yscale("log")
-        lo = min([p["recall"] for p in Q if p["engine"] != "exact"] + [0.9])
+        lo = min([p["recall"] for p in Q if p["engine"] != "exact"] + [p["recall"] for p in TP] + [0.9])
         ax.set_xlim(max(0.0, min(0.8, lo) - 0.02), 1.005)
         for t in TARGETS:
             ax.axvline(t, color="#bbbbbb", lw=0.8, zorder=0)
@@ -1703,9 +2161,10 @@ def plot(out, records):
         bx.margins(y=0.15)
         if len(scales) > 1 and pos == 0:
             bx.legend(fontsize=7)
-    fig.suptitle("scoreah %s vs pgvector %s: PostgreSQL %s, %s, %d logical CPUs" % (
-        meta["scoreah_version"], meta["pgvector_version"] or "-", meta["server_version"].split()[0],
-        meta["cpu"], meta["cores"]), fontsize=11)
+    fig.suptitle("scoreah %s%s vs pgvector %s: PostgreSQL %s, %s, %d logical CPUs, scoreah kernels %s" % (
+        meta["scoreah_version"], " (AUTO: no WITH option)" if meta.get("scoreah_mode") == "auto" else "",
+        meta["pgvector_version"] or "-", meta["server_version"].split()[0],
+        meta["cpu"], meta["cores"], meta.get("scoreah_kernels")), fontsize=11)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "results.png"), dpi=110)
     plt.close(fig)
@@ -1754,6 +2213,11 @@ def main():
     g.add_argument("--port", type=int, default=5432)
     g.add_argument("--user", default=None)
     g.add_argument("--dbname", default="scoreah_bench", help="database (created when missing)")
+    g.add_argument("--pin-library", default=None, metavar="PATH",
+                   help="a copy of scoreah.so (run takes one at the start): the functions of scoreah and "
+                        "scoreah_vector are pointed at it (pg_proc.probin; needs a superuser and the server's "
+                        "dynamic_library_path starting with its directory, for parallel workers), so that a build "
+                        "installed by someone else during the run changes nothing")
     g.add_argument("--pg-config", default=None, help="pg_config of the server, to find pgvector's vector.so and "
                    "report its build flags (default /usr/lib/postgresql/MAJOR/bin/pg_config)")
     g = p.add_argument_group("data")
@@ -1782,20 +2246,36 @@ def main():
                    help="comma list of the column types scoreah is measured on: real (real[]), vector (the "
                         "pgvector table HNSW and IVFFlat use), halfvec (a halfvec(d) copy); default real,vector "
                         "when the server has pgvector and scoreah_vector, else real")
-    g.add_argument("--num-leaves", type=int, default=0, help="num_leaves (default round(sqrt(rows)))")
+    g.add_argument("--scoreah-auto", dest="scoreah_mode", action="store_const", const="auto",
+                   help="AUTO mode (the default): build the scoreah indexes with no WITH option at all, the build "
+                        "choosing num_leaves, dimensions_per_block, the anisotropic threshold and the sample sizes "
+                        "(the report gives what it chose, from scoreah_index_info); measures --target-recalls")
+    g.add_argument("--scoreah-explicit", dest="scoreah_mode", action="store_const", const="explicit",
+                   help="explicit-option mode: WITH (num_leaves = round(sqrt(rows)), dimensions_per_block = 2, "
+                        "anisotropic_quantization_threshold = 0.2 for cosine), changed with --num-leaves, "
+                        "--dimensions-per-block and --threshold (any of which selects this mode)")
+    g.add_argument("--num-leaves", type=int, default=0,
+                   help="num_leaves (explicit mode; default round(sqrt(rows)))")
     g.add_argument("--threshold", default=None,
-                   help="anisotropic_quantization_threshold, or 'none' (default 0.2 for cosine, none otherwise)")
-    g.add_argument("--dimensions-per-block", type=int, default=2)
+                   help="anisotropic_quantization_threshold, or 'none' (explicit mode; default 0.2 for cosine, "
+                        "none otherwise)")
+    g.add_argument("--dimensions-per-block", type=int, default=None, help="(explicit mode; default 2)")
     g.add_argument("--scoreah-with", default="",
-                   help="more WITH options for the scoreah index, e.g. \"spherical = true, reordering_storage = float16\"")
+                   help="more WITH options for the scoreah index, e.g. \"spherical = true, reordering_storage = "
+                        "float16\" (in AUTO mode the only ones given)")
+    g.add_argument("--target-recalls", default=None,
+                   help="comma list of scoreah.target_recall values measured on each scoreah index with nothing "
+                        "else of scoreah's set, besides the index at its defaults, each compared with the fastest "
+                        "sweep point reaching the recall it reached (default 0.90,0.95,0.99 in AUTO mode, none in "
+                        "explicit mode; 'none' for none)")
     g.add_argument("--leaves-pct", default=None, help="num_leaves_to_search sweep, in %% of num_leaves "
-                   "(default 1,2,3,5,7,10,15,20,30; --quick 2,5,10,20)")
-    g.add_argument("--reorder", default=None, help="reordering_num_neighbors sweep (default 50,100,200,400; "
+                   "(default 1,1.5,2,3,4,5,6,8,10,12,15,20,25,30,40; --quick 2,5,10,20)")
+    g.add_argument("--reorder", default=None, help="reordering_num_neighbors sweep (default 50,100,200; "
                    "--quick 100,200)")
     g.add_argument("--no-kernel-compare", action="store_true", help="skip force_scalar_kernels on/off")
     g.add_argument("--confirm-rounds", type=int, default=3,
-                   help="rounds of the side-by-side re-measurement of scoreah's and HNSW's best points "
-                        "(default 3; 0 = none)")
+                   help="rounds of the side-by-side re-measurement of scoreah's and HNSW's best points, and of "
+                        "scoreah's defaults and targets against their best sweep points (default 3; 0 = none)")
     g.add_argument("--storages", default=",".join(STORAGES),
                    help="reordering_storage choices measured (default %s): the main index has the default "
                    "(or --scoreah-with's); each other one gets its own index (on the first --scoreah-columns "
@@ -1830,8 +2310,26 @@ def main():
     q = a.quick
     a.queries = a.queries or (200 if q else 1000)
     a.exact_queries = a.exact_queries or (20 if q else 50)
-    a.leaves_pct = parse_list(a.leaves_pct or ("2,5,10,20" if q else "1,2,3,5,7,10,15,20,30"))
-    a.reorder = parse_list(a.reorder or ("100,200" if q else "50,100,200,400"), int)
+    a.leaves_pct = parse_list(a.leaves_pct or ("2,5,10,20" if q else "1,1.5,2,3,4,5,6,8,10,12,15,20,25,30,40"))
+    a.reorder = parse_list(a.reorder or ("100,200" if q else "50,100,200"), int)
+    explicit_opts = [o for o, v in (("--num-leaves", a.num_leaves), ("--threshold", a.threshold),
+                                    ("--dimensions-per-block", a.dimensions_per_block)) if v]
+    if a.scoreah_mode is None:
+        a.scoreah_mode = "explicit" if explicit_opts else "auto"
+    elif a.scoreah_mode == "auto" and explicit_opts:
+        p.error("--scoreah-auto builds with no WITH option: %s are options of --scoreah-explicit"
+                % ", ".join(explicit_opts))
+    if a.dimensions_per_block is None:
+        a.dimensions_per_block = 2
+    if a.target_recalls is None:
+        a.target_recalls = [0.90, 0.95, 0.99] if a.scoreah_mode == "auto" else None
+    elif a.target_recalls.strip().lower() in ("none", "off", "", "0"):
+        a.target_recalls = None
+    else:
+        a.target_recalls = parse_list(a.target_recalls)
+        for t in a.target_recalls:
+            if not 0 < t <= 1:
+                p.error("--target-recalls: %g is not in (0, 1]" % t)
     a.ef_search = parse_list(a.ef_search or ("10,40,200" if q else "10,20,40,80,120,200,400,800"), int)
     a.probes = parse_list(a.probes or ("1,4,16" if q else "1,2,4,8,16,32,64,128"), int)
     a.engines = [e.strip() for e in a.engines.split(",") if e.strip()]
@@ -1862,7 +2360,7 @@ def main():
         p.error("--scoreah-with: unknown reordering_storage %r" % a.main_storage)
     a.variant_storages = [st for st in dict.fromkeys(a.storages) if st != a.main_storage]
     if a.threshold is None:
-        a.threshold = 0.2 if a.metric == "cosine" else None
+        a.threshold = 0.2 if a.metric == "cosine" and a.scoreah_mode == "explicit" else None
     elif a.threshold.lower() in ("none", "off", ""):
         a.threshold = None
     else:
@@ -1895,13 +2393,15 @@ def main():
     step = max(1, len(pool) // m)
     chosen = {"head": pool[:m], "uniform": pool[::step][:m]}
     a.query_set_info = []
+    glove = "glove" in os.path.basename(data).lower()
     for name in a.query_sets:
         if name == "head":
-            desc = "the first %s %s (in file order: for GloVe its most frequent words, dense regions)" % (
-                format(m, ","), what)
+            desc = "the first %s %s (in file order%s)" % (
+                format(m, ","), what, ": for GloVe its most frequent words, dense regions" if glove else "")
         else:
-            desc = "every %s of the %s %s (%s of them, spread over all: for GloVe mostly rare words)" % (
-                ordinal(step), format(len(pool), ","), what, format(m, ","))
+            desc = "every %s of the %s %s (%s of them, spread over all%s)" % (
+                ordinal(step), format(len(pool), ","), what, format(m, ","),
+                ": for GloVe mostly rare words" if glove else "")
         a.query_set_info.append(dict(name=name, description=desc, step=1 if name == "head" else step,
                                      rows=[int(x) for x in chosen[name][:5]]))
     nbase = len(base_ids)
@@ -1910,10 +2410,13 @@ def main():
     a.max_rows = max(scales)
     dataset = dict(dataset=os.path.basename(data), data_file=os.path.abspath(data), n=n, d=d, metric=a.metric,
                    split=split, base_rows=nbase, queries=m, scales=scales, argv=sys.argv[1:])
-    log("data %s: %d x %d; base %d rows; query sets %s, %d queries each; sizes %s; engines %s; scoreah "
-        "reordering_storage %s%s"
-        % (data, n, d, nbase, ",".join(a.query_sets), m, scales, ",".join(a.engines), a.main_storage,
-           " (then %s)" % ", ".join(a.variant_storages) if a.variant_storages else ""))
+    log("data %s: %d x %d; base %d rows; query sets %s, %d queries each; sizes %s; engines %s; scoreah %s, "
+        "reordering_storage %s%s; target recalls %s"
+        % (data, n, d, nbase, ",".join(a.query_sets), m, scales, ",".join(a.engines),
+           "AUTO (no WITH option%s)" % (" but %s" % a.scoreah_with if a.scoreah_with else "")
+           if a.scoreah_mode == "auto" else "with explicit options", a.main_storage,
+           " (then %s)" % ", ".join(a.variant_storages) if a.variant_storages else "",
+           ",".join("%g" % t for t in a.target_recalls) if a.target_recalls else "none"))
 
     b = Bench(a)
     try:
