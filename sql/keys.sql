@@ -26,8 +26,8 @@ SELECT name, value FROM scoreah_index_info('kv_many') WHERE name IN ('key_column
 SELECT * FROM scoreah_index_check('kv_t');
 SELECT * FROM scoreah_index_check('kv_many');
 
--- errors: the vector must come first; key types; collations
-CREATE INDEX ON kv USING scoreah (tenant, v);
+-- errors: one vector column; key types; collations
+CREATE INDEX ON kv USING scoreah (tenant);
 CREATE INDEX ON kv USING scoreah (v, v);
 CREATE TABLE kv_bad (v real[], f float8, t text COLLATE "C");
 CREATE INDEX ON kv_bad USING scoreah (v, f);
@@ -37,9 +37,26 @@ DROP TABLE kv_bad;
 -- Plans: key conditions become index conditions
 SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM kv WHERE tenant = 3 ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
--- IN lists stay with the executor on PostgreSQL 15: its planner keeps
--- = ANY conditions on later index columns out of ordered index scans
+-- IN lists stay with the executor on PostgreSQL 15 when the key column
+-- comes after the vector: its planner keeps = ANY conditions on later
+-- index columns out of ordered index scans ...
 EXPLAIN (COSTS OFF) SELECT id FROM kv WHERE tenant IN (1, 4, 5) ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+-- ... so the key column may come first: then IN is an index condition
+CREATE INDEX kv_tv ON kv USING scoreah (tenant, v) WITH (num_leaves = 8);
+EXPLAIN (COSTS OFF) SELECT id FROM kv WHERE tenant IN (1, 4, 5) ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM kv WHERE tenant = ANY ('{4,9}'::int[]) ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+RESET enable_seqscan;
+SET scoreah.num_leaves_to_search = 100000;
+SET scoreah.reordering_num_neighbors = 1000000;
+SELECT check_index($$SELECT id FROM kv WHERE tenant IN (1, 4, 5, NULL) ORDER BY v <-> '{0,1,0,0,0,0,0,0}' LIMIT 20$$);
+SELECT check_index($$SELECT id FROM kv WHERE tenant IN (1, 4, 5) AND tenant >= 4 ORDER BY v <-> '{0,1,0,0,0,0,0,0}' LIMIT 20$$);
+SELECT check_index($$SELECT id FROM kv WHERE tenant = ANY ('{}'::int[]) ORDER BY v <-> '{0,1,0,0,0,0,0,0}' LIMIT 20$$);
+RESET scoreah.num_leaves_to_search;
+RESET scoreah.reordering_num_neighbors;
+SELECT * FROM scoreah_index_check('kv_tv');
+SELECT name, value FROM scoreah_index_info('kv_tv') WHERE name = 'key_columns';
+DROP INDEX kv_tv;
+SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM kv WHERE tenant >= 2 AND tenant < 5 ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM kv WHERE cat = 'cat1' ORDER BY v <=> '{1,0,0,0,0,0,0,0}' LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM kv WHERE big = 2000000000000 AND small = 4::int2 AND id % 2 = 0

@@ -149,7 +149,7 @@ SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	int			slot = -1;
 
 	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
-	x = isnull[0] ? NULL : RowVector(state, values[0], &unit);
+	x = isnull[state->vecCol] ? NULL : RowVector(state, values[state->vecCol], &unit);
 	if (x == NULL)
 		state->nextra++;		/* NULL vector, or zero under cosine */
 	else
@@ -327,11 +327,11 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 			   *unit;
 
 	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
-	x = isnull[0] ? NULL : RowVector(state, values[0], &unit);
+	x = isnull[state->vecCol] ? NULL : RowVector(state, values[state->vecCol], &unit);
 	if (x == NULL)
 	{
 		/* NULL vector, or zero vector under cosine: an extra leaf */
-		SortExtraRow(state, tid, isnull[0] ? model->nleaves + 1 : model->nleaves,
+		SortExtraRow(state, tid, isnull[state->vecCol] ? model->nleaves + 1 : model->nleaves,
 					 values, isnull);
 	}
 	else
@@ -677,6 +677,7 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	state.metric = ScoreahGetMetric(index);
 	state.format = ScoreahGetFormat(index);
 	state.nkeys = ScoreahKeyKinds(index, state.keyKinds);
+	state.vecCol = ScoreahVectorColumn(index);
 	ScoreahCheckColumnType(index, state.format);
 	state.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "scoreah build row",
 										 ALLOCSET_DEFAULT_SIZES);
@@ -746,6 +747,7 @@ scoreahbuildempty(Relation index)
 	state.metric = ScoreahGetMetric(index);
 	state.format = ScoreahGetFormat(index);
 	state.nkeys = ScoreahKeyKinds(index, state.keyKinds);
+	state.vecCol = ScoreahVectorColumn(index);
 	ScoreahBuildFillMeta(&state, &meta);
 	ScoreahBuildWriteUntrained(index, INIT_FORKNUM, &meta);
 }

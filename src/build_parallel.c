@@ -144,6 +144,7 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	state.format = shared->format;
 	state.dim = shared->dim;
 	state.nkeys = ScoreahKeyKinds(index, state.keyKinds);
+	state.vecCol = ScoreahVectorColumn(index);
 	state.threshold = shared->threshold;
 	state.scale = shared->scale;
 	state.meanNorm = shared->meanNorm;

@@ -332,7 +332,7 @@ PutKeys(ReturnSetInfo *rsinfo, Relation index, ScoreahMetaPage meta)
 	initStringInfo(&buf);
 	for (int k = 0; k < (int) meta->nkeys; k++)
 	{
-		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(index), k + 1);
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(index), ScoreahKeyColumn(index, k));
 
 		appendStringInfo(&buf, "%s%s (%s%s)", k > 0 ? ", " : "", NameStr(att->attname),
 						 format_type_be(att->atttypid),

@@ -606,13 +606,15 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	int			dim;
 	int			leaf = 0;
 	uint8	   *codes = NULL;
+	int			vcol;
 
 	ctx = AllocSetContextCreate(CurrentMemoryContext, "scoreah insert",
 								ALLOCSET_DEFAULT_SIZES);
 	oldCtx = MemoryContextSwitchTo(ctx);
 
 	cache = ScoreahCacheAcquire(index);
-	if (isnull[0])
+	vcol = ScoreahVectorColumn(index);
+	if (isnull[vcol])
 	{
 		/* a NULL vector: an extra leaf, so that scans still return it */
 		InsertExtraRow(index, cache, ScoreahNullLeaf(&cache->meta), heap_tid, values, isnull);
@@ -621,7 +623,7 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		MemoryContextDelete(ctx);
 		return false;
 	}
-	x = ScoreahDatumToVector(cache->meta.format, values[0], &dim, "indexed vector");
+	x = ScoreahDatumToVector(cache->meta.format, values[vcol], &dim, "indexed vector");
 	if (cache->meta.dimensions == 0)
 	{
 		if (dim > SCOREAH_MAX_DIM)

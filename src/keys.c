@@ -50,8 +50,9 @@ ScoreahKeyKinds(Relation index, uint8 *kinds)
 						SCOREAH_MAX_KEYS, nkeys)));
 	for (int k = 0; k < nkeys; k++)
 	{
-		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(index), k + 1);
-		Oid			coll = index->rd_indcollation[k + 1];
+		int			a = ScoreahKeyColumn(index, k);
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(index), a);
+		Oid			coll = index->rd_indcollation[a];
 
 		switch (att->atttypid)
 		{
@@ -114,8 +115,8 @@ KeyOfValue(Oid typid, Datum value)
 }
 
 /*
- * The keys of a row: values[1..] and isnull[1..] of the index tuple into
- * keys[] and the bitmap of NULL keys.
+ * The keys of a row: the index tuple's values and isnull of its key
+ * columns into keys[] and the bitmap of NULL keys.
  */
 void
 ScoreahRowKeys(Relation index, int nkeys, Datum *values, bool *isnull, int64 *keys,
@@ -124,14 +125,15 @@ ScoreahRowKeys(Relation index, int nkeys, Datum *values, bool *isnull, int64 *ke
 	*nulls = 0;
 	for (int k = 0; k < nkeys; k++)
 	{
-		if (isnull[k + 1])
+		int			a = ScoreahKeyColumn(index, k);
+
+		if (isnull[a])
 		{
 			keys[k] = 0;
 			*nulls |= (uint32) 1 << k;
 			continue;
 		}
-		keys[k] = KeyOfValue(TupleDescAttr(RelationGetDescr(index), k + 1)->atttypid,
-							 values[k + 1]);
+		keys[k] = KeyOfValue(TupleDescAttr(RelationGetDescr(index), a)->atttypid, values[a]);
 	}
 }
 
@@ -251,6 +253,7 @@ ScoreahKeyPrepare(IndexScanDesc scan, ScoreahKeyFilter *filters, int *nfilters, 
 	ScoreahKeyFilter byKey[SCOREAH_MAX_KEYS];
 	bool		used[SCOREAH_MAX_KEYS] = {false};
 	int			nkeys = RelationGetNumberOfAttributes(index) - 1;
+	int			vcol = ScoreahVectorColumn(index);
 
 	*nfilters = 0;
 	*recheck = false;
@@ -266,18 +269,19 @@ ScoreahKeyPrepare(IndexScanDesc scan, ScoreahKeyFilter *filters, int *nfilters, 
 	for (int i = 0; i < scan->numberOfKeys; i++)
 	{
 		ScanKey		sk = &scan->keyData[i];
-		int			k = sk->sk_attno - 2;
+		int			a = sk->sk_attno - 1;
+		int			k = a < vcol ? a : a - 1;
 		ScoreahKeyFilter *f;
 		Oid			coltype;
 		Oid			argtype;
 
-		if (k < 0 || k >= nkeys)
+		if (a == vcol || k < 0 || k >= nkeys)
 			elog(ERROR, "scoreah: scan key on column %d", sk->sk_attno);
 		if (sk->sk_flags & SK_ISNULL)
 			return false;		/* comparisons with NULL are never true */
 		f = &byKey[k];
 		used[k] = true;
-		coltype = TupleDescAttr(RelationGetDescr(index), k + 1)->atttypid;
+		coltype = TupleDescAttr(RelationGetDescr(index), a)->atttypid;
 		argtype = OidIsValid(sk->sk_subtype) ? sk->sk_subtype : coltype;
 		if (argtype == VARCHAROID)
 			argtype = TEXTOID;

@@ -125,7 +125,7 @@ ExactDistance(IndexScanDesc scan, const ScoreahCandidate *c, double *distance)
 			MemoryContextSwitchTo(so->scanCtx);
 			so->fetch = table_index_fetch_begin(scan->heapRelation);
 			so->slot = table_slot_create(scan->heapRelation, NULL);
-			so->heapAttno = scan->indexRelation->rd_index->indkey.values[0];
+			so->heapAttno = scan->indexRelation->rd_index->indkey.values[ScoreahVectorColumn(scan->indexRelation)];
 			MemoryContextSwitchTo(so->batchCtx);
 		}
 		ScoreahIdToTid(c->id, &tid);

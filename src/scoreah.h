@@ -599,6 +599,7 @@ typedef struct ScoreahBuildState
 	int			dim;			/* from the first row */
 	int			nkeys;			/* key columns */
 	uint8		keyKinds[SCOREAH_MAX_KEYS];
+	int			vecCol;			/* the vector's column (0-based) */
 	MemoryContext tmpCtx;
 
 	/* sampling */
@@ -780,6 +781,8 @@ extern ScoreahOptions *ScoreahGetOptions(Relation index);
 
 /* validate.c: operator classes */
 extern bool scoreahvalidate(Oid opclassoid);
+extern int	ScoreahVectorColumn(Relation index);
+extern int	ScoreahKeyColumn(Relation index, int k);
 extern int	ScoreahGetMetric(Relation index);
 extern int	ScoreahGetFormat(Relation index);
 extern void ScoreahCheckColumnType(Relation index, int format);

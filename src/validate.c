@@ -75,22 +75,52 @@ scoreah_halfvec_format(PG_FUNCTION_ARGS)
 /*
  * The metric of the index's operator class, from support function 1.
  */
+/*
+ * The index's vector column (0-based): the one column whose operator class
+ * has support function 1; every other column is a key column.  Exactly one.
+ */
+int
+ScoreahVectorColumn(Relation index)
+{
+	int			natts = IndexRelationGetNumberOfKeyAttributes(index);
+	int			found = -1;
+
+	for (int a = 0; a < natts; a++)
+		if (OidIsValid(index_getprocid(index, a + 1, SCOREAH_METRIC_PROC)))
+		{
+			if (found >= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a scoreah index has one vector column, not both \"%s\" and \"%s\"",
+								NameStr(TupleDescAttr(RelationGetDescr(index), found)->attname),
+								NameStr(TupleDescAttr(RelationGetDescr(index), a)->attname))));
+			found = a;
+		}
+	if (found < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a scoreah index needs a vector column, with a vector operator class such as scoreah_l2_ops or vector_cosine_ops"),
+				 errdetail("Its columns have operator classes for key columns only.")));
+	return found;
+}
+
+/* Attribute (0-based) of key column k: the columns other than the vector */
+int
+ScoreahKeyColumn(Relation index, int k)
+{
+	int			v = ScoreahVectorColumn(index);
+
+	return k < v ? k : k + 1;
+}
+
 int
 ScoreahGetMetric(Relation index)
 {
 	FmgrInfo   *proc;
 	int			metric;
+	int			v = ScoreahVectorColumn(index);
 
-	/* the vector comes first; key columns follow it */
-	if (!OidIsValid(index_getprocid(index, 1, SCOREAH_METRIC_PROC)))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the first column of a scoreah index must be a vector, with a vector operator class such as scoreah_l2_ops or vector_cosine_ops"),
-				 errdetail("Column \"%s\" is of type %s, whose operator class is for key columns after the vector.",
-						   NameStr(TupleDescAttr(RelationGetDescr(index), 0)->attname),
-						   format_type_be(TupleDescAttr(RelationGetDescr(index), 0)->atttypid)),
-				 errhint("Put the vector first: CREATE INDEX ... USING scoreah (embedding, tenant_id).")));
-	proc = index_getprocinfo(index, 1, SCOREAH_METRIC_PROC);
+	proc = index_getprocinfo(index, v + 1, SCOREAH_METRIC_PROC);
 	metric = DatumGetInt32(FunctionCall1(proc, PointerGetDatum(NULL)));
 
 	if (metric < SCOREAH_METRIC_L2 || metric > SCOREAH_METRIC_COSINE)
@@ -103,10 +133,11 @@ int
 ScoreahGetFormat(Relation index)
 {
 	int			format;
+	int			v = ScoreahVectorColumn(index);
 
-	if (!OidIsValid(index_getprocid(index, 1, SCOREAH_FORMAT_PROC)))
+	if (!OidIsValid(index_getprocid(index, v + 1, SCOREAH_FORMAT_PROC)))
 		return SCOREAH_FORMAT_ARRAY;
-	format = DatumGetInt32(FunctionCall1(index_getprocinfo(index, 1, SCOREAH_FORMAT_PROC),
+	format = DatumGetInt32(FunctionCall1(index_getprocinfo(index, v + 1, SCOREAH_FORMAT_PROC),
 										 PointerGetDatum(NULL)));
 	if (format < SCOREAH_FORMAT_ARRAY || format > SCOREAH_FORMAT_HALFVEC)
 		elog(ERROR, "scoreah support function 2 returned unknown format %d", format);
@@ -121,7 +152,7 @@ ScoreahGetFormat(Relation index)
 void
 ScoreahCheckColumnType(Relation index, int format)
 {
-	Oid			typid = TupleDescAttr(RelationGetDescr(index), 0)->atttypid;
+	Oid			typid = TupleDescAttr(RelationGetDescr(index), ScoreahVectorColumn(index))->atttypid;
 	const char *want = format == SCOREAH_FORMAT_VECTOR ? "vector" :
 		format == SCOREAH_FORMAT_HALFVEC ? "halfvec" : NULL;
 	Oid			ext;
