@@ -39,8 +39,12 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	double		codePages,
 				vecPages,
 				pages;
+	Selectivity sel,
+				keySel;
 	bool		exact;
-	Cost		cost;
+	Cost		cost,
+				runCost,
+				distCost;
 
 	if (path->indexorderbys == NIL)
 	{
@@ -74,34 +78,39 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	/*
 	 * A filter keeping a fraction s of the rows (key conditions checked in
 	 * the index, or conditions the executor checks on the rows the scan
-	 * returns) makes the scan go as deep as the 10/s nearest rows of all:
-	 * it widens as the square root of that (scan_order.c, WantLeaves).
-	 * Rows failing key conditions cost a check, not a score, but their
-	 * pages are read all the same.
+	 * returns) makes the scan go as deep as the 10/s nearest rows of all,
+	 * and it widens for that depth (scan_order.c, WantLeavesAt).
 	 */
 	{
 		RelOptInfo *rel = path->indexinfo->rel;
-		Selectivity sel = clauselist_selectivity(root, rel->baserestrictinfo, rel->relid,
-												 JOIN_INNER, NULL);
 
+		sel = clauselist_selectivity(root, rel->baserestrictinfo, rel->relid,
+									 JOIN_INNER, NULL);
 		sel = Max(sel, 1.0 / tuples);
-		ratio = Min(1.0, ratio * sqrt(1.0 / sel));
+		ratio = Min(1.0, ratio * scoreah_depth_factor(1.0 / sel));
 	}
 
-	/* for the selectivity of the key conditions */
+	/* the selectivity of the key conditions, checked inside the index */
 	MemSet(&costs, 0, sizeof(costs));
 	costs.numIndexTuples = Max(1.0, tuples * ratio);
 	genericcostestimate(root, path, loop_count, &costs);
+	keySel = path->indexclauses != NIL ? Max(costs.indexSelectivity, 1.0 / tuples) : 1.0;
 
 	/*
 	 * The work is scoreah's own: the searched leaves' code pages, read
 	 * along their chains in the order the build wrote them (sequential
-	 * pages), a score per row, and the re-ranking: a candidate's vector
+	 * pages), a check or a score per row (rows failing the key conditions
+	 * are checked, not scored), and the re-ranking: a candidate's vector
 	 * from the vector pages of the same leaves (the build wrote them leaf
 	 * after leaf), and a distance of dim multiply-adds.  Not the index's
 	 * whole size: at high dimensions the vectors are most of it, and a
-	 * scan reads a few hundred of them.  All of it comes before the first
-	 * row.
+	 * scan reads a few hundred of them.  The first batch comes before the
+	 * first row (startup); every row the scan returns past it is re-ranked
+	 * (a vector page each, or the table's row with reordering_storage =
+	 * table; random reads), so a scan whose rows the executor filters
+	 * re-ranks 1/s rows for each one the query keeps, where key conditions
+	 * keep them from being re-ranked at all.  The planner charges that run
+	 * cost for the rows a LIMIT takes.
 	 */
 	codePages = ceil(tuples / ((double) SCOREAH_GROUP_ROWS * Max(layout.groupsPerPage, 1)));
 	if (layout.vbytes == 0)
@@ -110,22 +119,24 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		vecPages = ceil(tuples / layout.vecsPerPage);
 	else
 		vecPages = tuples * ceil((double) layout.vbytes / SCOREAH_VECTOR_CAPACITY);
+	distCost = cpu_operator_cost * Max(1.0, meta.dimensions / 32.0);
 	if (exact)
 	{
 		/* brute force, or untrained: every row of the leaves exactly */
 		pages = ceil(ratio * (codePages + vecPages));
-		cost = pages * seq_page_cost +
-			ratio * tuples * cpu_operator_cost * Max(1.0, meta.dimensions / 32.0);
+		cost = pages * seq_page_cost + ratio * tuples * (cpu_operator_cost + keySel * distCost);
+		runCost = tuples * keySel * cpu_index_tuple_cost;
 	}
 	else
 	{
 		pages = ceil(ratio * codePages) + Min((double) reorder, ceil(ratio * vecPages));
 		cost = pages * seq_page_cost +
-			ratio * tuples * cpu_operator_cost +
-			reorder * (cpu_index_tuple_cost + cpu_operator_cost * Max(1.0, meta.dimensions / 32.0));
+			ratio * tuples * cpu_operator_cost * (path->indexclauses != NIL ? 1.0 + keySel : 1.0) +
+			reorder * (cpu_index_tuple_cost + distCost);
+		runCost = tuples * keySel * (random_page_cost + 2 * cpu_index_tuple_cost + distCost);
 	}
 	*indexStartupCost = cost;
-	*indexTotalCost = cost;
+	*indexTotalCost = cost + runCost;
 	*indexPages = pages;
 	*indexSelectivity = costs.indexSelectivity;
 	*indexCorrelation = 0;

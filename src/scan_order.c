@@ -10,7 +10,7 @@
  * scores them.  This file decides: the first batch is the best candidates
  * of the first num_leaves_to_search leaves (ScaNN's top-N, keeping three
  * batches' worth); a scan asked for more scores its leaves' other rows
- * once into the store, widens as the square root of its depth, and
+ * once into the store, widens as the cube root of its depth, and
  * re-ranks batch after batch; a re-ranked row waits in the pending heap
  * until no candidate not yet re-ranked is likely to be nearer.
  *
@@ -28,6 +28,15 @@
 
 /* The rows the settings are for; deeper scans widen (WantLeaves) */
 #define SCOREAH_DEPTH_ROWS		10.0
+/*
+ * The leaves searched grow as depth^(1/3): the nearest 1,000 rows of a
+ * query lie in fewer than 10 times the leaves of its nearest 10.  On
+ * GloVe-100 331k (576 leaves, defaults) it keeps recall within 0.01 of an
+ * unfiltered query's for filters keeping 0.1% to 10% and for LIMIT 100
+ * and 1,000, at 1.6 to 2.4 times the speed of a square root; a fourth
+ * root lost 0.04 at 0.1% and at LIMIT 1,000.
+ */
+#define SCOREAH_DEPTH_EXPONENT	(1.0 / 3.0)
 
 /* Strict order: how far past a row the unseen candidates must score */
 #define SCOREAH_ORDER_SIGMAS	3.0
@@ -54,11 +63,21 @@ OrderLeaves(ScoreahScanOpaque so, int upto)
 }
 
 /*
+ * How much wider than num_leaves_to_search a scan goes for a depth of
+ * depth times the 10 rows the settings are for (also the cost estimate's).
+ */
+double
+scoreah_depth_factor(double depth)
+{
+	return pow(Max(1.0, depth), SCOREAH_DEPTH_EXPONENT);
+}
+
+/*
  * Leaves a scan should have searched before it returns its next row.  The
  * settings are for the first 10 rows; a scan asked for more (a larger
- * LIMIT, or a WHERE clause that rejects rows) goes wider, as the square
+ * LIMIT, or a WHERE clause that rejects rows) goes wider, as the cube
  * root of the rows returned, so that its later rows are as good as its
- * first ones: a filter keeping 1% of the rows reads about 10 times the
+ * first ones: a filter keeping 1% of the rows reads about 4.6 times the
  * leaves for its 10 rows.
  */
 static int
@@ -75,7 +94,7 @@ WantLeavesAt(ScoreahScanOpaque so, int64 rows)
 		depth *= (double) so->keyRowsSeen / so->keyRowsPassed;
 	else if (so->keyRowsSeen > 0 && so->keyRowsPassed == 0)
 		depth = (double) so->keyRowsSeen * SCOREAH_DEPTH_ROWS;
-	w = so->nprobe * sqrt(Max(1.0, depth / SCOREAH_DEPTH_ROWS));
+	w = so->nprobe * scoreah_depth_factor(depth / SCOREAH_DEPTH_ROWS);
 
 	return (int) Min((double) so->nleaves, ceil(w));
 }

@@ -950,6 +950,7 @@ extern void scoreahendscan(IndexScanDesc scan);
 									 * re-ranked */
 extern bool ScoreahScanNextBatch(IndexScanDesc scan);
 extern bool ScoreahScanMayReturn(ScoreahScanOpaque so, const ScoreahCandidate *x);
+extern double scoreah_depth_factor(double depth);
 
 extern void ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
 							  int floorUpto, const ScoreahCandidate *floorKey);

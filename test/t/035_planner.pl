@@ -63,4 +63,20 @@ for my $case ([ 'k10000 = 5', '0.01%', 'btree' ], [ 'k1000 = 5', '0.1%', undef ]
 	is($got, $exact, "filter keeping $pct: the B-tree plan returns the exact 10") if $chosen ne 'scoreah';
 }
 
+# With an index on the vector alone beside the one with key columns, a
+# key condition goes to the index that checks it: the other one would
+# re-rank and return 1/s rows for each one the query keeps.
+$node->safe_psql('postgres', 'CREATE INDEX t_vonly ON t USING scoreah (v)');
+for my $case ([ 'k100 = 5', '1%' ], [ 'k10 = 5', '10%' ])
+{
+	my ($where, $pct) = @$case;
+	my $plan = $node->safe_psql('postgres',
+		"EXPLAIN (COSTS OFF) SELECT id FROM t WHERE $where ORDER BY v <-> $q LIMIT 10");
+	unlike($plan, qr/t_vonly/,
+		"filter keeping $pct: not the index on the vector alone (the one with the key column, or a B-tree)");
+	like($plan, qr/Index Scan using t_v\b/, "filter keeping $pct: the index with the key column")
+	  if $pct eq '10%';
+}
+$node->safe_psql('postgres', 'DROP INDEX t_vonly');
+
 done_testing();
