@@ -453,6 +453,7 @@ class MemoryMonitor(threading.Thread):
         self.peak_total = 0       # kB, max over polls of anon + dsm
         self.peak_rss = 0         # kB, sum of RssAnon + RssShmem (counts shared pages once per process)
         self.workers_seen = set()
+        self.max_workers = 0      # most workers at once (a build launches workers per phase)
         self.readable = proc_status(pid) is not None
 
     def run(self):
@@ -467,6 +468,7 @@ class MemoryMonitor(threading.Thread):
                                 (self.pid, self.pid))
                     workers = [r[0] for r in cur.fetchall()]
                     self.workers_seen.update(workers)
+                    self.max_workers = max(self.max_workers, len(workers))
                 except Exception:  # noqa: BLE001 (polling only)
                     workers = []
                 last_q = now
@@ -872,7 +874,7 @@ class Bench:
                    index_bytes=one(cur, "SELECT pg_relation_size(%s::regclass)", (index,)),
                    table_bytes=one(cur, "SELECT pg_table_size(%s::regclass)", (table,)),
                    maintenance_work_mem=one(cur, "SHOW maintenance_work_mem"),
-                   parallel_workers=len(mon.workers_seen))
+                   parallel_workers=mon.max_workers, worker_processes=len(mon.workers_seen))
         if mon.readable:
             rec.update(peak_mem_mb=mon.peak_total / 1024.0, peak_anon_mb=mon.peak_anon / 1024.0,
                        peak_dsm_mb=mon.peak_dsm / 1024.0, peak_anon_shmem_mb=mon.peak_rss / 1024.0,
@@ -889,7 +891,7 @@ class Bench:
         self.emit(rec)
         log("%s: built in %.1f s, %.1f MB%s" % (
             engine, secs, rec["index_bytes"] / 2**20,
-            ", peak memory %.0f MB (private %.0f MB, dynamic shared %.0f MB), %d parallel worker(s)"
+            ", peak memory %.0f MB (private %.0f MB, dynamic shared %.0f MB), %d parallel worker(s) at once"
             % (rec["peak_mem_mb"], rec["peak_anon_mb"], rec["peak_dsm_mb"], rec["parallel_workers"])
             if mon.readable else ""))
         return rec
@@ -1926,7 +1928,7 @@ def report(out, records):
             L.append("")
             L.append("### Index builds")
             L.append("")
-            L.append("| index | build s | index MB | peak memory MB | of which dynamic shared MB | parallel workers "
+            L.append("| index | build s | index MB | peak memory MB | of which dynamic shared MB | parallel workers at once "
                      "| DDL |")
             L.append("|---|---|---|---|---|---|---|")
             for b in B:
