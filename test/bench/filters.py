@@ -41,11 +41,8 @@ Writes OUT/results.jsonl, OUT/results.md, OUT/results.png.
 """
 import argparse
 import hashlib
-import json
-import math
 import os
 import re
-import struct
 import sys
 import tempfile
 import time
@@ -139,34 +136,6 @@ def filtered_truth(base, perm_inv, queries, cases, values, k):
     return out, dist_out
 
 
-def write_copy_filter(path, ids, ints, vecs):
-    """Binary COPY of (id int4, <ints.shape[1]> int4 columns, v real[])."""
-    n, d = vecs.shape
-    m = ints.shape[1]
-    dt = np.dtype([("nfields", ">i2"), ("idlen", ">i4"), ("id", ">i4")]
-                  + [f for j in range(m) for f in (("l%d" % j, ">i4"), ("c%d" % j, ">i4"))]
-                  + [("arrlen", ">i4"), ("ndim", ">i4"), ("hasnull", ">i4"), ("elemtype", ">u4"),
-                     ("dim", ">i4"), ("lbound", ">i4"), ("elems", [("len", ">i4"), ("val", ">f4")], (d,))])
-    rows = np.zeros(n, dtype=dt)
-    rows["nfields"] = 2 + m
-    rows["idlen"] = 4
-    rows["id"] = ids
-    for j in range(m):
-        rows["l%d" % j] = 4
-        rows["c%d" % j] = ints[:, j]
-    rows["arrlen"] = 20 + 8 * d
-    rows["ndim"] = 1
-    rows["elemtype"] = 700
-    rows["dim"] = d
-    rows["lbound"] = 1
-    rows["elems"]["len"] = 4
-    rows["elems"]["val"] = vecs
-    with open(path, "wb") as f:
-        f.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0))
-        f.write(rows.tobytes())
-        f.write(struct.pack(">h", -1))
-
-
 def literal_params(case, v):
     if case["kind"] == "eq":
         return "%d" % v
@@ -195,7 +164,7 @@ class FilterBench(B.Bench):
         fd, path = tempfile.mkstemp(prefix="scoreah-filter-", suffix=".copy")
         os.close(fd)
         try:
-            write_copy_filter(path, ids, ints, vecs)
+            B.write_copy(path, ids, vecs, ints)
             with open(path, "rb") as f, cur.copy("COPY %s_stage FROM STDIN (FORMAT binary)" % TABLE) as cp:
                 while True:
                     chunk = f.read(1 << 20)
@@ -256,11 +225,7 @@ class FilterBench(B.Bench):
         a = self.a
         k = a.k
         self.steer_set(valid)
-        conn = self.server.connect()
-        cur = conn.cursor()
-        cur.execute("SET client_min_messages = warning")
-        for s in setup:
-            cur.execute(s)
+        conn, cur = self.session(setup)
         sql = self.stmt(case)
         nq = min(nq or len(qs["vecs"]), len(qs["vecs"]))
         vals = qs["values"][case["name"]][:nq]
@@ -330,9 +295,7 @@ class FilterBench(B.Bench):
         """What the planner picks by itself with the indexes VALID and nothing set: the generic plan of the
         prepared statement after 10 executions, and the custom plan for the first query."""
         self.steer_set(valid)
-        conn = self.server.connect()
-        cur = conn.cursor()
-        cur.execute("SET client_min_messages = warning")
+        conn, cur = self.session()
         sql = self.stmt(case)
         args = self.args(case, qs["vecs"][:10], qs["values"][case["name"]][:10])
         t0 = time.perf_counter()
@@ -370,11 +333,10 @@ class FilterBench(B.Bench):
         return rec
 
     # ---- the run
-    def run(self, rows, base_ids, base, qsets, perm):
+    def run(self, rows, qsets):
         a = self.a
         n = rows
         cases = make_cases(a, n)
-        d = base.shape[1]
         post_idx, hnsw_idx = "bench_f_scoreah", "bench_f_hnsw"
         builds = {}
         if "post" in a.engines or "post-relaxed" in a.engines:
@@ -809,13 +771,7 @@ def plot(out, records):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = p.add_argument_group("server (set by test/bench/run)")
-    g.add_argument("--host")
-    g.add_argument("--port", type=int, default=5432)
-    g.add_argument("--user", default=None)
-    g.add_argument("--dbname", default="scoreah_bench")
-    g.add_argument("--pin-library", default=None, metavar="PATH", help="as bench.py's")
-    g.add_argument("--pg-config", default=None)
+    B.add_server_args(p)
     g = p.add_argument_group("data")
     g.add_argument("--data", default=None, help=".f32bin or .fvecs (default GloVe-100, as bench.py)")
     g.add_argument("--split-queries", type=int, default=10000)
@@ -852,11 +808,7 @@ def main():
     a = p.parse_args()
     a.out = os.path.abspath(a.out)
     if a.report_only:
-        with open(os.path.join(a.out, "results.jsonl")) as f:
-            recs = [json.loads(x) for x in f if x.strip()]
-        report(a.out, recs)
-        plot(a.out, recs)
-        print("wrote %s/results.md and results.png" % a.out)
+        B.remake_reports(a.out, report, plot)
         return 0
     if not a.host:
         p.error("--host is required (or run through test/bench/run --filters)")
@@ -928,7 +880,7 @@ def main():
             log("exact filtered top %d for %s: %d queries x %d filters in %.1f s" % (a.k, name, len(qv), len(cases),
                                                                                      time.time() - t0))
             qsets.append(dict(name=name, vecs=qv, values=values, truth=truth))
-        b.run(rows, base_ids, base, qsets, perm)
+        b.run(rows, qsets)
     finally:
         b.close()
     report(a.out, b.records)

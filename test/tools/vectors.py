@@ -42,20 +42,26 @@ def read_vectors(path):
     return a.reshape(n, d).astype(np.float32)
 
 
-def write_copy(path, ids, vecs):
-    """PostgreSQL binary COPY of rows (id int4, v real[])."""
+def write_copy(path, ids, vecs, ints=None):
+    """PostgreSQL binary COPY of rows (id int4, v real[]); with INTS (n x m), of rows
+    (id int4, m int4 columns, v real[])."""
     n, d = vecs.shape
+    m = 0 if ints is None else ints.shape[1]
     dt = np.dtype([
         ("nfields", ">i2"),
         ("idlen", ">i4"), ("id", ">i4"),
+    ] + [f for j in range(m) for f in (("l%d" % j, ">i4"), ("c%d" % j, ">i4"))] + [
         ("arrlen", ">i4"), ("ndim", ">i4"), ("hasnull", ">i4"), ("elemtype", ">u4"),
         ("dim", ">i4"), ("lbound", ">i4"),
         ("elems", [("len", ">i4"), ("val", ">f4")], (d,)),
     ])
     rows = np.zeros(n, dtype=dt)
-    rows["nfields"] = 2
+    rows["nfields"] = 2 + m
     rows["idlen"] = 4
     rows["id"] = ids
+    for j in range(m):
+        rows["l%d" % j] = 4
+        rows["c%d" % j] = ints[:, j]
     rows["arrlen"] = 20 + 8 * d
     rows["ndim"] = 1
     rows["elemtype"] = 700  # float4
