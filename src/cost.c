@@ -4,10 +4,12 @@
  *	  The planner's cost estimate for scoreah index scans.
  *
  * Without an ORDER BY distance the index is useless (its search operators
- * are for key columns, next to a vector), so the cost is infinite.  With one, a scan reads the
- * centroids, then the searched fraction of the leaves; all of it happens
- * before the first row comes out, so startup = total.  Only the metapage
- * is read: the planner must not load a model to plan a query.
+ * are for key columns, next to a vector), so the cost is infinite.  With
+ * one, a scan reads the centroids, then the searched fraction of the
+ * leaves and re-ranks its first batch before the first row comes out (the
+ * startup cost); each row it returns after that is re-ranked (the run
+ * cost, which a LIMIT scales).  Only the metapage is read: the planner
+ * must not load a model to plan a query.
  *
  *-------------------------------------------------------------------------
  */
