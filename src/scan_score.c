@@ -203,7 +203,7 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
 		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
 		ItemPointer tids = ScoreahGroupTids(layout, group);
 		uint32		sums[SCOREAH_GROUP_ROWS];
-		uint32		pass = 0;
+		uint32		pass;
 		uint32		keep = gh->nitems >= SCOREAH_GROUP_ROWS ? PG_UINT32_MAX :
 			(((uint32) 1 << gh->nitems) - 1);
 
@@ -238,9 +238,7 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
 		 * (which rows pass is data-dependent, so such branches mispredict),
 		 * then only those rows.
 		 */
-		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
-			pass |= (uint32) (sums[i] <= sumLimit) << i;
-		pass &= keep;
+		pass = scoreah_lut16_below(sums, sumLimit) & keep;
 		while (pass != 0)
 		{
 			int			i = pg_rightmost_one_pos32(pass);

@@ -4,9 +4,9 @@
  *	  LUT16 kernel for AVX2: one 32-byte load covers two blocks, one per
  *	  128-bit lane (vpshufb looks up within lanes).
  *
- * The two lanes accumulate even and odd blocks in 16-bit sums, folded
- * into the 32-bit results every LUT16_CHUNK block pairs; an odd last block
- * goes through the portable step.
+ * The two lanes accumulate even and odd blocks in 16-bit sums, widened
+ * and added into the 32-bit results in registers every LUT16_CHUNK block
+ * pairs; an odd last block goes through the portable step.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,6 +14,19 @@
 
 #ifdef SCOREAH_X86
 #include <immintrin.h>
+
+/* out[0..7] = (or +=) the sums of acc's two lanes, widened to 32 bits */
+__attribute__((target("avx2")))
+static inline void
+FoldRows8(uint32 *out, __m256i acc, bool add)
+{
+	__m256i		r = _mm256_add_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(acc)),
+									 _mm256_cvtepu16_epi32(_mm256_extracti128_si256(acc, 1)));
+
+	if (add)
+		r = _mm256_add_epi32(r, _mm256_loadu_si256((const __m256i *) out));
+	_mm256_storeu_si256((__m256i *) out, r);
+}
 
 __attribute__((target("avx2")))
 void
@@ -23,37 +36,41 @@ scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint
 	const __m256i zero = _mm256_setzero_si256();
 	int			npairs = nblocks / 2;
 
-	memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
+	if (npairs == 0)
+		memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
 	for (int p0 = 0; p0 < npairs; p0 += LUT16_CHUNK)
 	{
-		int			p1 = Min(npairs, p0 + LUT16_CHUNK);
-		__m256i		acc[4];
-		uint16		sums[2 * SCOREAH_GROUP_ROWS];
+		const uint8 *c0 = codes + p0 * 32;
+		const uint8 *cend = codes + Min(npairs, p0 + LUT16_CHUNK) * 32;
+		const uint8 *t0 = qlut + p0 * 32;
+		__m256i		acc0 = _mm256_setzero_si256();
+		__m256i		acc1 = _mm256_setzero_si256();
+		__m256i		acc2 = _mm256_setzero_si256();
+		__m256i		acc3 = _mm256_setzero_si256();
 
-		for (int i = 0; i < 4; i++)
-			acc[i] = _mm256_setzero_si256();
-		for (int p = p0; p < p1; p++)
+		for (; c0 < cend; c0 += 32, t0 += 32)
 		{
-			__m256i		c = _mm256_loadu_si256((const __m256i *) (codes + p * 32));
-			__m256i		t = _mm256_loadu_si256((const __m256i *) (qlut + p * 32));
+			__m256i		c = _mm256_loadu_si256((const __m256i *) c0);
+			__m256i		t = _mm256_loadu_si256((const __m256i *) t0);
 			__m256i		lo = _mm256_shuffle_epi8(t, _mm256_and_si256(c, mask));
 			__m256i		hi = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16(c, 4), mask));
 
-			acc[0] = _mm256_add_epi16(acc[0], _mm256_unpacklo_epi8(lo, zero));
-			acc[1] = _mm256_add_epi16(acc[1], _mm256_unpackhi_epi8(lo, zero));
-			acc[2] = _mm256_add_epi16(acc[2], _mm256_unpacklo_epi8(hi, zero));
-			acc[3] = _mm256_add_epi16(acc[3], _mm256_unpackhi_epi8(hi, zero));
+			acc0 = _mm256_add_epi16(acc0, _mm256_unpacklo_epi8(lo, zero));
+			acc1 = _mm256_add_epi16(acc1, _mm256_unpackhi_epi8(lo, zero));
+			acc2 = _mm256_add_epi16(acc2, _mm256_unpacklo_epi8(hi, zero));
+			acc3 = _mm256_add_epi16(acc3, _mm256_unpackhi_epi8(hi, zero));
 		}
 
 		/*
-		 * Lane layout of acc[i]: 8 sums of rows 8i'.. for the even blocks,
-		 * then the same rows for the odd blocks (i' = row group of acc[i]).
+		 * accI holds rows 8I..8I+7: lane 0 summed over the even blocks,
+		 * lane 1 over the odd ones.  Widen both to 32 bits (their sum can
+		 * pass 16) and add them in registers; the first chunk stores, the
+		 * others add.
 		 */
-		for (int i = 0; i < 4; i++)
-			_mm256_storeu_si256((__m256i *) (sums + 16 * i), acc[i]);
-		for (int i = 0; i < 4; i++)
-			for (int r = 0; r < 8; r++)
-				out[8 * i + r] += (uint32) sums[16 * i + r] + sums[16 * i + 8 + r];
+		FoldRows8(out, acc0, p0 > 0);
+		FoldRows8(out + 8, acc1, p0 > 0);
+		FoldRows8(out + 16, acc2, p0 > 0);
+		FoldRows8(out + 24, acc3, p0 > 0);
 	}
 	if (nblocks & 1)
 		scoreah_lut16_add_block(codes + (nblocks - 1) * 16, qlut + (nblocks - 1) * 16, out);

@@ -7,8 +7,9 @@
  * The four lanes' 16-bit sums are widened and added in registers at the
  * end of each chunk of LUT16_CHUNK block quads; the last nblocks % 4
  * blocks take a 256-bit and a 128-bit step (AVX-512BW CPUs have AVX2),
- * not the portable one, which cost more than the quads at 50 blocks.  Compiled wherever the compiler knows the instructions,
- * called only on CPUs that report avx512bw (cpu.c).
+ * not the portable one, which cost more than the quads at 50 blocks.
+ * Compiled wherever the compiler knows the instructions, called only on
+ * CPUs that report avx512bw (cpu.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -36,7 +37,8 @@ scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, ui
 	int			nquads = nblocks / 4;
 	int			b = nquads * 4;
 
-	memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
+	if (nquads == 0)
+		memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
 	for (int p0 = 0; p0 < nquads; p0 += LUT16_CHUNK)
 	{
 		int			p1 = Min(nquads, p0 + LUT16_CHUNK);
@@ -68,9 +70,11 @@ scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, ui
 											 _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(acc[i], 1)));
 			__m256i		r = _mm256_add_epi32(_mm512_castsi512_si256(w),
 											 _mm512_extracti64x4_epi64(w, 1));
-			__m256i		o = _mm256_loadu_si256((const __m256i *) (out + 8 * i));
 
-			_mm256_storeu_si256((__m256i *) (out + 8 * i), _mm256_add_epi32(o, r));
+			/* the first chunk stores, the others add */
+			if (p0 > 0)
+				r = _mm256_add_epi32(r, _mm256_loadu_si256((const __m256i *) (out + 8 * i)));
+			_mm256_storeu_si256((__m256i *) (out + 8 * i), r);
 		}
 	}
 

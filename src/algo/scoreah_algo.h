@@ -298,6 +298,8 @@ extern double scoreah_lut_leaf(ScoreahModel model, const float *query, int leaf,
 extern void scoreah_pack_codes(uint8 *groupCodes, int row, const uint8 *codes,
 							   int nblocks);
 extern uint8 scoreah_unpack_code(const uint8 *groupCodes, int row, int block);
+/* Bit i set where sums[i] <= limit, for the SCOREAH_GROUP_ROWS sums of a group */
+extern uint32 scoreah_lut16_below(const uint32 *sums, uint32 limit);
 
 /* ---- topn.c: ScaNN's top-N buffer, sorts, smallest-k selection ---- */
 

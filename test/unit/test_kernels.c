@@ -360,6 +360,47 @@ test_lut16_no_overflow(void)
 	free(qlut);
 }
 
+/*
+ * The admission mask against a per-row comparison: sums and limits at the
+ * ends of the range (0, the sign bit, UINT32_MAX) and ties.
+ */
+static void
+test_lut16_below(void)
+{
+	ScoreahRandom r;
+	const uint32 edges[] = {0, 1, 0x7FFFFFFFu, 0x80000000u, 0x80000001u, 0xFFFFFFFEu, 0xFFFFFFFFu};
+
+	scoreah_random_init(&r, 21);
+	for (int trial = 0; trial < 20000; trial++)
+	{
+		uint32		sums[SCOREAH_GROUP_ROWS];
+		uint32		limit;
+		uint32		want = 0;
+		uint32		got;
+
+		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
+		{
+			uint32		x = (uint32) scoreah_random_below(&r, 1u << 30) * 4 + (uint32) scoreah_random_below(&r, 4);
+
+			if (trial % 3 == 0)
+				x = edges[scoreah_random_below(&r, lengthof(edges))];
+			else if (trial % 3 == 1)
+				x = (uint32) scoreah_random_below(&r, 64);
+			sums[i] = x;
+		}
+		if (trial < (int) lengthof(edges))
+			limit = edges[trial];
+		else if (trial % 2 == 0)
+			limit = sums[scoreah_random_below(&r, SCOREAH_GROUP_ROWS)];	/* a tie */
+		else
+			limit = (uint32) scoreah_random_below(&r, 1u << 30) * 4;
+		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
+			want |= (uint32) (sums[i] <= limit) << i;
+		got = scoreah_lut16_below(sums, limit);
+		CHECK(got == want, "trial %d, limit %u: mask %08x, expected %08x", trial, limit, got, want);
+	}
+}
+
 /* the dispatch picks the last kernel of each registry, or scalar when forced */
 static void
 test_dispatch(void)
@@ -388,6 +429,7 @@ const UnitTestEntry unit_tests_kernels[] = {
 	{"lut16: sums are the selected entries", test_lut16_matches_definition},
 	{"lut16: every kernel bit for bit at 1..1025 blocks", test_lut16_kernels_bit_for_bit},
 	{"lut16: no accumulator overflow at saturated tables", test_lut16_no_overflow},
+	{"lut16: the admission mask at the range's ends and ties", test_lut16_below},
 	{"cpu: dispatch picks the best kernel, or scalar when forced", test_dispatch},
 	{NULL, NULL}
 };
