@@ -1900,12 +1900,21 @@ def report(out, records):
                                          "same rounds." if CQ[0].get("roundtrip") else ""))
             L.append("")
             L.append("| target | engine | settings | recall@%d | QPS 1 client | QPS %d clients | of round trip, "
-                     "1 / %d clients | / HNSW, 1 client | / HNSW, %d clients |" % (k, nc, nc, nc))
-            L.append("|---|---|---|---|---|---|---|---|---|")
+                     "1 / %d clients | / HNSW, 1 client | / HNSW, %d clients | search ms, 1 client | HNSW's search "
+                     "time / this |" % (k, nc, nc, nc))
+            L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+            ceilings = []
             for c in CQ:
                 E = confirm_engines(c)
                 h = E.get("hnsw")
                 own = c.get("roundtrip") or {}  # the round trips measured in the same rounds
+
+                def search_ms(b):
+                    """Mean ms a query spends beyond the round trip of its parameter type (same rounds)."""
+                    r = own.get(b.get("column") or "real")
+                    return 1000.0 / b["qps"] - 1000.0 / r["qps"] if r and b.get("qps") and r.get("qps") else None
+
+                hs = search_ms(h) if h else None
                 for lab, b in E.items():
                     kind = b.get("column") or "real"
                     if kind in own:
@@ -1915,16 +1924,29 @@ def report(out, records):
                                              if b.get("qps_clients") and r.get("qps_clients") else "-")
                     else:
                         share = RT.cell(dict(b, rows=rows, qset=q))
-                    L.append("| %.2f | %s | %s | %.4f | %.0f | %s | %s | %s | %s |" % (
+                    sm = search_ms(b)
+                    L.append("| %.2f | %s | %s | %.4f | %.0f | %s | %s | %s | %s | %s | %s |" % (
                         c["target"], lab, ", ".join("%s=%s" % kv for kv in b["params"].items()), b["recall"],
                         b["qps"], "%.0f" % b["qps_clients"] if b.get("qps_clients") else "-", share,
                         "%.2fx" % (b["qps"] / h["qps"]) if h and lab != "hnsw" else "",
                         "%.2fx" % (b["qps_clients"] / h["qps_clients"])
-                        if h and lab != "hnsw" and b.get("qps_clients") and h.get("qps_clients") else ""))
+                        if h and lab != "hnsw" and b.get("qps_clients") and h.get("qps_clients") else "",
+                        "%.3f" % sm if sm is not None else "-",
+                        "%.2fx" % (hs / sm) if hs is not None and sm and sm > 0 and lab != "hnsw" else ""))
                 for kind, r in own.items():
-                    L.append("| %.2f | round trip (%s) | no search | | %.0f | %s | 100%% | | |" % (
+                    L.append("| %.2f | round trip (%s) | no search | | %.0f | %s | 100%% | | | | |" % (
                         c["target"], COLUMN_TYPE.get(kind, kind), r["qps"],
                         "%.0f" % r["qps_clients"] if r.get("qps_clients") else "-"))
+                rt = own.get((h or {}).get("column") or "vector")
+                if h and rt:
+                    ceilings.append("at %.2f, 3x HNSW's QPS is %s of the round trip's (%.0f of %.0f QPS)" % (
+                        c["target"], pct(3 * h["qps"] / rt["qps"]), 3 * h["qps"], rt["qps"]))
+            L.append("")
+            L.append("Search ms: the mean time a query takes beyond the round trip of its parameter type measured "
+                     "in the same rounds (1 / QPS minus 1 / the round trip's QPS), the part an engine can "
+                     "change; the last column compares those times.%s" % (
+                         " The round trip bounds every ratio of whole queries: " + "; ".join(ceilings) + "."
+                         if ceilings else ""))
         if B:
             L.append("")
             L.append("### Index builds")
