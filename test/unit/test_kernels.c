@@ -232,6 +232,12 @@ test_lut_quantization_bounds(void)
 				float		f = lut.flut[b * 16 + j];
 				double		back = lo + lut.qlut[b * 16 + j] / (double) lut.scale;
 
+				float		v = rintf((f - lo) * lut.scale);
+				uint8		want = (uint8) Max(0.0f, Min(255.0f, v));
+
+				/* the definition, to the bit, whatever instructions compute it */
+				CHECK(lut.qlut[b * 16 + j] == want, "block %d entry %d: %u, expected %u", b, j,
+					  lut.qlut[b * 16 + j], want);
 				zero |= lut.qlut[b * 16 + j] == 0;
 				/* each entry within half a step (and float rounding) */
 				CHECK(fabs(back - f) <= 0.5 / lut.scale * (1 + 1e-5) + 1e-6 * fabs(f),
@@ -424,7 +430,7 @@ const UnitTestEntry unit_tests_kernels[] = {
 	{"exact: distances against long double formulas", test_exact_distances},
 	{"exact: distances give the pinned fingerprint", test_exact_fingerprint},
 	{"float: every kernel set to rounding, 0..300 and 16000 dims", test_float_kernels_agree},
-	{"lut: 8-bit quantization within half a step", test_lut_quantization_bounds},
+	{"lut: 8-bit quantization within half a step, rounding to even", test_lut_quantization_bounds},
 	{"lut: pack/unpack round trip and layout", test_pack_unpack},
 	{"lut16: sums are the selected entries", test_lut16_matches_definition},
 	{"lut16: every kernel bit for bit at 1..1025 blocks", test_lut16_kernels_bit_for_bit},
