@@ -196,6 +196,7 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
 	int			nblocks = so->cache->meta.nblocks;
 	int			ngroups = ScoreahPageGetNGroups(page, gsize);
 	uint32		sumLimit = PG_UINT32_MAX;
+	double		limitOf = get_float8_nan();	/* the threshold sumLimit is of */
 
 	for (int g = 0; g < ngroups; g++)
 	{
@@ -226,10 +227,12 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
 		 * kept candidate's are out: skip them before any float work.  The
 		 * bound is rounded up so no row that could tie is skipped.
 		 */
-		if (top->full)
+		if (top->full && top->thr.approx != limitOf)
 		{
 			double		lim = (top->thr.approx - base) * so->lut.scale;
 
+			/* recomputed only when a prune moved the threshold */
+			limitOf = top->thr.approx;
 			sumLimit = lim < 0 ? 0 : (lim >= (double) PG_UINT32_MAX ? PG_UINT32_MAX : (uint32) ceil(lim) + 1);
 		}
 
