@@ -36,6 +36,8 @@ PG_FUNCTION_INFO_V1(scoreah_l2_normalize);
 static void
 CheckFinite(const float *x, int n, const char *what)
 {
+	if (scoreah_all_finite(x, n))
+		return;
 	for (int i = 0; i < n; i++)
 	{
 		if (isnan(x[i]))

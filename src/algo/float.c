@@ -19,6 +19,42 @@
 #endif
 
 /*
+ * Whether every element is finite (no NaN, no infinity): the test every
+ * vector a SQL function or the index receives goes through, so it looks
+ * at the exponent bits only, four floats a step with SSE2 on x86-64 (every
+ * such CPU has it: no dispatch).  The caller finds the culprit itself.
+ */
+bool
+scoreah_all_finite(const float *x, int n)
+{
+	int			i = 0;
+	uint32		bad = 0;
+
+#ifdef SCOREAH_X86
+	{
+		const __m128i expo = _mm_set1_epi32(0x7F800000);
+		__m128i		acc = _mm_setzero_si128();
+
+		for (; i + 4 <= n; i += 4)
+		{
+			__m128i		e = _mm_and_si128(_mm_loadu_si128((const __m128i *) (x + i)), expo);
+
+			acc = _mm_or_si128(acc, _mm_cmpeq_epi32(e, expo));
+		}
+		bad = (uint32) _mm_movemask_epi8(acc);
+	}
+#endif
+	for (; i < n; i++)
+	{
+		uint32		u;
+
+		memcpy(&u, &x[i], sizeof(u));
+		bad |= (u & 0x7F800000) == 0x7F800000;
+	}
+	return bad == 0;
+}
+
+/*
  * Portable versions.  Four partial sums break the dependency chain so the
  * compiler can keep several additions in flight even without reassociation.
  */

@@ -120,6 +120,11 @@ extern int	scoreah_float_available(const ScoreahFloatKernels **sets, int max);
 extern int	scoreah_exact_available(const ScoreahExactKernels **sets, int max);
 extern int	scoreah_lut16_available(const ScoreahLut16Impl **impls, int max);
 
+/* ---- float.c: checks every caller shares ---- */
+
+/* No NaN and no infinity among x[0..n-1] */
+extern bool scoreah_all_finite(const float *x, int n);
+
 /* ---- half.c: IEEE 754 binary16, round to nearest even ---- */
 
 extern uint16 scoreah_float_to_half(float f);

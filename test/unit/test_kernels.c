@@ -407,6 +407,31 @@ test_lut16_below(void)
 	}
 }
 
+/* finite or not, at every position of short and long vectors */
+static void
+test_all_finite(void)
+{
+	const float bads[] = {NAN, -NAN, INFINITY, -INFINITY};
+	const float goods[] = {0.0f, -0.0f, FLT_MAX, -FLT_MAX, FLT_MIN, 1e-45f, -1e-45f, 1.0f};
+	float		x[40] = {0};
+
+	for (int n = 0; n <= 40; n++)
+	{
+		for (int i = 0; i < n; i++)
+			x[i] = goods[i % lengthof(goods)];
+		CHECK(scoreah_all_finite(x, n), "n %d: finite vector reported non-finite", n);
+		for (int at = 0; at < n; at++)
+			for (int k = 0; k < (int) lengthof(bads); k++)
+			{
+				float		keep = x[at];
+
+				x[at] = bads[k];
+				CHECK(!scoreah_all_finite(x, n), "n %d: %g at %d not found", n, bads[k], at);
+				x[at] = keep;
+			}
+	}
+}
+
 /* the dispatch picks the last kernel of each registry, or scalar when forced */
 static void
 test_dispatch(void)
@@ -436,6 +461,7 @@ const UnitTestEntry unit_tests_kernels[] = {
 	{"lut16: every kernel bit for bit at 1..1025 blocks", test_lut16_kernels_bit_for_bit},
 	{"lut16: no accumulator overflow at saturated tables", test_lut16_no_overflow},
 	{"lut16: the admission mask at the range's ends and ties", test_lut16_below},
+	{"float: the finite test at every position, NaN and infinities", test_all_finite},
 	{"cpu: dispatch picks the best kernel, or scalar when forced", test_dispatch},
 	{NULL, NULL}
 };
