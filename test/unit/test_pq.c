@@ -226,6 +226,79 @@ test_lut_scores_codes(void)
 	free(x);
 }
 
+/*
+ * Every entry of a table against its definition, summed in the same order:
+ * within a few units in the last place for the inlined widths 1..8 (the
+ * same bits on x86-64; compilers may fuse multiply-adds where the CPU has
+ * them, e.g. aarch64), to rounding above (those go through the float
+ * kernels).  A misplaced center or dimension is far off either way.
+ */
+static void
+test_lut_entries_definition(void)
+{
+	ScoreahRandom r;
+
+	scoreah_random_init(&r, 41);
+	for (int dpb = 1; dpb <= 11; dpb++)
+		for (int metric = SCOREAH_METRIC_L2; metric <= SCOREAH_METRIC_IP; metric++)
+		{
+			int			dim = 5 * dpb + 1 + (dpb > 1 ? dpb / 2 : 0);	/* a narrower last block */
+			ScoreahModelData m;
+			ScoreahLutData lut;
+			float	   *q = malloc(sizeof(float) * dim);
+			float	   *center = malloc(sizeof(float) * dim);
+
+			memset(&m, 0, sizeof(m));
+			m.dim = dim;
+			m.dpb = dpb;
+			m.metric = metric;
+			m.nblocks = (dim + dpb - 1) / dpb;
+			m.codebooks = malloc(sizeof(float) * 16 * dim);
+			for (int i = 0; i < 16 * dim; i++)
+				m.codebooks[i] = unit_uniform(&r, -3, 3);
+			for (int d = 0; d < dim; d++)
+			{
+				q[d] = unit_uniform(&r, -2, 2);
+				center[d] = unit_uniform(&r, -1, 1);
+			}
+			scoreah_lut_alloc(&lut, m.nblocks);
+			scoreah_lut_build(&m, q, metric == SCOREAH_METRIC_L2 ? center : NULL, &lut);
+			for (int b = 0; b < m.nblocks; b++)
+			{
+				int			w = ScoreahBlockWidth(&m, b);
+				const float *cb = ScoreahCodebook(&m, b);
+
+				for (int j = 0; j < 16; j++)
+				{
+					float		s = 0;
+					float		got = lut.flut[b * 16 + j];
+
+					for (int d = 0; d < w; d++)
+					{
+						if (metric == SCOREAH_METRIC_L2)
+						{
+							float		rd = q[b * dpb + d] - center[b * dpb + d];
+							float		diff = rd - cb[j * w + d];
+
+							s += diff * diff;
+						}
+						else
+							s += q[b * dpb + d] * cb[j * w + d];
+					}
+					if (metric != SCOREAH_METRIC_L2)
+						s = -s;
+					CHECK(fabsf(got - s) <= (w <= 8 ? 4 * FLT_EPSILON : 1e-5f) * (fabsf(s) + 1),
+						  "dpb %d metric %d block %d entry %d: %.9g, expected %.9g",
+						  dpb, metric, b, j, got, s);
+				}
+			}
+			scoreah_lut_free(&lut);
+			free(m.codebooks);
+			free(q);
+			free(center);
+		}
+}
+
 /* routing scores are the metric's distances to the centroids */
 static void
 test_route_scores(void)
@@ -298,6 +371,7 @@ const UnitTestEntry unit_tests_pq[] = {
 	{"pq: parallel cost multiplier eta", test_parallel_cost_multiplier},
 	{"pq: anisotropic encoding against brute force (3 blocks)", test_anisotropic_vs_brute_force},
 	{"lut: table sums score the decoded vector (L2 residual, IP)", test_lut_scores_codes},
+	{"lut: every entry as its definition, widths 1..11, L2 residual and IP", test_lut_entries_definition},
 	{"route: scores are distances to centroids; int8 routing close", test_route_scores},
 	{NULL, NULL}
 };
