@@ -245,6 +245,24 @@ def register_types(conn, oids):
         conn.adapters.register_dumper(PgHalfvec, HalfvecDumper)
 
 
+SET_STMT = re.compile(r"^\s*SET\s+([A-Za-z_][\w.]*)\s*(?:=|TO)\s*'?([^';]*?)'?\s*;?\s*$", re.I)
+
+
+def check_settings(cur, setup, what):
+    """Stop unless every SET of SETUP holds now, after the warm pass: a setting of an extension whose library
+    was not loaded yet is taken as a placeholder and, when the library loads, an out-of-range value only
+    warns and leaves the default (pgvector's hnsw.ef_search stops at 1000), which would measure the default
+    under the asked-for label."""
+    for s in setup:
+        m = SET_STMT.match(s)
+        if not m:
+            continue
+        shown = one(cur, "SELECT current_setting(%s)", (m.group(1),))
+        if str(shown).strip().lower() != m.group(2).strip().lower():
+            raise SystemExit("%s: %s did not take: the server has %s = %s (out of its range?)"
+                             % (what, s, m.group(1), shown))
+
+
 def literal(kind, v):
     """The text form of a query vector (only for EXPLAIN: the timed queries send it in binary)."""
     body = ",".join("%.9g" % x for x in v)
@@ -940,6 +958,7 @@ class Bench:
         for arg in args if warm else args[:5]:
             cur.execute(sql, arg, prepare=True)
             cur.fetchall()
+        check_settings(cur, setup, "%s %s" % (engine, params))
         name = one(cur, "SELECT name FROM pg_prepared_statements WHERE NOT from_sql")
         cur.execute("EXPLAIN EXECUTE %s(%s)" % (name, literal(kind, vecs[0])))
         plan = " ".join(r[0].strip() for r in cur.fetchall())

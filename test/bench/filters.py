@@ -235,6 +235,7 @@ class FilterBench(B.Bench):
         for arg in args[:max(w, 6)]:  # past PostgreSQL's 5 custom plans: the generic plan from here on
             cur.execute(sql, arg, prepare=True)
             cur.fetchall()
+        B.check_settings(cur, setup, "%s %s %s" % (case["name"], engine, params))
         name = one(cur, "SELECT name FROM pg_prepared_statements WHERE NOT from_sql")
         cur.execute("EXPLAIN EXECUTE %s(%s, %s)" % (name, B.literal("vector", qs["vecs"][0]),
                                                      literal_params(case, vals[0])))
