@@ -65,13 +65,18 @@ scoreah_topn_prune(ScoreahTopN *t)
 		return;
 	if (t->n > t->keep)
 	{
+		/* the selected place holds the worst of those kept */
 		quickselect(t->items, 0, t->n - 1, t->keep - 1);
 		t->n = t->keep;
+		worst = &t->items[t->keep - 1];
 	}
-	worst = &t->items[0];
-	for (int i = 1; i < t->n; i++)
-		if (scoreah_candidate_cmp(&t->items[i], worst) > 0)
-			worst = &t->items[i];
+	else
+	{
+		worst = &t->items[0];
+		for (int i = 1; i < t->n; i++)
+			if (scoreah_candidate_cmp(&t->items[i], worst) > 0)
+				worst = &t->items[i];
+	}
 	t->thr = *worst;
 	t->full = true;
 }
