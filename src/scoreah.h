@@ -451,6 +451,9 @@ typedef struct ScoreahKeyFilter
  * misses the CPU caches: about a tenth of a scan's time at 100
  * dimensions).  A direct-mapped table of a fixed size per index: bounded
  * whatever the index's size, and exact while the index has fewer blocks.
+ * At 32,768 slots a 656 MB index (SIFT 1.16M rows, 84k blocks) shared each
+ * slot among three blocks; one per block made its queries 5-8% faster
+ * server-side, for 1 MB a backend keeps per index that large.
  */
 typedef struct ScoreahBufferHint
 {
@@ -459,7 +462,7 @@ typedef struct ScoreahBufferHint
 } ScoreahBufferHint;
 
 #define SCOREAH_MIN_HINTS		256
-#define SCOREAH_MAX_HINTS		32768	/* 256 kB */
+#define SCOREAH_MAX_HINTS		131072	/* 1 MB */
 
 /*
  * What a backend keeps of an index between statements: its metapage, its
