@@ -410,32 +410,59 @@ CmpLocation(const void *a, const void *b)
 	return (int) x->voff - (int) y->voff;
 }
 
+/* uint64 keys in ascending order: sort_u64_keys (PostgreSQL's sort template) */
+#define ST_SORT sort_u64_keys
+#define ST_ELEMENT_TYPE uint64
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 /*
- * The batch in page order.  A batch is the reorder count, 30 to 200
- * candidates at the usual settings: an insertion sort moves fewer bytes
- * than qsort's calls through a comparator (17k instructions for 30
- * candidates, more than their exact distances).
+ * The batch in page order.  A batch is the reorder count, 30 to a few
+ * hundred candidates: qsort's call through a comparator per comparison
+ * cost 72k instructions for 100 candidates (5% of a SIFT query) and 17k
+ * for 30.  Small batches take an insertion sort; larger ones sort 8-byte
+ * keys (page, offset, position) inline and move each candidate once.
  */
 static void
 SortByLocation(ScoreahCandidate *c, int n)
 {
-	if (n > 64)
+	uint64	   *keys;
+	ScoreahCandidate *sorted;
+
+	if (n <= 32)
 	{
+		for (int i = 1; i < n; i++)
+		{
+			ScoreahCandidate x = c[i];
+			int			j = i;
+
+			while (j > 0 && CmpLocation(&x, &c[j - 1]) < 0)
+			{
+				c[j] = c[j - 1];
+				j--;
+			}
+			c[j] = x;
+		}
+		return;
+	}
+	if (n > PG_UINT16_MAX + 1)
+	{
+		/* positions past 16 bits: a batch that large is rare */
 		qsort(c, n, sizeof(ScoreahCandidate), CmpLocation);
 		return;
 	}
-	for (int i = 1; i < n; i++)
-	{
-		ScoreahCandidate x = c[i];
-		int			j = i;
-
-		while (j > 0 && CmpLocation(&x, &c[j - 1]) < 0)
-		{
-			c[j] = c[j - 1];
-			j--;
-		}
-		c[j] = x;
-	}
+	keys = palloc(sizeof(uint64) * n);
+	sorted = palloc(sizeof(ScoreahCandidate) * n);
+	for (int i = 0; i < n; i++)
+		keys[i] = ((uint64) c[i].vpage << 32) | ((uint64) c[i].voff << 16) | (uint64) i;
+	sort_u64_keys(keys, n);
+	for (int i = 0; i < n; i++)
+		sorted[i] = c[keys[i] & PG_UINT16_MAX];
+	memcpy(c, sorted, sizeof(ScoreahCandidate) * n);
+	pfree(sorted);
+	pfree(keys);
 }
 
 /*
