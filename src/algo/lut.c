@@ -206,6 +206,42 @@ quantize_block(const float *f, float min, float scale, uint8 *q)
 #endif
 }
 
+/*
+ * The smallest and largest of a block's 16 entries (SSE2 on x86-64; min
+ * and max round nothing, so the values are the loop's, up to the sign of
+ * a zero).  Per-leaf tables made the loop 7% of a SIFT query.
+ */
+static inline void
+block_range(const float *f, float *lo, float *hi)
+{
+#ifdef SCOREAH_X86
+	__m128		a = _mm_loadu_ps(f),
+				b = _mm_loadu_ps(f + 4),
+				c = _mm_loadu_ps(f + 8),
+				d = _mm_loadu_ps(f + 12);
+	__m128		mn = _mm_min_ps(_mm_min_ps(a, b), _mm_min_ps(c, d));
+	__m128		mx = _mm_max_ps(_mm_max_ps(a, b), _mm_max_ps(c, d));
+
+	mn = _mm_min_ps(mn, _mm_shuffle_ps(mn, mn, _MM_SHUFFLE(1, 0, 3, 2)));
+	mn = _mm_min_ps(mn, _mm_shuffle_ps(mn, mn, _MM_SHUFFLE(2, 3, 0, 1)));
+	mx = _mm_max_ps(mx, _mm_shuffle_ps(mx, mx, _MM_SHUFFLE(1, 0, 3, 2)));
+	mx = _mm_max_ps(mx, _mm_shuffle_ps(mx, mx, _MM_SHUFFLE(2, 3, 0, 1)));
+	*lo = _mm_cvtss_f32(mn);
+	*hi = _mm_cvtss_f32(mx);
+#else
+	float		l = f[0],
+				h = f[0];
+
+	for (int j = 1; j < SCOREAH_CENTERS; j++)
+	{
+		l = Min(l, f[j]);
+		h = Max(h, f[j]);
+	}
+	*lo = l;
+	*hi = h;
+#endif
+}
+
 void
 scoreah_lut_quantize(ScoreahLut lut)
 {
@@ -215,15 +251,10 @@ scoreah_lut_quantize(ScoreahLut lut)
 
 	for (int b = 0; b < lut->nblocks; b++)
 	{
-		const float *f = lut->flut + b * SCOREAH_CENTERS;
-		float		lo = f[0],
-					hi = f[0];
+		float		lo,
+					hi;
 
-		for (int j = 1; j < SCOREAH_CENTERS; j++)
-		{
-			lo = Min(lo, f[j]);
-			hi = Max(hi, f[j]);
-		}
+		block_range(lut->flut + b * SCOREAH_CENTERS, &lo, &hi);
 		mins[b] = lo;
 		offset += lo;
 		maxspan = Max(maxspan, hi - lo);
