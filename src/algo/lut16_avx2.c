@@ -4,9 +4,13 @@
  *	  LUT16 kernel for AVX2: one 32-byte load covers two blocks, one per
  *	  128-bit lane (vpshufb looks up within lanes).
  *
- * The two lanes accumulate even and odd blocks in 16-bit sums, widened
- * and added into the 32-bit results in registers every LUT16_CHUNK block
- * pairs; an odd last block goes through the portable step.
+ * The two lanes accumulate even and odd blocks in 16-bit sums: the
+ * looked-up bytes are added as 16-bit words (an even row's entry plus 256
+ * times the odd row's) beside the odd rows' entries alone, two additions
+ * and a shift per 32 bytes where widening each half costs four
+ * instructions; every LUT16_CHUNK block pairs the sums are separated,
+ * widened and added into the 32-bit results in registers.  An odd last
+ * block goes through the portable step.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,7 +37,6 @@ void
 scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out)
 {
 	const __m256i mask = _mm256_set1_epi8(0x0F);
-	const __m256i zero = _mm256_setzero_si256();
 	int			npairs = nblocks / 2;
 
 	if (npairs == 0)
@@ -47,6 +50,7 @@ scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint
 		__m256i		acc1 = _mm256_setzero_si256();
 		__m256i		acc2 = _mm256_setzero_si256();
 		__m256i		acc3 = _mm256_setzero_si256();
+		__m256i		even;
 
 		for (; c0 < cend; c0 += 32, t0 += 32)
 		{
@@ -55,22 +59,31 @@ scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint
 			__m256i		lo = _mm256_shuffle_epi8(t, _mm256_and_si256(c, mask));
 			__m256i		hi = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16(c, 4), mask));
 
-			acc0 = _mm256_add_epi16(acc0, _mm256_unpacklo_epi8(lo, zero));
-			acc1 = _mm256_add_epi16(acc1, _mm256_unpackhi_epi8(lo, zero));
-			acc2 = _mm256_add_epi16(acc2, _mm256_unpacklo_epi8(hi, zero));
-			acc3 = _mm256_add_epi16(acc3, _mm256_unpackhi_epi8(hi, zero));
+			/*
+			 * Each 16-bit word holds an even row's entry and, 256 times,
+			 * the next row's: add the words whole (wrapping), and the odd
+			 * rows' entries shifted down on their own.
+			 */
+			acc0 = _mm256_add_epi16(acc0, lo);
+			acc1 = _mm256_add_epi16(acc1, _mm256_srli_epi16(lo, 8));
+			acc2 = _mm256_add_epi16(acc2, hi);
+			acc3 = _mm256_add_epi16(acc3, _mm256_srli_epi16(hi, 8));
 		}
 
 		/*
-		 * accI holds rows 8I..8I+7: lane 0 summed over the even blocks,
-		 * lane 1 over the odd ones.  Widen both to 32 bits (their sum can
-		 * pass 16) and add them in registers; the first chunk stores, the
-		 * others add.
+		 * The even rows' sums are the whole words' less 256 times the odd
+		 * rows' (modulo 2^16, exact: a sum of at most LUT16_CHUNK entries
+		 * fits 16 bits).  Interleaved back, each 128-bit lane holds rows
+		 * 8I..8I+7 summed over its block (lane 0 the even blocks, lane 1
+		 * the odd ones); widen both to 32 bits (their sum can pass 16) and
+		 * add them in registers; the first chunk stores, the others add.
 		 */
-		FoldRows8(out, acc0, p0 > 0);
-		FoldRows8(out + 8, acc1, p0 > 0);
-		FoldRows8(out + 16, acc2, p0 > 0);
-		FoldRows8(out + 24, acc3, p0 > 0);
+		even = _mm256_sub_epi16(acc0, _mm256_slli_epi16(acc1, 8));
+		FoldRows8(out, _mm256_unpacklo_epi16(even, acc1), p0 > 0);
+		FoldRows8(out + 8, _mm256_unpackhi_epi16(even, acc1), p0 > 0);
+		even = _mm256_sub_epi16(acc2, _mm256_slli_epi16(acc3, 8));
+		FoldRows8(out + 16, _mm256_unpacklo_epi16(even, acc3), p0 > 0);
+		FoldRows8(out + 24, _mm256_unpackhi_epi16(even, acc3), p0 > 0);
 	}
 	if (nblocks & 1)
 		scoreah_lut16_add_block(codes + (nblocks - 1) * 16, qlut + (nblocks - 1) * 16, out);

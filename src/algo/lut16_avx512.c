@@ -4,10 +4,13 @@
  *	  LUT16 kernel for AVX-512BW: four blocks per 64-byte load, one per
  *	  128-bit lane.
  *
- * The four lanes' 16-bit sums are widened and added in registers at the
- * end of each chunk of LUT16_CHUNK block quads; the last nblocks % 4
- * blocks take a 256-bit and a 128-bit step (AVX-512BW CPUs have AVX2),
- * not the portable one, which cost more than the quads at 50 blocks.
+ * The looked-up bytes are added as whole 16-bit words (an even row's entry
+ * plus 256 times the odd row's, wrapping) beside the odd rows' bytes alone,
+ * as the AVX2 kernel does; at the end of each chunk of LUT16_CHUNK block
+ * quads the even rows' sums are separated, and the four lanes' 16-bit sums
+ * widened and added in registers.  The last nblocks % 4 blocks take a
+ * 256-bit and a 128-bit step (AVX-512BW CPUs have AVX2), not the portable
+ * one, which cost more than the quads at 50 blocks.
  * Compiled wherever the compiler knows the instructions, called only on
  * CPUs that report avx512bw (cpu.c).
  *
@@ -33,7 +36,6 @@ void
 scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out)
 {
 	const __m512i mask = _mm512_set1_epi8(0x0F);
-	const __m512i zero = _mm512_setzero_si512();
 	int			nquads = nblocks / 4;
 	int			b = nquads * 4;
 
@@ -42,10 +44,13 @@ scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, ui
 	for (int p0 = 0; p0 < nquads; p0 += LUT16_CHUNK)
 	{
 		int			p1 = Min(nquads, p0 + LUT16_CHUNK);
+		__m512i		lo16 = _mm512_setzero_si512(),
+					lo8 = _mm512_setzero_si512(),
+					hi16 = _mm512_setzero_si512(),
+					hi8 = _mm512_setzero_si512();
+		__m512i		even;
 		__m512i		acc[4];
 
-		for (int i = 0; i < 4; i++)
-			acc[i] = _mm512_setzero_si512();
 		for (int p = p0; p < p1; p++)
 		{
 			__m512i		c = _mm512_loadu_si512((const void *) (codes + p * 64));
@@ -53,11 +58,20 @@ scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, ui
 			__m512i		lo = _mm512_shuffle_epi8(t, _mm512_and_si512(c, mask));
 			__m512i		hi = _mm512_shuffle_epi8(t, _mm512_and_si512(_mm512_srli_epi16(c, 4), mask));
 
-			acc[0] = _mm512_add_epi16(acc[0], _mm512_unpacklo_epi8(lo, zero));
-			acc[1] = _mm512_add_epi16(acc[1], _mm512_unpackhi_epi8(lo, zero));
-			acc[2] = _mm512_add_epi16(acc[2], _mm512_unpacklo_epi8(hi, zero));
-			acc[3] = _mm512_add_epi16(acc[3], _mm512_unpackhi_epi8(hi, zero));
+			/* whole 16-bit words (wrapping), and the odd rows' bytes alone */
+			lo16 = _mm512_add_epi16(lo16, lo);
+			lo8 = _mm512_add_epi16(lo8, _mm512_srli_epi16(lo, 8));
+			hi16 = _mm512_add_epi16(hi16, hi);
+			hi8 = _mm512_add_epi16(hi8, _mm512_srli_epi16(hi, 8));
 		}
+
+		/* the even rows' sums, interleaved back with the odd rows' */
+		even = _mm512_sub_epi16(lo16, _mm512_slli_epi16(lo8, 8));
+		acc[0] = _mm512_unpacklo_epi16(even, lo8);
+		acc[1] = _mm512_unpackhi_epi16(even, lo8);
+		even = _mm512_sub_epi16(hi16, _mm512_slli_epi16(hi8, 8));
+		acc[2] = _mm512_unpacklo_epi16(even, hi8);
+		acc[3] = _mm512_unpackhi_epi16(even, hi8);
 
 		/*
 		 * Lane L of acc[i] holds rows 8i..8i+7 summed over the blocks = L
