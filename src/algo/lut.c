@@ -101,6 +101,37 @@ ip_entries(const float *q, const float *cb, int w, float *out)
 }
 
 /*
+ * Tiny blocks (up to 8 dimensions) inline, no call per center, and the
+ * usual widths with the width a constant.  Called with l2 a constant, so
+ * each call site keeps one metric's code.
+ */
+static pg_attribute_always_inline void
+small_entries(const float *x, const float *cb, int w, bool l2, float *out)
+{
+#define SMALL_ENTRIES(W) \
+	do { \
+		if (l2) \
+			l2_entries(x, cb, (W), out); \
+		else \
+			ip_entries(x, cb, (W), out); \
+	} while (0)
+
+	if (w == 2 && l2)
+		l2_entries2(x, cb, out);
+	else if (w == 2)
+		ip_entries(x, cb, 2, out);
+	else if (w == 3)
+		SMALL_ENTRIES(3);
+	else if (w == 1)
+		SMALL_ENTRIES(1);
+	else if (w == 4)
+		SMALL_ENTRIES(4);
+	else
+		SMALL_ENTRIES(w);
+#undef SMALL_ENTRIES
+}
+
+/*
  * Float lookup table of a query.  For L2 the entries are squared distances
  * between the query's block (minus the leaf centroid when codes are
  * residuals: center is then that centroid) and each codebook center; for
@@ -133,33 +164,16 @@ scoreah_lut_build(ScoreahModel model, const float *query, const float *center,
 					t[d] = q[d] - center[b * model->dpb + d];
 				qq = t;
 			}
-			/* tiny blocks: inline, no call per center */
-			if (w == 2)
-				l2_entries2(qq, cb, out);
-			else if (w == 3)
-				l2_entries(qq, cb, 3, out);
-			else if (w == 1)
-				l2_entries(qq, cb, 1, out);
-			else if (w == 4)
-				l2_entries(qq, cb, 4, out);
-			else if (w <= 8)
-				l2_entries(qq, cb, w, out);
+			if (w <= 8)
+				small_entries(qq, cb, w, true, out);
 			else
 				for (int j = 0; j < SCOREAH_CENTERS; j++)
 					out[j] = scoreah_l2sq(qq, cb + j * w, w);
 			if (heapbuf)
 				scoreah_pfree(heapbuf);
 		}
-		else if (w == 2)
-			ip_entries(q, cb, 2, out);
-		else if (w == 3)
-			ip_entries(q, cb, 3, out);
-		else if (w == 1)
-			ip_entries(q, cb, 1, out);
-		else if (w == 4)
-			ip_entries(q, cb, 4, out);
 		else if (w <= 8)
-			ip_entries(q, cb, w, out);
+			small_entries(q, cb, w, false, out);
 		else
 		{
 			scoreah_dot_many(q, cb, SCOREAH_CENTERS, w, out);
@@ -169,13 +183,6 @@ scoreah_lut_build(ScoreahModel model, const float *query, const float *center,
 	}
 }
 
-/*
- * 8-bit table: each block's entries minus the block's minimum, times one
- * global scale.  The per-block bias uses all 8 bits even for L2 tables
- * (all positive), which ScaNN's symmetric scale would half waste; the sums
- * are exact integers, so any kernel that adds them gives the same result.
- * distance ~= offset + sum / scale.
- */
 /*
  * The 16 entries of one block: (f - min) * scale rounded to the nearest
  * integer (ties to even) and clamped to 0..255.  On x86-64 with SSE2 (every
@@ -242,6 +249,13 @@ block_range(const float *f, float *lo, float *hi)
 #endif
 }
 
+/*
+ * 8-bit table: each block's entries minus the block's minimum, times one
+ * global scale.  The per-block bias uses all 8 bits even for L2 tables
+ * (all positive), which ScaNN's symmetric scale would half waste; the sums
+ * are exact integers, so any kernel that adds them gives the same result.
+ * distance ~= offset + sum / scale.
+ */
 void
 scoreah_lut_quantize(ScoreahLut lut)
 {
