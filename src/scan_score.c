@@ -399,69 +399,65 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 		pfree(rows);
 }
 
-static int
-CmpLocation(const void *a, const void *b)
+/* A candidate's vector location (page, offset) and its place in the batch */
+typedef struct LocationKey
 {
-	const ScoreahCandidate *x = (const ScoreahCandidate *) a;
-	const ScoreahCandidate *y = (const ScoreahCandidate *) b;
+	uint64		loc;
+	int			pos;
+} LocationKey;
 
-	if (x->vpage != y->vpage)
-		return x->vpage < y->vpage ? -1 : 1;
-	return (int) x->voff - (int) y->voff;
-}
-
-/* uint64 keys in ascending order: sort_u64_keys (PostgreSQL's sort template) */
-#define ST_SORT sort_u64_keys
-#define ST_ELEMENT_TYPE uint64
-#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+/* LocationKeys by location: sort_location_keys (PostgreSQL's sort template) */
+#define ST_SORT sort_location_keys
+#define ST_ELEMENT_TYPE LocationKey
+#define ST_COMPARE(a, b) (((a)->loc > (b)->loc) - ((a)->loc < (b)->loc))
 #define ST_SCOPE static
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
 /*
- * The batch in page order.  A batch is the reorder count, 30 to a few
+ * The batch in page order (candidates without a readable vector, at
+ * InvalidBlockNumber, last).  A batch is the reorder count, 30 to a few
  * hundred candidates: qsort's call through a comparator per comparison
  * cost 72k instructions for 100 candidates (5% of a SIFT query) and 17k
- * for 30.  Small batches take an insertion sort; larger ones sort 8-byte
- * keys (page, offset, position) inline and move each candidate once.
+ * for 30.  The 16-byte keys sort inline, then the candidates follow their
+ * keys' order in place, cycle by cycle (a batch may take half of work_mem:
+ * no copy of it).
  */
 static void
 SortByLocation(ScoreahCandidate *c, int n)
 {
-	uint64	   *keys;
-	ScoreahCandidate *sorted;
+	LocationKey *keys;
 
-	if (n <= 32)
+	if (n < 2)
+		return;
+	keys = palloc(sizeof(LocationKey) * n);
+	for (int i = 0; i < n; i++)
 	{
-		for (int i = 1; i < n; i++)
+		keys[i].loc = ((uint64) c[i].vpage << 16) | c[i].voff;
+		keys[i].pos = i;
+	}
+	sort_location_keys(keys, n);
+
+	/* place i takes candidate keys[i].pos; a place done points at itself */
+	for (int i = 0; i < n; i++)
+	{
+		ScoreahCandidate first;
+		int			j = i;
+
+		if (keys[i].pos == i)
+			continue;
+		first = c[i];
+		while (keys[j].pos != i)
 		{
-			ScoreahCandidate x = c[i];
-			int			j = i;
+			int			from = keys[j].pos;
 
-			while (j > 0 && CmpLocation(&x, &c[j - 1]) < 0)
-			{
-				c[j] = c[j - 1];
-				j--;
-			}
-			c[j] = x;
+			c[j] = c[from];
+			keys[j].pos = j;
+			j = from;
 		}
-		return;
+		c[j] = first;
+		keys[j].pos = j;
 	}
-	if (n > PG_UINT16_MAX + 1)
-	{
-		/* positions past 16 bits: a batch that large is rare */
-		qsort(c, n, sizeof(ScoreahCandidate), CmpLocation);
-		return;
-	}
-	keys = palloc(sizeof(uint64) * n);
-	sorted = palloc(sizeof(ScoreahCandidate) * n);
-	for (int i = 0; i < n; i++)
-		keys[i] = ((uint64) c[i].vpage << 32) | ((uint64) c[i].voff << 16) | (uint64) i;
-	sort_u64_keys(keys, n);
-	for (int i = 0; i < n; i++)
-		sorted[i] = c[keys[i] & PG_UINT16_MAX];
-	memcpy(c, sorted, sizeof(ScoreahCandidate) * n);
-	pfree(sorted);
 	pfree(keys);
 }
 
