@@ -245,6 +245,23 @@ def register_types(conn, oids):
         conn.adapters.register_dumper(PgHalfvec, HalfvecDumper)
 
 
+def copy_rows(cur, table, ids, vecs, ints=None):
+    """Load rows (id, the int4 columns of INTS, real[] vector) into TABLE by binary COPY, through a temporary
+    file written by write_copy and streamed in 1 MB chunks."""
+    fd, path = tempfile.mkstemp(prefix="scoreah-%s-" % table, suffix=".copy")
+    os.close(fd)
+    try:
+        write_copy(path, ids, vecs, ints)
+        with open(path, "rb") as f, cur.copy("COPY %s FROM STDIN (FORMAT binary)" % table) as cp:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                cp.write(chunk)
+    finally:
+        os.remove(path)
+
+
 SET_STMT = re.compile(r"^\s*SET\s+([A-Za-z_][\w.]*)\s*(?:=|TO)\s*'?([^';]*?)'?\s*;?\s*$", re.I)
 
 
@@ -839,18 +856,7 @@ class Bench:
         t0 = time.time()
         cur.execute("DROP TABLE IF EXISTS %s" % ", ".join(TABLES[c] for c in COLUMNS))
         cur.execute("CREATE TABLE bench_items (id int4 NOT NULL, v real[] NOT NULL)")
-        fd, path = tempfile.mkstemp(prefix="scoreah-bench-", suffix=".copy")
-        os.close(fd)
-        try:
-            write_copy(path, ids, vecs)
-            with open(path, "rb") as f, cur.copy("COPY bench_items FROM STDIN (FORMAT binary)") as cp:
-                while True:
-                    chunk = f.read(1 << 20)
-                    if not chunk:
-                        break
-                    cp.write(chunk)
-        finally:
-            os.remove(path)
+        copy_rows(cur, "bench_items", ids, vecs)
         cur.execute("VACUUM ANALYZE bench_items")
         rec = dict(type="load", rows=n, d=d, table="bench_items",
                    table_bytes=one(cur, "SELECT pg_table_size('bench_items')"))

@@ -44,7 +44,6 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -161,18 +160,7 @@ class FilterBench(B.Bench):
         ints = np.stack([pos % int(c[1:]) for c in self.tcols] + [perm], axis=1).astype(np.int32)
         cur.execute("DROP TABLE IF EXISTS %s, %s_stage" % (TABLE, TABLE))
         cur.execute("CREATE TABLE %s_stage (id int4, %s, v real[])" % (TABLE, ", ".join("%s int4" % c for c in cols)))
-        fd, path = tempfile.mkstemp(prefix="scoreah-filter-", suffix=".copy")
-        os.close(fd)
-        try:
-            B.write_copy(path, ids, vecs, ints)
-            with open(path, "rb") as f, cur.copy("COPY %s_stage FROM STDIN (FORMAT binary)" % TABLE) as cp:
-                while True:
-                    chunk = f.read(1 << 20)
-                    if not chunk:
-                        break
-                    cp.write(chunk)
-        finally:
-            os.remove(path)
+        B.copy_rows(cur, "%s_stage" % TABLE, ids, vecs, ints)
         cur.execute("CREATE TABLE %s (id int4 NOT NULL, %s, v vector(%d) NOT NULL)"
                     % (TABLE, ", ".join("%s int4 NOT NULL" % c for c in cols), d))
         cur.execute("INSERT INTO %s SELECT id, %s, v::vector(%d) FROM %s_stage" % (TABLE, ", ".join(cols), d, TABLE))
