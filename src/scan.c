@@ -94,10 +94,11 @@ FixSettings(ScoreahScanOpaque so)
 			so->nprobe = so->nleaves;
 	}
 	so->nprobe = Max(1, Min(so->nprobe, so->nleaves));
-	/* a top-N keeps up to twice its size while it fills */
+	/* a top-N keeps up to twice its size while it fills, two keys for each */
 	so->maxBatch = Max(SCOREAH_DEFAULT_BATCH,
-					   (int) Min((Size) INT_MAX / 2,
-								 (Size) work_mem * 1024 / (2 * sizeof(ScoreahCandidate))));
+					   (int) Min((Size) INT_MAX / 4,
+								 (Size) work_mem * 1024 /
+								 (2 * (sizeof(ScoreahCandidate) + 2 * sizeof(uint64)))));
 	so->floatLut = scoreah_float_lut_scoring;
 	so->strict = scoreah_scan_order == SCOREAH_ORDER_STRICT;
 	/* the fastest LUT16 kernel of this CPU at the index's block count */

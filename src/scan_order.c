@@ -168,6 +168,7 @@ AddToStore(IndexScanDesc scan, int from, int to, int floorUpto, const ScoreahCan
 			break;
 		/* more rows than work_mem's worth before the last key served */
 		pfree(top.items);
+		pfree(top.keys);
 		keep *= 2;
 	}
 	scoreah_sort_by_approx(top.items, top.n);
@@ -204,6 +205,7 @@ AddToStore(IndexScanDesc scan, int from, int to, int floorUpto, const ScoreahCan
 		}
 	}
 	pfree(top.items);
+	pfree(top.keys);
 	if (so->store)
 		pfree(so->store);
 	so->store = merged;
@@ -313,7 +315,8 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 		 * is sorted only if a second batch is wanted (most scans stop at
 		 * the first); until then its frontier is its smallest key.
 		 */
-		scoreah_select_smallest(top.items, top.n, size);
+		scoreah_topn_split(&top, size);
+		pfree(top.keys);
 		so->batch = top.items;
 		so->nbatch = Min(top.n, size);
 		so->haveStore = true;

@@ -41,6 +41,7 @@ typedef size_t Size;
 
 #define UINT64CONST(x)	(x##ULL)
 #define PG_UINT32_MAX	UINT32_MAX
+#define PG_UINT64_MAX	UINT64_MAX
 #define lengthof(array) (sizeof(array) / sizeof((array)[0]))
 #define Min(x, y)		((x) < (y) ? (x) : (y))
 #define Max(x, y)		((x) > (y) ? (x) : (y))

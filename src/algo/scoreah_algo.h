@@ -343,6 +343,7 @@ scoreah_candidate_cmp(const ScoreahCandidate *a, const ScoreahCandidate *b)
 typedef struct ScoreahTopN
 {
 	ScoreahCandidate *items;
+	uint64	   *keys;			/* scratch for a prune: 2 * cap keys */
 	int			n;
 	int			keep;
 	int			cap;			/* 2 * keep */
@@ -352,6 +353,8 @@ typedef struct ScoreahTopN
 
 extern void scoreah_topn_init(ScoreahTopN *t, int keep);
 extern void scoreah_topn_prune(ScoreahTopN *t);
+/* The k smallest first, in no order, their largest at items[k - 1] */
+extern void scoreah_topn_split(ScoreahTopN *t, int k);
 
 static inline void
 scoreah_topn_offer(ScoreahTopN *t, const ScoreahCandidate *c)
@@ -403,8 +406,6 @@ extern bool scoreah_fit_line(const ScoreahFit *f, double *alpha, double *beta,
 							 double *sigma);
 /* By (approx, id) */
 extern void scoreah_sort_by_approx(ScoreahCandidate *c, int n);
-/* The k smallest first, in no order, their largest at items[k - 1] */
-extern void scoreah_select_smallest(ScoreahCandidate *items, int n, int k);
 
 /*
  * order holds n distinct indexes into scores.  Afterwards its first k

@@ -15,69 +15,234 @@ scoreah_topn_init(ScoreahTopN *t, int keep)
 	t->keep = Max(keep, 1);
 	t->cap = 2 * t->keep;
 	t->items = scoreah_palloc(sizeof(ScoreahCandidate) * t->cap);
+	t->keys = scoreah_palloc(sizeof(uint64) * 2 * t->cap);
 	t->n = 0;
 	t->full = false;
 }
 
-/* Partially order items[lo..hi] so that items[k] is in its sorted place */
-static void
-quickselect(ScoreahCandidate *items, int lo, int hi, int k)
+/*
+ * Selection without data-dependent branches.  Which side of a pivot a
+ * candidate falls on is a coin toss, so a quickselect that branches on it
+ * mispredicts about every other comparison: on the top-N of a query (300
+ * candidates, pruned three or four times) that made the selection the
+ * scan's costliest function in time, ahead of the LUT16 kernel.  Here the
+ * k-th score is found on 64-bit keys, partitioned from one buffer into
+ * the other with both ends written and the comparisons' results added
+ * (no branch, and no store the next step must wait for); then one pass
+ * keeps the candidates before it, ties on the score (rows of a leaf with
+ * equal code sums) decided by id.
+ */
+
+/*
+ * An unsigned image of a double that orders as the double does (-0 and +0
+ * alike: adding +0 makes -0 +0).  Scores are never NaN: brute force
+ * offers a NaN distance as infinity.
+ */
+static inline uint64
+approx_key(double d)
 {
-	while (hi > lo)
+	uint64		u;
+	uint64		sign;
+
+	d += 0.0;
+	memcpy(&u, &d, sizeof(u));
+	sign = (uint64) ((int64) u >> 63);
+	return u ^ (sign | ((uint64) 1 << 63));
+}
+
+static inline uint64
+median3(uint64 a, uint64 b, uint64 c)
+{
+	uint64		lo = Min(a, b),
+				hi = Max(a, b);
+
+	return c <= lo ? lo : (c >= hi ? hi : c);
+}
+
+/*
+ * The key that sorts k-th (from 0) of a[0..n-1]; *below and *equal get
+ * how many keys are less than and equal to it.  a and b (room for n keys)
+ * are both overwritten.  Each round moves the keys below a median of
+ * three to the front of the other buffer and those above to its back (the
+ * pivot is one of the keys, so every round removes at least one); an
+ * input that keeps choosing bad pivots is sorted instead after 64 rounds.
+ */
+static uint64
+kth_key(uint64 *a, uint64 *b, int n, int k, int *below, int *equal)
+{
+	int			base = 0;		/* keys known to lie below a[0..n-1] */
+
+	for (int round = 0; n > 16 && round < 64; round++)
 	{
-		ScoreahCandidate pivot = items[lo + (hi - lo) / 2];
-		int			i = lo,
-					j = hi;
+		uint64		p = median3(a[0], a[n / 2], a[n - 1]);
+		Size		front = 0,
+					back = (Size) n;
+		int			lo,
+					hi;
+		uint64	   *t;
 
-		while (i <= j)
+		/*
+		 * Between the front and the back lie the keys equal to p; a key
+		 * written at the wrong end is overwritten later or lands among
+		 * them, where nothing is read.
+		 */
+		for (Size i = 0; i < (Size) n; i++)
 		{
-			ScoreahCandidate t;
+			uint64		x = a[i];
 
-			while (scoreah_candidate_cmp(&items[i], &pivot) < 0)
-				i++;
-			while (scoreah_candidate_cmp(&items[j], &pivot) > 0)
-				j--;
-			if (i <= j)
-			{
-				t = items[i];
-				items[i] = items[j];
-				items[j] = t;
-				i++;
-				j--;
-			}
+			b[front] = x;
+			b[back - 1] = x;
+			front += x < p;
+			back -= x > p;
 		}
-		if (k <= j)
-			hi = j;
-		else if (k >= i)
-			lo = i;
+		lo = (int) front;
+		hi = (int) back;
+		if (k < lo)
+			n = lo;
+		else if (k >= hi)
+		{
+			base += hi;
+			k -= hi;
+			n -= hi;
+			t = a;
+			a = b + hi;
+			b = t;
+			continue;
+		}
 		else
-			return;
+		{
+			*below = base + lo;
+			*equal = hi - lo;
+			return p;
+		}
+		t = a;
+		a = b;
+		b = t;
 	}
+
+	/* a few keys left (or a hostile input): sort them */
+	for (int i = 1; i < n; i++)
+	{
+		uint64		x = a[i];
+		int			j = i;
+
+		while (j > 0 && a[j - 1] > x)
+		{
+			a[j] = a[j - 1];
+			j--;
+		}
+		a[j] = x;
+	}
+	{
+		int			lo = k,
+					hi = k + 1;
+
+		while (lo > 0 && a[lo - 1] == a[k])
+			lo--;
+		while (hi < n && a[hi] == a[k])
+			hi++;
+		*below = base + lo;
+		*equal = hi - lo;
+	}
+	return a[k];
+}
+
+/*
+ * Where the k smallest of items[0..n-1] on (approx, id) end (0 < k < n):
+ * those scoring below *v, and of those scoring *v the ones with an id up
+ * to *idLimit.  keys is scratch for 2n keys.
+ */
+static void
+kth_candidate(const ScoreahCandidate *items, int n, int k, uint64 *keys,
+			  uint64 *v, uint64 *idLimit)
+{
+	int			below,
+				equal;
+
+	for (int i = 0; i < n; i++)
+		keys[i] = approx_key(items[i].approx);
+	*v = kth_key(keys, keys + n, n, k - 1, &below, &equal);
+	*idLimit = PG_UINT64_MAX;
+	if (k - below < equal)
+	{
+		/* only some of the ties fit: the smallest ids (a rarer path) */
+		int			m = 0;
+		int			need = k - below;
+
+		for (int i = 0; i < n; i++)
+			if (approx_key(items[i].approx) == *v)
+				keys[m++] = items[i].id;
+		*idLimit = kth_key(keys, keys + m, m, need - 1, &below, &equal);
+	}
+}
+
+/* Is c among the kept of kth_candidate's result */
+static inline int
+kept_candidate(const ScoreahCandidate *c, uint64 v, uint64 idLimit)
+{
+	uint64		key = approx_key(c->approx);
+
+	return (key < v) | ((key == v) & (c->id <= idLimit));
 }
 
 /* Keep the best `keep'; their worst becomes the threshold */
 void
 scoreah_topn_prune(ScoreahTopN *t)
 {
-	ScoreahCandidate *worst;
-
 	if (t->n < t->keep)
 		return;
 	if (t->n > t->keep)
 	{
-		/* the selected place holds the worst of those kept */
-		quickselect(t->items, 0, t->n - 1, t->keep - 1);
+		ScoreahCandidate *items = t->items;
+		int			n = t->n;
+		uint64		v,
+					idLimit;
+		int			j = 0;
+		int			worst = 0;
+		uint64		worstId = 0;
+
+		kth_candidate(items, n, t->keep, t->keys, &v, &idLimit);
+
+		/*
+		 * The kept slide to the front (each copied, the next overwriting
+		 * it unless it was kept); the worst of them is the tie at v with
+		 * the largest id, tracked on the way.
+		 */
+		for (int i = 0; i < n; i++)
+		{
+			uint64		key = approx_key(items[i].approx);
+			uint64		id = items[i].id;
+			int			tie = key == v;
+			int			kept = (key < v) | (tie & (id <= idLimit));
+			int			later = kept & tie & (id >= worstId);
+
+			items[j] = items[i];
+			worst = later ? j : worst;
+			worstId = later ? id : worstId;
+			j += kept;
+		}
+
+		/*
+		 * More than keep only if a candidate was offered twice: the
+		 * copies tie and either may go.
+		 */
+		if (worst >= t->keep)
+		{
+			items[t->keep - 1] = items[worst];
+			worst = t->keep - 1;
+		}
 		t->n = t->keep;
-		worst = &t->items[t->keep - 1];
+		t->thr = items[worst];
 	}
 	else
 	{
-		worst = &t->items[0];
+		ScoreahCandidate *worst = &t->items[0];
+
 		for (int i = 1; i < t->n; i++)
 			if (scoreah_candidate_cmp(&t->items[i], worst) > 0)
 				worst = &t->items[i];
+		t->thr = *worst;
 	}
-	t->thr = *worst;
 	t->full = true;
 }
 
@@ -372,13 +537,38 @@ scoreah_fit_line(const ScoreahFit *f, double *alpha, double *beta, double *sigma
 }
 
 /*
- * Put the k smallest of items[0..n-1] on (approx, id) first, in no
- * order, with the largest of them at items[k - 1].
+ * Put the k smallest of the top-N's candidates on (approx, id) first, in
+ * no order, with the largest of them at items[k - 1]; the others follow.
+ * Once per scan, so the kept move forward by swaps, which keep the rest.
  */
 void
-scoreah_select_smallest(ScoreahCandidate *items, int n, int k)
+scoreah_topn_split(ScoreahTopN *t, int k)
 {
-	if (k <= 0 || k >= n)
+	uint64		v,
+				idLimit;
+	int			j = 0,
+				last = 0;
+
+	if (k <= 0 || k >= t->n)
 		return;
-	quickselect(items, 0, n - 1, k - 1);
+	kth_candidate(t->items, t->n, k, t->keys, &v, &idLimit);
+	for (int i = 0; i < t->n; i++)
+	{
+		ScoreahCandidate x = t->items[i];
+		int			kept = kept_candidate(&x, v, idLimit);
+
+		t->items[i] = t->items[j];
+		t->items[j] = x;
+		j += kept;
+	}
+	for (int i = 1; i < k; i++)
+		if (scoreah_candidate_cmp(&t->items[i], &t->items[last]) > 0)
+			last = i;
+	if (last != k - 1)
+	{
+		ScoreahCandidate x = t->items[last];
+
+		t->items[last] = t->items[k - 1];
+		t->items[k - 1] = x;
+	}
 }

@@ -52,7 +52,82 @@ test_topn_against_sort(void)
 				CHECK(top.full && top.thr.id == all[keep - 1].id, "threshold is not the worst kept");
 			free(all);
 			free(top.items);
+			free(top.keys);
 		}
+}
+
+/*
+ * The split against a full sort on inputs that trouble a selection: keys
+ * all equal, already in order, in reverse, few distinct (ties by id),
+ * negative, infinite, zeros of both signs.
+ */
+static void
+test_topn_split(void)
+{
+	ScoreahRandom r;
+	int			sizes[] = {2, 3, 17, 18, 100, 300, 2000};
+
+	scoreah_random_init(&r, 7);
+	for (int s = 0; s < (int) lengthof(sizes); s++)
+		for (int shape = 0; shape < 7; shape++)
+			for (int trial = 0; trial < 6; trial++)
+			{
+				int			n = sizes[s];
+				int			k = 1 + (int) scoreah_random_below(&r, (uint32) (n - 1));
+				ScoreahCandidate *all = malloc(sizeof(ScoreahCandidate) * n);
+				ScoreahTopN top;
+
+				scoreah_topn_init(&top, n);
+				for (int i = 0; i < n; i++)
+				{
+					ScoreahCandidate c;
+					double		x;
+
+					memset(&c, 0, sizeof(c));
+					switch (shape)
+					{
+						case 0:
+							x = 1.5;
+							break;
+						case 1:
+							x = i;
+							break;
+						case 2:
+							x = n - i;
+							break;
+						case 3:
+							x = (double) scoreah_random_below(&r, 5);
+							break;
+						case 4:
+							x = -1.0 - (double) scoreah_random_below(&r, 1000) / 7.0;
+							break;
+						case 5:
+							x = (i % 3 == 0) ? INFINITY : (i % 3 == 1 ? -INFINITY : 0.0);
+							break;
+						default:
+							x = (i % 2) ? -0.0 : (double) scoreah_random_below(&r, 3) - 1.0;
+							break;
+					}
+					c.approx = x;
+					c.id = scoreah_random_next(&r);
+					c.leaf = (uint32) i;
+					all[i] = c;
+					top.items[top.n++] = c;
+				}
+				scoreah_topn_split(&top, k);
+				for (int i = 0; i < k - 1; i++)
+					CHECK(scoreah_candidate_cmp(&top.items[i], &top.items[k - 1]) < 0,
+						  "shape %d, %d of %d: item %d not before the k-th", shape, k, n, i);
+				qsort(all, n, sizeof(ScoreahCandidate), cmp_cand);
+				CHECK(top.items[k - 1].id == all[k - 1].id,
+					  "shape %d, %d of %d: the k-th is not the sort's", shape, k, n);
+				for (int i = k; i < n; i++)
+					CHECK(scoreah_candidate_cmp(&top.items[i], &top.items[k - 1]) > 0,
+						  "shape %d, %d of %d: item %d not after the k-th", shape, k, n, i);
+				free(all);
+				free(top.items);
+				free(top.keys);
+			}
 }
 
 static void
@@ -244,6 +319,7 @@ test_fit(void)
 
 const UnitTestEntry unit_tests_topn[] = {
 	{"topn: the kept candidates are a full sort's first", test_topn_against_sort},
+	{"topn: the split puts the k smallest first on awkward inputs", test_topn_split},
 	{"topn: exact order puts NaN last, ties by id", test_sort_by_distance},
 	{"topn: nearest leaves as a sort orders them", test_order_smallest},
 	{"topn: the inline sort by key agrees with qsort", test_sort_by_approx},
