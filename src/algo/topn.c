@@ -50,6 +50,15 @@ approx_key(double d)
 	return u ^ (sign | ((uint64) 1 << 63));
 }
 
+static int
+cmp_uint64(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
 static inline uint64
 median3(uint64 a, uint64 b, uint64 c)
 {
@@ -120,19 +129,22 @@ kth_key(uint64 *a, uint64 *b, int n, int k, int *below, int *equal)
 		b = t;
 	}
 
-	/* a few keys left (or a hostile input): sort them */
-	for (int i = 1; i < n; i++)
-	{
-		uint64		x = a[i];
-		int			j = i;
-
-		while (j > 0 && a[j - 1] > x)
+	/* a few keys left, or a hostile input that gets qsort's bound */
+	if (n > 16)
+		qsort(a, n, sizeof(uint64), cmp_uint64);
+	else
+		for (int i = 1; i < n; i++)
 		{
-			a[j] = a[j - 1];
-			j--;
+			uint64		x = a[i];
+			int			j = i;
+
+			while (j > 0 && a[j - 1] > x)
+			{
+				a[j] = a[j - 1];
+				j--;
+			}
+			a[j] = x;
 		}
-		a[j] = x;
-	}
 	{
 		int			lo = k,
 					hi = k + 1;
