@@ -197,6 +197,28 @@ kept_candidate(const ScoreahCandidate *c, uint64 v, uint64 idLimit)
 	return (key < v) | ((key == v) & (c->id <= idLimit));
 }
 
+/*
+ * Move the largest of items[0..n-1] on (approx, id) to items[n - 1].  A
+ * new largest turns up a few times in a pass (about ln n), so the
+ * comparisons' branches predict well.
+ */
+static void
+worst_last(ScoreahCandidate *items, int n)
+{
+	int			last = 0;
+
+	for (int i = 1; i < n; i++)
+		if (scoreah_candidate_cmp(&items[i], &items[last]) > 0)
+			last = i;
+	if (last != n - 1)
+	{
+		ScoreahCandidate x = items[last];
+
+		items[last] = items[n - 1];
+		items[n - 1] = x;
+	}
+}
+
 /* Keep the best `keep'; their worst becomes the threshold */
 void
 scoreah_topn_prune(ScoreahTopN *t)
@@ -210,51 +232,25 @@ scoreah_topn_prune(ScoreahTopN *t)
 		uint64		v,
 					idLimit;
 		int			j = 0;
-		int			worst = 0;
-		uint64		worstId = 0;
 
 		kth_candidate(items, n, t->keep, t->keys, &v, &idLimit);
 
 		/*
-		 * The kept slide to the front (each copied, the next overwriting
-		 * it unless it was kept); the worst of them is the tie at v with
-		 * the largest id, tracked on the way.
+		 * The kept slide to the front, each copied and the next
+		 * overwriting it unless it was kept.  More than keep only if a
+		 * candidate was offered twice: the copies tie and either may go.
 		 */
 		for (int i = 0; i < n; i++)
 		{
-			uint64		key = approx_key(items[i].approx);
-			uint64		id = items[i].id;
-			int			tie = key == v;
-			int			kept = (key < v) | (tie & (id <= idLimit));
-			int			later = kept & tie & (id >= worstId);
+			int			kept = kept_candidate(&items[i], v, idLimit);
 
 			items[j] = items[i];
-			worst = later ? j : worst;
-			worstId = later ? id : worstId;
 			j += kept;
 		}
-
-		/*
-		 * More than keep only if a candidate was offered twice: the
-		 * copies tie and either may go.
-		 */
-		if (worst >= t->keep)
-		{
-			items[t->keep - 1] = items[worst];
-			worst = t->keep - 1;
-		}
 		t->n = t->keep;
-		t->thr = items[worst];
 	}
-	else
-	{
-		ScoreahCandidate *worst = &t->items[0];
-
-		for (int i = 1; i < t->n; i++)
-			if (scoreah_candidate_cmp(&t->items[i], worst) > 0)
-				worst = &t->items[i];
-		t->thr = *worst;
-	}
+	worst_last(t->items, t->n);
+	t->thr = t->items[t->n - 1];
 	t->full = true;
 }
 
@@ -558,8 +554,7 @@ scoreah_topn_split(ScoreahTopN *t, int k)
 {
 	uint64		v,
 				idLimit;
-	int			j = 0,
-				last = 0;
+	int			j = 0;
 
 	if (k <= 0 || k >= t->n)
 		return;
@@ -573,14 +568,5 @@ scoreah_topn_split(ScoreahTopN *t, int k)
 		t->items[j] = x;
 		j += kept;
 	}
-	for (int i = 1; i < k; i++)
-		if (scoreah_candidate_cmp(&t->items[i], &t->items[last]) > 0)
-			last = i;
-	if (last != k - 1)
-	{
-		ScoreahCandidate x = t->items[last];
-
-		t->items[last] = t->items[k - 1];
-		t->items[k - 1] = x;
-	}
+	worst_last(t->items, k);
 }
