@@ -336,8 +336,9 @@ scoreah_candidate_cmp(const ScoreahCandidate *a, const ScoreahCandidate *b)
 
 /*
  * The best `keep` candidates on (approx, id), kept as ScaNN's top-N does:
- * an unsorted buffer of twice that size; when it fills, a quickselect
- * keeps the best half and their worst becomes the admission threshold.
+ * an unsorted buffer of twice that size; when it fills, a selection
+ * without data-dependent branches (topn.c) keeps the best half and their
+ * worst becomes the admission threshold.
  * Each offer costs O(1) amortized, against O(log n) swaps in a heap.
  */
 typedef struct ScoreahTopN
