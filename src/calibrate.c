@@ -208,7 +208,7 @@ PassLeaf(Relation index, ScoreahModel model, ScoreahLayout layout, const Scoreah
 			char	   *group = PageGetContents(chain.page) + g * layout->gsize;
 			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
 			ItemPointer tids = ScoreahGroupTids(layout, group);
-			uint32		sums[SCOREAH_GROUP_ROWS];
+			uint32	   *sums = lut->sums;
 
 			scoreah_lut16_scan(ScoreahGroupCodes(layout, group), lut->qlut, model->nblocks, sums);
 			for (int i = 0; i < gh->nitems; i++)

@@ -128,6 +128,8 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 	int			nk;
 	uint8	   *codes,
 			   *qlut;
+	uint32	   *out;
+	void	   *operands;
 	ScoreahRandom rng;
 	double		scalarNs = 0;
 	uint32		sink = 0;
@@ -144,7 +146,8 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 	nk = scoreah_lut16_available(impls, lengthof(impls));
 	dispatched = scoreah_lut16_for(nblocks, (uint32) MyProcPid);
 	codes = palloc((Size) ngroups * nblocks * 16);
-	qlut = palloc((Size) nblocks * 16);
+	/* the table and sums where a scan has them (lut.c) */
+	operands = scoreah_lut16_operands(nblocks, &qlut, &out);
 	scoreah_random_init(&rng, 7);
 	for (Size i = 0; i < (Size) ngroups * nblocks * 16; i++)
 		codes[i] = (uint8) scoreah_random_next(&rng);
@@ -155,7 +158,6 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 	{
 		instr_time	start,
 					end;
-		uint32		out[SCOREAH_GROUP_ROWS];
 		double		ns;
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
@@ -183,5 +185,7 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 	/* keep the compiler from dropping the loops */
 	if (sink == 0xFFFFFFFF)
 		elog(DEBUG5, "scoreah kernel benchmark sink %u", sink);
+	pfree(codes);
+	pfree(operands);
 	return (Datum) 0;
 }

@@ -203,7 +203,7 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
 		char	   *group = PageGetContents(page) + g * gsize;
 		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
 		ItemPointer tids = ScoreahGroupTids(layout, group);
-		uint32		sums[SCOREAH_GROUP_ROWS];
+		uint32	   *sums = so->lut.sums;	/* beside the table: lut.c */
 		uint32		pass;
 		uint32		keep = gh->nitems >= SCOREAH_GROUP_ROWS ? PG_UINT32_MAX :
 			(((uint32) 1 << gh->nitems) - 1);

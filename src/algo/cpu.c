@@ -200,6 +200,8 @@ scoreah_init_kernels(bool forceScalar)
 
 #define CHOICE_SLOTS	8
 #define CHOICE_GROUPS	16		/* codes of 16 groups: in L1/L2 at any width */
+#define CHOICE_ROUNDS	7
+#define CHOICE_MARGIN	0.95	/* a wider kernel must be 5% faster */
 
 static struct
 {
@@ -207,6 +209,15 @@ static struct
 	const ScoreahLut16Impl *impl;
 }			lut16_choice[CHOICE_SLOTS];
 static int	lut16_choice_next;
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
 
 static double
 now_ns(void)
@@ -220,13 +231,23 @@ now_ns(void)
 /*
  * The fastest LUT16 kernel of this CPU at nblocks blocks: the first time
  * a backend asks for a block count, each kernel the CPU runs scores the
- * codes of 16 groups (in cache, as a leaf's page is) a few hundred times,
- * and the fastest of three rounds wins; later requests find the answer in
- * a small table.  Which instruction set is fastest depends on the CPU as
- * much as on its features (AVX-512 is not faster than AVX2 everywhere, and
- * the block count decides how much of a kernel runs in its tail), so it is
- * measured, not assumed.  All kernels give the same sums.  About 0.3 ms,
- * once per block count and backend.
+ * codes of 16 groups (in cache, as a leaf's page is; table and sums placed
+ * as a scan places them, scoreah_lut16_operands) a few hundred times in
+ * each of seven rounds; later requests find the answer in a small table.
+ * Which instruction set is fastest depends on the CPU as much as on its
+ * features (on AMD Zen 4 AVX-512 is 12% slower than AVX2 at 50 blocks and
+ * faster at 25 and from 100), and the block count decides how much of a
+ * kernel runs in its tail, so it is measured, not assumed.
+ *
+ * The kernels take turns within a round, after an untimed round, and each
+ * is judged by the median over the rounds of its time relative to the
+ * round's fastest, so that a stretch when the host slows every kernel, or
+ * an interrupt that slows one, does not decide; a wider kernel must also
+ * be CHOICE_MARGIN faster than the narrower one it would replace.  Timed
+ * one after the other, fastest total winning, 4 backends in 40 chose
+ * AVX-512 at 50 blocks on Zen 4 with the other core busy; now none in 60.
+ * All kernels give the same sums.  About 0.3 ms, once per block count and
+ * backend.
  */
 const ScoreahLut16Impl *
 scoreah_lut16_for(int nblocks, uint32 seed)
@@ -237,7 +258,9 @@ scoreah_lut16_for(int nblocks, uint32 seed)
 	const ScoreahLut16Impl *winner;
 	uint8	   *codes;
 	uint8	   *qlut;
-	uint32		sums[SCOREAH_GROUP_ROWS];
+	uint32	   *sums;
+	void	   *operands;
+	double		times[lengthof(lut16_registry)][CHOICE_ROUNDS];
 	int			reps;
 
 	if (!kernels_forced_scalar && nblocks > 0)
@@ -250,36 +273,50 @@ scoreah_lut16_for(int nblocks, uint32 seed)
 		return kernels_forced_scalar ? impls[0] : winner;
 
 	codes = scoreah_palloc((Size) CHOICE_GROUPS * nblocks * 16);
-	qlut = scoreah_palloc((Size) nblocks * 16);
+	operands = scoreah_lut16_operands(nblocks, &qlut, &sums);
 	for (Size i = 0; i < (Size) CHOICE_GROUPS * nblocks * 16; i++)
 		codes[i] = (uint8) ((seed = seed * 1103515245 + 12345) >> 16);
 	for (int i = 0; i < nblocks * 16; i++)
 		qlut[i] = (uint8) ((seed = seed * 1103515245 + 12345) >> 16);
-	reps = Max(2, 32768 / (CHOICE_GROUPS * nblocks));
-	for (int k = 1; k < n; k++)		/* the portable kernel never wins */
+	reps = Max(2, 16384 / (CHOICE_GROUPS * nblocks));
+	for (int round = -1; round < CHOICE_ROUNDS; round++)
 	{
-		double		t = -1;
+		double		fastest = -1;
 
-		for (int round = 0; round < 3; round++)
+		for (int j = 1; j < n; j++)
 		{
-			double		t0 = now_ns(),
-						dt;
+			/* the portable kernel never wins; round r starts at 1 + r % (n - 1) */
+			int			k = 1 + (j - 1 + Max(round, 0)) % (n - 1);
+			double		t0 = now_ns();
 
 			for (int r = 0; r < reps; r++)
 				for (int g = 0; g < CHOICE_GROUPS; g++)
 					impls[k]->scan(codes + (Size) g * nblocks * 16, qlut, nblocks, sums);
-			dt = now_ns() - t0;
-			if (t < 0 || dt < t)
-				t = dt;
+			times[k][Max(round, 0)] = Max(now_ns() - t0, 1.0);
 		}
-		if (best < 0 || t < best)
+		if (round < 0)
+			continue;			/* warming up */
+		for (int k = 1; k < n; k++)
+			if (fastest < 0 || times[k][round] < fastest)
+				fastest = times[k][round];
+		for (int k = 1; k < n; k++)
+			times[k][round] /= fastest;
+	}
+	for (int k = 1; k < n; k++)
+	{
+		double		rel;
+
+		qsort(times[k], CHOICE_ROUNDS, sizeof(double), cmp_double);
+		rel = times[k][CHOICE_ROUNDS / 2];
+		/* impls[] runs from narrow to wide: a wider one must win clearly */
+		if (best < 0 || rel < best * CHOICE_MARGIN)
 		{
-			best = t;
+			best = rel;
 			winner = impls[k];
 		}
 	}
 	scoreah_pfree(codes);
-	scoreah_pfree(qlut);
+	scoreah_pfree(operands);
 
 	lut16_choice[lut16_choice_next].nblocks = nblocks;
 	lut16_choice[lut16_choice_next].impl = winner;

@@ -17,12 +17,34 @@
 #include <emmintrin.h>
 #endif
 
+/*
+ * Room for a LUT16 kernel's table and sums: both on cache lines of their
+ * own, the sums right after the table.  Where they lie matters to the
+ * AVX-512 kernel: with the sums at the same address modulo 4 KB as the
+ * table (the stack and the heap put them anywhere), each call's loads of
+ * the table waited on the last call's stores of the sums, 14% slower at 50
+ * blocks on Zen 4, and in one backend 40% at 25; adjacent, they cannot
+ * alias while the table is shorter than 4 KB (248 blocks).  Returns the
+ * allocation to free.
+ */
+void *
+scoreah_lut16_operands(int nblocks, uint8 **qlut, uint32 **sums)
+{
+	Size		tbytes = TYPEALIGN(64, (Size) Max(nblocks, 1) * SCOREAH_CENTERS);
+	char	   *mem = scoreah_palloc(tbytes + sizeof(uint32) * SCOREAH_GROUP_ROWS + 64);
+	char	   *base = (char *) TYPEALIGN(64, mem);
+
+	*qlut = (uint8 *) base;
+	*sums = (uint32 *) (base + tbytes);
+	return mem;
+}
+
 void
 scoreah_lut_alloc(ScoreahLut lut, int nblocks)
 {
 	lut->nblocks = nblocks;
 	lut->flut = scoreah_palloc(sizeof(float) * nblocks * SCOREAH_CENTERS);
-	lut->qlut = scoreah_palloc(sizeof(uint8) * nblocks * SCOREAH_CENTERS);
+	lut->qmem = scoreah_lut16_operands(nblocks, &lut->qlut, &lut->sums);
 	lut->scale = 1;
 	lut->offset = 0;
 }
@@ -31,9 +53,11 @@ void
 scoreah_lut_free(ScoreahLut lut)
 {
 	scoreah_pfree(lut->flut);
-	scoreah_pfree(lut->qlut);
+	scoreah_pfree(lut->qmem);
 	lut->flut = NULL;
 	lut->qlut = NULL;
+	lut->sums = NULL;
+	lut->qmem = NULL;
 }
 
 /*

@@ -43,6 +43,8 @@ typedef size_t Size;
 #define PG_UINT32_MAX	UINT32_MAX
 #define PG_UINT64_MAX	UINT64_MAX
 #define lengthof(array) (sizeof(array) / sizeof((array)[0]))
+#define TYPEALIGN(ALIGNVAL, LEN) \
+	(((uintptr_t) (LEN) + ((ALIGNVAL) - 1)) & ~((uintptr_t) ((ALIGNVAL) - 1)))
 #define Min(x, y)		((x) < (y) ? (x) : (y))
 #define Max(x, y)		((x) > (y) ? (x) : (y))
 #define Assert(c)		assert(c)

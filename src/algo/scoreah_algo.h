@@ -276,6 +276,8 @@ typedef struct ScoreahLutData
 	int			nblocks;
 	float	   *flut;			/* nblocks x 16 float distances */
 	uint8	   *qlut;			/* nblocks x 16, (flut - min_b) * scale */
+	uint32	   *sums;			/* a group's 32 LUT16 sums, after qlut */
+	void	   *qmem;			/* the allocation qlut and sums lie in */
 	float		scale;			/* integer units per distance unit */
 	float		offset;			/* sum of the per-block minima */
 } ScoreahLutData;
@@ -283,6 +285,7 @@ typedef struct ScoreahLutData
 typedef ScoreahLutData *ScoreahLut;
 
 extern void scoreah_lut_alloc(ScoreahLut lut, int nblocks);
+extern void *scoreah_lut16_operands(int nblocks, uint8 **qlut, uint32 **sums);
 extern void scoreah_lut_free(ScoreahLut lut);
 extern void scoreah_lut_build(ScoreahModel model, const float *query,
 							  const float *center, ScoreahLut lut);
