@@ -22,6 +22,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "lib/stringinfo.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
 
@@ -38,16 +39,28 @@ PG_FUNCTION_INFO_V1(scoreah_kernel_benchmark);
 #define BENCHMARK_MAX_WORK		((double) 2e10) /* blocks x rows scored */
 
 /*
- * Which kernels this backend uses, e.g. "float=avx2 lut16=avx2
- * exact=avx2".
+ * Which kernels this backend uses, e.g. "float=avx2 lut16=avx512bw
+ * exact=avx2 lut16@50=avx2": lut16 is the widest LUT16 kernel the CPU runs
+ * (the build's calibration uses it), and each lut16@N the one a scan of an
+ * index with N blocks timed as fastest in this backend (cpu.c), so that a
+ * benchmark can say which kernel its figures are of.
  */
 Datum
 scoreah_kernels(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_TEXT_P(cstring_to_text(psprintf("float=%s lut16=%s exact=%s",
-											  scoreah_float_kernel_name(),
-											  scoreah_lut16_kernel_name(),
-											  scoreah_exact_kernel_name())));
+	StringInfoData out;
+	int			nblocks[8];
+	const char *names[8];
+	int			n = scoreah_lut16_choices(nblocks, names, lengthof(nblocks));
+
+	initStringInfo(&out);
+	appendStringInfo(&out, "float=%s lut16=%s exact=%s",
+					 scoreah_float_kernel_name(),
+					 scoreah_lut16_kernel_name(),
+					 scoreah_exact_kernel_name());
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&out, " lut16@%d=%s", nblocks[i], names[i]);
+	PG_RETURN_TEXT_P(cstring_to_text(out.data));
 }
 
 /* The codes of ngroups groups of nblocks blocks must fit the limit */

@@ -324,6 +324,32 @@ scoreah_lut16_for(int nblocks, uint32 seed)
 	return winner;
 }
 
+/*
+ * The block counts this backend has timed the LUT16 kernels for and the
+ * kernel each chose, oldest first: up to max of them; returns how many.
+ * None while scoreah.force_scalar_kernels is on: the scans then use the
+ * portable kernel whatever was timed.
+ */
+int
+scoreah_lut16_choices(int *nblocks, const char **names, int max)
+{
+	int			n = 0;
+
+	if (kernels_forced_scalar)
+		return 0;
+	for (int i = 0; i < CHOICE_SLOTS && n < max; i++)
+	{
+		int			slot = (lut16_choice_next + i) % CHOICE_SLOTS;
+
+		if (lut16_choice[slot].nblocks == 0)
+			continue;
+		nblocks[n] = lut16_choice[slot].nblocks;
+		names[n] = lut16_choice[slot].impl->name;
+		n++;
+	}
+	return n;
+}
+
 const char *
 scoreah_float_kernel_name(void)
 {

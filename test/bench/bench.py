@@ -988,12 +988,16 @@ class Bench:
         lat = best
         cur.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s", (name,))
         gp, cp = cur.fetchone()
+        # which LUT16 kernel this backend timed as fastest for the index (scoreah_kernels' lut16@N)
+        kern = one(cur, "SELECT scoreah_kernels()") if engine.startswith("scoreah") else None
         conn.close()
         rec = dict(type=rtype, engine=engine, rows=rows, params=params, qset=qs["name"], column=kind,
                    recall=hits / (k * len(args)) if truth is not None else None, queries=len(args),
                    qps=len(args) / lat.sum(), p50_ms=float(np.percentile(lat, 50) * 1000),
                    p99_ms=float(np.percentile(lat, 99) * 1000), mean_ms=float(lat.mean() * 1000),
                    plan=plan[:300], generic_plans=gp, custom_plans=cp, load1=loadavg())
+        if kern:
+            rec["kernels"] = kern
         if clients and self.clients:
             # the same number of passes as one client gets, the fastest kept,
             # so the ratio of the two is not biased by a single noisy pass
@@ -1569,6 +1573,15 @@ def header_lines(meta, pts, qsets):
         if meta.get("scoreah_kernels_forced_scalar") else "",
         "; selftest: %s" % meta["scoreah_kernel_selftest"] if meta.get("scoreah_kernel_selftest") else "",
         "; scoreah_vector %s" % meta["scoreah_vector_version"] if meta.get("scoreah_vector_version") else ""))
+    chosen = collections.Counter()
+    for p in pts:
+        for m in re.finditer(r" lut16@(\d+)=(\w+)", p.get("kernels") or ""):
+            chosen[(int(m.group(1)), m.group(2))] += 1
+    if chosen:
+        timed = sum(1 for p in pts if p.get("kernels"))
+        L.append("* LUT16 kernel each measuring backend timed as fastest for the index (`scoreah_kernels()` "
+                 "after each of scoreah's %d points): %s." % (timed, ", ".join(
+                     "%s at %d blocks in %d" % (name, nb, c) for (nb, name), c in sorted(chosen.items()))))
     lib = meta.get("scoreah_library")
     pin = meta.get("scoreah_library_pinned")
     if lib:

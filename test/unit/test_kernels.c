@@ -448,6 +448,53 @@ test_dispatch(void)
 		  "dispatched %s, best available %s", scoreah_lut16_kernel_name(), impls[n - 1]->name);
 }
 
+/*
+ * The LUT16 kernel timed for a block count: one the CPU runs (not the
+ * portable one when there is another), the same on every later request,
+ * listed by scoreah_lut16_choices oldest first, at most 8 block counts
+ * remembered; none listed while forced scalar.
+ */
+static void
+test_lut16_timed_choice(void)
+{
+	const ScoreahLut16Impl *impls[8];
+	int			n = scoreah_lut16_available(impls, lengthof(impls));
+	const int	counts[] = {50, 1, 16, 25, 64, 100, 200, 392, 1025};
+	const ScoreahLut16Impl *got[lengthof(counts)];
+	int			nb[16];
+	const char *names[16];
+	int			listed;
+
+	scoreah_init_kernels(false);
+	for (int i = 0; i < (int) lengthof(counts); i++)
+	{
+		bool		known = false;
+
+		got[i] = scoreah_lut16_for(counts[i], 7);
+		for (int k = 0; k < n; k++)
+			known |= got[i] == impls[k];
+		CHECK(known, "%d blocks: %s is not a kernel of this CPU", counts[i], got[i]->name);
+		CHECK(n == 1 || got[i] != impls[0], "%d blocks: the portable kernel chosen", counts[i]);
+		CHECK(scoreah_lut16_for(counts[i], 99) == got[i], "%d blocks: asked again, another kernel", counts[i]);
+	}
+	listed = scoreah_lut16_choices(nb, names, lengthof(nb));
+	if (n > 1)
+	{
+		/* nine block counts, eight remembered: the first is gone */
+		CHECK(listed == 8, "%d choices listed, expected 8", listed);
+		for (int i = 0; i < listed && i < 8; i++)
+			CHECK(nb[i] == counts[i + 1] && strcmp(names[i], got[i + 1]->name) == 0,
+				  "choice %d: %d blocks %s, expected %d blocks %s", i, nb[i], names[i],
+				  counts[i + 1], got[i + 1]->name);
+	}
+	else
+		CHECK(listed == 0, "%d choices listed with one kernel", listed);
+	scoreah_init_kernels(true);
+	CHECK(scoreah_lut16_choices(nb, names, lengthof(nb)) == 0, "choices listed while forced scalar");
+	CHECK(scoreah_lut16_for(50, 7) == impls[0], "forced scalar: %s", scoreah_lut16_for(50, 7)->name);
+	scoreah_init_kernels(false);
+}
+
 const UnitTestEntry unit_tests_kernels[] = {
 	{"half: all 65536 values round-trip", test_half_all_values},
 	{"half: rounding, overflow, subnormals", test_half_rounding},
@@ -463,5 +510,6 @@ const UnitTestEntry unit_tests_kernels[] = {
 	{"lut16: the admission mask at the range's ends and ties", test_lut16_below},
 	{"float: the finite test at every position, NaN and infinities", test_all_finite},
 	{"cpu: dispatch picks the best kernel, or scalar when forced", test_dispatch},
+	{"cpu: the LUT16 kernel timed per block count, kept and listed", test_lut16_timed_choice},
 	{NULL, NULL}
 };
