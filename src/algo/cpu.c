@@ -235,8 +235,8 @@ now_ns(void)
  * as a scan places them, scoreah_lut16_operands) a few hundred times in
  * each of seven rounds; later requests find the answer in a small table.
  * Which instruction set is fastest depends on the CPU as much as on its
- * features (on AMD Zen 4 AVX-512 is 12% slower than AVX2 at 50 blocks and
- * faster at 25 and from 100), and the block count decides how much of a
+ * features (on AMD Zen 4 AVX-512 is 12% slower than AVX2 at 50 blocks,
+ * faster at 25 and from 192), and the block count decides how much of a
  * kernel runs in its tail, so it is measured, not assumed.
  *
  * The kernels take turns within a round, after an untimed round, and each
