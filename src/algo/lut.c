@@ -23,9 +23,10 @@
  * AVX-512 kernel: with the sums at the same address modulo 4 KB as the
  * table (the stack and the heap put them anywhere), each call's loads of
  * the table waited on the last call's stores of the sums, 14% slower at 50
- * blocks on Zen 4, and in one backend 40% at 25; adjacent, they cannot
- * alias while the table is shorter than 4 KB (248 blocks).  Returns the
- * allocation to free.
+ * blocks on Zen 4 (and 40% at 25 in one backend, with the two where its
+ * stack and heap happened to put them); adjacent, they cannot alias while
+ * the table is shorter than 4 KB (248 blocks).  Returns the allocation to
+ * free.
  */
 void *
 scoreah_lut16_operands(int nblocks, uint8 **qlut, uint32 **sums)
