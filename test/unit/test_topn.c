@@ -149,6 +149,11 @@ test_sort_by_distance(void)
 			  (unsigned long long) c[i].id, (unsigned long long) want[i]);
 }
 
+/*
+ * The k smallest first, in (score, index) order, the rest a permutation of
+ * the others: against a selection sort, with ties, negatives, signed zeros,
+ * k of 0, n and more than n.
+ */
 static void
 test_order_smallest(void)
 {
@@ -167,6 +172,13 @@ test_order_smallest(void)
 		for (int i = 0; i < n; i++)
 		{
 			scores[i] = (float) scoreah_random_below(&r, trial % 3 ? 1000 : 5);
+			if (trial % 4 == 3)
+			{
+				/* negative scores, and zeros of both signs (which tie) */
+				scores[i] -= trial % 3 ? 500.0f : 2.0f;
+				if (scores[i] == 0 && (i & 1))
+					scores[i] = -0.0f;
+			}
 			order[i] = i;
 		}
 		/* reference: selection sort on (score, index) */
