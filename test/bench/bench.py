@@ -1167,6 +1167,7 @@ class Bench:
                     b = best.setdefault(e["label"], dict(qps=0.0, qps_clients=0.0, engine=e["engine"],
                                                          column=e["stmt"]["kind"]))
                     b["qps"] = max(b["qps"], r["qps"])
+                    b.setdefault("rounds", []).append(r["qps"])  # every round's, for medians and per-round ratios
                     b["qps_clients"] = max(b["qps_clients"], r.get("qps_clients", 0.0))
                     b["recall"], b["params"], b["p50_ms"] = r["recall"], p["params"], min(b.get("p50_ms", 1e9),
                                                                                            r["p50_ms"])
@@ -1183,8 +1184,9 @@ class Bench:
                            ratio_clients={lab: b["qps_clients"] / h["qps_clients"] if h["qps_clients"] else None
                                           for lab, b in best.items()}))
             log("  %s, target %.2f: %s" % (qs["name"], t, "; ".join(
-                "%s %.0f QPS (%d clients %.0f)%s" % (lab, b["qps"], a.clients, b["qps_clients"],
-                                                     ", %.2fx hnsw" % (b["qps"] / h["qps"]) if lab != "hnsw" else "")
+                "%s %.0f QPS (%d clients %.0f)%s" % (
+                    lab, b["qps"], a.clients, b["qps_clients"],
+                    ", %.2fx hnsw, medians %s" % (b["qps"] / h["qps"], round_ratios(b, h)) if lab != "hnsw" else "")
                 for lab, b in best.items())))
 
     def storage_variants(self, rows, leaves, kind, pts, stmt, qsets):
@@ -1541,6 +1543,16 @@ def storage_table(meta, qs, B, P, main_b, main_pts, VB):
                          if q else "-")
         L.append("| " + " | ".join(cells) + " |")
     return L
+
+
+def round_ratios(b, h):
+    """'3.32x (2.78-3.45)': the ratio of the medians of two engines' confirmation rounds, and the range of
+    the per-round ratios (the two measured minutes apart at most), or '-' for records without rounds."""
+    x, y = b.get("rounds") or [], h.get("rounds") or []
+    if not x or len(x) != len(y) or min(y) <= 0:
+        return "-"
+    per = [p / q for p, q in zip(x, y)]
+    return "%.2fx (%.2f-%.2f)" % (float(np.median(x)) / float(np.median(y)), min(per), max(per))
 
 
 def confirm_engines(c):
@@ -1932,15 +1944,17 @@ def report(out, records):
             who = list(confirm_engines(CQ[0]).keys()) + ["the round trip (%s)" % COLUMN_TYPE.get(x, x)
                                                            for x in (CQ[0].get("roundtrip") or {})]
             L.append("The best points above measured again, %s and %s taking turns for %d rounds, the fastest "
-                     "pass of each kept (the machine's speed drifts between the sweeps): the table to read the "
-                     "ratios from.%s" % (", ".join(who[:-1]), who[-1], CQ[0]["rounds"],
-                                         " The shares of the round trip are of the round trip measured in the "
-                                         "same rounds." if CQ[0].get("roundtrip") else ""))
+                     "pass of each kept (the machine's speed drifts between the sweeps), and the ratio of the "
+                     "rounds' medians with the range of the ratios within a round (one outlying pass moves the "
+                     "fastest, not the median): the table to read the ratios from.%s" % (
+                         ", ".join(who[:-1]), who[-1], CQ[0]["rounds"],
+                         " The shares of the round trip are of the round trip measured in the same rounds."
+                         if CQ[0].get("roundtrip") else ""))
             L.append("")
             L.append("| target | engine | settings | recall@%d | QPS 1 client | QPS %d clients | of round trip, "
-                     "1 / %d clients | / HNSW, 1 client | / HNSW, %d clients | search ms, 1 client | HNSW's search "
-                     "time / this |" % (k, nc, nc, nc))
-            L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+                     "1 / %d clients | / HNSW, 1 client | / HNSW, medians of the rounds (per-round range) | / HNSW, "
+                     "%d clients | search ms, 1 client | HNSW's search time / this |" % (k, nc, nc, nc))
+            L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
             ceilings = []
             for c in CQ:
                 E = confirm_engines(c)
@@ -1963,16 +1977,17 @@ def report(out, records):
                     else:
                         share = RT.cell(dict(b, rows=rows, qset=q))
                     sm = search_ms(b)
-                    L.append("| %.2f | %s | %s | %.4f | %.0f | %s | %s | %s | %s | %s | %s |" % (
+                    L.append("| %.2f | %s | %s | %.4f | %.0f | %s | %s | %s | %s | %s | %s | %s |" % (
                         c["target"], lab, ", ".join("%s=%s" % kv for kv in b["params"].items()), b["recall"],
                         b["qps"], "%.0f" % b["qps_clients"] if b.get("qps_clients") else "-", share,
                         "%.2fx" % (b["qps"] / h["qps"]) if h and lab != "hnsw" else "",
+                        round_ratios(b, h) if h and lab != "hnsw" else "",
                         "%.2fx" % (b["qps_clients"] / h["qps_clients"])
                         if h and lab != "hnsw" and b.get("qps_clients") and h.get("qps_clients") else "",
                         "%.3f" % sm if sm is not None else "-",
                         "%.2fx" % (hs / sm) if hs is not None and sm and sm > 0 and lab != "hnsw" else ""))
                 for kind, r in own.items():
-                    L.append("| %.2f | round trip (%s) | no search | | %.0f | %s | 100%% | | | | |" % (
+                    L.append("| %.2f | round trip (%s) | no search | | %.0f | %s | 100%% | | | | | |" % (
                         c["target"], COLUMN_TYPE.get(kind, kind), r["qps"],
                         "%.0f" % r["qps_clients"] if r.get("qps_clients") else "-"))
                 rt = own.get((h or {}).get("column") or "vector")
