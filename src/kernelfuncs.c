@@ -49,8 +49,8 @@ Datum
 scoreah_kernels(PG_FUNCTION_ARGS)
 {
 	StringInfoData out;
-	int			nblocks[8];
-	const char *names[8];
+	int			nblocks[SCOREAH_LUT16_CHOICES];
+	const char *names[SCOREAH_LUT16_CHOICES];
 	int			n = scoreah_lut16_choices(nblocks, names, lengthof(nblocks));
 
 	initStringInfo(&out);

@@ -198,7 +198,6 @@ scoreah_init_kernels(bool forceScalar)
 
 /* ---- the LUT16 kernel for a block count, chosen by timing ---- */
 
-#define CHOICE_SLOTS	8
 #define CHOICE_GROUPS	16		/* codes of 16 groups: in L1/L2 at any width */
 #define CHOICE_ROUNDS	7
 #define CHOICE_MARGIN	0.95	/* a wider kernel must be 5% faster */
@@ -207,7 +206,7 @@ static struct
 {
 	int			nblocks;		/* 0: free */
 	const ScoreahLut16Impl *impl;
-}			lut16_choice[CHOICE_SLOTS];
+}			lut16_choice[SCOREAH_LUT16_CHOICES];
 static int	lut16_choice_next;
 
 static int
@@ -264,7 +263,7 @@ scoreah_lut16_for(int nblocks, uint32 seed)
 	int			reps;
 
 	if (!kernels_forced_scalar && nblocks > 0)
-		for (int i = 0; i < CHOICE_SLOTS; i++)
+		for (int i = 0; i < SCOREAH_LUT16_CHOICES; i++)
 			if (lut16_choice[i].nblocks == nblocks)
 				return lut16_choice[i].impl;
 	n = scoreah_lut16_available(impls, lengthof(impls));
@@ -320,7 +319,7 @@ scoreah_lut16_for(int nblocks, uint32 seed)
 
 	lut16_choice[lut16_choice_next].nblocks = nblocks;
 	lut16_choice[lut16_choice_next].impl = winner;
-	lut16_choice_next = (lut16_choice_next + 1) % CHOICE_SLOTS;
+	lut16_choice_next = (lut16_choice_next + 1) % SCOREAH_LUT16_CHOICES;
 	return winner;
 }
 
@@ -337,9 +336,9 @@ scoreah_lut16_choices(int *nblocks, const char **names, int max)
 
 	if (kernels_forced_scalar)
 		return 0;
-	for (int i = 0; i < CHOICE_SLOTS && n < max; i++)
+	for (int i = 0; i < SCOREAH_LUT16_CHOICES && n < max; i++)
 	{
-		int			slot = (lut16_choice_next + i) % CHOICE_SLOTS;
+		int			slot = (lut16_choice_next + i) % SCOREAH_LUT16_CHOICES;
 
 		if (lut16_choice[slot].nblocks == 0)
 			continue;

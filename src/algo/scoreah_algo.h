@@ -112,6 +112,8 @@ extern const ScoreahExactKernels *scoreah_exact_kernels;
 extern void scoreah_init_kernels(bool forceScalar);
 extern const char *scoreah_float_kernel_name(void);
 extern const ScoreahLut16Impl *scoreah_lut16_for(int nblocks, uint32 seed);
+/* Block counts a backend remembers a timed LUT16 kernel for */
+#define SCOREAH_LUT16_CHOICES	8
 extern int	scoreah_lut16_choices(int *nblocks, const char **names, int max);
 extern const char *scoreah_lut16_kernel_name(void);
 extern const char *scoreah_exact_kernel_name(void);

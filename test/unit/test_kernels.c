@@ -480,9 +480,11 @@ test_lut16_timed_choice(void)
 	listed = scoreah_lut16_choices(nb, names, lengthof(nb));
 	if (n > 1)
 	{
-		/* nine block counts, eight remembered: the first is gone */
-		CHECK(listed == 8, "%d choices listed, expected 8", listed);
-		for (int i = 0; i < listed && i < 8; i++)
+		/* one block count more than are remembered: the first is gone */
+		CHECK(lengthof(counts) == SCOREAH_LUT16_CHOICES + 1, "the test needs %d block counts", SCOREAH_LUT16_CHOICES + 1);
+		CHECK(listed == SCOREAH_LUT16_CHOICES, "%d choices listed, expected %d", listed,
+			  SCOREAH_LUT16_CHOICES);
+		for (int i = 0; i < listed && i < SCOREAH_LUT16_CHOICES; i++)
 			CHECK(nb[i] == counts[i + 1] && strcmp(names[i], got[i + 1]->name) == 0,
 				  "choice %d: %d blocks %s, expected %d blocks %s", i, nb[i], names[i],
 				  counts[i + 1], got[i + 1]->name);
