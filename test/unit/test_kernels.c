@@ -481,7 +481,8 @@ test_lut16_timed_choice(void)
 	if (n > 1)
 	{
 		/* one block count more than are remembered: the first is gone */
-		CHECK(lengthof(counts) == SCOREAH_LUT16_CHOICES + 1, "the test needs %d block counts", SCOREAH_LUT16_CHOICES + 1);
+		CHECK(lengthof(counts) == SCOREAH_LUT16_CHOICES + 1,
+			  "the test needs %d block counts", SCOREAH_LUT16_CHOICES + 1);
 		CHECK(listed == SCOREAH_LUT16_CHOICES, "%d choices listed, expected %d", listed,
 			  SCOREAH_LUT16_CHOICES);
 		for (int i = 0; i < listed && i < SCOREAH_LUT16_CHOICES; i++)
