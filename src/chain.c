@@ -221,7 +221,7 @@ ScoreahChainNext(ScoreahChain chain)
 	chain->next = ScoreahPageGetOpaque(page)->nextblkno;
 	if ((chain->flags & SCOREAH_CHAIN_READAHEAD) && chain->next != InvalidBlockNumber &&
 		(chain->nblocks == 0 || chain->next < chain->nblocks))
-		chain->ahead = ScoreahPinAhead(chain->index, chain->hints, chain->next, 0, BLCKSZ);
+		chain->ahead = ScoreahPinAhead(chain->index, chain->hints, chain->next, 0, 0);
 	return true;
 }
 

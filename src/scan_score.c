@@ -582,7 +582,7 @@ ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
 	if (from < to)
 	{
 		ScoreahReadLeafRecent(index, cache, so->leafOrder[from], &entries[0]);
-		head = ScoreahPinAhead(index, cache, entries[0].codeHead, 0, BLCKSZ);
+		head = ScoreahPinAhead(index, cache, entries[0].codeHead, 0, 0);
 	}
 	for (int i = from; i < to; i++)
 	{
@@ -593,7 +593,7 @@ ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
 		if (i + 1 < to)
 		{
 			ScoreahReadLeafRecent(index, cache, so->leafOrder[i + 1], nxt);
-			nexthead = ScoreahPinAhead(index, cache, nxt->codeHead, 0, BLCKSZ);
+			nexthead = ScoreahPinAhead(index, cache, nxt->codeHead, 0, 0);
 		}
 		so->haveFloor = floorKey != NULL && i < floorUpto;
 		if (so->haveFloor)
