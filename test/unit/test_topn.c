@@ -152,7 +152,7 @@ test_sort_by_distance(void)
 /*
  * The k smallest first, in (score, index) order, the rest a permutation of
  * the others: against a selection sort, with ties, negatives, signed zeros,
- * k of 0, n and more than n.
+ * k of 0, n and more than n, and few of many (the bins' path).
  */
 static void
 test_order_smallest(void)
@@ -163,7 +163,8 @@ test_order_smallest(void)
 	for (int trial = 0; trial < 300; trial++)
 	{
 		int			n = 1 + (int) scoreah_random_below(&r, 500);
-		int			k = (int) scoreah_random_below(&r, n + 3);
+		/* every third trial few of many, as a scan's first round asks */
+		int			k = (int) scoreah_random_below(&r, trial % 3 == 2 ? Min(n / 4, 64) + 1 : n + 3);
 		float	   *scores = malloc(sizeof(float) * n);
 		int		   *order = malloc(sizeof(int) * n);
 		int		   *ref = malloc(sizeof(int) * n);
@@ -172,6 +173,8 @@ test_order_smallest(void)
 		for (int i = 0; i < n; i++)
 		{
 			scores[i] = (float) scoreah_random_below(&r, trial % 3 ? 1000 : 5);
+			if (trial % 6 == 5)
+				scores[i] = (float) (scoreah_random_double(&r) * 3.0 - 1.0);	/* few ties */
 			if (trial % 4 == 3)
 			{
 				/* negative scores, and zeros of both signs (which tie) */
