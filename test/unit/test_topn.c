@@ -220,16 +220,20 @@ cmp_dist(const void *a, const void *b)
 	return scoreah_distance_cmp((const ScoreahCandidate *) a, (const ScoreahCandidate *) b);
 }
 
-/* The inline sort against qsort, on many ties and on sorted input */
+/*
+ * The inline sort against qsort, on many ties and on sorted input; from
+ * trial 40 batches of up to 70 (a re-ranking batch's size) with negative
+ * scores, signed zeros and copies of one candidate.
+ */
 static void
 test_sort_by_approx(void)
 {
 	ScoreahRandom r;
 
 	scoreah_random_init(&r, 5);
-	for (int trial = 0; trial < 40; trial++)
+	for (int trial = 0; trial < 140; trial++)
 	{
-		int			n = (int) scoreah_random_below(&r, 3000);
+		int			n = (int) scoreah_random_below(&r, trial < 40 ? 3000 : 71);
 		ScoreahCandidate *a = malloc(sizeof(ScoreahCandidate) * (n + 1));
 		ScoreahCandidate *b = malloc(sizeof(ScoreahCandidate) * (n + 1));
 
@@ -239,6 +243,14 @@ test_sort_by_approx(void)
 			a[i].approx = trial % 3 == 0 ? (double) i :
 				(double) scoreah_random_below(&r, trial % 3 == 1 ? 7 : 1000000);
 			a[i].id = scoreah_random_next(&r);
+			if (trial >= 40)
+			{
+				a[i].approx -= trial % 3 == 1 ? 3 : 500000;
+				if (a[i].approx == 0 && (i & 1))
+					a[i].approx = -0.0;
+				if (i > 0 && scoreah_random_below(&r, 8) == 0)
+					a[i] = a[i - 1];	/* a candidate offered twice */
+			}
 		}
 		memcpy(b, a, sizeof(ScoreahCandidate) * n);
 		scoreah_sort_by_approx(a, n);
