@@ -22,6 +22,7 @@
 
 #include "access/xact.h"
 #include "lib/ilist.h"
+#include "storage/buf_internals.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -350,6 +351,29 @@ ScoreahReadBufferRecent(Relation index, ScoreahCache cache, BlockNumber blkno)
 	hint->blkno = blkno;
 	hint->buf = buf;
 	return buf;
+}
+
+/*
+ * Start pulling a block's buffer header and bytes [from, from + len) of
+ * its page toward the CPU cache without pinning it, if the hints know
+ * which buffer holds it: re-ranking looks several candidates ahead this
+ * way, so that the pin's header lock and the vector's lines are in cache
+ * by the time it gets there.  Nothing is read: a hint gone stale (the
+ * buffer reused since) costs a wasted prefetch, no more.
+ */
+void
+ScoreahPrefetchHinted(ScoreahCache cache, BlockNumber blkno, Size from, Size len)
+{
+	ScoreahBufferHint *hint = &cache->hints[blkno & (cache->nhints - 1)];
+	const char *p;
+
+	if (hint->blkno != blkno || hint->buf <= 0 || hint->buf > NBuffers)
+		return;
+	__builtin_prefetch(GetBufferDescriptor(hint->buf - 1));
+	p = (const char *) BufferGetPage(hint->buf);
+	__builtin_prefetch(p);
+	for (Size off = from & ~(Size) 63; off < Min(from + len, (Size) BLCKSZ); off += 64)
+		__builtin_prefetch(p + off);
 }
 
 /*

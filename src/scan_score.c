@@ -461,6 +461,9 @@ SortByLocation(ScoreahCandidate *c, int n)
 	pfree(keys);
 }
 
+/* Candidates whose page and vector re-ranking prefetches ahead (unpinned) */
+#define RERANK_PREFETCH		8
+
 /*
  * Exact distances of the batch from vectors kept in the index, each on one
  * page: visit the candidates in page order so each page is read and locked
@@ -482,10 +485,17 @@ RerankFromPages(IndexScanDesc scan)
 	int			aheadAt = 0;
 
 	SortByLocation(so->batch, so->nbatch);
+	for (int i = 0; i < Min(so->nbatch, RERANK_PREFETCH); i++)
+		if (so->batch[i].vpage != InvalidBlockNumber)
+			ScoreahPrefetchHinted(so->cache, so->batch[i].vpage, so->batch[i].voff, vbytes);
 	for (int i = 0; i < so->nbatch; i++)
 	{
 		ScoreahCandidate *c = &so->batch[i];
 
+		if (i + RERANK_PREFETCH < so->nbatch &&
+			so->batch[i + RERANK_PREFETCH].vpage != InvalidBlockNumber)
+			ScoreahPrefetchHinted(so->cache, so->batch[i + RERANK_PREFETCH].vpage,
+								  so->batch[i + RERANK_PREFETCH].voff, vbytes);
 		if (c->vpage == InvalidBlockNumber)
 			continue;			/* no readable vector (sorted last) */
 		if (c->vpage != cur)

@@ -828,6 +828,7 @@ extern void ScoreahInitCache(void);
 extern ScoreahCache ScoreahCacheAcquire(Relation index);
 extern void ScoreahCacheRelease(ScoreahCache cache);
 extern Buffer ScoreahReadBufferRecent(Relation index, ScoreahCache cache, BlockNumber blkno);
+extern void ScoreahPrefetchHinted(ScoreahCache cache, BlockNumber blkno, Size from, Size len);
 extern Buffer ScoreahPinAhead(Relation index, ScoreahCache cache, BlockNumber blkno,
 							  Size from, Size len);
 
