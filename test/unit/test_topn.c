@@ -164,7 +164,7 @@ test_order_smallest(void)
 	{
 		int			n = 1 + (int) scoreah_random_below(&r, 500);
 		/* every third trial few of many, as a scan's first round asks */
-		int			k = (int) scoreah_random_below(&r, trial % 3 == 2 ? Min(n / 4, 64) + 1 : n + 3);
+		int			k = (int) scoreah_random_below(&r, trial % 3 == 2 ? Min(n / 4, 128) + 1 : n + 3);
 		float	   *scores = malloc(sizeof(float) * n);
 		int		   *order = malloc(sizeof(int) * n);
 		int		   *ref = malloc(sizeof(int) * n);
