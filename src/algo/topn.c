@@ -532,9 +532,9 @@ scoreah_order_smallest(const float *scores, int *order, int n, int k)
 	for (last = 0; last < SMALLEST_BINS - 1 && ncand + counts[last] < k; last++)
 		ncand += counts[last];
 	ncand += counts[last];
-	if (ncand > 4 * k + 64)
+	if (ncand > 2 * k + 16)
 	{
-		/* bunched near the smallest: not worth the ranking */
+		/* bunched near the smallest: ranking them (n^2) would cost more */
 		scoreah_pfree(bins);
 		order_smallest_heap(scores, order, n, k);
 		return;
