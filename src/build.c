@@ -474,7 +474,22 @@ TrainCodebooks(ScoreahBuildState *state, int npq)
 			CHECK_FOR_INTERRUPTS();
 		scoreah_model_residual(model, x, leaf, x);
 	}
-	scoreah_pq_train(model, state->samples, npq, state->opts->trainingIterations, PQ_SEED);
+
+	/* the blocks shared out to parallel workers when worth it; same result */
+	{
+		int			request = plan_create_index_workers(RelationGetRelid(state->heap),
+														RelationGetRelid(state->index));
+		int			nworkers;
+
+		if (ScoreahBuildCodebooksParallel(model, state->samples, npq,
+										  state->opts->trainingIterations, PQ_SEED,
+										  request, &nworkers))
+			ereport(DEBUG1,
+					(errmsg_internal("scoreah build of \"%s\": codebook training with %d parallel workers",
+									 RelationGetRelationName(state->index), nworkers)));
+		else
+			scoreah_pq_train(model, state->samples, npq, state->opts->trainingIterations, PQ_SEED);
+	}
 }
 
 /*

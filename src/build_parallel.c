@@ -38,6 +38,7 @@
 #define PARALLEL_KEY_QUERY_TEXT UINT64CONST(0xA5C0000000000004)
 #define PARALLEL_KEY_CALIB		UINT64CONST(0xA5C0000000000005)
 #define PARALLEL_KEY_KMEANS		UINT64CONST(0xA5C0000000000006)
+#define PARALLEL_KEY_CODEBOOKS	UINT64CONST(0xA5C0000000000007)
 
 typedef struct ScoreahShared
 {
@@ -634,6 +635,136 @@ ScoreahBuildKmeansParallel(ScoreahBuildState *state, const float *data, int n, i
 
 	*nworkers = run.nworkers;
 	DestroyParallelContext(run.pcxt);
+	ExitParallelMode();
+	return true;
+}
+
+/* ---- codebook training: the blocks shared out ---- */
+
+/*
+ * The sample residuals and the codebooks, in one chunk of shared memory;
+ * participants take blocks in turn and write each block's centers in
+ * place.
+ */
+typedef struct ScoreahCodebooksShared
+{
+	int			n;
+	int			dim;
+	int			dpb;
+	int			nblocks;
+	int			iterations;
+	uint64		seed;
+	pg_atomic_uint32 nextBlock;
+	/* offsets from the start of this struct */
+	Size		dataOff;		/* n x dim floats */
+	Size		booksOff;		/* 16 x dim floats, the model's layout */
+	Size		total;
+} ScoreahCodebooksShared;
+
+PGDLLEXPORT void ScoreahParallelCodebooksMain(dsm_segment *seg, shm_toc *toc);
+
+static Size
+CodebooksSharedSize(int n, int dim, ScoreahCodebooksShared *layout)
+{
+	Size		off = MAXALIGN(sizeof(ScoreahCodebooksShared));
+
+	layout->dataOff = off;
+	off += MAXALIGN(sizeof(float) * (Size) n * dim);
+	layout->booksOff = off;
+	off += MAXALIGN(sizeof(float) * (Size) SCOREAH_CENTERS * dim);
+	layout->total = off;
+	return off;
+}
+
+/* Train blocks until none is left (workers and the leader alike) */
+static void
+CodebooksTakeBlocks(ScoreahCodebooksShared *cs)
+{
+	const float *data = KS_PTR(cs, dataOff, const float *);
+	float	   *books = KS_PTR(cs, booksOff, float *);
+	float	   *sub = palloc(sizeof(float) * (Size) Max(cs->n, 1) * cs->dpb);
+
+	for (;;)
+	{
+		uint32		b = pg_atomic_fetch_add_u32(&cs->nextBlock, 1);
+		int			start;
+
+		if (b >= (uint32) cs->nblocks)
+			break;
+		start = (int) b * cs->dpb;
+		/* the model's layout: block b's 16 centers at 16 * b * dpb */
+		scoreah_pq_train_block(data, cs->n, cs->dim, start, Min(cs->dpb, cs->dim - start),
+							   cs->iterations, cs->seed + b, sub,
+							   books + (Size) SCOREAH_CENTERS * start);
+	}
+	pfree(sub);
+}
+
+/* Entry point of a parallel codebook worker */
+void
+ScoreahParallelCodebooksMain(dsm_segment *seg, shm_toc *toc)
+{
+	CodebooksTakeBlocks(shm_toc_lookup(toc, PARALLEL_KEY_CODEBOOKS, false));
+}
+
+/*
+ * The model's codebooks trained by the leader and parallel workers, a
+ * block at a time, when there is enough work (as for the tree's k-means:
+ * 16 centers x dimensions x rows x iterations of at least 5 x 10^7) and
+ * the residuals' copy in shared memory stays within maintenance_work_mem.
+ * Every block is trained from its own data and seed, so the codebooks are
+ * the same whoever trains which.  Returns false (nothing done) otherwise.
+ * GloVe-100 331k with one worker: 1.7 s of training in the leader alone.
+ */
+bool
+ScoreahBuildCodebooksParallel(ScoreahModel model, const float *samples, int n,
+							  int iterations, uint64 seed, int request, int *nworkers)
+{
+	ScoreahCodebooksShared layout;
+	ScoreahCodebooksShared *cs;
+	ParallelContext *pcxt;
+	Size		size;
+	int			dim = model->dim;
+
+	*nworkers = 0;
+	if (request <= 0 || model->nblocks < 2 ||
+		(double) n * dim * SCOREAH_CENTERS * iterations < 5e7)
+		return false;
+	size = CodebooksSharedSize(n, dim, &layout);
+	if (size > (Size) maintenance_work_mem * 1024)
+		return false;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("scoreah", "ScoreahParallelCodebooksMain", request);
+	shm_toc_estimate_chunk(&pcxt->estimator, size);
+	shm_toc_estimate_keys(&pcxt->estimator, 1);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+	cs = shm_toc_allocate(pcxt->toc, size);
+	*cs = layout;
+	cs->n = n;
+	cs->dim = dim;
+	cs->dpb = model->dpb;
+	cs->nblocks = model->nblocks;
+	cs->iterations = iterations;
+	cs->seed = seed;
+	pg_atomic_init_u32(&cs->nextBlock, 0);
+	memcpy(KS_PTR(cs, dataOff, float *), samples, sizeof(float) * (Size) n * dim);
+	memset(KS_PTR(cs, booksOff, float *), 0, sizeof(float) * (Size) SCOREAH_CENTERS * dim);
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_CODEBOOKS, cs);
+
+	LaunchParallelWorkers(pcxt);
+	*nworkers = pcxt->nworkers_launched;
+	CodebooksTakeBlocks(cs);
+	WaitForParallelWorkersToFinish(pcxt);
+	memcpy(model->codebooks, KS_PTR(cs, booksOff, float *), sizeof(float) * (Size) SCOREAH_CENTERS * dim);
+
+	DestroyParallelContext(pcxt);
 	ExitParallelMode();
 	return true;
 }

@@ -882,6 +882,8 @@ extern int64 ScoreahBuildAddProgress(struct ScoreahShared *shared, int64 n);
 extern bool ScoreahBuildKmeansParallel(ScoreahBuildState *state, const float *data, int n,
 									   int dim, ScoreahKmeansParams *params, float *centers,
 									   int request, int *nworkers);
+extern bool ScoreahBuildCodebooksParallel(ScoreahModel model, const float *samples, int n,
+										  int iterations, uint64 seed, int request, int *nworkers);
 
 /* build_write.c: the pages of a new index */
 extern BlockNumber ScoreahBuildAllocBlock(Relation index);

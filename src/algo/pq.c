@@ -16,35 +16,44 @@
 /* ---- codebook training ---- */
 
 /*
+ * Train the 16 centers of one block (dimensions start..start+w-1) on n
+ * sample residuals (n x dim) into codebook (16 x w).  sub is scratch for
+ * n x w floats.  Each block depends only on its data and seed, so the
+ * blocks may be trained in any order by any process (build_parallel.c).
+ */
+void
+scoreah_pq_train_block(const float *samples, int n, int dim, int start, int w,
+					   int iterations, uint64 seed, float *sub, float *codebook)
+{
+	ScoreahKmeansParams params;
+
+	SCOREAH_CHECK_INTERRUPTS();
+	for (int i = 0; i < n; i++)
+		memcpy(sub + (Size) i * w, samples + (Size) i * dim + start, sizeof(float) * w);
+
+	params.k = SCOREAH_CENTERS;
+	params.iterations = iterations;
+	params.minClusterSize = 1;
+	params.spherical = false;
+	params.randomInit = false;	/* k-means++: 16 centers, cheap */
+	params.seed = seed;
+	params.assignFn = NULL;
+	params.assignArg = NULL;
+	scoreah_kmeans(sub, n, w, &params, codebook);
+}
+
+/*
  * Train the codebooks of every block on n sample residuals (n x dim).
  */
 void
 scoreah_pq_train(ScoreahModel model, const float *samples, int n,
 				 int iterations, uint64 seed)
 {
-	int			dim = model->dim;
 	float	   *sub = scoreah_palloc(sizeof(float) * (Size) Max(n, 1) * model->dpb);
 
 	for (int b = 0; b < model->nblocks; b++)
-	{
-		int			w = ScoreahBlockWidth(model, b);
-		int			start = b * model->dpb;
-		ScoreahKmeansParams params;
-
-		SCOREAH_CHECK_INTERRUPTS();
-		for (int i = 0; i < n; i++)
-			memcpy(sub + (Size) i * w, samples + (Size) i * dim + start, sizeof(float) * w);
-
-		params.k = SCOREAH_CENTERS;
-		params.iterations = iterations;
-		params.minClusterSize = 1;
-		params.spherical = false;
-		params.randomInit = false;	/* k-means++: 16 centers, cheap */
-		params.seed = seed + b;
-		params.assignFn = NULL;
-		params.assignArg = NULL;
-		scoreah_kmeans(sub, n, w, &params, ScoreahCodebook(model, b));
-	}
+		scoreah_pq_train_block(samples, n, model->dim, b * model->dpb, ScoreahBlockWidth(model, b),
+							   iterations, seed + b, sub, ScoreahCodebook(model, b));
 	scoreah_pfree(sub);
 }
 

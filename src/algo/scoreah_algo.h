@@ -259,6 +259,8 @@ typedef ScoreahModelData *ScoreahModel;
 
 extern void scoreah_pq_train(ScoreahModel model, const float *samples, int n,
 							 int iterations, uint64 seed);
+extern void scoreah_pq_train_block(const float *samples, int n, int dim, int start, int w,
+								   int iterations, uint64 seed, float *sub, float *codebook);
 extern void scoreah_pq_encode(ScoreahModel model, const float *residual,
 							  const float *original, double threshold,
 							  uint8 *codes);

@@ -5,7 +5,8 @@
 # rows into tuplesorts over a shared file set, the leader merges and writes.
 # The model (centroids, codebooks) is trained from the same sample (a large
 # tree's k-means assigns points with the workers too, adding their sums in
-# a fixed order), so both builds must hold the same rows in the same
+# a fixed order; the workers train codebook blocks, each from its own data
+# and seed), so both builds must hold the same rows in the same
 # leaves with the same codes; rows within a leaf may come in another order.  This
 # file checks that the parallel build really used workers (DEBUG1 message),
 # that scoreah_index_info reports the same leaves and rows, that
@@ -92,6 +93,8 @@ while (my ($opclass, $with) = splice(@opts, 0, 2))
 
 	$err = build($parallel, 2, $opclass, $with);
 	like($err, qr/using [12] parallel workers/, "$parallel: the build used parallel workers");
+	like($err, qr/codebook training with [12] parallel workers/,
+		"$parallel: the codebooks were trained with parallel workers");
 	if ($big)
 	{
 		like($err, qr/k-means with [12] parallel workers/, "$parallel: the tree's k-means used parallel workers");
