@@ -466,10 +466,46 @@ typedef struct ScoreahKmeansShared
 	Size		assignOff;
 	Size		sumsOff;		/* SCOREAH_KMEANS_CHUNKS x k x dim doubles */
 	Size		countsOff;		/* SCOREAH_KMEANS_CHUNKS x k ints */
-	Size		total;
 } ScoreahKmeansShared;
 
 #define KS_PTR(ks, off, type) ((type) ((char *) (ks) + (ks)->off))
+
+/*
+ * A parallel context for training: entry point function, one chunk of
+ * shared memory of size bytes under key (*chunk), in parallel mode.  NULL,
+ * with nothing left behind, when the chunk would pass maintenance_work_mem
+ * or no dynamic shared memory could be had: the caller trains in its own
+ * process.  EndTrainingContext undoes it.
+ */
+static ParallelContext *
+BeginTrainingContext(const char *function, int request, uint64 key, Size size, void **chunk)
+{
+	ParallelContext *pcxt;
+
+	if (size > (Size) maintenance_work_mem * 1024)
+		return NULL;
+	EnterParallelMode();
+	pcxt = CreateParallelContext("scoreah", function, request);
+	shm_toc_estimate_chunk(&pcxt->estimator, size);
+	shm_toc_estimate_keys(&pcxt->estimator, 1);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return NULL;
+	}
+	*chunk = shm_toc_allocate(pcxt->toc, size);
+	shm_toc_insert(pcxt->toc, key, *chunk);
+	return pcxt;
+}
+
+static void
+EndTrainingContext(ParallelContext *pcxt)
+{
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+}
 
 typedef struct ScoreahKmeansRun
 {
@@ -498,7 +534,6 @@ KmeansSharedSize(int n, int dim, int k, ScoreahKmeansShared *layout)
 	off += MAXALIGN(sizeof(double) * (Size) SCOREAH_KMEANS_CHUNKS * k * dim);
 	layout->countsOff = off;
 	off += MAXALIGN(sizeof(int) * (Size) SCOREAH_KMEANS_CHUNKS * k);
-	layout->total = off;
 	return off;
 }
 
@@ -595,35 +630,23 @@ ScoreahBuildKmeansParallel(ScoreahBuildState *state, const float *data, int n, i
 {
 	ScoreahKmeansShared layout;
 	ScoreahKmeansRun run;
-	Size		size;
+	void	   *chunk;
 
 	*nworkers = 0;
 	if (request <= 0 || !scoreah_kmeans_full_search(params->k, dim) ||
 		(double) n * params->k * dim < 2.5e8)
 		return false;
-	size = KmeansSharedSize(n, dim, params->k, &layout);
-	if (size > (Size) maintenance_work_mem * 1024)
+	run.pcxt = BeginTrainingContext("ScoreahParallelKmeansMain", request, PARALLEL_KEY_KMEANS,
+									KmeansSharedSize(n, dim, params->k, &layout), &chunk);
+	if (run.pcxt == NULL)
 		return false;
-
-	EnterParallelMode();
-	run.pcxt = CreateParallelContext("scoreah", "ScoreahParallelKmeansMain", request);
-	shm_toc_estimate_chunk(&run.pcxt->estimator, size);
-	shm_toc_estimate_keys(&run.pcxt->estimator, 1);
-	InitializeParallelDSM(run.pcxt);
-	if (run.pcxt->seg == NULL)
-	{
-		DestroyParallelContext(run.pcxt);
-		ExitParallelMode();
-		return false;
-	}
-	run.ks = shm_toc_allocate(run.pcxt->toc, size);
+	run.ks = chunk;
 	*run.ks = layout;
 	run.ks->n = n;
 	run.ks->dim = dim;
 	run.ks->k = params->k;
 	pg_atomic_init_u32(&run.ks->nextChunk, 0);
 	memcpy(KS_PTR(run.ks, dataOff, float *), data, sizeof(float) * (Size) n * dim);
-	shm_toc_insert(run.pcxt->toc, PARALLEL_KEY_KMEANS, run.ks);
 	run.launched = false;
 	run.nworkers = 0;
 
@@ -634,8 +657,7 @@ ScoreahBuildKmeansParallel(ScoreahBuildState *state, const float *data, int n, i
 	params->assignArg = NULL;
 
 	*nworkers = run.nworkers;
-	DestroyParallelContext(run.pcxt);
-	ExitParallelMode();
+	EndTrainingContext(run.pcxt);
 	return true;
 }
 
@@ -658,7 +680,6 @@ typedef struct ScoreahCodebooksShared
 	/* offsets from the start of this struct */
 	Size		dataOff;		/* n x dim floats */
 	Size		booksOff;		/* 16 x dim floats, the model's layout */
-	Size		total;
 } ScoreahCodebooksShared;
 
 PGDLLEXPORT void ScoreahParallelCodebooksMain(dsm_segment *seg, shm_toc *toc);
@@ -672,7 +693,6 @@ CodebooksSharedSize(int n, int dim, ScoreahCodebooksShared *layout)
 	off += MAXALIGN(sizeof(float) * (Size) n * dim);
 	layout->booksOff = off;
 	off += MAXALIGN(sizeof(float) * (Size) SCOREAH_CENTERS * dim);
-	layout->total = off;
 	return off;
 }
 
@@ -723,29 +743,18 @@ ScoreahBuildCodebooksParallel(ScoreahModel model, const float *samples, int n,
 	ScoreahCodebooksShared layout;
 	ScoreahCodebooksShared *cs;
 	ParallelContext *pcxt;
-	Size		size;
+	void	   *chunk;
 	int			dim = model->dim;
 
 	*nworkers = 0;
 	if (request <= 0 || model->nblocks < 2 ||
 		(double) n * dim * SCOREAH_CENTERS * iterations < 5e7)
 		return false;
-	size = CodebooksSharedSize(n, dim, &layout);
-	if (size > (Size) maintenance_work_mem * 1024)
+	pcxt = BeginTrainingContext("ScoreahParallelCodebooksMain", request, PARALLEL_KEY_CODEBOOKS,
+								CodebooksSharedSize(n, dim, &layout), &chunk);
+	if (pcxt == NULL)
 		return false;
-
-	EnterParallelMode();
-	pcxt = CreateParallelContext("scoreah", "ScoreahParallelCodebooksMain", request);
-	shm_toc_estimate_chunk(&pcxt->estimator, size);
-	shm_toc_estimate_keys(&pcxt->estimator, 1);
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
-	{
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
-		return false;
-	}
-	cs = shm_toc_allocate(pcxt->toc, size);
+	cs = chunk;
 	*cs = layout;
 	cs->n = n;
 	cs->dim = dim;
@@ -756,15 +765,12 @@ ScoreahBuildCodebooksParallel(ScoreahModel model, const float *samples, int n,
 	pg_atomic_init_u32(&cs->nextBlock, 0);
 	memcpy(KS_PTR(cs, dataOff, float *), samples, sizeof(float) * (Size) n * dim);
 	memset(KS_PTR(cs, booksOff, float *), 0, sizeof(float) * (Size) SCOREAH_CENTERS * dim);
-	shm_toc_insert(pcxt->toc, PARALLEL_KEY_CODEBOOKS, cs);
 
 	LaunchParallelWorkers(pcxt);
 	*nworkers = pcxt->nworkers_launched;
 	CodebooksTakeBlocks(cs);
 	WaitForParallelWorkersToFinish(pcxt);
 	memcpy(model->codebooks, KS_PTR(cs, booksOff, float *), sizeof(float) * (Size) SCOREAH_CENTERS * dim);
-
-	DestroyParallelContext(pcxt);
-	ExitParallelMode();
+	EndTrainingContext(pcxt);
 	return true;
 }

@@ -353,13 +353,22 @@ ScoreahReadBufferRecent(Relation index, ScoreahCache cache, BlockNumber blkno)
 	return buf;
 }
 
+/* Start pulling the lines of bytes [from, from + len) of page p into the CPU cache */
+static inline void
+PrefetchBytes(const char *p, Size from, Size len)
+{
+	for (Size off = from & ~(Size) 63; off < Min(from + len, (Size) BLCKSZ); off += 64)
+		__builtin_prefetch(p + off);
+}
+
 /*
  * Start pulling a block's buffer header and bytes [from, from + len) of
  * its page toward the CPU cache without pinning it, if the hints know
  * which buffer holds it: re-ranking looks several candidates ahead this
  * way, so that the pin's header lock and the vector's lines are in cache
  * by the time it gets there.  Nothing is read: a hint gone stale (the
- * buffer reused since) costs a wasted prefetch, no more.
+ * buffer reused since) costs a wasted prefetch, no more.  An invalid block
+ * (a candidate without a readable vector) is skipped.
  */
 void
 ScoreahPrefetchHinted(ScoreahCache cache, BlockNumber blkno, Size from, Size len)
@@ -367,13 +376,13 @@ ScoreahPrefetchHinted(ScoreahCache cache, BlockNumber blkno, Size from, Size len
 	ScoreahBufferHint *hint = &cache->hints[blkno & (cache->nhints - 1)];
 	const char *p;
 
-	if (hint->blkno != blkno || hint->buf <= 0 || hint->buf > NBuffers)
+	if (blkno == InvalidBlockNumber || hint->blkno != blkno || hint->buf <= 0 ||
+		hint->buf > NBuffers)
 		return;
 	__builtin_prefetch(GetBufferDescriptor(hint->buf - 1));
 	p = (const char *) BufferGetPage(hint->buf);
 	__builtin_prefetch(p);
-	for (Size off = from & ~(Size) 63; off < Min(from + len, (Size) BLCKSZ); off += 64)
-		__builtin_prefetch(p + off);
+	PrefetchBytes(p, from, len);
 }
 
 /*
@@ -397,7 +406,6 @@ ScoreahPinAhead(Relation index, ScoreahCache cache, BlockNumber blkno, Size from
 	p = (const char *) BufferGetPage(buf);
 	__builtin_prefetch(p);		/* the header and the special space: */
 	__builtin_prefetch(p + BLCKSZ - 1);	/* both are checked first */
-	for (Size off = from & ~(Size) 63; off < Min(from + len, (Size) BLCKSZ); off += 64)
-		__builtin_prefetch(p + off);
+	PrefetchBytes(p, from, len);
 	return buf;
 }

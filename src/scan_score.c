@@ -483,19 +483,17 @@ RerankFromPages(IndexScanDesc scan)
 	int			kept = 0;
 	Buffer		ahead = InvalidBuffer;
 	int			aheadAt = 0;
+	int			prefetched = 0;
 
 	SortByLocation(so->batch, so->nbatch);
-	for (int i = 0; i < Min(so->nbatch, RERANK_PREFETCH); i++)
-		if (so->batch[i].vpage != InvalidBlockNumber)
-			ScoreahPrefetchHinted(so->cache, so->batch[i].vpage, so->batch[i].voff, vbytes);
 	for (int i = 0; i < so->nbatch; i++)
 	{
 		ScoreahCandidate *c = &so->batch[i];
 
-		if (i + RERANK_PREFETCH < so->nbatch &&
-			so->batch[i + RERANK_PREFETCH].vpage != InvalidBlockNumber)
-			ScoreahPrefetchHinted(so->cache, so->batch[i + RERANK_PREFETCH].vpage,
-								  so->batch[i + RERANK_PREFETCH].voff, vbytes);
+		/* candidates up to RERANK_PREFETCH ahead of this one on their way */
+		for (; prefetched < Min(so->nbatch, i + 1 + RERANK_PREFETCH); prefetched++)
+			ScoreahPrefetchHinted(so->cache, so->batch[prefetched].vpage,
+								  so->batch[prefetched].voff, vbytes);
 		if (c->vpage == InvalidBlockNumber)
 			continue;			/* no readable vector (sorted last) */
 		if (c->vpage != cur)
