@@ -464,15 +464,17 @@ TrainCodebooks(ScoreahBuildState *state, int npq)
 	if (model->nblocks == 0)
 		return;
 	SetPhase(state, SCOREAH_PHASE_CODEBOOKS);
-	for (int i = 0; i < npq && model->residual; i++)
+	for (int i0 = 0; i0 < npq && model->residual; i0 += 1024)
 	{
-		float	   *x = state->samples + (Size) i * dim;
-		int			leaf = scoreah_nearest_l2(x, model->centroids, model->centroidNorms,
-											  model->nleaves, dim, NULL);
+		int			leaves[1024];
+		int			n = Min(1024, npq - i0);
+		float	   *x = state->samples + (Size) i0 * dim;
 
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		scoreah_model_residual(model, x, leaf, x);
+		CHECK_FOR_INTERRUPTS();
+		scoreah_nearest_l2_rows(x, n, model->centroids, model->centroidNorms,
+								model->nleaves, dim, leaves);
+		for (int i = 0; i < n; i++)
+			scoreah_model_residual(model, x + (Size) i * dim, leaves[i], x + (Size) i * dim);
 	}
 
 	/* the blocks shared out to parallel workers when worth it; same result */

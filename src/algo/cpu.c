@@ -161,6 +161,7 @@ scoreah_lut16_available(const ScoreahLut16Impl **impls, int max)
 ScoreahFloatKernel scoreah_dot;
 ScoreahFloatKernel scoreah_l2sq;
 ScoreahDotManyKernel scoreah_dot_many;
+ScoreahDotCrossKernel scoreah_dot_cross;
 ScoreahLut16Kernel scoreah_lut16_scan;
 const ScoreahExactKernels *scoreah_exact_kernels;
 
@@ -189,6 +190,7 @@ scoreah_init_kernels(bool forceScalar)
 	scoreah_dot = f->dot;
 	scoreah_l2sq = f->l2sq;
 	scoreah_dot_many = f->dot_many;
+	scoreah_dot_cross = f->dot_cross;
 	float_name = f->name;
 	scoreah_exact_kernels = forceScalar ? esets[0] : esets[ne - 1];
 	scoreah_lut16_scan = l->scan;

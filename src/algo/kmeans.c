@@ -230,6 +230,59 @@ nearest_transposed(const float *x, const float *ct, int k, int dim, float *scrat
 }
 
 /*
+ * scoreah_nearest_l2 for n rows of x (one after another) into nearest[]:
+ * the same search (the dot products may round differently), but a few
+ * rows at a time through the cross kernel, which reads each center once
+ * for several rows: one row's search is bound by reading the centers when
+ * they do not fit in L1 (GloVe's tree: 1.2 us a row against 2.3).
+ */
+#define NEAREST_ROWS	6
+#define NEAREST_CENTERS	64
+
+void
+scoreah_nearest_l2_rows(const float *x, int n, const float *centers, const float *cnorms,
+						int k, int dim, int *nearest)
+{
+	float		dots[NEAREST_ROWS * NEAREST_CENTERS];
+
+	if (dim <= 4)
+	{
+		for (int i = 0; i < n; i++)
+			nearest[i] = scoreah_nearest_l2(x + (Size) i * dim, centers, cnorms, k, dim, NULL);
+		return;
+	}
+	for (int i0 = 0; i0 < n; i0 += NEAREST_ROWS)
+	{
+		int			nr = Min(NEAREST_ROWS, n - i0);
+		float		bestv[NEAREST_ROWS];
+
+		for (int r = 0; r < nr; r++)
+		{
+			bestv[r] = FLT_MAX;
+			nearest[i0 + r] = 0;
+		}
+		/* centers in runs that stay in L1 while the rows pass over them */
+		for (int j0 = 0; j0 < k; j0 += NEAREST_CENTERS)
+		{
+			int			nc = Min(NEAREST_CENTERS, k - j0);
+
+			scoreah_dot_cross(x + (Size) i0 * dim, nr, centers + (Size) j0 * dim, nc, dim, dots);
+			for (int r = 0; r < nr; r++)
+				for (int j = 0; j < nc; j++)
+				{
+					float		v = cnorms[j0 + j] - 2 * dots[r * nc + j];
+
+					if (v < bestv[r])
+					{
+						bestv[r] = v;
+						nearest[i0 + r] = j0 + j;
+					}
+				}
+		}
+	}
+}
+
+/*
  * Search all centers for x: nearest (c) and the distances to the nearest
  * and second nearest (true distances, not squared).
  */
@@ -399,25 +452,30 @@ scoreah_kmeans_assign_range(const float *data, int dim, const float *centers,
 							int *assign, double *sums, int *counts)
 {
 	int			changed = 0;
+	int			nearest[256];
 
-	for (int i = lo; i < hi; i++)
+	for (int i0 = lo; i0 < hi; i0 += lengthof(nearest))
 	{
-		const float *x = data + (Size) i * dim;
-		int			c;
-		double	   *sum;
+		int			n = Min((int) lengthof(nearest), hi - i0);
 
-		if ((i & 255) == 0)
-			SCOREAH_CHECK_INTERRUPTS();
-		c = scoreah_nearest_l2(x, centers, cnorms, k, dim, NULL);
-		if (c != assign[i])
+		SCOREAH_CHECK_INTERRUPTS();
+		scoreah_nearest_l2_rows(data + (Size) i0 * dim, n, centers, cnorms, k, dim, nearest);
+		for (int i = i0; i < i0 + n; i++)
 		{
-			changed++;
-			assign[i] = c;
+			const float *x = data + (Size) i * dim;
+			int			c = nearest[i - i0];
+			double	   *sum;
+
+			if (c != assign[i])
+			{
+				changed++;
+				assign[i] = c;
+			}
+			counts[c]++;
+			sum = sums + (Size) c * dim;
+			for (int d = 0; d < dim; d++)
+				sum[d] += x[d];
 		}
-		counts[c]++;
-		sum = sums + (Size) c * dim;
-		for (int d = 0; d < dim; d++)
-			sum[d] += x[d];
 	}
 	return changed;
 }

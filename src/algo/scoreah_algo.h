@@ -53,6 +53,8 @@ extern void scoreah_shuffle_rows(float *rows, uint64 *tags, int n, int dim,
 typedef float (*ScoreahFloatKernel) (const float *a, const float *b, int n);
 typedef void (*ScoreahDotManyKernel) (const float *x, const float *m, int k,
 									  int dim, float *out);
+typedef void (*ScoreahDotCrossKernel) (const float *x, int nx, const float *m, int k,
+									   int dim, float *out);
 
 typedef struct ScoreahFloatKernels
 {
@@ -60,6 +62,8 @@ typedef struct ScoreahFloatKernels
 	ScoreahFloatKernel dot;
 	ScoreahFloatKernel l2sq;
 	ScoreahDotManyKernel dot_many;	/* dot products of x with k rows of m */
+	ScoreahDotCrossKernel dot_cross;	/* of nx rows of x with k rows of m,
+										 * out[i * k + j] */
 } ScoreahFloatKernels;
 
 /*
@@ -106,6 +110,7 @@ extern const ScoreahLut16Impl scoreah_lut16_scalar;
 extern ScoreahFloatKernel scoreah_dot;
 extern ScoreahFloatKernel scoreah_l2sq;
 extern ScoreahDotManyKernel scoreah_dot_many;
+extern ScoreahDotCrossKernel scoreah_dot_cross;
 extern ScoreahLut16Kernel scoreah_lut16_scan;
 extern const ScoreahExactKernels *scoreah_exact_kernels;
 
@@ -225,6 +230,9 @@ extern int	scoreah_kmeans(const float *data, int n, int dim,
 /* Index of the nearest center by squared L2 (cnorms: squared norms) */
 extern int	scoreah_nearest_l2(const float *x, const float *centers,
 							   const float *cnorms, int k, int dim, float *dist);
+/* The same for n rows of x, several at a time (faster for many centers) */
+extern void scoreah_nearest_l2_rows(const float *x, int n, const float *centers,
+									const float *cnorms, int k, int dim, int *nearest);
 
 /* ---- pq.c: the trained model, codebooks, anisotropic encoding ---- */
 

@@ -62,9 +62,12 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 
 /*
  * Compare every float kernel set with the portable one at dim dimensions,
- * to rounding: the dot products of one vector with 37 others, one by one
- * and all at once, and squared L2 distances.
+ * to rounding: the dot products of NROWS vectors with 37 others, one by
+ * one, a row at a time and all rows at once, and squared L2 distances.
+ * Five rows and 37 others leave remainders to the cross kernel's tiles.
  */
+#define SELFTEST_ROWS	5
+
 int
 scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 {
@@ -72,42 +75,52 @@ scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 	const ScoreahFloatKernels *ref = &scoreah_float_kernels_scalar;
 	int			nsets = scoreah_float_available(sets, lengthof(sets));
 	int			k = 37;
+	int			nx = SELFTEST_ROWS;
 	ScoreahRandom rng;
-	float	   *x = scoreah_palloc(sizeof(float) * Max(dim, 1));
+	float	   *x = scoreah_palloc(sizeof(float) * Max(dim, 1) * nx);
 	float	   *m = scoreah_palloc(sizeof(float) * Max(dim, 1) * k);
 	float	   *got = scoreah_palloc(sizeof(float) * k);
+	float	   *cross = scoreah_palloc(sizeof(float) * k * nx);
 	float	   *want = scoreah_palloc(sizeof(float) * k);
 
 	mismatch[0] = '\0';
 	scoreah_random_init(&rng, seed);
-	for (int i = 0; i < dim; i++)
+	for (int i = 0; i < dim * nx; i++)
 		x[i] = (float) (scoreah_random_double(&rng) * 2 - 1);
 	for (int i = 0; i < dim * k; i++)
 		m[i] = (float) (scoreah_random_double(&rng) * 2 - 1);
-	ref->dot_many(x, m, k, dim, want);
 	for (int s = 0; s < nsets && mismatch[0] == '\0'; s++)
 	{
-		sets[s]->dot_many(x, m, k, dim, got);
-		for (int j = 0; j < k; j++)
+		sets[s]->dot_cross(x, nx, m, k, dim, cross);
+		for (int i = 0; i < nx && mismatch[0] == '\0'; i++)
 		{
-			const float *r = m + (Size) j * dim;
-			double		scale = sqrt((double) ref->dot(x, x, dim) * ref->dot(r, r, dim)) + 1e-30;
-			float		d1 = sets[s]->dot(x, r, dim);
-			float		l1 = sets[s]->l2sq(x, r, dim);
-			float		l2 = ref->l2sq(x, r, dim);
+			const float *xi = x + (Size) i * dim;
 
-			if (fabs(got[j] - want[j]) > 1e-5 * scale || fabs(d1 - want[j]) > 1e-5 * scale ||
-				fabs(l1 - l2) > 1e-5 * (l2 + 1e-30))
+			ref->dot_many(xi, m, k, dim, want);
+			sets[s]->dot_many(xi, m, k, dim, got);
+			for (int j = 0; j < k; j++)
 			{
-				snprintf(mismatch, len, "float kernel %s differs from scalar at %d dimensions",
-						 sets[s]->name, dim);
-				break;
+				const float *r = m + (Size) j * dim;
+				double		scale = sqrt((double) ref->dot(xi, xi, dim) * ref->dot(r, r, dim)) + 1e-30;
+				float		d1 = sets[s]->dot(xi, r, dim);
+				float		l1 = sets[s]->l2sq(xi, r, dim);
+				float		l2 = ref->l2sq(xi, r, dim);
+
+				if (fabs(got[j] - want[j]) > 1e-5 * scale || fabs(d1 - want[j]) > 1e-5 * scale ||
+					fabs(cross[i * k + j] - want[j]) > 1e-5 * scale ||
+					fabs(l1 - l2) > 1e-5 * (l2 + 1e-30))
+				{
+					snprintf(mismatch, len, "float kernel %s differs from scalar at %d dimensions",
+							 sets[s]->name, dim);
+					break;
+				}
 			}
 		}
 	}
 	scoreah_pfree(x);
 	scoreah_pfree(m);
 	scoreah_pfree(got);
+	scoreah_pfree(cross);
 	scoreah_pfree(want);
 	return nsets;
 }
