@@ -15,6 +15,47 @@
 /* ---- assignment ---- */
 
 /*
+ * The running nearest (*bestv, *best) updated with a run of n centers
+ * from index base on: |c|^2 - 2<x, c> from their squared norms and dot
+ * products.  Four lanes without a branch (the first of equal values
+ * stays, as in a scan in order); the last n % 4 one by one.
+ */
+static inline void
+nearest_in_run(const float *cnorms, const float *dots, int n, int base,
+			   float *bestv, int *best)
+{
+	ScoreahV4f	bv = {*bestv, *bestv, *bestv, *bestv};
+	ScoreahV4i	bj = {*best, *best, *best, *best};
+	ScoreahV4i	lane = {0, 1, 2, 3};
+	float		m;
+	int			i;
+	int			j = 0;
+
+	for (; j + 4 <= n; j += 4)
+	{
+		ScoreahV4f	c,
+					d;
+
+		memcpy(&c, cnorms + j, sizeof(c));
+		memcpy(&d, dots + j, sizeof(d));
+		scoreah_v4_min_step(c - 2 * d, lane + (base + j), &bv, &bj);
+	}
+	i = scoreah_v4_argmin(bv, bj, &m);
+	for (; j < n; j++)
+	{
+		float		v = cnorms[j] - 2 * dots[j];
+
+		if (v < m)
+		{
+			m = v;
+			i = base + j;
+		}
+	}
+	*bestv = m;
+	*best = i;
+}
+
+/*
  * Nearest center by squared L2, computed as |c|^2 - 2<x, c> (the |x|^2
  * term is the same for every center).  dist, if given, receives the
  * squared distance (clamped at 0 against rounding).
@@ -60,16 +101,7 @@ scoreah_nearest_l2(const float *x, const float *centers, const float *cnorms,
 		int			n = Min(64, k - j0);
 
 		scoreah_dot_many(x, centers + (Size) j0 * dim, n, dim, dots);
-		for (int j = 0; j < n; j++)
-		{
-			float		v = cnorms[j0 + j] - 2 * dots[j];
-
-			if (v < bestv)
-			{
-				bestv = v;
-				best = j0 + j;
-			}
-		}
+		nearest_in_run(cnorms + j0, dots, n, j0, &bestv, &best);
 	}
 	if (dist)
 	{
@@ -168,34 +200,47 @@ init_kmeanspp(const float *data, int n, int dim, int k, ScoreahRandom *rng,
 /*
  * Nearest center for tiny dimensions (PQ blocks) with the centers stored
  * transposed (ct[d * k + j]): the loop over centers has no dependency
- * between iterations, so the compiler vectorizes it.
+ * between iterations, so the compiler vectorizes it.  For a codebook's 16
+ * centers the sums and the choice run in four lanes of four, without a
+ * branch.
  */
 static int
 nearest_transposed16(const float *x, const float *ct, int dim)
 {
-	float		acc[16] = {0};
-	int			best = 0;
-	float		bestv = FLT_MAX;
+	ScoreahV4f	a0 = {0, 0, 0, 0},
+				a1 = a0,
+				a2 = a0,
+				a3 = a0;
+	ScoreahV4f	best = {FLT_MAX, FLT_MAX, FLT_MAX, FLT_MAX};
+	ScoreahV4i	bestj = {0, 0, 0, 0};
+	ScoreahV4i	lane = {0, 1, 2, 3};
+	float		v;
 
 	for (int d = 0; d < dim; d++)
 	{
 		const float *row = ct + d * 16;
 		float		xd = x[d];
+		ScoreahV4f	r,
+					diff;
 
-		for (int j = 0; j < 16; j++)
-		{
-			float		diff = xd - row[j];
-
-			acc[j] += diff * diff;
-		}
+		memcpy(&r, row, sizeof(r));
+		diff = xd - r;
+		a0 += diff * diff;
+		memcpy(&r, row + 4, sizeof(r));
+		diff = xd - r;
+		a1 += diff * diff;
+		memcpy(&r, row + 8, sizeof(r));
+		diff = xd - r;
+		a2 += diff * diff;
+		memcpy(&r, row + 12, sizeof(r));
+		diff = xd - r;
+		a3 += diff * diff;
 	}
-	for (int j = 0; j < 16; j++)
-		if (acc[j] < bestv)
-		{
-			bestv = acc[j];
-			best = j;
-		}
-	return best;
+	scoreah_v4_min_step(a0, lane, &best, &bestj);
+	scoreah_v4_min_step(a1, lane + 4, &best, &bestj);
+	scoreah_v4_min_step(a2, lane + 8, &best, &bestj);
+	scoreah_v4_min_step(a3, lane + 12, &best, &bestj);
+	return scoreah_v4_argmin(best, bestj, &v);
 }
 
 static int
@@ -268,16 +313,7 @@ scoreah_nearest_l2_rows(const float *x, int n, const float *centers, const float
 
 			scoreah_dot_cross(x + (Size) i0 * dim, nr, centers + (Size) j0 * dim, nc, dim, dots);
 			for (int r = 0; r < nr; r++)
-				for (int j = 0; j < nc; j++)
-				{
-					float		v = cnorms[j0 + j] - 2 * dots[r * nc + j];
-
-					if (v < bestv[r])
-					{
-						bestv[r] = v;
-						nearest[i0 + r] = j0 + j;
-					}
-				}
+				nearest_in_run(cnorms + j0, dots + r * nc, nc, j0, &bestv[r], &nearest[i0 + r]);
 		}
 	}
 }

@@ -80,38 +80,30 @@ scoreah_parallel_cost_multiplier(double threshold, double sqnorm, int dim)
 }
 
 /*
- * Four lanes of four floats, for the 16 centers of a block.
- */
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32 v4i __attribute__((vector_size(16)));
-
-/*
  * One step of the coordinate descent: the center j of a block that most
  * lowers the loss, by eta * dP2 + (e_j - e_cur) - dP2, among those that
  * do not grow P^2 (dP2 <= 0); cur when none lowers it.  rest is P without
  * the block's current share.  Ties go to the lower center, as a scan in
- * order finds them.  No branch on the data: which center wins is random,
- * and with branches (the loop does not vectorize) the encoding took more
- * than twice as long.
+ * order finds them.  No branch on the data (scoreah_v4_min_step): with
+ * branches the encoding took more than twice as long.
  */
 static inline int
 cd_step(const float *pb, const float *eb, float rest, float P2, float ecur,
 		float eta, int cur)
 {
-	v4f			best = {0, 0, 0, 0};
-	v4i			bestj = {0, 0, 0, 0};
-	v4i			lane = {0, 1, 2, 3};
+	ScoreahV4f	best = {0, 0, 0, 0};
+	ScoreahV4i	bestj = {0, 0, 0, 0};
+	ScoreahV4i	lane = {0, 1, 2, 3};
 	float		v;
 	int			j;
 
 	for (int q = 0; q < SCOREAH_CENTERS / 4; q++)
 	{
-		v4f			p,
+		ScoreahV4f	p,
 					e,
 					Pn,
 					dP2,
 					d;
-		v4i			lt;
 
 		memcpy(&p, pb + 4 * q, sizeof(p));
 		memcpy(&e, eb + 4 * q, sizeof(e));
@@ -119,20 +111,10 @@ cd_step(const float *pb, const float *eb, float rest, float P2, float ecur,
 		dP2 = Pn * Pn - P2;
 		d = eta * dP2 + ((e - ecur) - dP2);
 		/* growing P^2: delta 0, which never wins (only d < 0 does) */
-		d = (v4f) ((v4i) d & (dP2 <= 0));
-		lt = d < best;
-		best = (v4f) (((v4i) d & lt) | ((v4i) best & ~lt));
-		bestj = ((lane + 4 * q) & lt) | (bestj & ~lt);
+		d = (ScoreahV4f) ((ScoreahV4i) d & (dP2 <= 0));
+		scoreah_v4_min_step(d, lane + 4 * q, &best, &bestj);
 	}
-	/* the lanes hold interleaved centers: on a tie the lower one wins */
-	v = best[0];
-	j = bestj[0];
-	for (int l = 1; l < 4; l++)
-		if (best[l] < v || (best[l] == v && bestj[l] < j))
-		{
-			v = best[l];
-			j = bestj[l];
-		}
+	j = scoreah_v4_argmin(best, bestj, &v);
 	return v < 0 ? j : cur;
 }
 

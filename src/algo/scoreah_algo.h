@@ -47,6 +47,52 @@ extern uint64 scoreah_random_below(ScoreahRandom *r, uint64 n);
 extern void scoreah_shuffle_rows(float *rows, uint64 *tags, int n, int dim,
 								 ScoreahRandom *r);
 
+/* ---- four lanes of four floats, for choices among 16 centers ---- */
+
+/*
+ * GCC and clang vector extensions, compiled for whatever the target has
+ * (SSE2, NEON): the argmin over a codebook's 16 centers without a branch
+ * on the data.  Which center wins is random, so branches on it mispredict
+ * about half the time; a chain of 16 conditional moves is 16 deep.
+ */
+typedef float ScoreahV4f __attribute__((vector_size(16)));
+typedef int32 ScoreahV4i __attribute__((vector_size(16)));
+
+/* Where x < *best (lane by lane), take x and its index */
+static inline void
+scoreah_v4_min_step(ScoreahV4f x, ScoreahV4i idx, ScoreahV4f *best, ScoreahV4i *bestj)
+{
+	ScoreahV4i	lt = x < *best;
+
+	*best = (ScoreahV4f) (((ScoreahV4i) x & lt) | ((ScoreahV4i) *best & ~lt));
+	*bestj = (idx & lt) | (*bestj & ~lt);
+}
+
+/*
+ * The index in the lowest lane of best, the lower index on ties (lanes
+ * hold interleaved indices, so lane order is not index order); its value
+ * in *v.  No branch either: the lowest value first, then the least index
+ * among the lanes holding it (minss and conditional moves).
+ */
+static inline int
+scoreah_v4_argmin(ScoreahV4f best, ScoreahV4i bestj, float *v)
+{
+	float		m = best[0];
+	ScoreahV4i	eq;
+	ScoreahV4i	cand;
+	int			j;
+
+	for (int l = 1; l < 4; l++)
+		m = best[l] < m ? best[l] : m;
+	eq = best == m;
+	cand = (bestj & eq) | (0x7fffffff & ~eq);
+	j = cand[0];
+	for (int l = 1; l < 4; l++)
+		j = cand[l] < j ? cand[l] : j;
+	*v = m;
+	return j;
+}
+
 /* ---- kernel types (implemented per instruction set, chosen by cpu.c) ---- */
 
 /* Float kernels: training, routing and lookup tables (rounding may vary) */
