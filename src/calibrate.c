@@ -83,6 +83,14 @@ ScoreahCalibInit(ScoreahCalib calib, const float *samples, const uint64 *ids,
 	memcpy(calib->queryIds, ids, sizeof(uint64) * nqueries);
 	calib->nn = palloc0(sizeof(ScoreahCalibNeighbor) * Max(nqueries, 1) * CALIB_K);
 	calib->nnCount = palloc0(sizeof(int) * Max(nqueries, 1));
+	calib->queryNorms = palloc(sizeof(float) * Max(nqueries, 1));
+	for (int q = 0; q < nqueries; q++)
+	{
+		const float *qv = calib->queries + (Size) q * dim;
+
+		calib->queryNorms[q] = scoreah_dot(qv, qv, dim);
+	}
+	calib->dots = palloc(sizeof(float) * Max(nqueries, 1));
 }
 
 /* The query's k nearest so far form a max-heap on distance: replace the top */
@@ -133,23 +141,49 @@ HeapOffer(ScoreahCalibNeighbor *heap, int *n, int k, const ScoreahCalibNeighbor 
 /*
  * A row of the encoding pass (in the model's units): a candidate neighbour
  * of every query but its own.
+ *
+ * The exact distance (double sums) to every query cost a tenth of a
+ * build's CPU, though nearly every row is far from every query.  So the
+ * float dot products come first, all queries at once, and a row is
+ * passed over for a query whose list is full when its float distance
+ * exceeds the list's worst by more than float rounding can reach: at
+ * most (dim + 16) * 2^-21 * (|q|^2 + |x|^2), four times the error bound
+ * of the float sums (dim * 2^-23 * (|q|^2 + |x|^2) for the L2 form).  Such a row's exact distance is no better than
+ * the worst, which the heap would refuse anyway, so the lists are the
+ * ones the exact distances alone give.
  */
 void
 ScoreahCalibOffer(ScoreahCalib calib, int metric, const float *x, uint64 id, int leaf)
 {
+	int			dim = calib->dim;
+	float		xn = scoreah_dot(x, x, dim);
+	float		eps = (float) ldexp(dim + 16, -21);
+
+	scoreah_dot_many(x, calib->queries, calib->nqueries, dim, calib->dots);
 	for (int q = 0; q < calib->nqueries; q++)
 	{
-		const float *qv = calib->queries + (Size) q * calib->dim;
+		const float *qv = calib->queries + (Size) q * dim;
+		ScoreahCalibNeighbor *heap = calib->nn + (Size) q * calib->k;
 		ScoreahCalibNeighbor c;
 
 		if (calib->queryIds[q] == id)
 			continue;
+		if (calib->nnCount[q] == calib->k)
+		{
+			float		qn = calib->queryNorms[q];
+			float		approx = metric == SCOREAH_METRIC_L2 ?
+				qn + xn - 2 * calib->dots[q] : -calib->dots[q];
+
+			/* NaN (overflow) compares false and falls through to exact */
+			if (approx >= heap[0].dist + eps * (qn + xn))
+				continue;
+		}
 		c.dist = metric == SCOREAH_METRIC_L2 ?
-			scoreah_exact_kernels->l2sq(qv, x, calib->dim) :
-			-scoreah_exact_kernels->dot(qv, x, calib->dim);
+			scoreah_exact_kernels->l2sq(qv, x, dim) :
+			-scoreah_exact_kernels->dot(qv, x, dim);
 		c.id = id;
 		c.leaf = (uint32) leaf;
-		HeapOffer(calib->nn + (Size) q * calib->k, &calib->nnCount[q], calib->k, &c);
+		HeapOffer(heap, &calib->nnCount[q], calib->k, &c);
 	}
 }
 

@@ -584,9 +584,11 @@ typedef struct ScoreahCalibBuildData
 	int			k;
 	int			dim;
 	float	   *queries;		/* nqueries x dim, in the model's units */
+	float	   *queryNorms;		/* their squared norms (float) */
 	uint64	   *queryIds;		/* their own rows, left out of their lists */
 	ScoreahCalibNeighbor *nn;	/* nqueries x k */
 	int		   *nnCount;
+	float	   *dots;			/* scratch: a row's float dot products */
 } ScoreahCalibBuildData;
 
 typedef ScoreahCalibBuildData *ScoreahCalib;
