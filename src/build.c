@@ -276,13 +276,9 @@ CheckOptions(ScoreahBuildState *state)
 
 /* ---- pass 2: assign and encode ---- */
 
-/*
- * The row's keys at the end of its sort payload (p points there), and the
- * row into the sort under its leaf.
- */
+/* The row's keys at the end of its sort payload (p points there) */
 static void
-PutKeysAndSort(ScoreahBuildState *state, int leaf, bytea *payload, char *p,
-			   Datum *values, bool *isnull)
+PutKeys(ScoreahBuildState *state, char *p, Datum *values, bool *isnull)
 {
 	int64		keys[SCOREAH_MAX_KEYS];
 	uint32		nulls;
@@ -290,7 +286,12 @@ PutKeysAndSort(ScoreahBuildState *state, int leaf, bytea *payload, char *p,
 	ScoreahRowKeys(state->index, state->nkeys, values, isnull, keys, &nulls);
 	memcpy(p, keys, sizeof(int64) * state->nkeys);
 	memcpy(p + sizeof(int64) * state->nkeys, &nulls, sizeof(uint32));
+}
 
+/* A row's payload into the sort under its leaf */
+static void
+SortRow(ScoreahBuildState *state, int leaf, bytea *payload)
+{
 	ExecClearTuple(state->slot);
 	state->slot->tts_values[0] = Int32GetDatum(leaf);
 	state->slot->tts_isnull[0] = false;
@@ -313,63 +314,53 @@ SortExtraRow(ScoreahBuildState *state, ItemPointer tid, int leaf, Datum *values,
 
 	SET_VARSIZE(payload, VARHDRSZ + plen);
 	memcpy(p, tid, sizeof(ItemPointerData));
-	PutKeysAndSort(state, leaf, payload, p + sizeof(ItemPointerData), values, isnull);
+	PutKeys(state, p + sizeof(ItemPointerData), values, isnull);
+	SortRow(state, leaf, payload);
 }
 
-void
-ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
-			   bool tupleIsAlive, void *arg)
+/*
+ * The waiting rows: their leaves searched together (several rows a pass
+ * over the centroids, which one row at a time read from L2 for each),
+ * their calibration offers, codes, and places in the sort, in the order
+ * the scan gave them.
+ */
+static void
+EncodePending(ScoreahBuildState *state)
 {
-	ScoreahBuildState *state = (ScoreahBuildState *) arg;
 	ScoreahModel model = &state->model;
+	int			dim = state->dim;
+	int			n = state->npending;
+	int			leaves[SCOREAH_ENCODE_BATCH];
+	float		dist[SCOREAH_ENCODE_BATCH];
 	MemoryContext oldCtx;
-	float	   *x,
-			   *unit;
 
-	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
-	x = isnull[state->vecCol] ? NULL : RowVector(state, values[state->vecCol], &unit);
-	if (x == NULL)
+	if (n == 0)
+		return;
+	oldCtx = MemoryContextSwitchTo(state->pendingCtx);
+	scoreah_nearest_l2_rows(state->pendingUnits, n, model->centroids, model->centroidNorms,
+							model->nleaves, dim, leaves, dist);
+	if (state->calib)
 	{
-		/* NULL vector, or zero vector under cosine: an extra leaf */
-		SortExtraRow(state, tid, isnull[state->vecCol] ? model->nleaves + 1 : model->nleaves,
-					 values, isnull);
+		uint64		ids[SCOREAH_ENCODE_BATCH];
+
+		for (int i = 0; i < n; i++)
+			ids[i] = ScoreahTidToId((ItemPointer) VARDATA(state->pendingRows[i]));
+		ScoreahCalibOffer(state->calib, state->metric, state->pendingUnits, n, ids, leaves);
 	}
-	else
+	for (int i = 0; i < n; i++)
 	{
-		int			dim = state->dim;
-		float		dist;
-		int			leaf;
-		Size		plen;
-		bytea	   *payload;
-		char	   *p;
+		const float *unit = state->pendingUnits + (Size) i * dim;
+		char	   *codes = VARDATA(state->pendingRows[i]) + sizeof(ItemPointerData);
 
-		if (state->metric != SCOREAH_METRIC_COSINE)
-			ScoreahCheckModelRange(unit, dim, state->meanNorm, state->scale, "indexed vector");
-		leaf = scoreah_nearest_l2(unit, model->centroids, model->centroidNorms,
-								  model->nleaves, dim, &dist);
-		plen = sizeof(ItemPointerData) + model->nblocks + sizeof(float) * dim +
-			sizeof(int64) * state->nkeys + sizeof(uint32);
-		payload = palloc(VARHDRSZ + plen);
-		p = VARDATA(payload);
-
-		SET_VARSIZE(payload, VARHDRSZ + plen);
-		memcpy(p, tid, sizeof(ItemPointerData));
-		p += sizeof(ItemPointerData);
-		if (state->calib)
-			ScoreahCalibOffer(state->calib, state->metric, unit, ScoreahTidToId(tid), leaf);
 		if (model->nblocks > 0)
 		{
 			float	   *res = palloc(sizeof(float) * dim);
 
-			scoreah_model_residual(model, unit, leaf, res);
-			scoreah_pq_encode(model, res, unit, state->threshold, (uint8 *) p);
+			scoreah_model_residual(model, unit, leaves[i], res);
+			scoreah_pq_encode(model, res, unit, state->threshold, (uint8 *) codes);
 		}
-		p += model->nblocks;
-		memcpy(p, x, sizeof(float) * dim);
-		p += sizeof(float) * dim;
-		PutKeysAndSort(state, leaf, payload, p, values, isnull);
-
-		state->sumDistance += sqrt(dist);
+		SortRow(state, leaves[i], state->pendingRows[i]);
+		state->sumDistance += sqrt(dist[i]);
 		state->nencoded++;
 		if ((state->nencoded & 1023) == 0)
 		{
@@ -381,8 +372,83 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 				pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done);
 		}
 	}
+	state->npending = 0;
+	MemoryContextSwitchTo(oldCtx);
+	MemoryContextReset(state->pendingCtx);
+}
+
+void
+ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+						   bool tupleIsAlive, void *arg)
+{
+	ScoreahBuildState *state = (ScoreahBuildState *) arg;
+	ScoreahModel model = &state->model;
+	MemoryContext oldCtx;
+	float	   *x,
+			   *unit;
+
+	if (state->pendingCtx == NULL)
+	{
+		/* beside tmpCtx: the build's context, not the scan's */
+		MemoryContext buildCtx = MemoryContextGetParent(state->tmpCtx);
+
+		state->pendingCtx = AllocSetContextCreate(buildCtx, "scoreah build rows",
+												  ALLOCSET_DEFAULT_SIZES);
+		state->pendingUnits = MemoryContextAlloc(buildCtx,
+												 sizeof(float) * SCOREAH_ENCODE_BATCH * state->dim);
+	}
+	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
+	x = isnull[state->vecCol] ? NULL : RowVector(state, values[state->vecCol], &unit);
+	if (x == NULL)
+	{
+		/* NULL vector, or zero vector under cosine: an extra leaf */
+		SortExtraRow(state, tid, isnull[state->vecCol] ? model->nleaves + 1 : model->nleaves,
+					 values, isnull);
+	}
+	else
+	{
+		int			dim = state->dim;
+		Size		plen;
+		bytea	   *payload;
+		char	   *p;
+
+		if (state->metric != SCOREAH_METRIC_COSINE)
+			ScoreahCheckModelRange(unit, dim, state->meanNorm, state->scale, "indexed vector");
+
+		/* the payload now, with room for the codes the batch will give */
+		plen = sizeof(ItemPointerData) + model->nblocks + sizeof(float) * dim +
+			sizeof(int64) * state->nkeys + sizeof(uint32);
+		payload = MemoryContextAlloc(state->pendingCtx, VARHDRSZ + plen);
+		p = VARDATA(payload);
+		SET_VARSIZE(payload, VARHDRSZ + plen);
+		memcpy(p, tid, sizeof(ItemPointerData));
+		p += sizeof(ItemPointerData) + model->nblocks;
+		memcpy(p, x, sizeof(float) * dim);
+		p += sizeof(float) * dim;
+		PutKeys(state, p, values, isnull);
+		memcpy(state->pendingUnits + (Size) state->npending * dim, unit, sizeof(float) * dim);
+		state->pendingRows[state->npending++] = payload;
+	}
 	MemoryContextSwitchTo(oldCtx);
 	MemoryContextReset(state->tmpCtx);
+	if (state->npending == SCOREAH_ENCODE_BATCH)
+		EncodePending(state);
+}
+
+/*
+ * After the encoding scan: the rows still waiting, and the batch's memory.
+ */
+void
+ScoreahBuildEncodeFinish(ScoreahBuildState *state)
+{
+	EncodePending(state);
+	if (state->pendingCtx)
+	{
+		MemoryContextDelete(state->pendingCtx);
+		pfree(state->pendingUnits);
+		state->pendingCtx = NULL;
+		state->pendingUnits = NULL;
+	}
 }
 
 /* ---- the sort of encoded rows (all participants begin theirs alike) ---- */
@@ -472,7 +538,7 @@ TrainCodebooks(ScoreahBuildState *state, int npq)
 
 		CHECK_FOR_INTERRUPTS();
 		scoreah_nearest_l2_rows(x, n, model->centroids, model->centroidNorms,
-								model->nleaves, dim, leaves);
+								model->nleaves, dim, leaves, NULL);
 		for (int i = 0; i < n; i++)
 			scoreah_model_residual(model, x + (Size) i * dim, leaves[i], x + (Size) i * dim);
 	}
@@ -559,6 +625,7 @@ EncodeRows(ScoreahBuildState *state)
 		state->sort = ScoreahBuildBeginSort(state, maintenance_work_mem, NULL);
 		table_index_build_scan(state->heap, state->index, state->indexInfo,
 							   true, true, ScoreahBuildEncodeCallback, (void *) state, NULL);
+		ScoreahBuildEncodeFinish(state);
 		tuplesort_performsort(state->sort);
 	}
 }

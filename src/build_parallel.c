@@ -182,6 +182,7 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	scan = table_beginscan_parallel(heap, ParallelTableScanFromShared(shared));
 	table_index_build_scan(heap, index, state.indexInfo, true, progress,
 						   ScoreahBuildEncodeCallback, (void *) &state, scan);
+	ScoreahBuildEncodeFinish(&state);
 	tuplesort_performsort(state.sort);
 
 	if (state.calib)

@@ -90,7 +90,7 @@ ScoreahCalibInit(ScoreahCalib calib, const float *samples, const uint64 *ids,
 
 		calib->queryNorms[q] = scoreah_dot(qv, qv, dim);
 	}
-	calib->dots = palloc(sizeof(float) * Max(nqueries, 1));
+	calib->dots = palloc(sizeof(float) * SCOREAH_ENCODE_BATCH * Max(nqueries, 1));
 }
 
 /* The query's k nearest so far form a max-heap on distance: replace the top */
@@ -139,51 +139,62 @@ HeapOffer(ScoreahCalibNeighbor *heap, int *n, int k, const ScoreahCalibNeighbor 
 }
 
 /*
- * A row of the encoding pass (in the model's units): a candidate neighbour
- * of every query but its own.
+ * n rows of the encoding pass (in the model's units, one after another;
+ * their ids and leaves): candidate neighbours of every query but their
+ * own.
  *
  * The exact distance (double sums) to every query cost a tenth of a
  * build's CPU, though nearly every row is far from every query.  So the
- * float dot products come first, all queries at once, and a row is
- * passed over for a query whose list is full when its float distance
- * exceeds the list's worst by more than float rounding can reach: at
- * most (dim + 16) * 2^-21 * (|q|^2 + |x|^2), four times the error bound
- * of the float sums (dim * 2^-23 * (|q|^2 + |x|^2) for the L2 form).  Such a row's exact distance is no better than
- * the worst, which the heap would refuse anyway, so the lists are the
- * ones the exact distances alone give.
+ * float dot products come first, all rows by all queries at once, and a
+ * row is passed over for a query whose list is full when its float
+ * distance exceeds the list's worst by more than float rounding can
+ * reach: at most (dim + 16) * 2^-21 * (|q|^2 + |x|^2), four times the error
+ * bound of the float sums (dim * 2^-23 * (|q|^2 + |x|^2) for the L2 form).
+ * Such a row's exact distance is no better than the worst, which the heap
+ * would refuse anyway, so the lists are the ones the exact distances
+ * alone give.
  */
 void
-ScoreahCalibOffer(ScoreahCalib calib, int metric, const float *x, uint64 id, int leaf)
+ScoreahCalibOffer(ScoreahCalib calib, int metric, const float *x, int n,
+				  const uint64 *ids, const int *leaves)
 {
 	int			dim = calib->dim;
-	float		xn = scoreah_dot(x, x, dim);
+	int			nq = calib->nqueries;
 	float		eps = (float) ldexp(dim + 16, -21);
 
-	scoreah_dot_many(x, calib->queries, calib->nqueries, dim, calib->dots);
-	for (int q = 0; q < calib->nqueries; q++)
+	Assert(n <= SCOREAH_ENCODE_BATCH);
+	scoreah_dot_cross(x, n, calib->queries, nq, dim, calib->dots);
+	for (int i = 0; i < n; i++)
 	{
-		const float *qv = calib->queries + (Size) q * dim;
-		ScoreahCalibNeighbor *heap = calib->nn + (Size) q * calib->k;
-		ScoreahCalibNeighbor c;
+		const float *xi = x + (Size) i * dim;
+		const float *dots = calib->dots + (Size) i * nq;
+		float		xn = scoreah_dot(xi, xi, dim);
 
-		if (calib->queryIds[q] == id)
-			continue;
-		if (calib->nnCount[q] == calib->k)
+		for (int q = 0; q < nq; q++)
 		{
-			float		qn = calib->queryNorms[q];
-			float		approx = metric == SCOREAH_METRIC_L2 ?
-				qn + xn - 2 * calib->dots[q] : -calib->dots[q];
+			const float *qv = calib->queries + (Size) q * dim;
+			ScoreahCalibNeighbor *heap = calib->nn + (Size) q * calib->k;
+			ScoreahCalibNeighbor c;
 
-			/* NaN (overflow) compares false and falls through to exact */
-			if (approx >= heap[0].dist + eps * (qn + xn))
+			if (calib->queryIds[q] == ids[i])
 				continue;
+			if (calib->nnCount[q] == calib->k)
+			{
+				float		qn = calib->queryNorms[q];
+				float		approx = metric == SCOREAH_METRIC_L2 ?
+					qn + xn - 2 * dots[q] : -dots[q];
+
+				/* NaN (overflow) compares false and falls through to exact */
+				if (approx >= heap[0].dist + eps * (qn + xn))
+					continue;
+			}
+			c.dist = metric == SCOREAH_METRIC_L2 ?
+				scoreah_exact_kernels->l2sq(qv, xi, dim) :
+				-scoreah_exact_kernels->dot(qv, xi, dim);
+			c.id = ids[i];
+			c.leaf = (uint32) leaves[i];
+			HeapOffer(heap, &calib->nnCount[q], calib->k, &c);
 		}
-		c.dist = metric == SCOREAH_METRIC_L2 ?
-			scoreah_exact_kernels->l2sq(qv, x, dim) :
-			-scoreah_exact_kernels->dot(qv, x, dim);
-		c.id = id;
-		c.leaf = (uint32) leaf;
-		HeapOffer(heap, &calib->nnCount[q], calib->k, &c);
 	}
 }
 

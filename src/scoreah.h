@@ -588,10 +588,17 @@ typedef struct ScoreahCalibBuildData
 	uint64	   *queryIds;		/* their own rows, left out of their lists */
 	ScoreahCalibNeighbor *nn;	/* nqueries x k */
 	int		   *nnCount;
-	float	   *dots;			/* scratch: a row's float dot products */
+	float	   *dots;			/* scratch: float dot products of up to
+								 * SCOREAH_ENCODE_BATCH rows */
 } ScoreahCalibBuildData;
 
 typedef ScoreahCalibBuildData *ScoreahCalib;
+
+/*
+ * Rows the encoding pass collects before it searches their leaves: a
+ * multiple of the six rows scoreah_nearest_l2_rows takes at a time.
+ */
+#define SCOREAH_ENCODE_BATCH	48
 
 typedef struct ScoreahBuildState
 {
@@ -635,6 +642,11 @@ typedef struct ScoreahBuildState
 	int64		nencoded;
 	int64		nextra;			/* rows of the extra leaves */
 	double		sumDistance;
+	/* rows waiting for their leaves, searched together (build.c) */
+	int			npending;
+	float	   *pendingUnits;	/* SCOREAH_ENCODE_BATCH x dim */
+	bytea	   *pendingRows[SCOREAH_ENCODE_BATCH];	/* sort payloads */
+	MemoryContext pendingCtx;
 
 	/* phase timing, logged at DEBUG1 */
 	int			phase;
@@ -870,6 +882,7 @@ extern struct Tuplesortstate *ScoreahBuildBeginSort(ScoreahBuildState *state, in
 													struct SortCoordinateData *coordinate);
 extern void ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values,
 									   bool *isnull, bool tupleIsAlive, void *arg);
+extern void ScoreahBuildEncodeFinish(ScoreahBuildState *state);
 
 /* build_shape.c: what the build chooses before it trains */
 extern void ScoreahBuildChooseSampleSize(ScoreahBuildState *state);
@@ -926,8 +939,8 @@ extern bool ScoreahKeyLeafMayMatch(const ScoreahKeyFilter *filters, int nfilters
 extern int	ScoreahCalibQueries(int64 nrows, int nsamples, int dim, int nleaves);
 extern void ScoreahCalibInit(ScoreahCalib calib, const float *samples, const uint64 *ids,
 							 int nqueries, int dim);
-extern void ScoreahCalibOffer(ScoreahCalib calib, int metric, const float *x, uint64 id,
-							  int leaf);
+extern void ScoreahCalibOffer(ScoreahCalib calib, int metric, const float *x, int n,
+							  const uint64 *ids, const int *leaves);
 extern void ScoreahCalibMerge(ScoreahCalib calib, const ScoreahCalibNeighbor *nn,
 							  const int *counts);
 extern void ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel model,

@@ -202,56 +202,6 @@ l2sq_avx2(const float *a, const float *b, int n)
 	return hsum256(_mm256_add_ps(acc0, acc1)) + tail;
 }
 
-/*
- * Four rows at a time: each load of x serves four multiply-adds, which
- * halves the loads per flop of the one-row kernel.
- */
-FLOAT_TARGET
-static void
-dot_many_avx2(const float *x, const float *m, int k, int dim, float *out)
-{
-	int			j = 0;
-
-	for (; j + 4 <= k; j += 4)
-	{
-		const float *r0 = m + (Size) j * dim;
-		const float *r1 = r0 + dim;
-		const float *r2 = r1 + dim;
-		const float *r3 = r2 + dim;
-		__m256		a0 = _mm256_setzero_ps();
-		__m256		a1 = _mm256_setzero_ps();
-		__m256		a2 = _mm256_setzero_ps();
-		__m256		a3 = _mm256_setzero_ps();
-		float		t0 = 0,
-					t1 = 0,
-					t2 = 0,
-					t3 = 0;
-		int			i = 0;
-
-		for (; i + 8 <= dim; i += 8)
-		{
-			__m256		xv = _mm256_loadu_ps(x + i);
-
-			a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r0 + i), a0);
-			a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r1 + i), a1);
-			a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r2 + i), a2);
-			a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r3 + i), a3);
-		}
-		for (; i < dim; i++)
-		{
-			t0 += x[i] * r0[i];
-			t1 += x[i] * r1[i];
-			t2 += x[i] * r2[i];
-			t3 += x[i] * r3[i];
-		}
-		out[j] = hsum256(a0) + t0;
-		out[j + 1] = hsum256(a1) + t1;
-		out[j + 2] = hsum256(a2) + t2;
-		out[j + 3] = hsum256(a3) + t3;
-	}
-	for (; j < k; j++)
-		out[j] = dot_avx2(x, m + (Size) j * dim, dim);
-}
 
 /* The four sums of a, b, c and d in one vector */
 FLOAT_TARGET
@@ -285,6 +235,56 @@ do { \
 	r = LOAD(r3 + d); \
 	a3 = _mm256_fmadd_ps(u, r, a3); b3 = _mm256_fmadd_ps(v, r, b3); c3 = _mm256_fmadd_ps(w, r, c3); \
 } while (0)
+
+/* The same for one row of x (dot_many_avx2): accumulators a0..a3 */
+#define MANY_STEP(LOAD) \
+do { \
+	__m256		u = LOAD(x + d); \
+	a0 = _mm256_fmadd_ps(u, LOAD(r0 + d), a0); \
+	a1 = _mm256_fmadd_ps(u, LOAD(r1 + d), a1); \
+	a2 = _mm256_fmadd_ps(u, LOAD(r2 + d), a2); \
+	a3 = _mm256_fmadd_ps(u, LOAD(r3 + d), a3); \
+} while (0)
+
+/*
+ * Dot products of x with k rows of m, four rows at a time: each load of x
+ * serves four multiply-adds.  The arithmetic is dot_cross_avx2's for one
+ * row of x (same sums in the same order, same remainder handling), so a
+ * row's dot products have the same bits through either kernel: a row's
+ * nearest leaf does not depend on whether the build searched it alone or
+ * with others.
+ */
+FLOAT_TARGET
+static void
+dot_many_avx2(const float *x, const float *m, int k, int dim, float *out)
+{
+	int			tail = dim & 7;
+	int			d8 = dim - tail;
+	__m256i		mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail),
+										  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+	int			j = 0;
+
+	for (; j + 4 <= k; j += 4)
+	{
+		const float *r0 = m + (Size) j * dim;
+		const float *r1 = r0 + dim;
+		const float *r2 = r1 + dim;
+		const float *r3 = r2 + dim;
+		__m256		a0 = _mm256_setzero_ps(),
+					a1 = a0,
+					a2 = a0,
+					a3 = a0;
+		int			d = 0;
+
+		for (; d < d8; d += 8)
+			MANY_STEP(CROSS_LOADU);
+		if (tail)
+			MANY_STEP(CROSS_LOADM);
+		_mm_storeu_ps(out + j, hsum256x4(a0, a1, a2, a3));
+	}
+	for (; j < k; j++)
+		out[j] = dot_avx2(x, m + (Size) j * dim, dim);
+}
 
 /*
  * Three rows of x against four rows of m at a time.  The one-row kernel
@@ -348,6 +348,7 @@ dot_cross_avx2(const float *x, int nx, const float *m, int k, int dim, float *ou
 }
 
 #undef CROSS_STEP
+#undef MANY_STEP
 #undef CROSS_LOADU
 #undef CROSS_LOADM
 

@@ -278,7 +278,8 @@ extern int	scoreah_nearest_l2(const float *x, const float *centers,
 							   const float *cnorms, int k, int dim, float *dist);
 /* The same for n rows of x, several at a time (faster for many centers) */
 extern void scoreah_nearest_l2_rows(const float *x, int n, const float *centers,
-									const float *cnorms, int k, int dim, int *nearest);
+									const float *cnorms, int k, int dim, int *nearest,
+									float *dist);
 
 /* ---- pq.c: the trained model, codebooks, anisotropic encoding ---- */
 

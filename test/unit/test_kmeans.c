@@ -1,8 +1,9 @@
 /*
  * test_kmeans.c
  *	  k-means: determinism, recovery of well-separated clusters, empty
- *	  clusters and degenerate inputs, spherical centers, and Hamerly's
- *	  bounds giving what plain Lloyd iterations give.
+ *	  clusters and degenerate inputs, spherical centers, Hamerly's
+ *	  bounds giving what plain Lloyd iterations give, and the many-rows
+ *	  nearest-center search giving what one row's gives.
  */
 #include "unit.h"
 
@@ -321,6 +322,63 @@ test_kmeans_chunked_parallel(void)
 	free(c2);
 }
 
+/*
+ * Several rows' nearest centers at once give each row's own search to
+ * the bit (leaf and distance), whatever the rows' company: n rows from 1
+ * to 14 (the groups of 6 and tiles of 3 and their remainders), center
+ * counts around the runs of 64 and the tiles of 4, dimensions around the
+ * 8-wide steps and the tiny-dimension path; portable and chosen kernels.
+ */
+static void
+test_nearest_rows(void)
+{
+	static const int dims[] = {2, 4, 5, 8, 17, 100};
+	static const int ks[] = {1, 3, 16, 65, 130};
+	ScoreahRandom r;
+	int			bad = 0;
+
+	scoreah_random_init(&r, 5);
+	for (int forced = 1; forced >= 0; forced--)
+	{
+		scoreah_init_kernels(forced == 1);
+		for (int di = 0; di < (int) lengthof(dims); di++)
+			for (int ki = 0; ki < (int) lengthof(ks); ki++)
+			{
+				int			dim = dims[di],
+							k = ks[ki];
+				float	   *c = malloc(sizeof(float) * k * dim);
+				float	   *cn = malloc(sizeof(float) * k);
+				float	   *x = malloc(sizeof(float) * 14 * dim);
+
+				for (int i = 0; i < k * dim; i++)
+					c[i] = unit_uniform(&r, -1, 1);
+				for (int j = 0; j < k; j++)
+					cn[j] = scoreah_dot(c + j * dim, c + j * dim, dim);
+				for (int i = 0; i < 14 * dim; i++)
+					x[i] = unit_uniform(&r, -1, 1);
+				for (int n = 1; n <= 14; n++)
+				{
+					int			got[14];
+					float		gotd[14];
+
+					scoreah_nearest_l2_rows(x, n, c, cn, k, dim, got, gotd);
+					for (int i = 0; i < n; i++)
+					{
+						float		d;
+						int			want = scoreah_nearest_l2(x + i * dim, c, cn, k, dim, &d);
+
+						bad += got[i] != want || memcmp(&gotd[i], &d, sizeof(float)) != 0;
+					}
+				}
+				free(c);
+				free(cn);
+				free(x);
+			}
+	}
+	scoreah_init_kernels(false);
+	CHECK(bad == 0, "%d rows searched with others differ from their own search", bad);
+}
+
 const UnitTestEntry unit_tests_kmeans[] = {
 	{"kmeans: same seed, same centers", test_kmeans_deterministic},
 	{"kmeans: recovers separated clusters (k-means++ and random init)", test_kmeans_recovers_blobs},
@@ -328,5 +386,6 @@ const UnitTestEntry unit_tests_kmeans[] = {
 	{"kmeans: spherical centers are unit length", test_kmeans_spherical},
 	{"kmeans: Hamerly's bounds give plain Lloyd's clustering", test_kmeans_hamerly_exact},
 	{"kmeans: a large run's chunks give the same centers in any order", test_kmeans_chunked_parallel},
+	{"kmeans: rows searched together find what each finds alone", test_nearest_rows},
 	{NULL, NULL}
 };
