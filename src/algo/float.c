@@ -213,6 +213,15 @@ hsum256x4(__m256 a, __m256 b, __m256 c, __m256 d)
 	return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
 }
 
+/* The first tail of eight lanes set: masked loads of the last dim % 8 */
+FLOAT_TARGET
+static inline __m256i
+TailMask(int tail)
+{
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32(tail),
+							  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 /*
  * Eight dimensions (d..d+7) of dot_cross_avx2's tile of three rows of x
  * (x0..x2) by four of m (r0..r3), into accumulators a (x0), b and c; LOAD
@@ -260,8 +269,7 @@ dot_many_avx2(const float *x, const float *m, int k, int dim, float *out)
 {
 	int			tail = dim & 7;
 	int			d8 = dim - tail;
-	__m256i		mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail),
-										  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+	__m256i		mask = TailMask(tail);
 	int			j = 0;
 
 	for (; j + 4 <= k; j += 4)
@@ -300,8 +308,7 @@ dot_cross_avx2(const float *x, int nx, const float *m, int k, int dim, float *ou
 {
 	int			tail = dim & 7;
 	int			d8 = dim - tail;
-	__m256i		mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail),
-										  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+	__m256i		mask = TailMask(tail);
 	int			i = 0;
 
 	for (; i + 3 <= nx; i += 3)
