@@ -97,12 +97,16 @@ for my $limit (10, 100, 1000)
 		$LABEL, $limit, 100 / $secs, 100 / $rsecs, $rbad);
 }
 
-# filtered: tenant-like equality filters keeping 0.1% to 50% of the rows
+# filtered: tenant-like equality filters keeping 0.1% to 50% of the rows.
+# Which rows a filter keeps comes from a hash of the id: the synthetic
+# rows' clusters follow id % 40, so id % m would keep whole clusters (m = 2
+# the odd ones, m = 100 two of forty), all of them far from most queries,
+# which no tenant column of real data does.
 my ($base_recall) = filtered_recall('true', '');
 ScoreahTest::figure('%s unfiltered recall@10 %.4f at defaults', $LABEL, $base_recall);
 for my $m (1000, 100, 10, 2)
 {
-	my $where = "id % $m = 1";
+	my $where = "abs(hashint4(id)) % $m = 1";
 	my $pct = 100 / $m;
 	my ($recall, $shortfall) = filtered_recall($where, '');
 	my ($bad, $short, $secs) = order_check($where, $K, '');
@@ -118,7 +122,8 @@ for my $m (1000, 100, 10, 2)
 # recall and rows, faster (rows of other keys are checked, not scored)
 $node->safe_psql('postgres', qq{
 	ALTER TABLE base ADD COLUMN k1000 int, ADD COLUMN k100 int, ADD COLUMN k10 int, ADD COLUMN k2 int;
-	UPDATE base SET k1000 = id % 1000, k100 = id % 100, k10 = id % 10, k2 = id % 2;
+	UPDATE base SET k1000 = abs(hashint4(id)) % 1000, k100 = abs(hashint4(id)) % 100,
+		k10 = abs(hashint4(id)) % 10, k2 = abs(hashint4(id)) % 2;
 	VACUUM ANALYZE base;
 	CREATE INDEX base_vk ON base USING scoreah (v $OPCLASS, k1000, k100, k10, k2);
 	DROP INDEX base_v;
