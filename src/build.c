@@ -12,7 +12,7 @@
  *	  16-center codebooks of every block.
  * 4. A second heap scan assigns each row to its nearest leaf and encodes
  *	  its residual (anisotropically when a threshold is set); rows go into
- *	  a tuplesort keyed by leaf, which spills to disk past
+ *	  a tuplesort keyed by leaf and TID, which spills to disk past
  *	  maintenance_work_mem.
  * 5. The sorted stream is written leaf by leaf (build_write.c): a chain of
  *	  code pages per leaf and the vectors on pages the leaves share, then
@@ -288,15 +288,23 @@ PutKeys(ScoreahBuildState *state, char *p, Datum *values, bool *isnull)
 	memcpy(p + sizeof(int64) * state->nkeys, &nulls, sizeof(uint32));
 }
 
-/* A row's payload into the sort under its leaf */
+/*
+ * A row's payload (its TID first) into the sort under its leaf and its
+ * TID: rows reach their leaves in TID order however the heap scan was
+ * split among workers, so a parallel build writes the pages a serial one
+ * does (scans that sum over rows in page order get the same bits).
+ */
 static void
 SortRow(ScoreahBuildState *state, int leaf, bytea *payload)
 {
 	ExecClearTuple(state->slot);
 	state->slot->tts_values[0] = Int32GetDatum(leaf);
 	state->slot->tts_isnull[0] = false;
-	state->slot->tts_values[1] = PointerGetDatum(payload);
+	state->slot->tts_values[1] =
+		Int64GetDatum((int64) ScoreahTidToId((ItemPointer) VARDATA(payload)));
 	state->slot->tts_isnull[1] = false;
+	state->slot->tts_values[2] = PointerGetDatum(payload);
+	state->slot->tts_isnull[2] = false;
 	ExecStoreVirtualTuple(state->slot);
 	tuplesort_puttupleslot(state->sort, state->slot);
 }
@@ -456,23 +464,27 @@ ScoreahBuildEncodeFinish(ScoreahBuildState *state)
 void
 ScoreahBuildInitSort(ScoreahBuildState *state)
 {
-	state->sortDesc = CreateTemplateTupleDesc(2);
+	state->sortDesc = CreateTemplateTupleDesc(3);
 	TupleDescInitEntry(state->sortDesc, (AttrNumber) 1, "leaf", INT4OID, -1, 0);
-	TupleDescInitEntry(state->sortDesc, (AttrNumber) 2, "row", BYTEAOID, -1, 0);
+	TupleDescInitEntry(state->sortDesc, (AttrNumber) 2, "tid", INT8OID, -1, 0);
+	TupleDescInitEntry(state->sortDesc, (AttrNumber) 3, "row", BYTEAOID, -1, 0);
 	state->slot = MakeSingleTupleTableSlot(state->sortDesc, &TTSOpsVirtual);
 }
 
-/* Sort by leaf; all participants must begin their sorts identically */
+/*
+ * Sort by leaf, then TID; all participants must begin their sorts
+ * identically
+ */
 Tuplesortstate *
 ScoreahBuildBeginSort(ScoreahBuildState *state, int sortmem, SortCoordinate coordinate)
 {
-	AttrNumber	sortKey = 1;
-	Oid			sortOp = Int4LessOperator;
-	Oid			sortColl = InvalidOid;
-	bool		nullsFirst = false;
+	AttrNumber	sortKeys[2] = {1, 2};
+	Oid			sortOps[2] = {Int4LessOperator, Int8LessOperator};
+	Oid			sortColls[2] = {InvalidOid, InvalidOid};
+	bool		nullsFirst[2] = {false, false};
 
-	return tuplesort_begin_heap(state->sortDesc, 1, &sortKey, &sortOp,
-								&sortColl, &nullsFirst, sortmem, coordinate,
+	return tuplesort_begin_heap(state->sortDesc, 2, sortKeys, sortOps,
+								sortColls, nullsFirst, sortmem, coordinate,
 								TUPLESORT_NONE);
 }
 

@@ -395,9 +395,9 @@ ScoreahBuildWriteUntrained(Relation index, ForkNumber forkNum, ScoreahMetaPage m
 }
 
 /*
- * Write the encoded rows, sorted by leaf, as the leaves' code pages and the
- * shared vector pages; each leaf's directory entry goes to leaves[leaf].
- * Returns the number of rows written.
+ * Write the encoded rows, sorted by leaf and TID, as the leaves' code pages
+ * and the shared vector pages; each leaf's directory entry goes to
+ * leaves[leaf].  Returns the number of rows written.
  */
 int64
 ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta, ScoreahLeaf leaves)
@@ -424,7 +424,7 @@ ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta, ScoreahL
 	{
 		bool		isnull;
 		int			leaf = DatumGetInt32(slot_getattr(readSlot, 1, &isnull));
-		Datum		value = slot_getattr(readSlot, 2, &isnull);
+		Datum		value = slot_getattr(readSlot, 3, &isnull);
 		bytea	   *payload = DatumGetByteaPP(value);
 		char	   *p = VARDATA_ANY(payload);
 		ItemPointerData tid;

@@ -399,17 +399,13 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 	so->waitBatches++;
 
 	oldCtx = MemoryContextSwitchTo(so->scanCtx);
+	/*
+	 * Re-ranking leaves the batch in page order, in which the fit sums it:
+	 * the same for an index built in parallel (build.c writes every leaf's
+	 * rows in TID order), so the same bits and the same rows out.
+	 */
 	if (!brute && so->reorder > 0)
-	{
 		ScoreahScanRerank(scan);
-
-		/*
-		 * Re-ranking reads vectors in page order; the fit's sums must not
-		 * depend on where rows lie (a parallel build places them
-		 * differently), so the batch goes in in key order.
-		 */
-		scoreah_sort_by_approx(so->batch, so->nbatch);
-	}
 	for (int i = 0; i < so->nbatch; i++)
 	{
 		ScoreahCandidate *c = &so->batch[i];
