@@ -532,28 +532,59 @@ TrainTree(ScoreahBuildState *state, int ntree)
 											  model->centroids + (Size) j * dim, dim);
 }
 
-/* The codebooks, on the residuals of the first npq rows of the sample */
+/*
+ * The leaves of the first npq rows of the sample: each leaf's spread (the
+ * mean squared distance of its rows to its centroid, which routing adds to
+ * a query's distance, route.c) and, when the codebooks quantize residuals,
+ * the rows replaced by their residuals.  A leaf no sample row reached gets
+ * the mean spread of all rows.
+ */
 static void
-TrainCodebooks(ScoreahBuildState *state, int npq)
+SampleLeaves(ScoreahBuildState *state, int npq, bool residuals)
 {
 	ScoreahModel model = &state->model;
 	int			dim = state->dim;
+	double	   *sums = palloc0(sizeof(double) * model->nleaves);
+	int		   *counts = palloc0(sizeof(int) * model->nleaves);
+	double		total = 0;
 
-	if (model->nblocks == 0)
-		return;
-	SetPhase(state, SCOREAH_PHASE_CODEBOOKS);
-	for (int i0 = 0; i0 < npq && model->residual; i0 += 1024)
+	for (int i0 = 0; i0 < npq; i0 += 1024)
 	{
 		int			leaves[1024];
+		float		dist[1024];
 		int			n = Min(1024, npq - i0);
 		float	   *x = state->samples + (Size) i0 * dim;
 
 		CHECK_FOR_INTERRUPTS();
 		scoreah_nearest_l2_rows(x, n, model->centroids, model->centroidNorms,
-								model->nleaves, dim, leaves, NULL);
+								model->nleaves, dim, leaves, dist);
 		for (int i = 0; i < n; i++)
-			scoreah_model_residual(model, x + (Size) i * dim, leaves[i], x + (Size) i * dim);
+		{
+			sums[leaves[i]] += dist[i];
+			counts[leaves[i]]++;
+			total += dist[i];
+			if (residuals)
+				scoreah_model_residual(model, x + (Size) i * dim, leaves[i], x + (Size) i * dim);
+		}
 	}
+	model->leafSpread = palloc(sizeof(float) * model->nleaves);
+	for (int j = 0; j < model->nleaves; j++)
+		model->leafSpread[j] = (float) (counts[j] > 0 ? sums[j] / counts[j] :
+										npq > 0 ? total / npq : 0);
+	pfree(sums);
+	pfree(counts);
+}
+
+/* The codebooks, on the residuals of the first npq rows of the sample */
+static void
+TrainCodebooks(ScoreahBuildState *state, int npq)
+{
+	ScoreahModel model = &state->model;
+
+	if (model->nblocks == 0)
+		return;
+	SetPhase(state, SCOREAH_PHASE_CODEBOOKS);
+	SampleLeaves(state, npq, model->residual);
 
 	/* the blocks shared out to parallel workers when worth it; same result */
 	{
@@ -595,13 +626,20 @@ WriteModel(ScoreahBuildState *state, ScoreahMetaPage meta)
 	meta->numLeavesToSearch = state->opts->numLeavesToSearch > 0 ?
 		Min(state->opts->numLeavesToSearch, nleaves) : Max(1, (nleaves + 9) / 10);
 
-	/* centroids, then codebooks; int8 copies are derived when loaded */
+	/*
+	 * Centroids, codebooks, then the leaves' spreads; int8 copies are
+	 * derived when loaded.
+	 */
 	meta->centroidBytes = sizeof(float) * nleaves * state->dim;
 	meta->codebookBytes = sizeof(float) * SCOREAH_CENTERS * state->dim;
-	total = (Size) meta->centroidBytes + meta->codebookBytes;
+	meta->spreadBytes = model->leafSpread ? sizeof(float) * nleaves : 0;
+	total = (Size) meta->centroidBytes + meta->codebookBytes + meta->spreadBytes;
 	blob = palloc_extended(total, MCXT_ALLOC_HUGE);
 	memcpy(blob, model->centroids, meta->centroidBytes);
 	memcpy(blob + meta->centroidBytes, model->codebooks, meta->codebookBytes);
+	if (meta->spreadBytes > 0)
+		memcpy(blob + meta->centroidBytes + meta->codebookBytes, model->leafSpread,
+			   meta->spreadBytes);
 	meta->blobStart = ScoreahBuildWriteBlob(state->index, blob, total);
 	pfree(blob);
 
@@ -723,6 +761,9 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 			scoreah_quantize_centroids(model);
 		}
 		ScoreahComputeLayout(meta, &layout);
+		/* routing's share of the spreads first: calibration routes so */
+		model->spreadWeight = ScoreahCalibChooseSpread(state->calib, model, leaves);
+		meta->spreadWeight = model->spreadWeight;
 		ScoreahCalibMeasure(state->calib, state->index, model, &layout, leaves,
 							state->nencoded, &meta->calibration);
 	}

@@ -245,6 +245,14 @@ LoadEntry(Relation index, ScoreahMetaPage meta)
 							(char *) model->centroids);
 			ScoreahReadBlob(index, meta->blobStart, meta->centroidBytes,
 							meta->codebookBytes, (char *) model->codebooks);
+			if (meta->spreadBytes == sizeof(float) * nleaves)
+			{
+				model->leafSpread = MemoryContextAlloc(ctx, meta->spreadBytes);
+				ScoreahReadBlob(index, meta->blobStart,
+								(Size) meta->centroidBytes + meta->codebookBytes,
+								meta->spreadBytes, (char *) model->leafSpread);
+				model->spreadWeight = meta->spreadWeight;
+			}
 			if (model->quantizeCentroids)
 				scoreah_quantize_centroids(model);
 			for (Size j = 0; j < nleaves; j++)

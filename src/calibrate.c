@@ -468,6 +468,118 @@ ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel model,
 }
 
 /*
+ * The share of each leaf's spread that routing adds to a query's distance
+ * (route.c): for each weight of scoreah_spread_weights, the calibration
+ * queries' recall of their true neighbours' leaves against the rows of the
+ * leaves searched, P leaves at a time (P from 1 to ProbeMax, recall and
+ * rows averaged over the queries at each P); the rows needed for recall
+ * 0.90, 0.95 and 0.99, interpolated, against those of distance alone.  The
+ * weight needing the fewest (their mean ratio), if at least 2% fewer:
+ * below that the sample cannot tell (GloVe-100 331k took 0.5, 10% fewer;
+ * mobilenet-1280 0 in simulation).  Codes are not scored: which leaves a
+ * query searches is all routing decides.  Returns 0 for an index without
+ * spreads or with inner product (routed by inner product alone).
+ */
+float
+ScoreahCalibChooseSpread(ScoreahCalib calib, ScoreahModel model, const ScoreahLeafData *entries)
+{
+	static const double targets[] = {0.90, 0.95, 0.99};
+	int			nleaves = model->nleaves;
+	int			pmax = ProbeMax(nleaves);
+	int			nw = SCOREAH_SPREAD_WEIGHTS;
+	float	   *base = palloc(sizeof(float) * nleaves);
+	float	   *scores = palloc(sizeof(float) * nleaves);
+	int		   *order = palloc(sizeof(int) * nleaves);
+	double	   *hits = palloc0(sizeof(double) * nw * pmax);
+	double	   *rows = palloc0(sizeof(double) * nw * pmax);
+	float	   *spread = model->leafSpread;
+	int64		total = 0;
+	double		need[SCOREAH_SPREAD_WEIGHTS][lengthof(targets)];
+	double		bestRatio = 0.98;
+	float		best = 0;
+
+	if (spread == NULL || model->metric == SCOREAH_METRIC_IP || nleaves < 2)
+		return 0;
+
+	/* the distances alone: routing without the spreads */
+	model->leafSpread = NULL;
+	for (int q = 0; q < calib->nqueries; q++)
+	{
+		const ScoreahCalibNeighbor *nn = calib->nn + (Size) q * calib->k;
+		int			nnn = calib->nnCount[q];
+
+		CHECK_FOR_INTERRUPTS();
+		if (nnn == 0)
+			continue;
+		total += nnn;
+		scoreah_route_scores(model, calib->queries + (Size) q * calib->dim, base);
+		for (int w = 0; w < nw; w++)
+		{
+			double		cumRows = 0;
+			int			cumHits = 0;
+
+			for (int j = 0; j < nleaves; j++)
+			{
+				scores[j] = base[j] + scoreah_spread_weights[w] * spread[j];
+				order[j] = j;
+			}
+			scoreah_order_smallest(scores, order, nleaves, pmax);
+			for (int p = 0; p < pmax; p++)
+			{
+				cumRows += entries[order[p]].nbuilt;
+				for (int i = 0; i < nnn; i++)
+					cumHits += nn[i].leaf == (uint32) order[p];
+				hits[w * pmax + p] += cumHits;
+				rows[w * pmax + p] += cumRows;
+			}
+		}
+	}
+	model->leafSpread = spread;
+	if (total == 0)
+		return 0;
+
+	/* rows needed for each target, interpolated between probe counts */
+	for (int w = 0; w < nw; w++)
+		for (int t = 0; t < (int) lengthof(targets); t++)
+		{
+			need[w][t] = get_float8_infinity();
+			for (int p = 0; p < pmax; p++)
+			{
+				double		r = hits[w * pmax + p] / total;
+
+				if (r >= targets[t])
+				{
+					double		r0 = p > 0 ? hits[w * pmax + p - 1] / total : 0;
+					double		w0 = p > 0 ? rows[w * pmax + p - 1] : 0;
+					double		f = r > r0 ? (targets[t] - r0) / (r - r0) : 1;
+
+					need[w][t] = w0 + f * (rows[w * pmax + p] - w0);
+					break;
+				}
+			}
+		}
+	for (int w = 1; w < nw; w++)
+	{
+		double		ratio = 0;
+
+		for (int t = 0; t < (int) lengthof(targets); t++)
+			ratio += need[w][t] / need[0][t] / lengthof(targets);
+		/* NaN (a target out of reach either way) compares false */
+		if (ratio < bestRatio)
+		{
+			bestRatio = ratio;
+			best = scoreah_spread_weights[w];
+		}
+	}
+	pfree(base);
+	pfree(scores);
+	pfree(order);
+	pfree(hits);
+	pfree(rows);
+	return best;
+}
+
+/*
  * The relative cost of a query that searches P leaves and re-ranks R
  * candidates: every row of the P leaves is scored from its codes (a few
  * nanoseconds, growing with the blocks), each candidate is re-ranked from

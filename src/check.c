@@ -186,6 +186,12 @@ CheckMetapage(CheckState *cs)
 		meta->directoryPages != (ScoreahDirEntries(meta) + SCOREAH_LEAVES_PER_PAGE - 1) / SCOREAH_LEAVES_PER_PAGE)
 		Problem(cs, "metapage: directory of %u pages at block %u does not fit %u leaves in %u blocks",
 				meta->directoryPages, meta->directoryStart, meta->nleaves, cs->nblocks);
+	/* the leaves' spreads: none (built before they were kept) or one each */
+	if ((meta->spreadBytes != 0 && meta->spreadBytes != sizeof(float) * meta->nleaves) ||
+		!(meta->spreadWeight >= 0 && meta->spreadWeight <= 1))
+		Problem(cs, "metapage: %u bytes of leaf spreads for %u leaves, weighted %g (expected 0 or %zu bytes, a weight in [0, 1])",
+				meta->spreadBytes, meta->nleaves, (double) meta->spreadWeight,
+				sizeof(float) * meta->nleaves);
 	return cs->nproblems == 0;
 }
 
@@ -197,7 +203,8 @@ CheckFixedPages(CheckState *cs)
 
 	if (meta->flags & SCOREAH_FLAG_TRAINED)
 	{
-		Size		blobBytes = (Size) meta->centroidBytes + meta->codebookBytes;
+		Size		blobBytes = (Size) meta->centroidBytes + meta->codebookBytes +
+			meta->spreadBytes;
 		BlockNumber nblob = (blobBytes + SCOREAH_PAGE_CAPACITY - 1) / SCOREAH_PAGE_CAPACITY;
 
 		for (BlockNumber b = meta->blobStart; b < meta->blobStart + nblob; b++)

@@ -321,6 +321,10 @@ PutOptions(ReturnSetInfo *rsinfo, ScoreahMetaPage meta)
 	PutRow(rsinfo, "reordering_storage",
 		   meta->reorderStorage == SCOREAH_STORAGE_HALF ? "float16" :
 		   meta->reorderStorage == SCOREAH_STORAGE_TABLE ? "table" : "float32");
+	/* route.c: distance plus a share of each leaf's spread (L2, cosine) */
+	PutRow(rsinfo, "spread_routing",
+		   meta->spreadBytes > 0 && meta->spreadWeight > 0 && meta->metric != SCOREAH_METRIC_IP ?
+		   psprintf("%g", (double) meta->spreadWeight) : "off");
 }
 
 /* The key columns after the vector, and how their values are compared */

@@ -275,6 +275,10 @@ typedef struct ScoreahMetaPageData
 	ScoreahCalibrationData calibration;
 	uint32		nkeys;			/* key columns after the vector */
 	uint8		keyKinds[SCOREAH_MAX_KEYS]; /* SCOREAH_KEY_* */
+	uint32		spreadBytes;	/* the leaves' spreads after the codebooks
+								 * (float each), or 0: indexes built before
+								 * they were kept route without them */
+	float4		spreadWeight;	/* their share in routing (route.c) */
 } ScoreahMetaPageData;
 
 typedef ScoreahMetaPageData *ScoreahMetaPage;
@@ -948,6 +952,8 @@ extern void ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel
 								int64 rows, ScoreahCalibrationData *out);
 extern bool ScoreahCalibChoose(const ScoreahMetaPageData *meta, double target,
 							   int *probes, int *reorder, double *expected);
+extern float ScoreahCalibChooseSpread(ScoreahCalib calib, ScoreahModel model,
+									  const ScoreahLeafData *entries);
 
 /* insert.c */
 extern bool scoreahinsert(Relation index, Datum *values, bool *isnull,

@@ -303,6 +303,9 @@ typedef struct ScoreahModelData
 	float	   *codebooks;		/* 16 x dim floats */
 	int8	   *qcentroids;		/* nleaves x dim, when quantized */
 	float	   *qscales;		/* per dimension: max |c_d| / 127 */
+	float	   *leafSpread;		/* per leaf: mean squared distance of its
+								 * rows to its centroid, or NULL (route.c) */
+	float		spreadWeight;	/* its share in the routing score (0: none) */
 } ScoreahModelData;
 
 typedef ScoreahModelData *ScoreahModel;
@@ -324,6 +327,13 @@ extern void scoreah_model_residual(ScoreahModel model, const float *x, int leaf,
 								   float *out);
 
 /* ---- route.c: which leaves a query searches ---- */
+
+/*
+ * L2 and cosine route by |q - c|^2 + w * spread(c), w chosen by the build
+ * from these (route.c, calibrate.c)
+ */
+#define SCOREAH_SPREAD_WEIGHTS	6
+extern const float scoreah_spread_weights[SCOREAH_SPREAD_WEIGHTS];
 
 extern void scoreah_quantize_centroids(ScoreahModel model);
 extern void scoreah_route_scores(ScoreahModel model, const float *query,

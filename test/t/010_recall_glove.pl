@@ -138,9 +138,13 @@ $node->safe_psql('postgres', 'DROP INDEX IF EXISTS items_v_idx');
 my $secs = ScoreahTest::timed_sql($node,
 	'CREATE INDEX items_v_idx ON items USING scoreah (v scoreah_cosine_ops)');
 my $info = ScoreahTest::index_info($node, 'items_v_idx');
-ScoreahTest::figure('glove-100k cosine AUTO build=%.1fs leaves=%s dimensions_per_block=%s threshold=%s',
+ScoreahTest::figure('glove-100k cosine AUTO build=%.1fs leaves=%s dimensions_per_block=%s threshold=%s spread_routing=%s',
 	$secs, $info->{num_leaves}, $info->{dimensions_per_block},
-	$info->{anisotropic_quantization_threshold});
+	$info->{anisotropic_quantization_threshold}, $info->{spread_routing});
+# the build tried the spreads' weights on its calibration queries: one of
+# them, or off; the targets below are met with the routing it chose
+like($info->{spread_routing}, qr/^(off|0\.125|0\.25|0\.375|0\.5|0\.75)$/,
+	"AUTO: spread_routing is a weight the build tried ($info->{spread_routing})");
 for my $target (0, 0.90, 0.95, 0.99)
 {
 	my ($recall, $qsecs, $nfull) = ScoreahTest::measure_recall(

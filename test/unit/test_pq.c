@@ -340,6 +340,27 @@ test_route_scores(void)
 			CHECK(fabs(scores[j] - want) < 1e-4 * (fabs(want) + 1), "metric %d leaf %d: %g vs %g",
 				  metric, j, scores[j], want);
 		}
+		/* a share of a leaf's spread adds to L2 scores, nothing to IP */
+		{
+			float		spread[50],
+						sscores[50];
+
+			for (int j = 0; j < k; j++)
+				spread[j] = unit_uniform(&r, 0, 2);
+			m.leafSpread = spread;
+			m.spreadWeight = 0.375f;
+			scoreah_route_scores(&m, q, sscores);
+			m.leafSpread = NULL;
+			m.spreadWeight = 0;
+			for (int j = 0; j < k; j++)
+			{
+				double		want = scores[j] + (metric == SCOREAH_METRIC_L2 ? 0.375 * spread[j] : 0);
+
+				CHECK(fabs(sscores[j] - want) < 1e-5 * (fabs(want) + 1),
+					  "metric %d leaf %d with spread %g: %g vs %g", metric, j, spread[j],
+					  sscores[j], want);
+			}
+		}
 		/* int8 centroids: close scores, mostly the same nearest leaves */
 		scoreah_quantize_centroids(&m);
 		m.quantizeCentroids = true;
@@ -372,6 +393,6 @@ const UnitTestEntry unit_tests_pq[] = {
 	{"pq: anisotropic encoding against brute force (3 blocks)", test_anisotropic_vs_brute_force},
 	{"lut: table sums score the decoded vector (L2 residual, IP)", test_lut_scores_codes},
 	{"lut: every entry as its definition, widths 1..11, L2 residual and IP", test_lut_entries_definition},
-	{"route: scores are distances to centroids; int8 routing close", test_route_scores},
+	{"route: scores are distances to centroids (plus a share of the spread); int8 routing close", test_route_scores},
 	{NULL, NULL}
 };
