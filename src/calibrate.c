@@ -475,10 +475,10 @@ ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel model,
  * rows averaged over the queries at each P); the rows needed for recall
  * 0.90, 0.95 and 0.99, interpolated, against those of distance alone.  The
  * weight needing the fewest (their mean ratio), if at least 2% fewer:
- * below that the sample cannot tell (GloVe-100 331k took 0.5, 10% fewer;
- * mobilenet-1280 0 in simulation).  Codes are not scored: which leaves a
- * query searches is all routing decides.  Returns 0 for an index without
- * spreads or with inner product (routed by inner product alone).
+ * below that the sample cannot tell (GloVe-100 331k took 0.25; SIFT 1.16M
+ * and mobilenet-1280 none, as simulated).  Codes are not scored: which
+ * leaves a query searches is all routing decides.  Returns 0 for an index
+ * without spreads or with inner product (routed by inner product alone).
  */
 float
 ScoreahCalibChooseSpread(ScoreahCalib calib, ScoreahModel model, const ScoreahLeafData *entries)
@@ -487,12 +487,12 @@ ScoreahCalibChooseSpread(ScoreahCalib calib, ScoreahModel model, const ScoreahLe
 	int			nleaves = model->nleaves;
 	int			pmax = ProbeMax(nleaves);
 	int			nw = SCOREAH_SPREAD_WEIGHTS;
-	float	   *base = palloc(sizeof(float) * nleaves);
-	float	   *scores = palloc(sizeof(float) * nleaves);
-	int		   *order = palloc(sizeof(int) * nleaves);
-	double	   *hits = palloc0(sizeof(double) * nw * pmax);
-	double	   *rows = palloc0(sizeof(double) * nw * pmax);
 	float	   *spread = model->leafSpread;
+	float	   *base,
+			   *scores;
+	int		   *order;
+	double	   *hits,
+			   *rows;
 	int64		total = 0;
 	double		need[SCOREAH_SPREAD_WEIGHTS][lengthof(targets)];
 	double		bestRatio = 0.98;
@@ -500,6 +500,11 @@ ScoreahCalibChooseSpread(ScoreahCalib calib, ScoreahModel model, const ScoreahLe
 
 	if (spread == NULL || model->metric == SCOREAH_METRIC_IP || nleaves < 2)
 		return 0;
+	base = palloc(sizeof(float) * nleaves);
+	scores = palloc(sizeof(float) * nleaves);
+	order = palloc(sizeof(int) * nleaves);
+	hits = palloc0(sizeof(double) * nw * pmax);
+	rows = palloc0(sizeof(double) * nw * pmax);
 
 	/* the distances alone: routing without the spreads */
 	model->leafSpread = NULL;
@@ -535,8 +540,6 @@ ScoreahCalibChooseSpread(ScoreahCalib calib, ScoreahModel model, const ScoreahLe
 		}
 	}
 	model->leafSpread = spread;
-	if (total == 0)
-		return 0;
 
 	/* rows needed for each target, interpolated between probe counts */
 	for (int w = 0; w < nw; w++)
@@ -558,7 +561,7 @@ ScoreahCalibChooseSpread(ScoreahCalib calib, ScoreahModel model, const ScoreahLe
 				}
 			}
 		}
-	for (int w = 1; w < nw; w++)
+	for (int w = 1; w < nw && total > 0; w++)
 	{
 		double		ratio = 0;
 
