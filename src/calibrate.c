@@ -506,8 +506,8 @@ ScoreahCalibChooseSpread(ScoreahCalib calib, ScoreahModel model, const ScoreahLe
 	hits = palloc0(sizeof(double) * nw * pmax);
 	rows = palloc0(sizeof(double) * nw * pmax);
 
-	/* the distances alone: routing without the spreads */
-	model->leafSpread = NULL;
+	/* the distances alone: routing by the weight yet to be chosen is none */
+	model->spreadWeight = 0;
 	for (int q = 0; q < calib->nqueries; q++)
 	{
 		const ScoreahCalibNeighbor *nn = calib->nn + (Size) q * calib->k;
@@ -523,11 +523,10 @@ ScoreahCalibChooseSpread(ScoreahCalib calib, ScoreahModel model, const ScoreahLe
 			double		cumRows = 0;
 			int			cumHits = 0;
 
+			memcpy(scores, base, sizeof(float) * nleaves);
+			scoreah_route_add_spread(scores, spread, scoreah_spread_weights[w], nleaves);
 			for (int j = 0; j < nleaves; j++)
-			{
-				scores[j] = base[j] + scoreah_spread_weights[w] * spread[j];
 				order[j] = j;
-			}
 			scoreah_order_smallest(scores, order, nleaves, pmax);
 			for (int p = 0; p < pmax; p++)
 			{
@@ -539,7 +538,6 @@ ScoreahCalibChooseSpread(ScoreahCalib calib, ScoreahModel model, const ScoreahLe
 			}
 		}
 	}
-	model->leafSpread = spread;
 
 	/* rows needed for each target, interpolated between probe counts */
 	for (int w = 0; w < nw; w++)

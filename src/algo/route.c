@@ -95,14 +95,26 @@ scoreah_route_scores(ScoreahModel model, const float *query, float *scores)
 			dot = scores[j];
 
 		if (model->metric == SCOREAH_METRIC_L2 || model->metric == SCOREAH_METRIC_COSINE)
-		{
 			scores[j] = qn - 2 * dot + model->centroidNorms[j];
-			if (model->leafSpread)
-				scores[j] += model->spreadWeight * model->leafSpread[j];
-		}
 		else
 			scores[j] = -dot;
 	}
+	if (model->metric == SCOREAH_METRIC_L2 || model->metric == SCOREAH_METRIC_COSINE)
+		scoreah_route_add_spread(scores, model->leafSpread, model->spreadWeight, model->nleaves);
 	if (qs)
 		scoreah_pfree(qs);
+}
+
+/*
+ * scores[j] += w * spread[j] for the n leaves (nothing without spreads or
+ * weight): routing's share of the spreads, here for scans and for the
+ * build's choice of w among candidates.
+ */
+void
+scoreah_route_add_spread(float *scores, const float *spread, float w, int n)
+{
+	if (spread == NULL || w == 0)
+		return;
+	for (int j = 0; j < n; j++)
+		scores[j] += w * spread[j];
 }

@@ -338,6 +338,7 @@ extern const float scoreah_spread_weights[SCOREAH_SPREAD_WEIGHTS];
 extern void scoreah_quantize_centroids(ScoreahModel model);
 extern void scoreah_route_scores(ScoreahModel model, const float *query,
 								 float *scores);
+extern void scoreah_route_add_spread(float *scores, const float *spread, float w, int n);
 
 /* ---- lut.c: lookup tables and the LUT16 code layout ---- */
 

@@ -1,5 +1,6 @@
 # Damaged group headers: scoreah_index_check names them, and an insert that
-# would reuse a slot whose vector cannot be found refuses (index_corrupted).
+# would reuse a slot whose vector cannot be found refuses (index_corrupted);
+# then a damaged metapage field (the leaves' spreads).
 #
 # The first group of the first code page is changed on disk with the server
 # stopped: first its first vector page number is pointed past the end of
@@ -43,11 +44,12 @@ $node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) t');
 my $file = $node->data_dir . '/' . $node->safe_psql('postgres', "SELECT pg_relation_filepath('t_idx')");
 sub poke
 {
-	my ($offset, $bytes) = @_;
+	my ($offset, $bytes, $block) = @_;
+	$block //= $blk;
 	$node->stop;
 	open(my $fh, '+<', $file) or die "open $file: $!";
 	binmode $fh;
-	seek($fh, $blk * 8192 + 24 + $offset, 0) or die "seek: $!";
+	seek($fh, $block * 8192 + 24 + $offset, 0) or die "seek: $!";
 	print $fh $bytes;
 	close($fh);
 	$node->start;
@@ -70,5 +72,16 @@ my ($ret, $out, $err) = $node->psql('postgres',
 isnt($ret, 0, 'the insert fails');
 like($err, qr/has a group without the vector page of its row 0 at block $blk/,
 	'an insert reusing the damaged slot fails with a message naming the block');
+
+# the metapage's leaf spreads (spreadBytes, uint32 at byte 684 of
+# ScoreahMetaPageData): 4 bytes a leaf, here 8; checked before the change
+# so that a new metapage layout fails here rather than poking elsewhere
+is($node->safe_psql('postgres',
+		"SELECT get_byte(get_raw_page('t_idx', 0), 24 + 684) + 256 * get_byte(get_raw_page('t_idx', 0), 24 + 685)"),
+	'8', 'the metapage keeps 8 bytes of spreads for the 2 leaves');
+poke(684, pack('L', 12), 0);
+like(ScoreahTest::index_check($node, 't_idx'),
+	qr/metapage: 12 bytes of leaf spreads for 2 leaves, weighted [0-9.]+ \(expected 0 or 8 bytes/,
+	'scoreah_index_check names spreads that do not match the leaves');
 
 done_testing();
