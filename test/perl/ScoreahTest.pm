@@ -134,15 +134,17 @@ sub require_numpy
 # Runs test/tools/vectors.py split on $file; returns the output directory
 # holding base.copy, queries.copy and truth.tsv.  The directory is a fresh
 # tempdir under tmp_check: the server runs as the same OS user, so COPY
-# FROM can read it.  Options: base, queries, k, metric, seed, out.
+# FROM can read it.  Options: base, queries, k, metric, seed, out,
+# split_queries (rows held out, 10,000 unless set: smaller files need it).
 sub split_vectors
 {
 	my ($file, %o) = @_;
 	my $out = $o{out} // PostgreSQL::Test::Utils::tempdir('vectors');
 	my @cmd = ($PYTHON, "$TOOLS/vectors.py", 'split', $file, '--out', $out);
-	for my $opt (qw(base queries k metric seed))
+	for my $opt (qw(base queries k metric seed split_queries))
 	{
-		push @cmd, "--$opt", $o{$opt} if defined $o{$opt};
+		(my $flag = $opt) =~ tr/_/-/;
+		push @cmd, "--$flag", $o{$opt} if defined $o{$opt};
 	}
 	my $t0 = time;
 	my ($stdout, $stderr);

@@ -175,6 +175,63 @@ test_kmeans_spherical(void)
 	free(c);
 }
 
+static int
+cmp_int(const void *a, const void *b)
+{
+	return *(const int *) a - *(const int *) b;
+}
+
+/*
+ * A small table with the default min_partition_size (50): 700 rows of
+ * overlapping clusters, 26 leaves (about sqrt(rows)), so the mean leaf is
+ * 27 rows.  Re-seeding every cluster below min(50, rows / leaves), the
+ * mean itself, moved about half of them in every iteration and left
+ * leaves of one or two rows beside a few huge ones (MiniLM text
+ * embeddings: median leaf 2 rows, largest 144; here median 2, largest
+ * 85).  Counted over the final centers' nearest points: the median leaf
+ * is at least half the mean, none is empty and the largest is below three
+ * means.
+ */
+static void
+test_kmeans_small_table_balanced(void)
+{
+	int			n = 700,
+				dim = 32,
+				k = 26;
+	float		means[60 * 32];
+	float	   *x = make_blobs(n, dim, 60, 0.2f, 6, means);
+	float	   *c = malloc(sizeof(float) * k * dim);
+	int			counts[26] = {0};
+	ScoreahKmeansParams p = {k, 12, 50, false, true, 11, NULL, NULL};
+
+	scoreah_kmeans(x, n, dim, &p, c);
+	for (int i = 0; i < n; i++)
+	{
+		int			best = 0;
+		double		bestd = INFINITY;
+
+		for (int j = 0; j < k; j++)
+		{
+			double		s = 0;
+
+			for (int d = 0; d < dim; d++)
+				s += ((double) x[i * dim + d] - c[j * dim + d]) * ((double) x[i * dim + d] - c[j * dim + d]);
+			if (s < bestd)
+			{
+				bestd = s;
+				best = j;
+			}
+		}
+		counts[best]++;
+	}
+	qsort(counts, k, sizeof(int), cmp_int);
+	CHECK(counts[k / 2] * 2 >= n / k, "median leaf %d rows, mean %d", counts[k / 2], n / k);
+	CHECK(counts[0] > 0, "an empty leaf");
+	CHECK(counts[k - 1] < 3 * (n / k), "largest leaf %d rows, mean %d", counts[k - 1], n / k);
+	free(x);
+	free(c);
+}
+
 /*
  * Hamerly's bounds only skip searches that could not change an
  * assignment: the clustering must be as good as plain Lloyd iterations
@@ -384,6 +441,7 @@ const UnitTestEntry unit_tests_kmeans[] = {
 	{"kmeans: recovers separated clusters (k-means++ and random init)", test_kmeans_recovers_blobs},
 	{"kmeans: no points, fewer points than clusters, identical points", test_kmeans_degenerate},
 	{"kmeans: spherical centers are unit length", test_kmeans_spherical},
+	{"kmeans: a small table's leaves stay balanced (min_partition_size 50)", test_kmeans_small_table_balanced},
 	{"kmeans: Hamerly's bounds give plain Lloyd's clustering", test_kmeans_hamerly_exact},
 	{"kmeans: a large run's chunks give the same centers in any order", test_kmeans_chunked_parallel},
 	{"kmeans: rows searched together find what each finds alone", test_nearest_rows},
