@@ -511,3 +511,15 @@ CREATE INDEX memtest_idx ON memtest USING scoreah (v)
 	WITH (dimensions_per_block = 5, leaves_training_sample_size = 1000, training_sample_size = 1000);
 RESET maintenance_work_mem;
 DROP TABLE memtest;
+
+-- training memory is counted once (the codebooks train on the sample's
+-- residuals in place): 3,000 rows of 100 dimensions build within 1 MB, on
+-- a sample of three quarters of it
+CREATE TABLE memfit (id int, v real[]);
+INSERT INTO memfit SELECT i, ARRAY(SELECT ((i * 7 + d * 13) % 101)::real
+	FROM generate_series(1, 100) d WHERE i > 0) FROM generate_series(1, 3000) i;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX memfit_idx ON memfit USING scoreah (v);
+SELECT value FROM scoreah_index_info('memfit_idx') WHERE name = 'training_sample_rows';
+RESET maintenance_work_mem;
+DROP TABLE memfit;

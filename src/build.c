@@ -520,7 +520,9 @@ TrainTree(ScoreahBuildState *state, int ntree)
 		int			nworkers;
 
 		if (ScoreahBuildKmeansParallel(state, state->samples, ntree, dim, &kp,
-									   model->centroids, request, &nworkers))
+									   model->centroids, request,
+									   ScoreahBuildTrainingBudget(state, ntree, state->npq),
+									   &nworkers))
 			ereport(DEBUG1,
 					(errmsg_internal("scoreah build of \"%s\": k-means with %d parallel workers",
 									 RelationGetRelationName(state->index), nworkers)));
@@ -593,8 +595,9 @@ TrainCodebooks(ScoreahBuildState *state, int npq)
 		int			nworkers;
 
 		if (ScoreahBuildCodebooksParallel(model, state->samples, npq,
-										  state->opts->trainingIterations, PQ_SEED,
-										  request, &nworkers))
+										  state->opts->trainingIterations, PQ_SEED, request,
+										  ScoreahBuildTrainingBudget(state, state->ntree, npq),
+										  &nworkers))
 			ereport(DEBUG1,
 					(errmsg_internal("scoreah build of \"%s\": codebook training with %d parallel workers",
 									 RelationGetRelationName(state->index), nworkers)));

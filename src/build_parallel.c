@@ -474,16 +474,18 @@ typedef struct ScoreahKmeansShared
 /*
  * A parallel context for training: entry point function, one chunk of
  * shared memory of size bytes under key (*chunk), in parallel mode.  NULL,
- * with nothing left behind, when the chunk would pass maintenance_work_mem
- * or no dynamic shared memory could be had: the caller trains in its own
+ * with nothing left behind, when the chunk would pass budget (what the
+ * build's own training memory leaves of maintenance_work_mem) or no
+ * dynamic shared memory could be had: the caller trains in its own
  * process.  EndTrainingContext undoes it.
  */
 static ParallelContext *
-BeginTrainingContext(const char *function, int request, uint64 key, Size size, void **chunk)
+BeginTrainingContext(const char *function, int request, uint64 key, Size size, Size budget,
+					 void **chunk)
 {
 	ParallelContext *pcxt;
 
-	if (size > (Size) maintenance_work_mem * 1024)
+	if (size > budget)
 		return NULL;
 	EnterParallelMode();
 	pcxt = CreateParallelContext("scoreah", function, request);
@@ -619,15 +621,15 @@ KmeansAssignParallel(void *arg, const float *centers, const float *cnorms, int *
 /*
  * k-means for the tree with parallel workers assigning the points, when
  * the run is large enough to be worth them (full search, 2.5 x 10^8
- * multiply-adds an iteration) and its shared memory stays within
- * maintenance_work_mem.  Returns false (nothing done) otherwise: the
- * caller runs k-means in its own process.  *nworkers receives how many
- * workers the last iteration had.
+ * multiply-adds an iteration) and its shared memory stays within budget
+ * (what the sample and training leave of maintenance_work_mem).  Returns
+ * false (nothing done) otherwise: the caller runs k-means in its own
+ * process.  *nworkers receives how many workers the last iteration had.
  */
 bool
 ScoreahBuildKmeansParallel(ScoreahBuildState *state, const float *data, int n, int dim,
 						   ScoreahKmeansParams *params, float *centers, int request,
-						   int *nworkers)
+						   Size budget, int *nworkers)
 {
 	ScoreahKmeansShared layout;
 	ScoreahKmeansRun run;
@@ -638,7 +640,7 @@ ScoreahBuildKmeansParallel(ScoreahBuildState *state, const float *data, int n, i
 		(double) n * params->k * dim < 2.5e8)
 		return false;
 	run.pcxt = BeginTrainingContext("ScoreahParallelKmeansMain", request, PARALLEL_KEY_KMEANS,
-									KmeansSharedSize(n, dim, params->k, &layout), &chunk);
+									KmeansSharedSize(n, dim, params->k, &layout), budget, &chunk);
 	if (run.pcxt == NULL)
 		return false;
 	run.ks = chunk;
@@ -732,14 +734,15 @@ ScoreahParallelCodebooksMain(dsm_segment *seg, shm_toc *toc)
  * The model's codebooks trained by the leader and parallel workers, a
  * block at a time, when there is enough work (as for the tree's k-means:
  * 16 centers x dimensions x rows x iterations of at least 5 x 10^7) and
- * the residuals' copy in shared memory stays within maintenance_work_mem.
- * Every block is trained from its own data and seed, so the codebooks are
+ * the residuals' copy in shared memory stays within budget (what the
+ * sample and training leave of maintenance_work_mem).  Every block is trained from its own data and seed, so the codebooks are
  * the same whoever trains which.  Returns false (nothing done) otherwise.
  * GloVe-100 331k with one worker: 1.7 s of training in the leader alone.
  */
 bool
 ScoreahBuildCodebooksParallel(ScoreahModel model, const float *samples, int n,
-							  int iterations, uint64 seed, int request, int *nworkers)
+							  int iterations, uint64 seed, int request, Size budget,
+							  int *nworkers)
 {
 	ScoreahCodebooksShared layout;
 	ScoreahCodebooksShared *cs;
@@ -752,7 +755,7 @@ ScoreahBuildCodebooksParallel(ScoreahModel model, const float *samples, int n,
 		(double) n * dim * SCOREAH_CENTERS * iterations < 5e7)
 		return false;
 	pcxt = BeginTrainingContext("ScoreahParallelCodebooksMain", request, PARALLEL_KEY_CODEBOOKS,
-								CodebooksSharedSize(n, dim, &layout), &chunk);
+								CodebooksSharedSize(n, dim, &layout), budget, &chunk);
 	if (pcxt == NULL)
 		return false;
 	cs = chunk;

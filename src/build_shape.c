@@ -172,19 +172,49 @@ ScoreahBuildChooseShape(ScoreahBuildState *state)
 }
 
 /*
- * Training keeps the sample and needs the centers and the k-means work
- * arrays besides: all of it within maintenance_work_mem, or a clear error.
+ * The memory training holds in the building process: the sample; the
+ * centers; k-means' work arrays (per sample row its leaf and Hamerly's two
+ * bounds, per center double sums, the centers before the update and a
+ * chunk's sums); a codebook block's rows.  The codebooks train on the
+ * sample's residuals, computed in place.  Parallel training copies the
+ * sample into shared memory besides, only within what is left of
+ * maintenance_work_mem (ScoreahBuildTrainingBudget), else the leader
+ * trains alone.
+ */
+static Size
+TrainingBytes(ScoreahBuildState *state, int ntree, int npq)
+{
+	Size		dim = (Size) state->dim;
+	Size		nleaves = (Size) state->model.nleaves;
+
+	return sizeof(float) * (Size) state->sampleCapacity * dim +
+		nleaves * dim * (2 * sizeof(float) + 2 * sizeof(double)) +
+		(Size) ntree * (sizeof(int) + 2 * sizeof(float)) +
+		(Size) npq * Max(state->model.dpb, 1) * sizeof(float);
+}
+
+/* What parallel training may put in shared memory: the rest of it */
+Size
+ScoreahBuildTrainingBudget(ScoreahBuildState *state, int ntree, int npq)
+{
+	Size		need = TrainingBytes(state, ntree, npq);
+
+	return need < state->memLimit ? state->memLimit - need : 0;
+}
+
+/*
+ * All of training within maintenance_work_mem, or a clear error.  (It
+ * used to count a copy of the sample the codebooks never make: with
+ * PostgreSQL's default 64 MB, a 100,000-row table of 100 dimensions could
+ * not be indexed without options.)
  */
 void
 ScoreahBuildCheckTrainingMemory(ScoreahBuildState *state, int ntree, int npq)
 {
 	int			dim = state->dim;
 	int			nleaves = state->model.nleaves;
-	Size		need;
+	Size		need = TrainingBytes(state, ntree, npq);
 
-	need = sizeof(float) * (Size) state->sampleCapacity * dim +
-		(Size) nleaves * dim * (sizeof(float) + sizeof(double)) +
-		(Size) ntree * sizeof(int) * 2 + (Size) npq * dim * sizeof(float);
 	if (need > state->memLimit)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

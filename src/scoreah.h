@@ -893,6 +893,7 @@ extern void ScoreahBuildChooseSampleSize(ScoreahBuildState *state);
 extern void ScoreahBuildScaleSample(ScoreahBuildState *state);
 extern void ScoreahBuildChooseShape(ScoreahBuildState *state);
 extern void ScoreahBuildCheckTrainingMemory(ScoreahBuildState *state, int ntree, int npq);
+extern Size ScoreahBuildTrainingBudget(ScoreahBuildState *state, int ntree, int npq);
 
 /* build_parallel.c */
 extern bool ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request);
@@ -900,9 +901,10 @@ extern void ScoreahBuildEndParallel(ScoreahBuildState *state);
 extern int64 ScoreahBuildAddProgress(struct ScoreahShared *shared, int64 n);
 extern bool ScoreahBuildKmeansParallel(ScoreahBuildState *state, const float *data, int n,
 									   int dim, ScoreahKmeansParams *params, float *centers,
-									   int request, int *nworkers);
+									   int request, Size budget, int *nworkers);
 extern bool ScoreahBuildCodebooksParallel(ScoreahModel model, const float *samples, int n,
-										  int iterations, uint64 seed, int request, int *nworkers);
+										  int iterations, uint64 seed, int request,
+										  Size budget, int *nworkers);
 
 /* build_write.c: the pages of a new index */
 extern BlockNumber ScoreahBuildAllocBlock(Relation index);
