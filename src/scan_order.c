@@ -400,9 +400,10 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 
 	oldCtx = MemoryContextSwitchTo(so->scanCtx);
 	/*
-	 * Re-ranking leaves the batch in page order, in which the fit sums it:
-	 * the same for an index built in parallel (build.c writes every leaf's
-	 * rows in TID order), so the same bits and the same rows out.
+	 * The fit sums the batch in the order re-ranking leaves it (the top-N's
+	 * or page order), which follows from the index's pages alone: the same
+	 * for an index built in parallel (build.c writes the same pages), so
+	 * the same bits and the same rows out.
 	 */
 	if (!brute && so->reorder > 0)
 		ScoreahScanRerank(scan);

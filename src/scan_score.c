@@ -416,8 +416,8 @@ typedef struct LocationKey
 
 /*
  * The batch in page order (candidates without a readable vector, at
- * InvalidBlockNumber, last).  A batch is the reorder count, 30 to a few
- * hundred candidates: qsort's call through a comparator per comparison
+ * InvalidBlockNumber, last).  A batch sorted is a deep scan's, hundreds
+ * of candidates or more: qsort's call through a comparator per comparison
  * cost 72k instructions for 100 candidates (5% of a SIFT query) and 17k
  * for 30.  The 16-byte keys sort inline, then the candidates follow their
  * keys' order in place, cycle by cycle (a batch may take half of work_mem:
@@ -466,9 +466,15 @@ SortByLocation(ScoreahCandidate *c, int n)
 
 /*
  * Exact distances of the batch from vectors kept in the index, each on one
- * page: visit the candidates in page order so each page is read and locked
- * once, however many of its vectors made the batch (a leaf's vectors sit
- * together, about 20 to a page at 100 dimensions).
+ * page.  A batch about as large as the vector pages of the leaves it came
+ * from (a deep or exhaustive scan) is visited in page order, so that each
+ * page is read and locked once however many of its vectors made the batch
+ * (a leaf's vectors sit together, about 20 to a page at 100 dimensions).
+ * A smaller one is visited as it is: its candidates rarely share a page
+ * (50 from GloVe's 20 head-query leaves, about 500 vector pages: about two
+ * pairs), and sorting them cost more than the pins it saved (about 4,000
+ * cycles a query, 1.5 us of 70; sorting n keys costs about as much as n
+ * pins, sharing saves about n * n / 2P of them for P pages).
  */
 static void
 RerankFromPages(IndexScanDesc scan)
@@ -485,7 +491,9 @@ RerankFromPages(IndexScanDesc scan)
 	int			aheadAt = 0;
 	int			prefetched = 0;
 
-	SortByLocation(so->batch, so->nbatch);
+	if (so->nbatch > 1 &&
+		(int64) so->nbatch * Max(so->cache->layout.vecsPerPage, 1) >= so->rowsScored)
+		SortByLocation(so->batch, so->nbatch);
 	for (int i = 0; i < so->nbatch; i++)
 	{
 		ScoreahCandidate *c = &so->batch[i];
