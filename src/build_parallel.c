@@ -735,8 +735,9 @@ ScoreahParallelCodebooksMain(dsm_segment *seg, shm_toc *toc)
  * block at a time, when there is enough work (as for the tree's k-means:
  * 16 centers x dimensions x rows x iterations of at least 5 x 10^7) and
  * the residuals' copy in shared memory stays within budget (what the
- * sample and training leave of maintenance_work_mem).  Every block is trained from its own data and seed, so the codebooks are
- * the same whoever trains which.  Returns false (nothing done) otherwise.
+ * sample and training leave of maintenance_work_mem).  Every block is
+ * trained from its own data and seed, so the codebooks are the same
+ * whoever trains which.  Returns false (nothing done) otherwise.
  * GloVe-100 331k with one worker: 1.7 s of training in the leader alone.
  */
 bool
