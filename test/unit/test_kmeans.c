@@ -24,6 +24,36 @@ make_blobs(int n, int dim, int blobs, float sep, uint64 seed, float *means)
 	return x;
 }
 
+/*
+ * The nearest of k centers to point x by brute force in double (the
+ * first on ties); *dist gets its squared distance.
+ */
+static int
+nearest_center(const float *x, const float *centers, int k, int dim, double *dist)
+{
+	int			best = 0;
+	double		bestd = INFINITY;
+
+	for (int j = 0; j < k; j++)
+	{
+		double		s = 0;
+
+		for (int d = 0; d < dim; d++)
+		{
+			double		diff = (double) x[d] - centers[j * dim + d];
+
+			s += diff * diff;
+		}
+		if (s < bestd)
+		{
+			bestd = s;
+			best = j;
+		}
+	}
+	*dist = bestd;
+	return best;
+}
+
 static double
 objective(const float *x, int n, int dim, const float *centers, int k)
 {
@@ -31,20 +61,9 @@ objective(const float *x, int n, int dim, const float *centers, int k)
 
 	for (int i = 0; i < n; i++)
 	{
-		double		best = INFINITY;
+		double		best;
 
-		for (int j = 0; j < k; j++)
-		{
-			double		s = 0;
-
-			for (int d = 0; d < dim; d++)
-			{
-				double		diff = (double) x[i * dim + d] - centers[j * dim + d];
-
-				s += diff * diff;
-			}
-			best = Min(best, s);
-		}
+		nearest_center(x + i * dim, centers, k, dim, &best);
 		total += best;
 	}
 	return total;
@@ -97,16 +116,9 @@ test_kmeans_recovers_blobs(void)
 		/* every blob's mean has a center within the blob's spread */
 		for (int b = 0; b < k; b++)
 		{
-			double		best = INFINITY;
+			double		best;
 
-			for (int j = 0; j < k; j++)
-			{
-				double		s = 0;
-
-				for (int d = 0; d < dim; d++)
-					s += ((double) means[b * dim + d] - c[j * dim + d]) * ((double) means[b * dim + d] - c[j * dim + d]);
-				best = Min(best, s);
-			}
+			nearest_center(means + b * dim, c, k, dim, &best);
 			CHECK(best < 0.1, "blob %d is %g from the nearest center (%s init)", b, sqrt(best),
 				  init ? "random" : "k-means++");
 		}
@@ -207,22 +219,9 @@ test_kmeans_small_table_balanced(void)
 	scoreah_kmeans(x, n, dim, &p, c);
 	for (int i = 0; i < n; i++)
 	{
-		int			best = 0;
-		double		bestd = INFINITY;
+		double		dist;
 
-		for (int j = 0; j < k; j++)
-		{
-			double		s = 0;
-
-			for (int d = 0; d < dim; d++)
-				s += ((double) x[i * dim + d] - c[j * dim + d]) * ((double) x[i * dim + d] - c[j * dim + d]);
-			if (s < bestd)
-			{
-				bestd = s;
-				best = j;
-			}
-		}
-		counts[best]++;
+		counts[nearest_center(x + i * dim, c, k, dim, &dist)]++;
 	}
 	qsort(counts, k, sizeof(int), cmp_int);
 	CHECK(counts[k / 2] * 2 >= n / k, "median leaf %d rows, mean %d", counts[k / 2], n / k);
@@ -262,21 +261,9 @@ test_kmeans_hamerly_exact(void)
 		memset(counts, 0, sizeof(int) * k);
 		for (int i = 0; i < n; i++)
 		{
-			int			best = 0;
-			double		bestv = INFINITY;
+			double		dist;
+			int			best = nearest_center(x + i * dim, ref, k, dim, &dist);
 
-			for (int j = 0; j < k; j++)
-			{
-				double		s = 0;
-
-				for (int d = 0; d < dim; d++)
-					s += ((double) x[i * dim + d] - ref[j * dim + d]) * ((double) x[i * dim + d] - ref[j * dim + d]);
-				if (s < bestv)
-				{
-					bestv = s;
-					best = j;
-				}
-			}
 			counts[best]++;
 			for (int d = 0; d < dim; d++)
 				sums[best * dim + d] += x[i * dim + d];
