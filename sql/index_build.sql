@@ -521,5 +521,8 @@ INSERT INTO memfit SELECT i, ARRAY(SELECT ((i * 7 + d * 13) % 101)::real
 SET maintenance_work_mem = '1MB';
 CREATE INDEX memfit_idx ON memfit USING scoreah (v);
 SELECT value FROM scoreah_index_info('memfit_idx') WHERE name = 'training_sample_rows';
+-- but 200 leaves' centers and k-means arrays beside that sample do not fit
+DROP INDEX memfit_idx;
+CREATE INDEX memfit_idx ON memfit USING scoreah (v) WITH (num_leaves = 200);
 RESET maintenance_work_mem;
 DROP TABLE memfit;
