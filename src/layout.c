@@ -74,11 +74,13 @@ ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout)
 	if (vbytes == 0)
 	{
 		layout->vecsPerPage = 0;
+		layout->vecsRecip = 0;
 		layout->maxVblk = 0;
 	}
 	else if (vbytes > SCOREAH_VECTOR_CAPACITY)
 	{
 		layout->vecsPerPage = 0;
+		layout->vecsRecip = 0;
 		layout->maxVblk = SCOREAH_GROUP_MAX_VBLK;
 	}
 	else
@@ -86,6 +88,7 @@ ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout)
 		int			v = (int) (SCOREAH_VECTOR_CAPACITY / vbytes);
 
 		layout->vecsPerPage = v;
+		layout->vecsRecip = (((uint64) 1 << 32) + v - 1) / v;
 		layout->maxVblk = Min(SCOREAH_GROUP_MAX_VBLK, (v + 30) / v + 1);
 	}
 	layout->tidsOffset = MAXALIGN(offsetof(ScoreahGroupHeaderData, vblk) +
@@ -110,6 +113,7 @@ ScoreahComputeExtraLayout(ScoreahMetaPage meta, ScoreahLayout layout)
 {
 	layout->vbytes = 0;
 	layout->vecsPerPage = 0;
+	layout->vecsRecip = 0;
 	layout->maxVblk = 0;
 	layout->tidsOffset = MAXALIGN(offsetof(ScoreahGroupHeaderData, vblk));
 	layout->codesOffset = MAXALIGN(layout->tidsOffset +
@@ -129,38 +133,6 @@ ScoreahComputeLeafLayout(ScoreahMetaPage meta, int leaf, ScoreahLayout layout)
 		ScoreahComputeExtraLayout(meta, layout);
 	else
 		ScoreahComputeLayout(meta, layout);
-}
-
-/*
- * Where row `row' of a group keeps its vector.  False when the group's
- * page list does not cover the row (a damaged page) or there are no stored
- * vectors.
- */
-bool
-ScoreahRowVector(const ScoreahLayoutData *layout, const ScoreahGroupHeaderData *gh,
-				 int row, BlockNumber *blkno, uint16 *off)
-{
-	if (layout->vbytes == 0)
-		return false;
-	if (layout->vecsPerPage == 0)
-	{
-		/* a vector of its own pages: the list has one entry per row */
-		if (row >= gh->nvblk)
-			return false;
-		*blkno = gh->vblk[row];
-		*off = SCOREAH_VECTORS_OFFSET;
-	}
-	else
-	{
-		int			p = gh->vslot + row;
-		int			v = layout->vecsPerPage;
-
-		if (p / v >= gh->nvblk || gh->nvblk > layout->maxVblk)
-			return false;
-		*blkno = gh->vblk[p / v];
-		*off = ScoreahVectorSlotOffset(layout, p % v);
-	}
-	return true;
 }
 
 /*

@@ -582,8 +582,10 @@ RerankEach(IndexScanDesc scan)
 /*
  * Score the leaves at positions from..to-1 of the leaf order into top;
  * rows of the leaves before floorUpto whose key is not past floorKey were
- * batched already and are skipped.  While a leaf is scored, the next
- * leaf's first page is already pinned and on its way into the CPU cache.
+ * batched already and are skipped.  The directory entries are read up to
+ * SCOREAH_READ_LEAVES_MAX leaves at a time; while a leaf is scored, the
+ * next leaf's first page is already pinned and on its way into the CPU
+ * cache.
  */
 void
 ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
@@ -592,29 +594,29 @@ ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 	Relation	index = scan->indexRelation;
 	ScoreahCache cache = so->cache;
-	ScoreahLeafData entries[2];
+	ScoreahLeafData entries[SCOREAH_READ_LEAVES_MAX];
 	Buffer		head = InvalidBuffer;
 
-	if (from < to)
-	{
-		ScoreahReadLeafRecent(index, cache, so->leafOrder[from], &entries[0]);
-		head = ScoreahPinAhead(index, cache, entries[0].codeHead, 0, 0);
-	}
 	for (int i = from; i < to; i++)
 	{
-		ScoreahLeaf cur = &entries[(i - from) & 1];
-		ScoreahLeaf nxt = &entries[(i - from + 1) & 1];
+		int			k = (i - from) % SCOREAH_READ_LEAVES_MAX;
 		Buffer		nexthead = InvalidBuffer;
+		ScoreahLeafData cur;
 
-		if (i + 1 < to)
+		if (k == 0)
 		{
-			ScoreahReadLeafRecent(index, cache, so->leafOrder[i + 1], nxt);
-			nexthead = ScoreahPinAhead(index, cache, nxt->codeHead, 0, 0);
+			ScoreahReadLeavesRecent(index, cache, so->leafOrder + i,
+									Min(to - i, SCOREAH_READ_LEAVES_MAX), entries);
+			if (!BufferIsValid(head))
+				head = ScoreahPinAhead(index, cache, entries[0].codeHead, 0, 0);
 		}
+		cur = entries[k];
+		if (i + 1 < to && k + 1 < SCOREAH_READ_LEAVES_MAX)
+			nexthead = ScoreahPinAhead(index, cache, entries[k + 1].codeHead, 0, 0);
 		so->haveFloor = floorKey != NULL && i < floorUpto;
 		if (so->haveFloor)
 			so->floor = *floorKey;
-		ScanLeaf(scan, so->leafOrder[i], cur, head, top);
+		ScanLeaf(scan, so->leafOrder[i], &cur, head, top);
 		head = nexthead;
 	}
 	so->haveFloor = false;
