@@ -389,7 +389,8 @@ ScoreahPrefetchHinted(ScoreahCache cache, BlockNumber blkno, Size from, Size len
 		return;
 	__builtin_prefetch(GetBufferDescriptor(hint->buf - 1));
 	p = (const char *) BufferGetPage(hint->buf);
-	__builtin_prefetch(p);
+	__builtin_prefetch(p);		/* the header and the special space: */
+	__builtin_prefetch(p + BLCKSZ - 1);	/* both are checked first */
 	PrefetchBytes(p, from, len);
 }
 
