@@ -204,10 +204,16 @@ scoreah_init_kernels(bool forceScalar)
 #define CHOICE_ROUNDS	7
 #define CHOICE_MARGIN	0.95	/* a wider kernel must be 5% faster */
 
+/* Uses of a choice after which it is timed again, once (below) */
+#define CHOICE_RECHECK	16
+
 static struct
 {
 	int			nblocks;		/* 0: free */
 	const ScoreahLut16Impl *impl;
+	int			uses;			/* requests served since it was timed */
+	bool		settled;		/* timed again (and a third time if the two
+								 * differed) */
 }			lut16_choice[SCOREAH_LUT16_CHOICES];
 static int	lut16_choice_next;
 
@@ -230,11 +236,10 @@ now_ns(void)
 }
 
 /*
- * The fastest LUT16 kernel of this CPU at nblocks blocks: the first time
- * a backend asks for a block count, each kernel the CPU runs scores the
- * codes of 16 groups (in cache, as a leaf's page is; table and sums placed
- * as a scan places them, scoreah_lut16_operands) a few hundred times in
- * each of seven rounds; later requests find the answer in a small table.
+ * The fastest LUT16 kernel of this CPU at nblocks blocks, timed: each
+ * kernel the CPU runs scores the codes of 16 groups (in cache, as a leaf's
+ * page is; table and sums placed as a scan places them,
+ * scoreah_lut16_operands) a few hundred times in each of seven rounds.
  * Which instruction set is fastest depends on the CPU as much as on its
  * features (on AMD Zen 4 AVX-512 is 12% slower than AVX2 at 50 blocks,
  * faster at 25 and from 192), and the block count decides how much of a
@@ -247,11 +252,10 @@ now_ns(void)
  * be CHOICE_MARGIN faster than the narrower one it would replace.  Timed
  * one after the other, fastest total winning, 4 backends in 40 chose
  * AVX-512 at 50 blocks on Zen 4 with the other core busy; now none in 60.
- * All kernels give the same sums.  About 0.3 ms, once per block count and
- * backend.
+ * All kernels give the same sums.  About 0.3 ms.
  */
-const ScoreahLut16Impl *
-scoreah_lut16_for(int nblocks, uint32 seed)
+static const ScoreahLut16Impl *
+time_lut16(int nblocks, uint32 seed)
 {
 	const ScoreahLut16Impl *impls[lengthof(lut16_registry)];
 	int			n;
@@ -264,14 +268,10 @@ scoreah_lut16_for(int nblocks, uint32 seed)
 	double		times[lengthof(lut16_registry)][CHOICE_ROUNDS];
 	int			reps;
 
-	if (!kernels_forced_scalar && nblocks > 0)
-		for (int i = 0; i < SCOREAH_LUT16_CHOICES; i++)
-			if (lut16_choice[i].nblocks == nblocks)
-				return lut16_choice[i].impl;
 	n = scoreah_lut16_available(impls, lengthof(impls));
 	winner = impls[n - 1];
-	if (kernels_forced_scalar || nblocks <= 0 || n == 1)
-		return kernels_forced_scalar ? impls[0] : winner;
+	if (n == 1)
+		return winner;
 
 	codes = scoreah_palloc((Size) CHOICE_GROUPS * nblocks * 16);
 	operands = scoreah_lut16_operands(nblocks, &qlut, &sums);
@@ -318,9 +318,49 @@ scoreah_lut16_for(int nblocks, uint32 seed)
 	}
 	scoreah_pfree(codes);
 	scoreah_pfree(operands);
+	return winner;
+}
 
+/*
+ * The LUT16 kernel for nblocks blocks: timed (time_lut16) the first time
+ * a backend asks for that block count, then found in a small table.  A
+ * host busy at that moment can still make the slower kernel win (AVX-512
+ * at 50 blocks in 1 and in 8 of the 144 backends of two GloVe benchmark
+ * runs, both cores busy; 0.5% of choices with two busy loops), so the
+ * CHOICE_RECHECK-th request times the kernels again, and a third time if
+ * the two disagree, the majority staying: a mistake then needs two timings
+ * of three to go wrong, some moments apart.
+ */
+const ScoreahLut16Impl *
+scoreah_lut16_for(int nblocks, uint32 seed)
+{
+	const ScoreahLut16Impl *impls[lengthof(lut16_registry)];
+	int			n = scoreah_lut16_available(impls, lengthof(impls));
+	const ScoreahLut16Impl *winner;
+
+	if (kernels_forced_scalar || nblocks <= 0 || n == 1)
+		return kernels_forced_scalar ? impls[0] : impls[n - 1];
+	for (int i = 0; i < SCOREAH_LUT16_CHOICES; i++)
+	{
+		if (lut16_choice[i].nblocks != nblocks)
+			continue;
+		if (!lut16_choice[i].settled && ++lut16_choice[i].uses >= CHOICE_RECHECK)
+		{
+			const ScoreahLut16Impl *again = time_lut16(nblocks, seed + 1);
+
+			if (again != lut16_choice[i].impl &&
+				time_lut16(nblocks, seed + 2) == again)
+				lut16_choice[i].impl = again;
+			lut16_choice[i].settled = true;
+		}
+		return lut16_choice[i].impl;
+	}
+
+	winner = time_lut16(nblocks, seed);
 	lut16_choice[lut16_choice_next].nblocks = nblocks;
 	lut16_choice[lut16_choice_next].impl = winner;
+	lut16_choice[lut16_choice_next].uses = 0;
+	lut16_choice[lut16_choice_next].settled = false;
 	lut16_choice_next = (lut16_choice_next + 1) % SCOREAH_LUT16_CHOICES;
 	return winner;
 }

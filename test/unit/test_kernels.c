@@ -450,9 +450,9 @@ test_dispatch(void)
 
 /*
  * The LUT16 kernel timed for a block count: one the CPU runs (not the
- * portable one when there is another), the same on every later request,
- * listed by scoreah_lut16_choices oldest first, at most 8 block counts
- * remembered; none listed while forced scalar.
+ * portable one when there is another), the same on later requests but for
+ * the one recheck, listed by scoreah_lut16_choices oldest first, at most 8
+ * block counts remembered; none listed while forced scalar.
  */
 static void
 test_lut16_timed_choice(void)
@@ -476,6 +476,29 @@ test_lut16_timed_choice(void)
 		CHECK(known, "%d blocks: %s is not a kernel of this CPU", counts[i], got[i]->name);
 		CHECK(n == 1 || got[i] != impls[0], "%d blocks: the portable kernel chosen", counts[i]);
 		CHECK(scoreah_lut16_for(counts[i], 99) == got[i], "%d blocks: asked again, another kernel", counts[i]);
+	}
+
+	/*
+	 * Asked many times, the last block count is timed again once (and a
+	 * third time if that disagrees): whatever stays is still one of this
+	 * CPU's kernels, not the portable one, and the listing shows it.
+	 */
+	{
+		int			last = (int) lengthof(counts) - 1;
+
+		for (int u = 0; u < 40; u++)
+		{
+			const ScoreahLut16Impl *k = scoreah_lut16_for(counts[last], 11);
+			bool		known = false;
+
+			for (int j = 0; j < n; j++)
+				known |= k == impls[j];
+			CHECK(known && (n == 1 || k != impls[0]), "%d blocks, request %d: %s",
+				  counts[last], u, k->name);
+			CHECK(u < 20 || k == got[last], "%d blocks: the choice changed at request %d",
+				  counts[last], u);
+			got[last] = k;
+		}
 	}
 	listed = scoreah_lut16_choices(nb, names, lengthof(nb));
 	if (n > 1)
