@@ -89,27 +89,15 @@ scoreah_route_scores(ScoreahModel model, const float *query, float *scores)
 		}
 
 	/*
-	 * Distances from the products, and the spreads' share, in loops of
-	 * their own: one with the branches inside cost 21 instructions a leaf.
-	 * The sums are rounded as scoreah_route_add_spread's, which the
-	 * build's calibration adds separately.
+	 * Distances from the products in a loop per metric: one loop with the
+	 * branches inside cost 21 instructions a leaf.  The spreads' share is
+	 * added by the function the build's calibration adds it with.
 	 */
 	if (model->metric == SCOREAH_METRIC_L2 || model->metric == SCOREAH_METRIC_COSINE)
 	{
-		const float *norms = model->centroidNorms;
-		const float *spread = model->leafSpread;
-		float		w = model->spreadWeight;
-
-		if (spread != NULL && w != 0)
-			for (int j = 0; j < model->nleaves; j++)
-			{
-				float		d = qn - 2 * scores[j] + norms[j];
-
-				scores[j] = d + w * spread[j];
-			}
-		else
-			for (int j = 0; j < model->nleaves; j++)
-				scores[j] = qn - 2 * scores[j] + norms[j];
+		for (int j = 0; j < model->nleaves; j++)
+			scores[j] = qn - 2 * scores[j] + model->centroidNorms[j];
+		scoreah_route_add_spread(scores, model->leafSpread, model->spreadWeight, model->nleaves);
 	}
 	else
 		for (int j = 0; j < model->nleaves; j++)
