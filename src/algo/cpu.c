@@ -269,9 +269,8 @@ time_lut16(int nblocks, uint32 seed)
 	int			reps;
 
 	n = scoreah_lut16_available(impls, lengthof(impls));
+	Assert(n > 1);				/* scoreah_lut16_for times only a choice */
 	winner = impls[n - 1];
-	if (n == 1)
-		return winner;
 
 	codes = scoreah_palloc((Size) CHOICE_GROUPS * nblocks * 16);
 	operands = scoreah_lut16_operands(nblocks, &qlut, &sums);
@@ -335,12 +334,11 @@ const ScoreahLut16Impl *
 scoreah_lut16_for(int nblocks, uint32 seed)
 {
 	const ScoreahLut16Impl *impls[lengthof(lut16_registry)];
-	int			n = scoreah_lut16_available(impls, lengthof(impls));
+	int			n;
 	const ScoreahLut16Impl *winner;
 
-	if (kernels_forced_scalar || nblocks <= 0 || n == 1)
-		return kernels_forced_scalar ? impls[0] : impls[n - 1];
-	for (int i = 0; i < SCOREAH_LUT16_CHOICES; i++)
+	/* every scan asks: the table first (not while forced scalar) */
+	for (int i = 0; i < SCOREAH_LUT16_CHOICES && !kernels_forced_scalar && nblocks > 0; i++)
 	{
 		if (lut16_choice[i].nblocks != nblocks)
 			continue;
@@ -355,6 +353,9 @@ scoreah_lut16_for(int nblocks, uint32 seed)
 		}
 		return lut16_choice[i].impl;
 	}
+	n = scoreah_lut16_available(impls, lengthof(impls));
+	if (kernels_forced_scalar || nblocks <= 0 || n == 1)
+		return kernels_forced_scalar ? impls[0] : impls[n - 1];
 
 	winner = time_lut16(nblocks, seed);
 	lut16_choice[lut16_choice_next].nblocks = nblocks;
