@@ -601,22 +601,21 @@ ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
 	{
 		int			k = (i - from) % SCOREAH_READ_LEAVES_MAX;
 		Buffer		nexthead = InvalidBuffer;
-		ScoreahLeafData cur;
 
 		if (k == 0)
 		{
+			/* the previous chunk's last leaf pinned nothing ahead */
+			Assert(!BufferIsValid(head));
 			ScoreahReadLeavesRecent(index, cache, so->leafOrder + i,
 									Min(to - i, SCOREAH_READ_LEAVES_MAX), entries);
-			if (!BufferIsValid(head))
-				head = ScoreahPinAhead(index, cache, entries[0].codeHead, 0, 0);
+			head = ScoreahPinAhead(index, cache, entries[0].codeHead, 0, 0);
 		}
-		cur = entries[k];
 		if (i + 1 < to && k + 1 < SCOREAH_READ_LEAVES_MAX)
 			nexthead = ScoreahPinAhead(index, cache, entries[k + 1].codeHead, 0, 0);
 		so->haveFloor = floorKey != NULL && i < floorUpto;
 		if (so->haveFloor)
 			so->floor = *floorKey;
-		ScanLeaf(scan, so->leafOrder[i], &cur, head, top);
+		ScanLeaf(scan, so->leafOrder[i], &entries[k], head, top);
 		head = nexthead;
 	}
 	so->haveFloor = false;
