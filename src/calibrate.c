@@ -255,7 +255,8 @@ PassLeaf(Relation index, ScoreahModel model, ScoreahLayout layout, const Scoreah
 			ItemPointer tids = ScoreahGroupTids(layout, group);
 			uint32	   *sums = lut->sums;
 
-			scoreah_lut16_scan(ScoreahGroupCodes(layout, group), lut->qlut, model->nblocks, sums);
+			scoreah_lut16_scan(ScoreahGroupCodes(layout, group), lut->qlut, model->nblocks, sums,
+							   PG_UINT32_MAX);
 			for (int i = 0; i < gh->nitems; i++)
 			{
 				double		score = base + sums[i] / lut->scale;

@@ -181,7 +181,8 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 			{
 				if ((g & 1023) == 0)
 					CHECK_FOR_INTERRUPTS();
-				impls[k]->scan(codes + (Size) g * nblocks * 16, qlut, nblocks, out);
+				impls[k]->scan(codes + (Size) g * nblocks * 16, qlut, nblocks, out,
+							   PG_UINT32_MAX);
 				sink += out[g & 31];
 			}
 		INSTR_TIME_SET_CURRENT(end);

@@ -219,8 +219,6 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
 			if (keep == 0)
 				continue;
 		}
-		so->rowsScored += gh->nitems;
-		so->lut16(ScoreahGroupCodes(layout, group), so->lut.qlut, nblocks, sums);
 
 		/*
 		 * Once the top-N is full, rows whose integer sum exceeds the worst
@@ -237,11 +235,13 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
 		}
 
 		/*
-		 * The rows under the limit as a bit mask, without a branch per row
-		 * (which rows pass is data-dependent, so such branches mispredict),
-		 * then only those rows.
+		 * The kernel gives the rows under the limit as a bit mask, without
+		 * a branch per row (which rows pass is data-dependent, so such
+		 * branches mispredict); then only those rows.
 		 */
-		pass = scoreah_lut16_below(sums, sumLimit) & keep;
+		so->rowsScored += gh->nitems;
+		pass = so->lut16(ScoreahGroupCodes(layout, group), so->lut.qlut, nblocks, sums,
+						 sumLimit) & keep;
 		while (pass != 0)
 		{
 			int			i = pg_rightmost_one_pos32(pass);

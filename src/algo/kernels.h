@@ -24,26 +24,74 @@
  */
 #define LUT16_CHUNK 256
 
-extern void scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut,
-									  int nblocks, uint32 *out);
+/*
+ * The admission limit as a signed 32-bit number.  A group's sums are at
+ * most 255 times the blocks a page can hold, far below 2^31, so "sum <=
+ * limit" is the same test with the limit clamped to INT32_MAX, and the
+ * kernels compare with the signed instructions every instruction set has.
+ */
+static inline int32
+scoreah_lut16_limit(uint32 limit)
+{
+	return limit > (uint32) INT32_MAX ? INT32_MAX : (int32) limit;
+}
+
+/* The portable admission mask of 32 sums (the kernels' reference) */
+static inline uint32
+scoreah_lut16_mask_scalar(const uint32 *out, uint32 limit)
+{
+	uint32		below = 0;
+
+	for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
+		below |= (uint32) (out[i] <= limit) << i;
+	return below;
+}
+
+extern uint32 scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut,
+										int nblocks, uint32 *out, uint32 limit);
 /* The sums of one block, added to out (the kernels' tails use it) */
 extern void scoreah_lut16_add_block(const uint8 *codes, const uint8 *qlut,
 									uint32 *out);
 
 #ifdef SCOREAH_X86
-extern void scoreah_lut16_scan_ssse3(const uint8 *codes, const uint8 *qlut,
-									 int nblocks, uint32 *out);
-extern void scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut,
-									int nblocks, uint32 *out);
-extern void scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut,
-									  int nblocks, uint32 *out);
+#include <immintrin.h>
+
+/*
+ * The admission mask of the 32 sums in out, eight a step, for the AVX2
+ * and AVX-512 kernels.  Their sums were just stored as 256-bit words, so
+ * loads of the same width come from the store buffer (one 512-bit load
+ * over two such stores would wait for them); this replaced an SSE2 pass
+ * outside the kernels that took about 80 instructions a group.
+ */
+__attribute__((target("avx2")))
+static inline uint32
+scoreah_lut16_admit_avx2(const uint32 *out, uint32 limit)
+{
+	const __m256i lim = _mm256_set1_epi32(scoreah_lut16_limit(limit));
+	uint32		above = 0;
+
+	for (int i = 0; i < SCOREAH_GROUP_ROWS; i += 8)
+	{
+		__m256i		s = _mm256_loadu_si256((const __m256i *) (out + i));
+
+		above |= (uint32) _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(s, lim))) << i;
+	}
+	return ~above;
+}
+
+extern uint32 scoreah_lut16_scan_ssse3(const uint8 *codes, const uint8 *qlut,
+									   int nblocks, uint32 *out, uint32 limit);
+extern uint32 scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut,
+									  int nblocks, uint32 *out, uint32 limit);
+extern uint32 scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut,
+										int nblocks, uint32 *out, uint32 limit);
 extern const ScoreahFloatKernels scoreah_float_kernels_avx2;
 extern const ScoreahExactKernels scoreah_exact_kernels_avx2;
 #endif
 
 #ifdef SCOREAH_NEON
-extern void scoreah_lut16_scan_neon(const uint8 *codes, const uint8 *qlut,
-									int nblocks, uint32 *out);
+extern uint32 scoreah_lut16_scan_neon(const uint8 *codes, const uint8 *qlut,
+									  int nblocks, uint32 *out, uint32 limit);
 #endif
 
 #endif							/* SCOREAH_KERNELS_H */

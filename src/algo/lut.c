@@ -373,35 +373,3 @@ scoreah_unpack_code(const uint8 *groupCodes, int row, int block)
 
 	return row < 16 ? (byte & 0x0F) : (byte >> 4);
 }
-
-/*
- * The rows of a group whose LUT16 sum is at most limit, as a bit mask (bit
- * i for row i): the scan's admission test for all 32 rows without a branch
- * per row.  On x86-64 four sums a step with SSE2, which every x86-64 CPU
- * has (no dispatch): unsigned order is signed order with the sign bits
- * flipped.  The loop it replaces cost more than the LUT16 sums of a group
- * at 50 blocks.
- */
-uint32
-scoreah_lut16_below(const uint32 *sums, uint32 limit)
-{
-#ifdef SCOREAH_X86
-	const __m128i flip = _mm_set1_epi32((int) 0x80000000);
-	const __m128i lim = _mm_xor_si128(_mm_set1_epi32((int) limit), flip);
-	uint32		above = 0;
-
-	for (int i = 0; i < SCOREAH_GROUP_ROWS; i += 4)
-	{
-		__m128i		s = _mm_xor_si128(_mm_loadu_si128((const __m128i *) (sums + i)), flip);
-
-		above |= (uint32) _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(s, lim))) << i;
-	}
-	return ~above;
-#else
-	uint32		below = 0;
-
-	for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
-		below |= (uint32) (sums[i] <= limit) << i;
-	return below;
-#endif
-}

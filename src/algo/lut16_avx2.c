@@ -10,7 +10,8 @@
  * and a shift per 32 bytes where widening each half costs four
  * instructions; every LUT16_CHUNK block pairs the sums are separated,
  * widened and added into the 32-bit results in registers.  An odd last
- * block goes through the portable step.
+ * block goes through the portable step; the admission mask comes last
+ * (scoreah_lut16_admit_avx2).
  *
  *-------------------------------------------------------------------------
  */
@@ -33,8 +34,9 @@ FoldRows8(uint32 *out, __m256i acc, bool add)
 }
 
 __attribute__((target("avx2")))
-void
-scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out)
+uint32
+scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out,
+						uint32 limit)
 {
 	const __m256i mask = _mm256_set1_epi8(0x0F);
 	int			npairs = nblocks / 2;
@@ -87,5 +89,6 @@ scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint
 	}
 	if (nblocks & 1)
 		scoreah_lut16_add_block(codes + (nblocks - 1) * 16, qlut + (nblocks - 1) * 16, out);
+	return scoreah_lut16_admit_avx2(out, limit);
 }
 #endif							/* SCOREAH_X86 */

@@ -32,8 +32,9 @@ AddRows8(uint32 *out, __m128i sums16)
 }
 
 __attribute__((target("avx512bw,avx2")))
-void
-scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out)
+uint32
+scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out,
+						  uint32 limit)
 {
 	const __m512i mask = _mm512_set1_epi8(0x0F);
 	int			nquads = nblocks / 4;
@@ -129,5 +130,7 @@ scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, ui
 		AddRows8(out + 16, _mm_unpacklo_epi8(hi, zero1));
 		AddRows8(out + 24, _mm_unpackhi_epi8(hi, zero1));
 	}
+
+	return scoreah_lut16_admit_avx2(out, limit);
 }
 #endif							/* SCOREAH_X86 */

@@ -15,9 +15,13 @@
 #ifdef SCOREAH_NEON
 #include <arm_neon.h>
 
-void
-scoreah_lut16_scan_neon(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out)
+uint32
+scoreah_lut16_scan_neon(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out,
+						uint32 limit)
 {
+	const uint32x4_t lim = vdupq_n_u32(limit);
+	const uint32x4_t bits = {1, 2, 4, 8};
+	uint32		below = 0;
 	const uint8x16_t mask = vdupq_n_u8(0x0F);
 
 	memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
@@ -49,5 +53,10 @@ scoreah_lut16_scan_neon(const uint8 *codes, const uint8 *qlut, int nblocks, uint
 		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
 			out[i] += sums[i];
 	}
+
+	/* the admission mask, four sums a step (NEON compares unsigned) */
+	for (int i = 0; i < SCOREAH_GROUP_ROWS; i += 4)
+		below |= vaddvq_u32(vandq_u32(vcleq_u32(vld1q_u32(out + i), lim), bits)) << i;
+	return below;
 }
 #endif							/* SCOREAH_NEON */

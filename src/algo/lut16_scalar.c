@@ -7,8 +7,9 @@
  * A group of 32 rows stores, for each PQ block, 16 bytes: byte m holds
  * the 4-bit code of row m in its low nibble and of row m + 16 in its high
  * nibble (ScaNN's LUT16 layout).  A kernel adds, for each row, the lookup
- * table entry its code selects in every block.  The tables are 8-bit, so
- * the sums are exact integers and every kernel gives the same ones.
+ * table entry its code selects in every block, and returns which rows'
+ * sums are within the scan's limit.  The tables are 8-bit, so the sums are
+ * exact integers and every kernel gives the same ones and the same mask.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,13 +25,14 @@ scoreah_lut16_add_block(const uint8 *codes, const uint8 *qlut, uint32 *out)
 	}
 }
 
-void
+uint32
 scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut, int nblocks,
-						  uint32 *out)
+						  uint32 *out, uint32 limit)
 {
 	memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
 	for (int b = 0; b < nblocks; b++)
 		scoreah_lut16_add_block(codes + b * 16, qlut + b * SCOREAH_CENTERS, out);
+	return scoreah_lut16_mask_scalar(out, limit);
 }
 
 const ScoreahLut16Impl scoreah_lut16_scalar = {"scalar", scoreah_lut16_scan_scalar};

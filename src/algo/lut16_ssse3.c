@@ -15,9 +15,12 @@
 #include <immintrin.h>
 
 __attribute__((target("ssse3")))
-void
-scoreah_lut16_scan_ssse3(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out)
+uint32
+scoreah_lut16_scan_ssse3(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out,
+						 uint32 limit)
 {
+	const __m128i lim = _mm_set1_epi32(scoreah_lut16_limit(limit));
+	uint32		above = 0;
 	const __m128i mask = _mm_set1_epi8(0x0F);
 	const __m128i zero = _mm_setzero_si128();
 
@@ -47,5 +50,14 @@ scoreah_lut16_scan_ssse3(const uint8 *codes, const uint8 *qlut, int nblocks, uin
 		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
 			out[i] += sums[i];
 	}
+
+	/* the admission mask, four sums a step */
+	for (int i = 0; i < SCOREAH_GROUP_ROWS; i += 4)
+	{
+		__m128i		s = _mm_loadu_si128((const __m128i *) (out + i));
+
+		above |= (uint32) _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(s, lim))) << i;
+	}
+	return ~above;
 }
 #endif							/* SCOREAH_X86 */

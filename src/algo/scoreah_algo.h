@@ -131,9 +131,14 @@ typedef struct ScoreahExactKernels
 	void		(*half_to_float) (const uint16 *src, float *dst, int n);
 } ScoreahExactKernels;
 
-/* LUT16: out[i] = sum over blocks of qlut[b][code(i, b)], 32 rows */
-typedef void (*ScoreahLut16Kernel) (const uint8 *codes, const uint8 *qlut,
-									int nblocks, uint32 *out);
+/*
+ * LUT16: out[i] = sum over blocks of qlut[b][code(i, b)], 32 rows; returns
+ * the rows whose sum is at most limit as a bit mask (bit i for row i), the
+ * scan's admission test, computed by the kernel while its sums are at hand
+ * (PG_UINT32_MAX admits every row).
+ */
+typedef uint32 (*ScoreahLut16Kernel) (const uint8 *codes, const uint8 *qlut,
+									  int nblocks, uint32 *out, uint32 limit);
 
 typedef struct ScoreahLut16Impl
 {
@@ -377,8 +382,6 @@ extern double scoreah_lut_leaf(ScoreahModel model, const float *query, int leaf,
 extern void scoreah_pack_codes(uint8 *groupCodes, int row, const uint8 *codes,
 							   int nblocks);
 extern uint8 scoreah_unpack_code(const uint8 *groupCodes, int row, int block);
-/* Bit i set where sums[i] <= limit, for the SCOREAH_GROUP_ROWS sums of a group */
-extern uint32 scoreah_lut16_below(const uint32 *sums, uint32 limit);
 
 /* ---- topn.c: ScaNN's top-N buffer, sorts, smallest-k selection ---- */
 

@@ -305,7 +305,8 @@ test_lut16_matches_definition(void)
 			codes[row][b] = (uint8) scoreah_random_below(&r, 16);
 		scoreah_pack_codes(group, row, codes[row], nblocks);
 	}
-	scoreah_lut16_scan(group, qlut, nblocks, sums);
+	CHECK(scoreah_lut16_scan(group, qlut, nblocks, sums, PG_UINT32_MAX) == PG_UINT32_MAX,
+		  "a limit of UINT32_MAX left rows out");
 	for (int row = 0; row < 32; row++)
 	{
 		uint32		want = 0;
@@ -357,53 +358,66 @@ test_lut16_no_overflow(void)
 	memset(qlut, 255, nblocks * 16);
 	for (int k = 0; k < nimpl; k++)
 	{
-		impls[k]->scan(codes, qlut, nblocks, out);
+		uint32		mask = impls[k]->scan(codes, qlut, nblocks, out, 255u * nblocks - 1);
+
 		for (int row = 0; row < 32; row++)
 			CHECK(out[row] == 255u * nblocks, "%s row %d: %u, expected %u", impls[k]->name,
 				  row, out[row], 255u * nblocks);
+		CHECK(mask == 0, "%s: largest sums under a limit one below them: %08x", impls[k]->name, mask);
+		mask = impls[k]->scan(codes, qlut, nblocks, out, 255u * nblocks);
+		CHECK(mask == PG_UINT32_MAX, "%s: largest sums at their own limit: %08x", impls[k]->name, mask);
 	}
 	free(codes);
 	free(qlut);
 }
 
 /*
- * The admission mask against a per-row comparison: sums and limits at the
- * ends of the range (0, the sign bit, UINT32_MAX) and ties.
+ * Every kernel's admission mask against a per-row comparison of the sums
+ * it gave: limits at the ends of the range (0, the sign bit, UINT32_MAX),
+ * ties with a row's sum and random ones, at block counts with and without
+ * a kernel's tail.
  */
 static void
 test_lut16_below(void)
 {
-	ScoreahRandom r;
+	const ScoreahLut16Impl *impls[8];
+	int			nimpl = scoreah_lut16_available(impls, lengthof(impls));
 	const uint32 edges[] = {0, 1, 0x7FFFFFFFu, 0x80000000u, 0x80000001u, 0xFFFFFFFEu, 0xFFFFFFFFu};
+	const int	counts[] = {1, 2, 3, 4, 5, 7, 8, 16, 25, 50, 51, 64, 97};
+	ScoreahRandom r;
+	uint8		codes[97 * 16];
+	uint8		qlut[97 * 16];
 
 	scoreah_random_init(&r, 21);
-	for (int trial = 0; trial < 20000; trial++)
+	for (int trial = 0; trial < 4000; trial++)
 	{
+		int			nblocks = counts[trial % lengthof(counts)];
 		uint32		sums[SCOREAH_GROUP_ROWS];
 		uint32		limit;
-		uint32		want = 0;
-		uint32		got;
 
-		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
+		for (int i = 0; i < nblocks * 16; i++)
 		{
-			uint32		x = (uint32) scoreah_random_below(&r, 1u << 30) * 4 + (uint32) scoreah_random_below(&r, 4);
-
-			if (trial % 3 == 0)
-				x = edges[scoreah_random_below(&r, lengthof(edges))];
-			else if (trial % 3 == 1)
-				x = (uint32) scoreah_random_below(&r, 64);
-			sums[i] = x;
+			codes[i] = (uint8) scoreah_random_below(&r, 256);
+			/* small entries too, so that many rows tie */
+			qlut[i] = (uint8) scoreah_random_below(&r, trial % 3 == 0 ? 4 : 256);
 		}
-		if (trial < (int) lengthof(edges))
-			limit = edges[trial];
+		scoreah_lut16_scalar.scan(codes, qlut, nblocks, sums, PG_UINT32_MAX);
+		if (trial < 3 * (int) lengthof(edges))
+			limit = edges[trial % lengthof(edges)];
 		else if (trial % 2 == 0)
 			limit = sums[scoreah_random_below(&r, SCOREAH_GROUP_ROWS)];	/* a tie */
 		else
-			limit = (uint32) scoreah_random_below(&r, 1u << 30) * 4;
-		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
-			want |= (uint32) (sums[i] <= limit) << i;
-		got = scoreah_lut16_below(sums, limit);
-		CHECK(got == want, "trial %d, limit %u: mask %08x, expected %08x", trial, limit, got, want);
+			limit = (uint32) scoreah_random_below(&r, 256u * nblocks);
+		for (int k = 0; k < nimpl; k++)
+		{
+			uint32		got = impls[k]->scan(codes, qlut, nblocks, sums, limit);
+			uint32		want = 0;
+
+			for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
+				want |= (uint32) (sums[i] <= limit) << i;
+			CHECK(got == want, "%s, %d blocks, limit %u: mask %08x, expected %08x",
+				  impls[k]->name, nblocks, limit, got, want);
+		}
 	}
 }
 
@@ -533,7 +547,7 @@ const UnitTestEntry unit_tests_kernels[] = {
 	{"lut16: sums are the selected entries", test_lut16_matches_definition},
 	{"lut16: every kernel bit for bit at 1..1025 blocks", test_lut16_kernels_bit_for_bit},
 	{"lut16: no accumulator overflow at saturated tables", test_lut16_no_overflow},
-	{"lut16: the admission mask at the range's ends and ties", test_lut16_below},
+	{"lut16: every kernel's admission mask at the range's ends and ties", test_lut16_below},
 	{"float: the finite test at every position, NaN and infinities", test_all_finite},
 	{"cpu: dispatch picks the best kernel, or scalar when forced", test_dispatch},
 	{"cpu: the LUT16 kernel timed per block count, kept and listed", test_lut16_timed_choice},
