@@ -521,7 +521,18 @@ INSERT INTO memfit SELECT i, ARRAY(SELECT ((i * 7 + d * 13) % 101)::real
 SET maintenance_work_mem = '1MB';
 CREATE INDEX memfit_idx ON memfit USING scoreah (v);
 SELECT value FROM scoreah_index_info('memfit_idx') WHERE name = 'training_sample_rows';
--- but 200 leaves' centers and k-means arrays beside that sample do not fit
+-- 100 leaves' centers and k-means arrays beside that sample do not fit: the
+-- sample shrinks to what does (at least 10 rows a leaf), and the index is
+-- searched as any other
+DROP INDEX memfit_idx;
+CREATE INDEX memfit_idx ON memfit USING scoreah (v) WITH (num_leaves = 100);
+SELECT value FROM scoreah_index_info('memfit_idx') WHERE name IN ('num_leaves', 'training_sample_rows') ORDER BY name;
+SET enable_seqscan = off;
+SELECT count(*) = 10 AS ten_rows FROM (SELECT id FROM memfit
+	ORDER BY v <-> (SELECT v FROM memfit WHERE id = 7) LIMIT 10) s;
+SELECT id FROM memfit ORDER BY v <-> (SELECT v FROM memfit WHERE id = 7) LIMIT 1;
+RESET enable_seqscan;
+-- but 200 leaves would leave fewer than 10 rows a leaf: an error
 DROP INDEX memfit_idx;
 CREATE INDEX memfit_idx ON memfit USING scoreah (v) WITH (num_leaves = 200);
 RESET maintenance_work_mem;

@@ -837,12 +837,14 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	{
 		ScoreahBuildScaleSample(&state);
 		ScoreahBuildChooseShape(&state);
-		if ((state.autoFlags & SCOREAH_AUTO_SAMPLE) && state.sampleTarget < SCOREAH_AUTO_SAMPLE_ROWS &&
-			state.nrows > state.sampleTarget)
+		ScoreahBuildFitSample(&state);
+		if ((state.autoFlags & SCOREAH_AUTO_SAMPLE) &&
+			state.nsamples < Min(state.nrows, SCOREAH_AUTO_SAMPLE_ROWS))
 			ereport(NOTICE,
-					(errmsg("scoreah index \"%s\" trains on a sample of %d rows instead of %d: %d dimensions in maintenance_work_mem = %d MB",
-							RelationGetRelationName(index), state.sampleTarget,
-							SCOREAH_AUTO_SAMPLE_ROWS, state.dim, maintenance_work_mem / 1024),
+					(errmsg("scoreah index \"%s\" trains on a sample of %d rows instead of %d: %d dimensions and %d leaves in maintenance_work_mem = %d MB",
+							RelationGetRelationName(index), state.nsamples,
+							(int) Min(state.nrows, SCOREAH_AUTO_SAMPLE_ROWS), state.dim,
+							state.model.nleaves, maintenance_work_mem / 1024),
 					 errhint("Raise maintenance_work_mem for a larger sample.")));
 	}
 	ScoreahBuildFillMeta(&state, &meta);

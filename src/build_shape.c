@@ -193,6 +193,52 @@ TrainingBytes(ScoreahBuildState *state, int ntree, int npq)
 		(Size) npq * Max(state->model.dpb, 1) * sizeof(float);
 }
 
+/* Sample rows per leaf below which a sample is not shrunk to fit (below) */
+#define SCOREAH_MIN_SAMPLE_PER_LEAF	10
+
+/*
+ * An automatic sample whose training, with the leaves' centers and work
+ * arrays beside it, would take more than maintenance_work_mem: shrunk to
+ * what fits, as long as at least SCOREAH_MIN_SAMPLE_PER_LEAF rows per leaf
+ * remain; otherwise it is left for ScoreahBuildCheckTrainingMemory's
+ * error.  Wide vectors meet this at PostgreSQL's default 64 MB: 300,000
+ * rows of 1536 dimensions want 548 leaves, whose centers and k-means sums
+ * take 20 MB beside a sample of 48 MB (three quarters of it).  The sample
+ * is shuffled first, so the rows kept are still a uniform sample.  Options
+ * that size the sample are taken as given.
+ */
+void
+ScoreahBuildFitSample(ScoreahBuildState *state)
+{
+	Size		dim = (Size) state->dim;
+	Size		fixed;
+	Size		perRow;
+	int			fit;
+
+	if (!(state->autoFlags & SCOREAH_AUTO_SAMPLE) || state->nsamples == 0 ||
+		TrainingBytes(state, state->ntree, state->npq) <= state->memLimit)
+		return;
+
+	/* TrainingBytes with every training step on all of a sample of n rows */
+	fixed = (Size) state->model.nleaves * dim * (2 * sizeof(float) + 2 * sizeof(double));
+	perRow = sizeof(float) * dim + sizeof(int) + 2 * sizeof(float) +
+		(Size) Max(state->model.dpb, 1) * sizeof(float);
+	if (fixed >= state->memLimit)
+		return;
+	fit = (int) Min((Size) state->nsamples, (state->memLimit - fixed) / perRow);
+	if (fit < SCOREAH_MIN_SAMPLE_PER_LEAF * state->model.nleaves)
+		return;
+
+	scoreah_shuffle_rows(state->samples, state->sampleIds, state->nsamples, state->dim,
+						 &state->rng);
+	state->nsamples = fit;
+	state->samples = repalloc_huge(state->samples, sizeof(float) * (Size) fit * dim);
+	state->sampleIds = repalloc(state->sampleIds, sizeof(uint64) * fit);
+	state->sampleCapacity = fit;
+	state->ntree = Min(state->ntree, fit);
+	state->npq = Min(state->npq, fit);
+}
+
 /* What parallel training may put in shared memory: the rest of it */
 Size
 ScoreahBuildTrainingBudget(ScoreahBuildState *state, int ntree, int npq)

@@ -929,6 +929,7 @@ extern void ScoreahBuildEncodeFinish(ScoreahBuildState *state);
 extern void ScoreahBuildChooseSampleSize(ScoreahBuildState *state);
 extern void ScoreahBuildScaleSample(ScoreahBuildState *state);
 extern void ScoreahBuildChooseShape(ScoreahBuildState *state);
+extern void ScoreahBuildFitSample(ScoreahBuildState *state);
 extern void ScoreahBuildCheckTrainingMemory(ScoreahBuildState *state, int ntree, int npq);
 extern Size ScoreahBuildTrainingBudget(ScoreahBuildState *state, int ntree, int npq);
 
