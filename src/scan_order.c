@@ -346,13 +346,20 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 		 */
 		scoreah_topn_split(&top, size);
 		pfree(top.keys);
-		so->batch = top.items;
+
+		/*
+		 * The top-N's array becomes the store (its first nbatch slots are
+		 * not read again) and the batch a copy of those: re-ranking sets
+		 * and reorders the batch's entries.  Copying the whole top-N into a
+		 * new store instead cost 2% of a head query.
+		 */
 		so->nbatch = Min(top.n, size);
+		so->batch = palloc(sizeof(ScoreahCandidate) * Max(so->nbatch, 1));
+		memcpy(so->batch, top.items, sizeof(ScoreahCandidate) * so->nbatch);
 		so->haveStore = true;
 		so->nstore = top.n;
 		so->storePos = so->nbatch;
-		so->store = palloc(sizeof(ScoreahCandidate) * Max(top.n, 1));
-		memcpy(so->store, top.items, sizeof(ScoreahCandidate) * top.n);
+		so->store = top.items;
 		so->storeSorted = false;
 		for (int i = so->storePos; i < so->nstore; i++)
 			if (i == so->storePos || scoreah_candidate_cmp(&so->store[i], &so->storeMin) < 0)
