@@ -181,16 +181,17 @@ ScoreahBuildChooseShape(ScoreahBuildState *state)
  * maintenance_work_mem (ScoreahBuildTrainingBudget), else the leader
  * trains alone.
  */
+#define SAMPLE_ROW_BYTES(state)	(sizeof(float) * (Size) (state)->dim)
+#define CENTERS_BYTES(state) \
+	((Size) (state)->model.nleaves * (state)->dim * (2 * sizeof(float) + 2 * sizeof(double)))
+#define TREE_ROW_BYTES			(sizeof(int) + 2 * sizeof(float))
+#define PQ_ROW_BYTES(state)		((Size) Max((state)->model.dpb, 1) * sizeof(float))
+
 static Size
 TrainingBytes(ScoreahBuildState *state, int ntree, int npq)
 {
-	Size		dim = (Size) state->dim;
-	Size		nleaves = (Size) state->model.nleaves;
-
-	return sizeof(float) * (Size) state->sampleCapacity * dim +
-		nleaves * dim * (2 * sizeof(float) + 2 * sizeof(double)) +
-		(Size) ntree * (sizeof(int) + 2 * sizeof(float)) +
-		(Size) npq * Max(state->model.dpb, 1) * sizeof(float);
+	return SAMPLE_ROW_BYTES(state) * state->sampleCapacity + CENTERS_BYTES(state) +
+		TREE_ROW_BYTES * ntree + PQ_ROW_BYTES(state) * npq;
 }
 
 /* Sample rows per leaf below which a sample is not shrunk to fit (below) */
@@ -210,29 +211,25 @@ TrainingBytes(ScoreahBuildState *state, int ntree, int npq)
 void
 ScoreahBuildFitSample(ScoreahBuildState *state)
 {
-	Size		dim = (Size) state->dim;
-	Size		fixed;
-	Size		perRow;
+	Size		fixed = CENTERS_BYTES(state);
 	int			fit;
 
 	if (!(state->autoFlags & SCOREAH_AUTO_SAMPLE) || state->nsamples == 0 ||
-		TrainingBytes(state, state->ntree, state->npq) <= state->memLimit)
+		TrainingBytes(state, state->ntree, state->npq) <= state->memLimit ||
+		fixed >= state->memLimit)
 		return;
 
-	/* TrainingBytes with every training step on all of a sample of n rows */
-	fixed = (Size) state->model.nleaves * dim * (2 * sizeof(float) + 2 * sizeof(double));
-	perRow = sizeof(float) * dim + sizeof(int) + 2 * sizeof(float) +
-		(Size) Max(state->model.dpb, 1) * sizeof(float);
-	if (fixed >= state->memLimit)
-		return;
-	fit = (int) Min((Size) state->nsamples, (state->memLimit - fixed) / perRow);
+	/* TrainingBytes of a sample of n rows, every training step on all of it */
+	fit = (int) Min((Size) state->nsamples,
+					(state->memLimit - fixed) /
+					(SAMPLE_ROW_BYTES(state) + TREE_ROW_BYTES + PQ_ROW_BYTES(state)));
 	if (fit < SCOREAH_MIN_SAMPLE_PER_LEAF * state->model.nleaves)
 		return;
 
 	scoreah_shuffle_rows(state->samples, state->sampleIds, state->nsamples, state->dim,
 						 &state->rng);
 	state->nsamples = fit;
-	state->samples = repalloc_huge(state->samples, sizeof(float) * (Size) fit * dim);
+	state->samples = repalloc_huge(state->samples, SAMPLE_ROW_BYTES(state) * fit);
 	state->sampleIds = repalloc(state->sampleIds, sizeof(uint64) * fit);
 	state->sampleCapacity = fit;
 	state->ntree = Min(state->ntree, fit);
