@@ -61,7 +61,7 @@ extern void scoreah_lut16_add_block(const uint8 *codes, const uint8 *qlut,
  * and AVX-512 kernels.  Their sums were just stored as 256-bit words, so
  * loads of the same width come from the store buffer (one 512-bit load
  * over two such stores would wait for them); this replaced an SSE2 pass
- * outside the kernels that took about 80 instructions a group.
+ * outside the kernels that took about 120 instructions a group.
  */
 __attribute__((target("avx2")))
 static inline uint32
