@@ -53,10 +53,11 @@ ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out)
  * (through the recent-buffer hints), each directory page read and locked
  * once however many of the leaves it holds: a scan's round wants a few
  * dozen leaves of a few directory pages (GloVe's 576 leaves fill five),
- * and one read per leaf cost 600 instructions and a pin each.  Entries read together are as good as
- * entries read one by one: a scan only needs those of the rows its
- * snapshot sees, which were in the directory before it started, and a
- * page freed meanwhile held no live row (src/README, "Page reuse").
+ * and one read per leaf cost 600 instructions and a pin each.  Entries
+ * read together are as good as entries read one by one: a scan only needs
+ * those of the rows its snapshot sees, which were in the directory before
+ * it started, and a page freed meanwhile held no live row (src/README,
+ * "Page reuse").
  */
 void
 ScoreahReadLeavesRecent(Relation index, ScoreahCache cache, const int *leaves, int n,

@@ -10,7 +10,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "scoreah_algo.h"
+#include "kernels.h"
 
 /*
  * Compare every LUT16 kernel with the portable one on ngroups groups of
@@ -41,7 +41,6 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 	for (int g = 0; g < ngroups && mismatch[0] == '\0'; g++)
 	{
 		const uint8 *c = codes + (Size) g * nblocks * 16;
-
 		uint32		limit;
 		uint32		wantMask;
 
@@ -49,7 +48,7 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 		scoreah_lut16_scalar.scan(c, qlut, nblocks, want, PG_UINT32_MAX);
 		/* an admission limit at one of the sums: some rows in, a tie, some out */
 		limit = want[g % SCOREAH_GROUP_ROWS];
-		wantMask = scoreah_lut16_scalar.scan(c, qlut, nblocks, want, limit);
+		wantMask = scoreah_lut16_mask_scalar(want, limit);
 		for (int k = 0; k < nimpl; k++)
 		{
 			uint32		gotMask = impls[k]->scan(c, qlut, nblocks, got, limit);
