@@ -368,8 +368,51 @@ def cpu_facts():
     except OSError:
         pass
     return dict(cpu=model, cores=os.cpu_count(), physical_cores=len(cores) or None, sockets=len(sockets) or None,
-                cpu_flags=sorted(f for f in flags if f in ("sse4_2", "ssse3", "avx", "avx2", "fma", "f16c", "avx512f",
+                cpuidle=cpuidle_facts(), cpu_flags=sorted(f for f in flags if f in ("sse4_2", "ssse3", "avx", "avx2", "fma", "f16c", "avx512f",
                                                             "avx512bw", "avx512vl", "avx512_vnni")))
+
+
+def cpuidle_facts():
+    """How an idle CPU waits, which sets the cost of every round trip between the client and the server on
+    different CPUs: the cpuidle driver and governor, the idle states enabled, and on a virtual machine
+    whose driver is haltpoll its guest_halt_poll_ns (0: an idle vCPU halts at once, and each wake-up
+    then costs the hypervisor's 50-140 us; the kernel's default polls 200 us first).  None where
+    /sys does not say."""
+    base = "/sys/devices/system/cpu/cpuidle"
+
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+    driver = read(os.path.join(base, "current_driver"))
+    if driver is None:
+        return None
+    out = dict(driver=driver, governor=read(os.path.join(base, "current_governor_ro"))
+               or read(os.path.join(base, "current_governor")))
+    states = []
+    for i in range(16):
+        d = "/sys/devices/system/cpu/cpu0/cpuidle/state%d" % i
+        name = read(os.path.join(d, "name"))
+        if name is None:
+            break
+        if read(os.path.join(d, "disable")) != "1":
+            states.append(name)
+    out["states"] = states
+    poll = read("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+    if poll is not None:
+        out["guest_halt_poll_ns"] = int(poll)
+    return out
+
+
+def cpuidle_text(ci):
+    if not ci:
+        return None
+    return "cpuidle %s%s (states %s)%s" % (
+        ci["driver"], ", governor %s" % ci["governor"] if ci.get("governor") else "", ", ".join(ci["states"]) or "none",
+        ", guest_halt_poll_ns %d" % ci["guest_halt_poll_ns"] if "guest_halt_poll_ns" in ci else "")
 
 
 def pgvector_build(pg_config, server_version_num, local):
@@ -868,6 +911,8 @@ class Bench:
                " (%s)" % m["pgvector_build"].get("summary", m["pgvector_build"].get("note"))
                if m["pgvector_build"] else "",
                " ".join("%s" % v for v in m["client"].values())))
+        if m.get("cpuidle"):
+            log("idle CPUs: %s" % cpuidle_text(m["cpuidle"]))
         log("scoreah on: %s; query sets: %s" % (", ".join(COLUMN_TYPE[c] for c in cols) or "-",
                                                  ", ".join(q["name"] for q in a.query_set_info)))
         for n in notes:
@@ -1597,6 +1642,8 @@ def header_lines(meta, pts, qsets):
         if meta.get("physical_cores") else "", meta["ram_gb"],
         "; CPU flags %s" % " ".join(meta["cpu_flags"]) if meta.get("cpu_flags") else "",
         "; %s" % meta["os"] if meta.get("os") else ""))
+    if meta.get("cpuidle"):
+        L.append("* Idle CPUs: %s." % cpuidle_text(meta["cpuidle"]))
     L.append("* PostgreSQL %s: shared_buffers %s, maintenance_work_mem %s, work_mem %s, "
              "max_parallel_maintenance_workers %s, max_parallel_workers_per_gather %s, jit %s%s." % (
                  meta["server_version"], s["shared_buffers"], s["maintenance_work_mem"], s["work_mem"],
@@ -2262,10 +2309,13 @@ def plot(out, records):
         bx.margins(y=0.15)
         if len(scales) > 1 and pos == 0:
             bx.legend(fontsize=7)
-    fig.suptitle("scoreah %s%s vs pgvector %s: PostgreSQL %s, %s, %d logical CPUs, scoreah kernels %s" % (
+    ci = meta.get("cpuidle") or {}
+    fig.suptitle("scoreah %s%s vs pgvector %s: PostgreSQL %s, %s, %d logical CPUs%s, scoreah kernels %s" % (
         meta["scoreah_version"], " (AUTO: no WITH option)" if meta.get("scoreah_mode") == "auto" else "",
         meta["pgvector_version"] or "-", meta["server_version"].split()[0],
-        meta["cpu"], meta["cores"], meta.get("scoreah_kernels")), fontsize=11)
+        meta["cpu"], meta["cores"],
+        " (idle: guest_halt_poll_ns %d)" % ci["guest_halt_poll_ns"] if "guest_halt_poll_ns" in ci else "",
+        meta.get("scoreah_kernels")), fontsize=11)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "results.png"), dpi=110)
     plt.close(fig)
