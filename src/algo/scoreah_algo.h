@@ -413,10 +413,12 @@ scoreah_candidate_cmp(const ScoreahCandidate *a, const ScoreahCandidate *b)
 
 /*
  * The best `keep` candidates on (approx, id), kept as ScaNN's top-N does:
- * an unsorted buffer of twice that size; when it fills, a selection
- * without data-dependent branches (topn.c) keeps the best half and their
- * worst becomes the admission threshold.
- * Each offer costs O(1) amortized, against O(log n) swaps in a heap.
+ * an unsorted buffer of twice that size; when it fills, about the best
+ * half stays (at least `keep`; topn.c) and their worst becomes the
+ * admission threshold.  Each offer costs O(1) amortized, against O(log n)
+ * swaps in a heap.  Whatever it holds scores below the threshold, and
+ * every candidate offered that does is there; scoreah_topn_prune keeps
+ * exactly `keep`.
  */
 typedef struct ScoreahTopN
 {
@@ -427,10 +429,13 @@ typedef struct ScoreahTopN
 	int			cap;			/* 2 * keep */
 	bool		full;			/* thr is valid */
 	ScoreahCandidate thr;		/* worst of the kept after the last prune */
+	double		lo;				/* the smallest score offered (none drops) */
+	double		hi;				/* the largest offered before thr was set */
 } ScoreahTopN;
 
 extern void scoreah_topn_init(ScoreahTopN *t, int keep);
 extern void scoreah_topn_prune(ScoreahTopN *t);
+extern void scoreah_topn_make_room(ScoreahTopN *t);
 /* The k smallest first, in no order, their largest at items[k - 1] */
 extern void scoreah_topn_split(ScoreahTopN *t, int k);
 
@@ -440,8 +445,10 @@ scoreah_topn_offer(ScoreahTopN *t, const ScoreahCandidate *c)
 	if (t->full && scoreah_candidate_cmp(c, &t->thr) >= 0)
 		return;
 	t->items[t->n++] = *c;
+	t->lo = c->approx < t->lo ? c->approx : t->lo;
+	t->hi = c->approx > t->hi ? c->approx : t->hi;
 	if (t->n == t->cap)
-		scoreah_topn_prune(t);
+		scoreah_topn_make_room(t);
 }
 
 /* By exact distance (NaN last, as float8 sorts), then id */

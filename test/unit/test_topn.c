@@ -57,6 +57,83 @@ test_topn_against_sort(void)
 }
 
 /*
+ * Between offers the top-N holds every candidate offered that scores below
+ * its threshold, nothing above it, at least keep and fewer than cap:
+ * whatever the room-making kept (binned, or the exact prune on ties and
+ * infinities), checked after every offer.
+ */
+static void
+test_topn_room(void)
+{
+	ScoreahRandom r;
+	int			keeps[] = {1, 2, 7, 8, 9, 60, 301};
+
+	scoreah_random_init(&r, 21);
+	for (int s = 0; s < (int) lengthof(keeps); s++)
+		for (int shape = 0; shape < 4; shape++)
+		{
+			int			keep = keeps[s];
+			int			n = 40 * keep + 50;
+			ScoreahCandidate *all = malloc(sizeof(ScoreahCandidate) * n);
+			ScoreahTopN top;
+			int			rooms = 0;
+
+			scoreah_topn_init(&top, keep);
+			for (int i = 0; i < n; i++)
+			{
+				ScoreahCandidate c;
+				bool		wasFull = top.full;
+				ScoreahCandidate oldThr = top.thr;
+
+				memset(&c, 0, sizeof(c));
+				switch (shape)
+				{
+					case 0:		/* spread: the bins decide */
+						c.approx = scoreah_random_below(&r, 1000000) / 1000.0;
+						break;
+					case 1:		/* falling: every offer is admitted */
+						c.approx = 1e6 - i;
+						break;
+					case 2:		/* few distinct: ties fill a bin */
+						c.approx = (double) scoreah_random_below(&r, 3);
+						break;
+					default:	/* an infinity among them */
+						c.approx = i % 50 == 7 ? -INFINITY : scoreah_random_below(&r, 5000) - 2500.0;
+						break;
+				}
+				c.id = scoreah_random_next(&r);
+				c.leaf = (uint32) i;
+				all[i] = c;
+				scoreah_topn_offer(&top, &c);
+				rooms += top.full && (!wasFull || scoreah_candidate_cmp(&oldThr, &top.thr) != 0);
+				if (!top.full)
+					continue;
+				CHECK(top.n >= (i + 1 < keep ? i + 1 : keep) && top.n < top.cap,
+					  "keep %d shape %d: %d held after offer %d", keep, shape, top.n, i);
+				for (int j = 0; j < top.n; j++)
+					CHECK(scoreah_candidate_cmp(&top.items[j], &top.thr) <= 0,
+						  "keep %d shape %d: a held candidate above the threshold", keep, shape);
+				if (i % 97 == 0 || i == n - 1)
+					for (int a = 0; a <= i; a++)
+					{
+						bool		held = false;
+
+						if (scoreah_candidate_cmp(&all[a], &top.thr) > 0)
+							continue;
+						for (int j = 0; j < top.n && !held; j++)
+							held = top.items[j].leaf == all[a].leaf;
+						CHECK(held, "keep %d shape %d: offer %d below the threshold not held",
+							  keep, shape, a);
+					}
+			}
+			CHECK(rooms > 0, "keep %d shape %d: never made room", keep, shape);
+			free(all);
+			free(top.items);
+			free(top.keys);
+		}
+}
+
+/*
  * The split against a full sort on inputs that trouble a selection: keys
  * all equal, already in order, in reverse, few distinct (ties by id),
  * negative, infinite, zeros of both signs.
@@ -346,6 +423,7 @@ test_fit(void)
 
 const UnitTestEntry unit_tests_topn[] = {
 	{"topn: the kept candidates are a full sort's first", test_topn_against_sort},
+	{"topn: room made keeps every candidate below the threshold", test_topn_room},
 	{"topn: the split puts the k smallest first on awkward inputs", test_topn_split},
 	{"topn: exact order puts NaN last, ties by id", test_sort_by_distance},
 	{"topn: nearest leaves as a sort orders them", test_order_smallest},
