@@ -237,9 +237,10 @@ test_order_smallest(void)
 	ScoreahRandom r;
 
 	scoreah_random_init(&r, 13);
-	for (int trial = 0; trial < 300; trial++)
+	for (int trial = 0; trial < 600; trial++)
 	{
-		int			n = 1 + (int) scoreah_random_below(&r, 500);
+		/* from trial 300 up to 3,000 scores, as many leaves have */
+		int			n = 1 + (int) scoreah_random_below(&r, trial < 300 ? 500 : 3000);
 		/* every third trial few of many, as a scan's first round asks */
 		int			k = (int) scoreah_random_below(&r, trial % 3 == 2 ? Min(n / 4, 128) + 1 : n + 3);
 		float	   *scores = malloc(sizeof(float) * n);
@@ -261,10 +262,20 @@ test_order_smallest(void)
 			}
 			order[i] = i;
 		}
-		/* reference: selection sort on (score, index) */
+		/* from trial 300 every other order[] shuffled, as a later round has */
+		if (trial >= 300 && trial % 2)
+			for (int i = n - 1; i > 0; i--)
+			{
+				int			j = (int) scoreah_random_below(&r, (uint32) i + 1);
+				int			t = order[i];
+
+				order[i] = order[j];
+				order[j] = t;
+			}
+		/* reference: selection sort on (score, index), of the first 300 */
 		for (int i = 0; i < n; i++)
 			ref[i] = i;
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < Min(n, 300); i++)
 			for (int j = i + 1; j < n; j++)
 				if (scores[ref[j]] < scores[ref[i]] ||
 					(scores[ref[j]] == scores[ref[i]] && ref[j] < ref[i]))
@@ -274,6 +285,8 @@ test_order_smallest(void)
 					ref[i] = ref[j];
 					ref[j] = t;
 				}
+		if (k > 300)
+			k = 300;
 		scoreah_order_smallest(scores, order, n, k);
 		for (int i = 0; i < Min(k, n); i++)
 			CHECK(order[i] == ref[i], "n %d k %d: position %d holds %d, expected %d",
