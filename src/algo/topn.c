@@ -671,7 +671,7 @@ scoreah_order_smallest(const float *scores, int *order, int n, int k)
 	k = Min(k, n);
 	if (k <= 0)
 		return;
-	if (order_smallest_sampled(scores, order, n, k))
+	if (k >= SMALLEST_MIN_K && order_smallest_sampled(scores, order, n, k))
 		return;
 	if (k < SMALLEST_MIN_K || k > SMALLEST_MAX_K || k > n / 4)
 	{
