@@ -61,6 +61,26 @@ cmp_uint64(const void *a, const void *b)
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
+/* Keys into ascending order: up to `few' by insertion, more by qsort */
+static void
+sort_keys(uint64 *a, int n, int few)
+{
+	if (n > few)
+	{
+		qsort(a, n, sizeof(uint64), cmp_uint64);
+		return;
+	}
+	for (int i = 1; i < n; i++)
+	{
+		uint64		x = a[i];
+		int			j = i;
+
+		for (; j > 0 && a[j - 1] > x; j--)
+			a[j] = a[j - 1];
+		a[j] = x;
+	}
+}
+
 static inline uint64
 median3(uint64 a, uint64 b, uint64 c)
 {
@@ -132,21 +152,7 @@ kth_key(uint64 *a, uint64 *b, int n, int k, int *below, int *equal)
 	}
 
 	/* a few keys left, or a hostile input that gets qsort's bound */
-	if (n > 16)
-		qsort(a, n, sizeof(uint64), cmp_uint64);
-	else
-		for (int i = 1; i < n; i++)
-		{
-			uint64		x = a[i];
-			int			j = i;
-
-			while (j > 0 && a[j - 1] > x)
-			{
-				a[j] = a[j - 1];
-				j--;
-			}
-			a[j] = x;
-		}
+	sort_keys(a, n, 16);
 	{
 		int			lo = k,
 					hi = k + 1;
@@ -617,19 +623,8 @@ order_smallest_sampled(const float *scores, int *order, int n, int k)
 		keys[j] = score_key(scores, x);
 	}
 
-	/* few: insertion (GloVe's head queries: about 50); more: a sort */
-	if (ncand > 64)
-		qsort(keys, ncand, sizeof(uint64), cmp_uint64);
-	else
-		for (int i = 1; i < ncand; i++)
-		{
-			uint64		x = keys[i];
-			int			j = i;
-
-			for (; j > 0 && keys[j - 1] > x; j--)
-				keys[j] = keys[j - 1];
-			keys[j] = x;
-		}
+	/* GloVe's head queries: about 50 */
+	sort_keys(keys, ncand, 64);
 	for (int j = 0; j < ncand; j++)
 		order[j] = (int) (uint32) keys[j];
 	scoreah_pfree(keys);
