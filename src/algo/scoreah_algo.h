@@ -430,7 +430,6 @@ typedef struct ScoreahTopN
 	bool		full;			/* thr is valid */
 	ScoreahCandidate thr;		/* worst of the kept after the last prune */
 	double		lo;				/* the smallest score offered (none drops) */
-	double		hi;				/* the largest offered before thr was set */
 } ScoreahTopN;
 
 extern void scoreah_topn_init(ScoreahTopN *t, int keep);
@@ -446,7 +445,6 @@ scoreah_topn_offer(ScoreahTopN *t, const ScoreahCandidate *c)
 		return;
 	t->items[t->n++] = *c;
 	t->lo = c->approx < t->lo ? c->approx : t->lo;
-	t->hi = c->approx > t->hi ? c->approx : t->hi;
 	if (t->n == t->cap)
 		scoreah_topn_make_room(t);
 }

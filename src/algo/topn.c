@@ -19,7 +19,6 @@ scoreah_topn_init(ScoreahTopN *t, int keep)
 	t->n = 0;
 	t->full = false;
 	t->lo = INFINITY;
-	t->hi = -INFINITY;
 }
 
 /*
@@ -267,10 +266,10 @@ scoreah_topn_prune(ScoreahTopN *t)
 /*
  * Make room in a full top-N (n = cap = 2 * keep) without finding the
  * keep-th candidate: one pass counts the scores into equal-width bins
- * between the smallest offered and the threshold (or the largest offered,
- * before there is one), and the candidates of the bins up to the one that
- * reaches keep stay, with the worst of them as the threshold (a few more
- * than keep: the last bin's).  The kept are still every candidate below
+ * between the smallest offered and the threshold (the first time, before
+ * there is one, the largest held), and the candidates of the bins up to
+ * the one that reaches keep stay, with the worst of them as the threshold
+ * (a few more than keep: the last bin's).  The kept are still every candidate below
  * the threshold, so nothing the top-N must hold is lost; the threshold is
  * a little looser than the keep-th's, which admits a few more offers.
  * On GloVe head queries (19 leaves, 50 re-ranked: keep 100, three or four
@@ -289,13 +288,21 @@ scoreah_topn_make_room(ScoreahTopN *t)
 	int			counts[ROOM_BINS] = {0};
 	uint8	   *bins = (uint8 *) t->keys;	/* scratch: 16 * cap bytes */
 	double		lo = t->lo;
-	double		hi = t->full ? Min(t->thr.approx, t->hi) : t->hi;
-	double		scale = ROOM_BINS / (hi - lo);
+	double		hi = -INFINITY;
+	double		scale;
 	int			last,
 				nkept = 0,
 				j = 0;
 
 	Assert(n > t->keep);
+
+	/* every candidate held is at most the threshold, an offered one */
+	if (t->full)
+		hi = t->thr.approx;
+	else
+		for (int i = 0; i < n; i++)
+			hi = items[i].approx > hi ? items[i].approx : hi;
+	scale = ROOM_BINS / (hi - lo);
 	if (!isfinite(lo) || !isfinite(hi) || !(hi > lo) || !isfinite(scale))
 	{
 		scoreah_topn_prune(t);
