@@ -10,6 +10,10 @@ INSERT INTO sec_items
 SELECT i, i % 10, ARRAY[sin(i), cos(i), sin(i * 0.7), cos(i * 1.3)]::real[]
 FROM generate_series(1, 1000) i;
 CREATE INDEX sec_idx ON sec_items USING scoreah (v) WITH (num_leaves = 8);
+-- inner products: the build's threshold is a multiple of the mean norm
+CREATE INDEX sec_ip_idx ON sec_items USING scoreah (v scoreah_ip_ops) WITH (num_leaves = 8);
+-- a partial index: its row counts are of the rows its predicate keeps
+CREATE INDEX sec_part_idx ON sec_items USING scoreah (v) WITH (num_leaves = 4) WHERE id <= 500;
 GRANT SELECT ON sec_items TO regress_scoreah_user;
 
 -- ---- functions for DBAs ----
@@ -66,7 +70,17 @@ WHERE name IN ('metric', 'num_leaves', 'rows', 'rows_built', 'rows_per_leaf_max'
 			   'staleness', 'advice', 'row_level_security')
 ORDER BY name;
 SELECT * FROM scoreah_index_check('sec_idx');
+-- nor the figures that would give the rows' mean norm back, nor an error
+SELECT name, value FROM scoreah_index_info('sec_ip_idx')
+WHERE name IN ('anisotropic_quantization_threshold', 'mean_norm', 'scale') ORDER BY name;
+SET enable_seqscan = off;
+SELECT id FROM sec_items ORDER BY v <-> '{1e20,0,0,0}' LIMIT 1;
 RESET ROLE;
+-- which names it to the owner
+SELECT id FROM sec_items ORDER BY v <-> '{1e20,0,0,0}' LIMIT 1;
+RESET enable_seqscan;
+SELECT name, value ~ '^[0-9.e+-]+$' AS shown FROM scoreah_index_info('sec_ip_idx')
+WHERE name IN ('anisotropic_quantization_threshold', 'mean_norm', 'scale') ORDER BY name;
 -- the owner, to whom the policy does not apply, sees them
 SELECT name, value FROM scoreah_index_info('sec_idx')
 WHERE name IN ('rows', 'rows_built', 'row_level_security') ORDER BY name;
@@ -83,7 +97,11 @@ GRANT SELECT (v) ON sec_items TO regress_scoreah_user;
 SET ROLE regress_scoreah_user;
 SELECT name, value FROM scoreah_index_info('sec_idx') WHERE name = 'rows';
 SELECT count(*) AS problems FROM scoreah_index_check('sec_idx');
+-- a partial index takes SELECT on the table: the predicate's columns are
+-- not the indexed ones (here the role may read id, but that is not why)
+SELECT name, value FROM scoreah_index_info('sec_part_idx') WHERE name = 'rows';
 RESET ROLE;
+SELECT name, value FROM scoreah_index_info('sec_part_idx') WHERE name = 'rows';
 
 REVOKE ALL ON sec_items FROM regress_scoreah_user;
 DROP TABLE sec_items;

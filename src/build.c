@@ -421,7 +421,8 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 		char	   *p;
 
 		if (state->metric != SCOREAH_METRIC_COSINE)
-			ScoreahCheckModelRange(unit, dim, state->meanNorm, state->scale, "indexed vector");
+			ScoreahCheckModelRange(unit, dim, state->meanNorm, state->scale, "indexed vector",
+								   InvalidOid);
 
 		/* the payload now, with room for the codes the batch will give */
 		plen = sizeof(ItemPointerData) + model->nblocks + sizeof(float) * dim +

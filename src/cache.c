@@ -208,6 +208,8 @@ LoadEntry(Relation index, ScoreahMetaPage meta)
 	Size		nleaves = (meta->flags & SCOREAH_FLAG_TRAINED) ? meta->nleaves : 0;
 	CacheNode  *node;
 
+	/* the sizes below come from the metapage: checked before they are used */
+	ScoreahValidateMeta(index, meta);
 	ctx = AllocSetContextCreate(cacheContext, "scoreah model", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextCopyAndSetIdentifier(ctx, RelationGetRelationName(index));
 	PG_TRY();

@@ -216,6 +216,24 @@ ScoreahChainNext(ScoreahChain chain)
 		return false;
 	if (blkno == InvalidBlockNumber)
 		return ChainStop(chain, SCOREAH_CHAIN_END, InvalidBlockNumber);
+
+	/*
+	 * A chain is never longer than the relation: a damaged link that loops
+	 * back would otherwise keep a walk going for ever.  The relation's size
+	 * is asked only at 1,024, 2,048, 4,096 ... pages, so ordinary walks pay
+	 * nothing; a loop is an error within about twice the relation's pages.
+	 */
+	chain->steps++;
+	if (chain->steps >= 1024 && (chain->steps & (chain->steps - 1)) == 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (chain->steps > RelationGetNumberOfBlocks(chain->index))
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has a loop in the chain of leaf %u (" UINT64_FORMAT " pages walked, more than the index has)",
+							RelationGetRelationName(chain->index), chain->leaf, chain->steps),
+					 errhint("Please REINDEX it.")));
+	}
 	if (chain->nblocks > 0 && blkno >= chain->nblocks)
 		return ChainStop(chain, SCOREAH_CHAIN_PAST_END, blkno);
 	if (chain->seen)
@@ -260,6 +278,8 @@ ScoreahChainNext(ScoreahChain chain)
 	chain->blkno = blkno;
 	chain->buf = buf;
 	chain->page = page;
+	if (chain->groups)
+		ScoreahCheckCodeGroups(chain->index, page, blkno, chain->groups);
 	chain->next = ScoreahPageGetOpaque(page)->nextblkno;
 	if ((chain->flags & SCOREAH_CHAIN_READAHEAD) && chain->next != InvalidBlockNumber &&
 		(chain->nblocks == 0 || chain->next < chain->nblocks))

@@ -60,6 +60,7 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 
 	index = index_open(path->indexinfo->indexoid, NoLock);
 	ScoreahReadMeta(index, &meta);
+	ScoreahValidateMeta(index, &meta);
 	index_close(index, NoLock);
 	ScoreahComputeLayout(&meta, &layout);
 

@@ -18,9 +18,11 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "catalog/index.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "commands/defrem.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -40,7 +42,12 @@ PG_FUNCTION_INFO_V1(scoreah_index_info);
 /* rows whose vectors are read to measure staleness, at most */
 #define STALENESS_SAMPLE 10000
 
-/* SELECT on the table, or on every column the index has */
+/*
+ * SELECT on the table, or on every column the index has.  A partial
+ * index's row counts say how many rows pass its predicate, whose columns
+ * need not be among those: it takes SELECT on the table, as an expression
+ * column does.
+ */
 static bool
 CanReadIndexedData(Oid indexOid, Oid heapOid)
 {
@@ -54,6 +61,7 @@ CanReadIndexedData(Oid indexOid, Oid heapOid)
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for index %u", indexOid);
 	indexForm = (Form_pg_index) GETSTRUCT(tup);
+	ok = heap_attisnull(tup, Anum_pg_index_indpred, NULL);
 	for (int i = 0; i < indexForm->indnatts && ok; i++)
 	{
 		AttrNumber	attnum = indexForm->indkey.values[i];
@@ -64,6 +72,18 @@ CanReadIndexedData(Oid indexOid, Oid heapOid)
 	}
 	ReleaseSysCache(tup);
 	return ok;
+}
+
+/*
+ * May the current role read every row of the table: SELECT on it, and no
+ * row-level security applying to it?  Figures of all the rows (a mean
+ * norm) are shown only then.
+ */
+bool
+ScoreahMayReadAllRows(Oid heapOid)
+{
+	return pg_class_aclcheck(heapOid, GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
+		check_enable_rls(heapOid, InvalidOid, true) != RLS_ENABLED;
 }
 
 /*
@@ -98,7 +118,7 @@ ScoreahOpenForIntrospection(Oid indexOid, bool *rlsActive)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for table %s", get_rel_name(heapOid)),
-				 errdetail("Reading a scoreah index needs SELECT on the table it indexes, or on every column it indexes.")));
+				 errdetail("Reading a scoreah index needs SELECT on the table it indexes, or on every column it indexes when it has neither expressions nor a predicate.")));
 	*rlsActive = check_enable_rls(heapOid, InvalidOid, true) == RLS_ENABLED;
 
 	index = index_open(indexOid, AccessShareLock);
@@ -227,6 +247,7 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 		ScoreahReadLeaf(index, meta, leaf, &entry);
 		ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
 						  BUFFER_LOCK_SHARE, SCOREAH_CHAIN_STRICT);
+		chain.groups = layout;
 		while (ScoreahChainNext(&chain))
 		{
 			int			ngroups = ScoreahPageGetNGroups(chain.page, gsize);
@@ -293,9 +314,14 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 	qsort(f->perLeaf, meta->nleaves, sizeof(uint32), CmpUint32);
 }
 
-/* The options in force, as frozen in the metapage */
+/*
+ * The options in force, as frozen in the metapage.  Under row-level
+ * security an inner-product index's threshold is not shown: chosen by the
+ * build, it is a multiple of the rows' mean norm, which is not shown
+ * either.
+ */
 static void
-PutOptions(ReturnSetInfo *rsinfo, ScoreahMetaPage meta)
+PutOptions(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
 {
 	PutRow(rsinfo, "metric", MetricName(meta->metric));
 	PutRow(rsinfo, "column_type", meta->format == SCOREAH_FORMAT_VECTOR ? "vector" :
@@ -314,7 +340,9 @@ PutOptions(ReturnSetInfo *rsinfo, ScoreahMetaPage meta)
 	PutRow(rsinfo, "dimensions_per_block", psprintf("%u", meta->dimsPerBlock));
 	PutRow(rsinfo, "pq_blocks", psprintf("%u", meta->nblocks));
 	PutRow(rsinfo, "anisotropic_quantization_threshold",
-		   isnan(meta->threshold) ? "off" : psprintf("%g", meta->threshold));
+		   isnan(meta->threshold) ? "off" :
+		   rlsActive && meta->metric == SCOREAH_METRIC_IP ? "not shown (row-level security)" :
+		   psprintf("%g", meta->threshold));
 	PutRow(rsinfo, "training_sample_size", psprintf("%u", meta->trainingSampleSize));
 	PutRow(rsinfo, "training_iterations", psprintf("%u", meta->trainingIterations));
 	PutRow(rsinfo, "scoring", meta->scoring == SCOREAH_SCORING_BRUTE_FORCE ? "brute_force" : "ah");
@@ -380,9 +408,12 @@ PutChoices(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
 					(f & SCOREAH_AUTO_SAMPLE) ?
 					psprintf(" (auto: at most %d, and at most 3/4 of maintenance_work_mem)",
 							 SCOREAH_AUTO_SAMPLE_ROWS) : " (options)"));
+	/* the scale is the power of 2 that brings the mean norm into [1, 2) */
 	if (!rlsActive)
+	{
 		PutRow(rsinfo, "mean_norm", psprintf("%.6g", meta->meanNorm));
-	PutRow(rsinfo, "scale", psprintf("%.6g", meta->scale));
+		PutRow(rsinfo, "scale", psprintf("%.6g", meta->scale));
+	}
 }
 
 /*
@@ -505,7 +536,7 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 	if (!rlsActive)
 		CountRows(index, cache, &f);
 
-	PutOptions(rsinfo, &cache->meta);
+	PutOptions(rsinfo, &cache->meta, rlsActive);
 	PutKeys(rsinfo, index, &cache->meta);
 	if (cache->meta.flags & SCOREAH_FLAG_TRAINED)
 	{

@@ -452,6 +452,7 @@ ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 	start = entry.reuseBlk;
 	ScoreahChainBegin(&chain, index, start, SCOREAH_PAGE_CODES, (uint32) leaf,
 					  BUFFER_LOCK_EXCLUSIVE, SCOREAH_CHAIN_STRICT);
+	chain.groups = layout;
 	while (ScoreahChainNext(&chain))
 	{
 		int			ngroups = ScoreahPageGetNGroups(chain.page, gsize);
@@ -665,7 +666,7 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		}
 		if (cache->meta.metric != SCOREAH_METRIC_COSINE)
 			ScoreahCheckModelRange(unit, dim, cache->meta.meanNorm, cache->meta.scale,
-								   "indexed vector");
+								   "indexed vector", index->rd_index->indrelid);
 		leaf = scoreah_nearest_l2(unit, model->centroids, model->centroidNorms,
 								  model->nleaves, dim, NULL);
 		if (model->nblocks > 0)

@@ -170,6 +170,102 @@ ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind)
 				 errhint("Please REINDEX it.")));
 }
 
+/*
+ * The groups of a code page as scans, VACUUM and inserts walk them: their
+ * bytes end before the special space, each has at most 32 rows, no more
+ * live rows than rows, and no longer a list of vector pages than the
+ * layout reserves.  Those loops index fixed arrays by these counts, so a
+ * damaged page is an error here rather than reads and writes past them
+ * (scoreah_index_check says more).  A few comparisons a group.
+ */
+void
+ScoreahCheckCodeGroups(Relation index, Page page, BlockNumber blkno, ScoreahLayout layout)
+{
+	PageHeader	ph = (PageHeader) page;
+	int			ngroups;
+
+	if (ph->pd_lower < MAXALIGN(SizeOfPageHeaderData) || ph->pd_lower > ph->pd_special)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has a code page at block %u whose groups end at byte %u, past its special space at %u",
+						RelationGetRelationName(index), blkno, ph->pd_lower, ph->pd_special),
+				 errhint("Please REINDEX it.")));
+	ngroups = ScoreahPageGetNGroups(page, layout->gsize);
+	for (int g = 0; g < ngroups; g++)
+	{
+		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(PageGetContents(page) + g * layout->gsize);
+
+		if (gh->nitems > SCOREAH_GROUP_ROWS || gh->nlive > gh->nitems ||
+			gh->nvblk > layout->maxVblk)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has a damaged group %d at block %u: %u rows (at most %d), %u live, %u vector pages (at most %d)",
+							RelationGetRelationName(index), g, blkno, gh->nitems,
+							SCOREAH_GROUP_ROWS, gh->nlive, gh->nvblk, layout->maxVblk),
+					 errhint("Please REINDEX it.")));
+	}
+}
+
+/*
+ * The metapage's fields that size what the model cache allocates and what
+ * scans, inserts and the planner index by them, checked where a copy is
+ * taken for use (cache.c, cost.c): a damaged metapage is then an error,
+ * not reads past arrays.  scoreah_index_check reports every problem
+ * instead of stopping at the first.
+ */
+void
+ScoreahValidateMeta(Relation index, ScoreahMetaPage meta)
+{
+	const char *field = NULL;
+	const char *bound = "";
+	uint64		value = 0;
+	uint64		limit = 0;
+
+	/* the first field out of bounds: its name, value and bound */
+#define META_MAX(v, name, max) \
+	if (field == NULL && (uint64) (v) > (uint64) (max)) \
+		field = (name), value = (uint64) (v), limit = (uint64) (max), bound = "at most "
+#define META_MIN(v, name, min) \
+	if (field == NULL && (uint64) (v) < (uint64) (min)) \
+		field = (name), value = (uint64) (v), limit = (uint64) (min), bound = "at least "
+#define META_EQ(v, name, want) \
+	if (field == NULL && (uint64) (v) != (uint64) (want)) \
+		field = (name), value = (uint64) (v), limit = (uint64) (want), bound = ""
+
+	META_MIN(meta->metric, "metric", SCOREAH_METRIC_L2);
+	META_MAX(meta->metric, "metric", SCOREAH_METRIC_COSINE);
+	META_MAX(meta->format, "column format", SCOREAH_FORMAT_HALFVEC);
+	META_MAX(meta->reorderStorage, "reordering storage", SCOREAH_STORAGE_TABLE);
+	META_MAX(meta->dimensions, "dimensions", SCOREAH_MAX_DIM);
+	META_MAX(meta->nkeys, "key columns", SCOREAH_MAX_KEYS);
+	META_MAX(meta->calibration.nprobes, "calibrated leaf counts", SCOREAH_CALIB_PROBES);
+	META_MAX(meta->calibration.nreorders, "calibrated re-ranking depths", SCOREAH_CALIB_REORDERS);
+	if (meta->flags & SCOREAH_FLAG_TRAINED)
+	{
+		uint64		dim = meta->dimensions;
+
+		META_MIN(meta->nleaves, "leaves", 1);
+		META_MAX(meta->nleaves, "leaves", SCOREAH_MAX_LEAVES);
+		META_MIN(dim, "dimensions", 1);
+		META_MAX(meta->nblocks, "PQ blocks", SCOREAH_MAX_BLOCKS);
+		if (meta->nblocks > 0)
+			META_MIN((uint64) meta->nblocks * meta->dimsPerBlock, "PQ blocks times dimensions per block", dim);
+		META_EQ(meta->centroidBytes, "centroid bytes", sizeof(float) * meta->nleaves * dim);
+		META_EQ(meta->codebookBytes, "codebook bytes", sizeof(float) * SCOREAH_CENTERS * dim);
+		if (meta->spreadBytes != 0)
+			META_EQ(meta->spreadBytes, "leaf spread bytes", sizeof(float) * (uint64) meta->nleaves);
+	}
+#undef META_MAX
+#undef META_MIN
+#undef META_EQ
+	if (field != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has a damaged metapage: %s " UINT64_FORMAT ", expected %s" UINT64_FORMAT,
+						RelationGetRelationName(index), field, value, bound, limit),
+				 errhint("Please REINDEX it; scoreah_index_check() lists what is wrong.")));
+}
+
 void
 ScoreahReadMeta(Relation index, ScoreahMetaPage meta)
 {

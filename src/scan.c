@@ -161,7 +161,8 @@ PrepareQuery(IndexScanDesc scan)
 			scoreah_scale(q, dim, so->cache->meta.scale, so->query);
 			if (so->cache->meta.flags & SCOREAH_FLAG_TRAINED)
 				ScoreahCheckModelRange(so->query, dim, so->cache->meta.meanNorm,
-									   so->cache->meta.scale, "query vector");
+									   so->cache->meta.scale, "query vector",
+									   scan->indexRelation->rd_index->indrelid);
 			break;
 		default:
 			/* inner products rank alike at any positive scale of the query */
@@ -286,6 +287,7 @@ NextSequentialPage(IndexScanDesc scan)
 		layout = ScoreahCacheLeafLayout(so->cache, so->seqLeaf);
 		ScoreahChainBegin(&chain, scan->indexRelation, so->seqBlk, SCOREAH_PAGE_CODES,
 						  (uint32) so->seqLeaf, BUFFER_LOCK_SHARE, 0);
+		chain.groups = layout;
 		if (!ScoreahChainNext(&chain))
 		{
 			/* freed by VACUUM after we read the directory: next leaf */

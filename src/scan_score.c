@@ -371,6 +371,7 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 	ScoreahChainBegin(&chain, scan->indexRelation, entry->codeHead, SCOREAH_PAGE_CODES,
 					  (uint32) leaf, BUFFER_LOCK_SHARE, SCOREAH_CHAIN_READAHEAD);
 	chain.hints = so->cache;
+	chain.groups = &so->cache->layout;
 	chain.ahead = headbuf;
 	while (ScoreahChainNext(&chain))
 	{

@@ -553,6 +553,9 @@ typedef struct ScoreahChainData
 	int			flags;
 	BufferAccessStrategy strategy;	/* VACUUM's ring, or NULL */
 	ScoreahCache hints;			/* recent-buffer hints, or NULL */
+	ScoreahLayout groups;		/* code pages: check their groups against
+								 * this layout (ScoreahCheckCodeGroups), or
+								 * NULL */
 	struct Bitmapset **seen;	/* checks: blocks met on any chain */
 	BlockNumber nblocks;		/* checks: blocks of the relation, or 0 */
 	/* the current page, locked */
@@ -563,6 +566,7 @@ typedef struct ScoreahChainData
 	BlockNumber stopBlkno;		/* the block that ended the walk */
 	BlockNumber next;			/* the next link */
 	Buffer		ahead;			/* the next page, pinned ahead */
+	uint64		steps;			/* pages visited */
 } ScoreahChainData;
 
 typedef ScoreahChainData *ScoreahChain;
@@ -824,6 +828,9 @@ extern bool ScoreahVectorPageOf(Page page, uint32 leaf);
 extern bool ScoreahOwnVectorPageOf(Page page, uint32 leaf);
 extern bool ScoreahSharedVectorPageOf(Page page, uint32 leaf);
 extern void ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind);
+extern void ScoreahCheckCodeGroups(Relation index, Page page, BlockNumber blkno,
+								   ScoreahLayout layout);
+extern void ScoreahValidateMeta(Relation index, ScoreahMetaPage meta);
 extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
 extern Buffer ScoreahLockMeta(Relation index, int mode);
 extern void ScoreahReadBlob(Relation index, BlockNumber start, Size skip, Size nbytes,
@@ -912,8 +919,9 @@ extern float *ScoreahReadVector(Relation index, ScoreahMetaPage meta,
 extern float *ScoreahArrayToVector(ArrayType *array, int *dim, const char *what);
 extern float *ScoreahDatumToVector(int format, Datum value, int *dim, const char *what);
 extern void ScoreahCheckDimensions(int expected, int actual);
+extern bool ScoreahMayReadAllRows(Oid heapOid);
 extern void ScoreahCheckModelRange(const float *scaled, int dim, double meanNorm,
-								   double scale, const char *what);
+								   double scale, const char *what, Oid heapOid);
 
 /* build.c: CREATE INDEX */
 extern IndexBuildResult *scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo);

@@ -149,6 +149,7 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
 					  BUFFER_LOCK_SHARE, SCOREAH_CHAIN_STRICT);
 	chain.strategy = strategy;
+	chain.groups = &layout;
 	while (empty && ScoreahChainNext(&chain))
 	{
 		int			ngroups = ScoreahPageGetNGroups(chain.page, gsize);
@@ -265,6 +266,7 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 	ScoreahLayoutData layout;
 
 	ScoreahReadMeta(index, &meta);
+	ScoreahValidateMeta(index, &meta);
 
 	/* the leaves, then the extra leaves (NULL and zero vectors) */
 	for (int leaf = 0; leaf < ScoreahDirEntries(&meta); leaf++)
@@ -280,6 +282,7 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 						  callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE,
 						  SCOREAH_CHAIN_STRICT | SCOREAH_CHAIN_VACUUM_DELAY);
 		chain.strategy = strategy;
+		chain.groups = &layout;
 		while (ScoreahChainNext(&chain))
 			if (VacuumPage(index, &layout, chain.buf, callback, callback_state, stats,
 						   &leafLive) && firstFree == InvalidBlockNumber)

@@ -151,21 +151,29 @@ ScoreahCheckDimensions(int expected, int actual)
  * A row or query vector in the model's units (scaled by the metapage's
  * scale) must keep its squared distances to centroids and codewords finite
  * in single precision.  Vectors within SCOREAH_MAX_NORM_RATIO times the
- * sample's mean norm do; larger ones are refused, naming the figures.
+ * sample's mean norm do; larger ones are refused.  The mean norm is a
+ * figure of the table's rows: the detail names it only to a role that may
+ * read them all (SELECT on the table heapOid, no row-level security), as
+ * scoreah_index_info does; InvalidOid names it (the build's owner).
  */
 void
 ScoreahCheckModelRange(const float *scaled, int dim, double meanNorm, double scale,
-					   const char *what)
+					   const char *what, Oid heapOid)
 {
 	double		norm = scoreah_exact_norm(scaled, dim);
 	double		mean = meanNorm > 0 ? meanNorm * scale : 1.0;
 
 	if (!(norm <= SCOREAH_MAX_NORM_RATIO * mean))
+	{
+		bool		show = !OidIsValid(heapOid) || ScoreahMayReadAllRows(heapOid);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s is too large for this scoreah index: its norm is %g, more than %g times the mean norm %g of the rows the index was built on",
-						what, norm / scale, SCOREAH_MAX_NORM_RATIO, meanNorm),
+				 errmsg("%s is too large for this scoreah index: its norm is %g, more than %g times the mean norm of the rows the index was built on",
+						what, norm / scale, SCOREAH_MAX_NORM_RATIO),
+				 show ? errdetail("The mean norm is %g.", meanNorm) : 0,
 				 errhint("REINDEX once the table holds rows of this magnitude.")));
+	}
 }
 
 /* Both operands of a binary function: valid and of the same dimension */

@@ -1,11 +1,14 @@
 # Damaged group headers: scoreah_index_check names them, and an insert that
-# would reuse a slot whose vector cannot be found refuses (index_corrupted);
-# then a damaged metapage field (the leaves' spreads).
+# would reuse a slot, or a scan, refuses (index_corrupted) rather than read
+# or write past the group's arrays; then a damaged metapage field (the
+# leaves' spreads), which scans and the planner refuse too; then a chain
+# whose link loops back, which a scan reports instead of walking for ever.
 #
 # The first group of the first code page is changed on disk with the server
 # stopped: first its first vector page number is pointed past the end of
 # the index, then its count of vector pages is set beyond what a group
-# holds.  (Data checksums are off in test clusters, so the page is read.)
+# holds, then (restored) its count of rows.  (Data checksums are off in
+# test clusters, so the page is read.)
 use strict;
 use warnings;
 
@@ -56,7 +59,18 @@ sub poke
 }
 
 # group header: nitems, nlive (uint16), inserted (uint32), vslot, nvblk
-# (uint16), vblk[] (uint32) from byte 12
+# (uint16), vblk[] (uint32) from byte 12; kept to be put back
+my $header = pack('H*', $node->safe_psql('postgres',
+	"SELECT encode(substring(get_raw_page('t_idx', $blk) from 1 + 24 for 16), 'hex')"));
+my $query = "SELECT count(*) FROM (SELECT id FROM t ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 3) s";
+sub query_fails
+{
+	my ($re, $what) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET enable_seqscan = off; SET scoreah.num_leaves_to_search = 2; $query");
+	isnt($ret, 0, "$what: the query fails");
+	like($err, $re, "$what: the error names it");
+}
 poke(12, pack('L', 0x7FFFFFF0));
 like(ScoreahTest::index_check($node, 't_idx'),
 	qr/group 0 lists vector page 2147483632 past the end of the index/,
@@ -70,8 +84,17 @@ like(ScoreahTest::index_check($node, 't_idx'),
 my ($ret, $out, $err) = $node->psql('postgres',
 	"INSERT INTO t SELECT $id, ARRAY(SELECT sin($id * 0.37 + d)::real FROM generate_series(1, 8) d)");
 isnt($ret, 0, 'the insert fails');
-like($err, qr/has a group without the vector page of its row 0 at block $blk/,
+like($err, qr/has a damaged group 0 at block $blk: \d+ rows \(at most 32\), \d+ live, 99 vector pages \(at most \d+\)/,
 	'an insert reusing the damaged slot fails with a message naming the block');
+query_fails(qr/has a damaged group 0 at block $blk: .* 99 vector pages/, 'a group listing 99 vector pages');
+
+# the header back, then 65,535 rows in the group (of 32 at most)
+poke(0, $header);
+is($node->safe_psql('postgres', "SET enable_seqscan = off; $query"), '3', 'the group put back: the query works');
+poke(0, pack('S', 0xFFFF));
+query_fails(qr/has a damaged group 0 at block $blk: 65535 rows \(at most 32\)/, 'a group of 65,535 rows');
+like(ScoreahTest::index_check($node, 't_idx'), qr/65535/, 'scoreah_index_check names the count');
+poke(0, $header);
 
 # the metapage's leaf spreads (spreadBytes, uint32 at byte 684 of
 # ScoreahMetaPageData): 4 bytes a leaf, here 8; checked before the change
@@ -83,5 +106,15 @@ poke(684, pack('L', 12), 0);
 like(ScoreahTest::index_check($node, 't_idx'),
 	qr/metapage: 12 bytes of leaf spreads for 2 leaves, weighted [0-9.]+ \(expected 0 or 8 bytes/,
 	'scoreah_index_check names spreads that do not match the leaves');
+query_fails(qr/index "t_idx" has a damaged metapage: leaf spread bytes 12, expected 8/,
+	'a metapage whose spreads do not match its leaves');
+poke(684, pack('L', 8), 0);
+is($node->safe_psql('postgres', "SET enable_seqscan = off; $query"), '3', 'the metapage put back: the query works');
+
+# the code page's link to itself (nextblkno, the first field of the
+# special space, 16 bytes from the page's end)
+poke(8192 - 16 - 24, pack('L', $blk));
+query_fails(qr/index "t_idx" has a loop in the chain of leaf \d+ \(\d+ pages walked, more than the index has\)/,
+	'a chain that loops back');
 
 done_testing();
