@@ -45,7 +45,22 @@ EXPLAIN (COSTS OFF) SELECT id FROM items WHERE v = '{1,0,0,0,0,0,0,0}';
 EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v LIMIT 5;
 -- a distance to a NULL constant is folded to NULL: no index
 EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> NULL LIMIT 5;
+-- two distances: the index orders by one, so a sort must (rows tying on
+-- the first distance go by the second)
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> '{0,0,0,0,0,0,0,0}', v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
 RESET enable_seqscan;
+CREATE TABLE ties (id int, v real[]);
+INSERT INTO ties
+SELECT r * 8 + k, ARRAY(SELECT CASE WHEN j = k % 4 + 1 THEN (CASE WHEN k >= 4 THEN -r ELSE r END)::real
+                              ELSE 0::real END FROM generate_series(1, 4) j)
+FROM generate_series(1, 50) r, generate_series(0, 7) k;
+CREATE INDEX ties_l2 ON ties USING scoreah (v) WITH (num_leaves = 5);
+SET enable_seqscan = off;
+-- the eight rows at distance 1 from the origin, nearest to (1,0,0,0) first
+SELECT round((v <-> '{1,0,0,0}')::numeric, 3) AS second
+FROM ties ORDER BY v <-> '{0,0,0,0}', v <-> '{1,0,0,0}' LIMIT 8;
+RESET enable_seqscan;
+DROP TABLE ties;
 -- the results of those queries are right
 SET enable_seqscan = off;
 SELECT count(*) FROM items;
@@ -89,6 +104,41 @@ RESET enable_seqscan;
 SELECT check_index('SELECT s.id FROM queries CROSS JOIN LATERAL (SELECT id FROM items ORDER BY v <-> queries.q LIMIT 5) s');
 SELECT check_index('SELECT s.id FROM queries CROSS JOIN LATERAL (SELECT id FROM items ORDER BY v <#> queries.q LIMIT 300) s');
 SELECT check_index('SELECT s.id FROM queries CROSS JOIN LATERAL (SELECT id FROM items ORDER BY v <=> queries.q LIMIT 7) s');
+-- a SET between two fetches changes nothing in a scan, even where a
+-- LATERAL join rescans it for each query: exact settings when the cursor
+-- opens, one leaf and no re-ranking after its first rows
+DO $$
+DECLARE
+	c refcursor := 'settings_cursor';
+	r record;
+	got text := '';
+	want text;
+BEGIN
+	PERFORM set_config('enable_seqscan', 'off', true);
+	PERFORM set_config('scoreah.num_leaves_to_search', '1000', true);
+	PERFORM set_config('scoreah.reordering_num_neighbors', '1000', true);
+	OPEN c FOR SELECT s.id FROM queries CROSS JOIN LATERAL
+		(SELECT id FROM items ORDER BY v <-> queries.q LIMIT 4) s;
+	FOR i IN 1..4 LOOP
+		FETCH c INTO r;
+		got := got || r.id || ' ';
+	END LOOP;
+	PERFORM set_config('scoreah.num_leaves_to_search', '1', true);
+	PERFORM set_config('scoreah.reordering_num_neighbors', '0', true);
+	LOOP
+		FETCH c INTO r;
+		EXIT WHEN NOT FOUND;
+		got := got || r.id || ' ';
+	END LOOP;
+	CLOSE c;
+	PERFORM set_config('enable_indexscan', 'off', true);
+	PERFORM set_config('enable_seqscan', 'on', true);
+	SELECT string_agg(s.id || ' ', '' ORDER BY queries.qid, s.n) INTO want
+	FROM queries CROSS JOIN LATERAL
+		(SELECT id, row_number() OVER (ORDER BY v <-> queries.q) AS n
+		 FROM items ORDER BY v <-> queries.q LIMIT 4) s;
+	RAISE NOTICE 'rows after a SET between fetches as the scan began them: %', got = want;
+END $$;
 -- a cursor reads the index scan a row at a time, and backwards from a
 -- materialized scan
 BEGIN;

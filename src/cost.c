@@ -48,7 +48,11 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				runCost,
 				distCost;
 
-	if (path->indexorderbys == NIL)
+	/*
+	 * Only ORDER BY one distance: the scan orders by the first key alone,
+	 * so a second (ORDER BY v <-> $1, v <-> $2) must be left to a sort.
+	 */
+	if (path->indexorderbys == NIL || list_length(path->indexorderbys) > 1)
 	{
 		*indexStartupCost = get_float8_infinity();
 		*indexTotalCost = get_float8_infinity();

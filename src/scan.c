@@ -44,6 +44,12 @@ scoreahbeginscan(Relation index, int nkeys, int norderbys)
 
 	so->scanCtx = AllocSetContextCreate(CurrentMemoryContext, "scoreah scan",
 										ALLOCSET_DEFAULT_SIZES);
+	so->settings.numLeavesToSearch = scoreah_num_leaves_to_search;
+	so->settings.reorderingNumNeighbors = scoreah_reordering_num_neighbors;
+	so->settings.targetRecall = scoreah_target_recall;
+	so->settings.floatLut = scoreah_float_lut_scoring;
+	so->settings.scanOrder = scoreah_scan_order;
+	so->settings.workMem = work_mem;
 	scan->opaque = so;
 	return scan;
 }
@@ -53,6 +59,7 @@ static void
 ResetScan(ScoreahScanOpaque so)
 {
 	MemoryContext scanCtx = so->scanCtx;
+	ScoreahScanSettingsData settings = so->settings;
 
 	ScoreahScanEndHeapFetch(so);
 	if (so->cache)
@@ -60,6 +67,7 @@ ResetScan(ScoreahScanOpaque so)
 	MemoryContextReset(scanCtx);
 	memset(so, 0, sizeof(ScoreahScanOpaqueData));
 	so->scanCtx = scanCtx;
+	so->settings = settings;
 }
 
 void
@@ -75,21 +83,24 @@ scoreahrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 }
 
 /*
- * The settings the scan will use from now on: read once, so that a SET
- * between two fetches of a cursor changes nothing in a running scan.
+ * The settings the scan will use from now on, from those it began with
+ * (scoreahbeginscan), so that a SET between two fetches of a cursor, or
+ * between two rescans of a LATERAL join's scan, changes nothing in it.
  */
 static void
 FixSettings(ScoreahScanOpaque so)
 {
-	so->nprobe = scoreah_num_leaves_to_search > 0 ? scoreah_num_leaves_to_search :
+	ScoreahScanSettingsData *s = &so->settings;
+
+	so->nprobe = s->numLeavesToSearch > 0 ? s->numLeavesToSearch :
 		(int) so->cache->meta.numLeavesToSearch;
-	so->reorder = scoreah_reordering_num_neighbors;
-	if (scoreah_target_recall > 0)
+	so->reorder = s->reorderingNumNeighbors;
+	if (s->targetRecall > 0)
 	{
 		double		expected;
 
 		/* uncalibrated (built from too few rows): search it all */
-		if (!ScoreahCalibChoose(&so->cache->meta, scoreah_target_recall,
+		if (!ScoreahCalibChoose(&so->cache->meta, s->targetRecall,
 								&so->nprobe, &so->reorder, &expected))
 			so->nprobe = so->nleaves;
 	}
@@ -97,10 +108,10 @@ FixSettings(ScoreahScanOpaque so)
 	/* a top-N keeps up to twice its size while it fills, two keys for each */
 	so->maxBatch = Max(SCOREAH_DEFAULT_BATCH,
 					   (int) Min((Size) INT_MAX / 4,
-								 (Size) work_mem * 1024 /
+								 (Size) s->workMem * 1024 /
 								 (2 * (sizeof(ScoreahCandidate) + 2 * sizeof(uint64)))));
-	so->floatLut = scoreah_float_lut_scoring;
-	so->strict = scoreah_scan_order == SCOREAH_ORDER_STRICT;
+	so->floatLut = s->floatLut;
+	so->strict = s->scanOrder == SCOREAH_ORDER_STRICT;
 	/* the fastest LUT16 kernel of this CPU at the index's block count */
 	so->lut16 = scoreah_lut16_for((int) so->cache->meta.nblocks, (uint32) MyProcPid)->scan;
 	so->exact = scoreah_exact_kernels;
@@ -189,6 +200,13 @@ StartScan(IndexScanDesc scan)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("scoreah index scans need an MVCC snapshot")));
+
+	/* the planner never offers more than one (cost.c) */
+	if (scan->numberOfOrderBys > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("scoreah index scans order by one distance, not %d",
+						scan->numberOfOrderBys)));
 
 	so->started = true;
 	cache = so->cache = ScoreahCacheAcquire(index);

@@ -459,13 +459,15 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 /*
  * May the nearest pending row be returned now?  Only once the scan has
  * searched the leaves its depth wants and, in strict order, when no
- * candidate not yet re-ranked is likely to be nearer: those all score at
- * or past the frontier, and the line of scores against exact distances
- * (scoreah_fit_line) puts the row SCOREAH_ORDER_SIGMAS standard
- * deviations short of it.  Exact scores (brute force) and rows without
- * re-ranking need only not pass the frontier.  A row waits at most
- * SCOREAH_MAX_WAIT batches: then it goes, and a nearer row found later is
- * dropped rather than returned out of order.
+ * candidate of the searched leaves not yet re-ranked is likely to be
+ * nearer: those all score at or past the frontier, and the line of scores
+ * against exact distances (scoreah_fit_line) puts the row
+ * SCOREAH_ORDER_SIGMAS standard deviations short of it.  Leaves not yet
+ * searched are not bounded here, only by the depth's widening.  Exact
+ * scores (brute force) and rows without re-ranking need only not pass the
+ * frontier.  A row waits at most SCOREAH_MAX_WAIT batches: then it goes,
+ * and a nearer row found later is held back to the end of the scan
+ * (scoreahgettuple's late rows) rather than returned out of order.
  */
 bool
 ScoreahScanMayReturn(ScoreahScanOpaque so, const ScoreahCandidate *x)

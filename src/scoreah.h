@@ -673,10 +673,27 @@ typedef struct ScoreahBuildState
  * the kernels) is copied here when it starts, so that a SET between two
  * FETCHes of a cursor changes nothing in a running scan.
  */
+/*
+ * The settings a scan runs with, as they were when it began (the
+ * statement's start, a cursor's DECLARE): its rescans (a LATERAL join's,
+ * a nested loop's) keep them whatever a SET in between says.
+ */
+typedef struct ScoreahScanSettingsData
+{
+	int			numLeavesToSearch;	/* scoreah.num_leaves_to_search */
+	int			reorderingNumNeighbors; /* scoreah.reordering_num_neighbors */
+	double		targetRecall;	/* scoreah.target_recall */
+	bool		floatLut;		/* scoreah.float_lut_scoring */
+	int			scanOrder;		/* scoreah.scan_order */
+	int			workMem;		/* work_mem, kB */
+} ScoreahScanSettingsData;
+
 typedef struct ScoreahScanOpaqueData
 {
 	ScoreahCache cache;			/* pinned from the first tuple to the end */
 	MemoryContext scanCtx;		/* per rescan */
+	ScoreahScanSettingsData settings;	/* from scoreahbeginscan, kept by
+										 * rescans */
 	bool		started;
 	bool		done;
 	bool		nullQuery;		/* return every row, in no order */
