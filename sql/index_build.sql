@@ -250,10 +250,14 @@ SELECT reloptions FROM pg_class WHERE oid = 'opt_alter'::regclass;
 -- REINDEX builds with the new options (and checks them)
 REINDEX INDEX opt_alter;
 SELECT check_index(format('SELECT id FROM opt ORDER BY v <-> %L LIMIT 200', q)) FROM opt_q WHERE qid = 2;
--- cross-option checks happen at build time
+-- rules between options are checked by ALTER INDEX too, so that no
+-- REINDEX or restore of a dump meets options it refuses; those that need
+-- the metric or the column's type (spherical with L2) only at build time
 ALTER INDEX opt_alter SET (num_leaves_to_search = 9);
+ALTER INDEX opt_alter SET (anisotropic_quantization_threshold = -0.5);
+ALTER INDEX opt_alter SET (training_sample_size = 10);
+ALTER INDEX opt_alter SET (scoring = brute_force, anisotropic_quantization_threshold = 0.2);
 REINDEX INDEX opt_alter;
-ALTER INDEX opt_alter RESET (num_leaves_to_search);
 ALTER INDEX opt_alter SET (spherical = true);
 REINDEX INDEX opt_alter;
 DROP INDEX opt_alter;
@@ -285,6 +289,28 @@ CREATE INDEX wide_idx ON wide USING scoreah (v) WITH (dimensions_per_block = 40)
 INSERT INTO wide VALUES (2, array_fill(0.25::real, ARRAY[16000]));
 SELECT check_index(format('SELECT id FROM wide ORDER BY v <-> %L LIMIT 3', array_fill(0.3::real, ARRAY[16000])));
 DROP TABLE wide;
+-- a block wider than the vector is one block of all of it (sized so, not
+-- by the option's value)
+CREATE TABLE narrow (id int, v real[]);
+INSERT INTO narrow SELECT i, ARRAY[sin(i), cos(i), sin(2 * i)]::real[] FROM generate_series(1, 300) i;
+CREATE INDEX narrow_idx ON narrow USING scoreah (v) WITH (dimensions_per_block = 16000, num_leaves = 4);
+SELECT name, value FROM scoreah_index_info('narrow_idx')
+WHERE name IN ('dimensions_per_block', 'pq_blocks') ORDER BY name;
+DROP TABLE narrow;
+-- vectors of denormal elements (norms near 4e-39): their scale, 2^127,
+-- is past what a float holds, and they index and search all the same
+CREATE TABLE tiny (id int, v real[]);
+INSERT INTO tiny SELECT i, ARRAY[1e-39 * (1 + sin(i)), 2e-39 * (1 + cos(i)), 3e-39 * (1 + sin(2 * i))]::real[]
+FROM generate_series(1, 300) i;
+CREATE INDEX tiny_l2 ON tiny USING scoreah (v) WITH (num_leaves = 4);
+CREATE INDEX tiny_ip ON tiny USING scoreah (v scoreah_ip_ops) WITH (num_leaves = 4);
+SET scoreah.num_leaves_to_search = 4;
+SET scoreah.reordering_num_neighbors = 300;
+SELECT check_index('SELECT id FROM tiny ORDER BY v <-> ''{1e-39,2e-39,0}'' LIMIT 10');
+SELECT check_index('SELECT id FROM tiny ORDER BY v <#> ''{1e-39,2e-39,0}'' LIMIT 10');
+RESET scoreah.num_leaves_to_search;
+RESET scoreah.reordering_num_neighbors;
+DROP TABLE tiny;
 
 -- Columns of other types: there is no operator class for them
 CREATE TABLE other (i int[], d float8[], t text, r real);

@@ -96,6 +96,30 @@ SetPhase(ScoreahBuildState *state, int phase)
 
 /* ---- row validation shared by both scans ---- */
 
+/* A bad row's errors say which row: its TID in the table */
+typedef struct RowErrorArg
+{
+	ScoreahBuildState *state;
+	ItemPointer tid;
+} RowErrorArg;
+
+static void
+RowErrorContext(void *arg)
+{
+	RowErrorArg *a = (RowErrorArg *) arg;
+
+	errcontext("row (%u,%u) of table \"%s\"",
+			   ItemPointerGetBlockNumberNoCheck(a->tid),
+			   ItemPointerGetOffsetNumberNoCheck(a->tid),
+			   a->state->heap ? RelationGetRelationName(a->state->heap) : "?");
+}
+
+#define PUSH_ROW_CONTEXT(state_, tid_) \
+	RowErrorArg rowArg = {(state_), (tid_)}; \
+	ErrorContextCallback rowCallback = {error_context_stack, RowErrorContext, &rowArg}; \
+	error_context_stack = &rowCallback
+#define POP_ROW_CONTEXT() (error_context_stack = rowCallback.previous)
+
 /*
  * The vector of a heap row, checked, in tmpCtx.  Returns NULL for rows the
  * index leaves out (zero vectors under cosine).  *unit receives the unit
@@ -149,7 +173,11 @@ SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	int			slot = -1;
 
 	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
-	x = isnull[state->vecCol] ? NULL : RowVector(state, values[state->vecCol], &unit);
+	{
+		PUSH_ROW_CONTEXT(state, tid);
+		x = isnull[state->vecCol] ? NULL : RowVector(state, values[state->vecCol], &unit);
+		POP_ROW_CONTEXT();
+	}
 	if (x == NULL)
 		state->nextra++;		/* NULL vector, or zero under cosine */
 	else
@@ -221,10 +249,7 @@ CheckOptions(ScoreahBuildState *state)
 	ScoreahOptions *opts = state->opts;
 	double		t = opts->anisotropicThreshold;
 
-	if (isnan(t) || (t < 0 && t != SCOREAH_THRESHOLD_AUTO))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("anisotropic_quantization_threshold must be -1 (chosen from the metric and dimension), 0 (off) or greater than 0, got %g", t)));
+	ScoreahCheckOptionValues(opts);
 	if (t > 0)
 	{
 		if (state->metric == SCOREAH_METRIC_COSINE && t >= 1)
@@ -233,27 +258,6 @@ CheckOptions(ScoreahBuildState *state)
 					 errmsg("anisotropic_quantization_threshold must be below 1 for cosine distance, got %g", t),
 					 errdetail("It is a cosine similarity threshold; 0.2 is ScaNN's recommendation for about 100 dimensions.")));
 	}
-	if (opts->numLeaves > 0 && opts->numLeavesToSearch > opts->numLeaves)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("num_leaves_to_search = %d is more than num_leaves = %d",
-						opts->numLeavesToSearch, opts->numLeaves)));
-	for (int i = 0; i < 2; i++)
-	{
-		int			n = i == 0 ? opts->leavesTrainingSampleSize : opts->trainingSampleSize;
-
-		if (n > 0 && n < SCOREAH_MIN_SAMPLE)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s must be 0 (chosen from the dimension and maintenance_work_mem) or at least %d, got %d",
-							i == 0 ? "leaves_training_sample_size" : "training_sample_size",
-							SCOREAH_MIN_SAMPLE, n)));
-	}
-	if (opts->scoring == SCOREAH_SCORING_BRUTE_FORCE && t > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("anisotropic_quantization_threshold has no effect with scoring = brute_force"),
-				 errdetail("brute_force scoring keeps no quantized codes.")));
 	if (opts->reorderingStorage == SCOREAH_STORAGE_TABLE &&
 		state->indexInfo->ii_IndexAttrNumbers[0] == 0)
 		ereport(ERROR,
@@ -406,7 +410,14 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 												 sizeof(float) * SCOREAH_ENCODE_BATCH * state->dim);
 	}
 	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
-	x = isnull[state->vecCol] ? NULL : RowVector(state, values[state->vecCol], &unit);
+	{
+		PUSH_ROW_CONTEXT(state, tid);
+		x = isnull[state->vecCol] ? NULL : RowVector(state, values[state->vecCol], &unit);
+		if (x != NULL && state->metric != SCOREAH_METRIC_COSINE)
+			ScoreahCheckModelRange(unit, state->dim, state->meanNorm, state->scale,
+								   "indexed vector", InvalidOid);
+		POP_ROW_CONTEXT();
+	}
 	if (x == NULL)
 	{
 		/* NULL vector, or zero vector under cosine: an extra leaf */
@@ -419,10 +430,6 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 		Size		plen;
 		bytea	   *payload;
 		char	   *p;
-
-		if (state->metric != SCOREAH_METRIC_COSINE)
-			ScoreahCheckModelRange(unit, dim, state->meanNorm, state->scale, "indexed vector",
-								   InvalidOid);
 
 		/* the payload now, with room for the codes the batch will give */
 		plen = sizeof(ItemPointerData) + model->nblocks + sizeof(float) * dim +
@@ -822,9 +829,16 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	ScoreahCheckColumnType(index, state.format);
 	state.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "scoreah build row",
 										 ALLOCSET_DEFAULT_SIZES);
-	state.sampleTarget = Max(state.opts->leavesTrainingSampleSize,
-							 state.opts->trainingSampleSize);
-	state.sampleAuto = state.sampleTarget == 0;
+	/*
+	 * The sample serves both trainings: the larger of the two sizes, an
+	 * option left 0 taking the size the build chooses (so that setting one
+	 * does not shrink the other's sample to it).
+	 */
+	state.sampleGiven = Max(state.opts->leavesTrainingSampleSize,
+							state.opts->trainingSampleSize);
+	state.sampleAuto = state.opts->leavesTrainingSampleSize == 0 ||
+		state.opts->trainingSampleSize == 0;
+	state.sampleTarget = state.sampleAuto ? 0 : state.sampleGiven;
 	state.memLimit = (Size) maintenance_work_mem * 1024;
 	state.scale = 1.0;
 	scoreah_random_init(&state.rng, SAMPLE_SEED);

@@ -21,23 +21,25 @@
 #include "scoreah.h"
 
 /*
- * The sample's size when no option sets it: up to SCOREAH_AUTO_SAMPLE_ROWS
- * rows, fewer at dimensions where they would take more than three quarters
- * of maintenance_work_mem (the rest is for k-means), so that memory and
- * time stay bounded at any width.
+ * The sample's size for a training no option sizes: up to
+ * SCOREAH_AUTO_SAMPLE_ROWS rows, fewer at dimensions where they would take
+ * more than three quarters of maintenance_work_mem (the rest is for
+ * k-means), so that memory and time stay bounded at any width.  The
+ * sample keeps the larger of that and the other option's size.
  */
 void
 ScoreahBuildChooseSampleSize(ScoreahBuildState *state)
 {
 	Size		fit = state->memLimit / 4 * 3 / (sizeof(float) * state->dim);
 
-	state->sampleTarget = (int) Min((Size) SCOREAH_AUTO_SAMPLE_ROWS, fit);
-	if (state->sampleTarget < 100)
+	state->sampleAutoRows = (int) Min((Size) SCOREAH_AUTO_SAMPLE_ROWS, fit);
+	if (state->sampleAutoRows < 100)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("maintenance_work_mem (%d kB) holds only %d rows of %d dimensions, too few to train on",
-						maintenance_work_mem, state->sampleTarget, state->dim),
+						maintenance_work_mem, state->sampleAutoRows, state->dim),
 				 errhint("Increase maintenance_work_mem.")));
+	state->sampleTarget = Max(state->sampleAutoRows, state->sampleGiven);
 	state->autoFlags |= SCOREAH_AUTO_SAMPLE;
 }
 
@@ -144,6 +146,13 @@ ScoreahBuildChooseShape(ScoreahBuildState *state)
 		model->dpb = AutoDimsPerBlock(dim, state->nkeys);
 		state->autoFlags |= SCOREAH_AUTO_DIMS_PER_BLOCK;
 	}
+
+	/*
+	 * A block is never wider than the vector: a larger option is one block
+	 * of every dimension, and the memory figures below (PQ_ROW_BYTES) and
+	 * the codebooks' work arrays are sized by this width.
+	 */
+	model->dpb = Max(1, Min(model->dpb, Max(dim, 1)));
 	if (opts->anisotropicThreshold == SCOREAH_THRESHOLD_AUTO)
 	{
 		state->threshold = opts->scoring == SCOREAH_SCORING_AH ?
@@ -154,10 +163,10 @@ ScoreahBuildChooseShape(ScoreahBuildState *state)
 		state->threshold = opts->anisotropicThreshold * state->scale;
 	else
 		state->threshold = get_float8_nan();
-	state->ntree = opts->leavesTrainingSampleSize > 0 ?
-		Min(state->nsamples, opts->leavesTrainingSampleSize) : state->nsamples;
-	state->npq = opts->trainingSampleSize > 0 ?
-		Min(state->nsamples, opts->trainingSampleSize) : state->nsamples;
+	state->ntree = Min(state->nsamples, opts->leavesTrainingSampleSize > 0 ?
+					   opts->leavesTrainingSampleSize : state->sampleAutoRows);
+	state->npq = Min(state->nsamples, opts->trainingSampleSize > 0 ?
+					 opts->trainingSampleSize : state->sampleAutoRows);
 	model->residual = opts->residualQuantization;
 	model->quantizeCentroids = opts->quantizeCentroids;
 	model->nblocks = opts->scoring == SCOREAH_SCORING_AH ?

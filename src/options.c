@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/reloptions.h"
 #include "utils/float.h"
 #include "utils/guc.h"
@@ -162,7 +164,47 @@ ScoreahInitGucs(void)
 }
 
 /*
- * Parse WITH (...) options.
+ * The rules between options that need nothing but the options: checked
+ * by CREATE INDEX (CheckOptions in build.c, beside those that need the
+ * column's type and the metric) and by ALTER INDEX ... SET, so that no
+ * index is left with options its REINDEX, or a restore of its dump, would
+ * refuse.
+ */
+void
+ScoreahCheckOptionValues(const ScoreahOptions *opts)
+{
+	double		t = opts->anisotropicThreshold;
+
+	if (isnan(t) || (t < 0 && t != SCOREAH_THRESHOLD_AUTO))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("anisotropic_quantization_threshold must be -1 (chosen from the metric and dimension), 0 (off) or greater than 0, got %g", t)));
+	if (opts->numLeaves > 0 && opts->numLeavesToSearch > opts->numLeaves)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("num_leaves_to_search = %d is more than num_leaves = %d",
+						opts->numLeavesToSearch, opts->numLeaves)));
+	for (int i = 0; i < 2; i++)
+	{
+		int			n = i == 0 ? opts->leavesTrainingSampleSize : opts->trainingSampleSize;
+
+		if (n > 0 && n < SCOREAH_MIN_SAMPLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be 0 (chosen from the dimension and maintenance_work_mem) or at least %d, got %d",
+							i == 0 ? "leaves_training_sample_size" : "training_sample_size",
+							SCOREAH_MIN_SAMPLE, n)));
+	}
+	if (opts->scoring == SCOREAH_SCORING_BRUTE_FORCE && t > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("anisotropic_quantization_threshold has no effect with scoring = brute_force"),
+				 errdetail("brute_force scoring keeps no quantized codes.")));
+}
+
+/*
+ * Parse WITH (...) options; when validating (CREATE INDEX, ALTER INDEX
+ * ... SET), also the rules between them.
  */
 bytea *
 scoreahoptions(Datum reloptions, bool validate)
@@ -185,8 +227,12 @@ scoreahoptions(Datum reloptions, bool validate)
 		{"reordering_storage", RELOPT_TYPE_ENUM, offsetof(ScoreahOptions, reorderingStorage)},
 	};
 
-	return (bytea *) build_reloptions(reloptions, validate, scoreah_relopt_kind,
-									  sizeof(ScoreahOptions), tab, lengthof(tab));
+	bytea	   *opts = (bytea *) build_reloptions(reloptions, validate, scoreah_relopt_kind,
+												  sizeof(ScoreahOptions), tab, lengthof(tab));
+
+	if (validate && opts != NULL)
+		ScoreahCheckOptionValues((const ScoreahOptions *) opts);
+	return opts;
 }
 
 /*

@@ -624,8 +624,12 @@ typedef struct ScoreahBuildState
 	MemoryContext tmpCtx;
 
 	/* sampling */
-	bool		sampleAuto;		/* target chosen from the dimension */
-	int			sampleTarget;
+	bool		sampleAuto;		/* an option left to the build: the target
+								 * is chosen from the dimension at the first
+								 * row */
+	int			sampleTarget;	/* rows the sample keeps */
+	int			sampleGiven;	/* the larger sample size option, or 0 */
+	int			sampleAutoRows; /* the chosen size, for the option left 0 */
 	int			nsamples;
 	int			sampleCapacity;
 	float	   *samples;
@@ -820,6 +824,7 @@ extern void _PG_init(void);
 extern void ScoreahInitOptions(void);
 extern void ScoreahInitGucs(void);
 extern bytea *scoreahoptions(Datum reloptions, bool validate);
+extern void ScoreahCheckOptionValues(const ScoreahOptions *opts);
 extern ScoreahOptions *ScoreahGetOptions(Relation index);
 
 /* validate.c: operator classes */

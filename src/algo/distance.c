@@ -71,13 +71,17 @@ scoreah_unit_scale(double norm)
 	return ldexp(1.0, -ilogb(norm));
 }
 
+/*
+ * x times a power of 2, in double and rounded once to float: the same
+ * bits as a float product wherever the scale is a float, and right where
+ * it is not (2^128 and more, for vectors of denormal elements, which a
+ * float scale made infinite).
+ */
 void
 scoreah_scale(const float *x, int dim, double scale, float *out)
 {
-	float		s = (float) scale;	/* a power of 2: exact in float */
-
 	for (int i = 0; i < dim; i++)
-		out[i] = x[i] * s;
+		out[i] = (float) (x[i] * scale);
 }
 
 /*

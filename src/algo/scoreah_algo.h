@@ -217,7 +217,8 @@ extern double scoreah_normalize(const float *x, int dim, float *out);
  * The power of 2 that brings a vector of this norm to [1, 2): vectors of
  * any magnitude a float holds, scaled by it, train and score without
  * overflow or underflow, and the scaling itself rounds nothing.  1 for a
- * zero norm.
+ * zero norm.  For norms below 2^-126 (denormal elements) it is past what a
+ * float holds: scoreah_scale multiplies in double.
  */
 extern double scoreah_unit_scale(double norm);
 /* out = x * scale (out may be x) */

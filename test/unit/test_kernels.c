@@ -535,6 +535,32 @@ test_lut16_timed_choice(void)
 	scoreah_init_kernels(false);
 }
 
+/*
+ * The scale brings every positive finite norm to [1, 2), denormal ones
+ * included, and scaling a vector by it gives finite, nonzero elements
+ * (a float scale of 2^128 made a build on vectors of norm 4e-39 scale
+ * every row to infinity).
+ */
+static void
+test_unit_scale(void)
+{
+	const double norms[] = {1.0, 1.5, 3.0, 0.25, 1e-30, 3.7e-39, 1e-45, 1e38, 3.4e38};
+
+	for (int i = 0; i < (int) lengthof(norms); i++)
+	{
+		double		s = scoreah_unit_scale(norms[i]);
+		double		scaled = norms[i] * s;
+		float		x[2] = {(float) norms[i], 0};
+		float		y[2];
+
+		CHECK(scaled >= 1.0 && scaled < 2.0, "norm %g scaled to %g, not in [1, 2)", norms[i], scaled);
+		scoreah_scale(x, 2, s, y);
+		CHECK(isfinite(y[0]) && y[0] > 0, "vector of norm %g scaled to %g", norms[i], y[0]);
+	}
+	CHECK(scoreah_unit_scale(0) == 1.0 && scoreah_unit_scale(INFINITY) == 1.0 &&
+		  scoreah_unit_scale(NAN) == 1.0, "zero, infinite and NaN norms keep scale 1");
+}
+
 const UnitTestEntry unit_tests_kernels[] = {
 	{"half: all 65536 values round-trip", test_half_all_values},
 	{"half: rounding, overflow, subnormals", test_half_rounding},
@@ -549,6 +575,7 @@ const UnitTestEntry unit_tests_kernels[] = {
 	{"lut16: no accumulator overflow at saturated tables", test_lut16_no_overflow},
 	{"lut16: every kernel's admission mask at the range's ends and ties", test_lut16_below},
 	{"float: the finite test at every position, NaN and infinities", test_all_finite},
+	{"scale: every norm to [1, 2), denormal ones included", test_unit_scale},
 	{"cpu: dispatch picks the best kernel, or scalar when forced", test_dispatch},
 	{"cpu: the LUT16 kernel timed per block count, kept and listed", test_lut16_timed_choice},
 	{NULL, NULL}
