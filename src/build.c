@@ -293,8 +293,8 @@ PutKeys(ScoreahBuildState *state, char *p, Datum *values, bool *isnull)
 }
 
 /*
- * A row's payload (its TID first) into the sort under its leaf and its
- * TID: rows reach their leaves in TID order however the heap scan was
+ * A row's payload (its TID, its codes, its vector as the index stores it,
+ * its keys) into the sort under its leaf and its TID: rows reach their leaves in TID order however the heap scan was
  * split among workers, so a parallel build writes the pages a serial one
  * does (scans that sum over rows in page order get the same bits).
  */
@@ -408,6 +408,17 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 												  ALLOCSET_DEFAULT_SIZES);
 		state->pendingUnits = MemoryContextAlloc(buildCtx,
 												 sizeof(float) * SCOREAH_ENCODE_BATCH * state->dim);
+
+		/*
+		 * The payload carries the vector as the index will store it
+		 * (nothing for reordering_storage = table, half precision for
+		 * float16): the sort moves no more than the pages will hold.
+		 */
+		memset(&state->storeMeta, 0, sizeof(state->storeMeta));
+		state->storeMeta.format = state->format;
+		state->storeMeta.dimensions = state->dim;
+		state->storeMeta.reorderStorage = ScoreahBuildStorage(state);
+		state->storeBytes = ScoreahVectorBytes(&state->storeMeta);
 	}
 	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
 	{
@@ -432,15 +443,20 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 		char	   *p;
 
 		/* the payload now, with room for the codes the batch will give */
-		plen = sizeof(ItemPointerData) + model->nblocks + sizeof(float) * dim +
+		plen = sizeof(ItemPointerData) + model->nblocks + state->storeBytes +
 			sizeof(int64) * state->nkeys + sizeof(uint32);
 		payload = MemoryContextAlloc(state->pendingCtx, VARHDRSZ + plen);
 		p = VARDATA(payload);
 		SET_VARSIZE(payload, VARHDRSZ + plen);
 		memcpy(p, tid, sizeof(ItemPointerData));
 		p += sizeof(ItemPointerData) + model->nblocks;
-		memcpy(p, x, sizeof(float) * dim);
-		p += sizeof(float) * dim;
+		if (state->storeBytes > 0)
+		{
+			PUSH_ROW_CONTEXT(state, tid);
+			ScoreahPackVector(&state->storeMeta, x, p);
+			POP_ROW_CONTEXT();
+		}
+		p += state->storeBytes;
 		PutKeys(state, p, values, isnull);
 		memcpy(state->pendingUnits + (Size) state->npending * dim, unit, sizeof(float) * dim);
 		state->pendingRows[state->npending++] = payload;

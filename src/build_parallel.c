@@ -141,6 +141,7 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	state.index = index;
 	state.indexInfo = BuildIndexInfo(index);
 	state.indexInfo->ii_Concurrent = shared->isconcurrent;
+	state.opts = ScoreahGetOptions(index);
 	state.metric = shared->metric;
 	state.format = shared->format;
 	state.dim = shared->dim;

@@ -64,7 +64,6 @@ typedef struct LeafWriter
 	Relation	index;
 	ScoreahMetaPage meta;
 	Size		vbytes;			/* stored bytes per vector (0: table) */
-	char	   *vbuf;			/* packed vector */
 	int			nblocks;
 	int			dim;
 	ScoreahLayoutData layout;	/* of the leaf being written */
@@ -141,10 +140,10 @@ CountLeafOnPage(LeafWriter *lw)
  * as it needs, each counting its leaf.
  */
 static void
-WriteVector(LeafWriter *lw, const float *x, BlockNumber *blkno, uint16 *off)
+WriteVector(LeafWriter *lw, const char *packed, BlockNumber *blkno, uint16 *off)
 {
 	Size		nbytes = lw->vbytes;
-	const char *src = lw->vbuf;
+	const char *src = packed;
 	PageHeader	ph;
 
 	if (nbytes == 0)
@@ -154,7 +153,6 @@ WriteVector(LeafWriter *lw, const float *x, BlockNumber *blkno, uint16 *off)
 		*off = 0;
 		return;
 	}
-	ScoreahPackVector(lw->meta, x, lw->vbuf);
 	if (!lw->haveVec)
 		NextVectorPage(lw, false);
 	ph = (PageHeader) lw->vec.data.data;
@@ -185,7 +183,7 @@ WriteVector(LeafWriter *lw, const float *x, BlockNumber *blkno, uint16 *off)
 }
 
 static void
-WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const float *x,
+WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const char *packed,
 		 const int64 *keys, uint32 nulls)
 {
 	PageHeader	ph;
@@ -220,7 +218,7 @@ WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const float *x,
 	gh = ScoreahGroupHeader(group);
 	ScoreahGroupTids(&lw->layout, group)[gh->nitems] = *tid;
 	if (lw->layout.vbytes > 0)
-		WriteVector(lw, x, &vblkno, &voff);
+		WriteVector(lw, packed, &vblkno, &voff);
 	else
 	{
 		/* reordering_storage = table, or an extra leaf: no vector */
@@ -298,6 +296,15 @@ ScoreahBuildWriteBlob(Relation index, const char *src, Size nbytes)
 	return first;
 }
 
+/* How the index keeps re-ranking vectors: the option, else the column's own precision */
+int
+ScoreahBuildStorage(ScoreahBuildState *state)
+{
+	if (state->opts->reorderingStorage != SCOREAH_STORAGE_DEFAULT)
+		return state->opts->reorderingStorage;
+	return state->format == SCOREAH_FORMAT_HALFVEC ? SCOREAH_STORAGE_HALF : SCOREAH_STORAGE_FLOAT;
+}
+
 void
 ScoreahBuildFillMeta(ScoreahBuildState *state, ScoreahMetaPage meta)
 {
@@ -315,10 +322,7 @@ ScoreahBuildFillMeta(ScoreahBuildState *state, ScoreahMetaPage meta)
 	meta->format = state->format;
 	meta->dimsPerBlock = state->model.dpb;
 	meta->scoring = opts->scoring;
-	/* by default a column's vectors are kept in its own precision */
-	meta->reorderStorage = opts->reorderingStorage != SCOREAH_STORAGE_DEFAULT ?
-		opts->reorderingStorage :
-		state->format == SCOREAH_FORMAT_HALFVEC ? SCOREAH_STORAGE_HALF : SCOREAH_STORAGE_FLOAT;
+	meta->reorderStorage = ScoreahBuildStorage(state);
 	meta->leavesTrainingSampleSize = state->ntree;
 	meta->leavesTrainingIterations = opts->leavesTrainingIterations;
 	meta->minPartitionSize = opts->minPartitionSize;
@@ -412,7 +416,6 @@ ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta, ScoreahL
 	lw.index = state->index;
 	lw.meta = meta;
 	lw.vbytes = ScoreahVectorBytes(meta);
-	lw.vbuf = palloc(Max(lw.vbytes, 1));
 	lw.nblocks = nblocks;
 	lw.dim = state->dim;
 	ScoreahComputeLayout(meta, &lw.leafLayout);
@@ -447,12 +450,11 @@ ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta, ScoreahL
 			int64		keys[SCOREAH_MAX_KEYS];
 			uint32		nulls;
 			/* an extra leaf's row has no codes and no vector */
-			const char *kp = leaf >= (int) meta->nleaves ? p :
-				p + nblocks + sizeof(float) * lw.dim;
+			const char *kp = leaf >= (int) meta->nleaves ? p : p + nblocks + lw.vbytes;
 
 			memcpy(keys, kp, sizeof(int64) * meta->nkeys);
 			memcpy(&nulls, kp + sizeof(int64) * meta->nkeys, sizeof(uint32));
-			WriteRow(&lw, &tid, (const uint8 *) p, (const float *) (p + nblocks), keys, nulls);
+			WriteRow(&lw, &tid, (const uint8 *) p, p + nblocks, keys, nulls);
 		}
 		if ((Pointer) payload != DatumGetPointer(value))
 			pfree(payload);
@@ -470,7 +472,6 @@ ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta, ScoreahL
 	FinishVectors(&lw);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, written);
 	ExecDropSingleTupleTableSlot(readSlot);
-	pfree(lw.vbuf);
 	return written;
 }
 

@@ -660,6 +660,9 @@ typedef struct ScoreahBuildState
 	float	   *pendingUnits;	/* SCOREAH_ENCODE_BATCH x dim */
 	bytea	   *pendingRows[SCOREAH_ENCODE_BATCH];	/* sort payloads */
 	MemoryContext pendingCtx;
+	/* how vectors are stored (format, storage, dimensions), for payloads */
+	ScoreahMetaPageData storeMeta;
+	Size		storeBytes;		/* a stored vector's bytes (0: table) */
 
 	/* phase timing, logged at DEBUG1 */
 	int			phase;
@@ -979,6 +982,7 @@ extern BlockNumber ScoreahBuildAllocBlock(Relation index);
 extern void ScoreahBuildWriteBlock(Relation index, BlockNumber blkno, Page page);
 extern BlockNumber ScoreahBuildWriteBlob(Relation index, const char *src, Size nbytes);
 extern void ScoreahBuildFillMeta(ScoreahBuildState *state, ScoreahMetaPage meta);
+extern int	ScoreahBuildStorage(ScoreahBuildState *state);
 extern void ScoreahBuildWriteUntrained(Relation index, ForkNumber forkNum,
 									   ScoreahMetaPage meta);
 extern int64 ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta,
