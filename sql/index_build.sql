@@ -532,6 +532,11 @@ CREATE TABLE memtest (id int, v real[]);
 INSERT INTO memtest SELECT i, array_fill((i % 7)::real, ARRAY[2000]) FROM generate_series(1, 300) i;
 SET maintenance_work_mem = '1MB';
 CREATE INDEX memtest_idx ON memtest USING scoreah (v) WITH (dimensions_per_block = 5);
+-- a table of fewer rows than that is sampled whole, however little memory
+CREATE TABLE memsmall AS SELECT * FROM memtest WHERE id <= 10;
+CREATE INDEX memsmall_idx ON memsmall USING scoreah (v) WITH (dimensions_per_block = 5);
+SELECT name, value FROM scoreah_index_info('memsmall_idx') WHERE name IN ('rows', 'trained') ORDER BY name;
+DROP TABLE memsmall;
 -- sample sizes given as options: the sample grows until memory runs out
 CREATE INDEX memtest_idx ON memtest USING scoreah (v)
 	WITH (dimensions_per_block = 5, leaves_training_sample_size = 1000, training_sample_size = 1000);

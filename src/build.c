@@ -866,6 +866,7 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	if (state.nrows > 0)
 	{
+		ScoreahBuildCheckSampleSize(&state);
 		ScoreahBuildScaleSample(&state);
 		ScoreahBuildChooseShape(&state);
 		ScoreahBuildFitSample(&state);

@@ -32,15 +32,26 @@ ScoreahBuildChooseSampleSize(ScoreahBuildState *state)
 {
 	Size		fit = state->memLimit / 4 * 3 / (sizeof(float) * state->dim);
 
-	state->sampleAutoRows = (int) Min((Size) SCOREAH_AUTO_SAMPLE_ROWS, fit);
-	if (state->sampleAutoRows < 100)
+	state->sampleAutoRows = (int) Max(1, Min((Size) SCOREAH_AUTO_SAMPLE_ROWS, fit));
+	state->sampleTarget = Max(state->sampleAutoRows, state->sampleGiven);
+	state->autoFlags |= SCOREAH_AUTO_SAMPLE;
+}
+
+/*
+ * After the sampling scan: a chosen sample of fewer than 100 rows, where
+ * the table has more, is too small to train on (a table of fewer rows is
+ * sampled whole, however wide).
+ */
+void
+ScoreahBuildCheckSampleSize(ScoreahBuildState *state)
+{
+	if ((state->autoFlags & SCOREAH_AUTO_SAMPLE) && state->sampleAutoRows < 100 &&
+		state->nrows > state->sampleAutoRows)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("maintenance_work_mem (%d kB) holds only %d rows of %d dimensions, too few to train on",
 						maintenance_work_mem, state->sampleAutoRows, state->dim),
 				 errhint("Increase maintenance_work_mem.")));
-	state->sampleTarget = Max(state->sampleAutoRows, state->sampleGiven);
-	state->autoFlags |= SCOREAH_AUTO_SAMPLE;
 }
 
 /*

@@ -960,6 +960,7 @@ extern void ScoreahBuildEncodeFinish(ScoreahBuildState *state);
 
 /* build_shape.c: what the build chooses before it trains */
 extern void ScoreahBuildChooseSampleSize(ScoreahBuildState *state);
+extern void ScoreahBuildCheckSampleSize(ScoreahBuildState *state);
 extern void ScoreahBuildScaleSample(ScoreahBuildState *state);
 extern void ScoreahBuildChooseShape(ScoreahBuildState *state);
 extern void ScoreahBuildFitSample(ScoreahBuildState *state);
