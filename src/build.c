@@ -294,9 +294,10 @@ PutKeys(ScoreahBuildState *state, char *p, Datum *values, bool *isnull)
 
 /*
  * A row's payload (its TID, its codes, its vector as the index stores it,
- * its keys) into the sort under its leaf and its TID: rows reach their leaves in TID order however the heap scan was
- * split among workers, so a parallel build writes the pages a serial one
- * does (scans that sum over rows in page order get the same bits).
+ * its keys) into the sort under its leaf and its TID: rows reach their
+ * leaves in TID order however the heap scan was split among workers, so a
+ * parallel build writes the pages a serial one does (scans that sum over
+ * rows in page order get the same bits).
  */
 static void
 SortRow(ScoreahBuildState *state, int leaf, bytea *payload)
@@ -422,44 +423,43 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 	}
 	oldCtx = MemoryContextSwitchTo(state->tmpCtx);
 	{
+		/* errors about this row (its vector, its keys) name it */
 		PUSH_ROW_CONTEXT(state, tid);
-		x = isnull[state->vecCol] ? NULL : RowVector(state, values[state->vecCol], &unit);
-		if (x != NULL && state->metric != SCOREAH_METRIC_COSINE)
-			ScoreahCheckModelRange(unit, state->dim, state->meanNorm, state->scale,
-								   "indexed vector", InvalidOid);
-		POP_ROW_CONTEXT();
-	}
-	if (x == NULL)
-	{
-		/* NULL vector, or zero vector under cosine: an extra leaf */
-		SortExtraRow(state, tid, isnull[state->vecCol] ? model->nleaves + 1 : model->nleaves,
-					 values, isnull);
-	}
-	else
-	{
-		int			dim = state->dim;
-		Size		plen;
-		bytea	   *payload;
-		char	   *p;
 
-		/* the payload now, with room for the codes the batch will give */
-		plen = sizeof(ItemPointerData) + model->nblocks + state->storeBytes +
-			sizeof(int64) * state->nkeys + sizeof(uint32);
-		payload = MemoryContextAlloc(state->pendingCtx, VARHDRSZ + plen);
-		p = VARDATA(payload);
-		SET_VARSIZE(payload, VARHDRSZ + plen);
-		memcpy(p, tid, sizeof(ItemPointerData));
-		p += sizeof(ItemPointerData) + model->nblocks;
-		if (state->storeBytes > 0)
+		x = isnull[state->vecCol] ? NULL : RowVector(state, values[state->vecCol], &unit);
+		if (x == NULL)
 		{
-			PUSH_ROW_CONTEXT(state, tid);
-			ScoreahPackVector(&state->storeMeta, x, p);
-			POP_ROW_CONTEXT();
+			/* NULL vector, or zero vector under cosine: an extra leaf */
+			SortExtraRow(state, tid, isnull[state->vecCol] ? model->nleaves + 1 : model->nleaves,
+						 values, isnull);
 		}
-		p += state->storeBytes;
-		PutKeys(state, p, values, isnull);
-		memcpy(state->pendingUnits + (Size) state->npending * dim, unit, sizeof(float) * dim);
-		state->pendingRows[state->npending++] = payload;
+		else
+		{
+			int			dim = state->dim;
+			Size		plen;
+			bytea	   *payload;
+			char	   *p;
+
+			if (state->metric != SCOREAH_METRIC_COSINE)
+				ScoreahCheckModelRange(unit, dim, state->meanNorm, state->scale,
+									   "indexed vector", InvalidOid);
+
+			/* the payload now, with room for the codes the batch will give */
+			plen = sizeof(ItemPointerData) + model->nblocks + state->storeBytes +
+				sizeof(int64) * state->nkeys + sizeof(uint32);
+			payload = MemoryContextAlloc(state->pendingCtx, VARHDRSZ + plen);
+			p = VARDATA(payload);
+			SET_VARSIZE(payload, VARHDRSZ + plen);
+			memcpy(p, tid, sizeof(ItemPointerData));
+			p += sizeof(ItemPointerData) + model->nblocks;
+			if (state->storeBytes > 0)
+				ScoreahPackVector(&state->storeMeta, x, p);
+			p += state->storeBytes;
+			PutKeys(state, p, values, isnull);
+			memcpy(state->pendingUnits + (Size) state->npending * dim, unit, sizeof(float) * dim);
+			state->pendingRows[state->npending++] = payload;
+		}
+		POP_ROW_CONTEXT();
 	}
 	MemoryContextSwitchTo(oldCtx);
 	MemoryContextReset(state->tmpCtx);

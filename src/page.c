@@ -171,26 +171,20 @@ ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind)
 }
 
 /*
- * The groups of a code page as scans, VACUUM and inserts walk them: their
- * bytes end before the special space, each has at most 32 rows, no more
- * live rows than rows, and no longer a list of vector pages than the
- * layout reserves.  Those loops index fixed arrays by these counts, so a
- * damaged page is an error here rather than reads and writes past them
- * (scoreah_index_check says more).  A few comparisons a group.
+ * The groups of a code page as scans, VACUUM and inserts walk them: each
+ * has at most 32 rows, no more live rows than rows, and no longer a list
+ * of vector pages than the layout reserves (that the groups end before
+ * the special space, PostgreSQL's check of every page read from disk
+ * says: pd_lower <= pd_upper <= pd_special).  Those loops index fixed
+ * arrays by these counts, so a damaged page is an error here rather than
+ * reads and writes past them (scoreah_index_check says more).  A few
+ * comparisons a group.
  */
 void
 ScoreahCheckCodeGroups(Relation index, Page page, BlockNumber blkno, ScoreahLayout layout)
 {
-	PageHeader	ph = (PageHeader) page;
-	int			ngroups;
+	int			ngroups = ScoreahPageGetNGroups(page, layout->gsize);
 
-	if (ph->pd_lower < MAXALIGN(SizeOfPageHeaderData) || ph->pd_lower > ph->pd_special)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" has a code page at block %u whose groups end at byte %u, past its special space at %u",
-						RelationGetRelationName(index), blkno, ph->pd_lower, ph->pd_special),
-				 errhint("Please REINDEX it.")));
-	ngroups = ScoreahPageGetNGroups(page, layout->gsize);
 	for (int g = 0; g < ngroups; g++)
 	{
 		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(PageGetContents(page) + g * layout->gsize);

@@ -201,12 +201,10 @@ StartScan(IndexScanDesc scan)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("scoreah index scans need an MVCC snapshot")));
 
-	/* the planner never offers more than one (cost.c) */
+	/* the planner never offers more than one (cost.c): an internal error */
 	if (scan->numberOfOrderBys > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("scoreah index scans order by one distance, not %d",
-						scan->numberOfOrderBys)));
+		elog(ERROR, "scoreah index scans order by one distance, not %d",
+			 scan->numberOfOrderBys);
 
 	so->started = true;
 	cache = so->cache = ScoreahCacheAcquire(index);

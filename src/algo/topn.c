@@ -269,9 +269,10 @@ scoreah_topn_prune(ScoreahTopN *t)
  * between the smallest offered and the threshold (the first time, before
  * there is one, the largest held), and the candidates of the bins up to
  * the one that reaches keep stay, with the worst of them as the threshold
- * (a few more than keep: the last bin's).  The kept are still every candidate below
- * the threshold, so nothing the top-N must hold is lost; the threshold is
- * a little looser than the keep-th's, which admits a few more offers.
+ * (a few more than keep: the last bin's).  The kept are still every
+ * candidate below the threshold, so nothing the top-N must hold is lost;
+ * the threshold is a little looser than the keep-th's, which admits a few
+ * more offers.
  * On GloVe head queries (19 leaves, 50 re-ranked: keep 100, three or four
  * times a query) the exact selection (keys, quickselect, ties by id) took
  * 43,000 instructions a query, this 24,000 (callgrind), with the same
