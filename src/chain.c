@@ -235,7 +235,12 @@ ScoreahChainNext(ScoreahChain chain)
 					 errhint("Please REINDEX it.")));
 	}
 	if (chain->nblocks > 0 && blkno >= chain->nblocks)
-		return ChainStop(chain, SCOREAH_CHAIN_PAST_END, blkno);
+	{
+		/* an insert may have extended the index since its size was taken */
+		chain->nblocks = RelationGetNumberOfBlocks(chain->index);
+		if (blkno >= chain->nblocks)
+			return ChainStop(chain, SCOREAH_CHAIN_PAST_END, blkno);
+	}
 	if (chain->seen)
 	{
 		if (bms_is_member((int) blkno, *chain->seen))

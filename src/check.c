@@ -23,6 +23,7 @@
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -34,10 +35,11 @@ PG_FUNCTION_INFO_V1(scoreah_index_check);
 typedef struct CheckState
 {
 	Relation	index;
+	Relation	heap;
 	ReturnSetInfo *rsinfo;
 	int			nproblems;
-	BlockNumber nblocks;
-	BlockNumber heapBlocks;
+	BlockNumber nblocks;		/* read again when a link goes past it */
+	BlockNumber heapBlocks;		/* the same, for heap TIDs */
 	Bitmapset  *seen;			/* blocks already on some chain */
 	ScoreahMetaPageData meta;
 	ScoreahLayoutData layout;	/* of the leaf being checked */
@@ -74,6 +76,27 @@ Problem(CheckState *cs, const char *fmt,...)
 	tuplestore_putvalues(cs->rsinfo->setResult, cs->rsinfo->setDesc, &value, &isnull);
 }
 
+/*
+ * Whether blkno is inside the index, or the table, asking the relation's
+ * size again before saying no: inserts go on during a check and may have
+ * extended either since the size was taken.
+ */
+static bool
+InIndex(CheckState *cs, BlockNumber blkno)
+{
+	if (blkno >= cs->nblocks)
+		cs->nblocks = RelationGetNumberOfBlocks(cs->index);
+	return blkno < cs->nblocks;
+}
+
+static bool
+InHeap(CheckState *cs, BlockNumber blkno)
+{
+	if (blkno >= cs->heapBlocks)
+		cs->heapBlocks = RelationGetNumberOfBlocks(cs->heap);
+	return blkno < cs->heapBlocks;
+}
+
 /* The kind and owner of a page, to say what a chain ran into */
 static void
 DescribeForeign(CheckState *cs, BlockNumber blkno, const char *what, int leaf, uint16 kind)
@@ -102,7 +125,7 @@ ChainProblem(CheckState *cs, ScoreahChain chain, const char *what, int leaf)
 	{
 		case SCOREAH_CHAIN_PAST_END:
 			Problem(cs, "leaf %d: %s points to block %u, past the end of the index (%u blocks)",
-					leaf, what, chain->stopBlkno, cs->nblocks);
+					leaf, what, chain->stopBlkno, chain->nblocks);
 			break;
 		case SCOREAH_CHAIN_CYCLE:
 			Problem(cs, "leaf %d: %s reaches block %u a second time (cycle or shared page)",
@@ -122,7 +145,7 @@ BeginCheckedChain(CheckState *cs, ScoreahChain chain, BlockNumber head, uint16 k
 {
 	ScoreahChainBegin(chain, cs->index, head, kind, (uint32) leaf, BUFFER_LOCK_SHARE, 0);
 	chain->seen = &cs->seen;
-	chain->nblocks = cs->nblocks;
+	chain->nblocks = cs->nblocks;	/* ScoreahChainNext asks again past it */
 }
 
 /* A page outside the chains (model, directory): in range, right kind, once */
@@ -133,7 +156,7 @@ CheckFixedPage(CheckState *cs, BlockNumber blkno, uint16 kind, const char *what)
 	Page		page;
 	ScoreahPageOpaque opaque;
 
-	if (blkno >= cs->nblocks)
+	if (!InIndex(cs, blkno))
 	{
 		Problem(cs, "leaf -1: %s points to block %u, past the end of the index (%u blocks)",
 				what, blkno, cs->nblocks);
@@ -262,7 +285,7 @@ CheckVectorPage(CheckState *cs, VectorPageMemo *memo, BlockNumber blkno, int lea
 		return memo->ok;
 	memo->blkno = blkno;
 	memo->ok = false;
-	if (blkno >= cs->nblocks)
+	if (!InIndex(cs, blkno))
 	{
 		Problem(cs, "leaf %d: block %u group %d lists vector page %u past the end of the index (%u blocks)",
 				leaf, codeBlk, g, blkno, cs->nblocks);
@@ -287,6 +310,36 @@ CheckVectorPage(CheckState *cs, VectorPageMemo *memo, BlockNumber blkno, int lea
 	}
 	UnlockReleaseBuffer(buf);
 	return memo->ok;
+}
+
+/*
+ * The vector page in memo read again, for a row whose vector seemed past
+ * its records: an insert may have added the record since the memo was
+ * taken (it writes the vector before the row's codes).  True when the page
+ * still passes.
+ */
+static bool
+VectorPageGrew(CheckState *cs, VectorPageMemo *memo, BlockNumber blkno, int leaf,
+			   BlockNumber codeBlk, int g)
+{
+	memo->blkno = InvalidBlockNumber;
+	return CheckVectorPage(cs, memo, blkno, leaf, codeBlk, g);
+}
+
+/*
+ * Whether the leaf's key summary covers a row's first key, reading the
+ * directory entry again before saying no: an insert widens the summary
+ * before it adds its row, maybe after the check copied the entry.
+ */
+static bool
+SummaryCovers(CheckState *cs, int leaf, int64 key)
+{
+	ScoreahLeafData now;
+
+	if (ScoreahKeySummaryCovers(cs->entry, key))
+		return true;
+	ScoreahReadLeaf(cs->index, &cs->meta, leaf, &now);
+	return ScoreahKeySummaryCovers(&now, key);
 }
 
 /* One group of a code page: sizes, vector pages, TIDs, live count, padding */
@@ -329,6 +382,8 @@ CheckGroup(CheckState *cs, VectorPageMemo *memo, int leaf, BlockNumber blkno, in
 				Problem(cs, "leaf %d: block %u group %d row %d has no vector page in its group's list",
 						leaf, blkno, g, i);
 			else if (CheckVectorPage(cs, memo, vblkno, leaf, blkno, g) &&
+					 voff + Min(layout->vbytes, SCOREAH_VECTOR_CAPACITY) > memo->lower &&
+					 VectorPageGrew(cs, memo, vblkno, leaf, blkno, g) &&
 					 voff + Min(layout->vbytes, SCOREAH_VECTOR_CAPACITY) > memo->lower)
 				Problem(cs, "leaf %d: block %u group %d row %d has its vector at (%u,%u), past the page's records",
 						leaf, blkno, g, i, vblkno, voff);
@@ -338,10 +393,10 @@ CheckGroup(CheckState *cs, VectorPageMemo *memo, int leaf, BlockNumber blkno, in
 		nlive++;
 		/* the leaf's summary covers its rows' first keys */
 		if (layout->nkeys > 0 && !(ScoreahGroupKeyNulls(layout, group)[0] & ((uint32) 1 << i)) &&
-			!ScoreahKeySummaryCovers(cs->entry, ScoreahGroupKeys(layout, group, 0)[i]))
+			!SummaryCovers(cs, leaf, ScoreahGroupKeys(layout, group, 0)[i]))
 			Problem(cs, "leaf %d: block %u group %d row %d has a first key its leaf's summary does not cover",
 					leaf, blkno, g, i);
-		if (ItemPointerGetBlockNumberNoCheck(tid) >= cs->heapBlocks ||
+		if (!InHeap(cs, ItemPointerGetBlockNumberNoCheck(tid)) ||
 			ItemPointerGetOffsetNumberNoCheck(tid) == InvalidOffsetNumber ||
 			ItemPointerGetOffsetNumberNoCheck(tid) > MaxHeapTuplesPerPage)
 			Problem(cs, "leaf %d: block %u group %d row %d has heap TID (%u,%u) outside the table (%u blocks)",
@@ -407,6 +462,14 @@ CheckCodeChain(CheckState *cs, int leaf, ScoreahLeaf entry)
 				leaf, entry->reuseBlk);
 }
 
+static void
+CheckEnd(CheckState *cs)
+{
+	relation_close(cs->heap, AccessShareLock);
+	UnlockPage(cs->index, SCOREAH_FREEING_LOCK, ShareLock);
+	index_close(cs->index, AccessShareLock);
+}
+
 /*
  * scoreah_index_check(index regclass) RETURNS SETOF text: one row per
  * problem; no rows when the index is sound.
@@ -416,7 +479,6 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	CheckState	cs;
-	Relation	heap;
 	bool		rlsActive;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
@@ -430,15 +492,21 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 				 errdetail("scoreah_index_check reports on every row of the table."),
 				 errhint("Run it as the table's owner or a role that bypasses row-level security.")));
 	cs.rsinfo = rsinfo;
+
+	/*
+	 * No VACUUM frees pages while the walk goes on (src/README, "Locking");
+	 * inserts do go on, and what they change is read again before it is
+	 * called a problem.
+	 */
+	LockPage(cs.index, SCOREAH_FREEING_LOCK, ShareLock);
 	cs.nblocks = RelationGetNumberOfBlocks(cs.index);
-	heap = relation_open(IndexGetRelation(RelationGetRelid(cs.index), false), AccessShareLock);
-	cs.heapBlocks = RelationGetNumberOfBlocks(heap);
-	relation_close(heap, AccessShareLock);
+	cs.heap = relation_open(IndexGetRelation(RelationGetRelid(cs.index), false), AccessShareLock);
+	cs.heapBlocks = RelationGetNumberOfBlocks(cs.heap);
 
 	if (cs.nblocks == 0)
 	{
 		Problem(&cs, "index has no metapage");
-		index_close(cs.index, AccessShareLock);
+		CheckEnd(&cs);
 		return (Datum) 0;
 	}
 	ScoreahReadMeta(cs.index, &cs.meta);	/* errors on a bad metapage */
@@ -465,6 +533,6 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 					CheckCodeChain(&cs, leaf, &entry);
 			}
 	}
-	index_close(cs.index, AccessShareLock);
+	CheckEnd(&cs);
 	return (Datum) 0;
 }

@@ -28,6 +28,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -241,10 +242,33 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 		ScoreahLeafData entry;
 		ScoreahChainData chain;
 		ScoreahLayout layout = ScoreahCacheLeafLayout(cache, leaf);
-		Size		gsize = layout->gsize;
+		ScoreahLayoutData fresh;
+		Size		gsize;
 		bool		extra = leaf >= (int) meta->nleaves;
 
+		/*
+		 * The leaf's share lock keeps VACUUM from freeing its pages under
+		 * the walk (inserts take it too and go on): the walk is strict, and
+		 * a page freed and reused meanwhile would look like corruption.
+		 */
+		LockPage(index, (BlockNumber) leaf, ShareLock);
 		ScoreahReadLeaf(index, meta, leaf, &entry);
+		if (meta->dimensions == 0 && !extra && entry.codeHead != InvalidBlockNumber)
+		{
+			ScoreahMetaPageData now;
+
+			/*
+			 * The first row of an index built empty arrived after the cache
+			 * was loaded: its insert fixed the dimension before it added
+			 * pages, laid out for it.  (Its rows are counted; the figures
+			 * that need the model are left out.)
+			 */
+			ScoreahReadMeta(index, &now);
+			ScoreahValidateMeta(index, &now);
+			ScoreahComputeLeafLayout(&now, leaf, &fresh);
+			layout = &fresh;
+		}
+		gsize = layout->gsize;
 		ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
 						  BUFFER_LOCK_SHARE, SCOREAH_CHAIN_STRICT);
 		chain.groups = layout;
@@ -308,6 +332,7 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 			}
 		}
 		ScoreahChainEnd(&chain);
+		UnlockPage(index, (BlockNumber) leaf, ShareLock);
 		if (!extra && f->perLeaf[leaf] == 0)
 			f->emptyLeaves++;
 	}

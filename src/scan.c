@@ -232,11 +232,17 @@ StartScan(IndexScanDesc scan)
 	/*
 	 * No usable query (NULL, a zero vector under cosine) or no dimension
 	 * yet (an index built empty has no row with a vector, but may have
-	 * rows with NULL ones): every row in no order, leaf by leaf.
+	 * rows with NULL ones): every row in no order, leaf by leaf.  Without
+	 * a dimension only the extra leaves can hold rows this scan sees (see
+	 * PrepareQuery), and only they are walked: a row a concurrent insert
+	 * adds to a leaf meanwhile is laid out for the dimension it fixed, which
+	 * this scan's model does not know.
 	 */
 	if (!haveQuery || so->nullQuery)
 	{
 		so->nullQuery = true;
+		if (cache->meta.dimensions == 0)
+			so->seqLeaf = so->nleaves - 1;
 		MemoryContextSwitchTo(oldCtx);
 		return;
 	}

@@ -345,6 +345,14 @@ typedef struct ScoreahVectorPageHeaderData
 
 #define SCOREAH_SHARED_LEAF		0xFFFFFFFE
 
+/*
+ * The page-lock number (LockPage, not a block) that scoreah_index_check
+ * shares for its walk and VACUUM takes exclusively, without waiting, to
+ * free a leaf's pages; leaf numbers name the leaves' own page locks
+ * (src/README, "Locking").
+ */
+#define SCOREAH_FREEING_LOCK	((BlockNumber) 0xFFFFFFF0)
+
 #define ScoreahVectorPageHeader(page) \
 	((ScoreahVectorPageHeaderData *) PageGetContents(page))
 
@@ -497,7 +505,7 @@ typedef struct ScoreahBufferHint
  *	  REINDEX and TRUNCATE wait for running scans (AccessExclusiveLock), and
  *	  the only build change that can happen under a scan, the first row of
  *	  an index built empty, leaves the dimensionless model's scans nothing
- *	  to read (scan.c, PrepareQuery).
+ *	  to read but the extra leaves (scan.c, PrepareQuery; src/README).
  */
 typedef struct ScoreahCacheData
 {

@@ -142,6 +142,19 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	int			nvpages = 0;
 	BlockNumber *vpages = palloc(sizeof(BlockNumber) * maxvpages);
 
+	/*
+	 * Not while scoreah_index_check walks the index: it would see the pages
+	 * move from chain to chain.  Rather than wait for it, the leaf is left
+	 * for the next VACUUM (src/README, "Locking").
+	 */
+	if (!ConditionalLockPage(index, SCOREAH_FREEING_LOCK, ExclusiveLock))
+	{
+		ereport(DEBUG1,
+				(errmsg("index \"%s\": leaf %d left unfreed while scoreah_index_check runs",
+						RelationGetRelationName(index), leaf)));
+		pfree(vpages);
+		return;
+	}
 	ScoreahComputeLeafLayout(meta, leaf, &layout);
 	gsize = layout.gsize;
 	LockPage(index, (BlockNumber) leaf, ExclusiveLock);
@@ -177,6 +190,7 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	if (!empty || (entry.codeHead == InvalidBlockNumber && entry.vecHead == InvalidBlockNumber))
 	{
 		UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
+		UnlockPage(index, SCOREAH_FREEING_LOCK, ExclusiveLock);
 		pfree(vpages);
 		return;
 	}
@@ -188,6 +202,7 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	FreeChain(index, entry.vecHead, SCOREAH_PAGE_VECTORS, leaf, strategy, stats);
 	ReleaseSharedPages(index, vpages, nvpages, leaf, strategy, stats);
 	UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
+	UnlockPage(index, SCOREAH_FREEING_LOCK, ExclusiveLock);
 	pfree(vpages);
 }
 
@@ -276,8 +291,19 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 		BlockNumber firstFree = InvalidBlockNumber;
 		int64		leafLive = 0;
 
-		ScoreahComputeLeafLayout(&meta, leaf, &layout);
 		ScoreahReadLeaf(index, &meta, leaf, &entry);
+		if (meta.dimensions == 0 && leaf < (int) meta.nleaves &&
+			(entry.codeHead != InvalidBlockNumber || entry.vecHead != InvalidBlockNumber))
+		{
+			/*
+			 * An index built empty got its first row after the metapage was
+			 * read: that insert fixed the dimension before it added pages,
+			 * which are laid out for it.
+			 */
+			ScoreahReadMeta(index, &meta);
+			ScoreahValidateMeta(index, &meta);
+		}
+		ScoreahComputeLeafLayout(&meta, leaf, &layout);
 		ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
 						  callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE,
 						  SCOREAH_CHAIN_STRICT | SCOREAH_CHAIN_VACUUM_DELAY);

@@ -6,7 +6,13 @@
 # once and that its top 10 equals the sequential scan's; a mismatch raises
 # an error that pgbench reports as a failed transaction.
 #
-# Afterwards: both pgbench runs exit 0 without a failed transaction or a
+# Meanwhile a third client runs scoreah_index_check() and
+# scoreah_index_info() over and over on every index, one of which (f_l2,
+# a dozen rows a leaf) loses whole leaves to the deletes, so that VACUUM
+# frees their pages and inserts reuse them under the walks: a problem
+# reported is an error.
+#
+# Afterwards: the pgbench runs exit 0 without a failed transaction or a
 # client error; scoreah_index_check() is clean; exhaustive scans through
 # the indexes (and scans in small batches) return each row of the table
 # exactly once and their kNN equals the sequential scan; after a last
@@ -38,7 +44,8 @@ my @targets = (
 	[ 't_l2',  't', '<->', 'l2_distance' ],
 	[ 't_cos', 't', '<=>', 'cosine_distance' ],
 	[ 'e_l2',  'e', '<->', 'l2_distance' ],
-	[ 'z_ip',  'z', '<#>', 'negative_inner_product' ],);
+	[ 'z_ip',  'z', '<#>', 'negative_inner_product' ],
+	[ 'f_l2',  'f', '<->', 'l2_distance' ],);
 
 # (enable_seqscan = off makes plans cost 1e10: no JIT for them)
 my $node = ScoreahTest::new_node('concurrency',
@@ -57,13 +64,19 @@ $node->safe_psql('postgres', qq{
 	-- to fix its dimension
 	CREATE TABLE z (id bigserial PRIMARY KEY, v real[] NOT NULL);
 	CREATE INDEX z_ip ON z USING scoreah (v scoreah_ip_ops) WITH (num_leaves = 4);
+	-- a dozen rows a leaf: deleting the rows nearest a point empties leaves
+	CREATE TABLE f (id bigserial PRIMARY KEY, v real[] NOT NULL);
+	INSERT INTO f (v) SELECT $RANDVEC_I FROM generate_series(1, 400) i;
+	CREATE INDEX f_l2 ON f USING scoreah (v) WITH (num_leaves = 32);
 });
 
 # The scripts' kNN queries must go through the scoreah indexes
 for my $tg (@targets)
 {
 	my ($name, $tab, $op) = @$tg;
-	like($node->safe_psql('postgres', "EXPLAIN (COSTS OFF) SELECT id FROM $tab ORDER BY v $op $RANDQ LIMIT 10"),
+	# (f is small: its churn turns sequential scans off)
+	my $pre = $name eq 'f_l2' ? 'SET enable_seqscan = off; ' : '';
+	like($node->safe_psql('postgres', "${pre}EXPLAIN (COSTS OFF) SELECT id FROM $tab ORDER BY v $op $RANDQ LIMIT 10"),
 		qr/Index Scan using $name on $tab/, "kNN with a sub-select query vector uses $name");
 	my $kq = $KQ =~ s/:k/7/r;
 	like($node->safe_psql('postgres',
@@ -94,9 +107,25 @@ ROLLBACK;
 # one snapshot: every visible row once through the index, and the index's
 # top 10 equal to the sequential scan's, also batch after batch, round after
 # round; otherwise an error naming the numbers
+# whole leaves of f go, and come back
+my $churn_script = qq{
+BEGIN;
+SET LOCAL enable_seqscan = off;
+DELETE FROM f WHERE id IN (SELECT id FROM f ORDER BY v <-> $RANDQ LIMIT 15);
+INSERT INTO f (v) SELECT $RANDVEC_G FROM generate_series(1, 15) g;
+COMMIT;
+};
 my $check_script = ScoreahTest::snapshot_check_script($DIM, @targets);
-my $vacuum_script = "VACUUM (INDEX_CLEANUP ON) t;\nVACUUM (INDEX_CLEANUP ON) e;\n\\sleep 200 ms\n";
-my $vacuum_auto_script = "VACUUM t;\nVACUUM e;\nVACUUM z;\n\\sleep 200 ms\n";
+my $vacuum_script = "VACUUM (INDEX_CLEANUP ON) t;\nVACUUM (INDEX_CLEANUP ON) e;\n"
+  . "VACUUM (INDEX_CLEANUP ON) f;\n\\sleep 100 ms\n";
+my $vacuum_auto_script = "VACUUM t;\nVACUUM e;\nVACUUM z;\nVACUUM f;\n\\sleep 100 ms\n";
+# the introspection functions under all that: any problem is an error
+my $introspect_script = join('', map {
+		my $i = $_->[0];
+		"SELECT count(*) FROM scoreah_index_info('$i');\n"
+		  . "DO \$\$ DECLARE p text; BEGIN SELECT string_agg(c, '; ') INTO p FROM scoreah_index_check('$i') c; "
+		  . "IF p IS NOT NULL THEN RAISE 'scoreah_index_check($i) mismatch: %', p; END IF; END \$\$;\n"
+} @targets);
 
 my $n0 = $node->safe_psql('postgres', 'SELECT count(*) FROM t');
 my ($vout, $verr, $out, $err) = ('', '', '', '');
@@ -104,14 +133,22 @@ my $vac = IPC::Run::start(
 	ScoreahTest::pgbench_cmd($node, clients => 1, secs => $SECS,
 		scripts => [ [ $vacuum_script, 2 ], [ $vacuum_auto_script, 1 ] ]),
 	'>', \$vout, '2>', \$verr, IPC::Run::timeout(120));
+my ($iout, $ierr) = ('', '');
+my $intro = IPC::Run::start(
+	ScoreahTest::pgbench_cmd($node, clients => 1, secs => $SECS,
+		scripts => [ [ $introspect_script, 1 ] ]),
+	'>', \$iout, '2>', \$ierr, IPC::Run::timeout(120));
 my $t1 = time();
 my $ok = IPC::Run::run(
 	ScoreahTest::pgbench_cmd($node, clients => 4, secs => $SECS,
-		scripts => [ [ $insert_script, 5 ], [ $delete_script, 3 ], [ $check_script, 1 ] ]),
+		scripts => [ [ $insert_script, 5 ], [ $delete_script, 3 ], [ $check_script, 1 ],
+			[ $churn_script, 2 ] ]),
 	'>', \$out, '2>', \$err, IPC::Run::timeout(120));
 my $rc = $?;
 my $vok = eval { $vac->finish };
 my $vrc = $?;
+my $iok = eval { $intro->finish };
+my $irc = $?;
 my $elapsed = time() - $t1;
 
 ok($ok && $rc == 0, 'pgbench (insert, kNN, delete, in-snapshot checks) exits 0')
@@ -122,6 +159,13 @@ unlike($err, qr/error|aborted|mismatch|FATAL|PANIC/i, 'pgbench reports no error'
 ok($vok && $vrc == 0, 'the VACUUM client exits 0') or diag("exit status $vrc\nstdout:\n$vout\nstderr:\n$verr");
 unlike($verr, qr/error|aborted|FATAL|PANIC/i, 'the VACUUM client reports no error')
   or diag($verr);
+ok($iok && $irc == 0, 'the scoreah_index_check/info client exits 0')
+  or diag("exit status $irc\nstdout:\n$iout\nstderr:\n$ierr");
+unlike($ierr, qr/error|aborted|mismatch|FATAL|PANIC/i,
+	'scoreah_index_check finds no problem and scoreah_index_info no error while rows come and go')
+  or diag($ierr);
+my $nintro = ScoreahTest::pgbench_transactions($iout) // 0;
+cmp_ok($nintro, '>', 3, 'the introspection client ran several rounds');
 
 my $ntx = ScoreahTest::pgbench_transactions($out);
 my ($tps) = $out =~ /tps = ([\d.]+)/;
@@ -132,8 +176,9 @@ $nvac //= 0;
 cmp_ok($ntx, '>', 100, 'the clients got work done');
 cmp_ok($nvac, '>', 3, 'VACUUM ran several times during the run');
 cmp_ok($per_script[2] // 0, '>', 5, 'the in-snapshot checks ran');
-ScoreahTest::figure("%d s of 4 clients + 1 VACUUM client: %d transactions (%.0f tps; insert/delete/check = %s), %d VACUUM rounds",
-	$SECS, $ntx, $tps // 0, join('/', @per_script), $nvac);
+my $f_free = ScoreahTest::index_info($node, 'f_l2')->{bytes_free} // 0;
+ScoreahTest::figure("%d s of 4 clients + 1 VACUUM client + 1 introspection client: %d transactions (%.0f tps; insert/delete/check/churn = %s), %d VACUUM rounds, %d introspection rounds, f_l2 bytes_free %s",
+	$SECS, $ntx, $tps // 0, join('/', @per_script), $nvac, $nintro, $f_free);
 
 my $n1 = $node->safe_psql('postgres', 'SELECT count(*) FROM t');
 my $e1 = $node->safe_psql('postgres', 'SELECT count(*) FROM e');
@@ -148,7 +193,7 @@ my @queries = map {
 
 ScoreahTest::verify_exhaustive($node, 'after the run', \@targets, \@queries);
 
-$node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) t; VACUUM (INDEX_CLEANUP ON) e; VACUUM (INDEX_CLEANUP ON) z;');
+$node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) t; VACUUM (INDEX_CLEANUP ON) e; VACUUM (INDEX_CLEANUP ON) z; VACUUM (INDEX_CLEANUP ON) f;');
 for my $tg (@targets)
 {
 	my ($name, $tab) = @$tg;
