@@ -326,6 +326,53 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 	}
 }
 
+/*
+ * Give every deleted or never-initialized page of the index to the free
+ * space map, and count them.  FreePage records the pages it frees, but the
+ * free space map is not WAL-logged: after a crash, or on a standby
+ * promoted to primary, the pages an earlier VACUUM freed would otherwise
+ * stay unused until a REINDEX, and so would pages an insert added to the
+ * relation but crashed before it initialized them.  A page recorded that
+ * an insert has just taken is harmless: ScoreahNewBuffer uses a page from
+ * the map only if it is still new or deleted under its lock.  This reads
+ * every page once, through VACUUM's ring, as GIN's and bloom's cleanup do.
+ */
+static void
+RecordFreePages(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteResult *stats)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	BlockNumber ndeleted = 0;
+	BlockNumber nfree = 0;
+
+	for (BlockNumber blkno = SCOREAH_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf;
+		Page		page;
+		bool		isnew;
+		bool		deleted;
+
+		vacuum_delay_point();
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		isnew = PageIsNew(page);
+		deleted = !isnew &&
+			PageGetSpecialSize(page) == MAXALIGN(sizeof(ScoreahPageOpaqueData)) &&
+			ScoreahPageGetOpaque(page)->page_id == SCOREAH_PAGE_ID &&
+			ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_DELETED;
+		UnlockReleaseBuffer(buf);
+		if (isnew || deleted)
+		{
+			RecordFreeIndexPage(index, blkno);
+			nfree++;
+			if (deleted)
+				ndeleted++;
+		}
+	}
+	stats->pages_deleted = ndeleted;
+	stats->pages_free = nfree;
+}
+
 IndexBulkDeleteResult *
 scoreahbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				  IndexBulkDeleteCallback callback, void *callback_state)
@@ -350,8 +397,9 @@ scoreahvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		WalkLeaves(info->index, info->strategy, stats, NULL, NULL);
 	}
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+	RecordFreePages(info->index, info->strategy, stats);
 
-	/* make pages freed by this VACUUM findable in the free space map */
+	/* make the free pages findable in the free space map */
 	IndexFreeSpaceMapVacuum(info->index);
 	return stats;
 }

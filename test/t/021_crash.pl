@@ -10,6 +10,8 @@
 # EXPLAIN shows the index is what answers); exhaustive kNN equals the
 # sequential scan.  After the VACUUM crash a new VACUUM must finish the job
 # (live index rows = table rows) and inserts must reuse the freed slots.
+# 3. after VACUUM freed whole leaves' pages: the next VACUUM finds them
+#    again (the free space map is not WAL-logged) and inserts reuse them.
 use strict;
 use warnings;
 
@@ -239,6 +241,38 @@ cmp_ok($dead_reused, '<', $dead_after, 'inserts after the VACUUM reuse dead slot
 ScoreahTest::figure("800 inserts after VACUUM: t_l2 dead_slots $dead_after -> $dead_reused, bytes $bytes_before -> "
 	  . info_value('t_l2', 'bytes'));
 ScoreahTest::verify_exhaustive($node, 'after reuse', \@targets, \@queries);
+
+# ---- 3. pages freed just before a crash ----
+# VACUUM gives a leaf's pages to the free space map, which is not
+# WAL-logged: the crash loses what it recorded.  The next VACUUM must find
+# the deleted pages again, so that inserts reuse them instead of growing
+# the index.
+$node->safe_psql('postgres', qq{
+	CREATE TABLE p (id int, v real[] NOT NULL);
+	SELECT setseed(0.5);
+	INSERT INTO p SELECT i, $RANDVEC_I FROM generate_series(1, 2000) i;
+	CREATE INDEX p_l2 ON p USING scoreah (v) WITH (num_leaves = 8);
+	CHECKPOINT;
+});
+my $p_size0 = $node->safe_psql('postgres', "SELECT pg_relation_size('p_l2')");
+$node->safe_psql('postgres', 'DELETE FROM p');
+$node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) p');
+my $p_free = info_value('p_l2', 'bytes_free');
+cmp_ok($p_free, '>', 0, "VACUUM of an emptied table freed index pages ($p_free bytes)");
+$node->stop('immediate');
+$node->start;
+is(info_value('p_l2', 'bytes_free'), $p_free, 'after the crash the freed pages are still deleted pages');
+$node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) p');
+$node->safe_psql('postgres', qq{
+	SELECT setseed(0.5);
+	INSERT INTO p SELECT i, $RANDVEC_I FROM generate_series(1, 2000) i;
+});
+my $p_size1 = $node->safe_psql('postgres', "SELECT pg_relation_size('p_l2')");
+cmp_ok($p_size1, '<=', $p_size0 + 8 * 8192,
+	"after crash and VACUUM the same rows fit in the freed pages, plus at most a page per leaf ($p_size1 vs $p_size0 bytes)");
+is(ScoreahTest::index_check($node, 'p_l2'), '', 'p_l2 sound after reusing the pages');
+is($node->safe_psql('postgres', 'SET enable_seqscan = off; SELECT count(*) FROM (SELECT id FROM p ORDER BY v <-> '
+		  . "(SELECT v FROM p LIMIT 1) LIMIT 100000) s"), '2000', 'every row found through p_l2');
 
 ScoreahTest::figure("021_crash total %.1f s", time() - $t_start);
 $node->stop;
