@@ -12,11 +12,20 @@
  * scoreah_index_info needs (info.c) and is refused under row-level
  * security, since its reports name rows' heap TIDs.
  *
+ * On the primary no VACUUM frees pages under the walk (src/README,
+ * "Locking"); on a hot standby replay may, so there a walk that found
+ * problems while replay went on is done again, and what does not stay the
+ * same is not reported (scoreah_index_check, below).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "access/xlog.h"
+#if PG_VERSION_NUM >= 150000
+#include "access/xlogrecovery.h"
+#endif
 #include "catalog/index.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -36,7 +45,8 @@ typedef struct CheckState
 {
 	Relation	index;
 	Relation	heap;
-	ReturnSetInfo *rsinfo;
+	List	   *problems;		/* of the walk under way: text, at most
+								 * MAX_PROBLEMS */
 	int			nproblems;
 	BlockNumber nblocks;		/* read again when a link goes past it */
 	BlockNumber heapBlocks;		/* the same, for heap TIDs */
@@ -50,16 +60,19 @@ static void
 Problem(CheckState *cs, const char *fmt,...)
 	pg_attribute_printf(2, 3);
 
+#define MAX_PROBLEMS	1000	/* enough to know it is broken */
+
+/* Walks on a hot standby, at most, before the reports that stay are final */
+#define STANDBY_WALKS	3
+
 static void
 Problem(CheckState *cs, const char *fmt,...)
 {
 	va_list		args;
 	StringInfoData buf;
-	Datum		value;
-	bool		isnull = false;
 
-	if (cs->nproblems++ >= 1000)
-		return;					/* enough to know it is broken */
+	if (cs->nproblems++ >= MAX_PROBLEMS)
+		return;
 	initStringInfo(&buf);
 	for (;;)
 	{
@@ -72,8 +85,7 @@ Problem(CheckState *cs, const char *fmt,...)
 			break;
 		enlargeStringInfo(&buf, needed);
 	}
-	value = CStringGetTextDatum(buf.data);
-	tuplestore_putvalues(cs->rsinfo->setResult, cs->rsinfo->setDesc, &value, &isnull);
+	cs->problems = lappend(cs->problems, buf.data);
 }
 
 /*
@@ -249,6 +261,7 @@ CheckVectorChain(CheckState *cs, int leaf, ScoreahLeaf entry)
 	{
 		PageHeader	ph = (PageHeader) chain.page;
 
+		CHECK_FOR_INTERRUPTS();
 		if (ph->pd_lower > ph->pd_upper)
 			Problem(cs, "leaf %d: vector page %u has pd_lower %u past pd_upper %u",
 					leaf, chain.blkno, ph->pd_lower, ph->pd_upper);
@@ -439,6 +452,7 @@ CheckCodeChain(CheckState *cs, int leaf, ScoreahLeaf entry)
 		PageHeader	ph = (PageHeader) chain.page;
 		int			ngroups = ScoreahPageGetNGroups(chain.page, gsize);
 
+		CHECK_FOR_INTERRUPTS();
 		if (chain.blkno == entry->codeTail)
 			tailSeen = true;
 		if (chain.blkno == entry->reuseBlk)
@@ -462,12 +476,76 @@ CheckCodeChain(CheckState *cs, int leaf, ScoreahLeaf entry)
 				leaf, entry->reuseBlk);
 }
 
+/* One walk of the whole index, its problems left in cs->problems */
 static void
-CheckEnd(CheckState *cs)
+CheckIndex(CheckState *cs)
 {
-	relation_close(cs->heap, AccessShareLock);
-	UnlockPage(cs->index, SCOREAH_FREEING_LOCK, ShareLock);
-	index_close(cs->index, AccessShareLock);
+	cs->problems = NIL;
+	cs->nproblems = 0;
+	bms_free(cs->seen);
+	cs->seen = NULL;
+	cs->nblocks = RelationGetNumberOfBlocks(cs->index);
+	cs->heapBlocks = RelationGetNumberOfBlocks(cs->heap);
+	if (cs->nblocks == 0)
+	{
+		Problem(cs, "index has no metapage");
+		return;
+	}
+	ScoreahReadMeta(cs->index, &cs->meta);	/* errors on a bad metapage */
+	cs->seen = bms_make_singleton(SCOREAH_METAPAGE_BLKNO);
+	if (!CheckMetapage(cs))
+		return;
+	CheckFixedPages(cs);
+
+	/*
+	 * Vector chains first, so code items can be checked against them; the
+	 * leaves, then the extra leaves (NULL and zero vectors).
+	 */
+	for (int pass = 0; pass < 2; pass++)
+		for (int leaf = 0; leaf < ScoreahDirEntries(&cs->meta); leaf++)
+		{
+			ScoreahLeafData entry;
+
+			CHECK_FOR_INTERRUPTS();
+			ScoreahReadLeaf(cs->index, &cs->meta, leaf, &entry);
+			if (cs->meta.dimensions == 0 && leaf < (int) cs->meta.nleaves &&
+				(entry.codeHead != InvalidBlockNumber || entry.vecHead != InvalidBlockNumber))
+			{
+				/*
+				 * The first row of an index built empty arrived after the
+				 * metapage was read: its insert fixed the dimension before
+				 * it added pages, laid out for it (src/README, "Locking").
+				 */
+				ScoreahReadMeta(cs->index, &cs->meta);
+			}
+			ScoreahComputeLeafLayout(&cs->meta, leaf, &cs->layout);
+			cs->entry = &entry;
+			if (pass == 0)
+				CheckVectorChain(cs, leaf, &entry);
+			else
+				CheckCodeChain(cs, leaf, &entry);
+		}
+}
+
+/* The reports of stable that are also in now: those that stayed */
+static List *
+KeepStable(List *stable, List *now)
+{
+	List	   *kept = NIL;
+	ListCell   *lc;
+
+	foreach(lc, stable)
+	{
+		ListCell   *lc2;
+
+		foreach(lc2, now)
+			if (strcmp((char *) lfirst(lc), (char *) lfirst(lc2)) == 0)
+			{
+				kept = lappend(kept, lfirst(lc));
+				break;
+			}
+	}
+	return kept;
 }
 
 /*
@@ -480,6 +558,10 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	CheckState	cs;
 	bool		rlsActive;
+	bool		standby = RecoveryInProgress();
+	List	   *report = NIL;
+	int			unstable = 0;
+	ListCell   *lc;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	memset(&cs, 0, sizeof(cs));
@@ -491,48 +573,73 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 						RelationGetRelationName(cs.index)),
 				 errdetail("scoreah_index_check reports on every row of the table."),
 				 errhint("Run it as the table's owner or a role that bypasses row-level security.")));
-	cs.rsinfo = rsinfo;
-
-	/*
-	 * No VACUUM frees pages while the walk goes on (src/README, "Locking");
-	 * inserts do go on, and what they change is read again before it is
-	 * called a problem.
-	 */
-	LockPage(cs.index, SCOREAH_FREEING_LOCK, ShareLock);
-	cs.nblocks = RelationGetNumberOfBlocks(cs.index);
+	/* already locked, before the index (ScoreahOpenForIntrospection) */
 	cs.heap = relation_open(IndexGetRelation(RelationGetRelid(cs.index), false), AccessShareLock);
-	cs.heapBlocks = RelationGetNumberOfBlocks(cs.heap);
 
-	if (cs.nblocks == 0)
+	if (!standby)
 	{
-		Problem(&cs, "index has no metapage");
-		CheckEnd(&cs);
-		return (Datum) 0;
-	}
-	ScoreahReadMeta(cs.index, &cs.meta);	/* errors on a bad metapage */
-	cs.seen = bms_make_singleton(SCOREAH_METAPAGE_BLKNO);
-	if (CheckMetapage(&cs))
-	{
-		CheckFixedPages(&cs);
 		/*
-		 * Vector chains first, so code items can be checked against them;
-		 * the leaves, then the extra leaves (NULL and zero vectors).
+		 * No VACUUM frees pages while the walk goes on (src/README,
+		 * "Locking"); inserts do go on, and what they change is read again
+		 * before it is called a problem.  One walk is final.
 		 */
-		for (int pass = 0; pass < 2; pass++)
-			for (int leaf = 0; leaf < ScoreahDirEntries(&cs.meta); leaf++)
-			{
-				ScoreahLeafData entry;
-
-				CHECK_FOR_INTERRUPTS();
-				ScoreahComputeLeafLayout(&cs.meta, leaf, &cs.layout);
-				ScoreahReadLeaf(cs.index, &cs.meta, leaf, &entry);
-				cs.entry = &entry;
-				if (pass == 0)
-					CheckVectorChain(&cs, leaf, &entry);
-				else
-					CheckCodeChain(&cs, leaf, &entry);
-			}
+		ScoreahLockFreeing(cs.index, ShareLock);
+		CheckIndex(&cs);
+		ScoreahUnlockFreeing(cs.index, ShareLock);
+		report = cs.problems;
 	}
-	CheckEnd(&cs);
+	else
+	{
+		/*
+		 * Replay frees and reuses pages with no regard for the walk, so a
+		 * page seen on one chain may turn up on another.  A walk during
+		 * which no record was replayed (none in progress when it began,
+		 * none begun by its end) is final; otherwise one that found
+		 * problems is done again, up to STANDBY_WALKS times, and only the
+		 * reports every walk made are kept: real damage stays where it is,
+		 * a page moving under the walk does not make the same report
+		 * twice.
+		 */
+		for (int walk = 1;; walk++)
+		{
+			XLogRecPtr	before = GetXLogReplayRecPtr(NULL);
+			bool		quiet;
+
+			CheckIndex(&cs);
+			quiet = GetCurrentReplayRecPtr(NULL) == before;
+			if (cs.problems == NIL || quiet)
+			{
+				report = cs.problems;
+				unstable = 0;
+				break;
+			}
+			if (walk == 1)
+				report = cs.problems;
+			else
+			{
+				List	   *kept = KeepStable(report, cs.problems);
+
+				unstable += list_length(report) - list_length(kept);
+				report = kept;
+			}
+			if (walk == STANDBY_WALKS)
+				break;
+		}
+	}
+
+	foreach(lc, report)
+	{
+		Datum		value = CStringGetTextDatum((char *) lfirst(lc));
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	}
+	if (unstable > 0)
+		ereport(NOTICE,
+				(errmsg("%d problem reports on index \"%s\" changed between walks while WAL replay went on, and are left out",
+						unstable, RelationGetRelationName(cs.index)),
+				 errhint("For a check that replay cannot disturb, run it while replay is paused (pg_wal_replay_pause()) or on the primary.")));
+	relation_close(cs.heap, AccessShareLock);
+	index_close(cs.index, AccessShareLock);
 	return (Datum) 0;
 }

@@ -20,6 +20,7 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/xlog.h"
 #include "catalog/index.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
@@ -122,7 +123,18 @@ ScoreahOpenForIntrospection(Oid indexOid, bool *rlsActive)
 				 errdetail("Reading a scoreah index needs SELECT on the table it indexes, or on every column it indexes when it has neither expressions nor a predicate.")));
 	*rlsActive = check_enable_rls(heapOid, InvalidOid, true) == RLS_ENABLED;
 
+	/*
+	 * The table before the index, in the order queries and VACUUM lock them
+	 * (held to the end of the transaction, as a query's are); the index
+	 * must still belong to it once both are locked.
+	 */
+	LockRelationOid(heapOid, AccessShareLock);
 	index = index_open(indexOid, AccessShareLock);
+	if (IndexGetRelation(indexOid, false) != heapOid)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index \"%s\" changed its table while being opened",
+						RelationGetRelationName(index))));
 	if (index->rd_rel->relam != get_index_am_oid("scoreah", false))
 	{
 		index_close(index, AccessShareLock);
@@ -235,6 +247,12 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 	bool		measure = (meta->flags & SCOREAH_FLAG_TRAINED) && meta->dimensions > 0 &&
 		meta->reorderStorage != SCOREAH_STORAGE_TABLE;
 	float	   *vec = palloc(sizeof(float) * Max(meta->dimensions, 1));
+	bool		standby = RecoveryInProgress();
+	struct
+	{
+		BlockNumber blkno;
+		uint16		off;
+	}		   *sample = palloc(sizeof(*sample) * STALENESS_SAMPLE);
 
 	f->perLeaf = palloc0(sizeof(uint32) * ScoreahDirEntries(meta));
 	for (int leaf = 0; leaf < ScoreahDirEntries(meta); leaf++)
@@ -245,13 +263,18 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 		ScoreahLayoutData fresh;
 		Size		gsize;
 		bool		extra = leaf >= (int) meta->nleaves;
+		int			nsample = 0;
 
 		/*
 		 * The leaf's share lock keeps VACUUM from freeing its pages under
 		 * the walk (inserts take it too and go on): the walk is strict, and
-		 * a page freed and reused meanwhile would look like corruption.
+		 * a page freed and reused meanwhile would look like corruption.  On
+		 * a hot standby replay frees and reuses pages without that lock, so
+		 * there the walk stops quietly at a page that left the leaf, as a
+		 * scan's does, and the counts are those of the pages it read.
 		 */
-		LockPage(index, (BlockNumber) leaf, ShareLock);
+		if (!standby)
+			LockPage(index, (BlockNumber) leaf, ShareLock);
 		ScoreahReadLeaf(index, meta, leaf, &entry);
 		if (meta->dimensions == 0 && !extra && entry.codeHead != InvalidBlockNumber)
 		{
@@ -270,17 +293,11 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 		}
 		gsize = layout->gsize;
 		ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
-						  BUFFER_LOCK_SHARE, SCOREAH_CHAIN_STRICT);
+						  BUFFER_LOCK_SHARE, standby ? 0 : SCOREAH_CHAIN_STRICT);
 		chain.groups = layout;
 		while (ScoreahChainNext(&chain))
 		{
 			int			ngroups = ScoreahPageGetNGroups(chain.page, gsize);
-			struct
-			{
-				BlockNumber blkno;
-				uint16		off;
-			}			sample[SCOREAH_GROUP_ROWS * 24];
-			int			nsample = 0;
 
 			CHECK_FOR_INTERRUPTS();
 			for (int g = 0; g < ngroups; g++)
@@ -310,29 +327,32 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 						continue;
 					f->inserted++;
 					if (measure && f->insertedMeasured + nsample < STALENESS_SAMPLE &&
-						nsample < lengthof(sample) &&
 						ScoreahRowVector(layout, gh, i,
 										 &sample[nsample].blkno, &sample[nsample].off))
 						nsample++;
 				}
 			}
-			ScoreahChainRelease(&chain);
-
-			/* vectors are read after the code page is released */
-			for (int i = 0; i < nsample; i++)
-			{
-				double		d = InsertedDistance(index, cache, leaf, sample[i].blkno,
-												 sample[i].off, vec);
-
-				if (d >= 0)
-				{
-					f->insertedDist += d;
-					f->insertedMeasured++;
-				}
-			}
 		}
 		ScoreahChainEnd(&chain);
-		UnlockPage(index, (BlockNumber) leaf, ShareLock);
+		if (!standby)
+			UnlockPage(index, (BlockNumber) leaf, ShareLock);
+
+		/*
+		 * Vectors are read after the leaf is released, so that VACUUM need
+		 * not wait for them; ScoreahReadVector tells a page freed meanwhile.
+		 */
+		for (int i = 0; i < nsample; i++)
+		{
+			double		d;
+
+			CHECK_FOR_INTERRUPTS();
+			d = InsertedDistance(index, cache, leaf, sample[i].blkno, sample[i].off, vec);
+			if (d >= 0)
+			{
+				f->insertedDist += d;
+				f->insertedMeasured++;
+			}
+		}
 		if (!extra && f->perLeaf[leaf] == 0)
 			f->emptyLeaves++;
 	}

@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_class.h"
 #include "storage/freespace.h"
 #include "storage/indexfsm.h"
 #include "storage/lmgr.h"
@@ -50,7 +51,8 @@ ScoreahNewBuffer(Relation index, ForkNumber forkNum)
 				Page		page = BufferGetPage(buf);
 
 				if (PageIsNew(page) ||
-					(ScoreahPageGetOpaque(page)->page_id == SCOREAH_PAGE_ID &&
+					(PageGetSpecialSize(page) == MAXALIGN(sizeof(ScoreahPageOpaqueData)) &&
+					 ScoreahPageGetOpaque(page)->page_id == SCOREAH_PAGE_ID &&
 					 ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_DELETED))
 					return buf;
 				LockBuffer(buf, BUFFER_LOCK_UNLOCK);
@@ -267,6 +269,43 @@ ScoreahReadMeta(Relation index, ScoreahMetaPage meta)
 
 	memcpy(meta, PageGetContents(BufferGetPage(buf)), sizeof(ScoreahMetaPageData));
 	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * The lock that keeps VACUUM from freeing pages while scoreah_index_check
+ * walks the index (src/README, "Locking"): the check shares it, VACUUM
+ * takes it exclusively and only if it can at once.  It is a lock on an
+ * object of the index's own, not a page lock: the check opens relations
+ * and VACUUM takes a leaf's page lock while holding it, and a backend must
+ * take no other heavyweight lock while it holds a page lock (lock.c
+ * asserts so from PostgreSQL 13).  No role can take it by hand: SQL locks
+ * objects only through DDL, and no DDL names this sub-object.  Hot standby
+ * refuses such locks and frees no pages under them (replay frees what the
+ * primary freed), so a check there goes without it (check.c).
+ */
+#define SCOREAH_FREEING_SUBID	0x5C0A	/* above any column number, and
+										 * no system column's number
+										 * either */
+
+void
+ScoreahLockFreeing(Relation index, LOCKMODE mode)
+{
+	LockDatabaseObject(RelationRelationId, RelationGetRelid(index),
+					   SCOREAH_FREEING_SUBID, mode);
+}
+
+bool
+ScoreahConditionalLockFreeing(Relation index, LOCKMODE mode)
+{
+	return ConditionalLockDatabaseObject(RelationRelationId, RelationGetRelid(index),
+										 SCOREAH_FREEING_SUBID, mode);
+}
+
+void
+ScoreahUnlockFreeing(Relation index, LOCKMODE mode)
+{
+	UnlockDatabaseObject(RelationRelationId, RelationGetRelid(index),
+						 SCOREAH_FREEING_SUBID, mode);
 }
 
 /*

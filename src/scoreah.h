@@ -44,6 +44,7 @@
 #include "nodes/pathnodes.h"
 #include "portability/instr_time.h"
 #include "storage/bufmgr.h"
+#include "storage/lockdefs.h"
 #include "utils/array.h"
 #include "utils/relcache.h"
 
@@ -344,14 +345,6 @@ typedef struct ScoreahVectorPageHeaderData
 } ScoreahVectorPageHeaderData;
 
 #define SCOREAH_SHARED_LEAF		0xFFFFFFFE
-
-/*
- * The page-lock number (LockPage, not a block) that scoreah_index_check
- * shares for its walk and VACUUM takes exclusively, without waiting, to
- * free a leaf's pages; leaf numbers name the leaves' own page locks
- * (src/README, "Locking").
- */
-#define SCOREAH_FREEING_LOCK	((BlockNumber) 0xFFFFFFF0)
 
 #define ScoreahVectorPageHeader(page) \
 	((ScoreahVectorPageHeaderData *) PageGetContents(page))
@@ -866,6 +859,9 @@ extern void ScoreahCheckCodeGroups(Relation index, Page page, BlockNumber blkno,
 extern void ScoreahValidateMeta(Relation index, ScoreahMetaPage meta);
 extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
 extern Buffer ScoreahLockMeta(Relation index, int mode);
+extern void ScoreahLockFreeing(Relation index, LOCKMODE mode);
+extern bool ScoreahConditionalLockFreeing(Relation index, LOCKMODE mode);
+extern void ScoreahUnlockFreeing(Relation index, LOCKMODE mode);
 extern void ScoreahReadBlob(Relation index, BlockNumber start, Size skip, Size nbytes,
 							char *dest);
 

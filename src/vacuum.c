@@ -127,9 +127,10 @@ EditUnlinkChains(ScoreahLeaf entry, const void *arg)
 /*
  * Free all pages of a leaf that has no live row left.  The exclusive lock
  * on the leaf waits for inserts into it to finish and keeps new ones out,
- * so the check below cannot be overtaken by a new row.
+ * so the check below cannot be overtaken by a new row.  Returns whether it
+ * freed them: not when a row arrived meanwhile, nor while a check runs.
  */
-static void
+static bool
 FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 		 BufferAccessStrategy strategy, IndexBulkDeleteResult *stats)
 {
@@ -147,13 +148,13 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	 * move from chain to chain.  Rather than wait for it, the leaf is left
 	 * for the next VACUUM (src/README, "Locking").
 	 */
-	if (!ConditionalLockPage(index, SCOREAH_FREEING_LOCK, ExclusiveLock))
+	if (!ScoreahConditionalLockFreeing(index, ExclusiveLock))
 	{
 		ereport(DEBUG1,
 				(errmsg("index \"%s\": leaf %d left unfreed while scoreah_index_check runs",
 						RelationGetRelationName(index), leaf)));
 		pfree(vpages);
-		return;
+		return false;
 	}
 	ScoreahComputeLeafLayout(meta, leaf, &layout);
 	gsize = layout.gsize;
@@ -190,9 +191,9 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	if (!empty || (entry.codeHead == InvalidBlockNumber && entry.vecHead == InvalidBlockNumber))
 	{
 		UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
-		UnlockPage(index, SCOREAH_FREEING_LOCK, ExclusiveLock);
+		ScoreahUnlockFreeing(index, ExclusiveLock);
 		pfree(vpages);
-		return;
+		return false;
 	}
 
 	/* unlink the chains from the directory first: nothing new reaches them */
@@ -202,8 +203,9 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 	FreeChain(index, entry.vecHead, SCOREAH_PAGE_VECTORS, leaf, strategy, stats);
 	ReleaseSharedPages(index, vpages, nvpages, leaf, strategy, stats);
 	UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
-	UnlockPage(index, SCOREAH_FREEING_LOCK, ExclusiveLock);
+	ScoreahUnlockFreeing(index, ExclusiveLock);
 	pfree(vpages);
+	return true;
 }
 
 /*
@@ -316,11 +318,15 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 		ScoreahChainEnd(&chain);
 
 		if (callback && leafLive == 0 &&
-			(entry.codeHead != InvalidBlockNumber || entry.vecHead != InvalidBlockNumber))
-			FreeLeaf(index, &meta, leaf, strategy, stats);
-		else if (callback && firstFree != entry.reuseBlk)
+			(entry.codeHead != InvalidBlockNumber || entry.vecHead != InvalidBlockNumber) &&
+			FreeLeaf(index, &meta, leaf, strategy, stats))
+			continue;
+		if (callback && firstFree != entry.reuseBlk)
 		{
-			/* point inserts at the leaf's free slots */
+			/*
+			 * Point inserts at the leaf's free slots (also those of a leaf
+			 * left unfreed: its slots are all free).
+			 */
 			ScoreahSetReuseHint(index, &meta, leaf, InvalidBlockNumber, firstFree, true);
 		}
 	}

@@ -322,6 +322,58 @@ ScoreahTest::figure("standby catch-up after a cycle: median %.0f ms, max %.0f ms
 ScoreahTest::figure("default-settings recall\@10 over %d cycles x %d queries x %d indexes: %.3f",
 	$CYCLES, $NQ, scalar(@targets), $recall_hits / $recall_total);
 
+# ---- introspection on the standby while replay frees and reuses pages ----
+# Four rows a leaf: deleting the rows nearest a point empties leaves,
+# VACUUM frees their pages and inserts take them again.  Replay does that
+# without the locks that keep a check on the primary from seeing it, so on
+# the standby scoreah_index_check must not report pages it saw move as
+# problems, nor scoreah_index_info fail, while the index is sound.
+my $RANDVEC_G = ScoreahTest::random_vector_sql($DIM, 'g');
+my $RANDQ = "(SELECT array_agg((random() * 2 - 1)::real) FROM generate_series(1, $DIM))";
+$primary->safe_psql('postgres', qq{
+	CREATE TABLE f (id bigserial PRIMARY KEY, v real[] NOT NULL);
+	INSERT INTO f (v) SELECT $RANDVEC FROM generate_series(1, 256) i;
+	CREATE INDEX f_l2 ON f USING scoreah (v) WITH (num_leaves = 64);
+});
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+my $f_churn = qq{
+BEGIN;
+SET LOCAL enable_seqscan = off;
+DELETE FROM f WHERE id IN (SELECT id FROM f ORDER BY v <-> $RANDQ LIMIT 15);
+INSERT INTO f (v) SELECT $RANDVEC_G FROM generate_series(1, 15) g;
+COMMIT;
+};
+my $f_vacuum = "VACUUM (INDEX_CLEANUP ON) f;\n";
+my $f_introspect = join('', map {
+		"SELECT count(*) FROM scoreah_index_info('$_');\n"
+		  . "DO \$\$ DECLARE p text; BEGIN SELECT string_agg(c, '; ') INTO p FROM scoreah_index_check('$_') c; "
+		  . "IF p IS NOT NULL THEN RAISE 'scoreah_index_check($_) mismatch: %', p; END IF; END \$\$;\n"
+} ('f_l2', 't_l2'));
+my ($fiout, $fierr) = ('', '');
+my $f_intro = IPC::Run::start(
+	ScoreahTest::pgbench_cmd($standby, clients => 2, secs => 8, scripts => [ [$f_introspect] ]),
+	'>', \$fiout, '2>', \$fierr, IPC::Run::timeout(120));
+my ($fout, $ferr) = ('', '');
+my $f_ok = IPC::Run::run(
+	ScoreahTest::pgbench_cmd($primary, clients => 2, secs => 8,
+		scripts => [ [ $f_churn, 1 ], [ $f_vacuum, 1 ] ]),
+	'>', \$fout, '2>', \$ferr, IPC::Run::timeout(120));
+ok($f_ok, 'churn and VACUUM of f on the primary exit 0') or diag("stdout:\n$fout\nstderr:\n$ferr");
+my $fi_ok = eval { $f_intro->finish };
+ok($fi_ok, 'scoreah_index_check and scoreah_index_info on the standby during replay exit 0')
+  or diag("stdout:\n$fiout\nstderr:\n$fierr");
+unlike($fierr, qr/error|aborted|mismatch|FATAL/i,
+	'no problem reported on the standby while replay freed and reused pages')
+  or diag($fierr);
+my $nfi = ScoreahTest::pgbench_transactions($fiout);
+cmp_ok($nfi // 0, '>', 3, 'the standby introspection clients ran several rounds');
+ScoreahTest::figure("standby introspection while replaying f's churn: %d rounds; f_l2 now %s bytes free",
+	$nfi // 0, $primary->safe_psql('postgres',
+		"SELECT value FROM scoreah_index_info('f_l2') WHERE name = 'bytes_free'"));
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+is($sb->query_safe("SELECT c FROM scoreah_index_check('f_l2') c"), '',
+	'scoreah_index_check of f_l2 clean on the standby after catch-up');
+
 $pr->quit;
 $sb->quit;
 
