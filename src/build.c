@@ -699,7 +699,7 @@ EncodeRows(ScoreahBuildState *state)
 										 RelationGetRelid(state->index));
 	if (nworkers <= 0 || !ScoreahBuildEncodeParallel(state, nworkers))
 	{
-		state->sort = ScoreahBuildBeginSort(state, maintenance_work_mem, NULL);
+		state->sort = ScoreahBuildBeginSort(state, ScoreahBuildSortMem(state, 1, 0), NULL);
 		table_index_build_scan(state->heap, state->index, state->indexInfo,
 							   true, true, ScoreahBuildEncodeCallback, (void *) state, NULL);
 		ScoreahBuildEncodeFinish(state);
@@ -710,10 +710,10 @@ EncodeRows(ScoreahBuildState *state)
 /*
  * Hold out the last rows of the shuffled sample as calibration queries
  * (calibrate.c): the model trains on the rest, so that they measure the
- * index as queries from outside it would.  Tables too small to spare 20
- * rows go uncalibrated.
+ * index as queries from outside it would.  Returns how many (0: tables too
+ * small to spare 20 rows go uncalibrated); StartCalibration takes them.
  */
-static void
+static int
 SetUpCalibration(ScoreahBuildState *state)
 {
 	int			nq = ScoreahCalibQueries(state->nrows, state->nsamples, state->dim,
@@ -723,13 +723,29 @@ SetUpCalibration(ScoreahBuildState *state)
 	nq = Min(nq, state->nsamples / 5);
 	nq = Min(nq, state->nsamples - state->model.nleaves);
 	if (nq < 20 || state->model.nblocks == 0 || state->model.nleaves < 2)
-		return;
+		return 0;
 	rest = state->nsamples - nq;
+	state->ntree = Min(state->ntree, rest);
+	state->npq = Min(state->npq, rest);
+	return nq;
+}
+
+/*
+ * Copy the calibration queries out of the sample once training is done
+ * with it (training reads and rewrites only the rows before them): while
+ * it trains the sample alone holds them, and the copy counts against the
+ * encoding pass's memory (ScoreahBuildSortMem), not training's.
+ */
+static void
+StartCalibration(ScoreahBuildState *state, int nq)
+{
+	int			rest = state->nsamples - nq;
+
+	if (nq == 0)
+		return;
 	state->calib = palloc(sizeof(ScoreahCalibBuildData));
 	ScoreahCalibInit(state->calib, state->samples + (Size) rest * state->dim,
 					 state->sampleIds + rest, nq, state->dim);
-	state->ntree = Min(state->ntree, rest);
-	state->npq = Min(state->npq, rest);
 }
 
 /*
@@ -741,12 +757,13 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 	ScoreahModel model = &state->model;
 	int			dim = state->dim;
 	int			ntree,
-				npq;
+				npq,
+				ncalib;
 	ScoreahLeaf leaves;
 
 	/* shuffled, any prefix of the reservoir is a uniform sample */
 	scoreah_shuffle_rows(state->samples, state->sampleIds, state->nsamples, dim, &state->rng);
-	SetUpCalibration(state);
+	ncalib = SetUpCalibration(state);
 	ntree = state->ntree;
 	npq = state->npq;
 	ScoreahBuildCheckTrainingMemory(state, ntree, npq);
@@ -757,6 +774,7 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 
 	TrainTree(state, ntree);
 	TrainCodebooks(state, npq);
+	StartCalibration(state, ncalib);
 	pfree(state->samples);
 	state->samples = NULL;
 

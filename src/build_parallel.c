@@ -60,6 +60,7 @@ typedef struct ScoreahShared
 	int			calibQueries;	/* 0: no calibration */
 	int			calibK;
 	int			calibSlots;		/* one per participant */
+	int			sortmem;		/* kB for each participant's sort */
 
 	/* workers report here */
 	ConditionVariable workersdonecv;
@@ -249,8 +250,7 @@ ScoreahParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	calibbuf = shm_toc_lookup(toc, PARALLEL_KEY_CALIB, true);
 
 	ParticipateInEncoding(shared, sharedsort, heap, index, modelbuf,
-						  calibbuf, ParallelWorkerNumber,
-						  maintenance_work_mem / shared->scantuplesortstates, false);
+						  calibbuf, ParallelWorkerNumber, shared->sortmem, false);
 
 	index_close(index, indexLockmode);
 	table_close(heap, heapLockmode);
@@ -325,6 +325,7 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 	shared->indexrelid = RelationGetRelid(state->index);
 	shared->isconcurrent = isconcurrent;
 	shared->scantuplesortstates = scantuplesortstates;
+	shared->sortmem = ScoreahBuildSortMem(state, scantuplesortstates, modelbytes + calibbytes);
 	shared->metric = state->metric;
 	shared->format = state->format;
 	shared->dim = model->dim;
@@ -394,7 +395,7 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 
 	/* the leader encodes its share too */
 	ParticipateInEncoding(shared, sharedsort, state->heap, state->index, modelbuf,
-						  calibbuf, request, maintenance_work_mem / scantuplesortstates, true);
+						  calibbuf, request, shared->sortmem, true);
 
 	/* wait for every participant's sorted run */
 	for (;;)
@@ -423,7 +424,9 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 	coordinate->isWorker = false;
 	coordinate->nParticipants = nparticipants;
 	coordinate->sharedsort = sharedsort;
-	state->sort = ScoreahBuildBeginSort(state, maintenance_work_mem, coordinate);
+	/* the merge, beside the model, the calibration and their shared copies */
+	state->sort = ScoreahBuildBeginSort(state, ScoreahBuildSortMem(state, 1, modelbytes + calibbytes),
+										coordinate);
 	tuplesort_performsort(state->sort);
 
 	state->pcxt = pcxt;

@@ -266,6 +266,52 @@ ScoreahBuildTrainingBudget(ScoreahBuildState *state, int ntree, int npq)
 }
 
 /*
+ * What one participant of the encoding pass holds beside its sort: the
+ * rows of a batch (as read, as unit vectors, and as the sort's payload)
+ * and its copy of the calibration queries with their neighbour lists.
+ */
+static Size
+EncodeParticipantBytes(ScoreahBuildState *state)
+{
+	ScoreahCalib calib = state->calib;
+	Size		batch = (Size) 3 * SCOREAH_ENCODE_BATCH * sizeof(float) * state->dim;
+
+	if (calib)
+		batch += (Size) calib->nqueries * (sizeof(float) * state->dim + sizeof(uint64) +
+										   sizeof(ScoreahCalibNeighbor) * calib->k +
+										   sizeof(int) +
+										   sizeof(float) * (1 + SCOREAH_ENCODE_BATCH));
+	return batch;
+}
+
+/*
+ * The kB of maintenance_work_mem each of nparticipants sorts may take in
+ * the encoding pass: what is left when the model (centroids, codebooks,
+ * leaf spreads), the leader's calibration, sharedBytes of copies in shared
+ * memory and each participant's own buffers (EncodeParticipantBytes) are
+ * counted.  The sort gets the whole setting otherwise and the build goes
+ * past it by all of these: 132 MB at maintenance_work_mem = 100 MB for
+ * 3,000 rows of 16,000 dimensions (a third of it the 245 calibration
+ * queries).  At least 64 kB, tuplesort's least; training already had to
+ * fit the model in the setting (ScoreahBuildCheckTrainingMemory).
+ */
+int
+ScoreahBuildSortMem(ScoreahBuildState *state, int nparticipants, Size sharedBytes)
+{
+	ScoreahModel model = &state->model;
+	Size		used;
+	Size		left;
+
+	used = sizeof(float) * ((Size) model->nleaves * (state->dim + 2) +
+							(Size) SCOREAH_CENTERS * state->dim) +
+		sharedBytes + (Size) nparticipants * EncodeParticipantBytes(state);
+	if (nparticipants > 1 && state->calib)
+		used += EncodeParticipantBytes(state);	/* the leader's calibration */
+	left = state->memLimit > used ? state->memLimit - used : 0;
+	return (int) Max(left / 1024 / nparticipants, 64);
+}
+
+/*
  * All of training within maintenance_work_mem, or a clear error.  (It
  * used to count a copy of the sample the codebooks never make: with
  * PostgreSQL's default 64 MB, a 100,000-row table of 100 dimensions could

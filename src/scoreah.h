@@ -970,6 +970,7 @@ extern void ScoreahBuildChooseShape(ScoreahBuildState *state);
 extern void ScoreahBuildFitSample(ScoreahBuildState *state);
 extern void ScoreahBuildCheckTrainingMemory(ScoreahBuildState *state, int ntree, int npq);
 extern Size ScoreahBuildTrainingBudget(ScoreahBuildState *state, int ntree, int npq);
+extern int	ScoreahBuildSortMem(ScoreahBuildState *state, int nparticipants, Size sharedBytes);
 
 /* build_parallel.c */
 extern bool ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request);
