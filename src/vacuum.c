@@ -270,6 +270,27 @@ VacuumPage(Relation index, ScoreahLayout layout, Buffer buf,
 }
 
 /*
+ * A leaf's directory entry and the layout of its pages.  An index built
+ * empty may have got its first row after *meta was read: that insert fixed
+ * the dimension before it added pages, which are laid out for it, so the
+ * metapage is read again when a (not extra) leaf has pages and *meta no
+ * dimension (src/README, "Locking").
+ */
+static void
+ReadLeafAndLayout(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf entry,
+				  ScoreahLayout layout)
+{
+	ScoreahReadLeaf(index, meta, leaf, entry);
+	if (meta->dimensions == 0 && leaf < (int) meta->nleaves &&
+		(entry->codeHead != InvalidBlockNumber || entry->vecHead != InvalidBlockNumber))
+	{
+		ScoreahReadMeta(index, meta);
+		ScoreahValidateMeta(index, meta);
+	}
+	ScoreahComputeLeafLayout(meta, leaf, layout);
+}
+
+/*
  * Walk every code page of every leaf; with a callback, invalidate the
  * TIDs it reports dead, free the leaves left without live rows and point
  * inserts at the first page with free slots.  Counts live rows into stats.
@@ -293,19 +314,7 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 		BlockNumber firstFree = InvalidBlockNumber;
 		int64		leafLive = 0;
 
-		ScoreahReadLeaf(index, &meta, leaf, &entry);
-		if (meta.dimensions == 0 && leaf < (int) meta.nleaves &&
-			(entry.codeHead != InvalidBlockNumber || entry.vecHead != InvalidBlockNumber))
-		{
-			/*
-			 * An index built empty got its first row after the metapage was
-			 * read: that insert fixed the dimension before it added pages,
-			 * which are laid out for it.
-			 */
-			ScoreahReadMeta(index, &meta);
-			ScoreahValidateMeta(index, &meta);
-		}
-		ScoreahComputeLeafLayout(&meta, leaf, &layout);
+		ReadLeafAndLayout(index, &meta, leaf, &entry, &layout);
 		ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
 						  callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE,
 						  SCOREAH_CHAIN_STRICT | SCOREAH_CHAIN_VACUUM_DELAY);
@@ -374,15 +383,7 @@ MarkLivePages(Relation index, BufferAccessStrategy strategy, BlockNumber nblocks
 		ScoreahLeafData entry;
 		ScoreahChainData chain;
 
-		ScoreahReadLeaf(index, &meta, leaf, &entry);
-		if (meta.dimensions == 0 && leaf < (int) meta.nleaves &&
-			(entry.codeHead != InvalidBlockNumber || entry.vecHead != InvalidBlockNumber))
-		{
-			/* the first row of an index built empty: as in WalkLeaves */
-			ScoreahReadMeta(index, &meta);
-			ScoreahValidateMeta(index, &meta);
-		}
-		ScoreahComputeLeafLayout(&meta, leaf, &layout);
+		ReadLeafAndLayout(index, &meta, leaf, &entry, &layout);
 
 		/*
 		 * Not strict: whatever is not marked is only read below, so a walk

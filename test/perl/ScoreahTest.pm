@@ -399,6 +399,37 @@ sub random_vector_sql
 	return "ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, $dim) WHERE $var > 0)";
 }
 
+# A pgbench script that empties and refills whole leaves of $table (a
+# bigserial id and a real[] v of $dim components, a few rows a leaf):
+# deletes the 15 rows nearest a random point, found through the index,
+# and inserts 15 random rows, in one transaction.
+sub leaf_churn_script
+{
+	my ($table, $dim) = @_;
+	my $q = "(SELECT array_agg((random() * 2 - 1)::real) FROM generate_series(1, $dim))";
+	my $vec = random_vector_sql($dim, 'g');
+	return qq{
+BEGIN;
+SET LOCAL enable_seqscan = off;
+DELETE FROM $table WHERE id IN (SELECT id FROM $table ORDER BY v <-> $q LIMIT 15);
+INSERT INTO $table (v) SELECT $vec FROM generate_series(1, 15) g;
+COMMIT;
+};
+}
+
+# A pgbench script that runs scoreah_index_info and scoreah_index_check on
+# each index and raises an error naming the problems when the check
+# reports any.
+sub introspect_script
+{
+	my (@indexes) = @_;
+	return join('', map {
+			"SELECT count(*) FROM scoreah_index_info('$_');\n"
+			  . "DO \$\$ DECLARE p text; BEGIN SELECT string_agg(c, '; ') INTO p FROM scoreah_index_check('$_') c; "
+			  . "IF p IS NOT NULL THEN RAISE 'scoreah_index_check($_) mismatch: %', p; END IF; END \$\$;\n"
+	} @indexes);
+}
+
 # SQL for a query vector of $dim components computed from the pgbench
 # variable :k, so that it is the same vector everywhere in a transaction.
 sub pgbench_vector_sql

@@ -328,27 +328,15 @@ ScoreahTest::figure("default-settings recall\@10 over %d cycles x %d queries x %
 # without the locks that keep a check on the primary from seeing it, so on
 # the standby scoreah_index_check must not report pages it saw move as
 # problems, nor scoreah_index_info fail, while the index is sound.
-my $RANDVEC_G = ScoreahTest::random_vector_sql($DIM, 'g');
-my $RANDQ = "(SELECT array_agg((random() * 2 - 1)::real) FROM generate_series(1, $DIM))";
 $primary->safe_psql('postgres', qq{
 	CREATE TABLE f (id bigserial PRIMARY KEY, v real[] NOT NULL);
 	INSERT INTO f (v) SELECT $RANDVEC FROM generate_series(1, 256) i;
 	CREATE INDEX f_l2 ON f USING scoreah (v) WITH (num_leaves = 64);
 });
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
-my $f_churn = qq{
-BEGIN;
-SET LOCAL enable_seqscan = off;
-DELETE FROM f WHERE id IN (SELECT id FROM f ORDER BY v <-> $RANDQ LIMIT 15);
-INSERT INTO f (v) SELECT $RANDVEC_G FROM generate_series(1, 15) g;
-COMMIT;
-};
+my $f_churn = ScoreahTest::leaf_churn_script('f', $DIM);
 my $f_vacuum = "VACUUM (INDEX_CLEANUP ON) f;\n";
-my $f_introspect = join('', map {
-		"SELECT count(*) FROM scoreah_index_info('$_');\n"
-		  . "DO \$\$ DECLARE p text; BEGIN SELECT string_agg(c, '; ') INTO p FROM scoreah_index_check('$_') c; "
-		  . "IF p IS NOT NULL THEN RAISE 'scoreah_index_check($_) mismatch: %', p; END IF; END \$\$;\n"
-} ('f_l2', 't_l2'));
+my $f_introspect = ScoreahTest::introspect_script('f_l2', 't_l2');
 my ($fiout, $fierr) = ('', '');
 my $f_intro = IPC::Run::start(
 	ScoreahTest::pgbench_cmd($standby, clients => 2, secs => 8, scripts => [ [$f_introspect] ]),

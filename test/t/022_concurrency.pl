@@ -104,28 +104,17 @@ INSERT INTO t (v) SELECT $RANDVEC_G FROM generate_series(1, 2) g;
 DELETE FROM t WHERE id = (SELECT max(id) FROM t);
 ROLLBACK;
 };
+# whole leaves of f go, and come back
+my $churn_script = ScoreahTest::leaf_churn_script('f', $DIM);
 # one snapshot: every visible row once through the index, and the index's
 # top 10 equal to the sequential scan's, also batch after batch, round after
 # round; otherwise an error naming the numbers
-# whole leaves of f go, and come back
-my $churn_script = qq{
-BEGIN;
-SET LOCAL enable_seqscan = off;
-DELETE FROM f WHERE id IN (SELECT id FROM f ORDER BY v <-> $RANDQ LIMIT 15);
-INSERT INTO f (v) SELECT $RANDVEC_G FROM generate_series(1, 15) g;
-COMMIT;
-};
 my $check_script = ScoreahTest::snapshot_check_script($DIM, @targets);
 my $vacuum_script = "VACUUM (INDEX_CLEANUP ON) t;\nVACUUM (INDEX_CLEANUP ON) e;\n"
   . "VACUUM (INDEX_CLEANUP ON) f;\n\\sleep 100 ms\n";
 my $vacuum_auto_script = "VACUUM t;\nVACUUM e;\nVACUUM z;\nVACUUM f;\n\\sleep 100 ms\n";
 # the introspection functions under all that: any problem is an error
-my $introspect_script = join('', map {
-		my $i = $_->[0];
-		"SELECT count(*) FROM scoreah_index_info('$i');\n"
-		  . "DO \$\$ DECLARE p text; BEGIN SELECT string_agg(c, '; ') INTO p FROM scoreah_index_check('$i') c; "
-		  . "IF p IS NOT NULL THEN RAISE 'scoreah_index_check($i) mismatch: %', p; END IF; END \$\$;\n"
-} @targets);
+my $introspect_script = ScoreahTest::introspect_script(map { $_->[0] } @targets);
 
 my $n0 = $node->safe_psql('postgres', 'SELECT count(*) FROM t');
 my ($vout, $verr, $out, $err) = ('', '', '', '');
