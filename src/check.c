@@ -624,6 +624,9 @@ scoreah_index_check(PG_FUNCTION_ARGS)
 			}
 			if (walk == STANDBY_WALKS)
 				break;
+			ereport(DEBUG1,
+					(errmsg_internal("scoreah_index_check of \"%s\": walk %d found %d problems while WAL was replayed, walking again",
+									 RelationGetRelationName(cs.index), walk, cs.nproblems)));
 		}
 	}
 

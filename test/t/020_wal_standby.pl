@@ -336,7 +336,9 @@ $primary->safe_psql('postgres', qq{
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
 my $f_churn = ScoreahTest::leaf_churn_script('f', $DIM);
 my $f_vacuum = "VACUUM (INDEX_CLEANUP ON) f;\n";
-my $f_introspect = ScoreahTest::introspect_script('f_l2', 't_l2');
+# (DEBUG1 says when a check walks again: counted below)
+my $f_introspect = "SET log_statement = 'none';\nSET client_min_messages = debug1;\n"
+  . ScoreahTest::introspect_script('f_l2', 't_l2');
 my ($fiout, $fierr) = ('', '');
 my $f_intro = IPC::Run::start(
 	ScoreahTest::pgbench_cmd($standby, clients => 2, secs => 8, scripts => [ [$f_introspect] ]),
@@ -355,8 +357,9 @@ unlike($fierr, qr/error|aborted|mismatch|FATAL/i,
   or diag($fierr);
 my $nfi = ScoreahTest::pgbench_transactions($fiout);
 cmp_ok($nfi // 0, '>', 3, 'the standby introspection clients ran several rounds');
-ScoreahTest::figure("standby introspection while replaying f's churn: %d rounds; f_l2 now %s bytes free",
-	$nfi // 0, $primary->safe_psql('postgres',
+my $rewalks = () = $fierr =~ /walking again/g;
+ScoreahTest::figure("standby introspection while replaying f's churn: %d rounds, %d check walks repeated because replay ran under a walk that found problems; f_l2 now %s bytes free",
+	$nfi // 0, $rewalks, $primary->safe_psql('postgres',
 		"SELECT value FROM scoreah_index_info('f_l2') WHERE name = 'bytes_free'"));
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
 is($sb->query_safe("SELECT c FROM scoreah_index_check('f_l2') c"), '',
@@ -364,6 +367,49 @@ is($sb->query_safe("SELECT c FROM scoreah_index_check('f_l2') c"), '',
 
 $pr->quit;
 $sb->quit;
+
+# ---- damage on the standby stays reported while replay goes on ----
+# A group header of a standby's copy of an index is damaged on disk (after
+# a restartpoint, so that replay does not put the page back); then its
+# check runs while the primary writes WAL as fast as it can, so the walks
+# see replay move: the damage is in every walk, and must be reported.
+$primary->safe_psql('postgres', q{
+	CREATE EXTENSION IF NOT EXISTS pageinspect;
+	CREATE TABLE h (id int, v real[]);
+	INSERT INTO h SELECT i, ARRAY(SELECT sin(i * 0.37 + d)::real FROM generate_series(1, 16) d)
+	  FROM generate_series(1, 20000) i;
+	CREATE INDEX h_idx ON h USING scoreah (v) WITH (num_leaves = 16);
+	CREATE TABLE busy (x int);
+	CHECKPOINT;
+});
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+$standby->safe_psql('postgres', 'CHECKPOINT');    # a restartpoint
+my $hblk = $standby->safe_psql('postgres', q{
+	SELECT b FROM generate_series(0, pg_relation_size('h_idx') / 8192 - 1) b
+	WHERE get_byte(get_raw_page('h_idx', b::int), 8184) = 4 ORDER BY b LIMIT 1});
+my $hfile = $standby->data_dir . '/' . $standby->safe_psql('postgres', "SELECT pg_relation_filepath('h_idx')");
+$standby->stop;
+# the first group's count of vector pages (uint16 at byte 10 of the contents)
+open(my $hfh, '+<', $hfile) or die "open $hfile: $!";
+binmode $hfh;
+seek($hfh, $hblk * 8192 + 24 + 10, 0) or die "seek: $!";
+print $hfh pack('S', 99);
+close($hfh);
+$standby->start;
+my ($bout, $berr) = ('', '');
+my $busy = IPC::Run::start(
+	ScoreahTest::pgbench_cmd($primary, clients => 2, secs => 4,
+		scripts => [ ["INSERT INTO busy SELECT g FROM generate_series(1, 10) g;\n"] ]),
+	'>', \$bout, '2>', \$berr, IPC::Run::timeout(120));
+sleep(1);
+my ($hret, $hout, $herr) = $standby->psql('postgres',
+	"SET log_statement = 'none'; SET client_min_messages = debug1; "
+	  . "SELECT c FROM scoreah_index_check('h_idx') c");
+$busy->finish;
+like($hout, qr/leaf \d+: block $hblk group 0 lists 99 vector pages/,
+	'damage on the standby is reported while replay goes on');
+my $hwalks = () = $herr =~ /walking again/g;
+ScoreahTest::figure("damaged index on the standby under replay: %d of its check's walks repeated, the damage reported", $hwalks);
 
 # ---- UNLOGGED: primary only, reset by a crash ----
 $primary->safe_psql('postgres', qq{
