@@ -49,6 +49,28 @@ ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out)
 }
 
 /*
+ * A leaf's directory entry and the layout of its pages, for walkers that
+ * read every leaf (VACUUM, scoreah_index_check).  An index built empty may
+ * have got its first row after *meta was read: that insert fixed the
+ * dimension before it added pages, which are laid out for it, so the
+ * metapage is read again (into *meta) when a leaf that is not extra has
+ * pages and *meta no dimension (src/README, "Locking").
+ */
+void
+ScoreahReadLeafAndLayout(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf entry,
+						 ScoreahLayout layout)
+{
+	ScoreahReadLeaf(index, meta, leaf, entry);
+	if (meta->dimensions == 0 && leaf < (int) meta->nleaves &&
+		(entry->codeHead != InvalidBlockNumber || entry->vecHead != InvalidBlockNumber))
+	{
+		ScoreahReadMeta(index, meta);
+		ScoreahValidateMeta(index, meta);
+	}
+	ScoreahComputeLeafLayout(meta, leaf, layout);
+}
+
+/*
  * Copy the directory entries of leaves[0..n-1] into out[0..n-1], for scans
  * (through the recent-buffer hints), each directory page read and locked
  * once however many of the leaves it holds: a scan's round wants a few

@@ -236,15 +236,8 @@ CheckFixedPages(CheckState *cs)
 {
 	ScoreahMetaPage meta = &cs->meta;
 
-	if (meta->flags & SCOREAH_FLAG_TRAINED)
-	{
-		Size		blobBytes = (Size) meta->centroidBytes + meta->codebookBytes +
-			meta->spreadBytes;
-		BlockNumber nblob = (blobBytes + SCOREAH_PAGE_CAPACITY - 1) / SCOREAH_PAGE_CAPACITY;
-
-		for (BlockNumber b = meta->blobStart; b < meta->blobStart + nblob; b++)
-			CheckFixedPage(cs, b, SCOREAH_PAGE_BLOB, "model");
-	}
+	for (BlockNumber b = 0; b < ScoreahModelPages(meta); b++)
+		CheckFixedPage(cs, meta->blobStart + b, SCOREAH_PAGE_BLOB, "model");
 	for (BlockNumber b = meta->directoryStart; b < meta->directoryStart + meta->directoryPages; b++)
 		CheckFixedPage(cs, b, SCOREAH_PAGE_DIRECTORY, "directory");
 }
@@ -507,18 +500,7 @@ CheckIndex(CheckState *cs)
 			ScoreahLeafData entry;
 
 			CHECK_FOR_INTERRUPTS();
-			ScoreahReadLeaf(cs->index, &cs->meta, leaf, &entry);
-			if (cs->meta.dimensions == 0 && leaf < (int) cs->meta.nleaves &&
-				(entry.codeHead != InvalidBlockNumber || entry.vecHead != InvalidBlockNumber))
-			{
-				/*
-				 * The first row of an index built empty arrived after the
-				 * metapage was read: its insert fixed the dimension before
-				 * it added pages, laid out for it (src/README, "Locking").
-				 */
-				ScoreahReadMeta(cs->index, &cs->meta);
-			}
-			ScoreahComputeLeafLayout(&cs->meta, leaf, &cs->layout);
+			ScoreahReadLeafAndLayout(cs->index, &cs->meta, leaf, &entry, &cs->layout);
 			cs->entry = &entry;
 			if (pass == 0)
 				CheckVectorChain(cs, leaf, &entry);

@@ -337,6 +337,20 @@ ScoreahLockMeta(Relation index, int mode)
 }
 
 /*
+ * How many pages from meta->blobStart the model takes (centroids,
+ * codebooks, leaf spreads); none before the index is trained.
+ */
+BlockNumber
+ScoreahModelPages(ScoreahMetaPage meta)
+{
+	Size		bytes = (Size) meta->centroidBytes + meta->codebookBytes + meta->spreadBytes;
+
+	if (!(meta->flags & SCOREAH_FLAG_TRAINED))
+		return 0;
+	return (BlockNumber) ((bytes + SCOREAH_PAGE_CAPACITY - 1) / SCOREAH_PAGE_CAPACITY);
+}
+
+/*
  * Read nbytes of the blob stream that starts at block start, skipping the
  * first skip bytes.
  */

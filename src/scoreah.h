@@ -862,11 +862,14 @@ extern Buffer ScoreahLockMeta(Relation index, int mode);
 extern void ScoreahLockFreeing(Relation index, LOCKMODE mode);
 extern bool ScoreahConditionalLockFreeing(Relation index, LOCKMODE mode);
 extern void ScoreahUnlockFreeing(Relation index, LOCKMODE mode);
+extern BlockNumber ScoreahModelPages(ScoreahMetaPage meta);
 extern void ScoreahReadBlob(Relation index, BlockNumber start, Size skip, Size nbytes,
 							char *dest);
 
 /* chain.c: the leaf directory and chain walks */
 extern void ScoreahReadLeaf(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf out);
+extern void ScoreahReadLeafAndLayout(Relation index, ScoreahMetaPage meta, int leaf,
+									 ScoreahLeaf entry, ScoreahLayout layout);
 /* at most this many leaves a call */
 #define SCOREAH_READ_LEAVES_MAX		64
 extern void ScoreahReadLeavesRecent(Relation index, ScoreahCache cache, const int *leaves,

@@ -270,27 +270,6 @@ VacuumPage(Relation index, ScoreahLayout layout, Buffer buf,
 }
 
 /*
- * A leaf's directory entry and the layout of its pages.  An index built
- * empty may have got its first row after *meta was read: that insert fixed
- * the dimension before it added pages, which are laid out for it, so the
- * metapage is read again when a (not extra) leaf has pages and *meta no
- * dimension (src/README, "Locking").
- */
-static void
-ReadLeafAndLayout(Relation index, ScoreahMetaPage meta, int leaf, ScoreahLeaf entry,
-				  ScoreahLayout layout)
-{
-	ScoreahReadLeaf(index, meta, leaf, entry);
-	if (meta->dimensions == 0 && leaf < (int) meta->nleaves &&
-		(entry->codeHead != InvalidBlockNumber || entry->vecHead != InvalidBlockNumber))
-	{
-		ScoreahReadMeta(index, meta);
-		ScoreahValidateMeta(index, meta);
-	}
-	ScoreahComputeLeafLayout(meta, leaf, layout);
-}
-
-/*
  * Walk every code page of every leaf; with a callback, invalidate the
  * TIDs it reports dead, free the leaves left without live rows and point
  * inserts at the first page with free slots.  Counts live rows into stats.
@@ -314,7 +293,7 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 		BlockNumber firstFree = InvalidBlockNumber;
 		int64		leafLive = 0;
 
-		ReadLeafAndLayout(index, &meta, leaf, &entry, &layout);
+		ScoreahReadLeafAndLayout(index, &meta, leaf, &entry, &layout);
 		ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
 						  callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE,
 						  SCOREAH_CHAIN_STRICT | SCOREAH_CHAIN_VACUUM_DELAY);
@@ -366,15 +345,8 @@ MarkLivePages(Relation index, BufferAccessStrategy strategy, BlockNumber nblocks
 	ScoreahReadMeta(index, &meta);
 	ScoreahValidateMeta(index, &meta);
 	MARK(SCOREAH_METAPAGE_BLKNO);
-	if (meta.flags & SCOREAH_FLAG_TRAINED)
-	{
-		Size		blobBytes = (Size) meta.centroidBytes + meta.codebookBytes +
-			meta.spreadBytes;
-		BlockNumber nblob = (blobBytes + SCOREAH_PAGE_CAPACITY - 1) / SCOREAH_PAGE_CAPACITY;
-
-		for (BlockNumber b = 0; b < nblob; b++)
-			MARK(meta.blobStart + b);
-	}
+	for (BlockNumber b = 0; b < ScoreahModelPages(&meta); b++)
+		MARK(meta.blobStart + b);
 	for (BlockNumber b = 0; b < meta.directoryPages; b++)
 		MARK(meta.directoryStart + b);
 
@@ -383,7 +355,7 @@ MarkLivePages(Relation index, BufferAccessStrategy strategy, BlockNumber nblocks
 		ScoreahLeafData entry;
 		ScoreahChainData chain;
 
-		ReadLeafAndLayout(index, &meta, leaf, &entry, &layout);
+		ScoreahReadLeafAndLayout(index, &meta, leaf, &entry, &layout);
 
 		/*
 		 * Not strict: whatever is not marked is only read below, so a walk
