@@ -240,8 +240,11 @@ test_lut_entries_definition(void)
 
 	scoreah_random_init(&r, 41);
 	for (int dpb = 1; dpb <= 11; dpb++)
-		for (int metric = SCOREAH_METRIC_L2; metric <= SCOREAH_METRIC_IP; metric++)
+		for (int variant = 0; variant < 3; variant++)
 		{
+			/* L2 on residuals (a center), L2 on whole vectors, inner product */
+			int			metric = variant < 2 ? SCOREAH_METRIC_L2 : SCOREAH_METRIC_IP;
+			bool		residual = variant == 0;
 			int			dim = 5 * dpb + 1 + (dpb > 1 ? dpb / 2 : 0);	/* a narrower last block */
 			ScoreahModelData m;
 			ScoreahLutData lut;
@@ -262,7 +265,7 @@ test_lut_entries_definition(void)
 				center[d] = unit_uniform(&r, -1, 1);
 			}
 			scoreah_lut_alloc(&lut, m.nblocks);
-			scoreah_lut_build(&m, q, metric == SCOREAH_METRIC_L2 ? center : NULL, &lut);
+			scoreah_lut_build(&m, q, residual ? center : NULL, &lut);
 			for (int b = 0; b < m.nblocks; b++)
 			{
 				int			w = ScoreahBlockWidth(&m, b);
@@ -277,7 +280,7 @@ test_lut_entries_definition(void)
 					{
 						if (metric == SCOREAH_METRIC_L2)
 						{
-							float		rd = q[b * dpb + d] - center[b * dpb + d];
+							float		rd = residual ? q[b * dpb + d] - center[b * dpb + d] : q[b * dpb + d];
 							float		diff = rd - cb[j * w + d];
 
 							s += diff * diff;
@@ -288,8 +291,8 @@ test_lut_entries_definition(void)
 					if (metric != SCOREAH_METRIC_L2)
 						s = -s;
 					CHECK(fabsf(got - s) <= (w <= 8 ? 4 * FLT_EPSILON : 1e-5f) * (fabsf(s) + 1),
-						  "dpb %d metric %d block %d entry %d: %.9g, expected %.9g",
-						  dpb, metric, b, j, got, s);
+						  "dpb %d variant %d block %d entry %d: %.9g, expected %.9g",
+						  dpb, variant, b, j, got, s);
 				}
 			}
 			scoreah_lut_free(&lut);
@@ -392,7 +395,7 @@ const UnitTestEntry unit_tests_pq[] = {
 	{"pq: parallel cost multiplier eta", test_parallel_cost_multiplier},
 	{"pq: anisotropic encoding against brute force (3 blocks)", test_anisotropic_vs_brute_force},
 	{"lut: table sums score the decoded vector (L2 residual, IP)", test_lut_scores_codes},
-	{"lut: every entry as its definition, widths 1..11, L2 residual and IP", test_lut_entries_definition},
+	{"lut: every entry as its definition, widths 1..11, L2 residual and whole, IP", test_lut_entries_definition},
 	{"route: scores are distances to centroids (plus a share of the spread); int8 routing close", test_route_scores},
 	{NULL, NULL}
 };
