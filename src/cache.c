@@ -235,6 +235,9 @@ LoadEntry(Relation index, ScoreahMetaPage meta)
 		model->centroidNorms = MemoryContextAllocZero(ctx, sizeof(float) * nleaves + 1);
 		model->codebooks = MemoryContextAllocExtended(ctx, sizeof(float) * SCOREAH_CENTERS * dim + 1,
 													  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		/* the lookup tables read them transposed (lut.c) */
+		model->codebooksT = MemoryContextAllocExtended(ctx, sizeof(float) * SCOREAH_CENTERS * dim + 1,
+													   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		if (model->quantizeCentroids)
 		{
 			model->qcentroids = MemoryContextAllocExtended(ctx, nleaves * dim + 1,
@@ -247,6 +250,7 @@ LoadEntry(Relation index, ScoreahMetaPage meta)
 							(char *) model->centroids);
 			ScoreahReadBlob(index, meta->blobStart, meta->centroidBytes,
 							meta->codebookBytes, (char *) model->codebooks);
+			scoreah_transpose_codebooks(model, model->codebooksT);
 			if (meta->spreadBytes == sizeof(float) * nleaves)
 			{
 				model->leafSpread = MemoryContextAlloc(ctx, meta->spreadBytes);

@@ -307,6 +307,9 @@ typedef struct ScoreahModelData
 	float	   *centroids;		/* nleaves x dim */
 	float	   *centroidNorms;	/* squared norms, nleaves */
 	float	   *codebooks;		/* 16 x dim floats */
+	float	   *codebooksT;		/* the same per block as w x 16 (dimension
+								 * by dimension), or NULL: the lookup tables'
+								 * copy (scoreah_transpose_codebooks) */
 	int8	   *qcentroids;		/* nleaves x dim, when quantized */
 	float	   *qscales;		/* per dimension: max |c_d| / 127 */
 	float	   *leafSpread;		/* per leaf: mean squared distance of its
@@ -364,6 +367,7 @@ typedef ScoreahLutData *ScoreahLut;
 extern void scoreah_lut_alloc(ScoreahLut lut, int nblocks);
 extern void *scoreah_lut16_operands(int nblocks, uint8 **qlut, uint32 **sums);
 extern void scoreah_lut_free(ScoreahLut lut);
+extern void scoreah_transpose_codebooks(ScoreahModel model, float *out);
 extern void scoreah_lut_build(ScoreahModel model, const float *query,
 							  const float *center, ScoreahLut lut);
 extern void scoreah_lut_quantize(ScoreahLut lut);

@@ -240,14 +240,20 @@ test_lut_entries_definition(void)
 
 	scoreah_random_init(&r, 41);
 	for (int dpb = 1; dpb <= 11; dpb++)
-		for (int variant = 0; variant < 3; variant++)
+		for (int variant = 0; variant < 6; variant++)
 		{
-			/* L2 on residuals (a center), L2 on whole vectors, inner product */
-			int			metric = variant < 2 ? SCOREAH_METRIC_L2 : SCOREAH_METRIC_IP;
-			bool		residual = variant == 0;
+			/*
+			 * L2 on residuals (a center), L2 on whole vectors, inner product;
+			 * each with the codebooks as stored and with their transposed
+			 * copy (the model cache's)
+			 */
+			int			metric = variant % 3 < 2 ? SCOREAH_METRIC_L2 : SCOREAH_METRIC_IP;
+			bool		residual = variant % 3 == 0;
+			bool		transposed = variant >= 3;
 			int			dim = 5 * dpb + 1 + (dpb > 1 ? dpb / 2 : 0);	/* a narrower last block */
 			ScoreahModelData m;
-			ScoreahLutData lut;
+			ScoreahLutData lut,
+						plain;
 			float	   *q = malloc(sizeof(float) * dim);
 			float	   *center = malloc(sizeof(float) * dim);
 
@@ -265,11 +271,25 @@ test_lut_entries_definition(void)
 				center[d] = unit_uniform(&r, -1, 1);
 			}
 			scoreah_lut_alloc(&lut, m.nblocks);
+			scoreah_lut_alloc(&plain, m.nblocks);
+			scoreah_lut_build(&m, q, residual ? center : NULL, &plain);
+			if (transposed)
+			{
+				m.codebooksT = malloc(sizeof(float) * 16 * dim);
+				scoreah_transpose_codebooks(&m, m.codebooksT);
+			}
 			scoreah_lut_build(&m, q, residual ? center : NULL, &lut);
 			for (int b = 0; b < m.nblocks; b++)
 			{
 				int			w = ScoreahBlockWidth(&m, b);
 				const float *cb = ScoreahCodebook(&m, b);
+
+#ifdef SCOREAH_X86
+				/* where the per-center loops inline, the same bits either way */
+				if (transposed && w <= 8)
+					CHECK(memcmp(lut.flut + b * 16, plain.flut + b * 16, 16 * sizeof(float)) == 0,
+						  "dpb %d variant %d block %d: transposed table differs", dpb, variant, b);
+#endif
 
 				for (int j = 0; j < 16; j++)
 				{
@@ -290,13 +310,15 @@ test_lut_entries_definition(void)
 					}
 					if (metric != SCOREAH_METRIC_L2)
 						s = -s;
-					CHECK(fabsf(got - s) <= (w <= 8 ? 4 * FLT_EPSILON : 1e-5f) * (fabsf(s) + 1),
+					CHECK(fabsf(got - s) <= (w <= 8 || transposed ? 4 * FLT_EPSILON : 1e-5f) * (fabsf(s) + 1),
 						  "dpb %d variant %d block %d entry %d: %.9g, expected %.9g",
 						  dpb, variant, b, j, got, s);
 				}
 			}
 			scoreah_lut_free(&lut);
+			scoreah_lut_free(&plain);
 			free(m.codebooks);
+			free(m.codebooksT);
 			free(q);
 			free(center);
 		}
@@ -395,7 +417,7 @@ const UnitTestEntry unit_tests_pq[] = {
 	{"pq: parallel cost multiplier eta", test_parallel_cost_multiplier},
 	{"pq: anisotropic encoding against brute force (3 blocks)", test_anisotropic_vs_brute_force},
 	{"lut: table sums score the decoded vector (L2 residual, IP)", test_lut_scores_codes},
-	{"lut: every entry as its definition, widths 1..11, L2 residual and whole, IP", test_lut_entries_definition},
+	{"lut: every entry as its definition, widths 1..11, L2 residual and whole, IP, codebooks transposed or not", test_lut_entries_definition},
 	{"route: scores are distances to centroids (plus a share of the spread); int8 routing close", test_route_scores},
 	{NULL, NULL}
 };
