@@ -162,6 +162,7 @@ ScoreahFloatKernel scoreah_dot;
 ScoreahFloatKernel scoreah_l2sq;
 ScoreahDotManyKernel scoreah_dot_many;
 ScoreahDotCrossKernel scoreah_dot_cross;
+ScoreahDotManyI8Kernel scoreah_dot_many_i8;
 ScoreahLut16Kernel scoreah_lut16_scan;
 const ScoreahExactKernels *scoreah_exact_kernels;
 
@@ -191,6 +192,7 @@ scoreah_init_kernels(bool forceScalar)
 	scoreah_l2sq = f->l2sq;
 	scoreah_dot_many = f->dot_many;
 	scoreah_dot_cross = f->dot_cross;
+	scoreah_dot_many_i8 = f->dot_many_i8;
 	float_name = f->name;
 	scoreah_exact_kernels = forceScalar ? esets[0] : esets[ne - 1];
 	scoreah_lut16_scan = l->scan;

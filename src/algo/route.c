@@ -78,15 +78,7 @@ scoreah_route_scores(ScoreahModel model, const float *query, float *scores)
 	if (!qs)
 		scoreah_dot_many(query, model->centroids, model->nleaves, dim, scores);
 	else
-		for (int j = 0; j < model->nleaves; j++)
-		{
-			const int8 *c = model->qcentroids + (Size) j * dim;
-			float		s = 0;
-
-			for (int d = 0; d < dim; d++)
-				s += qs[d] * c[d];
-			scores[j] = s;
-		}
+		scoreah_dot_many_i8(qs, model->qcentroids, model->nleaves, dim, scores);
 
 	/*
 	 * Distances from the products in a loop per metric: one loop with the

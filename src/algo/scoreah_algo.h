@@ -101,6 +101,8 @@ typedef void (*ScoreahDotManyKernel) (const float *x, const float *m, int k,
 									  int dim, float *out);
 typedef void (*ScoreahDotCrossKernel) (const float *x, int nx, const float *m, int k,
 									   int dim, float *out);
+typedef void (*ScoreahDotManyI8Kernel) (const float *x, const int8 *m, int k,
+										int dim, float *out);
 
 typedef struct ScoreahFloatKernels
 {
@@ -110,6 +112,8 @@ typedef struct ScoreahFloatKernels
 	ScoreahDotManyKernel dot_many;	/* dot products of x with k rows of m */
 	ScoreahDotCrossKernel dot_cross;	/* of nx rows of x with k rows of m,
 										 * out[i * k + j] */
+	ScoreahDotManyI8Kernel dot_many_i8; /* dot_many with m in int8 (routing
+										 * by quantized centroids) */
 } ScoreahFloatKernels;
 
 /*
@@ -162,6 +166,7 @@ extern ScoreahFloatKernel scoreah_dot;
 extern ScoreahFloatKernel scoreah_l2sq;
 extern ScoreahDotManyKernel scoreah_dot_many;
 extern ScoreahDotCrossKernel scoreah_dot_cross;
+extern ScoreahDotManyI8Kernel scoreah_dot_many_i8;
 extern ScoreahLut16Kernel scoreah_lut16_scan;
 extern const ScoreahExactKernels *scoreah_exact_kernels;
 

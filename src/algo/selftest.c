@@ -91,6 +91,7 @@ scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 	float	   *got = scoreah_palloc(sizeof(float) * k);
 	float	   *cross = scoreah_palloc(sizeof(float) * k * nx);
 	float	   *want = scoreah_palloc(sizeof(float) * k);
+	int8	   *m8 = scoreah_palloc(Max(dim, 1) * k);
 
 	mismatch[0] = '\0';
 	scoreah_random_init(&rng, seed);
@@ -98,6 +99,8 @@ scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 		x[i] = (float) (scoreah_random_double(&rng) * 2 - 1);
 	for (int i = 0; i < dim * k; i++)
 		m[i] = (float) (scoreah_random_double(&rng) * 2 - 1);
+	for (int i = 0; i < dim * k; i++)
+		m8[i] = (int8) (scoreah_random_next(&rng) % 255) - 127;
 	for (int s = 0; s < nsets && mismatch[0] == '\0'; s++)
 	{
 		sets[s]->dot_cross(x, nx, m, k, dim, cross);
@@ -130,6 +133,27 @@ scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 					break;
 				}
 			}
+
+			/* against int8 rows (quantized centroids), every k from 0 */
+			for (int kk = 0; kk <= k && mismatch[0] == '\0'; kk += (kk < 9 ? 1 : 14))
+			{
+				ref->dot_many_i8(xi, m8, kk, dim, want);
+				sets[s]->dot_many_i8(xi, m8, kk, dim, got);
+				for (int j = 0; j < kk; j++)
+				{
+					double		norm = 0;
+
+					for (int d = 0; d < dim; d++)
+						norm += (double) m8[(Size) j * dim + d] * m8[(Size) j * dim + d];
+					if (!(fabs(got[j] - want[j]) <=
+						  1e-5 * (sqrt((double) ref->dot(xi, xi, dim) * norm) + 1e-30)))
+					{
+						snprintf(mismatch, len, "float kernel %s: int8 dot products differ from scalar at %d dimensions, %d rows",
+								 sets[s]->name, dim, kk);
+						break;
+					}
+				}
+			}
 		}
 	}
 	scoreah_pfree(x);
@@ -137,6 +161,7 @@ scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 	scoreah_pfree(got);
 	scoreah_pfree(cross);
 	scoreah_pfree(want);
+	scoreah_pfree(m8);
 	return nsets;
 }
 
