@@ -12,6 +12,10 @@
  */
 #include "scoreah_algo.h"
 
+#ifdef SCOREAH_X86
+#include <emmintrin.h>
+#endif
+
 /* ---- assignment ---- */
 
 /*
@@ -142,6 +146,78 @@ init_random(const float *data, int n, int dim, int k, ScoreahRandom *rng,
 	scoreah_pfree(idx);
 }
 
+static inline float
+point_l2sq(const float *a, const float *b, int dim)
+{
+	/* tiny dimensions (PQ blocks) inline: a kernel call cost more than the sum */
+	if (dim <= 4)
+	{
+		float		s = 0;
+
+		for (int d = 0; d < dim; d++)
+		{
+			float		e = a[d] - b[d];
+
+			s += e * e;
+		}
+		return s;
+	}
+	return scoreah_l2sq(a, b, dim);
+}
+
+/*
+ * mind[i] = min(mind[i], |x_i - c|^2) over the n points (every mind[i]
+ * at FLT_MAX: the distances); returns the sum of mind, in four partial
+ * sums so that the additions do not wait for each other.  Always inlined
+ * and called with tiny widths as constants (unrolled, no branch on which
+ * distance is smaller: that one is random).
+ */
+static pg_attribute_always_inline double
+kmeanspp_update_w(const float *data, int n, int dim, const float *c, float *mind)
+{
+	double		t0 = 0,
+				t1 = 0,
+				t2 = 0,
+				t3 = 0;
+	int			i = 0;
+
+#define KPP_ONE(T, I) \
+	do { \
+		float		d_ = point_l2sq(data + (Size) (I) * dim, c, dim); \
+		mind[I] = d_ < mind[I] ? d_ : mind[I]; \
+		T += mind[I]; \
+	} while (0)
+	for (; i + 4 <= n; i += 4)
+	{
+		KPP_ONE(t0, i);
+		KPP_ONE(t1, i + 1);
+		KPP_ONE(t2, i + 2);
+		KPP_ONE(t3, i + 3);
+	}
+	for (; i < n; i++)
+		KPP_ONE(t0, i);
+#undef KPP_ONE
+	return (t0 + t1) + (t2 + t3);
+}
+
+static double
+kmeanspp_update(const float *data, int n, int dim, const float *c, float *mind)
+{
+	switch (dim)
+	{
+		case 1:
+			return kmeanspp_update_w(data, n, 1, c, mind);
+		case 2:
+			return kmeanspp_update_w(data, n, 2, c, mind);
+		case 3:
+			return kmeanspp_update_w(data, n, 3, c, mind);
+		case 4:
+			return kmeanspp_update_w(data, n, 4, c, mind);
+		default:
+			return kmeanspp_update_w(data, n, dim, c, mind);
+	}
+}
+
 /*
  * k-means++: each new center is drawn with probability proportional to
  * the squared distance to the nearest center chosen so far.
@@ -152,22 +228,21 @@ init_kmeanspp(const float *data, int n, int dim, int k, ScoreahRandom *rng,
 {
 	float	   *mind = scoreah_palloc(sizeof(float) * n);
 	int			first = (int) scoreah_random_below(rng, n);
+	double		total;
 
 	memcpy(centers, data + (Size) first * dim, sizeof(float) * dim);
 	for (int i = 0; i < n; i++)
-		mind[i] = scoreah_l2sq(data + (Size) i * dim, centers, dim);
+		mind[i] = FLT_MAX;
+	total = kmeanspp_update(data, n, dim, centers, mind);
 
 	for (int j = 1; j < k; j++)
 	{
-		double		total = 0,
-					target,
+		double		target,
 					acc = 0;
 		int			pick = n - 1;
 		float	   *c = centers + (Size) j * dim;
 
 		SCOREAH_CHECK_INTERRUPTS();
-		for (int i = 0; i < n; i++)
-			total += mind[i];
 		if (total <= 0)
 			pick = (int) scoreah_random_below(rng, n);	/* all points covered */
 		else
@@ -184,13 +259,7 @@ init_kmeanspp(const float *data, int n, int dim, int k, ScoreahRandom *rng,
 			}
 		}
 		memcpy(c, data + (Size) pick * dim, sizeof(float) * dim);
-		for (int i = 0; i < n; i++)
-		{
-			float		d = scoreah_l2sq(data + (Size) i * dim, c, dim);
-
-			if (d < mind[i])
-				mind[i] = d;
-		}
+		total = kmeanspp_update(data, n, dim, c, mind);
 	}
 	scoreah_pfree(mind);
 }
@@ -236,6 +305,32 @@ nearest_transposed16(const float *x, const float *ct, int dim)
 		diff = xd - r;
 		a3 += diff * diff;
 	}
+#ifdef SCOREAH_X86
+	{
+		/*
+		 * SSE2: the least of the 16 into every lane, then a bit per center
+		 * that holds it, and the lowest such bit: the same choice (the
+		 * lowest center among equals) in half the instructions of the
+		 * lane-by-lane steps below, about half of a PQ block's training.
+		 */
+		__m128		m0 = (__m128) a0,
+					m1 = (__m128) a1,
+					m2 = (__m128) a2,
+					m3 = (__m128) a3;
+		__m128		m = _mm_min_ps(_mm_min_ps(m0, m1), _mm_min_ps(m2, m3));
+		int			bits;
+
+		m = _mm_min_ps(m, _mm_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+		m = _mm_min_ps(m, _mm_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+		bits = _mm_movemask_ps(_mm_cmpeq_ps(m0, m)) |
+			(_mm_movemask_ps(_mm_cmpeq_ps(m1, m)) << 4) |
+			(_mm_movemask_ps(_mm_cmpeq_ps(m2, m)) << 8) |
+			(_mm_movemask_ps(_mm_cmpeq_ps(m3, m)) << 12);
+		if (bits != 0)
+			return __builtin_ctz(bits);
+		/* a NaN among them (not from finite rows): the steps below skip it */
+	}
+#endif
 	scoreah_v4_min_step(a0, lane, &best, &bestj);
 	scoreah_v4_min_step(a1, lane + 4, &best, &bestj);
 	scoreah_v4_min_step(a2, lane + 8, &best, &bestj);
@@ -360,8 +455,20 @@ assign_full(const float *x, const float *centers, const float *cnorms, int k,
 }
 
 /*
- * The working state of one k-means run.  Hamerly's bounds (dimensions
- * above 4) keep an upper bound on each point's distance to its center and
+ * Tiny runs take a full search of centers stored transposed, without
+ * Hamerly's bounds: up to 4 dimensions, and a codebook's 16 centers up to
+ * 16 (the PQ blocks AUTO chooses above 976 dimensions are 3 to 9 wide):
+ * with 16 centers a full search costs about what the bounds' one distance
+ * through a kernel call does.
+ */
+#define KMEANS_TINY(k, dim)	((dim) <= 4 || ((k) <= 16 && (dim) <= 16))
+
+/* sets of partial sums the tiny assignment spreads its points over */
+#define KMEANS_LANES	4
+
+/*
+ * The working state of one k-means run.  Hamerly's bounds (runs that
+ * are not tiny) keep an upper bound on each point's distance to its center and
  * a lower bound on the distance to any other center, which let most
  * points skip the search over all centers once clusters settle; they are
  * not worth it for the tiny dimensions of PQ blocks, which search centers
@@ -394,6 +501,8 @@ typedef struct KmeansState
 	/* tiny dimensions */
 	float	   *ct;				/* centers transposed, dim x k */
 	float	   *ctScratch;
+	double	   *ctSums;			/* KMEANS_LANES x k x dim partial sums */
+	int		   *ctCounts;		/* KMEANS_LANES x k */
 	/* large runs: full search in chunks */
 	bool		chunked;
 	double	   *chunkSums;		/* one chunk's sums, k x dim */
@@ -415,7 +524,7 @@ kmeans_alloc(KmeansState *s)
 	s->chunked = scoreah_kmeans_full_search(k, dim);
 	if (s->chunked && !s->params->assignFn)
 		s->chunkSums = scoreah_palloc(sizeof(double) * k * dim);
-	s->hamerly = dim > 4 && k > 1 && !s->chunked;
+	s->hamerly = !KMEANS_TINY(k, dim) && k > 1 && !s->chunked;
 	if (s->hamerly)
 	{
 		s->upper = scoreah_palloc(sizeof(float) * n);
@@ -426,10 +535,12 @@ kmeans_alloc(KmeansState *s)
 		s->dots = scoreah_palloc(sizeof(float) * k);
 		s->reseededList = scoreah_palloc(sizeof(int) * k);
 	}
-	if (dim <= 4)
+	if (KMEANS_TINY(k, dim))
 	{
 		s->ct = scoreah_palloc(sizeof(float) * k * dim);
 		s->ctScratch = scoreah_palloc(sizeof(float) * k);
+		s->ctSums = scoreah_palloc(sizeof(double) * KMEANS_LANES * k * dim);
+		s->ctCounts = scoreah_palloc(sizeof(int) * KMEANS_LANES * k);
 	}
 }
 
@@ -454,6 +565,8 @@ kmeans_free(KmeansState *s)
 	{
 		scoreah_pfree(s->ct);
 		scoreah_pfree(s->ctScratch);
+		scoreah_pfree(s->ctSums);
+		scoreah_pfree(s->ctCounts);
 	}
 	if (s->chunkSums)
 		scoreah_pfree(s->chunkSums);
@@ -552,6 +665,56 @@ kmeans_assign_chunks(KmeansState *s)
 }
 
 /*
+ * The assignment of a tiny run (KMEANS_TINY: the centers transposed, no
+ * Hamerly bounds).  A point's coordinates go into one of
+ * KMEANS_LANES sets of sums, by its number, and the sets are added at the
+ * end: with one set, every point of a cluster waited for the previous
+ * one's addition to reach memory, and in blocks where most rows are the
+ * same (MNIST's blank borders) nearly all of them are one cluster's.
+ */
+static int
+kmeans_assign_tiny(KmeansState *s)
+{
+	int			k = s->k,
+				dim = s->dim;
+	int			changed = 0;
+
+	memset(s->ctSums, 0, sizeof(double) * KMEANS_LANES * k * dim);
+	memset(s->ctCounts, 0, sizeof(int) * KMEANS_LANES * k);
+	for (int i = 0; i < s->n; i++)
+	{
+		const float *x = s->data + (Size) i * dim;
+		int			lane = i & (KMEANS_LANES - 1);
+		int			c;
+		double	   *sum;
+
+		if ((i & 1023) == 0)
+			SCOREAH_CHECK_INTERRUPTS();
+		c = nearest_transposed(x, s->ct, k, dim, s->ctScratch);
+		changed += c != s->assign[i];
+		s->assign[i] = c;
+		s->ctCounts[lane * k + c]++;
+		sum = s->ctSums + ((Size) lane * k + c) * dim;
+		for (int d = 0; d < dim; d++)
+			sum[d] += x[d];
+	}
+	for (int j = 0; j < k; j++)
+	{
+		for (int lane = 0; lane < KMEANS_LANES; lane++)
+			s->counts[j] += s->ctCounts[lane * k + j];
+		for (int d = 0; d < dim; d++)
+		{
+			double		t = 0;
+
+			for (int lane = 0; lane < KMEANS_LANES; lane++)
+				t += s->ctSums[((Size) lane * k + j) * dim + d];
+			s->sums[(Size) j * dim + d] += t;
+		}
+	}
+	return changed;
+}
+
+/*
  * Assign every point to its nearest center and add it to that center's
  * sum.  Returns how many points changed cluster; *nfull counts the points
  * whose bounds did not spare them the search over all centers.
@@ -564,6 +727,8 @@ kmeans_assign(KmeansState *s, int it, int *nfull)
 	int			changed = 0;
 
 	*nfull = 0;
+	if (s->ct)
+		return kmeans_assign_tiny(s);
 	for (int i = 0; i < s->n; i++)
 	{
 		const float *x = s->data + (Size) i * dim;
@@ -592,8 +757,6 @@ kmeans_assign(KmeansState *s, int it, int *nfull)
 		else if (s->hamerly)
 			assign_full(x, s->centers, s->cnorms, k, dim, s->dots, &c,
 						&s->upper[i], &s->lower[i]);
-		else if (s->ct)
-			c = nearest_transposed(x, s->ct, k, dim, s->ctScratch);
 		else
 			c = scoreah_nearest_l2(x, s->centers, s->cnorms, k, dim, NULL);
 

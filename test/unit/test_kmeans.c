@@ -235,57 +235,70 @@ test_kmeans_small_table_balanced(void)
  * Hamerly's bounds only skip searches that could not change an
  * assignment: the clustering must be as good as plain Lloyd iterations
  * from the same start (here: the objective after each run, compared with
- * Lloyd's from the centers the first iteration starts from).
+ * Lloyd's from the centers the first iteration starts from).  The same
+ * for tiny runs (codebooks: 16 centers, up to 16 dimensions), which search
+ * all centers stored transposed and add their sums in four sets.
  */
 static void
 test_kmeans_hamerly_exact(void)
 {
-	int			n = 5000,
-				dim = 12,
-				k = 40;
-	float		means[40 * 12];
-	float	   *x = make_blobs(n, dim, 40, 2, 4, means);
-	float	   *c = malloc(sizeof(float) * k * dim);
-	float	   *ref = malloc(sizeof(float) * k * dim);
-	double	   *sums = malloc(sizeof(double) * k * dim);
-	int		   *counts = malloc(sizeof(int) * k);
-	ScoreahKmeansParams p = {k, 1, 0, false, true, 8, NULL, NULL};
-
-	/* one iteration gives the random start's first update */
-	scoreah_kmeans(x, n, dim, &p, ref);
-
-	/* plain Lloyd from there, 15 more iterations, full search each time */
-	for (int it = 0; it < 15; it++)
+	static const struct
 	{
-		memset(sums, 0, sizeof(double) * k * dim);
-		memset(counts, 0, sizeof(int) * k);
-		for (int i = 0; i < n; i++)
+		int			dim;
+		int			k;
+	}			runs[] = {{12, 40}, {2, 16}, {3, 16}, {4, 16}, {7, 16}, {16, 16}};
+
+	for (int r = 0; r < (int) lengthof(runs); r++)
+	{
+		int			n = 5000,
+					dim = runs[r].dim,
+					k = runs[r].k;
+		float	   *means = malloc(sizeof(float) * k * dim);
+		float	   *x = make_blobs(n, dim, k, 2, 4, means);
+		float	   *c = malloc(sizeof(float) * k * dim);
+		float	   *ref = malloc(sizeof(float) * k * dim);
+		double	   *sums = malloc(sizeof(double) * k * dim);
+		int		   *counts = malloc(sizeof(int) * k);
+		ScoreahKmeansParams p = {k, 1, 0, false, true, 8, NULL, NULL};
+
+		/* one iteration gives the random start's first update */
+		scoreah_kmeans(x, n, dim, &p, ref);
+
+		/* plain Lloyd from there, 15 more iterations, full search each time */
+		for (int it = 0; it < 15; it++)
 		{
-			double		dist;
-			int			best = nearest_center(x + i * dim, ref, k, dim, &dist);
+			memset(sums, 0, sizeof(double) * k * dim);
+			memset(counts, 0, sizeof(int) * k);
+			for (int i = 0; i < n; i++)
+			{
+				double		dist;
+				int			best = nearest_center(x + i * dim, ref, k, dim, &dist);
 
-			counts[best]++;
-			for (int d = 0; d < dim; d++)
-				sums[best * dim + d] += x[i * dim + d];
-		}
-		for (int j = 0; j < k; j++)
-			if (counts[j] > 0)
+				counts[best]++;
 				for (int d = 0; d < dim; d++)
-					ref[j * dim + d] = (float) (sums[j * dim + d] / counts[j]);
-	}
-	p.iterations = 16;
-	scoreah_kmeans(x, n, dim, &p, c);
-	{
-		double		oh = objective(x, n, dim, c, k);
-		double		ol = objective(x, n, dim, ref, k);
+					sums[best * dim + d] += x[i * dim + d];
+			}
+			for (int j = 0; j < k; j++)
+				if (counts[j] > 0)
+					for (int d = 0; d < dim; d++)
+						ref[j * dim + d] = (float) (sums[j * dim + d] / counts[j]);
+		}
+		p.iterations = 16;
+		scoreah_kmeans(x, n, dim, &p, c);
+		{
+			double		oh = objective(x, n, dim, c, k);
+			double		ol = objective(x, n, dim, ref, k);
 
-		CHECK(fabs(oh - ol) <= 1e-4 * ol, "objective with Hamerly %.6g, plain Lloyd %.6g", oh, ol);
+			CHECK(fabs(oh - ol) <= 1e-4 * ol, "%d dims, %d centers: objective %.6g, plain Lloyd %.6g",
+				  dim, k, oh, ol);
+		}
+		free(means);
+		free(x);
+		free(c);
+		free(ref);
+		free(sums);
+		free(counts);
 	}
-	free(x);
-	free(c);
-	free(ref);
-	free(sums);
-	free(counts);
 }
 
 /*
@@ -429,7 +442,7 @@ const UnitTestEntry unit_tests_kmeans[] = {
 	{"kmeans: no points, fewer points than clusters, identical points", test_kmeans_degenerate},
 	{"kmeans: spherical centers are unit length", test_kmeans_spherical},
 	{"kmeans: a small table's leaves stay balanced (min_partition_size 50)", test_kmeans_small_table_balanced},
-	{"kmeans: Hamerly's bounds give plain Lloyd's clustering", test_kmeans_hamerly_exact},
+	{"kmeans: Hamerly's bounds and tiny runs give plain Lloyd's clustering", test_kmeans_hamerly_exact},
 	{"kmeans: a large run's chunks give the same centers in any order", test_kmeans_chunked_parallel},
 	{"kmeans: rows searched together find what each finds alone", test_nearest_rows},
 	{NULL, NULL}
