@@ -774,6 +774,9 @@ BuildTrained(ScoreahBuildState *state, ScoreahMetaPage meta)
 
 	TrainTree(state, ntree);
 	TrainCodebooks(state, npq);
+	/* encoding and calibration read the codebooks transposed (pq.c, lut.c) */
+	model->codebooksT = palloc(sizeof(float) * SCOREAH_CENTERS * dim);
+	scoreah_transpose_codebooks(model, model->codebooksT);
 	StartCalibration(state, ncalib);
 	pfree(state->samples);
 	state->samples = NULL;

@@ -160,6 +160,8 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	state.model.centroids = modelbuf;
 	state.model.centroidNorms = modelbuf + (Size) shared->nleaves * shared->dim;
 	state.model.codebooks = state.model.centroidNorms + shared->nleaves;
+	state.model.codebooksT = palloc(sizeof(float) * SCOREAH_CENTERS * shared->dim);
+	scoreah_transpose_codebooks(&state.model, state.model.codebooksT);
 	state.shared = shared;
 	state.reportProgress = progress;
 	if (shared->calibQueries > 0)
@@ -205,6 +207,7 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	tuplesort_end(state.sort);
 	ExecDropSingleTupleTableSlot(state.slot);
 	MemoryContextDelete(state.tmpCtx);
+	pfree(state.model.codebooksT);
 }
 
 /*

@@ -28,8 +28,16 @@ scoreah_pq_train_block(const float *samples, int n, int dim, int start, int w,
 	ScoreahKmeansParams params;
 
 	SCOREAH_CHECK_INTERRUPTS();
+
+	/* a block is a few floats a row: copied in place (memcpy was a call a row) */
 	for (int i = 0; i < n; i++)
-		memcpy(sub + (Size) i * w, samples + (Size) i * dim + start, sizeof(float) * w);
+	{
+		const float *from = samples + (Size) i * dim + start;
+		float	   *to = sub + (Size) i * w;
+
+		for (int d = 0; d < w; d++)
+			to[d] = from[d];
+	}
 
 	params.k = SCOREAH_CENTERS;
 	params.iterations = iterations;
@@ -161,6 +169,49 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 	 * <r_b - C_bj, x_b> / |x|.  The loops over the 16 centers have fixed
 	 * length and no dependencies, so the compiler vectorizes them.
 	 */
+	if (!aniso)
+	{
+		/* plain nearest centers (L2, or no threshold): the energies only */
+		for (int b = 0; b < nb; b++)
+		{
+			int			w = ScoreahBlockWidth(model, b);
+			const float *r = residual + b * model->dpb;
+			const float *cb = ScoreahCodebook(model, b);
+			const float *cbT = model->codebooksT ?
+				model->codebooksT + (cb - model->codebooks) : NULL;
+			ScoreahV4f	e[4] = {{0}};
+			ScoreahV4f	best = {FLT_MAX, FLT_MAX, FLT_MAX, FLT_MAX};
+			ScoreahV4i	bestj = {0, 0, 0, 0};
+			ScoreahV4i	lane = {0, 1, 2, 3};
+			float		v;
+
+			for (int d = 0; d < w; d++)
+			{
+				float		ct[SCOREAH_CENTERS];
+				const float *t = cbT ? cbT + d * SCOREAH_CENTERS : ct;
+				float		rd = r[d];
+
+				if (!cbT)
+					for (int j = 0; j < SCOREAH_CENTERS; j++)
+						ct[j] = cb[j * w + d];
+				for (int q = 0; q < 4; q++)
+				{
+					ScoreahV4f	c4;
+					ScoreahV4f	diff;
+
+					memcpy(&c4, t + 4 * q, sizeof(c4));
+					diff = rd - c4;
+					e[q] += diff * diff;
+				}
+			}
+			/* the first least energy, without a branch on which it is */
+			for (int q = 0; q < 4; q++)
+				scoreah_v4_min_step(e[q], lane + 4 * q, &best, &bestj);
+			codes[b] = (uint8) scoreah_v4_argmin(best, bestj, &v);
+		}
+		return;
+	}
+
 	energy = scoreah_palloc(sizeof(float) * nb * SCOREAH_CENTERS);
 	if (aniso)
 		par = scoreah_palloc(sizeof(float) * nb * SCOREAH_CENTERS);
