@@ -213,14 +213,15 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 	}
 
 	energy = scoreah_palloc(sizeof(float) * nb * SCOREAH_CENTERS);
-	if (aniso)
-		par = scoreah_palloc(sizeof(float) * nb * SCOREAH_CENTERS);
+	par = scoreah_palloc(sizeof(float) * nb * SCOREAH_CENTERS);
 	for (int b = 0; b < nb; b++)
 	{
 		int			w = ScoreahBlockWidth(model, b);
 		const float *r = residual + b * model->dpb;
 		const float *x = original + b * model->dpb;
 		const float *cb = ScoreahCodebook(model, b);
+		const float *cbT = model->codebooksT ?
+			model->codebooksT + (cb - model->codebooks) : NULL;
 		float		e[SCOREAH_CENTERS] = {0};
 		float		p[SCOREAH_CENTERS] = {0};
 		float		best = FLT_MAX;
@@ -228,12 +229,14 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 
 		for (int d = 0; d < w; d++)
 		{
-			float		ct[SCOREAH_CENTERS];
+			float		ctcopy[SCOREAH_CENTERS];
+			const float *ct = cbT ? cbT + d * SCOREAH_CENTERS : ctcopy;
 			float		rd = r[d];
-			float		xd = aniso ? x[d] * invnorm : 0;
+			float		xd = x[d] * invnorm;
 
-			for (int j = 0; j < SCOREAH_CENTERS; j++)
-				ct[j] = cb[j * w + d];
+			if (!cbT)
+				for (int j = 0; j < SCOREAH_CENTERS; j++)
+					ctcopy[j] = cb[j * w + d];
 			for (int j = 0; j < SCOREAH_CENTERS; j++)
 			{
 				float		diff = rd - ct[j];
@@ -250,16 +253,8 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 			}
 		codes[b] = (uint8) bestj;
 		memcpy(energy + b * SCOREAH_CENTERS, e, sizeof(e));
-		if (aniso)
-		{
-			memcpy(par + b * SCOREAH_CENTERS, p, sizeof(p));
-			P += p[bestj];
-		}
-	}
-	if (!aniso)
-	{
-		scoreah_pfree(energy);
-		return;
+		memcpy(par + b * SCOREAH_CENTERS, p, sizeof(p));
+		P += p[bestj];
 	}
 
 	/* visit blocks by their current residual energy, largest first */
