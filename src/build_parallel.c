@@ -116,11 +116,14 @@ CalibSlotNeighbors(ScoreahShared *shared, char *calibbuf, int slot)
 									 MAXALIGN(sizeof(int) * shared->calibQueries));
 }
 
-/* Model arrays in one float buffer: centroids, their norms, codebooks */
+/*
+ * Model arrays in one float buffer: centroids, their norms, codebooks and
+ * the codebooks transposed (one copy for every participant's encoding)
+ */
 static Size
 ModelFloats(int nleaves, int dim)
 {
-	return (Size) nleaves * dim + nleaves + (Size) SCOREAH_CENTERS * dim;
+	return (Size) nleaves * dim + nleaves + (Size) 2 * SCOREAH_CENTERS * dim;
 }
 
 /*
@@ -160,8 +163,7 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	state.model.centroids = modelbuf;
 	state.model.centroidNorms = modelbuf + (Size) shared->nleaves * shared->dim;
 	state.model.codebooks = state.model.centroidNorms + shared->nleaves;
-	state.model.codebooksT = palloc(sizeof(float) * SCOREAH_CENTERS * shared->dim);
-	scoreah_transpose_codebooks(&state.model, state.model.codebooksT);
+	state.model.codebooksT = state.model.codebooks + (Size) SCOREAH_CENTERS * shared->dim;
 	state.shared = shared;
 	state.reportProgress = progress;
 	if (shared->calibQueries > 0)
@@ -207,7 +209,6 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	tuplesort_end(state.sort);
 	ExecDropSingleTupleTableSlot(state.slot);
 	MemoryContextDelete(state.tmpCtx);
-	pfree(state.model.codebooksT);
 }
 
 /*
@@ -359,6 +360,9 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 		   sizeof(float) * model->nleaves);
 	memcpy(modelbuf + (Size) model->nleaves * model->dim + model->nleaves,
 		   model->codebooks, sizeof(float) * SCOREAH_CENTERS * model->dim);
+	memcpy(modelbuf + (Size) model->nleaves * model->dim + model->nleaves +
+		   (Size) SCOREAH_CENTERS * model->dim,
+		   model->codebooksT, sizeof(float) * SCOREAH_CENTERS * model->dim);
 
 	shm_toc_insert(pcxt->toc, PARALLEL_KEY_SHARED, shared);
 	shm_toc_insert(pcxt->toc, PARALLEL_KEY_TUPLESORT, sharedsort);

@@ -286,8 +286,8 @@ EncodeParticipantBytes(ScoreahBuildState *state)
 
 /*
  * The kB of maintenance_work_mem each of nparticipants sorts may take in
- * the encoding pass: what is left when the model (centroids, codebooks,
- * leaf spreads), the leader's calibration, sharedBytes of copies in shared
+ * the encoding pass: what is left when the model (centroids, codebooks
+ * and their transposed copy, leaf spreads), the leader's calibration, sharedBytes of copies in shared
  * memory and each participant's own buffers (EncodeParticipantBytes) are
  * counted.  The sort gets the whole setting otherwise and the build goes
  * past it by all of these: 132 MB at maintenance_work_mem = 100 MB for
@@ -303,7 +303,7 @@ ScoreahBuildSortMem(ScoreahBuildState *state, int nparticipants, Size sharedByte
 	Size		left;
 
 	used = sizeof(float) * ((Size) model->nleaves * (state->dim + 2) +
-							(Size) SCOREAH_CENTERS * state->dim) +
+							(Size) 2 * SCOREAH_CENTERS * state->dim) +
 		sharedBytes + (Size) nparticipants * EncodeParticipantBytes(state);
 	if (nparticipants > 1 && state->calib)
 		used += EncodeParticipantBytes(state);	/* the leader's calibration */
