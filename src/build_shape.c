@@ -287,9 +287,9 @@ EncodeParticipantBytes(ScoreahBuildState *state)
 /*
  * The kB of maintenance_work_mem each of nparticipants sorts may take in
  * the encoding pass: what is left when the model (centroids, codebooks
- * and their transposed copy, leaf spreads), the leader's calibration, sharedBytes of copies in shared
- * memory and each participant's own buffers (EncodeParticipantBytes) are
- * counted.  The sort gets the whole setting otherwise and the build goes
+ * and their transposed copy, leaf spreads), the leader's calibration,
+ * sharedBytes of copies in shared memory and each participant's own
+ * buffers (EncodeParticipantBytes) are counted.  The sort gets the whole setting otherwise and the build goes
  * past it by all of these: 132 MB at maintenance_work_mem = 100 MB for
  * 3,000 rows of 16,000 dimensions (a third of it the 245 calibration
  * queries).  At least 64 kB, tuplesort's least; training already had to

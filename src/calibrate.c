@@ -344,20 +344,14 @@ ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel model,
 	double		hits[SCOREAH_CALIB_PROBES][SCOREAH_CALIB_REORDERS];
 	int64		total = 0;
 	ScoreahLutData lut;
-	float	   *transposed = NULL;
 
 	memset(out, 0, sizeof(ScoreahCalibrationData));
 	memset(hits, 0, sizeof(hits));
 	nprobes = ProbeGrid(nleaves, out->probes);
 	scoreah_lut_alloc(&lut, model->nblocks);
 
-	/* the tables as scans build them, from the codebooks transposed (lut.c) */
-	if (model->codebooksT == NULL)
-	{
-		transposed = palloc_extended(sizeof(float) * SCOREAH_CENTERS * model->dim, MCXT_ALLOC_HUGE);
-		scoreah_transpose_codebooks(model, transposed);
-		model->codebooksT = transposed;
-	}
+	/* the build's model keeps its codebooks transposed, as the cache's does */
+	Assert(model->codebooksT != NULL);
 
 	for (int q = 0; q < calib->nqueries; q++)
 	{
@@ -471,11 +465,6 @@ ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel model,
 			out->recall[pi][r] = total > 0 ? (uint16) rint(10000.0 * hits[pi][r] / total) : 0;
 
 	scoreah_lut_free(&lut);
-	if (transposed)
-	{
-		model->codebooksT = NULL;
-		pfree(transposed);
-	}
 	pfree(routing);
 	pfree(order);
 	pfree(rank);

@@ -271,10 +271,11 @@ init_kmeanspp(const float *data, int n, int dim, int k, ScoreahRandom *rng,
  * transposed (ct[d * k + j]): the loop over centers has no dependency
  * between iterations, so the compiler vectorizes it.  For a codebook's 16
  * centers the sums and the choice run in four lanes of four, without a
- * branch.
+ * branch; encoding without the anisotropic loss takes the same search
+ * (pq.c).
  */
-static int
-nearest_transposed16(const float *x, const float *ct, int dim)
+int
+scoreah_nearest16_transposed(const float *x, const float *ct, int dim)
 {
 	ScoreahV4f	a0 = {0, 0, 0, 0},
 				a1 = a0,
@@ -345,7 +346,7 @@ nearest_transposed(const float *x, const float *ct, int k, int dim, float *scrat
 	float		bestv = FLT_MAX;
 
 	if (k == 16)
-		return nearest_transposed16(x, ct, dim);
+		return scoreah_nearest16_transposed(x, ct, dim);
 	for (int j = 0; j < k; j++)
 		scratch[j] = 0;
 	for (int d = 0; d < dim; d++)

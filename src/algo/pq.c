@@ -143,7 +143,9 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 	int			dim = model->dim;
 	bool		aniso = !isnan(threshold);
 	float	   *energy;
-	float	   *par = NULL;
+	float	   *par;
+	const float *codebooksT;
+	float	   *ownT = NULL;
 	int		   *order;
 	float	   *keys;
 	double		sqnorm = 0;
@@ -164,54 +166,36 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 	}
 
 	/*
-	 * Per block and center: the residual energy |r_b - C_bj|^2 and (for
-	 * the anisotropic loss) the block's share of the parallel error,
-	 * <r_b - C_bj, x_b> / |x|.  The loops over the 16 centers have fixed
-	 * length and no dependencies, so the compiler vectorizes them.
+	 * The codebooks dimension by dimension: the model's transposed copy
+	 * (the build's and the model cache's have one), or one made here.
 	 */
+	if (model->codebooksT)
+		codebooksT = model->codebooksT;
+	else
+	{
+		ownT = scoreah_palloc(sizeof(float) * SCOREAH_CENTERS * dim);
+		scoreah_transpose_codebooks(model, ownT);
+		codebooksT = ownT;
+	}
+
 	if (!aniso)
 	{
-		/* plain nearest centers (L2, or no threshold): the energies only */
+		/* plain nearest centers (L2, or no threshold) */
 		for (int b = 0; b < nb; b++)
-		{
-			int			w = ScoreahBlockWidth(model, b);
-			const float *r = residual + b * model->dpb;
-			const float *cb = ScoreahCodebook(model, b);
-			const float *cbT = model->codebooksT ?
-				model->codebooksT + (cb - model->codebooks) : NULL;
-			ScoreahV4f	e[4] = {{0}};
-			ScoreahV4f	best = {FLT_MAX, FLT_MAX, FLT_MAX, FLT_MAX};
-			ScoreahV4i	bestj = {0, 0, 0, 0};
-			ScoreahV4i	lane = {0, 1, 2, 3};
-			float		v;
-
-			for (int d = 0; d < w; d++)
-			{
-				float		ct[SCOREAH_CENTERS];
-				const float *t = cbT ? cbT + d * SCOREAH_CENTERS : ct;
-				float		rd = r[d];
-
-				if (!cbT)
-					for (int j = 0; j < SCOREAH_CENTERS; j++)
-						ct[j] = cb[j * w + d];
-				for (int q = 0; q < 4; q++)
-				{
-					ScoreahV4f	c4;
-					ScoreahV4f	diff;
-
-					memcpy(&c4, t + 4 * q, sizeof(c4));
-					diff = rd - c4;
-					e[q] += diff * diff;
-				}
-			}
-			/* the first least energy, without a branch on which it is */
-			for (int q = 0; q < 4; q++)
-				scoreah_v4_min_step(e[q], lane + 4 * q, &best, &bestj);
-			codes[b] = (uint8) scoreah_v4_argmin(best, bestj, &v);
-		}
+			codes[b] = (uint8) scoreah_nearest16_transposed(residual + b * model->dpb,
+															codebooksT + (Size) SCOREAH_CENTERS * b * model->dpb,
+															ScoreahBlockWidth(model, b));
+		if (ownT)
+			scoreah_pfree(ownT);
 		return;
 	}
 
+	/*
+	 * Per block and center: the residual energy |r_b - C_bj|^2 and the
+	 * block's share of the parallel error, <r_b - C_bj, x_b> / |x|.  The
+	 * loops over the 16 centers have fixed length and no dependencies, so
+	 * the compiler vectorizes them.
+	 */
 	energy = scoreah_palloc(sizeof(float) * nb * SCOREAH_CENTERS);
 	par = scoreah_palloc(sizeof(float) * nb * SCOREAH_CENTERS);
 	for (int b = 0; b < nb; b++)
@@ -219,9 +203,7 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 		int			w = ScoreahBlockWidth(model, b);
 		const float *r = residual + b * model->dpb;
 		const float *x = original + b * model->dpb;
-		const float *cb = ScoreahCodebook(model, b);
-		const float *cbT = model->codebooksT ?
-			model->codebooksT + (cb - model->codebooks) : NULL;
+		const float *cbT = codebooksT + (Size) SCOREAH_CENTERS * b * model->dpb;
 		float		e[SCOREAH_CENTERS] = {0};
 		float		p[SCOREAH_CENTERS] = {0};
 		float		best = FLT_MAX;
@@ -229,14 +211,10 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 
 		for (int d = 0; d < w; d++)
 		{
-			float		ctcopy[SCOREAH_CENTERS];
-			const float *ct = cbT ? cbT + d * SCOREAH_CENTERS : ctcopy;
+			const float *ct = cbT + d * SCOREAH_CENTERS;
 			float		rd = r[d];
 			float		xd = x[d] * invnorm;
 
-			if (!cbT)
-				for (int j = 0; j < SCOREAH_CENTERS; j++)
-					ctcopy[j] = cb[j * w + d];
 			for (int j = 0; j < SCOREAH_CENTERS; j++)
 			{
 				float		diff = rd - ct[j];
@@ -308,6 +286,8 @@ scoreah_pq_encode(ScoreahModel model, const float *residual,
 	scoreah_pfree(par);
 	scoreah_pfree(order);
 	scoreah_pfree(keys);
+	if (ownT)
+		scoreah_pfree(ownT);
 }
 
 /*

@@ -373,6 +373,8 @@ extern void scoreah_lut_alloc(ScoreahLut lut, int nblocks);
 extern void *scoreah_lut16_operands(int nblocks, uint8 **qlut, uint32 **sums);
 extern void scoreah_lut_free(ScoreahLut lut);
 extern void scoreah_transpose_codebooks(ScoreahModel model, float *out);
+/* the nearest of 16 centers stored dimension by dimension (ct: dim x 16) */
+extern int	scoreah_nearest16_transposed(const float *x, const float *ct, int dim);
 extern void scoreah_lut_build(ScoreahModel model, const float *query,
 							  const float *center, ScoreahLut lut);
 extern void scoreah_lut_quantize(ScoreahLut lut);
