@@ -310,7 +310,9 @@ ScoreahChainNext(ScoreahChain chain)
 	chain->next = ScoreahPageGetOpaque(page)->nextblkno;
 	if ((chain->flags & SCOREAH_CHAIN_READAHEAD) && chain->next != InvalidBlockNumber &&
 		(chain->nblocks == 0 || chain->next < chain->nblocks))
-		chain->ahead = ScoreahPinAhead(chain->index, chain->hints, chain->next, 0, 0);
+		chain->ahead = ScoreahPinAhead(chain->index, chain->hints, chain->next,
+									   chain->groups ? SCOREAH_FIRST_GROUP_OFFSET : 0,
+									   chain->groups ? ScoreahGroupPrefetchBytes(chain->groups) : 0);
 	return true;
 }
 

@@ -245,6 +245,14 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
 		 * branches mispredict); then only those rows.
 		 */
 		so->rowsScored += gh->nitems;
+		if (g + 1 < ngroups)
+		{
+			/* the next group's lines load while this one is scored */
+			const char *next = group + gsize;
+
+			for (Size off = 0; off < ScoreahGroupPrefetchBytes(layout); off += 64)
+				__builtin_prefetch(next + off);
+		}
 		pass = so->lut16(ScoreahGroupCodes(layout, group), so->lut.qlut, nblocks, sums,
 						 sumLimit) & keep;
 		while (pass != 0)
@@ -590,8 +598,8 @@ RerankEach(IndexScanDesc scan)
  * rows of the leaves before floorUpto whose key is not past floorKey were
  * batched already and are skipped.  The directory entries are read up to
  * SCOREAH_READ_LEAVES_MAX leaves at a time; while a leaf is scored, the
- * next leaf's first page is already pinned and on its way into the CPU
- * cache.
+ * next leaf's first page is already pinned and its header, special space
+ * and first group are on their way into the CPU cache.
  */
 void
 ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
@@ -602,6 +610,7 @@ ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
 	ScoreahCache cache = so->cache;
 	ScoreahLeafData entries[SCOREAH_READ_LEAVES_MAX];
 	Buffer		head = InvalidBuffer;
+	Size		firstGroup = ScoreahGroupPrefetchBytes(&cache->layout);
 
 	for (int i = from; i < to; i++)
 	{
@@ -614,10 +623,12 @@ ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
 			Assert(!BufferIsValid(head));
 			ScoreahReadLeavesRecent(index, cache, so->leafOrder + i,
 									Min(to - i, SCOREAH_READ_LEAVES_MAX), entries);
-			head = ScoreahPinAhead(index, cache, entries[0].codeHead, 0, 0);
+			head = ScoreahPinAhead(index, cache, entries[0].codeHead,
+								   SCOREAH_FIRST_GROUP_OFFSET, firstGroup);
 		}
 		if (i + 1 < to && k + 1 < SCOREAH_READ_LEAVES_MAX)
-			nexthead = ScoreahPinAhead(index, cache, entries[k + 1].codeHead, 0, 0);
+			nexthead = ScoreahPinAhead(index, cache, entries[k + 1].codeHead,
+									   SCOREAH_FIRST_GROUP_OFFSET, firstGroup);
 		so->haveFloor = floorKey != NULL && i < floorUpto;
 		if (so->haveFloor)
 			so->floor = *floorKey;
