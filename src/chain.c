@@ -305,7 +305,7 @@ ScoreahChainNext(ScoreahChain chain)
 	chain->blkno = blkno;
 	chain->buf = buf;
 	chain->page = page;
-	if (chain->groups)
+	if (chain->groups && !(chain->flags & SCOREAH_CHAIN_CHECK_EACH))
 		ScoreahCheckCodeGroups(chain->index, page, blkno, chain->groups);
 	chain->next = ScoreahPageGetOpaque(page)->nextblkno;
 	if ((chain->flags & SCOREAH_CHAIN_READAHEAD) && chain->next != InvalidBlockNumber &&

@@ -189,17 +189,23 @@ ScoreahCheckCodeGroups(Relation index, Page page, BlockNumber blkno, ScoreahLayo
 
 	for (int g = 0; g < ngroups; g++)
 	{
-		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(PageGetContents(page) + g * layout->gsize);
-
-		if (gh->nitems > SCOREAH_GROUP_ROWS || gh->nlive > gh->nitems ||
-			gh->nvblk > layout->maxVblk)
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("index \"%s\" has a damaged group %d at block %u: %u rows (at most %d), %u live, %u vector pages (at most %d)",
-							RelationGetRelationName(index), g, blkno, gh->nitems,
-							SCOREAH_GROUP_ROWS, gh->nlive, gh->nvblk, layout->maxVblk),
-					 errhint("Please REINDEX it.")));
+		ScoreahCheckCodeGroup(index, ScoreahGroupHeader(PageGetContents(page) + g * layout->gsize),
+							  g, blkno, layout);
 	}
+}
+
+/* The error of a group that fails ScoreahCheckCodeGroup */
+void
+ScoreahDamagedGroup(Relation index, const ScoreahGroupHeaderData *gh, int g,
+					BlockNumber blkno, ScoreahLayout layout)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" has a damaged group %d at block %u: %u rows (at most %d), %u live, %u vector pages (at most %d)",
+					RelationGetRelationName(index), g, blkno, gh->nitems,
+					SCOREAH_GROUP_ROWS, gh->nlive, gh->nvblk, layout->maxVblk),
+			 errhint("Please REINDEX it.")));
+	pg_unreachable();
 }
 
 /*

@@ -190,12 +190,15 @@ OfferRow(ScoreahScanOpaque so, ScoreahTopN *top, const ScoreahGroupHeaderData *g
 }
 
 /*
- * Score the groups of a code page with the 8-bit lookup table and the
- * LUT16 kernel.  base is the leaf's part of every row's score.
+ * Score the groups of the chain's code page with the 8-bit lookup table and
+ * the LUT16 kernel, checking each group as it is reached (the chain walks
+ * with SCOREAH_CHAIN_CHECK_EACH).  base is the leaf's part of every row's
+ * score.
  */
 static void
-ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTopN *top)
+ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, ScoreahTopN *top)
 {
+	Page		page = chain->page;
 	ScoreahLayout layout = &so->cache->layout;
 	Size		gsize = layout->gsize;
 	int			nblocks = so->cache->meta.nblocks;
@@ -210,11 +213,13 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
 		ItemPointer tids = ScoreahGroupTids(layout, group);
 		uint32	   *sums = so->lut.sums;	/* beside the table: lut.c */
 		uint32		pass;
-		uint32		keep = gh->nitems >= SCOREAH_GROUP_ROWS ? PG_UINT32_MAX :
-			(((uint32) 1 << gh->nitems) - 1);
+		uint32		keep;
 
+		ScoreahCheckCodeGroup(chain->index, gh, g, chain->blkno, layout);
 		if (gh->nlive == 0)
 			continue;
+		keep = gh->nitems >= SCOREAH_GROUP_ROWS ? PG_UINT32_MAX :
+			(((uint32) 1 << gh->nitems) - 1);
 		if (so->nfilters > 0)
 		{
 			/* rows of other keys cost a check, not a score */
@@ -271,8 +276,9 @@ ScorePageLut16(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTo
  * entries, no 8-bit rounding (slow; to measure what 8 bits cost).
  */
 static void
-ScorePageFloatLut(ScoreahScanOpaque so, Page page, int leaf, double base, ScoreahTopN *top)
+ScorePageFloatLut(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, ScoreahTopN *top)
 {
+	Page		page = chain->page;
 	ScoreahLayout layout = &so->cache->layout;
 	Size		gsize = layout->gsize;
 	int			nblocks = so->cache->meta.nblocks;
@@ -286,6 +292,7 @@ ScorePageFloatLut(ScoreahScanOpaque so, Page page, int leaf, double base, Scorea
 		const uint8 *codes = ScoreahGroupCodes(layout, group);
 		uint32		keep = PG_UINT32_MAX;
 
+		ScoreahCheckCodeGroup(chain->index, gh, g, chain->blkno, layout);
 		if (gh->nlive == 0)
 			continue;
 		if (so->nfilters > 0)
@@ -310,8 +317,9 @@ ScorePageFloatLut(ScoreahScanOpaque so, Page page, int leaf, double base, Scorea
  * after the page is released.  Returns how many.
  */
 static int
-CollectPageRows(ScoreahScanOpaque so, Page page, int leaf, ScoreahCandidate *rows)
+CollectPageRows(ScoreahScanOpaque so, ScoreahChain chain, int leaf, ScoreahCandidate *rows)
 {
+	Page		page = chain->page;
 	ScoreahLayout layout = &so->cache->layout;
 	Size		gsize = layout->gsize;
 	int			ngroups = ScoreahPageGetNGroups(page, gsize);
@@ -324,6 +332,7 @@ CollectPageRows(ScoreahScanOpaque so, Page page, int leaf, ScoreahCandidate *row
 		ItemPointer tids = ScoreahGroupTids(layout, group);
 		uint32		keep = PG_UINT32_MAX;
 
+		ScoreahCheckCodeGroup(chain->index, gh, g, chain->blkno, layout);
 		if (so->nfilters > 0)
 		{
 			keep = ScoreahKeyMatchGroup(so->filters, so->nfilters, layout, group);
@@ -377,7 +386,8 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 
 	/* the chain's next page loads while this one is scored */
 	ScoreahChainBegin(&chain, scan->indexRelation, entry->codeHead, SCOREAH_PAGE_CODES,
-					  (uint32) leaf, BUFFER_LOCK_SHARE, SCOREAH_CHAIN_READAHEAD);
+					  (uint32) leaf, BUFFER_LOCK_SHARE,
+					  SCOREAH_CHAIN_READAHEAD | SCOREAH_CHAIN_CHECK_EACH);
 	chain.hints = so->cache;
 	chain.groups = &so->cache->layout;
 	chain.ahead = headbuf;
@@ -389,14 +399,14 @@ ScanLeaf(IndexScanDesc scan, int leaf, ScoreahLeaf entry, Buffer headbuf,
 		if (!brute)
 		{
 			if (so->floatLut)
-				ScorePageFloatLut(so, chain.page, leaf, base, top);
+				ScorePageFloatLut(so, &chain, leaf, base, top);
 			else
-				ScorePageLut16(so, chain.page, leaf, base, top);
+				ScorePageLut16(so, &chain, leaf, base, top);
 			continue;
 		}
 
 		/* brute force: exact distances from the stored vectors */
-		nrows = CollectPageRows(so, chain.page, leaf, rows);
+		nrows = CollectPageRows(so, &chain, leaf, rows);
 		ScoreahChainRelease(&chain);
 		for (int i = 0; i < nrows; i++)
 		{

@@ -561,6 +561,9 @@ typedef enum ScoreahChainStop
 #define SCOREAH_CHAIN_STRICT		0x01	/* a foreign page is corruption */
 #define SCOREAH_CHAIN_READAHEAD		0x02	/* pin and prefetch the next page */
 #define SCOREAH_CHAIN_VACUUM_DELAY	0x04	/* vacuum_delay_point between pages */
+#define SCOREAH_CHAIN_CHECK_EACH	0x08	/* the walker checks each group
+											 * itself before reading it
+											 * (ScoreahCheckCodeGroup) */
 
 typedef struct ScoreahChainData
 {
@@ -573,7 +576,9 @@ typedef struct ScoreahChainData
 	BufferAccessStrategy strategy;	/* VACUUM's ring, or NULL */
 	ScoreahCache hints;			/* recent-buffer hints, or NULL */
 	ScoreahLayout groups;		/* code pages: check their groups against
-								 * this layout (ScoreahCheckCodeGroups), or
+								 * this layout (ScoreahCheckCodeGroups, or
+								 * the walker with CHECK_EACH) and prefetch
+								 * a page pinned ahead's first group; or
 								 * NULL */
 	struct Bitmapset **seen;	/* checks: blocks met on any chain */
 	BlockNumber nblocks;		/* checks: blocks of the relation, or 0 */
@@ -874,6 +879,24 @@ extern bool ScoreahSharedVectorPageOf(Page page, uint32 leaf);
 extern void ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind);
 extern void ScoreahCheckCodeGroups(Relation index, Page page, BlockNumber blkno,
 								   ScoreahLayout layout);
+extern void ScoreahDamagedGroup(Relation index, const ScoreahGroupHeaderData *gh, int g,
+								BlockNumber blkno, ScoreahLayout layout) pg_attribute_noreturn();
+
+/*
+ * One group of ScoreahCheckCodeGroups, for a walker that reads the groups
+ * of a page one at a time (SCOREAH_CHAIN_CHECK_EACH): a scan checks each
+ * group as it reaches it, once its lines have been prefetched, instead of
+ * reading every group's header when the page is locked (3.6% of a GloVe
+ * head query's time waited on those headers).
+ */
+static inline void
+ScoreahCheckCodeGroup(Relation index, const ScoreahGroupHeaderData *gh, int g,
+					  BlockNumber blkno, ScoreahLayout layout)
+{
+	if (unlikely(gh->nitems > SCOREAH_GROUP_ROWS || gh->nlive > gh->nitems ||
+				 gh->nvblk > layout->maxVblk))
+		ScoreahDamagedGroup(index, gh, g, blkno, layout);
+}
 extern void ScoreahValidateMeta(Relation index, ScoreahMetaPage meta);
 extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
 extern Buffer ScoreahLockMeta(Relation index, int mode);
