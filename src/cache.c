@@ -405,10 +405,10 @@ ScoreahPrefetchHinted(ScoreahCache cache, BlockNumber blkno, Size from, Size len
  * and bytes [from, from + len) of it into the CPU cache, so their memory
  * latency overlaps the work on the page before it.  Only the bytes about
  * to be read at random: re-ranking reads one or two vectors of a page.
- * Code pages pass their first group (ScoreahGroupPrefetchBytes): the scan
- * prefetches each next group as it goes; the 128 prefetches of a whole
- * page at once (more lines than a core has in flight) made a GloVe head
- * query 3% slower.
+ * Code pages pass their first group's header and TIDs, or the whole group
+ * for a leaf's first page (scoreah.h, before ScoreahGroupPrefetchBytes):
+ * the 128 prefetches of a whole page at once (more lines than a core has
+ * in flight) made a GloVe head query 3% slower.
  */
 Buffer
 ScoreahPinAhead(Relation index, ScoreahCache cache, BlockNumber blkno, Size from, Size len)

@@ -256,7 +256,8 @@ PassLeaf(Relation index, ScoreahModel model, ScoreahLayout layout, const Scoreah
 			uint32	   *sums = lut->sums;
 
 			scoreah_lut16_scan(ScoreahGroupCodes(layout, group), lut->qlut, model->nblocks, sums,
-							   PG_UINT32_MAX);
+							   PG_UINT32_MAX,
+							   g + 1 < ngroups ? ScoreahGroupCodes(layout, group + layout->gsize) : NULL);
 			for (int i = 0; i < gh->nitems; i++)
 			{
 				double		score = base + sums[i] / lut->scale;

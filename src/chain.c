@@ -312,7 +312,7 @@ ScoreahChainNext(ScoreahChain chain)
 		(chain->nblocks == 0 || chain->next < chain->nblocks))
 		chain->ahead = ScoreahPinAhead(chain->index, chain->hints, chain->next,
 									   chain->groups ? SCOREAH_FIRST_GROUP_OFFSET : 0,
-									   chain->groups ? ScoreahGroupPrefetchBytes(chain->groups) : 0);
+									   chain->groups ? chain->groups->codesOffset : 0);
 	return true;
 }
 

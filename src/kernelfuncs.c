@@ -181,8 +181,10 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 			{
 				if ((g & 1023) == 0)
 					CHECK_FOR_INTERRUPTS();
+				/* the next group prefetched as a scan does */
 				impls[k]->scan(codes + (Size) g * nblocks * 16, qlut, nblocks, out,
-							   PG_UINT32_MAX);
+							   PG_UINT32_MAX,
+							   codes + (Size) ((g + 1) % ngroups) * nblocks * 16);
 				sink += out[g & 31];
 			}
 		INSTR_TIME_SET_CURRENT(end);

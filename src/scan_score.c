@@ -205,6 +205,7 @@ ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, 
 	int			ngroups = ScoreahPageGetNGroups(page, gsize);
 	uint32		sumLimit = PG_UINT32_MAX;
 	double		limitOf = get_float8_nan();	/* the threshold sumLimit is of */
+	const uint8 *next;
 
 	for (int g = 0; g < ngroups; g++)
 	{
@@ -250,16 +251,27 @@ ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, 
 		 * branches mispredict); then only those rows.
 		 */
 		so->rowsScored += gh->nitems;
+
+		/*
+		 * The next group loads while this one is scored: its header and
+		 * TIDs now, its codes line by line from the kernel.  After a page's
+		 * last group, the first of the page pinned ahead (its header is on
+		 * its way: ScoreahPinAhead).
+		 */
 		if (g + 1 < ngroups)
 		{
-			/* the next group's lines load while this one is scored */
-			const char *next = group + gsize;
+			const char *ng = group + gsize;
 
-			for (Size off = 0; off < ScoreahGroupPrefetchBytes(layout); off += 64)
-				__builtin_prefetch(next + off);
+			for (Size off = 0; off < layout->codesOffset; off += 64)
+				__builtin_prefetch(ng + off);
+			next = ScoreahGroupCodes(layout, ng);
 		}
+		else if (BufferIsValid(chain->ahead))
+			next = ScoreahGroupCodes(layout, PageGetContents(BufferGetPage(chain->ahead)));
+		else
+			next = NULL;
 		pass = so->lut16(ScoreahGroupCodes(layout, group), so->lut.qlut, nblocks, sums,
-						 sumLimit) & keep;
+						 sumLimit, next) & keep;
 		while (pass != 0)
 		{
 			int			i = pg_rightmost_one_pos32(pass);

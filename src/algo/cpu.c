@@ -294,7 +294,8 @@ time_lut16(int nblocks, uint32 seed)
 			for (int r = 0; r < reps; r++)
 				for (int g = 0; g < CHOICE_GROUPS; g++)
 					impls[k]->scan(codes + (Size) g * nblocks * 16, qlut, nblocks, sums,
-								   PG_UINT32_MAX);
+								   PG_UINT32_MAX,
+								   codes + (Size) ((g + 1) % CHOICE_GROUPS) * nblocks * 16);
 			times[k][Max(round, 0)] = Max(now_ns() - t0, 1.0);
 		}
 		if (round < 0)

@@ -48,7 +48,16 @@ scoreah_lut16_mask_scalar(const uint32 *out, uint32 limit)
 }
 
 extern uint32 scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut,
-										int nblocks, uint32 *out, uint32 limit);
+										int nblocks, uint32 *out, uint32 limit, const uint8 *next);
+/*
+ * The line a SIMD kernel prefetches next to codes it reads at offset off:
+ * the same offset of the next group, or of this group's own codes (already
+ * in cache: no branch per step) when there is none.
+ */
+#define LUT16_PREFETCH_BASE(next, codes)	((next) ? (next) : (codes))
+/* the last line of the next group's codes, which the strided prefetches may miss */
+#define LUT16_PREFETCH_TAIL(pf, nblocks)	__builtin_prefetch((pf) + (nblocks) * 16 - 1)
+
 /* The sums of one block, added to out (the kernels' tails use it) */
 extern void scoreah_lut16_add_block(const uint8 *codes, const uint8 *qlut,
 									uint32 *out);
@@ -80,18 +89,18 @@ scoreah_lut16_admit_avx2(const uint32 *out, uint32 limit)
 }
 
 extern uint32 scoreah_lut16_scan_ssse3(const uint8 *codes, const uint8 *qlut,
-									   int nblocks, uint32 *out, uint32 limit);
+									   int nblocks, uint32 *out, uint32 limit, const uint8 *next);
 extern uint32 scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut,
-									  int nblocks, uint32 *out, uint32 limit);
+									  int nblocks, uint32 *out, uint32 limit, const uint8 *next);
 extern uint32 scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut,
-										int nblocks, uint32 *out, uint32 limit);
+										int nblocks, uint32 *out, uint32 limit, const uint8 *next);
 extern const ScoreahFloatKernels scoreah_float_kernels_avx2;
 extern const ScoreahExactKernels scoreah_exact_kernels_avx2;
 #endif
 
 #ifdef SCOREAH_NEON
 extern uint32 scoreah_lut16_scan_neon(const uint8 *codes, const uint8 *qlut,
-									  int nblocks, uint32 *out, uint32 limit);
+									  int nblocks, uint32 *out, uint32 limit, const uint8 *next);
 #endif
 
 #endif							/* SCOREAH_KERNELS_H */

@@ -61,8 +61,9 @@ do { \
 __attribute__((target("avx2")))
 uint32
 scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out,
-						uint32 limit)
+						uint32 limit, const uint8 *next)
 {
+	const uint8 *pf = LUT16_PREFETCH_BASE(next, codes);
 	const __m256i mask = _mm256_set1_epi8(0x0F);
 	const __m256i odd = _mm256_set1_epi16(0x0100);	/* bytes 0, 1: the odd byte */
 	int			npairs = nblocks / 2;
@@ -81,6 +82,7 @@ scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint
 
 		for (; p + 2 <= p1; p += 2)
 		{
+			__builtin_prefetch(pf + p * 32);	/* a line a turn */
 			LUT16_PAIR(codes + p * 32, qlut + p * 32);
 			LUT16_PAIR(codes + p * 32 + 32, qlut + p * 32 + 32);
 		}
@@ -102,6 +104,7 @@ scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint
 		FoldRows8(out + 16, _mm256_unpacklo_epi16(even, acc3), p0 > 0);
 		FoldRows8(out + 24, _mm256_unpackhi_epi16(even, acc3), p0 > 0);
 	}
+	LUT16_PREFETCH_TAIL(pf, nblocks);
 	if (nblocks & 1)
 		scoreah_lut16_add_block(codes + (nblocks - 1) * 16, qlut + (nblocks - 1) * 16, out);
 	return scoreah_lut16_admit_avx2(out, limit);

@@ -34,8 +34,9 @@ AddRows8(uint32 *out, __m128i sums16)
 __attribute__((target("avx512bw,avx2")))
 uint32
 scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out,
-						  uint32 limit)
+						  uint32 limit, const uint8 *next)
 {
+	const uint8 *pf = LUT16_PREFETCH_BASE(next, codes);
 	const __m512i mask = _mm512_set1_epi8(0x0F);
 	int			nquads = nblocks / 4;
 	int			b = nquads * 4;
@@ -58,6 +59,8 @@ scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, ui
 			__m512i		t = _mm512_loadu_si512((const void *) (qlut + p * 64));
 			__m512i		lo = _mm512_shuffle_epi8(t, _mm512_and_si512(c, mask));
 			__m512i		hi = _mm512_shuffle_epi8(t, _mm512_and_si512(_mm512_srli_epi16(c, 4), mask));
+
+			__builtin_prefetch(pf + p * 64);	/* a line a step */
 
 			/* whole 16-bit words (wrapping), and the odd rows' bytes alone */
 			lo16 = _mm512_add_epi16(lo16, lo);
@@ -92,6 +95,8 @@ scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, ui
 			_mm256_storeu_si256((__m256i *) (out + 8 * i), r);
 		}
 	}
+
+	LUT16_PREFETCH_TAIL(pf, nblocks);
 
 	/* two blocks left: one 256-bit step, as the AVX2 kernel takes them */
 	if (nblocks - b >= 2)

@@ -17,8 +17,9 @@
 
 uint32
 scoreah_lut16_scan_neon(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out,
-						uint32 limit)
+						uint32 limit, const uint8 *next)
 {
+	const uint8 *pf = LUT16_PREFETCH_BASE(next, codes);
 	const uint32x4_t lim = vdupq_n_u32(limit);
 	const uint32x4_t bits = {1, 2, 4, 8};
 	uint32		below = 0;
@@ -41,6 +42,9 @@ scoreah_lut16_scan_neon(const uint8 *codes, const uint8 *qlut, int nblocks, uint
 			uint8x16_t	lo = vqtbl1q_u8(t, vandq_u8(c, mask));
 			uint8x16_t	hi = vqtbl1q_u8(t, vshrq_n_u8(c, 4));
 
+			if ((b & 3) == 0)
+				__builtin_prefetch(pf + b * 16);	/* a line every 4 blocks */
+
 			acc0 = vaddw_u8(acc0, vget_low_u8(lo));
 			acc1 = vaddw_high_u8(acc1, lo);
 			acc2 = vaddw_u8(acc2, vget_low_u8(hi));
@@ -53,6 +57,8 @@ scoreah_lut16_scan_neon(const uint8 *codes, const uint8 *qlut, int nblocks, uint
 		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
 			out[i] += sums[i];
 	}
+
+	LUT16_PREFETCH_TAIL(pf, nblocks);
 
 	/* the admission mask, four sums a step (NEON compares unsigned) */
 	for (int i = 0; i < SCOREAH_GROUP_ROWS; i += 4)

@@ -27,8 +27,9 @@ scoreah_lut16_add_block(const uint8 *codes, const uint8 *qlut, uint32 *out)
 
 uint32
 scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut, int nblocks,
-						  uint32 *out, uint32 limit)
+						  uint32 *out, uint32 limit, const uint8 *next)
 {
+	/* next is not prefetched: this kernel is compute-bound, 10x the SIMD ones */
 	memset(out, 0, sizeof(uint32) * SCOREAH_GROUP_ROWS);
 	for (int b = 0; b < nblocks; b++)
 		scoreah_lut16_add_block(codes + b * 16, qlut + b * SCOREAH_CENTERS, out);

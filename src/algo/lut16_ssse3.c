@@ -17,8 +17,9 @@
 __attribute__((target("ssse3")))
 uint32
 scoreah_lut16_scan_ssse3(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out,
-						 uint32 limit)
+						 uint32 limit, const uint8 *next)
 {
+	const uint8 *pf = LUT16_PREFETCH_BASE(next, codes);
 	const __m128i lim = _mm_set1_epi32(scoreah_lut16_limit(limit));
 	uint32		above = 0;
 	const __m128i mask = _mm_set1_epi8(0x0F);
@@ -40,6 +41,9 @@ scoreah_lut16_scan_ssse3(const uint8 *codes, const uint8 *qlut, int nblocks, uin
 			__m128i		lo = _mm_shuffle_epi8(t, _mm_and_si128(c, mask));
 			__m128i		hi = _mm_shuffle_epi8(t, _mm_and_si128(_mm_srli_epi16(c, 4), mask));
 
+			if ((b & 3) == 0)
+				__builtin_prefetch(pf + b * 16);	/* a line every 4 blocks */
+
 			acc[0] = _mm_add_epi16(acc[0], _mm_unpacklo_epi8(lo, zero));
 			acc[1] = _mm_add_epi16(acc[1], _mm_unpackhi_epi8(lo, zero));
 			acc[2] = _mm_add_epi16(acc[2], _mm_unpacklo_epi8(hi, zero));
@@ -50,6 +54,8 @@ scoreah_lut16_scan_ssse3(const uint8 *codes, const uint8 *qlut, int nblocks, uin
 		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
 			out[i] += sums[i];
 	}
+
+	LUT16_PREFETCH_TAIL(pf, nblocks);
 
 	/* the admission mask, four sums a step */
 	for (int i = 0; i < SCOREAH_GROUP_ROWS; i += 4)

@@ -140,9 +140,18 @@ typedef struct ScoreahExactKernels
  * the rows whose sum is at most limit as a bit mask (bit i for row i), the
  * scan's admission test, computed by the kernel while its sums are at hand
  * (PG_UINT32_MAX admits every row).
+ *
+ * next: the codes of the group to be scored after this one (nblocks * 16
+ * bytes, only prefetched, never read), or NULL.  The SIMD kernels prefetch
+ * a line of it for each line of codes they read, so that the next group's
+ * codes arrive while this group is scored: index pages lie anywhere in
+ * shared memory, and the hardware prefetcher finds each new page's stream
+ * late (a GloVe group waited on its codes for over half of the kernel's
+ * time in a query, a 784-dimension group, one a page, longer still).
  */
 typedef uint32 (*ScoreahLut16Kernel) (const uint8 *codes, const uint8 *qlut,
-									  int nblocks, uint32 *out, uint32 limit);
+									  int nblocks, uint32 *out, uint32 limit,
+									  const uint8 *next);
 
 typedef struct ScoreahLut16Impl
 {

@@ -45,13 +45,15 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 		uint32		wantMask;
 
 		SCOREAH_CHECK_INTERRUPTS();
-		scoreah_lut16_scalar.scan(c, qlut, nblocks, want, PG_UINT32_MAX);
+		scoreah_lut16_scalar.scan(c, qlut, nblocks, want, PG_UINT32_MAX, NULL);
 		/* an admission limit at one of the sums: some rows in, a tie, some out */
 		limit = want[g % SCOREAH_GROUP_ROWS];
 		wantMask = scoreah_lut16_mask_scalar(want, limit);
 		for (int k = 0; k < nimpl; k++)
 		{
-			uint32		gotMask = impls[k]->scan(c, qlut, nblocks, got, limit);
+			/* the next group prefetched as a scan does (it changes nothing) */
+			uint32		gotMask = impls[k]->scan(c, qlut, nblocks, got, limit,
+												 g + 1 < ngroups ? c + nblocks * 16 : NULL);
 
 			if (memcmp(want, got, sizeof(want)) != 0 || gotMask != wantMask)
 			{

@@ -305,7 +305,7 @@ test_lut16_matches_definition(void)
 			codes[row][b] = (uint8) scoreah_random_below(&r, 16);
 		scoreah_pack_codes(group, row, codes[row], nblocks);
 	}
-	CHECK(scoreah_lut16_scan(group, qlut, nblocks, sums, PG_UINT32_MAX) == PG_UINT32_MAX,
+	CHECK(scoreah_lut16_scan(group, qlut, nblocks, sums, PG_UINT32_MAX, NULL) == PG_UINT32_MAX,
 		  "a limit of UINT32_MAX left rows out");
 	for (int row = 0; row < 32; row++)
 	{
@@ -358,13 +358,13 @@ test_lut16_no_overflow(void)
 	memset(qlut, 255, nblocks * 16);
 	for (int k = 0; k < nimpl; k++)
 	{
-		uint32		mask = impls[k]->scan(codes, qlut, nblocks, out, 255u * nblocks - 1);
+		uint32		mask = impls[k]->scan(codes, qlut, nblocks, out, 255u * nblocks - 1, NULL);
 
 		for (int row = 0; row < 32; row++)
 			CHECK(out[row] == 255u * nblocks, "%s row %d: %u, expected %u", impls[k]->name,
 				  row, out[row], 255u * nblocks);
 		CHECK(mask == 0, "%s: largest sums under a limit one below them: %08x", impls[k]->name, mask);
-		mask = impls[k]->scan(codes, qlut, nblocks, out, 255u * nblocks);
+		mask = impls[k]->scan(codes, qlut, nblocks, out, 255u * nblocks, qlut);
 		CHECK(mask == PG_UINT32_MAX, "%s: largest sums at their own limit: %08x", impls[k]->name, mask);
 	}
 	free(codes);
@@ -401,7 +401,7 @@ test_lut16_below(void)
 			/* small entries too, so that many rows tie */
 			qlut[i] = (uint8) scoreah_random_below(&r, trial % 3 == 0 ? 4 : 256);
 		}
-		scoreah_lut16_scalar.scan(codes, qlut, nblocks, sums, PG_UINT32_MAX);
+		scoreah_lut16_scalar.scan(codes, qlut, nblocks, sums, PG_UINT32_MAX, NULL);
 		if (trial < 3 * (int) lengthof(edges))
 			limit = edges[trial % lengthof(edges)];
 		else if (trial % 2 == 0)
@@ -410,7 +410,9 @@ test_lut16_below(void)
 			limit = (uint32) scoreah_random_below(&r, 256u * nblocks);
 		for (int k = 0; k < nimpl; k++)
 		{
-			uint32		got = impls[k]->scan(codes, qlut, nblocks, sums, limit);
+			/* half the trials with a next group to prefetch (the table's bytes) */
+			uint32		got = impls[k]->scan(codes, qlut, nblocks, sums, limit,
+											 trial % 2 ? qlut : NULL);
 			uint32		want = 0;
 
 			for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
