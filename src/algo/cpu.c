@@ -163,6 +163,7 @@ ScoreahFloatKernel scoreah_l2sq;
 ScoreahDotManyKernel scoreah_dot_many;
 ScoreahDotCrossKernel scoreah_dot_cross;
 ScoreahDotManyI8Kernel scoreah_dot_many_i8;
+ScoreahLutEntriesKernel scoreah_lut_entries;
 ScoreahLut16Kernel scoreah_lut16_scan;
 const ScoreahExactKernels *scoreah_exact_kernels;
 
@@ -193,6 +194,7 @@ scoreah_init_kernels(bool forceScalar)
 	scoreah_dot_many = f->dot_many;
 	scoreah_dot_cross = f->dot_cross;
 	scoreah_dot_many_i8 = f->dot_many_i8;
+	scoreah_lut_entries = f->lut_entries;
 	float_name = f->name;
 	scoreah_exact_kernels = forceScalar ? esets[0] : esets[ne - 1];
 	scoreah_lut16_scan = l->scan;

@@ -2,11 +2,13 @@
  *
  * float.c
  *	  Float kernels for training, routing and lookup tables: dot product,
- *	  squared L2 and the dot products of one vector with many, portable
- *	  and AVX2+FMA.
+ *	  squared L2, the dot products of one vector with many, and a lookup
+ *	  table's block from transposed codebooks; portable and AVX2+FMA.
  *
  * These may round differently from one another (only the exact kernels of
- * exact.c must agree to the bit); selftest.c checks them to rounding.
+ * exact.c must agree to the bit; of these, lut_entries does too, so that a
+ * query's table does not depend on the CPU); selftest.c checks them to
+ * rounding, lut_entries to the bit.
  * The AVX2 versions are compiled with a function-level target attribute
  * and called only on CPUs that have AVX2 and FMA (cpu.c).
  *
@@ -157,8 +159,102 @@ dot_many_i8_scalar(const float *x, const int8 *m, int k, int dim, float *out)
 	}
 }
 
+/*
+ * A lookup table's 16 entries for each of nblocks consecutive blocks of
+ * width w, from their transposed codebooks (cbT: w x 16 a block, blocks
+ * one after the other), for lut.c: squared L2 distances from r = q - c (c
+ * may be NULL: r = q), or negative inner products with q; q and c start
+ * at the first block's dimensions, out at its entries.  All 16 centers a
+ * step (SSE2 on x86-64, which every such CPU has), each entry summed over
+ * the block's dimensions in order from 0 as lut.c's per-center loops sum
+ * it, so where those inline the table is the same to the bit; the AVX2
+ * version below gives the same bits too (a multiply and an add, never
+ * fused).  Several blocks a call: one call a block through the kernel
+ * pointer cost as much as the arithmetic.
+ */
+static void
+lut_entries_scalar(const float *q, const float *c, const float *cbT, int w, int nblocks,
+				   bool l2, float *out)
+{
+	for (int b = 0; b < nblocks; b++)
+	{
+		const float *qb = q + (Size) b * w;
+		const float *cbTb = cbT + (Size) b * w * SCOREAH_CENTERS;
+		float	   *o = out + (Size) b * SCOREAH_CENTERS;
+#ifdef SCOREAH_X86
+		__m128		a0 = _mm_setzero_ps(),
+					a1 = _mm_setzero_ps(),
+					a2 = _mm_setzero_ps(),
+					a3 = _mm_setzero_ps();
+
+		for (int d = 0; d < w; d++)
+		{
+			const float *t = cbTb + d * SCOREAH_CENTERS;
+			__m128		x = _mm_set1_ps(c ? qb[d] - c[(Size) b * w + d] : qb[d]);
+
+			if (l2)
+			{
+				__m128		e0 = _mm_sub_ps(x, _mm_loadu_ps(t));
+				__m128		e1 = _mm_sub_ps(x, _mm_loadu_ps(t + 4));
+				__m128		e2 = _mm_sub_ps(x, _mm_loadu_ps(t + 8));
+				__m128		e3 = _mm_sub_ps(x, _mm_loadu_ps(t + 12));
+
+				a0 = _mm_add_ps(a0, _mm_mul_ps(e0, e0));
+				a1 = _mm_add_ps(a1, _mm_mul_ps(e1, e1));
+				a2 = _mm_add_ps(a2, _mm_mul_ps(e2, e2));
+				a3 = _mm_add_ps(a3, _mm_mul_ps(e3, e3));
+			}
+			else
+			{
+				a0 = _mm_add_ps(a0, _mm_mul_ps(x, _mm_loadu_ps(t)));
+				a1 = _mm_add_ps(a1, _mm_mul_ps(x, _mm_loadu_ps(t + 4)));
+				a2 = _mm_add_ps(a2, _mm_mul_ps(x, _mm_loadu_ps(t + 8)));
+				a3 = _mm_add_ps(a3, _mm_mul_ps(x, _mm_loadu_ps(t + 12)));
+			}
+		}
+		if (!l2)
+		{
+			/* negate by the sign bit, as -s does (0 - s would turn -0 into +0) */
+			const __m128 sign = _mm_set1_ps(-0.0f);
+
+			a0 = _mm_xor_ps(a0, sign);
+			a1 = _mm_xor_ps(a1, sign);
+			a2 = _mm_xor_ps(a2, sign);
+			a3 = _mm_xor_ps(a3, sign);
+		}
+		_mm_storeu_ps(o, a0);
+		_mm_storeu_ps(o + 4, a1);
+		_mm_storeu_ps(o + 8, a2);
+		_mm_storeu_ps(o + 12, a3);
+#else
+		float		acc[SCOREAH_CENTERS] = {0};
+
+		for (int d = 0; d < w; d++)
+		{
+			const float *t = cbTb + d * SCOREAH_CENTERS;
+			float		x = c ? qb[d] - c[(Size) b * w + d] : qb[d];
+
+			for (int j = 0; j < SCOREAH_CENTERS; j++)
+			{
+				if (l2)
+				{
+					float		e = x - t[j];
+
+					acc[j] += e * e;
+				}
+				else
+					acc[j] += x * t[j];
+			}
+		}
+		for (int j = 0; j < SCOREAH_CENTERS; j++)
+			o[j] = l2 ? acc[j] : -acc[j];
+#endif
+	}
+}
+
 const ScoreahFloatKernels scoreah_float_kernels_scalar = {
-	"scalar", dot_scalar, l2sq_scalar, dot_many_scalar, dot_cross_scalar, dot_many_i8_scalar
+	"scalar", dot_scalar, l2sq_scalar, dot_many_scalar, dot_cross_scalar, dot_many_i8_scalar,
+	lut_entries_scalar
 };
 
 #ifdef SCOREAH_X86
@@ -455,7 +551,114 @@ dot_many_i8_avx2(const float *x, const int8 *m, int k, int dim, float *out)
 	}
 }
 
+/*
+ * lut_entries_scalar with 8 centers a register and two blocks a step (two
+ * independent chains of additions: one block's w additions in a row wait
+ * on each other): the same operations on each entry in the same order,
+ * so the same bits.  Compiled for AVX2 without FMA, so that the compiler
+ * cannot fuse a multiply and the add after it (a fused one rounds once,
+ * and the table would depend on the CPU).  Tables built per leaf (L2 on
+ * residuals) are a tenth of a 784-dimension query.
+ */
+#define LUT_TARGET __attribute__((target("avx2")))
+
+/* the residual's (or query's) value at dimension i, broadcast */
+#define LUT_X(i) _mm256_set1_ps(c ? q[i] - c[i] : q[i])
+
+LUT_TARGET
+static inline void
+lut_store2(float *o, __m256 a0, __m256 a1, bool l2)
+{
+	if (!l2)
+	{
+		/* negate by the sign bit, as -s does (0 - s would turn -0 into +0) */
+		const __m256 sign = _mm256_set1_ps(-0.0f);
+
+		a0 = _mm256_xor_ps(a0, sign);
+		a1 = _mm256_xor_ps(a1, sign);
+	}
+	_mm256_storeu_ps(o, a0);
+	_mm256_storeu_ps(o + 8, a1);
+}
+
+LUT_TARGET
+static void
+lut_entries_avx2(const float *q, const float *c, const float *cbT, int w, int nblocks,
+				 bool l2, float *out)
+{
+	Size		bw = (Size) w * SCOREAH_CENTERS;	/* floats of a block's codebook */
+	int			b = 0;
+
+	for (; b + 2 <= nblocks; b += 2)
+	{
+		const float *t = cbT + (Size) b * bw;
+		Size		i = (Size) b * w;
+		__m256		a0 = _mm256_setzero_ps(),
+					a1 = _mm256_setzero_ps(),
+					b0 = _mm256_setzero_ps(),
+					b1 = _mm256_setzero_ps();
+
+		if (l2)
+			for (int d = 0; d < w; d++, t += SCOREAH_CENTERS, i++)
+			{
+				__m256		x = LUT_X(i);
+				__m256		y = LUT_X(i + w);
+				__m256		e0 = _mm256_sub_ps(x, _mm256_loadu_ps(t));
+				__m256		e1 = _mm256_sub_ps(x, _mm256_loadu_ps(t + 8));
+				__m256		f0 = _mm256_sub_ps(y, _mm256_loadu_ps(t + bw));
+				__m256		f1 = _mm256_sub_ps(y, _mm256_loadu_ps(t + bw + 8));
+
+				a0 = _mm256_add_ps(a0, _mm256_mul_ps(e0, e0));
+				a1 = _mm256_add_ps(a1, _mm256_mul_ps(e1, e1));
+				b0 = _mm256_add_ps(b0, _mm256_mul_ps(f0, f0));
+				b1 = _mm256_add_ps(b1, _mm256_mul_ps(f1, f1));
+			}
+		else
+			for (int d = 0; d < w; d++, t += SCOREAH_CENTERS, i++)
+			{
+				__m256		x = LUT_X(i);
+				__m256		y = LUT_X(i + w);
+
+				a0 = _mm256_add_ps(a0, _mm256_mul_ps(x, _mm256_loadu_ps(t)));
+				a1 = _mm256_add_ps(a1, _mm256_mul_ps(x, _mm256_loadu_ps(t + 8)));
+				b0 = _mm256_add_ps(b0, _mm256_mul_ps(y, _mm256_loadu_ps(t + bw)));
+				b1 = _mm256_add_ps(b1, _mm256_mul_ps(y, _mm256_loadu_ps(t + bw + 8)));
+			}
+		lut_store2(out + (Size) b * SCOREAH_CENTERS, a0, a1, l2);
+		lut_store2(out + (Size) (b + 1) * SCOREAH_CENTERS, b0, b1, l2);
+	}
+	if (b < nblocks)
+	{
+		const float *t = cbT + (Size) b * bw;
+		Size		i = (Size) b * w;
+		__m256		a0 = _mm256_setzero_ps(),
+					a1 = _mm256_setzero_ps();
+
+		for (int d = 0; d < w; d++, t += SCOREAH_CENTERS, i++)
+		{
+			__m256		x = LUT_X(i);
+
+			if (l2)
+			{
+				__m256		e0 = _mm256_sub_ps(x, _mm256_loadu_ps(t));
+				__m256		e1 = _mm256_sub_ps(x, _mm256_loadu_ps(t + 8));
+
+				a0 = _mm256_add_ps(a0, _mm256_mul_ps(e0, e0));
+				a1 = _mm256_add_ps(a1, _mm256_mul_ps(e1, e1));
+			}
+			else
+			{
+				a0 = _mm256_add_ps(a0, _mm256_mul_ps(x, _mm256_loadu_ps(t)));
+				a1 = _mm256_add_ps(a1, _mm256_mul_ps(x, _mm256_loadu_ps(t + 8)));
+			}
+		}
+		lut_store2(out + (Size) b * SCOREAH_CENTERS, a0, a1, l2);
+	}
+}
+#undef LUT_X
+
 const ScoreahFloatKernels scoreah_float_kernels_avx2 = {
-	"avx2", dot_avx2, l2sq_avx2, dot_many_avx2, dot_cross_avx2, dot_many_i8_avx2
+	"avx2", dot_avx2, l2sq_avx2, dot_many_avx2, dot_cross_avx2, dot_many_i8_avx2,
+	lut_entries_avx2
 };
 #endif							/* SCOREAH_X86 */

@@ -103,6 +103,9 @@ typedef void (*ScoreahDotCrossKernel) (const float *x, int nx, const float *m, i
 									   int dim, float *out);
 typedef void (*ScoreahDotManyI8Kernel) (const float *x, const int8 *m, int k,
 										int dim, float *out);
+/* lookup table entries of nblocks blocks from transposed codebooks (lut.c) */
+typedef void (*ScoreahLutEntriesKernel) (const float *q, const float *c, const float *cbT,
+										 int w, int nblocks, bool l2, float *out);
 
 typedef struct ScoreahFloatKernels
 {
@@ -114,6 +117,7 @@ typedef struct ScoreahFloatKernels
 										 * out[i * k + j] */
 	ScoreahDotManyI8Kernel dot_many_i8; /* dot_many with m in int8 (routing
 										 * by quantized centroids) */
+	ScoreahLutEntriesKernel lut_entries;	/* the same bits in every set */
 } ScoreahFloatKernels;
 
 /*
@@ -176,6 +180,7 @@ extern ScoreahFloatKernel scoreah_l2sq;
 extern ScoreahDotManyKernel scoreah_dot_many;
 extern ScoreahDotCrossKernel scoreah_dot_cross;
 extern ScoreahDotManyI8Kernel scoreah_dot_many_i8;
+extern ScoreahLutEntriesKernel scoreah_lut_entries;
 extern ScoreahLut16Kernel scoreah_lut16_scan;
 extern const ScoreahExactKernels *scoreah_exact_kernels;
 

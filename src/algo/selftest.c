@@ -78,6 +78,8 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
  * bits.
  */
 #define SELFTEST_ROWS	5
+#define LUT_SELFTEST_MAX_WIDTH	11
+#define LUT_SELFTEST_BLOCKS		3	/* a pair of blocks and one more */
 
 int
 scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
@@ -158,6 +160,39 @@ scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 			}
 		}
 	}
+
+	/*
+	 * A lookup table's blocks from transposed codebooks, three at every
+	 * width up to 11, L2 from a residual or the whole vector and inner
+	 * products: the same bits in every set.
+	 */
+	for (int s = 0; s < nsets && mismatch[0] == '\0'; s++)
+		for (int w = 1; w <= LUT_SELFTEST_MAX_WIDTH && mismatch[0] == '\0'; w++)
+			for (int variant = 0; variant < 3; variant++)
+			{
+				float		q[LUT_SELFTEST_MAX_WIDTH * LUT_SELFTEST_BLOCKS],
+							c[LUT_SELFTEST_MAX_WIDTH * LUT_SELFTEST_BLOCKS],
+							cbT[LUT_SELFTEST_MAX_WIDTH * LUT_SELFTEST_BLOCKS * SCOREAH_CENTERS],
+							e1[LUT_SELFTEST_BLOCKS * SCOREAH_CENTERS],
+							e2[LUT_SELFTEST_BLOCKS * SCOREAH_CENTERS];
+
+				for (int d = 0; d < w * LUT_SELFTEST_BLOCKS; d++)
+				{
+					q[d] = (float) (scoreah_random_double(&rng) * 4 - 2);
+					c[d] = (float) (scoreah_random_double(&rng) * 2 - 1);
+				}
+				for (int i = 0; i < w * LUT_SELFTEST_BLOCKS * SCOREAH_CENTERS; i++)
+					cbT[i] = (float) (scoreah_random_double(&rng) * 6 - 3);
+				ref->lut_entries(q, variant == 0 ? c : NULL, cbT, w, LUT_SELFTEST_BLOCKS, variant < 2, e1);
+				sets[s]->lut_entries(q, variant == 0 ? c : NULL, cbT, w, LUT_SELFTEST_BLOCKS, variant < 2, e2);
+				if (memcmp(e1, e2, sizeof(e1)) != 0)
+				{
+					snprintf(mismatch, len, "float kernel %s: lookup table entries differ from scalar at width %d (%s)",
+							 sets[s]->name, w,
+							 variant == 0 ? "L2 residual" : variant == 1 ? "L2" : "inner product");
+					break;
+				}
+			}
 	scoreah_pfree(x);
 	scoreah_pfree(m);
 	scoreah_pfree(got);
