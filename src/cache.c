@@ -367,14 +367,6 @@ ScoreahReadBufferRecent(Relation index, ScoreahCache cache, BlockNumber blkno)
 	return buf;
 }
 
-/* Start pulling the lines of bytes [from, from + len) of page p into the CPU cache */
-static inline void
-PrefetchBytes(const char *p, Size from, Size len)
-{
-	for (Size off = from & ~(Size) 63; off < Min(from + len, (Size) BLCKSZ); off += 64)
-		__builtin_prefetch(p + off);
-}
-
 /*
  * Start pulling a block's buffer header and bytes [from, from + len) of
  * its page toward the CPU cache without pinning it, if the hints know
@@ -397,7 +389,7 @@ ScoreahPrefetchHinted(ScoreahCache cache, BlockNumber blkno, Size from, Size len
 	p = (const char *) BufferGetPage(hint->buf);
 	__builtin_prefetch(p);		/* the header and the special space: */
 	__builtin_prefetch(p + BLCKSZ - 1);	/* both are checked first */
-	PrefetchBytes(p, from, len);
+	ScoreahPrefetchBytes(p, from, len);
 }
 
 /*
@@ -422,6 +414,6 @@ ScoreahPinAhead(Relation index, ScoreahCache cache, BlockNumber blkno, Size from
 	p = (const char *) BufferGetPage(buf);
 	__builtin_prefetch(p);		/* the header and the special space: */
 	__builtin_prefetch(p + BLCKSZ - 1);	/* both are checked first */
-	PrefetchBytes(p, from, len);
+	ScoreahPrefetchBytes(p, from, len);
 	return buf;
 }

@@ -260,11 +260,8 @@ ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, 
 		 */
 		if (g + 1 < ngroups)
 		{
-			const char *ng = group + gsize;
-
-			for (Size off = 0; off < layout->codesOffset; off += 64)
-				__builtin_prefetch(ng + off);
-			next = ScoreahGroupCodes(layout, ng);
+			ScoreahPrefetchBytes(page, group + gsize - (char *) page, layout->codesOffset);
+			next = ScoreahGroupCodes(layout, group + gsize);
 		}
 		else if (BufferIsValid(chain->ahead))
 			next = ScoreahGroupCodes(layout, PageGetContents(BufferGetPage(chain->ahead)));

@@ -459,6 +459,14 @@ typedef struct ScoreahKeyFilter
 /* Where a code page's first group starts */
 #define SCOREAH_FIRST_GROUP_OFFSET	MAXALIGN(SizeOfPageHeaderData)
 
+/* Start pulling the lines of bytes [from, from + len) of page p into the CPU cache */
+static inline void
+ScoreahPrefetchBytes(const char *p, Size from, Size len)
+{
+	for (Size off = from & ~(Size) 63; off < Min(from + len, (Size) BLCKSZ); off += 64)
+		__builtin_prefetch(p + off);
+}
+
 #define ScoreahGroupIsInserted(gh, j)	(((gh)->inserted & ((uint32) 1 << (j))) != 0)
 #define ScoreahGroupKeys(l, g, k) \
 	((int64 *) ((char *) (g) + (l)->keysOffset + (Size) (k) * SCOREAH_GROUP_ROWS * sizeof(int64)))

@@ -627,35 +627,13 @@ lut_entries_avx2(const float *q, const float *c, const float *cbT, int w, int nb
 		lut_store2(out + (Size) b * SCOREAH_CENTERS, a0, a1, l2);
 		lut_store2(out + (Size) (b + 1) * SCOREAH_CENTERS, b0, b1, l2);
 	}
+	/* an odd block left: the portable kernel's step gives the same bits */
 	if (b < nblocks)
-	{
-		const float *t = cbT + (Size) b * bw;
-		Size		i = (Size) b * w;
-		__m256		a0 = _mm256_setzero_ps(),
-					a1 = _mm256_setzero_ps();
-
-		for (int d = 0; d < w; d++, t += SCOREAH_CENTERS, i++)
-		{
-			__m256		x = LUT_X(i);
-
-			if (l2)
-			{
-				__m256		e0 = _mm256_sub_ps(x, _mm256_loadu_ps(t));
-				__m256		e1 = _mm256_sub_ps(x, _mm256_loadu_ps(t + 8));
-
-				a0 = _mm256_add_ps(a0, _mm256_mul_ps(e0, e0));
-				a1 = _mm256_add_ps(a1, _mm256_mul_ps(e1, e1));
-			}
-			else
-			{
-				a0 = _mm256_add_ps(a0, _mm256_mul_ps(x, _mm256_loadu_ps(t)));
-				a1 = _mm256_add_ps(a1, _mm256_mul_ps(x, _mm256_loadu_ps(t + 8)));
-			}
-		}
-		lut_store2(out + (Size) b * SCOREAH_CENTERS, a0, a1, l2);
-	}
+		lut_entries_scalar(q + (Size) b * w, c ? c + (Size) b * w : NULL, cbT + (Size) b * bw,
+						   w, 1, l2, out + (Size) b * SCOREAH_CENTERS);
 }
 #undef LUT_X
+#undef LUT_TARGET
 
 const ScoreahFloatKernels scoreah_float_kernels_avx2 = {
 	"avx2", dot_avx2, l2sq_avx2, dot_many_avx2, dot_cross_avx2, dot_many_i8_avx2,
