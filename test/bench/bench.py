@@ -595,7 +595,7 @@ def client_worker(pipe, kw):
             vecs = list(msg["vecs"])
             off = msg["offset"] % len(vecs)
             args = [(wrap(v),) for v in vecs[off:] + vecs[:off]]
-            for arg in args[:msg["warm"]]:
+            for arg in args:  # warm: the whole query set once, untimed, as one client's points are
                 cur.execute(sql, arg, prepare=True)
                 cur.fetchall()
             pipe.send("ready")
@@ -623,17 +623,16 @@ class Clients:
             self.pipes.append(a)
             self.procs.append(p)
 
-    def run(self, setup, stmt, vecs, passes=1, warm=None):
+    def run(self, setup, stmt, vecs, passes=1):
         """QPS of all clients running the query set at once (each from its own offset), the fastest of
-        PASSES timed passes.  Each client first runs its whole query set once, untimed (WARM: only that
-        many queries), as the one-client points do: a new backend's first touch of each shared buffer
-        page is a page fault of its own, which on some virtual machines costs tens of microseconds
-        (about 60 on a PVM guest, session 20), so with 20 warm queries the figure measured mostly
-        that."""
+        PASSES timed passes.  Each client first runs its whole query set once, untimed, as the one-client
+        points do: a new backend's first touch of each shared buffer page is a page fault of its own,
+        which on some virtual machines costs tens of microseconds (about 60 on a PVM guest, session 20),
+        so with 20 warm queries (until then) the figure measured mostly that."""
         n = len(self.pipes)
         for i, p in enumerate(self.pipes):
             p.send(dict(setup=setup, sql=stmt["sql"], kind=stmt["kind"], oids=self.server.oids, vecs=vecs,
-                        warm=len(vecs) if warm is None else warm, offset=i * len(vecs) // n))
+                        offset=i * len(vecs) // n))
         best, failed = 0.0, None
         try:
             for p in self.pipes:
