@@ -26,23 +26,32 @@
 #include "scoreah.h"
 
 /*
- * Whether the query's LIMIT is one the planner cannot evaluate: LIMIT $n
- * in a generic plan (a prepared statement's, or a SQL function's body,
- * planned before its arguments are known), LIMIT (SELECT ...), a LATERAL
- * reference.  The planner then takes the query to want a tenth of the
+ * Whether the query's LIMIT, or its OFFSET, is one the planner cannot
+ * evaluate: LIMIT $n in a generic plan (a prepared statement's, or a SQL
+ * function's body, planned before its arguments are known), LIMIT (SELECT
+ * ...), a LATERAL reference; OFFSET $n of a page of results.  The planner then takes the query to want a tenth of the
  * rows (preprocess_limit sets tuple_fraction to 0.10) and charges a path
  * that much of its run cost.
  */
 static bool
-LimitUnknown(PlannerInfo *root)
+Unevaluable(PlannerInfo *root, Node *expr)
 {
 	Node	   *est;
 
+	if (expr == NULL)
+		return false;
+	est = estimate_expression_value(root, expr);
+	return est == NULL || !IsA(est, Const);
+}
+
+static bool
+LimitUnknown(PlannerInfo *root)
+{
 	if (root->parse->limitCount == NULL ||
 		root->tuple_fraction <= 0 || root->tuple_fraction >= 1)
 		return false;
-	est = estimate_expression_value(root, root->parse->limitCount);
-	return est == NULL || !IsA(est, Const);
+	return Unevaluable(root, root->parse->limitCount) ||
+		Unevaluable(root, root->parse->limitOffset);
 }
 
 void

@@ -94,6 +94,12 @@ my $generic = $node->safe_psql('postgres', qq{
 	EXPLAIN (COSTS OFF) EXECUTE p('{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}', 10);
 });
 like($generic, qr/Index Scan using t_v\b/, 'generic plan of ORDER BY v <-> $1 LIMIT $2: the scoreah index');
+my $paged = $node->safe_psql('postgres', qq{
+	PREPARE p(real[], int) AS SELECT id FROM t ORDER BY v <-> \$1 LIMIT 10 OFFSET \$2;
+	SET plan_cache_mode = force_generic_plan;
+	EXPLAIN (COSTS OFF) EXECUTE p('{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}', 10);
+});
+like($paged, qr/Index Scan using t_v\b/, 'generic plan of LIMIT 10 OFFSET $2 (a page of results): the scoreah index');
 my $half = $node->safe_psql('postgres',
 	"EXPLAIN (COSTS OFF) SELECT id FROM t ORDER BY v <-> $q LIMIT " . ($N / 2));
 unlike($half, qr/Index Scan using t_v\b/, 'a constant LIMIT of half the table: not the scoreah index');
