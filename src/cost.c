@@ -188,7 +188,8 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	if (LimitUnknown(root))
 	{
 		double		returned = Max(tuples * keySel, 1.0);
-		double		want = Min(returned, Max(reorder, 1) / sel);
+		double		kept = Min(1.0, sel / keySel);	/* by the executor */
+		double		want = Min(returned, Max(reorder, 1) / kept);
 
 		runCost = Min(runCost, runCost * (want / returned) / root->tuple_fraction);
 	}

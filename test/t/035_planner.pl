@@ -100,6 +100,19 @@ my $paged = $node->safe_psql('postgres', qq{
 	EXPLAIN (COSTS OFF) EXECUTE p('{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}', 10);
 });
 like($paged, qr/Index Scan using t_v\b/, 'generic plan of LIMIT 10 OFFSET $2 (a page of results): the scoreah index');
+# with a key condition, as with a constant LIMIT 10 above: the B-tree for
+# the most selective, scoreah for the broad one
+for my $case ([ 'k10000', 'btree' ], [ 'k10', 'scoreah' ])
+{
+	my ($key, $want) = @$case;
+	my $kplan = $node->safe_psql('postgres', qq{
+		PREPARE p(int, real[], int) AS SELECT id FROM t WHERE $key = \$1 ORDER BY v <-> \$2 LIMIT \$3;
+		SET plan_cache_mode = force_generic_plan;
+		EXPLAIN (COSTS OFF) EXECUTE p(5, '{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}', 10);
+	});
+	my $chosen = $kplan =~ /Index Scan using t_v\b/ ? 'scoreah' : 'btree';
+	is($chosen, $want, "generic plan of WHERE $key = \$1 ... LIMIT \$3: $want");
+}
 my $half = $node->safe_psql('postgres',
 	"EXPLAIN (COSTS OFF) SELECT id FROM t ORDER BY v <-> $q LIMIT " . ($N / 2));
 unlike($half, qr/Index Scan using t_v\b/, 'a constant LIMIT of half the table: not the scoreah index');
