@@ -27,11 +27,12 @@
 
 /*
  * Whether the query's LIMIT, or its OFFSET, is one the planner cannot
- * evaluate: LIMIT $n in a generic plan (a prepared statement's, or a SQL
- * function's body, planned before its arguments are known), LIMIT (SELECT
- * ...), a LATERAL reference; OFFSET $n of a page of results.  The planner then takes the query to want a tenth of the
- * rows (preprocess_limit sets tuple_fraction to 0.10) and charges a path
- * that much of its run cost.
+ * evaluate: LIMIT $n in a generic plan (a prepared statement's, or the
+ * body of a SQL function that is not inlined, planned before its
+ * arguments are known), LIMIT (SELECT ...), a LATERAL reference; OFFSET
+ * $n of a page of results.  The planner then takes the query to want a
+ * tenth of the rows (preprocess_limit sets tuple_fraction to 0.10) and
+ * charges a path that much of its run cost.
  */
 static bool
 Unevaluable(PlannerInfo *root, Node *expr)
@@ -178,8 +179,8 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	 * of the run cost, which on a table of any size is more than a
 	 * sequential scan and a sort of all its rows: a generic plan of ORDER
 	 * BY v <-> $1 LIMIT $2 sorted the table, and a SQL function with LIMIT
-	 * match_count (the usual way applications call a vector search) took
-	 * 185 ms a call on MNIST-784 60k instead of 0.3.  A nearest-neighbour
+	 * match_count (a common way applications call a vector search) took
+	 * 185 ms a call on MNIST-784 60k instead of 0.4.  A nearest-neighbour
 	 * query's LIMIT is small; the run cost is scaled so that the planner's
 	 * tenth charges the rows of one batch (reordering_num_neighbors, more
 	 * when the executor filters rows out).  A LIMIT that turns out large
