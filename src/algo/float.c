@@ -131,31 +131,22 @@ dot_cross_scalar(const float *x, int nx, const float *m, int k, int dim, float *
 }
 
 /*
- * Dot products of x with k rows of int8 values (centroids quantized for
- * routing: route.c), four partial sums as dot_scalar keeps.
+ * Dot products of an int16 query with k rows of int8 values (centroids
+ * quantized for routing: route.c), times scale.  The sums are integers,
+ * exact in int32 as long as dim * max|x| * 127 fits (route.c bounds x so),
+ * so every kernel set gives the same bits whatever order it adds in.
  */
 static void
-dot_many_i8_scalar(const float *x, const int8 *m, int k, int dim, float *out)
+dot_many_i8_scalar(const int16 *x, float scale, const int8 *m, int k, int dim, float *out)
 {
 	for (int j = 0; j < k; j++)
 	{
 		const int8 *r = m + (Size) j * dim;
-		float		s0 = 0,
-					s1 = 0,
-					s2 = 0,
-					s3 = 0;
-		int			i = 0;
+		int32		s = 0;
 
-		for (; i + 4 <= dim; i += 4)
-		{
-			s0 += x[i] * r[i];
-			s1 += x[i + 1] * r[i + 1];
-			s2 += x[i + 2] * r[i + 2];
-			s3 += x[i + 3] * r[i + 3];
-		}
-		for (; i < dim; i++)
-			s0 += x[i] * r[i];
-		out[j] = (s0 + s1) + (s2 + s3);
+		for (int i = 0; i < dim; i++)
+			s += (int32) x[i] * r[i];
+		out[j] = scale * (float) s;
 	}
 }
 
@@ -484,69 +475,106 @@ dot_cross_avx2(const float *x, int nx, const float *m, int k, int dim, float *ou
 #undef CROSS_LOADU
 #undef CROSS_LOADM
 
-/* Eight int8 values from p, as floats */
+/* Sixteen int8 values from p, as int16 */
 FLOAT_TARGET
-static inline __m256
-LoadI8(const int8 *p)
+static inline __m256i
+LoadI8x16(const int8 *p)
 {
-	return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *) p)));
+	return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) p));
+}
+
+/* The four sums of a, b, c and d's int32 lanes */
+FLOAT_TARGET
+static inline __m128i
+hsum256x4_epi32(__m256i a, __m256i b, __m256i c, __m256i d)
+{
+	__m256i		s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+
+	return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
 }
 
 /*
- * Dot products of x with k rows of int8 values, four rows at a time as
- * dot_many_avx2: a quarter of the bytes of float rows, which is what
- * routing by quantized centroids is for (the scalar loop it replaces took
- * 1.2 ms for 1,000 x 1,536 against 77 us for float centroids).  The last
- * dim % 8 values of a row go through a zeroed copy, so nothing is read
- * past the last row.
+ * dot_many_i8_scalar four rows at a time, 16 dimensions a step: the int8
+ * values widened to 16 bits and multiplied in pairs into 32-bit sums
+ * (vpmaddwd), three instructions for 16 multiply-adds where converting
+ * the bytes to floats took four for 8 and left routing compute-bound
+ * (1,000 x 1,536 int8 centroids took 68 us, float ones 79; now 35-43 on
+ * the same Zen 5 host).  Nothing is read past a row.
  */
 FLOAT_TARGET
 static void
-dot_many_i8_avx2(const float *x, const int8 *m, int k, int dim, float *out)
+dot_many_i8_avx2(const int16 *x, float scale, const int8 *m, int k, int dim, float *out)
 {
-	int			tail = dim & 7;
-	int			d8 = dim - tail;
-	__m256i		mask = TailMask(tail);
-	__m256		xt = _mm256_maskload_ps(x + d8, mask);
-	int			j = 0;
+	int			tail = dim & 15;
+	int			d16 = dim - tail;
+	__m128		vscale = _mm_set1_ps(scale);
+	__m256i		xt = _mm256_setzero_si256();
 
-	for (; j < k; j += 4)
+	/*
+	 * The last tail values: the row's last 16 bytes against the query's
+	 * last 16 values with the ones before the tail zeroed (a loop of
+	 * scalar additions cost more than the rest at 100 dimensions).
+	 */
+	if (tail && dim >= 16)
+	{
+		__m256i		lane = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+		xt = _mm256_and_si256(_mm256_loadu_si256((const __m256i *) (x + dim - 16)),
+							  _mm256_cmpgt_epi16(lane, _mm256_set1_epi16((int16) (15 - tail))));
+	}
+
+	for (int j = 0; j < k; j += 4)
 	{
 		const int8 *r[4];
-		__m256		a[4];
+		__m256i		a[4];
+		__m128		sums;
 
 		for (int t = 0; t < 4; t++)
 		{
 			r[t] = m + (Size) Min(j + t, k - 1) * dim;
-			a[t] = _mm256_setzero_ps();
+			a[t] = _mm256_setzero_si256();
 		}
-		for (int d = 0; d < d8; d += 8)
+		/* written out: gcc kept a loop over the rows with a[] in memory */
+		for (int d = 0; d < d16; d += 16)
 		{
-			__m256		u = _mm256_loadu_ps(x + d);
+			__m256i		u = _mm256_loadu_si256((const __m256i *) (x + d));
 
-			a[0] = _mm256_fmadd_ps(u, LoadI8(r[0] + d), a[0]);
-			a[1] = _mm256_fmadd_ps(u, LoadI8(r[1] + d), a[1]);
-			a[2] = _mm256_fmadd_ps(u, LoadI8(r[2] + d), a[2]);
-			a[3] = _mm256_fmadd_ps(u, LoadI8(r[3] + d), a[3]);
+			a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(u, LoadI8x16(r[0] + d)));
+			a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(u, LoadI8x16(r[1] + d)));
+			a[2] = _mm256_add_epi32(a[2], _mm256_madd_epi16(u, LoadI8x16(r[2] + d)));
+			a[3] = _mm256_add_epi32(a[3], _mm256_madd_epi16(u, LoadI8x16(r[3] + d)));
 		}
-		if (tail)
-			for (int t = 0; t < 4; t++)
-			{
-				int8		buf[8] = {0};
+		if (tail && dim >= 16)
+		{
+			int			e = dim - 16;
 
-				memcpy(buf, r[t] + d8, tail);
-				a[t] = _mm256_fmadd_ps(xt, LoadI8(buf), a[t]);
-			}
+			a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(xt, LoadI8x16(r[0] + e)));
+			a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(xt, LoadI8x16(r[1] + e)));
+			a[2] = _mm256_add_epi32(a[2], _mm256_madd_epi16(xt, LoadI8x16(r[2] + e)));
+			a[3] = _mm256_add_epi32(a[3], _mm256_madd_epi16(xt, LoadI8x16(r[3] + e)));
+		}
+		sums = _mm_cvtepi32_ps(hsum256x4_epi32(a[0], a[1], a[2], a[3]));
+		if (tail && dim < 16)
+		{
+			/* fewer than 16 values: one by one */
+			int32		t4[4] = {0, 0, 0, 0};
+
+			for (int t = 0; t < 4; t++)
+				for (int d = 0; d < dim; d++)
+					t4[t] += (int32) x[d] * r[t][d];
+			sums = _mm_cvtepi32_ps(_mm_loadu_si128((const __m128i *) t4));
+		}
+		sums = _mm_mul_ps(sums, vscale);
 		if (j + 4 <= k)
-			_mm_storeu_ps(out + j, hsum256x4(a[0], a[1], a[2], a[3]));
+			_mm_storeu_ps(out + j, sums);
 		else
 		{
 			/* the last rows (r[t] repeats row k - 1 past them) */
-			float		sums[4];
+			float		f[4];
 
-			_mm_storeu_ps(sums, hsum256x4(a[0], a[1], a[2], a[3]));
+			_mm_storeu_ps(f, sums);
 			for (int t = 0; j + t < k; t++)
-				out[j + t] = sums[t];
+				out[j + t] = f[t];
 		}
 	}
 }

@@ -60,25 +60,59 @@ scoreah_quantize_centroids(ScoreahModel model)
 const float scoreah_spread_weights[SCOREAH_SPREAD_WEIGHTS] =
 {0.0f, 0.125f, 0.25f, 0.375f, 0.5f, 0.75f};
 
+/*
+ * The query for int8 routing: x[d] * qscales[d] (the centroids' scale
+ * folded in) rounded to integers of at most scoreah_i8_query_max(dim) in
+ * magnitude, so the integer sums of dot_many_i8 cannot overflow; returns
+ * the multiplier that turns those sums back into dot products, or 0 when
+ * the query cannot be put so (all zeros, or values beyond float's range
+ * once scaled), for which routing takes the float centroids.  16-bit
+ * values (at least 10 bits even at 16,000 dimensions) leave the
+ * centroids' own 8 bits the only rounding that matters.
+ */
+static float
+QuantizeQuery(ScoreahModel model, const float *query, int16 *xq)
+{
+	int			dim = model->dim;
+	int			qmax = scoreah_i8_query_max(dim);
+	float		amax = 0;
+	float		step;
+
+	for (int d = 0; d < dim; d++)
+		amax = Max(amax, fabsf(query[d] * model->qscales[d]));
+	if (!(amax > 0) || isinf(amax))
+		return 0;
+	step = amax / (float) qmax;
+	if (!(step > 0))
+		return 0;
+	for (int d = 0; d < dim; d++)
+	{
+		float		v = rintf(query[d] * model->qscales[d] / step);
+
+		xq[d] = (int16) Max(-qmax, Min(qmax, v));
+	}
+	return step;
+}
+
 void
 scoreah_route_scores(ScoreahModel model, const float *query, float *scores)
 {
 	int			dim = model->dim;
 	float		qn = scoreah_dot(query, query, dim);
-	float	   *qs = NULL;
+	int16	   *xq = NULL;
+	float		step = 0;
 
 	if (model->quantizeCentroids)
 	{
-		qs = scoreah_palloc(sizeof(float) * dim);
-		for (int d = 0; d < dim; d++)
-			qs[d] = query[d] * model->qscales[d];
+		xq = scoreah_palloc(sizeof(int16) * dim);
+		step = QuantizeQuery(model, query, xq);
 	}
 
-	/* float centroids: all the dot products through the blocked kernel */
-	if (!qs)
-		scoreah_dot_many(query, model->centroids, model->nleaves, dim, scores);
+	/* all the dot products through the blocked kernel */
+	if (step > 0)
+		scoreah_dot_many_i8(xq, step, model->qcentroids, model->nleaves, dim, scores);
 	else
-		scoreah_dot_many_i8(qs, model->qcentroids, model->nleaves, dim, scores);
+		scoreah_dot_many(query, model->centroids, model->nleaves, dim, scores);
 
 	/*
 	 * Distances from the products in a loop per metric: one loop with the
@@ -94,8 +128,8 @@ scoreah_route_scores(ScoreahModel model, const float *query, float *scores)
 	else
 		for (int j = 0; j < model->nleaves; j++)
 			scores[j] = -scores[j];
-	if (qs)
-		scoreah_pfree(qs);
+	if (xq)
+		scoreah_pfree(xq);
 }
 
 /*

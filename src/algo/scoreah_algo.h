@@ -93,6 +93,18 @@ scoreah_v4_argmin(ScoreahV4f best, ScoreahV4i bestj, float *v)
 	return j;
 }
 
+/*
+ * The largest |x| of an int16 query that dot_many_i8 takes at dim
+ * dimensions: dim * max|x| * 127 (int8 rows) must fit an int32 sum.
+ */
+static inline int
+scoreah_i8_query_max(int dim)
+{
+	int64		m = (int64) 2147483647 / ((int64) 127 * (dim > 0 ? dim : 1));
+
+	return (int) (m < 32767 ? m : 32767);
+}
+
 /* ---- kernel types (implemented per instruction set, chosen by cpu.c) ---- */
 
 /* Float kernels: training, routing and lookup tables (rounding may vary) */
@@ -101,7 +113,7 @@ typedef void (*ScoreahDotManyKernel) (const float *x, const float *m, int k,
 									  int dim, float *out);
 typedef void (*ScoreahDotCrossKernel) (const float *x, int nx, const float *m, int k,
 									   int dim, float *out);
-typedef void (*ScoreahDotManyI8Kernel) (const float *x, const int8 *m, int k,
+typedef void (*ScoreahDotManyI8Kernel) (const int16 *x, float scale, const int8 *m, int k,
 										int dim, float *out);
 /* lookup table entries of nblocks blocks from transposed codebooks (lut.c) */
 typedef void (*ScoreahLutEntriesKernel) (const float *q, const float *c, const float *cbT,

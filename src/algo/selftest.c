@@ -96,6 +96,7 @@ scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 	float	   *cross = scoreah_palloc(sizeof(float) * k * nx);
 	float	   *want = scoreah_palloc(sizeof(float) * k);
 	int8	   *m8 = scoreah_palloc(Max(dim, 1) * k);
+	int16	   *x16 = scoreah_palloc(sizeof(int16) * Max(dim, 1));
 
 	mismatch[0] = '\0';
 	scoreah_random_init(&rng, seed);
@@ -105,6 +106,8 @@ scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 		m[i] = (float) (scoreah_random_double(&rng) * 2 - 1);
 	for (int i = 0; i < dim * k; i++)
 		m8[i] = (int8) (scoreah_random_next(&rng) % 255) - 127;
+	for (int d = 0; d < dim; d++)
+		m8[d] = (scoreah_random_next(&rng) & 1) ? 127 : -127;
 	for (int s = 0; s < nsets && mismatch[0] == '\0'; s++)
 	{
 		sets[s]->dot_cross(x, nx, m, k, dim, cross);
@@ -137,26 +140,34 @@ scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 					break;
 				}
 			}
+		}
 
-			/* against int8 rows (quantized centroids), every k from 0 */
+		/*
+		 * Against int8 rows (quantized centroids), every k from 0: integer
+		 * sums, so the same bits; random queries, then the largest ones
+		 * routing makes, signed as row 0's values (all +-127), whose sum
+		 * is the largest an int32 must hold.
+		 */
+		for (int variant = 0; variant < 2 && mismatch[0] == '\0'; variant++)
+		{
+			int			qmax = scoreah_i8_query_max(dim);
+
+			for (int d = 0; d < dim; d++)
+				x16[d] = variant == 0 ?
+					(int16) ((int) (scoreah_random_next(&rng) % (uint64) (2 * qmax + 1)) - qmax) :
+					(int16) (m8[d] > 0 ? qmax : -qmax);
 			for (int kk = 0; kk <= k && mismatch[0] == '\0'; kk += (kk < 9 ? 1 : 14))
 			{
-				ref->dot_many_i8(xi, m8, kk, dim, want);
-				sets[s]->dot_many_i8(xi, m8, kk, dim, got);
-				for (int j = 0; j < kk; j++)
-				{
-					double		norm = 0;
+				int64		exact = 0;
 
-					for (int d = 0; d < dim; d++)
-						norm += (double) m8[(Size) j * dim + d] * m8[(Size) j * dim + d];
-					if (!(fabs(got[j] - want[j]) <=
-						  1e-5 * (sqrt((double) ref->dot(xi, xi, dim) * norm) + 1e-30)))
-					{
-						snprintf(mismatch, len, "float kernel %s: int8 dot products differ from scalar at %d dimensions, %d rows",
-								 sets[s]->name, dim, kk);
-						break;
-					}
-				}
+				ref->dot_many_i8(x16, 0.25f, m8, kk, dim, want);
+				sets[s]->dot_many_i8(x16, 0.25f, m8, kk, dim, got);
+				for (int d = 0; d < dim; d++)
+					exact += (int64) x16[d] * m8[d];
+				if (kk > 0 && (memcmp(got, want, sizeof(float) * kk) != 0 ||
+							   got[0] != 0.25f * (float) exact))
+					snprintf(mismatch, len, "float kernel %s: int8 dot products differ from scalar or exact at %d dimensions, %d rows",
+							 sets[s]->name, dim, kk);
 			}
 		}
 	}
@@ -199,6 +210,7 @@ scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 	scoreah_pfree(cross);
 	scoreah_pfree(want);
 	scoreah_pfree(m8);
+	scoreah_pfree(x16);
 	return nsets;
 }
 
