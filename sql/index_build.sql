@@ -219,6 +219,27 @@ SELECT c.relname, i.value FROM pg_class c, scoreah_index_info(c.oid) i
 WHERE c.relname IN ('opt_t_off', 'opt_t_auto') AND i.name = 'anisotropic_quantization_threshold_chosen'
 ORDER BY 1;
 DROP INDEX opt_t_off, opt_t_auto;
+-- quantize_centroids: auto (the default) routes by int8 centroids from 256
+-- dimensions; on and off (or the boolean spellings) decide for themselves
+CREATE TABLE qc (id int, v real[]);
+INSERT INTO qc SELECT i, ARRAY(SELECT sin(i * 0.37 + d * 1.3)::real FROM generate_series(1, 256) d)
+FROM generate_series(1, 300) i;
+CREATE INDEX qc_auto ON qc USING scoreah (v) WITH (num_leaves = 4);
+CREATE INDEX qc_auto255 ON qc USING scoreah ((v[1:255])) WITH (num_leaves = 4);
+CREATE INDEX qc_off ON qc USING scoreah (v) WITH (num_leaves = 4, quantize_centroids = off);
+CREATE INDEX qc_true ON qc USING scoreah ((v[1:255])) WITH (num_leaves = 4, quantize_centroids = true);
+SELECT c.relname, i.name, i.value FROM pg_class c, scoreah_index_info(c.oid) i
+WHERE c.relname LIKE 'qc\_%' AND i.name IN ('quantize_centroids', 'quantize_centroids_chosen')
+ORDER BY 1, 2;
+-- int8 routing finds a row's own leaf: each of these rows is its own nearest
+SET enable_seqscan = off;
+SET scoreah.num_leaves_to_search = 1;
+DROP INDEX qc_off, qc_auto255, qc_true;
+SELECT count(*) FILTER (WHERE (SELECT q.id FROM qc q ORDER BY q.v <-> p.v LIMIT 1) = p.id) >= 9 AS found
+FROM qc p WHERE p.id % 30 = 0;
+RESET scoreah.num_leaves_to_search;
+RESET enable_seqscan;
+DROP TABLE qc;
 -- for cosine it is a similarity: below 1
 CREATE INDEX ON opt USING scoreah (v scoreah_cosine_ops) WITH (anisotropic_quantization_threshold = 1);
 CREATE INDEX ON opt USING scoreah (v scoreah_cosine_ops) WITH (anisotropic_quantization_threshold = 2.5);

@@ -337,7 +337,7 @@ ScoreahBuildFillMeta(ScoreahBuildState *state, ScoreahMetaPage meta)
 	meta->sampleRows = state->nsamples;
 	if (opts->spherical)
 		meta->flags |= SCOREAH_FLAG_SPHERICAL;
-	if (opts->quantizeCentroids)
+	if (state->model.quantizeCentroids)
 		meta->flags |= SCOREAH_FLAG_QUANTIZE_CENTROIDS;
 	if (opts->randomInit)
 		meta->flags |= SCOREAH_FLAG_RANDOM_INIT;

@@ -448,6 +448,13 @@ PutChoices(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
 			   psprintf("auto: sqrt(4 / (dimensions + 3))%s, so that eta = 4 at %u dimensions as ScaNN's 0.2 gives at 100",
 					meta->metric == SCOREAH_METRIC_COSINE ? "" : " x the mean norm",
 					meta->dimensions));
+	PutRow(rsinfo, "quantize_centroids_chosen",
+		   !(f & SCOREAH_AUTO_QUANTIZE_CENTROIDS) ? "option" :
+		   (meta->flags & SCOREAH_FLAG_QUANTIZE_CENTROIDS) ?
+		   psprintf("auto: true (%d or more dimensions, where int8 centroids route faster)",
+					SCOREAH_QUANTIZE_MIN_DIM) :
+		   psprintf("auto: false (fewer than %d dimensions, where float centroids route as fast)",
+					SCOREAH_QUANTIZE_MIN_DIM));
 	PutRow(rsinfo, "training_sample_rows",
 		   psprintf("%u%s", meta->sampleRows,
 					(f & SCOREAH_AUTO_SAMPLE) ?

@@ -48,6 +48,20 @@ static relopt_enum_elt_def storage_values[] = {
 	{(const char *) NULL}
 };
 
+/* auto, and the spellings of a boolean it took before it had auto */
+static relopt_enum_elt_def quantize_values[] = {
+	{"auto", SCOREAH_QUANTIZE_AUTO},
+	{"on", SCOREAH_QUANTIZE_ON},
+	{"off", SCOREAH_QUANTIZE_OFF},
+	{"true", SCOREAH_QUANTIZE_ON},
+	{"false", SCOREAH_QUANTIZE_OFF},
+	{"yes", SCOREAH_QUANTIZE_ON},
+	{"no", SCOREAH_QUANTIZE_OFF},
+	{"1", SCOREAH_QUANTIZE_ON},
+	{"0", SCOREAH_QUANTIZE_OFF},
+	{(const char *) NULL}
+};
+
 static relopt_enum_elt_def scoring_values[] = {
 	{"ah", SCOREAH_SCORING_AH},
 	{"brute_force", SCOREAH_SCORING_BRUTE_FORCE},
@@ -77,9 +91,11 @@ ScoreahInitOptions(void)
 	add_bool_reloption(scoreah_relopt_kind, "spherical",
 					   "Unit-length centroids (spherical k-means)",
 					   false, AccessExclusiveLock);
-	add_bool_reloption(scoreah_relopt_kind, "quantize_centroids",
-					   "Route queries with int8 copies of the centroids",
-					   false, AccessExclusiveLock);
+	add_enum_reloption(scoreah_relopt_kind, "quantize_centroids",
+					   "Route queries with int8 copies of the centroids (auto = from 256 dimensions)",
+					   quantize_values, SCOREAH_QUANTIZE_AUTO,
+					   "Valid values are \"auto\", \"on\" and \"off\" (or true and false).",
+					   AccessExclusiveLock);
 	add_bool_reloption(scoreah_relopt_kind, "residual_quantization",
 					   "Quantize the residual (vector minus its centroid) instead of the vector",
 					   true, AccessExclusiveLock);
@@ -216,7 +232,7 @@ scoreahoptions(Datum reloptions, bool validate)
 		{"leaves_training_iterations", RELOPT_TYPE_INT, offsetof(ScoreahOptions, leavesTrainingIterations)},
 		{"min_partition_size", RELOPT_TYPE_INT, offsetof(ScoreahOptions, minPartitionSize)},
 		{"spherical", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, spherical)},
-		{"quantize_centroids", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, quantizeCentroids)},
+		{"quantize_centroids", RELOPT_TYPE_ENUM, offsetof(ScoreahOptions, quantizeCentroids)},
 		{"random_init", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, randomInit)},
 		{"residual_quantization", RELOPT_TYPE_BOOL, offsetof(ScoreahOptions, residualQuantization)},
 		{"dimensions_per_block", RELOPT_TYPE_INT, offsetof(ScoreahOptions, dimensionsPerBlock)},
@@ -249,6 +265,7 @@ ScoreahGetOptions(Relation index)
 		SET_VARSIZE(opts, sizeof(ScoreahOptions));
 		opts->leavesTrainingIterations = SCOREAH_DEFAULT_LEAVES_ITERATIONS;
 		opts->minPartitionSize = SCOREAH_DEFAULT_MIN_PARTITION;
+		opts->quantizeCentroids = SCOREAH_QUANTIZE_AUTO;
 		opts->randomInit = true;
 		opts->residualQuantization = true;
 		opts->anisotropicThreshold = SCOREAH_THRESHOLD_AUTO;

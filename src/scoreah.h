@@ -141,12 +141,23 @@ typedef struct ScoreahPgvectorHeader
 #define SCOREAH_AUTO_DIMS_PER_BLOCK		0x0002
 #define SCOREAH_AUTO_THRESHOLD			0x0004
 #define SCOREAH_AUTO_SAMPLE				0x0008
+#define SCOREAH_AUTO_QUANTIZE_CENTROIDS	0x0010
 
 /*
  * Option defaults and ranges (WITH (...)).  0 (or -1 for the threshold)
  * asks the build to choose from the data: see build.c, ChooseShape.
  */
 #define SCOREAH_AUTO_SAMPLE_ROWS			100000	/* at most, memory allowing */
+
+/*
+ * quantize_centroids: off, on, or auto = on from this many dimensions,
+ * where routing by int8 centroids took 0.3-0.7 of the float time (256 to
+ * 3,072 dimensions; at 100-128 it is no faster: build_shape.c).
+ */
+#define SCOREAH_QUANTIZE_OFF				0
+#define SCOREAH_QUANTIZE_ON					1
+#define SCOREAH_QUANTIZE_AUTO				2
+#define SCOREAH_QUANTIZE_MIN_DIM			256
 #define SCOREAH_DEFAULT_LEAVES_ITERATIONS	12
 #define SCOREAH_DEFAULT_MIN_PARTITION		50
 #define SCOREAH_DEFAULT_PQ_ITERATIONS		10
@@ -177,7 +188,7 @@ typedef struct ScoreahOptions
 	int			leavesTrainingIterations;
 	int			minPartitionSize;
 	bool		spherical;
-	bool		quantizeCentroids;
+	int			quantizeCentroids;	/* SCOREAH_QUANTIZE_* */
 	bool		randomInit;
 	int			dimensionsPerBlock; /* 0 = chosen from the width */
 	double		anisotropicThreshold;	/* -1 = chosen, 0 = off */
