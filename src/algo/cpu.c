@@ -164,6 +164,8 @@ ScoreahDotManyKernel scoreah_dot_many;
 ScoreahDotCrossKernel scoreah_dot_cross;
 ScoreahDotManyI8Kernel scoreah_dot_many_i8;
 ScoreahLutEntriesKernel scoreah_lut_entries;
+ScoreahLutRangesKernel scoreah_lut_ranges;
+ScoreahLutQuantizeKernel scoreah_lut_quantize_blocks;
 ScoreahLut16Kernel scoreah_lut16_scan;
 const ScoreahExactKernels *scoreah_exact_kernels;
 
@@ -195,6 +197,8 @@ scoreah_init_kernels(bool forceScalar)
 	scoreah_dot_cross = f->dot_cross;
 	scoreah_dot_many_i8 = f->dot_many_i8;
 	scoreah_lut_entries = f->lut_entries;
+	scoreah_lut_ranges = f->lut_ranges;
+	scoreah_lut_quantize_blocks = f->lut_quantize;
 	float_name = f->name;
 	scoreah_exact_kernels = forceScalar ? esets[0] : esets[ne - 1];
 	scoreah_lut16_scan = l->scan;

@@ -348,26 +348,47 @@ block_range(const float *f, float *lo, float *hi)
 void
 scoreah_lut_quantize(ScoreahLut lut)
 {
-	float		maxspan = 0;
 	double		offset = 0;
 	float	   *mins = scoreah_palloc(sizeof(float) * lut->nblocks);
+	float		maxspan = scoreah_lut_ranges(lut->flut, lut->nblocks, mins);
 
 	for (int b = 0; b < lut->nblocks; b++)
+		offset += mins[b];
+	lut->scale = maxspan > 0 ? 255.0f / maxspan : 1.0f;
+	lut->offset = (float) offset;
+	scoreah_lut_quantize_blocks(lut->flut, mins, lut->nblocks, lut->scale, lut->qlut);
+	scoreah_pfree(mins);
+}
+
+/*
+ * The two passes of scoreah_lut_quantize, portable (SSE2 on x86-64): the
+ * float kernel sets' lut_ranges and lut_quantize, which must give these
+ * values and bytes.
+ */
+float
+scoreah_lut_ranges_portable(const float *flut, int nblocks, float *mins)
+{
+	float		maxspan = 0;
+
+	for (int b = 0; b < nblocks; b++)
 	{
 		float		lo,
 					hi;
 
-		block_range(lut->flut + b * SCOREAH_CENTERS, &lo, &hi);
+		block_range(flut + (Size) b * SCOREAH_CENTERS, &lo, &hi);
 		mins[b] = lo;
-		offset += lo;
 		maxspan = Max(maxspan, hi - lo);
 	}
-	lut->scale = maxspan > 0 ? 255.0f / maxspan : 1.0f;
-	lut->offset = (float) offset;
-	for (int b = 0; b < lut->nblocks; b++)
-		quantize_block(lut->flut + b * SCOREAH_CENTERS, mins[b], lut->scale,
-					   lut->qlut + b * SCOREAH_CENTERS);
-	scoreah_pfree(mins);
+	return maxspan;
+}
+
+void
+scoreah_lut_quantize_portable(const float *flut, const float *mins, int nblocks, float scale,
+							  uint8 *qlut)
+{
+	for (int b = 0; b < nblocks; b++)
+		quantize_block(flut + (Size) b * SCOREAH_CENTERS, mins[b], scale,
+					   qlut + (Size) b * SCOREAH_CENTERS);
 }
 
 /* ---- a query's tables ---- */

@@ -118,6 +118,11 @@ typedef void (*ScoreahDotManyI8Kernel) (const int16 *x, float scale, const int8 
 /* lookup table entries of nblocks blocks from transposed codebooks (lut.c) */
 typedef void (*ScoreahLutEntriesKernel) (const float *q, const float *c, const float *cbT,
 										 int w, int nblocks, bool l2, float *out);
+/* each block's smallest entry into mins; returns the largest max - min */
+typedef float (*ScoreahLutRangesKernel) (const float *flut, int nblocks, float *mins);
+/* each entry as (f - mins[b]) * scale, rounded to even, clamped to 0..255 */
+typedef void (*ScoreahLutQuantizeKernel) (const float *flut, const float *mins, int nblocks,
+										  float scale, uint8 *qlut);
 
 typedef struct ScoreahFloatKernels
 {
@@ -130,6 +135,8 @@ typedef struct ScoreahFloatKernels
 	ScoreahDotManyI8Kernel dot_many_i8; /* dot_many with m in int8 (routing
 										 * by quantized centroids) */
 	ScoreahLutEntriesKernel lut_entries;	/* the same bits in every set */
+	ScoreahLutRangesKernel lut_ranges;	/* the same values in every set */
+	ScoreahLutQuantizeKernel lut_quantize;	/* the same bytes in every set */
 } ScoreahFloatKernels;
 
 /*
@@ -176,6 +183,9 @@ typedef struct ScoreahLut16Impl
 } ScoreahLut16Impl;
 
 /* The portable versions, which every other must agree with */
+extern float scoreah_lut_ranges_portable(const float *flut, int nblocks, float *mins);
+extern void scoreah_lut_quantize_portable(const float *flut, const float *mins, int nblocks,
+										  float scale, uint8 *qlut);
 extern const ScoreahFloatKernels scoreah_float_kernels_scalar;
 extern const ScoreahExactKernels scoreah_exact_kernels_scalar;
 extern const ScoreahLut16Impl scoreah_lut16_scalar;
@@ -193,6 +203,8 @@ extern ScoreahDotManyKernel scoreah_dot_many;
 extern ScoreahDotCrossKernel scoreah_dot_cross;
 extern ScoreahDotManyI8Kernel scoreah_dot_many_i8;
 extern ScoreahLutEntriesKernel scoreah_lut_entries;
+extern ScoreahLutRangesKernel scoreah_lut_ranges;
+extern ScoreahLutQuantizeKernel scoreah_lut_quantize_blocks;
 extern ScoreahLut16Kernel scoreah_lut16_scan;
 extern const ScoreahExactKernels *scoreah_exact_kernels;
 

@@ -80,6 +80,7 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 #define SELFTEST_ROWS	5
 #define LUT_SELFTEST_MAX_WIDTH	11
 #define LUT_SELFTEST_BLOCKS		3	/* a pair of blocks and one more */
+#define LUT_SELFTEST_QBLOCKS	50	/* tables of 1..6, 28 and 50 blocks */
 
 int
 scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
@@ -204,6 +205,38 @@ scoreah_float_selftest(int dim, uint64 seed, char *mismatch, Size len)
 					break;
 				}
 			}
+
+	/*
+	 * A table's ranges and 8-bit entries, odd and even block counts (the
+	 * SIMD kernels take two blocks a step): the same minima, span and bytes
+	 * in every set, ties and negative entries included.
+	 */
+	for (int s = 0; s < nsets && mismatch[0] == '\0'; s++)
+		for (int nb = 1; nb <= LUT_SELFTEST_QBLOCKS && mismatch[0] == '\0'; nb += (nb < 6 ? 1 : 22))
+		{
+			float		flut[LUT_SELFTEST_QBLOCKS * SCOREAH_CENTERS],
+						mins1[LUT_SELFTEST_QBLOCKS],
+						mins2[LUT_SELFTEST_QBLOCKS],
+						span1,
+						span2;
+			uint8		q1[LUT_SELFTEST_QBLOCKS * SCOREAH_CENTERS],
+						q2[LUT_SELFTEST_QBLOCKS * SCOREAH_CENTERS];
+			bool		same = true;
+
+			for (int i = 0; i < nb * SCOREAH_CENTERS; i++)
+				flut[i] = (scoreah_random_next(&rng) & 7) == 0 ? 1.5f :
+					(float) (scoreah_random_double(&rng) * 8 - 3);
+			span1 = ref->lut_ranges(flut, nb, mins1);
+			span2 = sets[s]->lut_ranges(flut, nb, mins2);
+			for (int b = 0; b < nb; b++)
+				same = same && mins1[b] == mins2[b];
+			ref->lut_quantize(flut, mins1, nb, 255.0f / span1, q1);
+			sets[s]->lut_quantize(flut, mins1, nb, 255.0f / span1, q2);
+			if (!same || span1 != span2 || memcmp(q1, q2, (Size) nb * SCOREAH_CENTERS) != 0)
+				snprintf(mismatch, len, "float kernel %s: 8-bit lookup tables differ from scalar at %d blocks (%s)",
+						 sets[s]->name, nb, !same ? "minima" : span1 != span2 ? "span" : "entries");
+		}
+
 	scoreah_pfree(x);
 	scoreah_pfree(m);
 	scoreah_pfree(got);
