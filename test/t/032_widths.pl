@@ -4,9 +4,9 @@
 # rows a center plus noise of the same scale) gets an index built with no
 # WITH option, then: scoreah_index_info says what the build chose
 # (dimensions_per_block 2 while a group's codes fit a page, else the
-# fewest that fit); a query through the index at its defaults returns 10
-# rows and with exhaustive settings returns exactly the sequential scan's
-# top 10; rows inserted after the build are found, deleted rows are gone
+# fewest that fit; int8 routing from 256 dimensions); a query through the
+# index at its defaults returns 10 rows and with exhaustive settings
+# returns exactly the sequential scan's top 10; rows inserted after the build are found, deleted rows are gone
 # after VACUUM, and scoreah_index_check finds no problem; a query with
 # scoreah.target_recall set returns 10 rows.  real[] at every width; with
 # pgvector installed, vector and halfvec columns at 384, 1536, 3072 and
@@ -79,6 +79,9 @@ sub check_width
 	my $info = ScoreahTest::index_info($node, "${tab}_v");
 	is($info->{dimensions_per_block}, expected_dpb($d), "$label: dimensions_per_block chosen from the width");
 	like($info->{dimensions_per_block_chosen}, qr/^auto/, "$label: and said to be chosen");
+	is($info->{quantize_centroids}, $d >= 256 ? 'true' : 'false',
+		"$label: int8 routing chosen from 256 dimensions");
+	like($info->{quantize_centroids_chosen}, qr/^auto/, "$label: and said to be chosen");
 	is($info->{trained}, 'true', "$label: trained");
 	like($info->{calibration}, qr/^recall\@10 of \d+ held-out sample rows/, "$label: calibrated")
 	  if $n >= 1000;
