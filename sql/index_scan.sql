@@ -285,7 +285,7 @@ SELECT check_index('SELECT id FROM many ORDER BY v <-> ''{1,0,0,0,0,0,0,0}'' LIM
 DROP TABLE many;
 
 -- Kernels: the names depend on the CPU, only their form is checked
-SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw|neon) exact=(scalar|avx2)( lut16@[0-9]+=(ssse3|avx2|avx512bw|neon))*$' AS kernels_named;
+SELECT scoreah_kernels() ~ '^float=(scalar|avx2|avx512bw) lut16=(scalar|ssse3|avx2|avx512bw|neon) exact=(scalar|avx2)( lut16@[0-9]+=(ssse3|avx2|avx512bw|neon))*$' AS kernels_named;
 -- the scans above timed the LUT16 kernels at their index's block count
 SELECT scoreah_kernels() ~ ' lut16@[0-9]+=(ssse3|avx2|avx512bw|neon)' AS timed_kernel_named;
 -- every kernel this CPU runs agrees with the portable one (LUT16 sums,
@@ -320,7 +320,7 @@ CREATE INDEX items_l2_scalar ON items USING scoreah (v) WITH (num_leaves = 7);
 DROP INDEX items_l2;
 SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
 RESET scoreah.force_scalar_kernels;
-SELECT scoreah_kernels() ~ '^float=(scalar|avx2) lut16=(scalar|ssse3|avx2|avx512bw|neon) exact=(scalar|avx2)( lut16@[0-9]+=(ssse3|avx2|avx512bw|neon))*$' AS kernels_named;
+SELECT scoreah_kernels() ~ '^float=(scalar|avx2|avx512bw) lut16=(scalar|ssse3|avx2|avx512bw|neon) exact=(scalar|avx2)( lut16@[0-9]+=(ssse3|avx2|avx512bw|neon))*$' AS kernels_named;
 SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
 
 DROP TABLE items, queries;

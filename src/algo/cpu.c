@@ -86,6 +86,7 @@ static const struct
 	{&scoreah_float_kernels_scalar, 0},
 #ifdef SCOREAH_X86
 	{&scoreah_float_kernels_avx2, CPU_AVX2 | CPU_FMA},
+	{&scoreah_float_kernels_avx512bw, CPU_AVX2 | CPU_FMA | CPU_AVX512BW},
 #endif
 };
 

@@ -95,6 +95,7 @@ extern uint32 scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut,
 extern uint32 scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut,
 										int nblocks, uint32 *out, uint32 limit, const uint8 *next);
 extern const ScoreahFloatKernels scoreah_float_kernels_avx2;
+extern const ScoreahFloatKernels scoreah_float_kernels_avx512bw;
 extern const ScoreahExactKernels scoreah_exact_kernels_avx2;
 #endif
 
