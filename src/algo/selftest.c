@@ -75,7 +75,8 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
  * one by one, a row at a time and all rows at once, and squared L2
  * distances.  Five rows and 37 others leave remainders to the cross
  * kernel's tiles.  A set's cross kernel must give its one-row kernel's
- * bits.
+ * bits.  Bit for bit, as integer or fixed operations must: the int8
+ * routing sums, and a lookup table's entries, ranges and 8-bit bytes.
  */
 #define SELFTEST_ROWS	5
 #define LUT_SELFTEST_MAX_WIDTH	11
