@@ -27,6 +27,17 @@
 #define CPU_F16C		0x08
 #define CPU_AVX512BW	0x10
 #define CPU_NEON		0x20
+/*
+ * AVX-512 without a lasting clock penalty: Ice Lake and later Intel cores,
+ * AMD Zen 4 and later, told apart from Skylake-SP and Cascade Lake by
+ * AVX512-VBMI2, which those lack.  On them a 512-bit multiply lowers the
+ * core's clock for about 2 ms (Intel's "license 2"), longer than a query,
+ * so a kernel that saves microseconds with one would slow everything after
+ * it.  The LUT16 kernel needs no such care: it is timed, and adds and
+ * shuffles (AVX-512 "light") cost no more than the AVX2 FMAs every query
+ * already runs.
+ */
+#define CPU_AVX512_NOPENALTY	0x40
 
 /*
  * What the CPU runs, asked once: cpuid is slow (a serializing instruction,
@@ -58,6 +69,8 @@ cpu_features(void)
 		f |= CPU_FMA;
 	if (__builtin_cpu_supports("avx512bw"))
 		f |= CPU_AVX512BW;
+	if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi2"))
+		f |= CPU_AVX512_NOPENALTY;
 
 	/*
 	 * F16C from cpuid leaf 1: clang's __builtin_cpu_supports does not know
@@ -86,7 +99,7 @@ static const struct
 	{&scoreah_float_kernels_scalar, 0},
 #ifdef SCOREAH_X86
 	{&scoreah_float_kernels_avx2, CPU_AVX2 | CPU_FMA},
-	{&scoreah_float_kernels_avx512bw, CPU_AVX2 | CPU_FMA | CPU_AVX512BW},
+	{&scoreah_float_kernels_avx512bw, CPU_AVX2 | CPU_FMA | CPU_AVX512_NOPENALTY},
 #endif
 };
 

@@ -760,7 +760,8 @@ const ScoreahFloatKernels scoreah_float_kernels_avx2 = {
  * Zen 5: 1,000 int8 centroids of 1,536 dimensions 35 -> 25 us, of 768
  * 19.5 -> 12.3, of 384 12 -> 7; 245 x 784 (0.2 MB, in L2) unchanged.  On
  * Intel's AVX-512 cores the widening (vpmovsxbw) runs on one port, which
- * the 256-bit loop needs twice as often.  The last dim % 32 values: a
+ * the 256-bit loop needs twice as often.  Chosen only on CPUs whose clock
+ * does not drop for 512-bit multiplies (cpu.c, CPU_AVX512_NOPENALTY).  The last dim % 32 values: a
  * 256-bit step of 16 if there are that many, then the last 16 masked as
  * in the AVX2 kernel (dim >= 16), or one by one.
  */
