@@ -178,6 +178,7 @@ ScoreahDotManyKernel scoreah_dot_many;
 ScoreahDotCrossKernel scoreah_dot_cross;
 ScoreahDotManyI8Kernel scoreah_dot_many_i8;
 ScoreahLutEntriesKernel scoreah_lut_entries;
+bool		scoreah_int8_routing;
 ScoreahLutRangesKernel scoreah_lut_ranges;
 ScoreahLutQuantizeKernel scoreah_lut_quantize_blocks;
 ScoreahLut16Kernel scoreah_lut16_scan;
@@ -211,6 +212,7 @@ scoreah_init_kernels(bool forceScalar)
 	scoreah_dot_cross = f->dot_cross;
 	scoreah_dot_many_i8 = f->dot_many_i8;
 	scoreah_lut_entries = f->lut_entries;
+	scoreah_int8_routing = f->int8_routing;
 	scoreah_lut_ranges = f->lut_ranges;
 	scoreah_lut_quantize_blocks = f->lut_quantize;
 	float_name = f->name;

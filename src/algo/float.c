@@ -245,7 +245,8 @@ lut_entries_scalar(const float *q, const float *c, const float *cbT, int w, int 
 
 const ScoreahFloatKernels scoreah_float_kernels_scalar = {
 	"scalar", dot_scalar, l2sq_scalar, dot_many_scalar, dot_cross_scalar, dot_many_i8_scalar,
-	lut_entries_scalar, scoreah_lut_ranges_portable, scoreah_lut_quantize_portable
+	lut_entries_scalar, scoreah_lut_ranges_portable, scoreah_lut_quantize_portable,
+	false						/* its integer loop: 4x the float one's time */
 };
 
 #ifdef SCOREAH_X86
@@ -751,7 +752,7 @@ lut_quantize_avx2(const float *flut, const float *mins, int nblocks, float scale
 
 const ScoreahFloatKernels scoreah_float_kernels_avx2 = {
 	"avx2", dot_avx2, l2sq_avx2, dot_many_avx2, dot_cross_avx2, dot_many_i8_avx2,
-	lut_entries_avx2, lut_ranges_avx2, lut_quantize_avx2
+	lut_entries_avx2, lut_ranges_avx2, lut_quantize_avx2, true
 };
 
 /*
@@ -845,6 +846,6 @@ dot_many_i8_avx512(const int16 *x, float scale, const int8 *m, int k, int dim, f
 /* The AVX2 set with the 512-bit routing kernel: the rest has no gain there */
 const ScoreahFloatKernels scoreah_float_kernels_avx512bw = {
 	"avx512bw", dot_avx2, l2sq_avx2, dot_many_avx2, dot_cross_avx2, dot_many_i8_avx512,
-	lut_entries_avx2, lut_ranges_avx2, lut_quantize_avx2
+	lut_entries_avx2, lut_ranges_avx2, lut_quantize_avx2, true
 };
 #endif							/* SCOREAH_X86 */

@@ -137,6 +137,8 @@ typedef struct ScoreahFloatKernels
 	ScoreahLutEntriesKernel lut_entries;	/* the same bits in every set */
 	ScoreahLutRangesKernel lut_ranges;	/* the same values in every set */
 	ScoreahLutQuantizeKernel lut_quantize;	/* the same bytes in every set */
+	bool		int8_routing;	/* dot_many_i8 outruns dot_many: route by
+								 * int8 centroids where an index has them */
 } ScoreahFloatKernels;
 
 /*
@@ -203,6 +205,7 @@ extern ScoreahDotManyKernel scoreah_dot_many;
 extern ScoreahDotCrossKernel scoreah_dot_cross;
 extern ScoreahDotManyI8Kernel scoreah_dot_many_i8;
 extern ScoreahLutEntriesKernel scoreah_lut_entries;
+extern bool scoreah_int8_routing;
 extern ScoreahLutRangesKernel scoreah_lut_ranges;
 extern ScoreahLutQuantizeKernel scoreah_lut_quantize_blocks;
 extern ScoreahLut16Kernel scoreah_lut16_scan;
