@@ -495,40 +495,77 @@ hsum256x4_epi32(__m256i a, __m256i b, __m256i c, __m256i d)
 }
 
 /*
+ * The int8 kernels' tail: a row's last 16 bytes against the query's last
+ * 16 values with the ones before the dim % 16 of the tail zeroed (a loop
+ * of scalar additions cost more than the rest at 100 dimensions); zeros
+ * when there is no tail or fewer than 16 values in all.
+ */
+FLOAT_TARGET
+static inline __m256i
+I8TailQuery(const int16 *x, int dim)
+{
+	int			tail = dim & 15;
+	__m256i		lane = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+	if (tail == 0 || dim < 16)
+		return _mm256_setzero_si256();
+	return _mm256_and_si256(_mm256_loadu_si256((const __m256i *) (x + dim - 16)),
+							_mm256_cmpgt_epi16(lane, _mm256_set1_epi16((int16) (15 - tail))));
+}
+
+/*
+ * The int8 kernels' end of four rows j.. (r[t] repeats row k - 1 past
+ * k): their integer sums (or, below 16 dimensions, the sums taken here one
+ * by one) times scale into out.
+ */
+FLOAT_TARGET
+static inline void
+I8StoreRows(__m128i isums, const int16 *x, const int8 *const *r, int dim, float scale,
+			int j, int k, float *out)
+{
+	__m128		sums;
+
+	if (dim < 16)
+	{
+		int32		t4[4] = {0, 0, 0, 0};
+
+		for (int t = 0; t < 4; t++)
+			for (int d = 0; d < dim; d++)
+				t4[t] += (int32) x[d] * r[t][d];
+		isums = _mm_loadu_si128((const __m128i *) t4);
+	}
+	sums = _mm_mul_ps(_mm_cvtepi32_ps(isums), _mm_set1_ps(scale));
+	if (j + 4 <= k)
+		_mm_storeu_ps(out + j, sums);
+	else
+	{
+		float		f[4];
+
+		_mm_storeu_ps(f, sums);
+		for (int t = 0; j + t < k; t++)
+			out[j + t] = f[t];
+	}
+}
+
+/*
  * dot_many_i8_scalar four rows at a time, 16 dimensions a step: the int8
  * values widened to 16 bits and multiplied in pairs into 32-bit sums
  * (vpmaddwd), three instructions for 16 multiply-adds where converting
  * the bytes to floats took four for 8 and left routing compute-bound
  * (1,000 x 1,536 int8 centroids took 68 us, float ones 79; now 35-43 on
- * the same Zen 5 host).  Nothing is read past a row.
+ * the same Zen 5 host).  Nothing is read past a row (I8TailQuery).
  */
 FLOAT_TARGET
 static void
 dot_many_i8_avx2(const int16 *x, float scale, const int8 *m, int k, int dim, float *out)
 {
-	int			tail = dim & 15;
-	int			d16 = dim - tail;
-	__m128		vscale = _mm_set1_ps(scale);
-	__m256i		xt = _mm256_setzero_si256();
-
-	/*
-	 * The last tail values: the row's last 16 bytes against the query's
-	 * last 16 values with the ones before the tail zeroed (a loop of
-	 * scalar additions cost more than the rest at 100 dimensions).
-	 */
-	if (tail && dim >= 16)
-	{
-		__m256i		lane = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-
-		xt = _mm256_and_si256(_mm256_loadu_si256((const __m256i *) (x + dim - 16)),
-							  _mm256_cmpgt_epi16(lane, _mm256_set1_epi16((int16) (15 - tail))));
-	}
+	int			d16 = dim & ~15;
+	__m256i		xt = I8TailQuery(x, dim);
 
 	for (int j = 0; j < k; j += 4)
 	{
 		const int8 *r[4];
 		__m256i		a[4];
-		__m128		sums;
 
 		for (int t = 0; t < 4; t++)
 		{
@@ -545,7 +582,7 @@ dot_many_i8_avx2(const int16 *x, float scale, const int8 *m, int k, int dim, flo
 			a[2] = _mm256_add_epi32(a[2], _mm256_madd_epi16(u, LoadI8x16(r[2] + d)));
 			a[3] = _mm256_add_epi32(a[3], _mm256_madd_epi16(u, LoadI8x16(r[3] + d)));
 		}
-		if (tail && dim >= 16)
+		if (d16 < dim && dim >= 16)
 		{
 			int			e = dim - 16;
 
@@ -554,29 +591,7 @@ dot_many_i8_avx2(const int16 *x, float scale, const int8 *m, int k, int dim, flo
 			a[2] = _mm256_add_epi32(a[2], _mm256_madd_epi16(xt, LoadI8x16(r[2] + e)));
 			a[3] = _mm256_add_epi32(a[3], _mm256_madd_epi16(xt, LoadI8x16(r[3] + e)));
 		}
-		sums = _mm_cvtepi32_ps(hsum256x4_epi32(a[0], a[1], a[2], a[3]));
-		if (tail && dim < 16)
-		{
-			/* fewer than 16 values: one by one */
-			int32		t4[4] = {0, 0, 0, 0};
-
-			for (int t = 0; t < 4; t++)
-				for (int d = 0; d < dim; d++)
-					t4[t] += (int32) x[d] * r[t][d];
-			sums = _mm_cvtepi32_ps(_mm_loadu_si128((const __m128i *) t4));
-		}
-		sums = _mm_mul_ps(sums, vscale);
-		if (j + 4 <= k)
-			_mm_storeu_ps(out + j, sums);
-		else
-		{
-			/* the last rows (r[t] repeats row k - 1 past them) */
-			float		f[4];
-
-			_mm_storeu_ps(f, sums);
-			for (int t = 0; j + t < k; t++)
-				out[j + t] = f[t];
-		}
+		I8StoreRows(hsum256x4_epi32(a[0], a[1], a[2], a[3]), x, r, dim, scale, j, k, out);
 	}
 }
 
@@ -762,9 +777,7 @@ const ScoreahFloatKernels scoreah_float_kernels_avx2 = {
  * 19.5 -> 12.3, of 384 12 -> 7; 245 x 784 (0.2 MB, in L2) unchanged.  On
  * Intel's AVX-512 cores the widening (vpmovsxbw) runs on one port, which
  * the 256-bit loop needs twice as often.  Chosen only on CPUs whose clock
- * does not drop for 512-bit multiplies (cpu.c, CPU_AVX512_NOPENALTY).  The last dim % 32 values: a
- * 256-bit step of 16 if there are that many, then the last 16 masked as
- * in the AVX2 kernel (dim >= 16), or one by one.
+X
  */
 #define I8_512_TARGET __attribute__((target("avx512bw,avx512f,avx2,fma")))
 
@@ -774,18 +787,9 @@ dot_many_i8_avx512(const int16 *x, float scale, const int8 *m, int k, int dim, f
 {
 	int			d32 = dim & ~31;
 	int			d16 = dim & ~15;
-	int			tail = dim & 15;
-	__m128		vscale = _mm_set1_ps(scale);
-	__m256i		xt = _mm256_setzero_si256();
+	__m256i		xt = I8TailQuery(x, dim);
 	__m256i		x16 = _mm256_setzero_si256();
 
-	if (tail && dim >= 16)
-	{
-		__m256i		lane = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-
-		xt = _mm256_and_si256(_mm256_loadu_si256((const __m256i *) (x + dim - 16)),
-							  _mm256_cmpgt_epi16(lane, _mm256_set1_epi16((int16) (15 - tail))));
-	}
 	if (d16 > d32)
 		x16 = _mm256_loadu_si256((const __m256i *) (x + d32));
 
@@ -794,7 +798,6 @@ dot_many_i8_avx512(const int16 *x, float scale, const int8 *m, int k, int dim, f
 		const int8 *r[4];
 		__m512i		a[4];
 		__m256i		h[4];
-		__m128		sums;
 
 		for (int t = 0; t < 4; t++)
 		{
@@ -812,34 +815,14 @@ dot_many_i8_avx512(const int16 *x, float scale, const int8 *m, int k, int dim, f
 		}
 		/* fold to 256 bits, then the remainder as the AVX2 kernel takes it */
 		for (int t = 0; t < 4; t++)
+		{
 			h[t] = _mm256_add_epi32(_mm512_castsi512_si256(a[t]), _mm512_extracti64x4_epi64(a[t], 1));
-		if (d16 > d32)
-			for (int t = 0; t < 4; t++)
+			if (d16 > d32)
 				h[t] = _mm256_add_epi32(h[t], _mm256_madd_epi16(x16, LoadI8x16(r[t] + d32)));
-		if (tail && dim >= 16)
-			for (int t = 0; t < 4; t++)
+			if (d16 < dim && dim >= 16)
 				h[t] = _mm256_add_epi32(h[t], _mm256_madd_epi16(xt, LoadI8x16(r[t] + dim - 16)));
-		sums = _mm_cvtepi32_ps(hsum256x4_epi32(h[0], h[1], h[2], h[3]));
-		if (tail && dim < 16)
-		{
-			int32		t4[4] = {0, 0, 0, 0};
-
-			for (int t = 0; t < 4; t++)
-				for (int d = 0; d < dim; d++)
-					t4[t] += (int32) x[d] * r[t][d];
-			sums = _mm_cvtepi32_ps(_mm_loadu_si128((const __m128i *) t4));
 		}
-		sums = _mm_mul_ps(sums, vscale);
-		if (j + 4 <= k)
-			_mm_storeu_ps(out + j, sums);
-		else
-		{
-			float		f[4];
-
-			_mm_storeu_ps(f, sums);
-			for (int t = 0; j + t < k; t++)
-				out[j + t] = f[t];
-		}
+		I8StoreRows(hsum256x4_epi32(h[0], h[1], h[2], h[3]), x, r, dim, scale, j, k, out);
 	}
 }
 
