@@ -771,13 +771,15 @@ const ScoreahFloatKernels scoreah_float_kernels_avx2 = {
 };
 
 /*
- * dot_many_i8_avx2 with 512-bit registers, 32 values a step, for CPUs
- * with AVX-512BW; the same integer sums, so the same bits.  Standalone on
- * Zen 5: 1,000 int8 centroids of 1,536 dimensions 35 -> 25 us, of 768
- * 19.5 -> 12.3, of 384 12 -> 7; 245 x 784 (0.2 MB, in L2) unchanged.  On
- * Intel's AVX-512 cores the widening (vpmovsxbw) runs on one port, which
- * the 256-bit loop needs twice as often.  Chosen only on CPUs whose clock
-X
+ * dot_many_i8_avx2 with 512-bit registers, 32 values a step; the same
+ * integer sums, so the same bits.  Standalone on Zen 5, against the AVX2
+ * kernel: 1,000 int8 centroids of 1,536 dimensions 38 -> 27 us, of 768
+ * 19-20 -> 14, of 384 11 -> 8; 245 x 784 6 -> 4.5.  On Intel's AVX-512
+ * cores the widening (vpmovsxbw) runs on one port, which the 256-bit loop
+ * needs twice as often.  Chosen only on CPUs whose clock does not drop
+ * for 512-bit multiplies (cpu.c, CPU_AVX512_NOPENALTY).  The last dim %
+ * 32 values: a 256-bit step of 16 if there are that many, then the masked
+ * last 16 of I8TailQuery.
  */
 #define I8_512_TARGET __attribute__((target("avx512bw,avx512f,avx2,fma")))
 
