@@ -199,7 +199,9 @@ scoreah_lut_build(ScoreahModel model, const float *query, const float *center,
 				  ScoreahLut lut)
 {
 	float		tmp[64];
-	bool		l2 = model->metric == SCOREAH_METRIC_L2;
+
+	/* with row biases an L2 table holds inner products (scoreah_lut_query) */
+	bool		l2 = model->metric == SCOREAH_METRIC_L2 && !model->rowBias;
 
 	if (model->codebooksT)
 	{
@@ -393,11 +395,11 @@ scoreah_lut_quantize_portable(const float *flut, const float *mins, int nblocks,
 
 /* ---- a query's tables ---- */
 
-/* L2 on residuals: each leaf needs a table of its own */
+/* L2 on residuals without row biases: each leaf needs a table of its own */
 static bool
 lut_per_leaf(ScoreahModel model)
 {
-	return model->metric == SCOREAH_METRIC_L2 && model->residual;
+	return model->metric == SCOREAH_METRIC_L2 && model->residual && !model->rowBias;
 }
 
 void
@@ -405,8 +407,21 @@ scoreah_lut_query(ScoreahModel model, const float *query, ScoreahLut lut)
 {
 	if (lut_per_leaf(model))
 		return;
-	/* one table for all leaves; the centroid enters as a bias */
-	scoreah_lut_build(model, query, NULL, lut);
+	if (model->rowBias)
+	{
+		/*
+		 * L2 with row biases: entries -2 <q_b, center> (scoreah_pq_row_bias),
+		 * the inner-product table of 2q (doubling a float is exact).
+		 */
+		float	   *q2 = scoreah_palloc(sizeof(float) * model->dim);
+
+		for (int d = 0; d < model->dim; d++)
+			q2[d] = 2.0f * query[d];
+		scoreah_lut_build(model, q2, NULL, lut);
+		scoreah_pfree(q2);
+	}
+	else						/* the centroid enters as a per-leaf bias */
+		scoreah_lut_build(model, query, NULL, lut);
 	scoreah_lut_quantize(lut);
 }
 
@@ -422,6 +437,8 @@ scoreah_lut_leaf(ScoreahModel model, const float *query, int leaf, ScoreahLut lu
 		scoreah_lut_build(model, query, c, lut);
 		scoreah_lut_quantize(lut);
 	}
+	else if (model->rowBias)
+		base = scoreah_l2sq(query, c, model->dim);	/* |q - c|^2 */
 	else if (model->residual)
 		base = -(double) scoreah_dot(query, c, model->dim);
 	/* without residuals the codes approximate the whole vector */

@@ -349,6 +349,9 @@ typedef struct ScoreahModelData
 	int			nblocks;
 	int			dpb;
 	bool		residual;
+	bool		rowBias;		/* L2 on residuals, each row's own part of
+								 * its distance kept with its codes: one
+								 * table a query (scoreah_pq_row_bias) */
 	bool		quantizeCentroids;
 	float	   *centroids;		/* nleaves x dim */
 	float	   *centroidNorms;	/* squared norms, nleaves */
@@ -380,6 +383,7 @@ extern void scoreah_pq_encode(ScoreahModel model, const float *residual,
 extern double scoreah_parallel_cost_multiplier(double threshold, double sqnorm, int dim);
 extern void scoreah_model_residual(ScoreahModel model, const float *x, int leaf,
 								   float *out);
+extern float scoreah_pq_row_bias(ScoreahModel model, int leaf, const uint8 *codes);
 
 /* ---- route.c: which leaves a query searches ---- */
 
@@ -422,10 +426,10 @@ extern void scoreah_lut_quantize(ScoreahLut lut);
 
 /*
  * The lookup table a query scores leaf's codes with: one table for all
- * leaves (built with scoreah_lut_query), or for L2 on residuals a table
- * of the leaf's own (built here).  Returns the part of every row's
- * approximate distance that comes from the leaf: a row scores
- * base + sum / lut->scale.
+ * leaves (built with scoreah_lut_query), or for L2 on residuals without
+ * row biases a table of the leaf's own (built here).  Returns the part of
+ * every row's approximate distance that comes from the leaf: a row scores
+ * base + sum / lut->scale, plus its bias when the model has them.
  */
 extern void scoreah_lut_query(ScoreahModel model, const float *query, ScoreahLut lut);
 extern double scoreah_lut_leaf(ScoreahModel model, const float *query, int leaf,

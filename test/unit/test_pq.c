@@ -227,6 +227,99 @@ test_lut_scores_codes(void)
 }
 
 /*
+ * L2 on residuals with row biases: the query's one table (entries
+ * -2 <q_b, center>), the leaf's base |q - c|^2 and the row's bias
+ * |r~|^2 + 2 <c, r~> add up to |q - c - r~|^2, in float and, to the 8-bit
+ * table's rounding, in integers; the per-leaf table of the same model
+ * (row biases off) scores the same.
+ */
+static void
+test_lut_row_bias(void)
+{
+	int			dim = 37,
+				dpb = 3,
+				n = 3000;
+	ScoreahRandom r;
+	float	   *x = malloc(sizeof(float) * n * dim);
+	float	   *res = malloc(sizeof(float) * n * dim);
+	float		q[37],
+				decoded[37];
+	ScoreahModelData m;
+	ScoreahLutData one,
+				leaf;
+
+	scoreah_random_init(&r, 43);
+	for (int i = 0; i < n * dim; i++)
+		x[i] = unit_uniform(&r, -2, 2);
+	for (int d = 0; d < dim; d++)
+		q[d] = unit_uniform(&r, -3, 3);
+	make_model(&m, dim, dpb, SCOREAH_METRIC_L2, x, n);
+	m.residual = true;
+	for (int d = 0; d < dim; d++)
+		m.centroids[d] = unit_uniform(&r, -1, 1);
+	for (int i = 0; i < n; i++)
+		scoreah_model_residual(&m, x + (Size) i * dim, 0, res + (Size) i * dim);
+	scoreah_pq_train(&m, res, n, 10, 78);
+	scoreah_lut_alloc(&one, m.nblocks);
+	scoreah_lut_alloc(&leaf, m.nblocks);
+
+	m.rowBias = true;
+	scoreah_lut_query(&m, q, &one);
+	{
+		double		base = scoreah_lut_leaf(&m, q, 0, &one);
+
+		m.rowBias = false;
+		scoreah_lut_query(&m, q, &leaf);	/* no table: each leaf's own */
+		{
+			double		leafBase = scoreah_lut_leaf(&m, q, 0, &leaf);
+
+			for (int t = 0; t < 50; t++)
+			{
+				uint8		codes[13];
+				double		want = 0,
+							fsum,
+							qsum = 0,
+							lsum = 0;
+				float		bias;
+
+				scoreah_pq_encode(&m, res + t * dim, x + t * dim, NAN, codes);
+				m.rowBias = true;
+				bias = scoreah_pq_row_bias(&m, 0, codes);
+				fsum = base - one.offset + bias;
+				for (int b = 0; b < m.nblocks; b++)
+				{
+					int			w = ScoreahBlockWidth(&m, b);
+
+					memcpy(decoded + b * dpb, ScoreahCodebook(&m, b) + codes[b] * w, sizeof(float) * w);
+					fsum += one.flut[b * 16 + codes[b]];
+					qsum += one.qlut[b * 16 + codes[b]];
+					lsum += leaf.qlut[b * 16 + codes[b]];
+				}
+				for (int d = 0; d < dim; d++)
+				{
+					double		e = (double) q[d] - m.centroids[d] - decoded[d];
+
+					want += e * e;
+				}
+				CHECK(fabs(fsum - want) < 1e-4 * (want + 1), "row %d: float table with bias %g, decoded %g",
+					  t, fsum, want);
+				/* each entry rounds by at most half a unit */
+				CHECK(fabs(base + qsum / one.scale + bias - want) <= (0.5 * m.nblocks + 0.01) / one.scale,
+					  "row %d: 8-bit table with bias %g, decoded %g (scale %g)",
+					  t, base + qsum / one.scale + bias, want, one.scale);
+				CHECK(fabs(leafBase + lsum / leaf.scale - want) <= (0.5 * m.nblocks + 0.01) / leaf.scale,
+					  "row %d: the leaf's own table %g, decoded %g", t, leafBase + lsum / leaf.scale, want);
+			}
+		}
+	}
+	scoreah_lut_free(&one);
+	scoreah_lut_free(&leaf);
+	free_model(&m);
+	free(res);
+	free(x);
+}
+
+/*
  * Every entry of a table against its definition, summed in the same order:
  * within a few units in the last place for the inlined widths 1..8 (the
  * same bits on x86-64; compilers may fuse multiply-adds where the CPU has
@@ -427,6 +520,7 @@ const UnitTestEntry unit_tests_pq[] = {
 	{"pq: parallel cost multiplier eta", test_parallel_cost_multiplier},
 	{"pq: anisotropic encoding against brute force (3 blocks)", test_anisotropic_vs_brute_force},
 	{"lut: table sums score the decoded vector (L2 residual, IP)", test_lut_scores_codes},
+	{"lut: L2 row biases: one table a query scores as the leaf's own table", test_lut_row_bias},
 	{"lut: every entry as its definition, widths 1..11, L2 residual and whole, IP, codebooks transposed or not", test_lut_entries_definition},
 	{"route: scores are distances to centroids (plus a share of the spread); int8 routing close", test_route_scores},
 	{NULL, NULL}
