@@ -650,6 +650,17 @@ WriteModel(ScoreahBuildState *state, ScoreahMetaPage meta)
 	meta->flags |= SCOREAH_FLAG_TRAINED;
 	if (model->residual)
 		meta->flags |= SCOREAH_FLAG_RESIDUAL;
+
+	/*
+	 * L2 on residuals: each row's own part of its distance kept with its
+	 * codes, so that a scan builds one lookup table a query, not one a leaf
+	 * searched (scoreah.h, before ScoreahGroupHeaderData), where that
+	 * leaves as many groups to a page (ScoreahRowBiasFits).
+	 */
+	model->rowBias = model->metric == SCOREAH_METRIC_L2 && model->residual &&
+		ScoreahRowBiasFits(meta);
+	if (model->rowBias)
+		meta->flags |= SCOREAH_FLAG_ROW_BIAS;
 	meta->numLeavesToSearch = state->opts->numLeavesToSearch > 0 ?
 		Min(state->opts->numLeavesToSearch, nleaves) : Max(1, (nleaves + 9) / 10);
 

@@ -54,6 +54,7 @@ typedef struct ScoreahShared
 	int			nblocks;
 	int			dpb;
 	bool		residual;
+	bool		rowBias;
 	double		threshold;
 	double		scale;
 	double		meanNorm;
@@ -160,6 +161,7 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	state.model.nblocks = shared->nblocks;
 	state.model.dpb = shared->dpb;
 	state.model.residual = shared->residual;
+	state.model.rowBias = shared->rowBias;
 	state.model.centroids = modelbuf;
 	state.model.centroidNorms = modelbuf + (Size) shared->nleaves * shared->dim;
 	state.model.codebooks = state.model.centroidNorms + shared->nleaves;
@@ -337,6 +339,7 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 	shared->nblocks = model->nblocks;
 	shared->dpb = model->dpb;
 	shared->residual = model->residual;
+	shared->rowBias = model->rowBias;
 	shared->threshold = state->threshold;
 	shared->scale = state->scale;
 	shared->meanNorm = state->meanNorm;

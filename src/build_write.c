@@ -63,6 +63,7 @@ typedef struct LeafWriter
 {
 	Relation	index;
 	ScoreahMetaPage meta;
+	ScoreahModel model;			/* for the rows' biases */
 	Size		vbytes;			/* stored bytes per vector (0: table) */
 	int			nblocks;
 	int			dim;
@@ -230,9 +231,9 @@ WriteRow(LeafWriter *lw, ItemPointer tid, const uint8 *codes, const char *packed
 	if (!ScoreahGroupAddVector(&lw->layout, gh, gh->nitems, vblkno, voff))
 		elog(ERROR, "scoreah build: vector of leaf %u at (%u,%u) does not follow its group",
 			 lw->leafno, vblkno, voff);
-	if (lw->layout.nblocks > 0)
-		scoreah_pack_codes(ScoreahGroupCodes(&lw->layout, group), gh->nitems, codes,
-						   lw->layout.nblocks);
+	ScoreahPutRowCodes(&lw->layout, group, gh->nitems, codes,
+					   lw->layout.biasOffset != 0 ?
+					   scoreah_pq_row_bias(lw->model, (int) lw->leafno, codes) : 0);
 	if (lw->layout.nkeys > 0)
 	{
 		ScoreahRowKeysData rk;
@@ -415,6 +416,7 @@ ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta, ScoreahL
 	memset(&lw, 0, sizeof(lw));
 	lw.index = state->index;
 	lw.meta = meta;
+	lw.model = &state->model;
 	lw.vbytes = ScoreahVectorBytes(meta);
 	lw.nblocks = nblocks;
 	lw.dim = state->dim;

@@ -229,6 +229,7 @@ LoadEntry(Relation index, ScoreahMetaPage meta)
 		model->nblocks = meta->nblocks;
 		model->dpb = meta->dimsPerBlock;
 		model->residual = (meta->flags & SCOREAH_FLAG_RESIDUAL) != 0;
+		model->rowBias = (meta->flags & SCOREAH_FLAG_ROW_BIAS) != 0;
 		model->quantizeCentroids = (meta->flags & SCOREAH_FLAG_QUANTIZE_CENTROIDS) != 0;
 		model->centroids = MemoryContextAllocExtended(ctx, sizeof(float) * nleaves * dim + 1,
 													  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);

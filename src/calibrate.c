@@ -254,13 +254,14 @@ PassLeaf(Relation index, ScoreahModel model, ScoreahLayout layout, const Scoreah
 			ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
 			ItemPointer tids = ScoreahGroupTids(layout, group);
 			uint32	   *sums = lut->sums;
+			const float *bias = layout->biasOffset != 0 ? ScoreahGroupBias(layout, group) : NULL;
 
 			scoreah_lut16_scan(ScoreahGroupCodes(layout, group), lut->qlut, model->nblocks, sums,
 							   PG_UINT32_MAX,
 							   g + 1 < ngroups ? ScoreahGroupCodes(layout, group + layout->gsize) : NULL);
 			for (int i = 0; i < gh->nitems; i++)
 			{
-				double		score = base + sums[i] / lut->scale;
+				double		score = base + sums[i] / lut->scale + (bias ? bias[i] : 0);
 				uint64		id;
 				int			p;
 

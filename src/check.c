@@ -21,6 +21,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/relation.h"
 #include "access/xlog.h"
 #if PG_VERSION_NUM >= 150000
@@ -348,7 +350,7 @@ SummaryCovers(CheckState *cs, int leaf, int64 key)
 	return ScoreahKeySummaryCovers(&now, key);
 }
 
-/* One group of a code page: sizes, vector pages, TIDs, live count, padding */
+/* One group of a code page: sizes, vector pages, TIDs, row biases, live count, padding */
 static void
 CheckGroup(CheckState *cs, VectorPageMemo *memo, int leaf, BlockNumber blkno, int g,
 		   char *group)
@@ -397,6 +399,16 @@ CheckGroup(CheckState *cs, VectorPageMemo *memo, int leaf, BlockNumber blkno, in
 		if (!ItemPointerIsValid(tid))
 			continue;
 		nlive++;
+		/* a scan prunes by the minimum before it reads a row's own bias */
+		if (layout->biasOffset != 0)
+		{
+			float		bias = ScoreahGroupBias(layout, group)[i];
+			float		min = ScoreahGroupBiasMin(layout, group);
+
+			if (!isfinite(bias) || !isfinite(min) || bias < min)
+				Problem(cs, "leaf %d: block %u group %d row %d has row bias %g, not a finite value at or above its group's minimum %g",
+						leaf, blkno, g, i, bias, min);
+		}
 		/* the leaf's summary covers its rows' first keys */
 		if (layout->nkeys > 0 && !(ScoreahGroupKeyNulls(layout, group)[0] & ((uint32) 1 << i)) &&
 			!SummaryCovers(cs, leaf, ScoreahGroupKeys(layout, group, 0)[i]))

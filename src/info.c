@@ -359,6 +359,22 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 	qsort(f->perLeaf, meta->nleaves, sizeof(uint32), CmpUint32);
 }
 
+/* How a scan's lookup tables are made for this index (scoreah.h, row biases) */
+static const char *
+LookupTables(ScoreahMetaPage meta)
+{
+	if (!(meta->flags & SCOREAH_FLAG_TRAINED) || meta->nblocks == 0 ||
+		meta->scoring == SCOREAH_SCORING_BRUTE_FORCE)
+		return "none (exact scoring)";
+	if (meta->flags & SCOREAH_FLAG_ROW_BIAS)
+		return "one per query (L2 on residuals: each row's bias kept with its codes)";
+	if (meta->metric != SCOREAH_METRIC_L2 || !(meta->flags & SCOREAH_FLAG_RESIDUAL))
+		return "one per query";
+	if (!ScoreahRowBiasFits(meta))
+		return "one per leaf searched (L2 on residuals, where row biases would take code pages' room)";
+	return "one per leaf searched (L2 on residuals, built before row biases: REINDEX keeps them)";
+}
+
 /*
  * The options in force, as frozen in the metapage.  Under row-level
  * security an inner-product index's threshold is not shown: chosen by the
@@ -391,6 +407,7 @@ PutOptions(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
 	PutRow(rsinfo, "training_sample_size", psprintf("%u", meta->trainingSampleSize));
 	PutRow(rsinfo, "training_iterations", psprintf("%u", meta->trainingIterations));
 	PutRow(rsinfo, "scoring", meta->scoring == SCOREAH_SCORING_BRUTE_FORCE ? "brute_force" : "ah");
+	PutRow(rsinfo, "lookup_tables", LookupTables(meta));
 	PutRow(rsinfo, "reordering_storage",
 		   meta->reorderStorage == SCOREAH_STORAGE_HALF ? "float16" :
 		   meta->reorderStorage == SCOREAH_STORAGE_TABLE ? "table" : "float32");

@@ -221,7 +221,7 @@ AppendLongVector(Relation index, ScoreahMetaPage meta, int leaf, const char *x,
  */
 static void
 AppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
-		  const char *packed, const uint8 *codes, const ScoreahRowKeysData *rk)
+		  const char *packed, const uint8 *codes, float bias, const ScoreahRowKeysData *rk)
 {
 	ScoreahMetaPage meta = &cache->meta;
 	ScoreahLayout layout = ScoreahCacheLeafLayout(cache, leaf);
@@ -339,8 +339,7 @@ AppendRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 		elog(ERROR, "scoreah: a new group of leaf %d refused its first vector", leaf);
 	ScoreahGroupTids(layout, group)[row] = *tid;
 	gh->inserted |= (uint32) 1 << row;
-	if (layout->nblocks > 0)
-		scoreah_pack_codes(ScoreahGroupCodes(layout, group), row, codes, layout->nblocks);
+	ScoreahPutRowCodes(layout, group, row, codes, bias);
 	ScoreahPutRowKeys(layout, group, row, rk);
 	gh->nitems++;
 	gh->nlive++;
@@ -439,7 +438,7 @@ ScoreahSetReuseHint(Relation index, ScoreahMetaPage meta, int leaf,
  */
 static bool
 ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
-		  const char *x, const uint8 *codes, const ScoreahRowKeysData *rk)
+		  const char *x, const uint8 *codes, float bias, const ScoreahRowKeysData *rk)
 {
 	ScoreahMetaPage meta = &cache->meta;
 	ScoreahLayout layout = ScoreahCacheLeafLayout(cache, leaf);
@@ -493,8 +492,7 @@ ReuseSlot(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 				gh = ScoreahGroupHeader(group);
 				ScoreahGroupTids(layout, group)[i] = *tid;
 				gh->inserted |= (uint32) 1 << i;
-				if (layout->nblocks > 0)
-					scoreah_pack_codes(ScoreahGroupCodes(layout, group), i, codes, layout->nblocks);
+				ScoreahPutRowCodes(layout, group, i, codes, bias);
 				ScoreahPutRowKeys(layout, group, i, rk);
 				gh->nlive++;
 				GenericXLogFinish(state);
@@ -523,6 +521,11 @@ InsertRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 		  const float *vector, const uint8 *codes, const ScoreahRowKeysData *rk)
 {
 	char	   *packed = palloc(Max(ScoreahVectorBytes(&cache->meta), 1));
+	float		bias = 0;
+
+	/* L2 on residuals: the row's own part of its distance (scoreah.h) */
+	if (codes != NULL && cache->model.rowBias && leaf < (int) cache->meta.nleaves)
+		bias = scoreah_pq_row_bias(&cache->model, leaf, codes);
 
 	/* the extra leaves keep no vector */
 	if (vector != NULL)
@@ -550,8 +553,8 @@ InsertRow(Relation index, ScoreahCache cache, int leaf, ItemPointer tid,
 	 * vector and codes always land in the same, live chains.
 	 */
 	LockPage(index, (BlockNumber) leaf, ShareLock);
-	if (!ReuseSlot(index, cache, leaf, tid, packed, codes, rk))
-		AppendRow(index, cache, leaf, tid, packed, codes, rk);
+	if (!ReuseSlot(index, cache, leaf, tid, packed, codes, bias, rk))
+		AppendRow(index, cache, leaf, tid, packed, codes, bias, rk);
 	UnlockPage(index, (BlockNumber) leaf, ShareLock);
 	pfree(packed);
 }

@@ -95,6 +95,13 @@ ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout)
 								  layout->maxVblk * sizeof(BlockNumber));
 	layout->codesOffset = MAXALIGN(layout->tidsOffset +
 								   SCOREAH_GROUP_ROWS * sizeof(ItemPointerData));
+	layout->biasOffset = 0;
+	if ((meta->flags & SCOREAH_FLAG_ROW_BIAS) && meta->nblocks > 0)
+	{
+		/* before the codes: a scan's prefetch of header and TIDs takes them */
+		layout->biasOffset = layout->codesOffset;
+		layout->codesOffset += SCOREAH_BIAS_BYTES;
+	}
 	layout->nblocks = (int) meta->nblocks;
 	layout->nkeys = (int) meta->nkeys;
 	layout->keysOffset = MAXALIGN(layout->codesOffset + (Size) meta->nblocks * 16);
@@ -118,11 +125,61 @@ ScoreahComputeExtraLayout(ScoreahMetaPage meta, ScoreahLayout layout)
 	layout->tidsOffset = MAXALIGN(offsetof(ScoreahGroupHeaderData, vblk));
 	layout->codesOffset = MAXALIGN(layout->tidsOffset +
 								   SCOREAH_GROUP_ROWS * sizeof(ItemPointerData));
+	layout->biasOffset = 0;
 	layout->nblocks = 0;
 	layout->nkeys = (int) meta->nkeys;
 	layout->keysOffset = layout->codesOffset;
 	layout->gsize = MAXALIGN(layout->keysOffset + ScoreahKeysBytes(meta->nkeys));
 	layout->groupsPerPage = (int) (SCOREAH_PAGE_CAPACITY / layout->gsize);
+}
+
+/*
+ * Whether an index of this shape keeps row biases (L2 on residuals): where
+ * they cost no code pages, i.e. a page holds as many groups with them as
+ * without.  The table a leaf needs without them is the smaller cost where
+ * it would take a page's room: up to a few hundred dimensions each width
+ * loses a group a page (100 dimensions: 8 to 7, 128: 6 to 5), and in the
+ * bands where 3 groups become 2 (293 to 310 dimensions in blocks of 2), 2
+ * become 1 (463 to 478) or 1 no longer fits (969 to 976).  Wider groups,
+ * one or two a page, have room to spare: 256, 384, 512, 768, 1,024 and
+ * more dimensions keep them.
+ */
+bool
+ScoreahRowBiasFits(ScoreahMetaPage meta)
+{
+	ScoreahMetaPageData with = *meta;
+	ScoreahLayoutData plain;
+	ScoreahLayoutData biased;
+
+	if (meta->nblocks == 0)
+		return false;
+	with.flags |= SCOREAH_FLAG_ROW_BIAS;
+	ScoreahComputeLayout(&with, &biased);
+	with.flags &= ~SCOREAH_FLAG_ROW_BIAS;
+	ScoreahComputeLayout(&with, &plain);
+	return biased.groupsPerPage >= 1 && biased.groupsPerPage == plain.groupsPerPage;
+}
+
+/*
+ * Store row `row' of a group's codes and, where the layout keeps them, its
+ * bias, lowering the group's minimum (set afresh while the group has no
+ * live row: the caller counts the row live after this).
+ */
+void
+ScoreahPutRowCodes(const ScoreahLayoutData *layout, char *group, int row,
+				   const uint8 *codes, float bias)
+{
+	if (layout->nblocks == 0)
+		return;
+	scoreah_pack_codes(ScoreahGroupCodes(layout, group), row, codes, layout->nblocks);
+	if (layout->biasOffset != 0)
+	{
+		float	   *min = &ScoreahGroupBiasMin(layout, group);
+
+		ScoreahGroupBias(layout, group)[row] = bias;
+		if (ScoreahGroupHeader(group)->nlive == 0 || bias < *min)
+			*min = bias;
+	}
 }
 
 /* The layout of a leaf's groups: the leaves', or the extra leaves' */

@@ -190,10 +190,24 @@ OfferRow(ScoreahScanOpaque so, ScoreahTopN *top, const ScoreahGroupHeaderData *g
 }
 
 /*
+ * The LUT16 kernel's bound on a group's integer sums for a row to beat a
+ * score lim (in distance units above the rows' common part, times the
+ * table's scale): rounded up, so no row that could tie is skipped; no bound
+ * for NaN.
+ */
+static inline uint32
+SumLimit(double lim)
+{
+	if (!(lim < (double) PG_UINT32_MAX - 1))
+		return PG_UINT32_MAX;
+	return lim < 0 ? 0 : (uint32) ceil(lim) + 1;
+}
+
+/*
  * Score the groups of the chain's code page with the 8-bit lookup table and
  * the LUT16 kernel, checking each group as it is reached (the chain walks
  * with SCOREAH_CHAIN_CHECK_EACH).  base is the leaf's part of every row's
- * score.
+ * score; with row biases (scoreah.h) each row adds its own.
  */
 static void
 ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, ScoreahTopN *top)
@@ -213,6 +227,7 @@ ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, 
 		ScoreahGroupHeaderData *gh = ScoreahGroupHeader(group);
 		ItemPointer tids = ScoreahGroupTids(layout, group);
 		uint32	   *sums = so->lut.sums;	/* beside the table: lut.c */
+		const float *bias = layout->biasOffset != 0 ? ScoreahGroupBias(layout, group) : NULL;
 		uint32		pass;
 		uint32		keep;
 
@@ -236,13 +251,17 @@ ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, 
 		 * kept candidate's are out: skip them before any float work.  The
 		 * bound is rounded up so no row that could tie is skipped.
 		 */
-		if (top->full && top->thr.approx != limitOf)
+		if (top->full && bias)
 		{
-			double		lim = (top->thr.approx - base) * so->lut.scale;
-
+			/* no live row of the group has a bias below their minimum */
+			sumLimit = SumLimit((top->thr.approx - base - bias[SCOREAH_GROUP_ROWS]) *
+								so->lut.scale);
+		}
+		else if (top->full && top->thr.approx != limitOf)
+		{
 			/* recomputed only when a prune moved the threshold */
 			limitOf = top->thr.approx;
-			sumLimit = lim < 0 ? 0 : (lim >= (double) PG_UINT32_MAX ? PG_UINT32_MAX : (uint32) ceil(lim) + 1);
+			sumLimit = SumLimit((top->thr.approx - base) * so->lut.scale);
 		}
 
 		/*
@@ -269,6 +288,21 @@ ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, 
 			next = NULL;
 		pass = so->lut16(ScoreahGroupCodes(layout, group), so->lut.qlut, nblocks, sums,
 						 sumLimit, next) & keep;
+		if (bias)
+		{
+			while (pass != 0)
+			{
+				int			i = pg_rightmost_one_pos32(pass);
+				double		approx = base + sums[i] / so->lut.scale + bias[i];
+
+				pass &= pass - 1;
+				if (unlikely(isnan(approx)))
+					approx = get_float8_infinity(); /* a damaged bias: last */
+				if (ItemPointerIsValid(&tids[i]))
+					OfferRow(so, top, gh, tids, i, leaf, approx);
+			}
+			continue;
+		}
 		while (pass != 0)
 		{
 			int			i = pg_rightmost_one_pos32(pass);
@@ -315,7 +349,9 @@ ScorePageFloatLut(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double bas
 				continue;
 			for (int b = 0; b < nblocks; b++)
 				sum += so->lut.flut[b * SCOREAH_CENTERS + scoreah_unpack_code(codes, i, b)];
-			OfferRow(so, top, gh, tids, i, leaf, sum);
+			if (layout->biasOffset != 0)
+				sum += ScoreahGroupBias(layout, group)[i];
+			OfferRow(so, top, gh, tids, i, leaf, isnan(sum) ? get_float8_infinity() : sum);
 		}
 	}
 }

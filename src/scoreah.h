@@ -135,6 +135,8 @@ typedef struct ScoreahPgvectorHeader
 #define SCOREAH_FLAG_SPHERICAL			0x0004
 #define SCOREAH_FLAG_QUANTIZE_CENTROIDS	0x0008
 #define SCOREAH_FLAG_RANDOM_INIT		0x0010
+#define SCOREAH_FLAG_ROW_BIAS			0x0020	/* L2 on residuals: groups keep
+												 * each row's bias (layout.c) */
 
 /* Options the build chose itself (metapage autoFlags) */
 #define SCOREAH_AUTO_LEAVES				0x0001
@@ -369,9 +371,17 @@ typedef struct ScoreahVectorPageHeaderData
 /*
  * A group of up to 32 rows on a code page:
  *	ScoreahGroupHeaderData with its list of vector pages, then 32 heap TIDs,
+ *	then (SCOREAH_FLAG_ROW_BIAS) 32 float row biases and their minimum,
  *	then nblocks x 16 code bytes in the LUT16 layout (byte m of block b
  *	holds the code of row m in its low nibble and of row m + 16 in its high
  *	nibble).  A dead row (removed by VACUUM) has an invalid TID.
+ *
+ * A row bias is |r~|^2 + 2 <c, r~> for the decoded residual r~ of leaf
+ * centroid c (scoreah_pq_row_bias): the part of the row's L2 distance that
+ * does not depend on the query, so that one table a query scores every
+ * leaf.  The minimum is at most the bias of every live row (inserts lower
+ * it; rows that die leave it), so a scan prunes a group's rows by its
+ * integer sums with the minimum before it adds their own biases.
  *
  * Rows do not store where their vectors are: a group's vectors are
  * consecutive records of its leaf's vector chain, so the group keeps the
@@ -407,6 +417,7 @@ typedef struct ScoreahLayoutData
 	uint64		vecsRecip;		/* ceil(2^32 / V): p / V as a multiply */
 	int			maxVblk;		/* vblk entries a group reserves */
 	Size		tidsOffset;
+	Size		biasOffset;		/* row biases, or 0: none */
 	Size		codesOffset;
 	Size		keysOffset;
 	int			nblocks;		/* PQ blocks (0: no codes) */
@@ -436,17 +447,24 @@ typedef struct ScoreahKeyFilter
 #define ScoreahKeysBytes(nkeys) \
 	((Size) (nkeys) * SCOREAH_GROUP_ROWS * sizeof(int64) + MAXALIGN((Size) (nkeys) * sizeof(uint32)))
 
+/* The row biases of a group and their minimum (the last float) */
+#define SCOREAH_BIAS_BYTES		MAXALIGN((SCOREAH_GROUP_ROWS + 1) * sizeof(float))
+
 /* PQ blocks a group can hold even with the longest vector page list */
-#define ScoreahMaxBlocks(nkeys) \
+#define ScoreahMaxBlocksOf(nkeys, bias) \
 	((int) ((SCOREAH_PAGE_CAPACITY - \
 			 MAXALIGN(offsetof(ScoreahGroupHeaderData, vblk) + SCOREAH_GROUP_MAX_VBLK * sizeof(BlockNumber)) - \
 			 MAXALIGN(SCOREAH_GROUP_ROWS * sizeof(ItemPointerData)) - \
+			 ((bias) ? SCOREAH_BIAS_BYTES : 0) - \
 			 ScoreahKeysBytes(nkeys)) / 16))
+#define ScoreahMaxBlocks(nkeys)	ScoreahMaxBlocksOf(nkeys, false)
 #define SCOREAH_MAX_BLOCKS		ScoreahMaxBlocks(0)
 
 #define ScoreahGroupHeader(g)	((ScoreahGroupHeaderData *) (g))
 #define ScoreahGroupTids(l, g)	((ItemPointer) ((char *) (g) + (l)->tidsOffset))
 #define ScoreahGroupCodes(l, g)	((uint8 *) ((char *) (g) + (l)->codesOffset))
+#define ScoreahGroupBias(l, g)	((float *) ((char *) (g) + (l)->biasOffset))
+#define ScoreahGroupBiasMin(l, g)	(ScoreahGroupBias(l, g)[SCOREAH_GROUP_ROWS])
 
 /*
  * How a scan gets code groups into the CPU cache before it reads them.
@@ -961,6 +979,9 @@ extern Buffer ScoreahPinAhead(Relation index, ScoreahCache cache, BlockNumber bl
 /* layout.c: groups and stored vectors */
 extern Size ScoreahVectorBytes(ScoreahMetaPage meta);
 extern void ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout);
+extern bool ScoreahRowBiasFits(ScoreahMetaPage meta);
+extern void ScoreahPutRowCodes(const ScoreahLayoutData *layout, char *group, int row,
+							   const uint8 *codes, float bias);
 extern void ScoreahComputeExtraLayout(ScoreahMetaPage meta, ScoreahLayout layout);
 extern void ScoreahComputeLeafLayout(ScoreahMetaPage meta, int leaf, ScoreahLayout layout);
 extern void ScoreahInitLeafEntry(ScoreahLeaf entry);
