@@ -290,6 +290,12 @@ ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, 
 						 sumLimit, next) & keep;
 		if (bias)
 		{
+			/*
+			 * The kernel's bound used the group's smallest bias, so many rows
+			 * pass it that their own bias puts above the threshold: drop
+			 * those here, before OfferRow finds where their vectors lie (the
+			 * top-N would refuse them).
+			 */
 			while (pass != 0)
 			{
 				int			i = pg_rightmost_one_pos32(pass);
@@ -298,6 +304,8 @@ ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, 
 				pass &= pass - 1;
 				if (unlikely(isnan(approx)))
 					approx = get_float8_infinity(); /* a damaged bias: last */
+				if (top->full && approx > top->thr.approx)
+					continue;
 				if (ItemPointerIsValid(&tids[i]))
 					OfferRow(so, top, gh, tids, i, leaf, approx);
 			}
