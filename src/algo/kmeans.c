@@ -794,11 +794,21 @@ kmeans_update_centers(KmeansState *s)
 	}
 }
 
+/* A split moves the two centers this far apart, in units of c to the point */
+#define SCOREAH_SPLIT_STEP	0.1f
+
 /*
- * Re-seed undersized clusters at a random point of a cluster that is big
- * enough, nudged off it so the two can separate.  The point's own cluster
- * keeps its center; the next assignment splits it.  Returns how many
- * clusters were re-seeded (listed in reseededList with Hamerly).
+ * Re-seed undersized clusters by splitting a cluster that is big enough:
+ * a random point picks it (bigger clusters more often), and its center c
+ * and the new one go to c + e and c - e for e a small step from c toward
+ * the point, so that the next assignment cuts the cluster through c, about
+ * half to each.  A new center put beside the point itself, as before,
+ * took in little more than the point: in 100 dimensions the cluster's
+ * other points lie about as far from c in every direction, and few reach
+ * past the half-way plane (GloVe 331k under L2: 312 of 576 clusters
+ * re-seeded in every iteration and as many leaves of a few rows at the
+ * end).  A cluster is split once an iteration.  Returns how many clusters
+ * were re-seeded (listed in reseededList with Hamerly).
  */
 static int
 kmeans_reseed(KmeansState *s)
@@ -806,26 +816,39 @@ kmeans_reseed(KmeansState *s)
 	int			dim = s->dim;
 	int			reseeded = 0;
 	int			small = Max(s->small, 1);
+	bool	   *split = NULL;
 
 	for (int j = 0; j < s->k; j++)
 	{
 		if (s->counts[j] >= small)
 			continue;
+		if (split == NULL)
+			split = scoreah_palloc0(sizeof(bool) * s->k);
 		for (int tries = 0; tries < 64; tries++)
 		{
 			int			p = (int) scoreah_random_below(&s->rng, s->n);
 			int			owner = s->assign[p];
 
-			if (s->counts[owner] > small * 2)
+			if (s->counts[owner] > small * 2 && !split[owner])
 			{
 				const float *x = s->data + (Size) p * dim;
-				const float *oc = s->centers + (Size) owner * dim;
+				float	   *oc = s->centers + (Size) owner * dim;
 				float	   *c = s->centers + (Size) j * dim;
 
 				for (int d = 0; d < dim; d++)
-					c[d] = x[d] + 0.01f * (x[d] - oc[d]);
+				{
+					float		e = SCOREAH_SPLIT_STEP * (x[d] - oc[d]);
+
+					c[d] = oc[d] + e;
+					oc[d] -= e;
+				}
 				if (s->params->spherical)
+				{
 					scoreah_normalize(c, dim, c);
+					scoreah_normalize(oc, dim, oc);
+				}
+				split[owner] = true;
+				split[j] = true;
 				s->counts[owner]--;
 				s->counts[j]++;
 				s->assign[p] = j;
@@ -839,6 +862,8 @@ kmeans_reseed(KmeansState *s)
 			}
 		}
 	}
+	if (split)
+		scoreah_pfree(split);
 	return reseeded;
 }
 

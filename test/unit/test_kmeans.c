@@ -436,12 +436,61 @@ test_nearest_rows(void)
 	CHECK(bad == 0, "%d rows searched with others differ from their own search", bad);
 }
 
+/*
+ * Re-seeding splits a big cluster rather than putting the new center
+ * beside one of its points: in 100 dimensions such a center took in little
+ * more than that point, and on rows whose norms differ widely (GloVe under
+ * L2) most clusters stayed undersized, re-seeded in every iteration, and
+ * ended with a few points each.  Rows here: uniform directions times norms
+ * spread over 0.2-5 (log-uniform), 6,000 of them, 60 clusters, clusters
+ * under 50 re-seeded; the final assignment leaves no cluster under 25.
+ */
+static void
+test_kmeans_reseed_splits(void)
+{
+	int			n = 6000,
+				dim = 100,
+				k = 60;
+	float	   *x = malloc(sizeof(float) * n * dim);
+	float	   *c = malloc(sizeof(float) * k * dim);
+	int			counts[60] = {0};
+	int			tiny = 0,
+				smallest = n;
+	ScoreahRandom r;
+	ScoreahKmeansParams p = {k, 12, 50, false, true, 7, NULL, NULL};
+
+	scoreah_random_init(&r, 11);
+	for (int i = 0; i < n; i++)
+	{
+		float		scale = expf(unit_uniform(&r, logf(0.2f), logf(5.0f)));
+
+		for (int d = 0; d < dim; d++)
+			x[i * dim + d] = scale * unit_uniform(&r, -1, 1);
+	}
+	scoreah_kmeans(x, n, dim, &p, c);
+	for (int i = 0; i < n; i++)
+	{
+		double		dist;
+
+		counts[nearest_center(x + i * dim, c, k, dim, &dist)]++;
+	}
+	for (int j = 0; j < k; j++)
+	{
+		tiny += counts[j] < 25;
+		smallest = Min(smallest, counts[j]);
+	}
+	CHECK(tiny == 0, "%d of %d clusters under 25 points (smallest %d)", tiny, k, smallest);
+	free(x);
+	free(c);
+}
+
 const UnitTestEntry unit_tests_kmeans[] = {
 	{"kmeans: same seed, same centers", test_kmeans_deterministic},
 	{"kmeans: recovers separated clusters (k-means++ and random init)", test_kmeans_recovers_blobs},
 	{"kmeans: no points, fewer points than clusters, identical points", test_kmeans_degenerate},
 	{"kmeans: spherical centers are unit length", test_kmeans_spherical},
 	{"kmeans: a small table's leaves stay balanced (min_partition_size 50)", test_kmeans_small_table_balanced},
+	{"kmeans: re-seeding splits big clusters, so rows of any norm balance", test_kmeans_reseed_splits},
 	{"kmeans: Hamerly's bounds and tiny runs give plain Lloyd's clustering", test_kmeans_hamerly_exact},
 	{"kmeans: a large run's chunks give the same centers in any order", test_kmeans_chunked_parallel},
 	{"kmeans: rows searched together find what each finds alone", test_nearest_rows},
