@@ -2,7 +2,8 @@
 # would reuse a slot, or a scan, refuses (index_corrupted) rather than read
 # or write past the group's arrays; then a damaged metapage field (the
 # leaves' spreads), which scans and the planner refuse too; then a chain
-# whose link loops back, which a scan reports instead of walking for ever.
+# whose link loops back, which a scan reports instead of walking for ever;
+# last a row bias below its group's minimum, which the check names.
 #
 # The first group of the first code page is changed on disk with the server
 # stopped: first its first vector page number is pointed past the end of
@@ -116,5 +117,44 @@ is($node->safe_psql('postgres', "SET enable_seqscan = off; $query"), '3', 'the m
 poke(8192 - 16 - 24, pack('L', $blk));
 query_fails(qr/index "t_idx" has a loop in the chain of leaf \d+ \(\d+ pages walked, more than the index has\)/,
 	'a chain that loops back');
+
+# A row bias below its group's minimum (an L2 index on residuals at 256
+# dimensions keeps them): a scan prunes a group's rows by the minimum, so
+# such a row could be pruned while it is among the nearest.  The group
+# layout at 256 dimensions (1,024-byte vectors, 7 a vector page): the list
+# of vector pages reserves (7 + 30) / 7 + 1 = 6 entries, so the TIDs start
+# at MAXALIGN(12 + 6 * 4) = 40 and the biases, 32 floats and the minimum,
+# at MAXALIGN(40 + 32 * 6) = 232.  Checked before the change: after the
+# build every row is live and the minimum is the least of the biases.
+$node->safe_psql('postgres', q{
+	CREATE TABLE w (id int, v real[]);
+	INSERT INTO w SELECT i, ARRAY(SELECT sin(i * 0.37 + d * 0.11)::real FROM generate_series(1, 256) d)
+	  FROM generate_series(1, 300) i;
+	CREATE INDEX w_idx ON w USING scoreah (v) WITH (num_leaves = 2);
+});
+is($node->safe_psql('postgres', "SELECT value FROM scoreah_index_info('w_idx') WHERE name = 'lookup_tables'"),
+	'one per query (L2 on residuals: each row\'s bias kept with its codes)', 'the 256-dimension L2 index keeps row biases');
+is(ScoreahTest::index_check($node, 'w_idx'), '', 'the biased index is sound after the build');
+$file = $node->data_dir . '/' . $node->safe_psql('postgres', "SELECT pg_relation_filepath('w_idx')");
+$blk = $node->safe_psql('postgres', q{
+	SELECT b FROM generate_series(0, pg_relation_size('w_idx') / 8192 - 1) b
+	WHERE get_byte(get_raw_page('w_idx', b::int), 8184) = 4 ORDER BY b LIMIT 1});
+my $nitems = $node->safe_psql('postgres',
+	"SELECT get_byte(get_raw_page('w_idx', $blk), 24) + 256 * get_byte(get_raw_page('w_idx', $blk), 25)");
+my @bias = unpack('f33', pack('H*', $node->safe_psql('postgres',
+	"SELECT encode(substring(get_raw_page('w_idx', $blk) from 1 + 24 + 232 for 132), 'hex')")));
+my ($least) = sort { $a <=> $b } @bias[0 .. $nitems - 1];
+ok($nitems >= 2 && $bias[32] == $least,
+	"group 0 of block $blk: $nitems rows, minimum $bias[32] is the least of their biases");
+poke(232, pack('f', $bias[32] - 1.0));
+like(ScoreahTest::index_check($node, 'w_idx'),
+	qr/leaf \d+: block $blk group 0 row 0 has row bias [-0-9.e+]+, not a finite value at or above its group's minimum/,
+	'scoreah_index_check names a row bias below its group minimum');
+poke(232, pack('f', 'NaN'));
+like(ScoreahTest::index_check($node, 'w_idx'),
+	qr/block $blk group 0 row 0 has row bias nan, not a finite value/i,
+	'scoreah_index_check names a row bias that is not a number');
+poke(232, pack('f', $bias[0]));
+is(ScoreahTest::index_check($node, 'w_idx'), '', 'the bias put back: the index is sound');
 
 done_testing();
