@@ -214,6 +214,17 @@ CheckMetapage(CheckState *cs)
 		Problem(cs, "metapage: %u dimensions, more than %d", meta->dimensions, SCOREAH_MAX_DIM);
 	if (meta->nblocks > (uint32) SCOREAH_MAX_BLOCKS)
 		Problem(cs, "metapage: %u PQ blocks, more than %d", meta->nblocks, SCOREAH_MAX_BLOCKS);
+	else if ((meta->flags & SCOREAH_FLAG_TRAINED) && meta->nblocks > 0 &&
+			 meta->dimensions <= SCOREAH_MAX_DIM && meta->nkeys <= SCOREAH_MAX_KEYS)
+	{
+		ScoreahLayoutData layout;
+
+		ScoreahComputeLayout(meta, &layout);
+		if (meta->nblocks > (uint32) ScoreahLayoutMaxBlocks(&layout))
+			Problem(cs, "metapage: %u PQ blocks%s, more than a group of this index can hold on a page (%d)",
+					meta->nblocks, (meta->flags & SCOREAH_FLAG_ROW_BIAS) ? " with row biases" : "",
+					ScoreahLayoutMaxBlocks(&layout));
+	}
 	if ((meta->flags & SCOREAH_FLAG_TRAINED) && meta->dimsPerBlock > 0 && meta->nblocks > 0 &&
 		meta->nblocks != (meta->dimensions + meta->dimsPerBlock - 1) / meta->dimsPerBlock)
 		Problem(cs, "metapage: %u PQ blocks do not match %u dimensions at %u per block",

@@ -110,6 +110,26 @@ ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout)
 }
 
 /*
+ * The most PQ blocks a group of this layout can hold and still fit a page
+ * (its codes and keys are whole 8-byte words after codesOffset, so a group
+ * takes codesOffset + 16 nblocks + the keys' bytes exactly).  The bound
+ * for the index's own vector size: ScoreahMaxBlocksOf assumes the longest
+ * list of vector pages any width needs, which is what the build chooses
+ * dimensions_per_block by, while row biases are kept wherever the index's
+ * own layout has room for them (ScoreahRowBiasFits), so an index with
+ * biases may hold more blocks than that bound.
+ */
+int
+ScoreahLayoutMaxBlocks(const ScoreahLayoutData *layout)
+{
+	Size		fixed = layout->codesOffset + ScoreahKeysBytes(layout->nkeys);
+
+	if (fixed >= SCOREAH_PAGE_CAPACITY)
+		return 0;
+	return (int) ((SCOREAH_PAGE_CAPACITY - fixed) / 16);
+}
+
+/*
  * The group layout of the extra leaves (rows with a NULL vector, or a
  * zero vector under cosine): no vector, no codes, only TIDs and keys, so
  * it does not depend on the dimension (such rows may come before it is

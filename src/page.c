@@ -250,8 +250,16 @@ ScoreahValidateMeta(Relation index, ScoreahMetaPage meta)
 		META_MAX(meta->nleaves, "leaves", SCOREAH_MAX_LEAVES);
 		META_MIN(dim, "dimensions", 1);
 		META_MAX(meta->nblocks, "PQ blocks", SCOREAH_MAX_BLOCKS);
-		if (meta->flags & SCOREAH_FLAG_ROW_BIAS)
-			META_MAX(meta->nblocks, "PQ blocks with row biases", ScoreahMaxBlocksOf(meta->nkeys, true));
+		/* a group must fit a page, in the index's own layout */
+		if (field == NULL && meta->nblocks > 0)
+		{
+			ScoreahLayoutData layout;
+
+			ScoreahComputeLayout(meta, &layout);
+			META_MAX(meta->nblocks, (meta->flags & SCOREAH_FLAG_ROW_BIAS) ?
+					 "PQ blocks with row biases" : "PQ blocks for a group to fit a page",
+					 ScoreahLayoutMaxBlocks(&layout));
+		}
 		if (meta->nblocks > 0)
 			META_MIN((uint64) meta->nblocks * meta->dimsPerBlock, "PQ blocks times dimensions per block", dim);
 		META_EQ(meta->centroidBytes, "centroid bytes", sizeof(float) * meta->nleaves * dim);

@@ -979,6 +979,7 @@ extern Buffer ScoreahPinAhead(Relation index, ScoreahCache cache, BlockNumber bl
 /* layout.c: groups and stored vectors */
 extern Size ScoreahVectorBytes(ScoreahMetaPage meta);
 extern void ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout);
+extern int	ScoreahLayoutMaxBlocks(const ScoreahLayoutData *layout);
 extern bool ScoreahRowBiasFits(ScoreahMetaPage meta);
 extern void ScoreahPutRowCodes(const ScoreahLayoutData *layout, char *group, int row,
 							   const uint8 *codes, float bias);
