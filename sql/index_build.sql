@@ -272,16 +272,29 @@ SELECT reloptions FROM pg_class WHERE oid = 'opt_alter'::regclass;
 REINDEX INDEX opt_alter;
 SELECT check_index(format('SELECT id FROM opt ORDER BY v <-> %L LIMIT 200', q)) FROM opt_q WHERE qid = 2;
 -- rules between options are checked by ALTER INDEX too, so that no
--- REINDEX or restore of a dump meets options it refuses; those that need
--- the metric or the column's type (spherical with L2) only at build time
+-- REINDEX, TRUNCATE, VACUUM FULL or restore of a dump meets options it
+-- refuses, those that need the metric or the column's type included
 ALTER INDEX opt_alter SET (num_leaves_to_search = 9);
 ALTER INDEX opt_alter SET (anisotropic_quantization_threshold = -0.5);
 ALTER INDEX opt_alter SET (training_sample_size = 10);
 ALTER INDEX opt_alter SET (scoring = brute_force, anisotropic_quantization_threshold = 0.2);
 REINDEX INDEX opt_alter;
 ALTER INDEX opt_alter SET (spherical = true);
+BEGIN;
+ALTER INDEX opt_alter RESET (num_leaves_to_search);
+ALTER INDEX opt_alter SET (num_leaves = 5, spherical = true);
+ROLLBACK;
+SELECT reloptions FROM pg_class WHERE oid = 'opt_alter'::regclass;
 REINDEX INDEX opt_alter;
-DROP INDEX opt_alter;
+CREATE INDEX opt_alter_cos ON opt USING scoreah (v scoreah_cosine_ops) WITH (num_leaves = 4);
+ALTER INDEX opt_alter_cos SET (anisotropic_quantization_threshold = 2);
+ALTER INDEX opt_alter_cos SET (anisotropic_quantization_threshold = 0.5, spherical = true);
+SELECT reloptions FROM pg_class WHERE oid = 'opt_alter_cos'::regclass;
+-- other changes of an index, and of other relations, do not meet the check
+ALTER INDEX opt_alter_cos RENAME TO opt_alter_cosine;
+ALTER TABLE opt SET (fillfactor = 90);
+ALTER TABLE opt RESET (fillfactor);
+DROP INDEX opt_alter, opt_alter_cosine;
 
 -- Dimensions: at most 16000, and at most 488 PQ blocks (dimensions /
 -- dimensions_per_block, rounded up) fit a page of codes
@@ -294,6 +307,10 @@ WHERE name IN ('dimensions_per_block', 'pq_blocks') ORDER BY name;
 DROP INDEX wide_auto;
 CREATE INDEX ON wide USING scoreah (v) WITH (dimensions_per_block = 4);
 CREATE INDEX wide_idx ON wide USING scoreah (v) WITH (dimensions_per_block = 5);
+-- ALTER INDEX checks the blocks against a trained index's width
+ALTER INDEX wide_idx SET (dimensions_per_block = 2);
+ALTER INDEX wide_idx SET (dimensions_per_block = 6);
+ALTER INDEX wide_idx SET (dimensions_per_block = 5);
 -- brute_force keeps no codes: any dimensions_per_block
 CREATE INDEX wide_bf ON wide USING scoreah (v) WITH (scoring = brute_force);
 INSERT INTO wide VALUES (2, array_fill(0.25::real, ARRAY[2000])), (3, array_fill(-1::real, ARRAY[2000]));

@@ -152,8 +152,9 @@ CREATE INDEX ON pv USING scoreah (e scoreah_l2_ops);
 CREATE TABLE arr (v real[]);
 CREATE INDEX ON arr USING scoreah (v vector_l2_ops);
 DROP TABLE arr;
--- a halfvec column kept at twice its size is refused
+-- a halfvec column kept at twice its size is refused, by ALTER INDEX too
 CREATE INDEX ON pv USING scoreah (h) WITH (reordering_storage = float32);
+ALTER INDEX pv_h SET (reordering_storage = float32);
 
 -- 16,000 dimensions, the most either type holds
 CREATE TABLE wide (id int, e vector(16000), h halfvec(16000));

@@ -246,36 +246,8 @@ SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 static void
 CheckOptions(ScoreahBuildState *state)
 {
-	ScoreahOptions *opts = state->opts;
-	double		t = opts->anisotropicThreshold;
-
-	ScoreahCheckOptionValues(opts);
-	if (t > 0)
-	{
-		if (state->metric == SCOREAH_METRIC_COSINE && t >= 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("anisotropic_quantization_threshold must be below 1 for cosine distance, got %g", t),
-					 errdetail("It is a cosine similarity threshold; 0.2 is ScaNN's recommendation for about 100 dimensions.")));
-	}
-	if (opts->reorderingStorage == SCOREAH_STORAGE_TABLE &&
-		state->indexInfo->ii_IndexAttrNumbers[0] == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("reordering_storage = table needs an index on a plain column, not an expression"),
-				 errhint("Use reordering_storage = float32 or float16 for expression indexes.")));
-	if (state->format == SCOREAH_FORMAT_HALFVEC &&
-		opts->reorderingStorage == SCOREAH_STORAGE_FLOAT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("reordering_storage = float32 would keep a halfvec column at twice its size"),
-				 errdetail("A halfvec column's vectors are kept in half precision (float16), exactly as the column holds them."),
-				 errhint("Leave reordering_storage unset (float16), or use table.")));
-	if (opts->spherical && state->metric == SCOREAH_METRIC_L2)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("spherical = true needs unit vectors: use it with scoreah_cosine_ops"),
-				 errdetail("Spherical k-means normalizes the centroids, which misroutes L2 queries on vectors of other lengths.")));
+	ScoreahCheckOptionValues(state->opts);
+	ScoreahCheckIndexOptions(state->index, state->opts);
 }
 
 /* ---- pass 2: assign and encode ---- */

@@ -5,8 +5,9 @@
  *
  * Option names follow ScaNN's Tree and ScoreAH options.  Options are
  * checked at CREATE INDEX (build.c, which knows the metric and the rows)
- * and frozen into the metapage: scans and inserts read them from there,
- * never from reloptions.
+ * and at ALTER INDEX ... SET (amoptions for the rules between options, an
+ * object access hook for those that need the index), and frozen into the
+ * metapage: scans and inserts read them from there, never from reloptions.
  *
  * Query settings anybody may change are USERSET; the ones that exist to
  * test and compare kernels, and the cache's size, which is memory of the
@@ -18,10 +19,20 @@
 
 #include <math.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/reloptions.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
+#include "storage/bufmgr.h"
+#include "utils/fmgroids.h"
 #include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "scoreah.h"
 
@@ -216,6 +227,160 @@ ScoreahCheckOptionValues(const ScoreahOptions *opts)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("anisotropic_quantization_threshold has no effect with scoring = brute_force"),
 				 errdetail("brute_force scoring keeps no quantized codes.")));
+}
+
+/*
+ * The rules between options and the index they are for: its metric, its
+ * column's type and whether it indexes a plain column.  Checked by CREATE
+ * INDEX and every rebuild (build.c) and by ALTER INDEX ... SET
+ * (CheckAlteredIndex), so that no index is left with options its REINDEX,
+ * a TRUNCATE or VACUUM FULL of its table, or a restore of its dump would
+ * refuse.
+ */
+void
+ScoreahCheckIndexOptions(Relation index, const ScoreahOptions *opts)
+{
+	int			metric = ScoreahGetMetric(index);
+	int			format = ScoreahGetFormat(index);
+	double		t = opts->anisotropicThreshold;
+
+	if (t > 0 && metric == SCOREAH_METRIC_COSINE && t >= 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("anisotropic_quantization_threshold must be below 1 for cosine distance, got %g", t),
+				 errdetail("It is a cosine similarity threshold; 0.2 is ScaNN's recommendation for about 100 dimensions.")));
+	if (opts->reorderingStorage == SCOREAH_STORAGE_TABLE &&
+		index->rd_index->indkey.values[0] == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("reordering_storage = table needs an index on a plain column, not an expression"),
+				 errhint("Use reordering_storage = float32 or float16 for expression indexes.")));
+	if (format == SCOREAH_FORMAT_HALFVEC && opts->reorderingStorage == SCOREAH_STORAGE_FLOAT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reordering_storage = float32 would keep a halfvec column at twice its size"),
+				 errdetail("A halfvec column's vectors are kept in half precision (float16), exactly as the column holds them."),
+				 errhint("Leave reordering_storage unset (float16), or use table.")));
+	if (opts->spherical && metric == SCOREAH_METRIC_L2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("spherical = true needs unit vectors: use it with scoreah_cosine_ops"),
+				 errdetail("Spherical k-means normalizes the centroids, which misroutes L2 queries on vectors of other lengths.")));
+}
+
+/*
+ * ALTER INDEX ... SET (...) of a scoreah index: amoptions sees only the
+ * options, not the index, so the rules that need the index are checked
+ * here, after the new options are in pg_class (read with SnapshotSelf:
+ * the change is not visible to other snapshots until the command ends).
+ * An error rolls the ALTER back.  A trained index also has its width, so
+ * dimensions_per_block is checked as its REINDEX would check it.  The
+ * hook is installed when the library loads, which opening a scoreah
+ * index does before ALTER reaches the options.
+ */
+static object_access_hook_type prevObjectAccessHook = NULL;
+
+static void
+CheckAlteredIndex(Oid relid)
+{
+	Relation	pgclass;
+	ScanKeyData key;
+	SysScanDesc sscan;
+	HeapTuple	tuple;
+	Form_pg_class form;
+	Datum		datum;
+	bool		isnull;
+	Relation	index;
+	ScoreahOptions *opts;
+
+	pgclass = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_class_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	sscan = systable_beginscan(pgclass, ClassOidIndexId, true, SnapshotSelf, 1, &key);
+	tuple = systable_getnext(sscan);
+	if (!HeapTupleIsValid(tuple))
+	{
+		systable_endscan(sscan);
+		table_close(pgclass, AccessShareLock);
+		return;
+	}
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	if (form->relkind != RELKIND_INDEX && form->relkind != RELKIND_PARTITIONED_INDEX)
+	{
+		systable_endscan(sscan);
+		table_close(pgclass, AccessShareLock);
+		return;
+	}
+	datum = heap_getattr(tuple, Anum_pg_class_reloptions, RelationGetDescr(pgclass), &isnull);
+
+	/* the ALTER holds a lock on the index; its relcache entry has the rest */
+	index = index_open(relid, NoLock);
+	if (index->rd_indam == NULL || index->rd_indam->ambuild != scoreahbuild)
+	{
+		index_close(index, NoLock);
+		systable_endscan(sscan);
+		table_close(pgclass, AccessShareLock);
+		return;
+	}
+	opts = isnull ? NULL : (ScoreahOptions *) scoreahoptions(datum, false);
+	systable_endscan(sscan);
+	table_close(pgclass, AccessShareLock);
+
+	/*
+	 * The defaults suit every index; and options the command left as they
+	 * were (the relcache still has those it started with: a rename, a
+	 * tablespace) are not checked again, so that an index given bad ones
+	 * before this check existed can still be renamed or moved.
+	 */
+	if (opts == NULL ||
+		(index->rd_options != NULL && VARSIZE(index->rd_options) == VARSIZE(opts) &&
+		 memcmp(index->rd_options, opts, VARSIZE(opts)) == 0))
+	{
+		index_close(index, NoLock);
+		return;
+	}
+	ScoreahCheckIndexOptions(index, opts);
+
+	if (opts->dimensionsPerBlock > 0 && opts->scoring == SCOREAH_SCORING_AH &&
+		RelationGetNumberOfBlocks(index) > 0)
+	{
+		ScoreahMetaPageData meta;
+
+		ScoreahReadMeta(index, &meta);
+		if ((meta.flags & SCOREAH_FLAG_TRAINED) && meta.dimensions > 0)
+		{
+			int			dim = (int) meta.dimensions;
+			int			dpb = Min(opts->dimensionsPerBlock, dim);
+			int			nblocks = (dim + dpb - 1) / dpb;
+			int			maxBlocks = ScoreahMaxBlocks((int) meta.nkeys);
+
+			if (nblocks > maxBlocks)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("dimensions_per_block = %d gives %d blocks for the %d dimensions of index \"%s\", more than the %d that fit a page",
+								dpb, nblocks, dim, RelationGetRelationName(index), maxBlocks),
+						 errhint("Use dimensions_per_block = %d or more.",
+								 (dim + maxBlocks - 1) / maxBlocks)));
+		}
+	}
+	index_close(index, NoLock);
+}
+
+static void
+ScoreahObjectAccess(ObjectAccessType access, Oid classId, Oid objectId,
+					int subId, void *arg)
+{
+	if (prevObjectAccessHook)
+		prevObjectAccessHook(access, classId, objectId, subId, arg);
+	if (access == OAT_POST_ALTER && classId == RelationRelationId && subId == 0)
+		CheckAlteredIndex(objectId);
+}
+
+void
+ScoreahInitAlterCheck(void)
+{
+	prevObjectAccessHook = object_access_hook;
+	object_access_hook = ScoreahObjectAccess;
 }
 
 /*

@@ -28,6 +28,7 @@ _PG_init(void)
 {
 	scoreah_init_kernels(false);
 	ScoreahInitOptions();
+	ScoreahInitAlterCheck();
 	ScoreahInitGucs();
 	ScoreahInitCache();
 }

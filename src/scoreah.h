@@ -894,6 +894,8 @@ extern void ScoreahInitOptions(void);
 extern void ScoreahInitGucs(void);
 extern bytea *scoreahoptions(Datum reloptions, bool validate);
 extern void ScoreahCheckOptionValues(const ScoreahOptions *opts);
+extern void ScoreahCheckIndexOptions(Relation index, const ScoreahOptions *opts);
+extern void ScoreahInitAlterCheck(void);
 extern ScoreahOptions *ScoreahGetOptions(Relation index);
 
 /* validate.c: operator classes */
