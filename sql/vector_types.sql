@@ -175,3 +175,35 @@ DROP FUNCTION distances(text, bool);
 DROP TABLE pv, pq;
 DROP EXTENSION scoreah_vector;
 DROP EXTENSION vector;
+
+-- pgvector in a schema of its own and a namesake operator <-> for its type
+-- in this extension's schema (public, first on the search path of CREATE
+-- EXTENSION): the operator classes still bind pgvector's operators, and an
+-- index whose operator class orders by another operator is refused
+CREATE SCHEMA vext;
+CREATE EXTENSION vector SCHEMA vext;
+CREATE FUNCTION namesake_dist(vext.vector, vext.vector) RETURNS float8
+	LANGUAGE sql IMMUTABLE AS 'SELECT 42::float8';
+CREATE OPERATOR <-> (LEFTARG = vext.vector, RIGHTARG = vext.vector, FUNCTION = namesake_dist);
+CREATE EXTENSION scoreah_vector;
+SELECT c.opcname, o.oprnamespace::regnamespace AS operator_schema,
+	   (SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+		WHERE d.classid = 'pg_operator'::regclass AND d.objid = o.oid AND d.deptype = 'e') AS of_extension
+FROM pg_opclass c JOIN pg_amop a ON a.amopfamily = c.opcfamily JOIN pg_operator o ON o.oid = a.amopopr
+WHERE c.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'scoreah')
+  AND c.opcname ~ '^(vector|halfvec)_' ORDER BY 1;
+CREATE TABLE nv (id int, v vext.vector(3));
+INSERT INTO nv SELECT i, ARRAY[i, 2 * i, 1]::real[]::vext.vector FROM generate_series(1, 50) i;
+CREATE INDEX nv_v ON nv USING scoreah (v);
+CREATE OPERATOR CLASS namesake_ops FOR TYPE vext.vector USING scoreah AS
+	OPERATOR 1 public.<-> (vext.vector, vext.vector) FOR ORDER BY float_ops,
+	FUNCTION 1 scoreah_l2_support(internal),
+	FUNCTION 2 scoreah_vector_format(internal);
+CREATE INDEX ON nv USING scoreah (v namesake_ops);
+DROP TABLE nv;
+DROP OPERATOR CLASS namesake_ops USING scoreah;
+DROP OPERATOR <-> (vext.vector, vext.vector);
+DROP FUNCTION namesake_dist(vext.vector, vext.vector);
+DROP EXTENSION scoreah_vector;
+DROP EXTENSION vector;
+DROP SCHEMA vext;

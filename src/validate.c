@@ -24,6 +24,7 @@
 #include "catalog/pg_amop.h"
 #include "catalog/pg_amproc.h"
 #include "catalog/pg_opclass.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -158,6 +159,8 @@ ScoreahCheckColumnType(Relation index, int format)
 	Oid			ext;
 	HeapTuple	tup;
 	bool		named;
+	int			col;
+	Oid			opno;
 
 	if (want == NULL)
 	{
@@ -185,6 +188,22 @@ ScoreahCheckColumnType(Relation index, int format)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("type %s is not the %s type of the pgvector extension",
 						format_type_be(typid), want)));
+
+	/*
+	 * Nor may the ORDER BY operator be another's: scans re-rank by calling
+	 * it (scan_score.c), and an operator class binds whatever operator of
+	 * that name the search path found when it was created.
+	 */
+	col = ScoreahVectorColumn(index);
+	opno = get_opfamily_member(index->rd_opfamily[col], index->rd_opcintype[col],
+							   index->rd_opcintype[col], 1);
+	if (!OidIsValid(opno) || getExtensionOfObject(OperatorRelationId, opno) != ext)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the operator class of index \"%s\" orders by operator %s, which is not the pgvector extension's",
+						RelationGetRelationName(index),
+						OidIsValid(opno) ? format_operator_qualified(opno) : "(none)"),
+				 errhint("Drop and create the scoreah_vector extension again: its script binds pgvector's operators by pgvector's schema.")));
 }
 
 /*
