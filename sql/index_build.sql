@@ -295,6 +295,13 @@ ALTER INDEX opt_alter_cos RENAME TO opt_alter_cosine;
 ALTER TABLE opt SET (fillfactor = 90);
 ALTER TABLE opt RESET (fillfactor);
 DROP INDEX opt_alter, opt_alter_cosine;
+-- a CREATE INDEX CONCURRENTLY whose build fails leaves an invalid index
+-- of no pages: the introspection functions say so
+CREATE INDEX CONCURRENTLY opt_cic ON opt USING scoreah (v) WITH (spherical = true);
+SELECT indisvalid, pg_relation_size('opt_cic') FROM pg_index WHERE indexrelid = 'opt_cic'::regclass;
+SELECT * FROM scoreah_index_info('opt_cic');
+SELECT * FROM scoreah_index_check('opt_cic');
+DROP INDEX opt_cic;
 
 -- Dimensions: at most 16000, and at most 488 PQ blocks (dimensions /
 -- dimensions_per_block, rounded up) fit a page of codes

@@ -69,6 +69,10 @@ SELECT name, value FROM scoreah_index_info('sec_idx')
 WHERE name IN ('metric', 'num_leaves', 'rows', 'rows_built', 'rows_per_leaf_max',
 			   'staleness', 'advice', 'row_level_security')
 ORDER BY name;
+-- nor the figures of the build that count the rows or measure them
+SELECT name, value FROM scoreah_index_info('sec_idx')
+WHERE name ~ '^(num_leaves_chosen|leaves_training_sample_size|training_sample_size|training_sample_rows|calibration|target_recall)'
+ORDER BY name;
 SELECT * FROM scoreah_index_check('sec_idx');
 -- nor the figures that would give the rows' mean norm back, nor an error
 SELECT name, value FROM scoreah_index_info('sec_ip_idx')

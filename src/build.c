@@ -886,10 +886,17 @@ scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	ScoreahBuildFillMeta(&state, &meta);
 	if (state.nrows == 0)
 	{
-		ereport(NOTICE,
-				(errmsg("scoreah index \"%s\" created on a table with no rows to index: it scores every row exactly until rebuilt",
-						RelationGetRelationName(index)),
-				 errhint("REINDEX once the table holds its data, to train the partitions and codebooks.")));
+		if (state.nextra > 0)
+			ereport(NOTICE,
+					(errmsg("scoreah index \"%s\" created with no vector to train on: its " INT64_FORMAT " rows all have a NULL vector%s; it scores every row exactly until rebuilt",
+							RelationGetRelationName(index), (int64) state.nextra,
+							state.metric == SCOREAH_METRIC_COSINE ? " or a zero one (which cosine distance cannot place)" : ""),
+					 errhint("REINDEX once the table holds its data, to train the partitions and codebooks.")));
+		else
+			ereport(NOTICE,
+					(errmsg("scoreah index \"%s\" created on a table with no rows to index: it scores every row exactly until rebuilt",
+							RelationGetRelationName(index)),
+					 errhint("REINDEX once the table holds its data, to train the partitions and codebooks.")));
 		ScoreahBuildWriteUntrained(index, MAIN_FORKNUM, &meta);
 		if (state.nextra > 0)
 		{

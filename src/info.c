@@ -44,6 +44,9 @@ PG_FUNCTION_INFO_V1(scoreah_index_info);
 /* rows whose vectors are read to measure staleness, at most */
 #define STALENESS_SAMPLE 10000
 
+/* what a figure of the table's rows says to a role row-level security applies to */
+#define NOT_SHOWN_RLS	"not shown (row-level security)"
+
 /*
  * SELECT on the table, or on every column the index has.  A partial
  * index's row counts say how many rows pass its predicate, whose columns
@@ -391,7 +394,9 @@ PutOptions(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
 	PutRow(rsinfo, "trained", (meta->flags & SCOREAH_FLAG_TRAINED) ? "true" : "false");
 	PutRow(rsinfo, "num_leaves", psprintf("%u", meta->nleaves));
 	PutRow(rsinfo, "num_leaves_to_search", psprintf("%u", meta->numLeavesToSearch));
-	PutRow(rsinfo, "leaves_training_sample_size", psprintf("%u", meta->leavesTrainingSampleSize));
+	/* the sample sizes the build used: all the rows of a smaller table */
+	PutRow(rsinfo, "leaves_training_sample_size",
+		   rlsActive ? NOT_SHOWN_RLS : psprintf("%u", meta->leavesTrainingSampleSize));
 	PutRow(rsinfo, "leaves_training_iterations", psprintf("%u", meta->leavesTrainingIterations));
 	PutRow(rsinfo, "min_partition_size", psprintf("%u", meta->minPartitionSize));
 	PutRow(rsinfo, "spherical", (meta->flags & SCOREAH_FLAG_SPHERICAL) ? "true" : "false");
@@ -402,9 +407,10 @@ PutOptions(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
 	PutRow(rsinfo, "pq_blocks", psprintf("%u", meta->nblocks));
 	PutRow(rsinfo, "anisotropic_quantization_threshold",
 		   isnan(meta->threshold) ? "off" :
-		   rlsActive && meta->metric == SCOREAH_METRIC_IP ? "not shown (row-level security)" :
+		   rlsActive && meta->metric == SCOREAH_METRIC_IP ? NOT_SHOWN_RLS :
 		   psprintf("%g", meta->threshold));
-	PutRow(rsinfo, "training_sample_size", psprintf("%u", meta->trainingSampleSize));
+	PutRow(rsinfo, "training_sample_size",
+		   rlsActive ? NOT_SHOWN_RLS : psprintf("%u", meta->trainingSampleSize));
 	PutRow(rsinfo, "training_iterations", psprintf("%u", meta->trainingIterations));
 	PutRow(rsinfo, "scoring", meta->scoring == SCOREAH_SCORING_BRUTE_FORCE ? "brute_force" : "ah");
 	PutRow(rsinfo, "lookup_tables", LookupTables(meta));
@@ -445,9 +451,10 @@ PutChoices(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
 	uint32		f = meta->autoFlags;
 
 	PutRow(rsinfo, "num_leaves_chosen",
-		   (f & SCOREAH_AUTO_LEAVES) ?
+		   !(f & SCOREAH_AUTO_LEAVES) ? "option" :
+		   rlsActive ? "auto: about sqrt(rows), at most one per sampled row" :
 		   psprintf("auto: about sqrt(" INT64_FORMAT " rows), at most one per sampled row",
-					meta->rowsBuilt) : "option");
+					meta->rowsBuilt));
 	PutRow(rsinfo, "dimensions_per_block_chosen",
 		   (f & SCOREAH_AUTO_DIMS_PER_BLOCK) ?
 		   psprintf("auto: %u blocks for %u dimensions (%s)", meta->nblocks, meta->dimensions,
@@ -473,6 +480,7 @@ PutChoices(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
 		   psprintf("auto: false (fewer than %d dimensions, where float centroids route as fast)",
 					SCOREAH_QUANTIZE_MIN_DIM));
 	PutRow(rsinfo, "training_sample_rows",
+		   rlsActive ? NOT_SHOWN_RLS :
 		   psprintf("%u%s", meta->sampleRows,
 					(f & SCOREAH_AUTO_SAMPLE) ?
 					psprintf(" (auto: at most %d, and at most 3/4 of maintenance_work_mem)",
@@ -491,11 +499,17 @@ PutChoices(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
  * scoreah.target_recall chooses for a few targets.
  */
 static void
-PutCalibration(ReturnSetInfo *rsinfo, ScoreahMetaPage meta)
+PutCalibration(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
 {
 	const ScoreahCalibrationData *cal = &meta->calibration;
 	static const double targets[] = {0.8, 0.9, 0.95, 0.98, 0.99};
 
+	/* recall measured on the rows is a figure of them */
+	if (rlsActive)
+	{
+		PutRow(rsinfo, "calibration", NOT_SHOWN_RLS);
+		return;
+	}
 	if (cal->nqueries == 0)
 	{
 		PutRow(rsinfo, "calibration",
@@ -598,6 +612,14 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	index = ScoreahOpenForIntrospection(PG_GETARG_OID(0), &rlsActive);
+
+	/* a CREATE INDEX CONCURRENTLY that failed leaves an index of no pages */
+	if (RelationGetNumberOfBlocks(index) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index \"%s\" has no metapage: it was never built", RelationGetRelationName(index)),
+				 index->rd_index->indisvalid ? 0 :
+				 errhint("It is marked invalid (a CREATE INDEX CONCURRENTLY that failed?): drop it or REINDEX it.")));
 	cache = ScoreahCacheAcquire(index);
 	nblocks = RelationGetNumberOfBlocks(index);
 	CountPages(index, nblocks, byKind, &pagesNew);
@@ -610,7 +632,7 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 	if (cache->meta.flags & SCOREAH_FLAG_TRAINED)
 	{
 		PutChoices(rsinfo, &cache->meta, rlsActive);
-		PutCalibration(rsinfo, &cache->meta);
+		PutCalibration(rsinfo, &cache->meta, rlsActive);
 	}
 	if (!rlsActive)
 		PutRowCounts(rsinfo, &cache->meta, &f);

@@ -151,26 +151,33 @@ ScoreahCheckDimensions(int expected, int actual)
  * A row or query vector in the model's units (scaled by the metapage's
  * scale) must keep its squared distances to centroids and codewords finite
  * in single precision.  Vectors within SCOREAH_MAX_NORM_RATIO times the
- * sample's mean norm do; larger ones are refused.  The mean norm is a
- * figure of the table's rows: the detail names it only to a role that may
- * read them all (SELECT on the table heapOid, no row-level security), as
- * scoreah_index_info does; InvalidOid names it (the build's owner).
+ * sample's mean norm, rounded down to a power of 2, do; larger ones are
+ * refused.  The mean norm is a figure of the table's rows: the detail names
+ * it only to a role that may read them all (SELECT on the table heapOid, no
+ * row-level security), as scoreah_index_info does; InvalidOid names it (the
+ * build's owner).  The rounding keeps the bound itself from giving it away:
+ * a role that may not read the rows, trying queries or inserts of growing
+ * norms, learns only its power of 2 (exactly, it recovered 7 digits).
  */
 void
 ScoreahCheckModelRange(const float *scaled, int dim, double meanNorm, double scale,
 					   const char *what, Oid heapOid)
 {
 	double		norm = scoreah_exact_norm(scaled, dim);
-	double		mean = meanNorm > 0 ? meanNorm * scale : 1.0;
+	double		mean = meanNorm > 0 && isfinite(meanNorm) ?
+		ldexp(1.0, ilogb(meanNorm)) * scale : 1.0;
 
 	if (!(norm <= SCOREAH_MAX_NORM_RATIO * mean))
 	{
 		bool		show = !OidIsValid(heapOid) || ScoreahMayReadAllRows(heapOid);
 
+		/* a vector may overflow the model's units (a tiny scale's) */
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s is too large for this scoreah index: its norm is %g, more than %g times the mean norm of the rows the index was built on",
-						what, norm / scale, SCOREAH_MAX_NORM_RATIO),
+				 errmsg("%s is too large for this scoreah index: its norm is %s, more than %g times the mean norm of the rows the index was built on (rounded down to a power of 2)",
+						what, isfinite(norm / scale) ? psprintf("%g", norm / scale) :
+						"beyond single precision in the index's units",
+						SCOREAH_MAX_NORM_RATIO),
 				 show ? errdetail("The mean norm is %g.", meanNorm) : 0,
 				 errhint("REINDEX once the table holds rows of this magnitude.")));
 	}
