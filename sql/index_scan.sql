@@ -434,3 +434,31 @@ RESET scoreah.num_leaves_to_search;
 RESET scoreah.reordering_num_neighbors;
 DROP FUNCTION rb_hits(text, text);
 DROP TABLE rb, rbn, rbq;
+
+-- Strict order with every leaf searched on clustered data whose clusters
+-- are far tighter than the codes can tell apart: the scan re-ranks on
+-- until the rows not yet re-ranked are unlikely to be nearer, judged by
+-- the line of exact distances on scores through the re-ranked rows.  Each
+-- query is a row of the table, so its nearest row is at distance 0.  The
+-- line of scores on distances that scans fitted before session 25 (through
+-- rows chosen by their scores: flattened, its spread too small) let 12 of
+-- these 200 LIMIT 1 queries return another row first (90 of all 5,000
+-- rows as queries; 4 since).
+SELECT setseed(0.25);
+CREATE TABLE tight_c AS SELECT j, (SELECT array_agg(random() * 10) FROM generate_series(1, 16) WHERE j > 0) AS ctr,
+	(ARRAY[0.01, 0.1, 1.0])[1 + (j % 3)] AS sp FROM generate_series(1, 20) j;
+CREATE TABLE tight AS SELECT i AS id,
+	(SELECT array_agg(tight_c.ctr[k] + tight_c.sp * (random() - 0.5)) FROM generate_series(1, 16) k)::real[] AS v
+FROM generate_series(1, 5000) i JOIN tight_c ON tight_c.j = 1 + (i % 20);
+CREATE INDEX tight_v ON tight USING scoreah (v);
+SET scoreah.num_leaves_to_search = 100000;
+SET scoreah.reordering_num_neighbors = 200;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM tight ORDER BY v <-> '{1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16}' LIMIT 1;
+SELECT count(*) AS queries,
+	count(*) FILTER (WHERE (SELECT v <-> q.v FROM tight ORDER BY v <-> q.v LIMIT 1) > 0) <= 2 AS own_row_first
+FROM tight q WHERE q.id % 25 = 8;
+RESET enable_seqscan;
+RESET scoreah.num_leaves_to_search;
+RESET scoreah.reordering_num_neighbors;
+DROP TABLE tight, tight_c;

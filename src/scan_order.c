@@ -460,9 +460,10 @@ ScoreahScanNextBatch(IndexScanDesc scan)
  * May the nearest pending row be returned now?  Only once the scan has
  * searched the leaves its depth wants and, in strict order, when no
  * candidate of the searched leaves not yet re-ranked is likely to be
- * nearer: those all score at or past the frontier, and the line of scores
- * against exact distances (scoreah_fit_line) puts the row
- * SCOREAH_ORDER_SIGMAS standard deviations short of it.  Leaves not yet
+ * nearer: those all score at or past the frontier, and the line of exact
+ * distances on scores through the re-ranked rows (scoreah_fit_distance_line)
+ * expects the frontier's score at a distance SCOREAH_ORDER_SIGMAS standard
+ * deviations past the row's.  Leaves not yet
  * searched are not bounded here, only by the depth's widening.  Exact
  * scores (brute force) and rows without re-ranking need only not pass the
  * frontier.  A row waits at most SCOREAH_MAX_WAIT batches: then it goes,
@@ -473,8 +474,8 @@ bool
 ScoreahScanMayReturn(ScoreahScanOpaque so, const ScoreahCandidate *x)
 {
 	const ScoreahCandidate *f;
-	double		alpha,
-				beta,
+	double		gamma,
+				delta,
 				sigma,
 				t;
 
@@ -488,9 +489,9 @@ ScoreahScanMayReturn(ScoreahScanOpaque so, const ScoreahCandidate *x)
 	f = Frontier(so);
 	if (ScoreahScanBruteForce(so->cache) || so->reorder == 0)
 		return x->distance <= f->approx;
-	if (!scoreah_fit_line(&so->fit, &alpha, &beta, &sigma) || !(alpha > 0))
+	if (!scoreah_fit_distance_line(&so->fit, &gamma, &delta, &sigma) || !(gamma > 0))
 		return false;
 	t = so->cache->meta.metric == SCOREAH_METRIC_L2 ? x->distance * x->distance : x->distance;
-	return f->approx - (alpha * t + beta) > SCOREAH_ORDER_SIGMAS * sigma;
+	return (gamma * f->approx + delta) - t > SCOREAH_ORDER_SIGMAS * sigma;
 }
 

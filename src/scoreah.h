@@ -825,8 +825,8 @@ typedef struct ScoreahScanOpaqueData
 	/* output: re-ranked rows wait here until no unseen row can precede */
 	bool		strict;			/* scoreah.scan_order = strict */
 	ScoreahHeap pending;
-	ScoreahFit	fit;			/* approximate scores against exact
-								 * distances, over every re-ranked row */
+	ScoreahFit	fit;			/* exact distances on approximate scores,
+								 * over every re-ranked row */
 	int			waitBatches;	/* batches since a row was last returned */
 	ScoreahCandidate last;		/* the last row returned */
 	int64		emitted;

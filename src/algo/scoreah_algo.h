@@ -526,10 +526,11 @@ extern void scoreah_heap_push(ScoreahHeap *h, const ScoreahCandidate *c);
 extern void scoreah_heap_pop(ScoreahHeap *h, ScoreahCandidate *out);
 
 /*
- * Running sums for the least-squares line of approximate scores a against
- * t, a monotone function of the exact distance (the distance itself, or
- * its square for L2): how far past a row's predicted score the rows not
- * yet re-ranked must lie before the row can be returned in order.
+ * Running sums for the least-squares line of t, a monotone function of the
+ * exact distance (the distance itself, or its square for L2), on
+ * approximate scores a: how far past a row the distances the rows not yet
+ * re-ranked are expected at must lie before the row can be returned in
+ * order.
  */
 typedef struct ScoreahFit
 {
@@ -542,8 +543,8 @@ typedef struct ScoreahFit
 } ScoreahFit;
 
 extern void scoreah_fit_add(ScoreahFit *f, double t, double a);
-extern bool scoreah_fit_line(const ScoreahFit *f, double *alpha, double *beta,
-							 double *sigma);
+extern bool scoreah_fit_distance_line(const ScoreahFit *f, double *gamma, double *delta,
+									  double *sigma);
 /* By (approx, id) */
 extern void scoreah_sort_by_approx(ScoreahCandidate *c, int n);
 

@@ -826,27 +826,34 @@ scoreah_fit_add(ScoreahFit *f, double t, double a)
 }
 
 /*
- * The least-squares line a = alpha t + beta through the points, and the
- * standard deviation of the points about it.  False with fewer than 30
- * points (too few to trust the spread) or no spread in t.
+ * The least-squares line t = gamma a + delta of exact distances t on
+ * approximate scores a, and the standard deviation of the points about it.
+ * This way round because the points are chosen by a (a scan re-ranks the
+ * candidates of lowest score): selecting on the regressor leaves the line
+ * of t on a unbiased, while the line of a on t through such a sample is
+ * flattened and its spread shrunk to the narrow band of scores chosen, so
+ * that a candidate just past the band looked far from every row (a review
+ * found rows at distance 0 left behind 200 candidates re-ranked with every
+ * leaf searched).  False with fewer than 30 points (too few to trust the
+ * spread) or no spread in a.
  */
 bool
-scoreah_fit_line(const ScoreahFit *f, double *alpha, double *beta, double *sigma)
+scoreah_fit_distance_line(const ScoreahFit *f, double *gamma, double *delta, double *sigma)
 {
 	double		n = f->n,
-				vt,
+				va,
 				cta,
 				res;
 
 	if (n < 30)
 		return false;
-	vt = f->stt - f->st * f->st / n;
-	if (!(vt > 0))
+	va = f->saa - f->sa * f->sa / n;
+	if (!(va > 0))
 		return false;
 	cta = f->sta - f->st * f->sa / n;
-	*alpha = cta / vt;
-	*beta = (f->sa - *alpha * f->st) / n;
-	res = (f->saa - f->sa * f->sa / n) - *alpha * cta;
+	*gamma = cta / va;
+	*delta = (f->st - *gamma * f->sa) / n;
+	res = (f->stt - f->st * f->st / n) - *gamma * cta;
 	*sigma = res > 0 ? sqrt(res / (n - 2)) : 0;
 	return true;
 }

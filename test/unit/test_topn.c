@@ -398,40 +398,79 @@ test_heap(void)
 	free(all);
 }
 
-/* The fitted line and spread of noiseless and noisy points */
+/* A standard normal variate (Box-Muller) */
+static double
+normal(ScoreahRandom *r)
+{
+	double		u = 1.0 - scoreah_random_double(r);	/* (0, 1] */
+	double		v = scoreah_random_double(r);
+
+	return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
+/*
+ * The line of distances t on scores a, and its spread: noiseless and noisy
+ * points; then points chosen by their scores, as a scan re-ranks them (the
+ * lowest tenth of a), where the line of t on a stays what it is for all
+ * the points and a line of a on t would be flattened.
+ */
 static void
 test_fit(void)
 {
 	ScoreahFit	f;
 	ScoreahRandom r;
-	double		alpha,
-				beta,
+	double		gamma,
+				delta,
 				sigma;
+	int			kept = 0;
 
 	memset(&f, 0, sizeof(f));
 	for (int i = 0; i < 29; i++)
 		scoreah_fit_add(&f, i, 3.0 * i - 2.0);
-	CHECK(!scoreah_fit_line(&f, &alpha, &beta, &sigma), "29 points are too few");
+	CHECK(!scoreah_fit_distance_line(&f, &gamma, &delta, &sigma), "29 points are too few");
 	scoreah_fit_add(&f, 29, 85.0);
 	scoreah_fit_add(&f, NAN, 1.0);
-	CHECK(scoreah_fit_line(&f, &alpha, &beta, &sigma), "30 points fit");
-	CHECK(fabs(alpha - 3.0) < 1e-9 && fabs(beta + 2.0) < 1e-9 && sigma < 1e-6,
-		  "exact line: alpha %g beta %g sigma %g", alpha, beta, sigma);
+	CHECK(scoreah_fit_distance_line(&f, &gamma, &delta, &sigma), "30 points fit");
+	CHECK(fabs(gamma - 1.0 / 3.0) < 1e-9 && fabs(delta - 2.0 / 3.0) < 1e-9 && sigma < 1e-6,
+		  "exact line: gamma %g delta %g sigma %g", gamma, delta, sigma);
 
 	memset(&f, 0, sizeof(f));
 	scoreah_random_init(&r, 3);
 	for (int i = 0; i < 20000; i++)
 	{
-		double		t = scoreah_random_below(&r, 1000) / 100.0;
+		double		a = scoreah_random_below(&r, 1000) / 100.0;
 		/* uniform noise in [-1, 1]: standard deviation 1 / sqrt(3) */
 		double		e = scoreah_random_below(&r, 2000001) / 1000000.0 - 1.0;
 
-		scoreah_fit_add(&f, t, 0.5 * t + 4.0 + e);
+		scoreah_fit_add(&f, 0.5 * a + 4.0 + e, a);
 	}
-	CHECK(scoreah_fit_line(&f, &alpha, &beta, &sigma), "noisy points fit");
-	CHECK(fabs(alpha - 0.5) < 0.01 && fabs(beta - 4.0) < 0.05 &&
+	CHECK(scoreah_fit_distance_line(&f, &gamma, &delta, &sigma), "noisy points fit");
+	CHECK(fabs(gamma - 0.5) < 0.01 && fabs(delta - 4.0) < 0.05 &&
 		  fabs(sigma - 1.0 / sqrt(3.0)) < 0.01,
-		  "noisy line: alpha %g beta %g sigma %g", alpha, beta, sigma);
+		  "noisy line: gamma %g delta %g sigma %g", gamma, delta, sigma);
+
+	/*
+	 * t standard normal, a = t + standard normal noise: E[t | a] = a / 2,
+	 * spread sqrt(1/2) about it, whatever the scores kept.  Kept: a below
+	 * its 10th percentile, -1.8124 sqrt(2).
+	 */
+	memset(&f, 0, sizeof(f));
+	scoreah_random_init(&r, 11);
+	for (int i = 0; i < 200000; i++)
+	{
+		double		t = normal(&r);
+		double		a = t + normal(&r);
+
+		if (a < -1.8124)
+		{
+			scoreah_fit_add(&f, t, a);
+			kept++;
+		}
+	}
+	CHECK(kept > 15000 && scoreah_fit_distance_line(&f, &gamma, &delta, &sigma),
+		  "points chosen by score fit (%d kept)", kept);
+	CHECK(fabs(gamma - 0.5) < 0.03 && fabs(delta) < 0.08 && fabs(sigma - sqrt(0.5)) < 0.02,
+		  "chosen by score: gamma %g delta %g sigma %g (0.5, 0, 0.707)", gamma, delta, sigma);
 }
 
 const UnitTestEntry unit_tests_topn[] = {
@@ -442,6 +481,6 @@ const UnitTestEntry unit_tests_topn[] = {
 	{"topn: nearest leaves as a sort orders them", test_order_smallest},
 	{"topn: the inline sort by key agrees with qsort", test_sort_by_approx},
 	{"topn: pending rows pop nearest first, NaN last", test_heap},
-	{"topn: the line of scores against distances and its spread", test_fit},
+	{"topn: the line of distances on scores and its spread, on points chosen by score too", test_fit},
 	{NULL, NULL}
 };
