@@ -197,13 +197,8 @@ ScoreahBuildChooseShape(ScoreahBuildState *state)
 	}
 	model->nblocks = opts->scoring == SCOREAH_SCORING_AH ?
 		(dim + model->dpb - 1) / model->dpb : 0;
-	if (model->nblocks > ScoreahMaxBlocks(state->nkeys))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("dimensions_per_block = %d gives %d blocks for %d dimensions, more than the %d that fit a page",
-						model->dpb, model->nblocks, dim, ScoreahMaxBlocks(state->nkeys)),
-				 errhint("Use dimensions_per_block = %d or more.",
-						 (dim + ScoreahMaxBlocks(state->nkeys) - 1) / ScoreahMaxBlocks(state->nkeys))));
+	if (model->nblocks > 0)
+		ScoreahCheckBlocksFit(model->dpb, dim, state->nkeys);
 }
 
 /*

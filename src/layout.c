@@ -113,7 +113,7 @@ ScoreahComputeLayout(ScoreahMetaPage meta, ScoreahLayout layout)
  * The most PQ blocks a group of this layout can hold and still fit a page
  * (its codes and keys are whole 8-byte words after codesOffset, so a group
  * takes codesOffset + 16 nblocks + the keys' bytes exactly).  The bound
- * for the index's own vector size: ScoreahMaxBlocksOf assumes the longest
+ * for the index's own vector size: ScoreahMaxBlocks assumes the longest
  * list of vector pages any width needs, which is what the build chooses
  * dimensions_per_block by, while row biases are kept wherever the index's
  * own layout has room for them (ScoreahRowBiasFits), so an index with

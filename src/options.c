@@ -269,6 +269,26 @@ ScoreahCheckIndexOptions(Relation index, const ScoreahOptions *opts)
 }
 
 /*
+ * The codes of dim dimensions in blocks of dpb (at most dim) must fit a
+ * code page beside a group's other fields: checked by the build once it
+ * knows the width, and by ALTER INDEX for a trained index.
+ */
+void
+ScoreahCheckBlocksFit(int dpb, int dim, int nkeys)
+{
+	int			nblocks = (dim + dpb - 1) / dpb;
+	int			maxBlocks = ScoreahMaxBlocks(nkeys);
+
+	if (nblocks > maxBlocks)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("dimensions_per_block = %d gives %d blocks for %d dimensions, more than the %d that fit a page",
+						dpb, nblocks, dim, maxBlocks),
+				 errhint("Use dimensions_per_block = %d or more.",
+						 (dim + maxBlocks - 1) / maxBlocks)));
+}
+
+/*
  * ALTER INDEX ... SET (...) of a scoreah index: amoptions sees only the
  * options, not the index, so the rules that need the index are checked
  * here, after the new options are in pg_class (read with SnapshotSelf:
@@ -287,44 +307,35 @@ CheckAlteredIndex(Oid relid)
 	ScanKeyData key;
 	SysScanDesc sscan;
 	HeapTuple	tuple;
-	Form_pg_class form;
-	Datum		datum;
-	bool		isnull;
-	Relation	index;
-	ScoreahOptions *opts;
+	Relation	index = NULL;
+	ScoreahOptions *opts = NULL;
 
+	/*
+	 * A scoreah index (ALTER INDEX ... SET applies to no partitioned index):
+	 * the ALTER holds a lock on it; its relcache entry has the rest
+	 */
 	pgclass = table_open(RelationRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_class_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relid));
 	sscan = systable_beginscan(pgclass, ClassOidIndexId, true, SnapshotSelf, 1, &key);
 	tuple = systable_getnext(sscan);
-	if (!HeapTupleIsValid(tuple))
+	if (HeapTupleIsValid(tuple) && ((Form_pg_class) GETSTRUCT(tuple))->relkind == RELKIND_INDEX)
 	{
-		systable_endscan(sscan);
-		table_close(pgclass, AccessShareLock);
-		return;
-	}
-	form = (Form_pg_class) GETSTRUCT(tuple);
-	if (form->relkind != RELKIND_INDEX && form->relkind != RELKIND_PARTITIONED_INDEX)
-	{
-		systable_endscan(sscan);
-		table_close(pgclass, AccessShareLock);
-		return;
-	}
-	datum = heap_getattr(tuple, Anum_pg_class_reloptions, RelationGetDescr(pgclass), &isnull);
+		index = index_open(relid, NoLock);
+		if (index->rd_indam->ambuild == scoreahbuild)
+		{
+			bool		isnull;
+			Datum		datum = heap_getattr(tuple, Anum_pg_class_reloptions,
+											 RelationGetDescr(pgclass), &isnull);
 
-	/* the ALTER holds a lock on the index; its relcache entry has the rest */
-	index = index_open(relid, NoLock);
-	if (index->rd_indam == NULL || index->rd_indam->ambuild != scoreahbuild)
-	{
-		index_close(index, NoLock);
-		systable_endscan(sscan);
-		table_close(pgclass, AccessShareLock);
-		return;
+			if (!isnull)
+				opts = (ScoreahOptions *) scoreahoptions(datum, false);
+		}
 	}
-	opts = isnull ? NULL : (ScoreahOptions *) scoreahoptions(datum, false);
 	systable_endscan(sscan);
 	table_close(pgclass, AccessShareLock);
+	if (index == NULL)
+		return;
 
 	/*
 	 * The defaults suit every index; and options the command left as they
@@ -348,20 +359,8 @@ CheckAlteredIndex(Oid relid)
 
 		ScoreahReadMeta(index, &meta);
 		if ((meta.flags & SCOREAH_FLAG_TRAINED) && meta.dimensions > 0)
-		{
-			int			dim = (int) meta.dimensions;
-			int			dpb = Min(opts->dimensionsPerBlock, dim);
-			int			nblocks = (dim + dpb - 1) / dpb;
-			int			maxBlocks = ScoreahMaxBlocks((int) meta.nkeys);
-
-			if (nblocks > maxBlocks)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("dimensions_per_block = %d gives %d blocks for the %d dimensions of index \"%s\", more than the %d that fit a page",
-								dpb, nblocks, dim, RelationGetRelationName(index), maxBlocks),
-						 errhint("Use dimensions_per_block = %d or more.",
-								 (dim + maxBlocks - 1) / maxBlocks)));
-		}
+			ScoreahCheckBlocksFit(Min(opts->dimensionsPerBlock, (int) meta.dimensions),
+								  (int) meta.dimensions, (int) meta.nkeys);
 	}
 	index_close(index, NoLock);
 }

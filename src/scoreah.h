@@ -450,14 +450,16 @@ typedef struct ScoreahKeyFilter
 /* The row biases of a group and their minimum (the last float) */
 #define SCOREAH_BIAS_BYTES		MAXALIGN((SCOREAH_GROUP_ROWS + 1) * sizeof(float))
 
-/* PQ blocks a group can hold even with the longest vector page list */
-#define ScoreahMaxBlocksOf(nkeys, bias) \
+/*
+ * PQ blocks a group can hold even with the longest vector page list and no
+ * row biases (the build keeps biases only where its own layout has room:
+ * ScoreahRowBiasFits, ScoreahLayoutMaxBlocks)
+ */
+#define ScoreahMaxBlocks(nkeys) \
 	((int) ((SCOREAH_PAGE_CAPACITY - \
 			 MAXALIGN(offsetof(ScoreahGroupHeaderData, vblk) + SCOREAH_GROUP_MAX_VBLK * sizeof(BlockNumber)) - \
 			 MAXALIGN(SCOREAH_GROUP_ROWS * sizeof(ItemPointerData)) - \
-			 ((bias) ? SCOREAH_BIAS_BYTES : 0) - \
 			 ScoreahKeysBytes(nkeys)) / 16))
-#define ScoreahMaxBlocks(nkeys)	ScoreahMaxBlocksOf(nkeys, false)
 #define SCOREAH_MAX_BLOCKS		ScoreahMaxBlocks(0)
 
 #define ScoreahGroupHeader(g)	((ScoreahGroupHeaderData *) (g))
@@ -895,6 +897,7 @@ extern void ScoreahInitGucs(void);
 extern bytea *scoreahoptions(Datum reloptions, bool validate);
 extern void ScoreahCheckOptionValues(const ScoreahOptions *opts);
 extern void ScoreahCheckIndexOptions(Relation index, const ScoreahOptions *opts);
+extern void ScoreahCheckBlocksFit(int dpb, int dim, int nkeys);
 extern void ScoreahInitAlterCheck(void);
 extern ScoreahOptions *ScoreahGetOptions(Relation index);
 
