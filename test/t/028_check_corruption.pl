@@ -3,7 +3,8 @@
 # or write past the group's arrays; then a damaged metapage field (the
 # leaves' spreads), which scans and the planner refuse too; then a chain
 # whose link loops back, which a scan reports instead of walking for ever;
-# last a row bias below its group's minimum, which the check names.
+# then a row bias below its group's minimum, which the check names; last
+# more PQ blocks than a group of the index's layout holds.
 #
 # The first group of the first code page is changed on disk with the server
 # stopped: first its first vector page number is pointed past the end of
@@ -156,5 +157,32 @@ like(ScoreahTest::index_check($node, 'w_idx'),
 	'scoreah_index_check names a row bias that is not a number');
 poke(232, pack('f', $bias[0]));
 is(ScoreahTest::index_check($node, 'w_idx'), '', 'the bias put back: the index is sound');
+
+# A metapage whose PQ blocks are within the bound of an index without key
+# columns (488) but more than a group of this one, with a key column, can
+# hold on a page: the check measures them against the index's own layout,
+# and so does every scan.  nblocks is the uint32 at byte 32 of
+# ScoreahMetaPageData; checked before the change.
+$node->safe_psql('postgres', q{
+	CREATE TABLE kt (id int, v real[], tenant int);
+	INSERT INTO kt SELECT i, ARRAY(SELECT sin(i * 0.37 + d)::real FROM generate_series(1, 8) d), i % 3
+	  FROM generate_series(1, 300) i;
+	CREATE INDEX kt_idx ON kt USING scoreah (v, tenant) WITH (num_leaves = 2);
+});
+is($node->safe_psql('postgres',
+		"SELECT get_byte(get_raw_page('kt_idx', 0), 24 + 32) + 256 * get_byte(get_raw_page('kt_idx', 0), 24 + 33)"),
+	'4', 'the metapage keeps 4 PQ blocks for 8 dimensions');
+$file = $node->data_dir . '/' . $node->safe_psql('postgres', "SELECT pg_relation_filepath('kt_idx')");
+poke(32, pack('L', 485), 0);
+like(ScoreahTest::index_check($node, 'kt_idx'),
+	qr/metapage: 485 PQ blocks, more than a group of this index can hold on a page \(\d+\)/,
+	'scoreah_index_check names PQ blocks a group of this layout cannot hold');
+my ($kret, $kout, $kerr) = $node->psql('postgres',
+	"SET enable_seqscan = off; SELECT id FROM kt ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 3");
+isnt($kret, 0, 'a scan of that index fails');
+like($kerr, qr/index "kt_idx" has a damaged metapage: PQ blocks for a group to fit a page 485, expected at most \d+/,
+	'and says which field is out of bounds');
+poke(32, pack('L', 4), 0);
+is(ScoreahTest::index_check($node, 'kt_idx'), '', 'the blocks put back: the index is sound');
 
 done_testing();

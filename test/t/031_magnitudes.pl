@@ -80,6 +80,16 @@ isnt($ret, 0, 'a query vector too large for the model is refused');
 like($err, qr/too large/, 'with an error that says so');
 note($err);
 
+# a query of ordinary size against the index of rows 1e-25 as large: in
+# that index's units (scale about 1e24) it overflows single precision, and
+# the error says so rather than print its norm as Infinity
+($ret, $out, $err) = $node->psql('postgres',
+	"SET enable_seqscan = off; SELECT id FROM base_l2_1e_25 ORDER BY v <-> "
+	  . "(SELECT array(SELECT (x * 1e15)::real FROM unnest(v) x) FROM base LIMIT 1) LIMIT 1");
+isnt($ret, 0, 'a query vector beyond the index\'s units is refused');
+like($err, qr/too large for this scoreah index: its norm is beyond single precision in the index's units/,
+	'with an error that says it overflows them');
+
 # rows a thousand times larger still fit, and are found
 $node->safe_psql('postgres',
 	"INSERT INTO base_l2_1 SELECT -2, array(SELECT (x * 1000)::real FROM unnest(v) x) FROM base LIMIT 1");
