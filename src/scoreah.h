@@ -797,6 +797,12 @@ typedef struct ScoreahScanOpaqueData
 	float	   *leafScores;		/* routing score of every leaf */
 	int			nordered;
 	int			searched;		/* leaves (positions of leafOrder) scored */
+	int			nearWant;		/* leaves the nearest-leaf rule wants searched */
+	int			nearAt;			/* searched + 1 when nearest was found */
+	float		nearest;		/* smallest centroid distance of the leaves
+								 * not searched, in routing units */
+	double		nearUnits;		/* inner product: routing units a unit of
+								 * distance */
 	ScoreahCandidate floor;		/* the leaf being scored: keys up to this
 								 * one were batched already */
 	bool		haveFloor;
