@@ -1,9 +1,10 @@
 # Differential test: random tables, the index against a sequential scan.
 #
-# Each round draws a table (width 1 to 130, uniform, Gaussian, clustered,
+# Each round draws a table (width 1 to 300, uniform, Gaussian, clustered,
 # integer-grid data full of duplicates and ties, or rows whose lengths span
 # five orders of magnitude; some NULL and zero vectors), a metric, an
-# index (leaves, residuals, reordering storage, a key column or not), how
+# index (leaves, residuals, reordering storage, int8 routing, spherical
+# centroids, a key column or not; SIMD or the portable kernels), how
 # it is built (on the full table, on an empty or a half-full one with the
 # rest inserted after) and what follows (deletes, updates to other rows'
 # vectors, VACUUM, more inserts).  Then queries (a row's own vector or a
@@ -158,7 +159,7 @@ my @kinds = qw(uniform gauss clusters grid magnitudes);
 my $failures = 0;
 for my $r (1 .. $rounds)
 {
-	my $dim = pick(1, 2, 3, 8, 17, 64, 130);
+	my $dim = pick(1, 2, 3, 8, 17, 64, 130, 300);
 	my $metric = pick('l2', 'cosine', 'ip');
 	my $kind = pick(@kinds);
 	my $rows = pick(30, 200, 700, 2500);
@@ -166,10 +167,13 @@ for my $r (1 .. $rounds)
 	my $storage = pick('float32', 'float16', 'table');
 	my $leaves = pick(1, 3, 10, 40);
 	my $resid = pick('true', 'false');
+	my $int8 = pick('auto', 'on', 'off');
+	my $spherical = pick('true', 'false');
 	my $key = pick(0, 1);
 	my $build = pick('full', 'empty', 'half');
 	my $nulls = pick(0, 1);
 	my $vacuum = pick(0, 1);
+	my $scalar = pick('off', 'off', 'on');
 	my $sd = rand();
 	my ($op, $ops) = (
 		{ l2 => '<->', cosine => '<=>', ip => '<#>' }->{$metric},
@@ -199,13 +203,17 @@ for my $r (1 .. $rounds)
 	};
 	my $half = int($rows / 2);
 	my $keycol = $key ? ', tenant' : '';
-	my $with = "num_leaves = $leaves, residual_quantization = $resid, reordering_storage = $storage";
+	my $with = "num_leaves = $leaves, residual_quantization = $resid, reordering_storage = $storage, "
+	  . "quantize_centroids = $int8";
+	$with .= ", spherical = $spherical" if $metric ne 'l2';
 	my $index = "CREATE INDEX d${r}_v ON d$r USING scoreah (v $opclass$keycol) WITH ($with);";
 	my $desc = "round $r: $rows rows of $kind $type($dim), $metric, $with, "
 	  . ($key ? 'key column, ' : '') . "built $build" . ($nulls ? ', NULL/zero rows' : '')
-	  . ($vacuum ? ', VACUUM' : '');
+	  . ($vacuum ? ', VACUUM' : '') . ($scalar eq 'on' ? ', scalar kernels' : '');
 	note($desc);
 
+	# the portable kernels for the build, the inserts and the queries
+	$node->safe_psql('postgres', "ALTER DATABASE postgres SET scoreah.force_scalar_kernels = $scalar");
 	my $setup = "SELECT setseed($sd); CREATE TABLE d$r (id int, v $coltype, tenant int);\n";
 	$setup .= $build eq 'full' ? $insert->(1, $rows) . $index
 	  : $build eq 'empty' ? $index . $insert->(1, $rows)
