@@ -4,13 +4,14 @@
 # integer-grid data full of duplicates and ties, or rows whose lengths span
 # five orders of magnitude; some NULL and zero vectors), a metric, an
 # index (leaves, residuals, reordering storage, int8 routing, spherical
-# centroids, a key column or not; SIMD or the portable kernels), how
-# it is built (on the full table, on an empty or a half-full one with the
-# rest inserted after) and what follows (deletes, updates to other rows'
-# vectors, VACUUM, more inserts).  Then queries (a row's own vector or a
-# new one; LIMIT 1, 7, 40 or past the table; no filter, a key-column
-# condition, a condition the index does not key) run through the index,
-# which EXPLAIN must show, and through a sequential scan:
+# centroids, an integer or a text key column or none; SIMD or the portable
+# kernels), how it is built (on the full table, on an empty or a half-full
+# one with the rest inserted after) and what follows (deletes, updates to
+# other rows' vectors, VACUUM, more inserts).  Then queries (a row's own
+# vector or a new one; LIMIT 1, 7, 40 or past the table; no filter, a
+# key-column condition (=, <, IN), a condition the index does not key)
+# run through the index, which EXPLAIN must show, and through a
+# sequential scan:
 #   * exhaustive settings (every leaf, every candidate re-ranked): the
 #     index returns the sequential scan's distances, in order, and the
 #     same rows except among ties at the last distance (float16 re-ranking
@@ -198,23 +199,25 @@ for my $r (1 .. $rounds)
 	$row = "($row)::$coltype";
 	my $insert = sub {
 		my ($from, $to) = @_;
-		return "INSERT INTO d$r SELECT i, $row, CASE WHEN i % 17 = 0 THEN NULL ELSE i % 5 END "
-		  . "FROM generate_series($from, $to) i;";
+		return "INSERT INTO d$r SELECT i, $row, CASE WHEN i % 17 = 0 THEN NULL ELSE i % 5 END, "
+		  . "CASE WHEN i % 19 = 0 THEN NULL ELSE 'c' || (i % 4) END FROM generate_series($from, $to) i;";
 	};
 	my $half = int($rows / 2);
-	my $keycol = $key ? ', tenant' : '';
+	# the key column: an integer tenant, or a text category
+	my $keyname = pick('tenant', 'cat');
+	my $keycol = $key ? ", $keyname" : '';
 	my $with = "num_leaves = $leaves, residual_quantization = $resid, reordering_storage = $storage, "
 	  . "quantize_centroids = $int8";
 	$with .= ", spherical = $spherical" if $metric ne 'l2';
 	my $index = "CREATE INDEX d${r}_v ON d$r USING scoreah (v $opclass$keycol) WITH ($with);";
 	my $desc = "round $r: $rows rows of $kind $type($dim), $metric, $with, "
-	  . ($key ? 'key column, ' : '') . "built $build" . ($nulls ? ', NULL/zero rows' : '')
+	  . ($key ? "key column $keyname, " : '') . "built $build" . ($nulls ? ', NULL/zero rows' : '')
 	  . ($vacuum ? ', VACUUM' : '') . ($scalar eq 'on' ? ', scalar kernels' : '');
 	note($desc);
 
 	# the portable kernels for the build, the inserts and the queries
 	$node->safe_psql('postgres', "ALTER DATABASE postgres SET scoreah.force_scalar_kernels = $scalar");
-	my $setup = "SELECT setseed($sd); CREATE TABLE d$r (id int, v $coltype, tenant int);\n";
+	my $setup = "SELECT setseed($sd); CREATE TABLE d$r (id int, v $coltype, tenant int, cat text);\n";
 	$setup .= $build eq 'full' ? $insert->(1, $rows) . $index
 	  : $build eq 'empty' ? $index . $insert->(1, $rows)
 	  : $insert->(1, $half) . $index . $insert->($half + 1, $rows);
@@ -253,7 +256,10 @@ for my $r (1 .. $rounds)
 		my $dist = "v $op '$qv'::$coltype";
 		my $lim = pick(1, 7, 40, $rows * 2);
 		my @filters = ('NULL');
-		push @filters, "'tenant = 2'", "'tenant < 2'" if $key;
+		push @filters, "'tenant = 2'", "'tenant < 2'", "'tenant IN (1, 3)'"
+		  if $key && $keyname eq 'tenant';
+		push @filters, "\$f\$cat = 'c2'\$f\$", "\$f\$cat IN ('c1', 'c3')\$f\$"
+		  if $key && $keyname eq 'cat';
 		push @filters, "'id % 3 = 1'";
 		my $filt = pick(@filters);
 		for my $mode ('exhaustive', 'default', 'rounds', 'tight', 'relaxed')
