@@ -433,9 +433,9 @@ scoreahendscan(IndexScanDesc scan)
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 
 	if (so->started)
-		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches, " INT64_FORMAT " rows returned, " INT64_FORMAT " of them late (out of order, at the end)",
+		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches, " INT64_FORMAT " rows returned, " INT64_FORMAT " of them late (out of order, at the end), %d times widened for a nearer leaf",
 			 RelationGetRelationName(scan->indexRelation), so->nprobe, so->searched,
-			 so->rowsScored, so->nbatches, so->emitted, so->dropped);
+			 so->rowsScored, so->nbatches, so->emitted, so->dropped, so->nearHolds);
 	ResetScan(so);
 	MemoryContextDelete(so->scanCtx);
 	pfree(so);

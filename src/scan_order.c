@@ -204,6 +204,7 @@ NearLeafFirst(ScoreahScanOpaque so, const ScoreahCandidate *x)
 	if (so->searched >= cap)
 		return false;
 	so->nearWant = Min(so->searched + 1, so->nleaves);
+	so->nearHolds++;
 	return true;
 }
 

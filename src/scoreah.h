@@ -803,6 +803,7 @@ typedef struct ScoreahScanOpaqueData
 								 * not searched, in routing units */
 	double		nearUnits;		/* inner product: routing units a unit of
 								 * distance */
+	int			nearHolds;		/* rows the rule held back (DEBUG2) */
 	ScoreahCandidate floor;		/* the leaf being scored: keys up to this
 								 * one were batched already */
 	bool		haveFloor;
