@@ -197,7 +197,8 @@ NearLeafFirst(ScoreahScanOpaque so, const ScoreahCandidate *x)
 {
 	int			cap;
 
-	if (so->leafScores == NULL || so->searched >= so->nleaves ||
+	/* reordering_num_neighbors = 0: x's distance is its code's score */
+	if (so->leafScores == NULL || so->searched >= so->nleaves || so->reorder == 0 ||
 		!(RoutingUnits(so, x->distance) > NearestUnsearched(so)))
 		return false;
 	cap = Max(2 * WantLeavesAt(so, so->emitted + 1), SCOREAH_NEAR_LEAVES_MIN);
