@@ -177,7 +177,8 @@ PrepareQuery(IndexScanDesc scan)
 			break;
 		default:
 			/* inner products rank alike at any positive scale of the query */
-			scoreah_scale(q, dim, scoreah_unit_scale(scoreah_exact_norm(q, dim)), so->query);
+			so->queryScale = scoreah_unit_scale(scoreah_exact_norm(q, dim));
+			scoreah_scale(q, dim, so->queryScale, so->query);
 			break;
 	}
 	return true;

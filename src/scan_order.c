@@ -153,7 +153,8 @@ RoutingUnits(ScoreahScanOpaque so, double distance)
 		case SCOREAH_METRIC_COSINE:
 			return 2 * distance;	/* |q - x|^2 of unit vectors */
 		default:
-			return distance * so->nearUnits;
+			/* -<q, x> as routing scores it: query and rows scaled */
+			return distance * so->queryScale * meta->scale;
 	}
 }
 
@@ -165,9 +166,6 @@ NearestUnsearched(ScoreahScanOpaque so)
 
 	if (so->nearAt == so->searched + 1)
 		return so->nearest;
-	if (so->nearAt == 0 && so->cache->meta.metric == SCOREAH_METRIC_IP)
-		so->nearUnits = so->cache->meta.scale *
-			scoreah_unit_scale(scoreah_exact_norm(so->queryRaw, model->dim));
 
 	/*
 	 * The leaves not searched are the positions of leafOrder past those

@@ -788,6 +788,7 @@ typedef struct ScoreahScanOpaqueData
 	/* the query */
 	float	   *query;			/* as given (cosine: normalized) */
 	float	   *queryRaw;		/* as given, for exact distances */
+	double		queryScale;		/* inner product: query = queryRaw times this */
 	Datum		queryDatum;		/* as given, detoasted (pgvector's types) */
 	FmgrInfo   *distFunc;		/* the ORDER BY operator's function */
 	Oid			distColl;
@@ -801,8 +802,6 @@ typedef struct ScoreahScanOpaqueData
 	int			nearAt;			/* searched + 1 when nearest was found */
 	float		nearest;		/* smallest centroid distance of the leaves
 								 * not searched, in routing units */
-	double		nearUnits;		/* inner product: routing units a unit of
-								 * distance */
 	int			nearHolds;		/* rows the rule held back (DEBUG2) */
 	ScoreahCandidate floor;		/* the leaf being scored: keys up to this
 								 * one were batched already */
