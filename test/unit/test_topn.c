@@ -452,7 +452,7 @@ test_fit(void)
 	/*
 	 * t standard normal, a = t + standard normal noise: E[t | a] = a / 2,
 	 * spread sqrt(1/2) about it, whatever the scores kept.  Kept: a below
-	 * its 10th percentile, -1.8124 sqrt(2).
+	 * its 10th percentile, -1.2816 sqrt(2) = -1.8124.
 	 */
 	memset(&f, 0, sizeof(f));
 	scoreah_random_init(&r, 11);
