@@ -57,9 +57,13 @@
 #define SCOREAH_FIRST_KEEP		2
 
 /*
- * Make the first upto entries of leafOrder the nearest leaves, in order:
- * the first round needs only num_leaves_to_search of them, a later round
- * orders the rest.
+ * Make the first upto entries of leafOrder the nearest leaves, in order.
+ * Each round orders only the leaves it adds, from those not ordered yet
+ * (which follow in no order).  Ordering all the rest at a scan's first
+ * widening heap-sorted GloVe's other 557 leaves for the 19 or more a
+ * second round adds: 197,000 instructions in each of the 4.6% of head
+ * queries that widen at 19 leaves, 30 re-ranked, 1.5% of all the scans'
+ * (callgrind).
  */
 static void
 OrderLeaves(ScoreahScanOpaque so, int upto)
@@ -68,9 +72,8 @@ OrderLeaves(ScoreahScanOpaque so, int upto)
 	if (so->leafScores == NULL || so->nordered >= upto)
 		return;
 	scoreah_order_smallest(so->leafScores, so->leafOrder + so->nordered,
-						   so->nleaves - so->nordered,
-						   so->nordered == 0 ? upto : so->nleaves - so->nordered);
-	so->nordered = so->nordered == 0 ? upto : so->nleaves;
+						   so->nleaves - so->nordered, upto - so->nordered);
+	so->nordered = upto;
 }
 
 /*
