@@ -433,10 +433,17 @@ scoreahendscan(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 
+	double		gamma,
+				delta,
+				sigma = 0;
+
+	if (so->started && !scoreah_fit_distance_line(&so->fit, &gamma, &delta, &sigma))
+		sigma = 0;
 	if (so->started)
-		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches, " INT64_FORMAT " rows returned, " INT64_FORMAT " of them late (out of order, at the end), %d times widened for a nearer leaf",
+		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches, " INT64_FORMAT " rows returned, " INT64_FORMAT " of them late (out of order, at the end), %d times widened for a nearer leaf, order margin %.1f sigmas",
 			 RelationGetRelationName(scan->indexRelation), so->nprobe, so->searched,
-			 so->rowsScored, so->nbatches, so->emitted, so->dropped, so->nearHolds);
+			 so->rowsScored, so->nbatches, so->emitted, so->dropped, so->nearHolds,
+			 sigma > 0 ? ScoreahScanOrderMargin(so, sigma) / sigma : SCOREAH_ORDER_SIGMAS);
 	ResetScan(so);
 	MemoryContextDelete(so->scanCtx);
 	pfree(so);

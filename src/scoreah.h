@@ -835,6 +835,11 @@ typedef struct ScoreahScanOpaqueData
 	ScoreahHeap pending;
 	ScoreahFit	fit;			/* exact distances on approximate scores,
 								 * over every re-ranked row */
+	double		fitWorstMiss;	/* the most negative residual of a later
+								 * batch's row on the line before it, of
+								 * those past normal residuals' reach (0
+								 * until one is) */
+	int64		laterRows;		/* rows of later batches on a line */
 	int			waitBatches;	/* batches since a row was last returned */
 	ScoreahCandidate last;		/* the last row returned */
 	int64		emitted;
@@ -1156,8 +1161,14 @@ extern void scoreahendscan(IndexScanDesc scan);
 /* scan_order.c: batches, the store, the order rows go out in */
 #define SCOREAH_DEFAULT_BATCH	100 /* candidates of a batch when nothing is
 									 * re-ranked */
+/*
+ * Strict order: how far past a row the unseen candidates must score, in
+ * standard deviations of the line's residuals (ScoreahScanOrderMargin)
+ */
+#define SCOREAH_ORDER_SIGMAS	3.0
 extern bool ScoreahScanNextBatch(IndexScanDesc scan);
 extern bool ScoreahScanMayReturn(ScoreahScanOpaque so, const ScoreahCandidate *x);
+extern double ScoreahScanOrderMargin(ScoreahScanOpaque so, double sigma);
 extern double scoreah_depth_factor(double depth);
 
 extern void ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
