@@ -433,17 +433,20 @@ scoreahendscan(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
 
-	double		gamma,
-				delta,
-				sigma = 0;
+	if (so->started && message_level_is_interesting(DEBUG2))
+	{
+		double		gamma,
+					delta,
+					sigma;
 
-	if (so->started && !scoreah_fit_distance_line(&so->fit, &gamma, &delta, &sigma))
-		sigma = 0;
-	if (so->started)
+		/* the margin in sigmas of the line at the end (3 without one) */
+		if (!scoreah_fit_distance_line(&so->fit, &gamma, &delta, &sigma))
+			sigma = 0;
 		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches, " INT64_FORMAT " rows returned, " INT64_FORMAT " of them late (out of order, at the end), %d times widened for a nearer leaf, order margin %.1f sigmas",
-			 RelationGetRelationName(scan->indexRelation), so->nprobe, so->searched,
-			 so->rowsScored, so->nbatches, so->emitted, so->dropped, so->nearHolds,
-			 sigma > 0 ? ScoreahScanOrderMargin(so, sigma) / sigma : SCOREAH_ORDER_SIGMAS);
+				 RelationGetRelationName(scan->indexRelation), so->nprobe, so->searched,
+				 so->rowsScored, so->nbatches, so->emitted, so->dropped, so->nearHolds,
+				 sigma > 0 ? ScoreahScanOrderMargin(so, sigma) / sigma : SCOREAH_ORDER_SIGMAS);
+	}
 	ResetScan(so);
 	MemoryContextDelete(so->scanCtx);
 	pfree(so);
