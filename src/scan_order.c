@@ -548,6 +548,7 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 	 */
 	if (!brute && so->reorder > 0)
 		ScoreahScanRerank(scan);
+
 	/*
 	 * The rows of a batch after the first were candidates past the line's
 	 * frontier: how far nearer than it they come tests the line's margin
@@ -587,21 +588,6 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 }
 
 /*
- * May the nearest pending row be returned now?  Only once the scan has
- * searched the leaves its depth wants and, in strict order, when no
- * candidate of the searched leaves not yet re-ranked is likely to be
- * nearer: those all score at or past the frontier, and the line of exact
- * distances on scores through the re-ranked rows (scoreah_fit_distance_line)
- * expects the frontier's score at a distance SCOREAH_ORDER_SIGMAS standard
- * deviations past the row's.  Leaves not yet searched are not bounded:
- * the nearest-leaf rule (NearLeafFirst) and the depth's widening search
- * those likely to matter.  Exact
- * scores (brute force) and rows without re-ranking need only not pass the
- * frontier.  A row waits at most SCOREAH_MAX_WAIT batches: then it goes,
- * and a nearer row found later is held back to the end of the scan
- * (scoreahgettuple's late rows) rather than returned out of order.
- */
-/*
  * How far past a row the unseen candidates must score (in the line's
  * units): SCOREAH_ORDER_SIGMAS standard deviations of its residuals, or
  * more once a row of a later batch came out nearer than the line put it
@@ -617,9 +603,9 @@ ScoreahScanNextBatch(IndexScanDesc scan)
  * then LIMIT 1,000 on GloVe-100 took a third more batches, for nothing:
  * none of its rows came late either way).  GloVe-100 cosine at 19 leaves,
  * 30 re-ranked: 1.1% more batches at LIMIT 10 (0.45% more instructions,
- * callgrind), 0.8% at 100, 3% at 1,000;
- * 29/100 on uniform queries unchanged; under inner product (19/50) 8%
- * more batches; recall unchanged everywhere.
+ * callgrind), 0.8% at 100, 3% at 1,000; 29/100 on uniform queries
+ * unchanged; under inner product (19/50) 8% more batches; recall
+ * unchanged everywhere.
  */
 double
 ScoreahScanOrderMargin(ScoreahScanOpaque so, double sigma)
@@ -627,6 +613,22 @@ ScoreahScanOrderMargin(ScoreahScanOpaque so, double sigma)
 	return Max(SCOREAH_ORDER_SIGMAS * sigma, -so->fitWorstMiss);
 }
 
+/*
+ * May the nearest pending row be returned now?  Only once the scan has
+ * searched the leaves its depth wants and, in strict order, when no
+ * candidate of the searched leaves not yet re-ranked is likely to be
+ * nearer: those all score at or past the frontier, and the line of exact
+ * distances on scores through the re-ranked rows (scoreah_fit_distance_line)
+ * expects the frontier's score at a distance the margin past the row's
+ * (ScoreahScanOrderMargin: SCOREAH_ORDER_SIGMAS standard deviations, or
+ * the worst miss a later batch showed).  Leaves not yet searched are not bounded:
+ * the nearest-leaf rule (NearLeafFirst) and the depth's widening search
+ * those likely to matter.  Exact
+ * scores (brute force) and rows without re-ranking need only not pass the
+ * frontier.  A row waits at most SCOREAH_MAX_WAIT batches: then it goes,
+ * and a nearer row found later is held back to the end of the scan
+ * (scoreahgettuple's late rows) rather than returned out of order.
+ */
 bool
 ScoreahScanMayReturn(ScoreahScanOpaque so, const ScoreahCandidate *x)
 {
