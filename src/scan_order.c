@@ -621,13 +621,13 @@ ScoreahScanOrderMargin(ScoreahScanOpaque so, double sigma)
  * distances on scores through the re-ranked rows (scoreah_fit_distance_line)
  * expects the frontier's score at a distance the margin past the row's
  * (ScoreahScanOrderMargin: SCOREAH_ORDER_SIGMAS standard deviations, or
- * the worst miss a later batch showed).  Leaves not yet searched are not bounded:
- * the nearest-leaf rule (NearLeafFirst) and the depth's widening search
- * those likely to matter.  Exact
- * scores (brute force) and rows without re-ranking need only not pass the
- * frontier.  A row waits at most SCOREAH_MAX_WAIT batches: then it goes,
- * and a nearer row found later is held back to the end of the scan
- * (scoreahgettuple's late rows) rather than returned out of order.
+ * the worst miss a later batch showed).  Leaves not yet searched are not
+ * bounded: the nearest-leaf rule (NearLeafFirst) and the depth's widening
+ * search those likely to matter.  Exact scores (brute force) and rows
+ * without re-ranking need only not pass the frontier.  A row waits at
+ * most SCOREAH_MAX_WAIT batches: then it goes, and a nearer row found
+ * later is held back to the end of the scan (scoreahgettuple's late rows)
+ * rather than returned out of order.
  */
 bool
 ScoreahScanMayReturn(ScoreahScanOpaque so, const ScoreahCandidate *x)

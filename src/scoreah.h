@@ -788,7 +788,7 @@ typedef struct ScoreahScanOpaqueData
 	/* the query */
 	float	   *query;			/* as given (cosine: normalized) */
 	float	   *queryRaw;		/* as given, for exact distances */
-	double		queryScale;		/* inner product: query = queryRaw times this */
+	double		queryScale;		/* inner product: query / queryRaw */
 	Datum		queryDatum;		/* as given, detoasted (pgvector's types) */
 	FmgrInfo   *distFunc;		/* the ORDER BY operator's function */
 	Oid			distColl;
@@ -798,7 +798,7 @@ typedef struct ScoreahScanOpaqueData
 	float	   *leafScores;		/* routing score of every leaf */
 	int			nordered;
 	int			searched;		/* leaves (positions of leafOrder) scored */
-	int			nearWant;		/* leaves the nearest-leaf rule wants searched */
+	int			nearWant;		/* leaves the nearest-leaf rule wants */
 	int			nearAt;			/* searched + 1 when nearest was found */
 	float		nearest;		/* smallest centroid distance of the leaves
 								 * not searched, in routing units */
