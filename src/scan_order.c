@@ -169,6 +169,15 @@ RoutingUnits(ScoreahScanOpaque so, double distance)
 	}
 }
 
+/* The row's distance in the strict order line's units: L2's are squares */
+static inline double
+LineUnits(ScoreahScanOpaque so, double distance)
+{
+	if (so->cache->meta.metric == SCOREAH_METRIC_L2)
+		return distance * distance;
+	return distance;
+}
+
 /* Smallest centroid distance of the leaves not searched (routing units) */
 static float
 NearestUnsearched(ScoreahScanOpaque so)
@@ -566,12 +575,10 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 	for (int i = 0; i < so->nbatch; i++)
 	{
 		ScoreahCandidate *c = &so->batch[i];
-		double		t = c->distance;
+		double		t = LineUnits(so, c->distance);
 
 		if (!brute && so->reorder > 0)
 		{
-			if (meta->metric == SCOREAH_METRIC_L2)
-				t = t * t;
 			if (haveLine)
 			{
 				double		miss = t - (gamma * c->approx + delta);
@@ -652,7 +659,7 @@ ScoreahScanMayReturn(ScoreahScanOpaque so, const ScoreahCandidate *x)
 		return x->distance <= f->approx;
 	if (!scoreah_fit_distance_line(&so->fit, &gamma, &delta, &sigma) || !(gamma > 0))
 		return false;
-	t = so->cache->meta.metric == SCOREAH_METRIC_L2 ? x->distance * x->distance : x->distance;
+	t = LineUnits(so, x->distance);
 	return (gamma * f->approx + delta) - t > ScoreahScanOrderMargin(so, sigma);
 }
 
