@@ -499,3 +499,28 @@ FROM (SELECT d, max(d) OVER (ORDER BY n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 P
 RESET enable_seqscan;
 RESET scoreah.reordering_num_neighbors;
 DROP TABLE mag;
+
+-- A scan's memory does not grow with the rows it scores: brute-force
+-- scoring of reordering_storage = table reads each row's value from the
+-- table, and the copies (detoasted values of 600 dimensions) were all kept
+-- until the next batch: 8 MB for 1,500 rows of 2.4 kB under a work_mem of
+-- 64 kB.  Now one row's at a time (16 kB in all).
+CREATE TABLE bigrow (id int, v real[]);
+ALTER TABLE bigrow ALTER COLUMN v SET STORAGE EXTERNAL;
+INSERT INTO bigrow SELECT i, ARRAY(SELECT sin(i * 7 + j)::real FROM generate_series(1, 600) j)
+FROM generate_series(1, 1500) i;
+CREATE INDEX bigrow_v ON bigrow USING scoreah (v)
+	WITH (num_leaves = 4, scoring = brute_force, reordering_storage = table);
+SET enable_seqscan = off;
+SET work_mem = '64kB';
+SET scoreah.num_leaves_to_search = 4;
+BEGIN;
+DECLARE c CURSOR FOR SELECT id FROM bigrow ORDER BY v <-> (SELECT v FROM bigrow WHERE id = 7) LIMIT 5;
+FETCH 1 FROM c;
+SELECT sum(total_bytes) < 1024 * 1024 AS scan_memory_under_1mb
+FROM pg_backend_memory_contexts WHERE name LIKE 'scoreah scan%';
+COMMIT;
+RESET enable_seqscan;
+RESET work_mem;
+RESET scoreah.num_leaves_to_search;
+DROP TABLE bigrow;

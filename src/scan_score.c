@@ -101,8 +101,12 @@ HeapDistance(ScoreahScanOpaque so, Datum value)
  * Exact distance of a candidate to the query: from the vector the index
  * keeps, or (reordering_storage = table) from the table's row, fetched
  * with the scan's snapshot.  Returns false when that row is not visible:
- * the executor would drop it anyway, so it need not take a place.
- * Allocations go to the scan's per-batch context.
+ * the executor would drop it anyway, so it need not take a place.  The
+ * row's value is copied (detoasted, or by pgvector's operator) into a
+ * context reset for each row: brute-force scoring takes every row of the
+ * leaves searched this way, and the per-batch context kept all their
+ * copies (32 MB for 8,000 TOASTed rows of 1,000 dimensions under a
+ * work_mem of 64 kB).
  */
 static bool
 ExactDistance(IndexScanDesc scan, const ScoreahCandidate *c, double *distance)
@@ -126,8 +130,11 @@ ExactDistance(IndexScanDesc scan, const ScoreahCandidate *c, double *distance)
 			so->fetch = table_index_fetch_begin(scan->heapRelation);
 			so->slot = table_slot_create(scan->heapRelation, NULL);
 			so->heapAttno = scan->indexRelation->rd_index->indkey.values[ScoreahVectorColumn(scan->indexRelation)];
-			MemoryContextSwitchTo(so->batchCtx);
+			so->rowCtx = AllocSetContextCreate(so->scanCtx, "scoreah scan row",
+											   ALLOCSET_DEFAULT_SIZES);
 		}
+		MemoryContextReset(so->rowCtx);
+		MemoryContextSwitchTo(so->rowCtx);
 		ScoreahIdToTid(c->id, &tid);
 		found = table_index_fetch_tuple(so->fetch, &tid, scan->xs_snapshot, so->slot,
 										&call_again, &all_dead);

@@ -858,6 +858,7 @@ typedef struct ScoreahScanOpaqueData
 	IndexFetchTableData *fetch;
 	TupleTableSlot *slot;
 	AttrNumber	heapAttno;
+	MemoryContext rowCtx;		/* a row's value, reset for each */
 	/* scratch */
 	MemoryContext batchCtx;		/* reset for every batch */
 	ScoreahLutData lut;
