@@ -411,7 +411,7 @@ scoreahgettuple(IndexScanDesc scan, ScanDirection dir)
 				}
 				so->searched = so->nleaves;
 				so->haveStore = true;
-				so->nstore = so->storePos = 0;
+				so->nstore = so->storePos = so->storeSorted = 0;
 				so->cut = false;
 			}
 		}

@@ -261,13 +261,29 @@ StoreSize(ScoreahScanOpaque so)
  * scoring better than rows already served) are always kept, so that the
  * leaves can be scored again past that key without losing any.
  */
-/* The store in key order, before it serves or merges */
+/*
+ * The store's next k candidates (all it has, if fewer) in key order, each
+ * before every candidate after it: what a batch and the frontier read.
+ * The first batch leaves the store unsorted, and a later batch takes only
+ * a few of it (scoreah_sort_front).
+ */
+static void
+SortFront(ScoreahScanOpaque so, int k)
+{
+	int			from = Max(so->storeSorted, so->storePos);
+
+	if (from >= so->nstore || so->storeSorted - so->storePos >= k)
+		return;
+	so->storeSorted = from +
+		scoreah_sort_front(so->store + from, so->nstore - from,
+						   k - (from - so->storePos));
+}
+
+/* The store in key order, before it merges */
 static void
 SortStore(ScoreahScanOpaque so)
 {
-	if (!so->storeSorted && so->storePos < so->nstore)
-		scoreah_sort_by_approx(so->store + so->storePos, so->nstore - so->storePos);
-	so->storeSorted = true;
+	SortFront(so, so->nstore - so->storePos);
 }
 
 static void
@@ -337,6 +353,7 @@ AddToStore(IndexScanDesc scan, int from, int to, int floorUpto, const ScoreahCan
 	so->store = merged;
 	so->nstore = n;
 	so->storePos = 0;
+	so->storeSorted = n;
 	MemoryContextSwitchTo(oldCtx);
 }
 
@@ -365,7 +382,8 @@ AllBatched(ScoreahScanOpaque so)
 static const ScoreahCandidate *
 Frontier(ScoreahScanOpaque so)
 {
-	if (!so->storeSorted && so->storePos < so->nstore)
+	/* only after the first batch: a later one sorts one past itself */
+	if (so->storeSorted <= so->storePos && so->storePos < so->nstore)
 		return &so->storeMin;
 	if (!StoreExhausted(so))
 		return &so->store[so->storePos];
@@ -478,7 +496,7 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 		so->nstore = top.n;
 		so->storePos = so->nbatch;
 		so->store = top.items;
-		so->storeSorted = false;
+		so->storeSorted = so->storePos;
 		for (int i = so->storePos; i < so->nstore; i++)
 			if (i == so->storePos || scoreah_candidate_cmp(&so->store[i], &so->storeMin) < 0)
 				so->storeMin = so->store[i];
@@ -507,7 +525,7 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 			so->exactTail = true;
 		if (so->exactTail)
 			want = so->nleaves;
-		SortStore(so);
+		SortFront(so, size + 1);
 		if (so->searched < want)
 			Widen(scan, want);
 		while (StoreExhausted(so))
@@ -534,6 +552,7 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 		 */
 		if (so->searched >= so->nleaves && !so->cut && so->strict)
 			size = so->nstore - so->storePos;
+		SortFront(so, size + 1);
 		n = 0;
 		while (n < size && !StoreExhausted(so))
 			n++, so->storePos++;

@@ -824,7 +824,9 @@ typedef struct ScoreahScanOpaqueData
 	ScoreahCandidate *store;
 	int			nstore;
 	int			storePos;
-	bool		storeSorted;	/* the first batch leaves it unsorted */
+	int			storeSorted;	/* store[storePos..storeSorted-1] in order,
+								 * before the rest (SortFront); the first
+								 * batch sorts none ... */
 	ScoreahCandidate storeMin;	/* ... and notes its smallest key */
 	bool		cut;
 	ScoreahCandidate cutKey;	/* the best key left out */

@@ -547,6 +547,8 @@ extern bool scoreah_fit_distance_line(const ScoreahFit *f, double *gamma, double
 									  double *sigma);
 /* By (approx, id) */
 extern void scoreah_sort_by_approx(ScoreahCandidate *c, int n);
+/* The k smallest by (approx, id) sorted to the front: how many are */
+extern int	scoreah_sort_front(ScoreahCandidate *c, int n, int k);
 
 /*
  * order holds n distinct indexes into scores.  Afterwards its first k

@@ -458,6 +458,50 @@ scoreah_sort_by_approx(ScoreahCandidate *c, int n)
 	}
 }
 
+/*
+ * The k smallest of c[0..n-1] on (approx, id) to the front, in order, the
+ * rest after them in no order; returns how many the front holds in order
+ * (k, or more: n when it sorted all, or the copies of a candidate offered
+ * twice tying at the k-th).  A scan's store serves its candidates a batch
+ * at a time, and most scans that read it stop after a batch or two: on
+ * GloVe-100's head queries at 19 leaves, 30 re-ranked, it holds about 130
+ * candidates of which the next batch takes 15, and sorting all of them
+ * (its partitions mispredict about every other comparison) was 4% of a
+ * query.  Here the k-th is found on keys without branches (kth_candidate),
+ * the kept swapped to the front by a Lomuto pass that swaps every
+ * candidate (a skipped one is swapped among the skipped), and only those
+ * sorted.  Few candidates, or most of them wanted: all sorted.
+ */
+int
+scoreah_sort_front(ScoreahCandidate *c, int n, int k)
+{
+	uint64	   *keys;
+	uint64		v,
+				idLimit;
+	int			j = 0;
+
+	if (n <= 32 || k >= n / 2)
+	{
+		scoreah_sort_by_approx(c, n);
+		return n;
+	}
+	if (k <= 0)
+		return 0;
+	keys = scoreah_palloc(sizeof(uint64) * 2 * n);
+	kth_candidate(c, n, k, keys, &v, &idLimit);
+	scoreah_pfree(keys);
+	for (int i = 0; i < n; i++)
+	{
+		ScoreahCandidate x = c[i];
+
+		c[i] = c[j];
+		c[j] = x;
+		j += kept_candidate(&x, v, idLimit);
+	}
+	scoreah_sort_by_approx(c, j);
+	return j;
+}
+
 /* ---- the nearest leaves ---- */
 
 /* (score, index) order */

@@ -352,6 +352,55 @@ test_sort_by_approx(void)
 	}
 }
 
+/*
+ * scoreah_sort_front: the first m (at least k, or all) agree with a full
+ * sort, the rest are the others, none of them before the m-th; through
+ * ties, candidates offered twice, -0 and every k from 0 to n.
+ */
+static void
+test_sort_front(void)
+{
+	ScoreahRandom r;
+
+	scoreah_random_init(&r, 6);
+	for (int trial = 0; trial < 400; trial++)
+	{
+		int			n = (int) scoreah_random_below(&r, trial < 100 ? 600 : 90);
+		int			k = (int) scoreah_random_below(&r, n + 2);
+		ScoreahCandidate *a = malloc(sizeof(ScoreahCandidate) * (n + 1));
+		ScoreahCandidate *b = malloc(sizeof(ScoreahCandidate) * (n + 1));
+		int			m;
+
+		for (int i = 0; i < n; i++)
+		{
+			memset(&a[i], 0, sizeof(ScoreahCandidate));
+			a[i].approx = (double) scoreah_random_below(&r, trial % 3 == 1 ? 5 : 100000) -
+				(trial % 3 == 1 ? 2 : 0);
+			if (a[i].approx == 0 && (i & 1))
+				a[i].approx = -0.0;
+			a[i].id = scoreah_random_below(&r, trial % 4 == 0 ? 50 : 1000000000);
+			if (i > 0 && scoreah_random_below(&r, 6) == 0)
+				a[i] = a[i - 1];	/* a candidate offered twice */
+		}
+		memcpy(b, a, sizeof(ScoreahCandidate) * n);
+		qsort(b, n, sizeof(ScoreahCandidate), cmp_cand);
+		m = scoreah_sort_front(a, n, k);
+		CHECK(m >= Min(Max(k, 0), n) && m <= n, "trial %d: %d in order for k = %d of %d", trial, m, k, n);
+		for (int i = 0; i < m; i++)
+			CHECK(a[i].approx == b[i].approx && a[i].id == b[i].id,
+				  "trial %d (k %d of %d): position %d differs from the sort", trial, k, n, i);
+		for (int i = m; i < n; i++)
+			CHECK(m == 0 || cmp_cand(&a[i], &a[m - 1]) >= 0,
+				  "trial %d (k %d of %d): %d after the front sorts before its last", trial, k, n, i);
+		qsort(a + m, n - m, sizeof(ScoreahCandidate), cmp_cand);
+		for (int i = m; i < n; i++)
+			CHECK(a[i].approx == b[i].approx && a[i].id == b[i].id,
+				  "trial %d (k %d of %d): the rest lost or changed position %d", trial, k, n, i);
+		free(a);
+		free(b);
+	}
+}
+
 /* The pending heap pops in (distance, id) order, NaN last */
 static void
 test_heap(void)
@@ -480,6 +529,7 @@ const UnitTestEntry unit_tests_topn[] = {
 	{"topn: exact order puts NaN last, ties by id", test_sort_by_distance},
 	{"topn: nearest leaves as a sort orders them", test_order_smallest},
 	{"topn: the inline sort by key agrees with qsort", test_sort_by_approx},
+	{"topn: sorting the front agrees with qsort, the rest kept behind it", test_sort_front},
 	{"topn: pending rows pop nearest first, NaN last", test_heap},
 	{"topn: the line of distances on scores and its spread, on points chosen by score too", test_fit},
 	{NULL, NULL}
