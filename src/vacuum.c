@@ -320,6 +320,72 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 	}
 }
 
+/* Set block b's bit in bits (nblocks of them) */
+static inline void
+MarkBlock(uint8 *bits, BlockNumber nblocks, BlockNumber b)
+{
+	if (b < nblocks)
+		bits[b / 8] |= (uint8) (1 << (b % 8));
+}
+
+static inline bool
+BlockMarked(const uint8 *bits, BlockNumber nblocks, BlockNumber b)
+{
+	return b < nblocks && (bits[b / 8] & (1 << (b % 8))) != 0;
+}
+
+/*
+ * Mark the pages a leaf's chains reach: its code pages, the vector pages
+ * their groups list (where each vector starts) and, with ownChain, the
+ * leaf's own vector chain (every page inserts have added for its vectors,
+ * also those no group lists yet and the later pages of vectors longer
+ * than a page).  Returns whether each walk ended at the end of its chain,
+ * not at a page of another leaf or past the end.
+ */
+static bool
+MarkLeafPages(Relation index, ScoreahMetaPage meta, int leaf, uint8 *bits, BlockNumber nblocks,
+			  BufferAccessStrategy strategy, bool ownChain)
+{
+	ScoreahLeafData entry;
+	ScoreahLayoutData layout;
+	ScoreahChainData chain;
+	bool		ok;
+
+	ScoreahReadLeafAndLayout(index, meta, leaf, &entry, &layout);
+	ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
+					  BUFFER_LOCK_SHARE, SCOREAH_CHAIN_VACUUM_DELAY);
+	chain.strategy = strategy;
+	chain.groups = &layout;
+	chain.nblocks = nblocks;
+	while (ScoreahChainNext(&chain))
+	{
+		int			ngroups = ScoreahPageGetNGroups(chain.page, layout.gsize);
+
+		MarkBlock(bits, nblocks, chain.blkno);
+		for (int g = 0; g < ngroups; g++)
+		{
+			ScoreahGroupHeaderData *gh =
+				ScoreahGroupHeader(PageGetContents(chain.page) + g * layout.gsize);
+
+			for (int v = 0; v < Min(gh->nvblk, layout.maxVblk); v++)
+				MarkBlock(bits, nblocks, gh->vblk[v]);
+		}
+	}
+	ok = chain.stop == SCOREAH_CHAIN_END;
+	ScoreahChainEnd(&chain);
+	if (!ownChain)
+		return ok;
+	ScoreahChainBegin(&chain, index, entry.vecHead, SCOREAH_PAGE_VECTORS, (uint32) leaf,
+					  BUFFER_LOCK_SHARE, SCOREAH_CHAIN_VACUUM_DELAY);
+	chain.strategy = strategy;
+	chain.nblocks = nblocks;
+	while (ScoreahChainNext(&chain))
+		MarkBlock(bits, nblocks, chain.blkno);
+	ok = ok && chain.stop == SCOREAH_CHAIN_END;
+	ScoreahChainEnd(&chain);
+	return ok;
+}
+
 /*
  * The pages known to be in use, as a bit per block below nblocks: the
  * metapage, the model's and the directory's pages, every code page on a
@@ -333,56 +399,171 @@ MarkLivePages(Relation index, BufferAccessStrategy strategy, BlockNumber nblocks
 {
 	uint8	   *live = palloc0(nblocks / 8 + 1);
 	ScoreahMetaPageData meta;
-	ScoreahLayoutData layout;
-
-#define MARK(b) \
-	do { \
-		BlockNumber b_ = (b); \
-		if (b_ < nblocks) \
-			live[b_ / 8] |= (uint8) (1 << (b_ % 8)); \
-	} while (0)
 
 	ScoreahReadMeta(index, &meta);
 	ScoreahValidateMeta(index, &meta);
-	MARK(SCOREAH_METAPAGE_BLKNO);
+	MarkBlock(live, nblocks, SCOREAH_METAPAGE_BLKNO);
 	for (BlockNumber b = 0; b < ScoreahModelPages(&meta); b++)
-		MARK(meta.blobStart + b);
+		MarkBlock(live, nblocks, meta.blobStart + b);
 	for (BlockNumber b = 0; b < meta.directoryPages; b++)
-		MARK(meta.directoryStart + b);
+		MarkBlock(live, nblocks, meta.directoryStart + b);
 
+	/*
+	 * Whatever is not marked is only read below (and walked again if it is
+	 * a code or vector page), so a walk cut short costs reads, nothing else.
+	 */
 	for (int leaf = 0; leaf < ScoreahDirEntries(&meta); leaf++)
-	{
-		ScoreahLeafData entry;
-		ScoreahChainData chain;
-
-		ScoreahReadLeafAndLayout(index, &meta, leaf, &entry, &layout);
-
-		/*
-		 * Not strict: whatever is not marked is only read below, so a walk
-		 * cut short costs reads, nothing else.
-		 */
-		ScoreahChainBegin(&chain, index, entry.codeHead, SCOREAH_PAGE_CODES, (uint32) leaf,
-						  BUFFER_LOCK_SHARE, SCOREAH_CHAIN_VACUUM_DELAY);
-		chain.strategy = strategy;
-		chain.groups = &layout;
-		while (ScoreahChainNext(&chain))
-		{
-			int			ngroups = ScoreahPageGetNGroups(chain.page, layout.gsize);
-
-			MARK(chain.blkno);
-			for (int g = 0; g < ngroups; g++)
-			{
-				ScoreahGroupHeaderData *gh =
-					ScoreahGroupHeader(PageGetContents(chain.page) + g * layout.gsize);
-
-				for (int v = 0; v < Min(gh->nvblk, layout.maxVblk); v++)
-					MARK(gh->vblk[v]);
-			}
-		}
-		ScoreahChainEnd(&chain);
-	}
-#undef MARK
+		(void) MarkLeafPages(index, &meta, leaf, live, nblocks, strategy, false);
 	return live;
+}
+
+/*
+ * Pages no chain reaches that are neither new nor deleted: what a crash in
+ * the middle of FreeLeaf leaves behind.  Freeing a leaf takes several WAL
+ * records (the directory unlinks its chains, then each page is marked
+ * deleted, then the shared vector pages count one leaf fewer), and a crash
+ * between the first and the last left the rest of the leaf's pages in use
+ * by nothing until a REINDEX (a review killed a backend there: 82 of 849
+ * pages).  RecordFreePages gives the code and vector pages MarkLivePages
+ * did not find (suspects: also pages inserts have linked since, and the
+ * later pages of vectors longer than a page); the leaves each suspect may
+ * belong to (its own, or those a shared page counts) are walked again,
+ * each under its lock, marking every page they reach, and a suspect none
+ * reaches is freed.  That is safe because a page that is neither new nor
+ * deleted is never given to an insert (ScoreahNewBuffer), and an insert
+ * links each page it adds in the record that initializes it: a page that
+ * the chains of its leaves do not reach is reached by nothing, now or
+ * later.  A leaf whose walk does not end where its chain ends (a foreign
+ * page, a link past the end) frees no suspect of its.  Vectors longer than
+ * a page make the later pages of every vector the build wrote suspects
+ * (groups list where a vector starts), and following each vector would
+ * read every vector page again: there a shared page (it holds one vector,
+ * of one leaf) is freed only when its leaves have no chain left, read off
+ * the directory.  Returns how many pages it freed.
+ */
+static BlockNumber
+ReclaimUnreached(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteResult *stats,
+				 const BlockNumber *suspects, int nsuspects, BlockNumber nblocks)
+{
+	ScoreahMetaPageData meta;
+	int			ndir;
+	uint8	   *reach = palloc0(nblocks / 8 + 1);
+	uint32	   *lo = palloc(sizeof(uint32) * nsuspects);
+	uint32	   *hi = palloc(sizeof(uint32) * nsuspects);
+	bool	   *byEntry = palloc0(sizeof(bool) * nsuspects);
+	bool	   *walk;
+	bool	   *sure;
+	bool		longVectors;
+	BlockNumber nfreed = 0;
+
+	ScoreahReadMeta(index, &meta);
+	ScoreahValidateMeta(index, &meta);
+	ndir = ScoreahDirEntries(&meta);
+	walk = palloc0(sizeof(bool) * ndir);
+	sure = palloc0(sizeof(bool) * ndir);
+	longVectors = ScoreahVectorBytes(&meta) > SCOREAH_VECTOR_CAPACITY;
+
+	/* the leaves each suspect may belong to */
+	for (int i = 0; i < nsuspects; i++)
+	{
+		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, suspects[i], RBM_NORMAL, strategy);
+		Page		page;
+		ScoreahPageOpaque opaque;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		opaque = ScoreahPageGetOpaque(page);
+		lo[i] = 1;
+		hi[i] = 0;				/* none: left alone */
+		if (!PageIsNew(page) &&
+			PageGetSpecialSize(page) == MAXALIGN(sizeof(ScoreahPageOpaqueData)) &&
+			opaque->page_id == SCOREAH_PAGE_ID)
+		{
+			if (opaque->kind == SCOREAH_PAGE_VECTORS && opaque->leaf == SCOREAH_SHARED_LEAF)
+			{
+				lo[i] = ScoreahVectorPageHeader(page)->firstLeaf;
+				hi[i] = ScoreahVectorPageHeader(page)->lastLeaf;
+				byEntry[i] = longVectors;
+			}
+			else if (opaque->kind == SCOREAH_PAGE_CODES || opaque->kind == SCOREAH_PAGE_VECTORS)
+				lo[i] = hi[i] = opaque->leaf;
+		}
+		UnlockReleaseBuffer(buf);
+		if (lo[i] > hi[i] || hi[i] >= (uint32) ndir)
+		{
+			lo[i] = 1;
+			hi[i] = 0;
+		}
+		for (uint32 leaf = lo[i]; leaf <= hi[i] && hi[i] >= lo[i] && !byEntry[i]; leaf++)
+			walk[leaf] = true;
+	}
+
+	/* what those leaves reach, each walked under its lock */
+	for (int leaf = 0; leaf < ndir; leaf++)
+	{
+		if (!walk[leaf])
+			continue;
+		LockPage(index, (BlockNumber) leaf, ExclusiveLock);
+		sure[leaf] = MarkLeafPages(index, &meta, leaf, reach, nblocks, strategy, true);
+		UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
+	}
+
+	/* free the suspects no walk reached, if they are still what they were */
+	for (int i = 0; i < nsuspects; i++)
+	{
+		bool		all = hi[i] >= lo[i];
+		Buffer		buf;
+		Page		page;
+		ScoreahPageOpaque opaque;
+		bool		same;
+
+		for (uint32 leaf = lo[i]; all && leaf <= hi[i]; leaf++)
+		{
+			if (byEntry[i])
+			{
+				ScoreahLeafData entry;
+
+				ScoreahReadLeaf(index, &meta, (int) leaf, &entry);
+				all = entry.codeHead == InvalidBlockNumber &&
+					entry.vecHead == InvalidBlockNumber;
+			}
+			else
+				all = sure[leaf];
+		}
+		if (!all || BlockMarked(reach, nblocks, suspects[i]))
+			continue;
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, suspects[i], RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		opaque = ScoreahPageGetOpaque(page);
+		same = !PageIsNew(page) &&
+			PageGetSpecialSize(page) == MAXALIGN(sizeof(ScoreahPageOpaqueData)) &&
+			opaque->page_id == SCOREAH_PAGE_ID &&
+			(opaque->kind == SCOREAH_PAGE_VECTORS && opaque->leaf == SCOREAH_SHARED_LEAF ?
+			 ScoreahVectorPageHeader(page)->firstLeaf == lo[i] &&
+			 ScoreahVectorPageHeader(page)->lastLeaf == hi[i] :
+			 (opaque->kind == SCOREAH_PAGE_CODES || opaque->kind == SCOREAH_PAGE_VECTORS) &&
+			 opaque->leaf == lo[i]);
+		if (!same)
+		{
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		FreePage(index, buf, stats);
+		nfreed++;
+	}
+	if (nfreed > 0)
+		ereport(LOG,
+				(errmsg("index \"%s\": %u pages that no chain reached were freed",
+						RelationGetRelationName(index), nfreed),
+				 errdetail("A crash while VACUUM freed a leaf leaves such pages behind.")));
+	pfree(reach);
+	pfree(lo);
+	pfree(hi);
+	pfree(byEntry);
+	pfree(walk);
+	pfree(sure);
+	return nfreed;
 }
 
 /*
@@ -406,13 +587,18 @@ RecordFreePages(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteRe
 	BlockNumber ndeleted = 0;
 	BlockNumber nfree = 0;
 	uint8	   *live = MarkLivePages(index, strategy, nblocks);
+	int			maxsuspects = 64;
+	int			nsuspects = 0;
+	BlockNumber *suspects = palloc(sizeof(BlockNumber) * maxsuspects);
 
 	for (BlockNumber blkno = SCOREAH_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		Buffer		buf;
 		Page		page;
 		bool		isnew;
+		bool		ours;
 		bool		deleted;
+		bool		chained;
 
 		if (live[blkno / 8] & (1 << (blkno % 8)))
 			continue;
@@ -421,10 +607,12 @@ RecordFreePages(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteRe
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		isnew = PageIsNew(page);
-		deleted = !isnew &&
+		ours = !isnew &&
 			PageGetSpecialSize(page) == MAXALIGN(sizeof(ScoreahPageOpaqueData)) &&
-			ScoreahPageGetOpaque(page)->page_id == SCOREAH_PAGE_ID &&
-			ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_DELETED;
+			ScoreahPageGetOpaque(page)->page_id == SCOREAH_PAGE_ID;
+		deleted = ours && ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_DELETED;
+		chained = ours && (ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_CODES ||
+						   ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_VECTORS);
 		UnlockReleaseBuffer(buf);
 		if (isnew || deleted)
 		{
@@ -433,8 +621,29 @@ RecordFreePages(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteRe
 			if (deleted)
 				ndeleted++;
 		}
+		else if (chained)
+		{
+			if (nsuspects == maxsuspects)
+			{
+				maxsuspects *= 2;
+				suspects = repalloc(suspects, sizeof(BlockNumber) * maxsuspects);
+			}
+			suspects[nsuspects++] = blkno;
+		}
 	}
 	pfree(live);
+
+	/* not while scoreah_index_check runs, as in FreeLeaf */
+	if (nsuspects > 0 && ScoreahConditionalLockFreeing(index, ExclusiveLock))
+	{
+		BlockNumber nfreed = ReclaimUnreached(index, strategy, stats, suspects,
+											  nsuspects, nblocks);
+
+		ScoreahUnlockFreeing(index, ExclusiveLock);
+		ndeleted += nfreed;
+		nfree += nfreed;
+	}
+	pfree(suspects);
 	stats->pages_deleted = ndeleted;
 	stats->pages_free = nfree;
 }
