@@ -8,7 +8,8 @@
  * chain (no cycle, no page on two chains, nothing past the end, tail and
  * reuse hints on their chains), group sizes and live counts, heap TIDs
  * inside the table, each group's list of vector pages (inside the index,
- * covering every row) and the padding of unused rows.  It needs what
+ * covering every row), the padding of unused rows, and that every code
+ * and vector page is reached (CheckUnreached).  It needs what
  * scoreah_index_info needs (info.c) and is refused under row-level
  * security, since its reports name rows' heap TIDs.
  *
@@ -53,6 +54,7 @@ typedef struct CheckState
 	BlockNumber nblocks;		/* read again when a link goes past it */
 	BlockNumber heapBlocks;		/* the same, for heap TIDs */
 	Bitmapset  *seen;			/* blocks already on some chain */
+	Bitmapset  *listed;			/* vector pages some group lists */
 	ScoreahMetaPageData meta;
 	ScoreahLayoutData layout;	/* of the leaf being checked */
 	ScoreahLeaf entry;			/* its directory entry */
@@ -310,6 +312,7 @@ CheckVectorPage(CheckState *cs, VectorPageMemo *memo, BlockNumber blkno, int lea
 				leaf, codeBlk, g, blkno, cs->nblocks);
 		return false;
 	}
+	cs->listed = bms_add_member(cs->listed, (int) blkno);
 	buf = ReadBuffer(cs->index, blkno);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
@@ -493,6 +496,99 @@ CheckCodeChain(CheckState *cs, int leaf, ScoreahLeaf entry)
 }
 
 /* One walk of the whole index, its problems left in cs->problems */
+/* Whether a chain of leaf's, walked now, reaches blkno */
+static bool
+OnLeafChain(CheckState *cs, BlockNumber head, uint16 kind, int leaf, BlockNumber blkno)
+{
+	ScoreahChainData chain;
+	bool		found = false;
+
+	ScoreahChainBegin(&chain, cs->index, head, kind, (uint32) leaf, BUFFER_LOCK_SHARE, 0);
+	chain.nblocks = cs->nblocks;
+	while (!found && ScoreahChainNext(&chain))
+		found = chain.blkno == blkno;
+	ScoreahChainEnd(&chain);
+	return found;
+}
+
+/*
+ * Code and vector pages that nothing reaches: what a crash in the middle of
+ * VACUUM's freeing of a leaf leaves behind (the directory unlinks the
+ * leaf's chains in one WAL record, the pages are deleted in later ones),
+ * until the next VACUUM frees them (vacuum.c, ReclaimUnreached).  A page of
+ * a leaf's own that the walk did not meet may have been linked since by an
+ * insert, which links a page in the record that initializes it: the
+ * leaf's chains, walked again now, reach it if so.  A shared vector page
+ * no group lists stays so (inserts never list one anew); with vectors
+ * longer than a page the later pages of each vector are listed by none,
+ * so there only one whose leaves have no chain left is reported.
+ */
+static void
+CheckUnreached(CheckState *cs)
+{
+	bool		longVectors = ScoreahVectorBytes(&cs->meta) > SCOREAH_VECTOR_CAPACITY;
+	int			ndir = ScoreahDirEntries(&cs->meta);
+
+	for (BlockNumber blkno = SCOREAH_METAPAGE_BLKNO + 1; blkno < cs->nblocks; blkno++)
+	{
+		Buffer		buf;
+		Page		page;
+		ScoreahPageOpaque opaque;
+		uint16		kind = 0;
+		uint32		lo = 1,
+					hi = 0;
+		bool		shared = false;
+		bool		unreached = true;
+
+		if (bms_is_member((int) blkno, cs->seen) || bms_is_member((int) blkno, cs->listed))
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBuffer(cs->index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		opaque = ScoreahPageGetOpaque(page);
+		if (!PageIsNew(page) &&
+			PageGetSpecialSize(page) == MAXALIGN(sizeof(ScoreahPageOpaqueData)) &&
+			opaque->page_id == SCOREAH_PAGE_ID &&
+			(opaque->kind == SCOREAH_PAGE_CODES || opaque->kind == SCOREAH_PAGE_VECTORS))
+		{
+			kind = opaque->kind;
+			shared = kind == SCOREAH_PAGE_VECTORS && opaque->leaf == SCOREAH_SHARED_LEAF;
+			if (shared)
+			{
+				lo = ScoreahVectorPageHeader(page)->firstLeaf;
+				hi = ScoreahVectorPageHeader(page)->lastLeaf;
+			}
+			else
+				lo = hi = opaque->leaf;
+		}
+		UnlockReleaseBuffer(buf);
+		if (kind == 0 || lo > hi || hi >= (uint32) ndir)
+			continue;			/* not a page of a chain (other checks) */
+
+		for (uint32 leaf = lo; unreached && leaf <= hi; leaf++)
+		{
+			ScoreahLeafData entry;
+
+			ScoreahReadLeaf(cs->index, &cs->meta, (int) leaf, &entry);
+			if (shared)
+				unreached = !longVectors ||
+					(entry.codeHead == InvalidBlockNumber && entry.vecHead == InvalidBlockNumber);
+			else
+				unreached = !OnLeafChain(cs, kind == SCOREAH_PAGE_CODES ? entry.codeHead : entry.vecHead,
+										 kind, (int) leaf, blkno);
+		}
+		if (!unreached)
+			continue;
+		if (shared)
+			Problem(cs, "vector page %u of leaves %u to %u is listed by no group of theirs (a crash while VACUUM freed a leaf leaves such pages: the next VACUUM frees them)",
+					blkno, lo, hi);
+		else
+			Problem(cs, "leaf %u: %s page %u is on no chain of the leaf (a crash while VACUUM freed the leaf leaves such pages: the next VACUUM frees them)",
+					lo, kind == SCOREAH_PAGE_CODES ? "code" : "vector", blkno);
+	}
+}
+
 static void
 CheckIndex(CheckState *cs)
 {
@@ -500,6 +596,8 @@ CheckIndex(CheckState *cs)
 	cs->nproblems = 0;
 	bms_free(cs->seen);
 	cs->seen = NULL;
+	bms_free(cs->listed);
+	cs->listed = NULL;
 	cs->nblocks = RelationGetNumberOfBlocks(cs->index);
 	cs->heapBlocks = RelationGetNumberOfBlocks(cs->heap);
 	if (cs->nblocks == 0)
@@ -530,6 +628,7 @@ CheckIndex(CheckState *cs)
 			else
 				CheckCodeChain(cs, leaf, &entry);
 		}
+	CheckUnreached(cs);
 }
 
 /* The reports of stable that are also in now: those that stayed */

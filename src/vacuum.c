@@ -554,8 +554,9 @@ ReclaimUnreached(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteR
 	}
 	if (nfreed > 0)
 		ereport(LOG,
-				(errmsg("index \"%s\": %u pages that no chain reached were freed",
-						RelationGetRelationName(index), nfreed),
+				(errmsg_plural("index \"%s\": %u page that no chain reached was freed",
+							   "index \"%s\": %u pages that no chain reached were freed",
+							   nfreed, RelationGetRelationName(index), nfreed),
 				 errdetail("A crash while VACUUM freed a leaf leaves such pages behind.")));
 	pfree(reach);
 	pfree(lo);

@@ -8,7 +8,8 @@
 # pages so lost).  This file puts an index in that state, as the first
 # record leaves it: the rows of one leaf deleted, the server stopped, and
 # the leaf's directory entry unlinked on disk (its four chain fields and
-# its reuse hint set to invalid, what EditUnlinkChains writes).  Then one
+# its reuse hint set to invalid, what EditUnlinkChains writes), which
+# scoreah_index_check reports, and nothing else.  Then one
 # VACUUM must give every page of that leaf back (code pages, its own vector
 # pages, the shared vector pages only it counts) and say so in the log;
 # the other leaves keep every page and row (an exhaustive scan through the
@@ -124,6 +125,11 @@ for my $case ([ 'short', 10 ], [ 'long', 2100 ])
 	close($fh);
 	$node->start;
 	is(leaf_pages($L, pages($idx)), $nleaf, "$label: after the unlink the leaf's $nleaf pages are still in use");
+	my $report = ScoreahTest::index_check($node, $idx);
+	like($report, qr/^leaf $L: code page \d+ is on no chain of the leaf/m,
+		"$label: scoreah_index_check reports the leaf's code pages as on no chain");
+	unlike($report, qr/^(?!leaf $L: (code|vector) page \d+ is on no chain|vector page \d+ of leaves $L to $L is listed by no group)/m,
+		"$label: and nothing else") or diag($report);
 
 	my $log_at = -s $node->logfile;
 	$node->safe_psql('postgres', "VACUUM $t");
