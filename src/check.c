@@ -532,12 +532,10 @@ CheckUnreached(CheckState *cs)
 	for (BlockNumber blkno = SCOREAH_METAPAGE_BLKNO + 1; blkno < cs->nblocks; blkno++)
 	{
 		Buffer		buf;
-		Page		page;
-		ScoreahPageOpaque opaque;
-		uint16		kind = 0;
-		uint32		lo = 1,
-					hi = 0;
-		bool		shared = false;
+		uint16		kind;
+		uint32		lo,
+					hi;
+		bool		shared;
 		bool		unreached = true;
 
 		if (bms_is_member((int) blkno, cs->seen) || bms_is_member((int) blkno, cs->listed))
@@ -545,23 +543,7 @@ CheckUnreached(CheckState *cs)
 		CHECK_FOR_INTERRUPTS();
 		buf = ReadBuffer(cs->index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		opaque = ScoreahPageGetOpaque(page);
-		if (!PageIsNew(page) &&
-			PageGetSpecialSize(page) == MAXALIGN(sizeof(ScoreahPageOpaqueData)) &&
-			opaque->page_id == SCOREAH_PAGE_ID &&
-			(opaque->kind == SCOREAH_PAGE_CODES || opaque->kind == SCOREAH_PAGE_VECTORS))
-		{
-			kind = opaque->kind;
-			shared = kind == SCOREAH_PAGE_VECTORS && opaque->leaf == SCOREAH_SHARED_LEAF;
-			if (shared)
-			{
-				lo = ScoreahVectorPageHeader(page)->firstLeaf;
-				hi = ScoreahVectorPageHeader(page)->lastLeaf;
-			}
-			else
-				lo = hi = opaque->leaf;
-		}
+		kind = ScoreahChainPageLeaves(BufferGetPage(buf), &lo, &hi, &shared);
 		UnlockReleaseBuffer(buf);
 		if (kind == 0 || lo > hi || hi >= (uint32) ndir)
 			continue;			/* not a page of a chain (other checks) */

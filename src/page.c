@@ -137,6 +137,35 @@ ScoreahSharedVectorPageOf(Page page, uint32 leaf)
 }
 
 /*
+ * The leaves a chain page may belong to: a code page or a leaf's own
+ * vector page its leaf (lo = hi), a shared vector page the leaves it
+ * counts (*shared).  Returns the page's kind, or 0 for any other page (new,
+ * deleted, fixed, not ours).
+ */
+uint16
+ScoreahChainPageLeaves(Page page, uint32 *lo, uint32 *hi, bool *shared)
+{
+	ScoreahPageOpaque opaque = ScoreahPageGetOpaque(page);
+
+	*lo = 1;
+	*hi = 0;
+	*shared = false;
+	if (PageIsNew(page) || PageGetSpecialSize(page) != MAXALIGN(sizeof(ScoreahPageOpaqueData)) ||
+		opaque->page_id != SCOREAH_PAGE_ID ||
+		(opaque->kind != SCOREAH_PAGE_CODES && opaque->kind != SCOREAH_PAGE_VECTORS))
+		return 0;
+	if (opaque->kind == SCOREAH_PAGE_VECTORS && opaque->leaf == SCOREAH_SHARED_LEAF)
+	{
+		*shared = true;
+		*lo = ScoreahVectorPageHeader(page)->firstLeaf;
+		*hi = ScoreahVectorPageHeader(page)->lastLeaf;
+	}
+	else
+		*lo = *hi = opaque->leaf;
+	return opaque->kind;
+}
+
+/*
  * Can leaf's vectors be on this page?  Its own vector pages, or shared
  * pages of the build whose leaves include it and are not all freed.  Like
  * ScoreahPageIs, a no means VACUUM freed the page: the row was dead.

@@ -937,6 +937,7 @@ extern bool ScoreahCodePageOf(Page page, uint32 leaf);
 extern bool ScoreahVectorPageOf(Page page, uint32 leaf);
 extern bool ScoreahOwnVectorPageOf(Page page, uint32 leaf);
 extern bool ScoreahSharedVectorPageOf(Page page, uint32 leaf);
+extern uint16 ScoreahChainPageLeaves(Page page, uint32 *lo, uint32 *hi, bool *shared);
 extern void ScoreahCheckPage(Relation index, Page page, BlockNumber blkno, uint16 kind);
 extern void ScoreahCheckCodeGroups(Relation index, Page page, BlockNumber blkno,
 								   ScoreahLayout layout);

@@ -450,6 +450,7 @@ ReclaimUnreached(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteR
 	uint8	   *reach = palloc0(nblocks / 8 + 1);
 	uint32	   *lo = palloc(sizeof(uint32) * nsuspects);
 	uint32	   *hi = palloc(sizeof(uint32) * nsuspects);
+	uint16	   *kind = palloc(sizeof(uint16) * nsuspects);
 	bool	   *byEntry = palloc0(sizeof(bool) * nsuspects);
 	bool	   *walk;
 	bool	   *sure;
@@ -467,31 +468,15 @@ ReclaimUnreached(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteR
 	for (int i = 0; i < nsuspects; i++)
 	{
 		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, suspects[i], RBM_NORMAL, strategy);
-		Page		page;
-		ScoreahPageOpaque opaque;
+		bool		shared;
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		opaque = ScoreahPageGetOpaque(page);
-		lo[i] = 1;
-		hi[i] = 0;				/* none: left alone */
-		if (!PageIsNew(page) &&
-			PageGetSpecialSize(page) == MAXALIGN(sizeof(ScoreahPageOpaqueData)) &&
-			opaque->page_id == SCOREAH_PAGE_ID)
-		{
-			if (opaque->kind == SCOREAH_PAGE_VECTORS && opaque->leaf == SCOREAH_SHARED_LEAF)
-			{
-				lo[i] = ScoreahVectorPageHeader(page)->firstLeaf;
-				hi[i] = ScoreahVectorPageHeader(page)->lastLeaf;
-				byEntry[i] = longVectors;
-			}
-			else if (opaque->kind == SCOREAH_PAGE_CODES || opaque->kind == SCOREAH_PAGE_VECTORS)
-				lo[i] = hi[i] = opaque->leaf;
-		}
+		kind[i] = ScoreahChainPageLeaves(BufferGetPage(buf), &lo[i], &hi[i], &shared);
 		UnlockReleaseBuffer(buf);
-		if (lo[i] > hi[i] || hi[i] >= (uint32) ndir)
+		byEntry[i] = shared && longVectors;
+		if (kind[i] == 0 || lo[i] > hi[i] || hi[i] >= (uint32) ndir)
 		{
-			lo[i] = 1;
+			lo[i] = 1;			/* none: left alone */
 			hi[i] = 0;
 		}
 		for (uint32 leaf = lo[i]; leaf <= hi[i] && hi[i] >= lo[i] && !byEntry[i]; leaf++)
@@ -513,9 +498,9 @@ ReclaimUnreached(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteR
 	{
 		bool		all = hi[i] >= lo[i];
 		Buffer		buf;
-		Page		page;
-		ScoreahPageOpaque opaque;
-		bool		same;
+		uint32		nowLo,
+					nowHi;
+		bool		shared;
 
 		for (uint32 leaf = lo[i]; all && leaf <= hi[i]; leaf++)
 		{
@@ -534,17 +519,8 @@ ReclaimUnreached(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteR
 			continue;
 		buf = ReadBufferExtended(index, MAIN_FORKNUM, suspects[i], RBM_NORMAL, strategy);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buf);
-		opaque = ScoreahPageGetOpaque(page);
-		same = !PageIsNew(page) &&
-			PageGetSpecialSize(page) == MAXALIGN(sizeof(ScoreahPageOpaqueData)) &&
-			opaque->page_id == SCOREAH_PAGE_ID &&
-			(opaque->kind == SCOREAH_PAGE_VECTORS && opaque->leaf == SCOREAH_SHARED_LEAF ?
-			 ScoreahVectorPageHeader(page)->firstLeaf == lo[i] &&
-			 ScoreahVectorPageHeader(page)->lastLeaf == hi[i] :
-			 (opaque->kind == SCOREAH_PAGE_CODES || opaque->kind == SCOREAH_PAGE_VECTORS) &&
-			 opaque->leaf == lo[i]);
-		if (!same)
+		if (ScoreahChainPageLeaves(BufferGetPage(buf), &nowLo, &nowHi, &shared) != kind[i] ||
+			nowLo != lo[i] || nowHi != hi[i])
 		{
 			UnlockReleaseBuffer(buf);
 			continue;
@@ -561,6 +537,7 @@ ReclaimUnreached(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteR
 	pfree(reach);
 	pfree(lo);
 	pfree(hi);
+	pfree(kind);
 	pfree(byEntry);
 	pfree(walk);
 	pfree(sure);
