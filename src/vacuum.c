@@ -418,6 +418,18 @@ MarkLivePages(Relation index, BufferAccessStrategy strategy, BlockNumber nblocks
 }
 
 /*
+ * A code or vector page that VACUUM's walk of the leaves did not mark, and
+ * the leaves it may belong to (ScoreahChainPageLeaves).
+ */
+typedef struct Suspect
+{
+	BlockNumber blkno;
+	uint16		kind;
+	uint32		lo;
+	uint32		hi;
+} Suspect;
+
+/*
  * Pages no chain reaches that are neither new nor deleted: what a crash in
  * the middle of FreeLeaf leaves behind.  Freeing a leaf takes several WAL
  * records (the directory unlinks its chains, then each page is marked
@@ -425,108 +437,123 @@ MarkLivePages(Relation index, BufferAccessStrategy strategy, BlockNumber nblocks
  * between the first and the last left the rest of the leaf's pages in use
  * by nothing until a REINDEX (a review killed a backend there: 82 of 849
  * pages).  RecordFreePages gives the code and vector pages MarkLivePages
- * did not find (suspects: also pages inserts have linked since, and the
- * later pages of vectors longer than a page); the leaves each suspect may
- * belong to (its own, or those a shared page counts) are walked again,
- * each under its lock, marking every page they reach, and a suspect none
- * reaches is freed.  That is safe because a page that is neither new nor
- * deleted is never given to an insert (ScoreahNewBuffer), and an insert
- * links each page it adds in the record that initializes it: a page that
- * the chains of its leaves do not reach is reached by nothing, now or
- * later.  A leaf whose walk does not end where its chain ends (a foreign
- * page, a link past the end) frees no suspect of its.  Vectors longer than
- * a page make the later pages of every vector the build wrote suspects
- * (groups list where a vector starts), and following each vector would
- * read every vector page again: there a shared page (it holds one vector,
- * of one leaf) is freed only when its leaves have no chain left, read off
- * the directory.  Returns how many pages it freed.
+ * did not mark (suspects: also pages inserts have linked since, and the
+ * later pages of vectors longer than a page, which no group lists).
+ *
+ * A suspect none of its leaves' chains reaches is freed.  That is safe
+ * because a page that is neither new nor deleted is never given to an
+ * insert (ScoreahNewBuffer), an insert links each page it adds in the
+ * record that initializes it, and only VACUUM unlinks: a suspect was
+ * linked, if at all, before it was read, and a walk that starts after
+ * that reaches it; one that does not is reached by nothing, now or later.
+ * So the walks need no lock on the leaves (inserts go on), and a leaf
+ * whose walk stops short of its chain's end (a foreign page, a link past
+ * the end) frees no suspect of its.  Code pages and the vector pages of
+ * vectors that fit a page are suspects only after a crash or when an
+ * insert linked them during this cleanup: their leaves are walked (code
+ * chain, listed vectors, own vector chain).  Vectors longer than a page
+ * make the later pages of every vector suspects in every cleanup, and
+ * walking their leaves would read every vector page again: a vector page
+ * of such an index is freed only when none of its leaves has a chain left,
+ * read off the directory (so a leaf given rows again before that VACUUM
+ * keeps the pages until a REINDEX).  The freeing lock (not while
+ * scoreah_index_check runs) is taken only when there is something to look
+ * at.  Returns how many pages it freed.
  */
 static BlockNumber
 ReclaimUnreached(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteResult *stats,
-				 const BlockNumber *suspects, int nsuspects, BlockNumber nblocks)
+				 const Suspect *suspects, int nsuspects, BlockNumber nblocks)
 {
 	ScoreahMetaPageData meta;
 	int			ndir;
-	uint8	   *reach = palloc0(nblocks / 8 + 1);
-	uint32	   *lo = palloc(sizeof(uint32) * nsuspects);
-	uint32	   *hi = palloc(sizeof(uint32) * nsuspects);
-	uint16	   *kind = palloc(sizeof(uint16) * nsuspects);
-	bool	   *byEntry = palloc0(sizeof(bool) * nsuspects);
+	bool		longVectors;
+	uint8	   *noChain;		/* per leaf: 0 not read, 1 has one, 2 none */
 	bool	   *walk;
 	bool	   *sure;
-	bool		longVectors;
+	bool	   *candidate = palloc0(sizeof(bool) * nsuspects);
+	bool		anyWalk = false;
+	bool		any = false;
+	uint8	   *reach = NULL;
 	BlockNumber nfreed = 0;
 
 	ScoreahReadMeta(index, &meta);
 	ScoreahValidateMeta(index, &meta);
 	ndir = ScoreahDirEntries(&meta);
+	longVectors = ScoreahVectorBytes(&meta) > SCOREAH_VECTOR_CAPACITY;
+	noChain = palloc0(ndir);
 	walk = palloc0(sizeof(bool) * ndir);
 	sure = palloc0(sizeof(bool) * ndir);
-	longVectors = ScoreahVectorBytes(&meta) > SCOREAH_VECTOR_CAPACITY;
 
-	/* the leaves each suspect may belong to */
 	for (int i = 0; i < nsuspects; i++)
 	{
-		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, suspects[i], RBM_NORMAL, strategy);
-		bool		shared;
+		const Suspect *x = &suspects[i];
+		bool		all = true;
 
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		kind[i] = ScoreahChainPageLeaves(BufferGetPage(buf), &lo[i], &hi[i], &shared);
-		UnlockReleaseBuffer(buf);
-		byEntry[i] = shared && longVectors;
-		if (kind[i] == 0 || lo[i] > hi[i] || hi[i] >= (uint32) ndir)
+		if (x->lo > x->hi || x->hi >= (uint32) ndir)
+			continue;			/* not a chain page of this index's leaves */
+		if (x->kind == SCOREAH_PAGE_VECTORS && longVectors)
 		{
-			lo[i] = 1;			/* none: left alone */
-			hi[i] = 0;
-		}
-		for (uint32 leaf = lo[i]; leaf <= hi[i] && hi[i] >= lo[i] && !byEntry[i]; leaf++)
-			walk[leaf] = true;
-	}
-
-	/* what those leaves reach, each walked under its lock */
-	for (int leaf = 0; leaf < ndir; leaf++)
-	{
-		if (!walk[leaf])
-			continue;
-		LockPage(index, (BlockNumber) leaf, ExclusiveLock);
-		sure[leaf] = MarkLeafPages(index, &meta, leaf, reach, nblocks, strategy, true);
-		UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
-	}
-
-	/* free the suspects no walk reached, if they are still what they were */
-	for (int i = 0; i < nsuspects; i++)
-	{
-		bool		all = hi[i] >= lo[i];
-		Buffer		buf;
-		uint32		nowLo,
-					nowHi;
-		bool		shared;
-
-		for (uint32 leaf = lo[i]; all && leaf <= hi[i]; leaf++)
-		{
-			if (byEntry[i])
+			for (uint32 leaf = x->lo; all && leaf <= x->hi; leaf++)
 			{
-				ScoreahLeafData entry;
+				if (noChain[leaf] == 0)
+				{
+					ScoreahLeafData entry;
 
-				ScoreahReadLeaf(index, &meta, (int) leaf, &entry);
-				all = entry.codeHead == InvalidBlockNumber &&
-					entry.vecHead == InvalidBlockNumber;
+					ScoreahReadLeaf(index, &meta, (int) leaf, &entry);
+					noChain[leaf] = entry.codeHead == InvalidBlockNumber &&
+						entry.vecHead == InvalidBlockNumber ? 2 : 1;
+				}
+				all = noChain[leaf] == 2;
 			}
-			else
-				all = sure[leaf];
+			candidate[i] = all;
 		}
-		if (!all || BlockMarked(reach, nblocks, suspects[i]))
-			continue;
-		buf = ReadBufferExtended(index, MAIN_FORKNUM, suspects[i], RBM_NORMAL, strategy);
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		if (ScoreahChainPageLeaves(BufferGetPage(buf), &nowLo, &nowHi, &shared) != kind[i] ||
-			nowLo != lo[i] || nowHi != hi[i])
+		else
 		{
-			UnlockReleaseBuffer(buf);
-			continue;
+			for (uint32 leaf = x->lo; leaf <= x->hi; leaf++)
+				walk[leaf] = true;
+			candidate[i] = anyWalk = true;
 		}
-		FreePage(index, buf, stats);
-		nfreed++;
+		any = any || candidate[i];
+	}
+
+	/* not while scoreah_index_check runs, as in FreeLeaf */
+	if (any && ScoreahConditionalLockFreeing(index, ExclusiveLock))
+	{
+		if (anyWalk)
+		{
+			reach = palloc0(nblocks / 8 + 1);
+			for (int leaf = 0; leaf < ndir; leaf++)
+				if (walk[leaf])
+					sure[leaf] = MarkLeafPages(index, &meta, leaf, reach, nblocks, strategy, true);
+		}
+
+		/* free the candidates no walk reached, if they are still what they were */
+		for (int i = 0; i < nsuspects; i++)
+		{
+			const Suspect *x = &suspects[i];
+			Buffer		buf;
+			uint32		lo,
+						hi;
+			bool		shared;
+			bool		all = candidate[i];
+
+			for (uint32 leaf = x->lo; all && leaf <= x->hi; leaf++)
+				if (walk[leaf])
+					all = sure[leaf];
+			if (!all || (reach && BlockMarked(reach, nblocks, x->blkno)))
+				continue;
+			buf = ReadBufferExtended(index, MAIN_FORKNUM, x->blkno, RBM_NORMAL, strategy);
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			if (ScoreahChainPageLeaves(BufferGetPage(buf), &lo, &hi, &shared) != x->kind ||
+				lo != x->lo || hi != x->hi)
+			{
+				UnlockReleaseBuffer(buf);
+				continue;
+			}
+			FreePage(index, buf, stats);
+			nfreed++;
+		}
+		ScoreahUnlockFreeing(index, ExclusiveLock);
 	}
 	if (nfreed > 0)
 		ereport(LOG,
@@ -534,13 +561,12 @@ ReclaimUnreached(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteR
 							   "index \"%s\": %u pages that no chain reached were freed",
 							   nfreed, RelationGetRelationName(index), nfreed),
 				 errdetail("A crash while VACUUM freed a leaf leaves such pages behind.")));
-	pfree(reach);
-	pfree(lo);
-	pfree(hi);
-	pfree(kind);
-	pfree(byEntry);
+	if (reach)
+		pfree(reach);
+	pfree(noChain);
 	pfree(walk);
 	pfree(sure);
+	pfree(candidate);
 	return nfreed;
 }
 
@@ -567,16 +593,16 @@ RecordFreePages(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteRe
 	uint8	   *live = MarkLivePages(index, strategy, nblocks);
 	int			maxsuspects = 64;
 	int			nsuspects = 0;
-	BlockNumber *suspects = palloc(sizeof(BlockNumber) * maxsuspects);
+	Suspect    *suspects = palloc(sizeof(Suspect) * maxsuspects);
 
 	for (BlockNumber blkno = SCOREAH_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		Buffer		buf;
 		Page		page;
 		bool		isnew;
-		bool		ours;
 		bool		deleted;
-		bool		chained;
+		Suspect		x;
+		bool		shared;
 
 		if (live[blkno / 8] & (1 << (blkno % 8)))
 			continue;
@@ -585,12 +611,12 @@ RecordFreePages(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteRe
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		isnew = PageIsNew(page);
-		ours = !isnew &&
+		deleted = !isnew &&
 			PageGetSpecialSize(page) == MAXALIGN(sizeof(ScoreahPageOpaqueData)) &&
-			ScoreahPageGetOpaque(page)->page_id == SCOREAH_PAGE_ID;
-		deleted = ours && ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_DELETED;
-		chained = ours && (ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_CODES ||
-						   ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_VECTORS);
+			ScoreahPageGetOpaque(page)->page_id == SCOREAH_PAGE_ID &&
+			ScoreahPageGetOpaque(page)->kind == SCOREAH_PAGE_DELETED;
+		x.blkno = blkno;
+		x.kind = ScoreahChainPageLeaves(page, &x.lo, &x.hi, &shared);
 		UnlockReleaseBuffer(buf);
 		if (isnew || deleted)
 		{
@@ -599,25 +625,22 @@ RecordFreePages(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteRe
 			if (deleted)
 				ndeleted++;
 		}
-		else if (chained)
+		else if (x.kind != 0)
 		{
 			if (nsuspects == maxsuspects)
 			{
 				maxsuspects *= 2;
-				suspects = repalloc(suspects, sizeof(BlockNumber) * maxsuspects);
+				suspects = repalloc(suspects, sizeof(Suspect) * maxsuspects);
 			}
-			suspects[nsuspects++] = blkno;
+			suspects[nsuspects++] = x;
 		}
 	}
 	pfree(live);
-
-	/* not while scoreah_index_check runs, as in FreeLeaf */
-	if (nsuspects > 0 && ScoreahConditionalLockFreeing(index, ExclusiveLock))
+	if (nsuspects > 0)
 	{
 		BlockNumber nfreed = ReclaimUnreached(index, strategy, stats, suspects,
 											  nsuspects, nblocks);
 
-		ScoreahUnlockFreeing(index, ExclusiveLock);
 		ndeleted += nfreed;
 		nfree += nfreed;
 	}
