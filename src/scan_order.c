@@ -235,6 +235,27 @@ KeyAfter(const ScoreahCandidate *c, const ScoreahCandidate *key)
 }
 
 /*
+ * How many rows the index holds, for the exact tail: the build's count,
+ * unless the leaves searched so far hold more than twice their share of it
+ * (then their rows times the leaves over those searched).  An index built
+ * small and grown by inserts (before the REINDEX that scoreah_index_info
+ * advises) took the exact tail on the build's count, and its deep scans
+ * scored every row of every leaf: built on 500 rows and grown to 60,500,
+ * a LIMIT 100 searched 22 of 22 leaves (121,000 rows scored; 9 leaves
+ * now, TAP 024).  Twice: the nearest leaves may be the larger ones, and a
+ * small index not grown keeps its exact tail.
+ */
+static double
+RowsEstimate(ScoreahScanOpaque so)
+{
+	double		built = (double) so->cache->meta.rowsBuilt;
+	double		seen = so->searched > 0 ?
+		(double) so->rowsScored * so->nleaves / so->searched : 0;
+
+	return seen > 2 * built ? seen : built;
+}
+
+/*
  * How many candidates the store keeps: a few batches ahead, not all of
  * work_mem at once: sorting and merging cost more per candidate than
  * scoring the leaves again once the store runs out.  At least 256 (1,024
@@ -420,7 +441,6 @@ bool
 ScoreahScanNextBatch(IndexScanDesc scan)
 {
 	ScoreahScanOpaque so = (ScoreahScanOpaque) scan->opaque;
-	ScoreahMetaPage meta = &so->cache->meta;
 	bool		brute = ScoreahScanBruteForce(so->cache);
 	MemoryContext oldCtx;
 	int			size;
@@ -520,8 +540,8 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 		 * A deep scan of an index the store can hold whole: all of it, and
 		 * exact from here on.
 		 */
-		if (!so->exactTail && so->strict && meta->rowsBuilt <= so->maxBatch / 2 &&
-			so->emitted >= 4 * SCOREAH_DEPTH_ROWS)
+		if (!so->exactTail && so->strict && so->emitted >= 4 * SCOREAH_DEPTH_ROWS &&
+			RowsEstimate(so) <= so->maxBatch / 2)
 			so->exactTail = true;
 		if (so->exactTail)
 			want = so->nleaves;

@@ -14,7 +14,10 @@
 #     same recall as the full-table build;
 #   * on an empty-built index, rows of one dimension, then a row of another,
 #     errors -- also from a second session whose cached copy of the index
-#     was loaded before the first row arrived.
+#     was loaded before the first row arrived;
+#   * an index built on 500 rows and grown to 60,500 by inserts searches
+#     only the leaves a LIMIT 100 wants, not all of them (its deep scans
+#     once took the exact tail of small indexes on the build's count).
 # Data: GloVe-100 (20k rows, cosine) when $SCOREAH_DATA_DIR has it and numpy
 # is there; otherwise synthetic clustered data made in SQL with setseed.
 use strict;
@@ -179,6 +182,34 @@ is($node->safe_psql('postgres', q{SET enable_seqscan = off;
 	'6,2,1,3', 'the empty-built index returns every row in exact order');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM d'), '4', 'only the rows of the right dimension went in');
 check_sound('d_v_idx', 'after rows of mixed dimensions were refused');
+
+# ---- an index built small, grown by inserts, read deep ----
+# A deep strict scan of an index the store can hold whole re-ranks all of
+# it (the exact tail).  It judged "whole" by the build's row count, so an
+# index built on 500 rows and grown to 60,500 scored every row of every
+# leaf for a LIMIT 100 (22 of 22 leaves, 121,000 rows scored); now the rows
+# of the leaves searched say how big it has grown, and the scan searches as
+# deep as the LIMIT wants.
+$node->safe_psql('postgres', q{
+	SELECT setseed(0.3);
+	CREATE TABLE grown (id serial, v real[]);
+	INSERT INTO grown (v) SELECT ARRAY[random(), random(), random(), random()]::real[]
+	  FROM generate_series(1, 500);
+	CREATE INDEX grown_v ON grown USING scoreah (v);
+	INSERT INTO grown (v) SELECT ARRAY[random(), random(), random(), random()]::real[]
+	  FROM generate_series(1, 60000);
+});
+my $grown_leaves = ScoreahTest::index_info($node, 'grown_v')->{num_leaves};
+my ($grc, $gout, $gerr) = $node->psql('postgres', q{SET enable_seqscan = off;
+	SET client_min_messages = debug2;
+	SELECT count(*) FROM (SELECT id FROM grown ORDER BY v <-> '{0.5,0.5,0.5,0.5}' LIMIT 100) s});
+is($gout, '100', 'a LIMIT 100 on the grown index returns 100 rows');
+my ($searched, $scored) = $gerr =~ /scoreah scan of "grown_v": \d+ leaves per round, (\d+) leaves searched, (\d+) rows scored/;
+ok(defined $searched && $searched < $grown_leaves,
+	"the grown index's LIMIT 100 searches " . ($searched // '?') . " of its $grown_leaves leaves, not all")
+  or diag($gerr);
+ScoreahTest::figure('index built on 500 rows, grown to 60,500: LIMIT 100 searched %s of %d leaves, scored %s rows',
+	$searched // '?', $grown_leaves, $scored // '?');
 
 ScoreahTest::figure('%s 024_empty_build total %.1fs', $LABEL, time - $T0);
 $node->stop;
