@@ -62,7 +62,7 @@ ScoreahReadLeafAndLayout(Relation index, ScoreahMetaPage meta, int leaf, Scoreah
 {
 	ScoreahReadLeaf(index, meta, leaf, entry);
 	if (meta->dimensions == 0 && leaf < (int) meta->nleaves &&
-		(entry->codeHead != InvalidBlockNumber || entry->vecHead != InvalidBlockNumber))
+		ScoreahLeafHasChains(entry))
 	{
 		ScoreahReadMeta(index, meta);
 		ScoreahValidateMeta(index, meta);

@@ -495,7 +495,6 @@ CheckCodeChain(CheckState *cs, int leaf, ScoreahLeaf entry)
 				leaf, entry->reuseBlk);
 }
 
-/* One walk of the whole index, its problems left in cs->problems */
 /* Whether a chain of leaf's, walked now, reaches blkno */
 static bool
 OnLeafChain(CheckState *cs, BlockNumber head, uint16 kind, int leaf, BlockNumber blkno)
@@ -548,14 +547,14 @@ CheckUnreached(CheckState *cs)
 		if (kind == 0 || lo > hi || hi >= (uint32) ndir)
 			continue;			/* not a page of a chain (other checks) */
 
-		for (uint32 leaf = lo; unreached && leaf <= hi; leaf++)
+		/* a shared page that fits its vectors: no group lists it, so none */
+		for (uint32 leaf = lo; unreached && (!shared || longVectors) && leaf <= hi; leaf++)
 		{
 			ScoreahLeafData entry;
 
 			ScoreahReadLeaf(cs->index, &cs->meta, (int) leaf, &entry);
 			if (shared)
-				unreached = !longVectors ||
-					(entry.codeHead == InvalidBlockNumber && entry.vecHead == InvalidBlockNumber);
+				unreached = !ScoreahLeafHasChains(&entry);
 			else
 				unreached = !OnLeafChain(cs, kind == SCOREAH_PAGE_CODES ? entry.codeHead : entry.vecHead,
 										 kind, (int) leaf, blkno);
@@ -571,6 +570,7 @@ CheckUnreached(CheckState *cs)
 	}
 }
 
+/* One walk of the whole index, its problems left in cs->problems */
 static void
 CheckIndex(CheckState *cs)
 {

@@ -322,6 +322,13 @@ typedef struct ScoreahLeafData
 
 typedef ScoreahLeafData *ScoreahLeaf;
 
+/* Whether a leaf has any page: a code chain or a vector chain of its own */
+static inline bool
+ScoreahLeafHasChains(const ScoreahLeafData *entry)
+{
+	return entry->codeHead != InvalidBlockNumber || entry->vecHead != InvalidBlockNumber;
+}
+
 /*
  * Two directory entries follow the leaves: rows without a place in the
  * tree, kept so that a scan can return every row, after all the others

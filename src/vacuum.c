@@ -188,7 +188,7 @@ FreeLeaf(Relation index, ScoreahMetaPage meta, int leaf,
 		}
 	}
 	ScoreahChainEnd(&chain);
-	if (!empty || (entry.codeHead == InvalidBlockNumber && entry.vecHead == InvalidBlockNumber))
+	if (!empty || !ScoreahLeafHasChains(&entry))
 	{
 		UnlockPage(index, (BlockNumber) leaf, ExclusiveLock);
 		ScoreahUnlockFreeing(index, ExclusiveLock);
@@ -306,7 +306,7 @@ WalkLeaves(Relation index, BufferAccessStrategy strategy,
 		ScoreahChainEnd(&chain);
 
 		if (callback && leafLive == 0 &&
-			(entry.codeHead != InvalidBlockNumber || entry.vecHead != InvalidBlockNumber) &&
+			ScoreahLeafHasChains(&entry) &&
 			FreeLeaf(index, &meta, leaf, strategy, stats))
 			continue;
 		if (callback && firstFree != entry.reuseBlk)
@@ -500,8 +500,7 @@ ReclaimUnreached(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteR
 					ScoreahLeafData entry;
 
 					ScoreahReadLeaf(index, &meta, (int) leaf, &entry);
-					noChain[leaf] = entry.codeHead == InvalidBlockNumber &&
-						entry.vecHead == InvalidBlockNumber ? 2 : 1;
+					noChain[leaf] = ScoreahLeafHasChains(&entry) ? 1 : 2;
 				}
 				all = noChain[leaf] == 2;
 			}
@@ -604,7 +603,7 @@ RecordFreePages(Relation index, BufferAccessStrategy strategy, IndexBulkDeleteRe
 		Suspect		x;
 		bool		shared;
 
-		if (live[blkno / 8] & (1 << (blkno % 8)))
+		if (BlockMarked(live, nblocks, blkno))
 			continue;
 		vacuum_delay_point();
 		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
