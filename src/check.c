@@ -580,6 +580,12 @@ CheckIndex(CheckState *cs)
 	cs->seen = NULL;
 	bms_free(cs->listed);
 	cs->listed = NULL;
+	/* as in scoreah_index_info: its pages may be mid-build, not damaged */
+	if (!cs->index->rd_index->indisready)
+	{
+		Problem(cs, "index is not ready: a CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY is building it, or failed (then drop it or REINDEX it)");
+		return;
+	}
 	cs->nblocks = RelationGetNumberOfBlocks(cs->index);
 	cs->heapBlocks = RelationGetNumberOfBlocks(cs->heap);
 	if (cs->nblocks == 0)

@@ -613,6 +613,17 @@ scoreah_index_info(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	index = ScoreahOpenForIntrospection(PG_GETARG_OID(0), &rlsActive);
 
+	/*
+	 * Not ready: a CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY is
+	 * building it (its metapage not written yet, or its blocks still zero:
+	 * no corruption to report), or one failed and left it so.
+	 */
+	if (!index->rd_index->indisready)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index \"%s\" is not ready: a CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY is building it, or failed",
+						RelationGetRelationName(index)),
+				 errhint("Wait for the command to finish; one that failed leaves the index invalid: drop it or REINDEX it.")));
 	/* a CREATE INDEX CONCURRENTLY that failed leaves an index of no pages */
 	if (RelationGetNumberOfBlocks(index) == 0)
 		ereport(ERROR,

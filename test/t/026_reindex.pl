@@ -176,6 +176,40 @@ is($node->safe_psql('postgres', q{SELECT indisvalid AND indisready FROM pg_index
 	't', 'CREATE INDEX CONCURRENTLY: the index is valid');
 verify('CREATE INDEX CONCURRENTLY with a concurrent writer', 't', 't_v_idx');
 
+# ---- introspection while a CREATE INDEX CONCURRENTLY builds ----
+# The index exists from the command's first step, not ready: of no pages
+# while the command waits for a writer's transaction, then with its
+# metapage still zero while it builds.  scoreah_index_info and
+# scoreah_index_check must say it is not ready, not that it is corrupt (a
+# review's loop during a build got "unexpected zero page at block 0",
+# ERRCODE_INDEX_CORRUPTED, and "has no metapage: it was never built").
+my $blocker = $node->background_psql('postgres');
+$blocker->query_safe(q{BEGIN; INSERT INTO t (v, src) SELECT rvec(), 'blocker'});
+my ($cic_out, $cic_err) = ('', '');
+my $cic = IPC::Run::start(
+	[ $node->installed_command('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'),
+	  '-c', 'CREATE INDEX CONCURRENTLY t_v_cic ON t USING scoreah (v) WITH (num_leaves = 20)' ],
+	'>', \$cic_out, '2>', \$cic_err, IPC::Run::timeout(180));
+$node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+	WHERE c.relname = 't_v_cic' AND NOT i.indisready})
+  or die "CREATE INDEX CONCURRENTLY did not start: $cic_err";
+my ($irc, $iout, $ierr) = $node->psql('postgres', q{SELECT * FROM scoreah_index_info('t_v_cic')});
+isnt($irc, 0, 'info on an index being built concurrently: an error');
+like($ierr, qr/ERROR:  index "t_v_cic" is not ready: a CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY is building it/,
+	'info says the index is not ready');
+unlike($ierr, qr/corrupt|zero page|never built/, 'info does not call it corrupt');
+is($node->safe_psql('postgres', q{SELECT * FROM scoreah_index_check('t_v_cic')}),
+	'index is not ready: a CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY is building it, or failed (then drop it or REINDEX it)',
+	'check reports only that the index is not ready');
+$blocker->query_safe('COMMIT');
+$blocker->quit;
+$cic->finish;
+is($cic->full_result(0), 0, 'CREATE INDEX CONCURRENTLY finished once the writer committed') or diag($cic_err);
+is($node->safe_psql('postgres', q{SELECT * FROM scoreah_index_check('t_v_cic')}), '', 'built: check finds nothing');
+is(ScoreahTest::index_info($node, 't_v_cic')->{rows}, $node->safe_psql('postgres', 'SELECT count(*) FROM t'),
+	'built: info counts every row');
+$node->safe_psql('postgres', 'DROP INDEX t_v_cic');
+
 # ---- TRUNCATE, then insert ----
 
 $node->safe_psql('postgres', 'TRUNCATE t');
