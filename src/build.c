@@ -413,7 +413,7 @@ ScoreahBuildEncodeCallback(Relation index, ItemPointer tid, Datum *values, bool 
 			char	   *p;
 
 			if (state->metric != SCOREAH_METRIC_COSINE)
-				ScoreahCheckModelRange(unit, dim, state->meanNorm, state->scale,
+				ScoreahCheckModelRange(unit, x, dim, state->meanNorm, state->scale,
 									   "indexed vector", InvalidOid);
 
 			/* the payload now, with room for the codes the batch will give */

@@ -668,7 +668,7 @@ scoreahinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 			unit = s;
 		}
 		if (cache->meta.metric != SCOREAH_METRIC_COSINE)
-			ScoreahCheckModelRange(unit, dim, cache->meta.meanNorm, cache->meta.scale,
+			ScoreahCheckModelRange(unit, x, dim, cache->meta.meanNorm, cache->meta.scale,
 								   "indexed vector", index->rd_index->indrelid);
 		leaf = scoreah_nearest_l2(unit, model->centroids, model->centroidNorms,
 								  model->nleaves, dim, NULL);

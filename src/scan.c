@@ -171,7 +171,7 @@ PrepareQuery(IndexScanDesc scan)
 			/* in the model's units: scaled as the build scaled the rows */
 			scoreah_scale(q, dim, so->cache->meta.scale, so->query);
 			if (so->cache->meta.flags & SCOREAH_FLAG_TRAINED)
-				ScoreahCheckModelRange(so->query, dim, so->cache->meta.meanNorm,
+				ScoreahCheckModelRange(so->query, q, dim, so->cache->meta.meanNorm,
 									   so->cache->meta.scale, "query vector",
 									   scan->indexRelation->rd_index->indrelid);
 			break;

@@ -1066,8 +1066,9 @@ extern float *ScoreahArrayToVector(ArrayType *array, int *dim, const char *what)
 extern float *ScoreahDatumToVector(int format, Datum value, int *dim, const char *what);
 extern void ScoreahCheckDimensions(int expected, int actual);
 extern bool ScoreahMayReadAllRows(Oid heapOid);
-extern void ScoreahCheckModelRange(const float *scaled, int dim, double meanNorm,
-								   double scale, const char *what, Oid heapOid);
+extern void ScoreahCheckModelRange(const float *scaled, const float *raw, int dim,
+								   double meanNorm, double scale, const char *what,
+								   Oid heapOid);
 
 /* build.c: CREATE INDEX */
 extern IndexBuildResult *scoreahbuild(Relation heap, Relation index, IndexInfo *indexInfo);

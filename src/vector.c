@@ -160,8 +160,8 @@ ScoreahCheckDimensions(int expected, int actual)
  * norms, learns only its power of 2 (exactly, it recovered 7 digits).
  */
 void
-ScoreahCheckModelRange(const float *scaled, int dim, double meanNorm, double scale,
-					   const char *what, Oid heapOid)
+ScoreahCheckModelRange(const float *scaled, const float *raw, int dim, double meanNorm,
+					   double scale, const char *what, Oid heapOid)
 {
 	double		norm = scoreah_exact_norm(scaled, dim);
 	double		mean = meanNorm > 0 && isfinite(meanNorm) ?
@@ -171,12 +171,16 @@ ScoreahCheckModelRange(const float *scaled, int dim, double meanNorm, double sca
 	{
 		bool		show = !OidIsValid(heapOid) || ScoreahMayReadAllRows(heapOid);
 
-		/* a vector may overflow the model's units (a tiny scale's) */
+		/*
+		 * The norm as given: the scaled one may have overflowed the
+		 * model's units (a tiny scale's), where a row of norm 1.7 in an
+		 * index of rows about 1e-40 was said to be "beyond single
+		 * precision".
+		 */
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("%s is too large for this scoreah index: its norm is %s, more than %g times the mean norm of the rows the index was built on (rounded down to a power of 2)",
-						what, isfinite(norm / scale) ? psprintf("%g", norm / scale) :
-						"beyond single precision in the index's units",
+						what, psprintf("%g", scoreah_exact_norm(raw, dim)),
 						SCOREAH_MAX_NORM_RATIO),
 				 show ? errdetail("The mean norm is %g.", meanNorm) : 0,
 				 errhint("REINDEX once the table holds rows of this magnitude.")));
