@@ -616,7 +616,16 @@ CheckIndex(CheckState *cs)
 			else
 				CheckCodeChain(cs, leaf, &entry);
 		}
-	CheckUnreached(cs);
+
+	/*
+	 * Not on a hot standby: replaying a VACUUM that is freeing a leaf
+	 * passes through the state a crash leaves (the directory's record
+	 * replayed, the pages' records not yet), and a walk there, with no
+	 * record replayed while it ran, reported a page on no chain (TAP 020,
+	 * now and then).  On the primary the walk holds off VACUUM's freeing.
+	 */
+	if (!RecoveryInProgress())
+		CheckUnreached(cs);
 }
 
 /* The reports of stable that are also in now: those that stayed */
