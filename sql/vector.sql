@@ -25,6 +25,12 @@ SELECT l2_normalize('{3,4}') AS unit,
 SELECT l2_normalize('{0,0}') AS zero;
 -- a non-default lower bound is still a one-dimensional vector
 SELECT vector_dims('[0:2]={1,2,3}'), l2_distance('[5:6]={3,4}', '{0,0}');
+-- l2_normalize's result starts at 1 whatever the argument's lower bound;
+-- a long vector comes back whole and of unit length
+SELECT l2_normalize('[0:1]={3,4}') AS unit, array_lower(l2_normalize('[0:1]={3,4}'), 1) AS lower;
+SELECT array_length(u, 1) AS n, l2_norm(u) BETWEEN 0.999999 AND 1.000001 AS unit_length,
+       u[1] = u[1000000] AND u[1] BETWEEN 0.000999 AND 0.001001 AS equal_parts
+FROM (SELECT l2_normalize(array_fill(2::real, ARRAY[1000000])) AS u) s;
 
 -- Operators call the same functions
 SELECT '{1,2,3}'::real[] <-> '{1,2,4}' AS l2,
