@@ -8,7 +8,9 @@
 #   (d) on GloVe-100 (100k rows, 1,000 held-out queries, cosine), recall@10
 #       of the same index on a vector(100) column is within 0.005 of the
 #       real[] column's, and a halfvec(100) copy's within 0.01, at the
-#       setting of 010_recall_glove (32 of 316 leaves, 200 re-ranked).
+#       setting of 010_recall_glove (32 of 316 leaves, 200 re-ranked);
+#   (e) a scoreah index built on a column that has a pgvector index (hnsw,
+#       ivfflat) says so in a NOTICE.
 # Skips when pgvector is not installed on the server (it is not in Debian
 # 12's archive: build it from github.com/pgvector/pgvector); (d) skips on
 # its own without the GloVe data or numpy.
@@ -116,6 +118,31 @@ for my $workers (0, 2)
 		ScoreahTest::index_info($node, 'docs_par', $db)->{rows_per_leaf_max});
 }
 is($built{2}, $built{0}, 'a parallel build of a vector column answers as the serial build');
+
+# ---- (e) a pgvector index on the same column: a NOTICE at the build ----
+# The planner takes whichever index it estimates cheaper, and pgvector's
+# HNSW estimate is lower than scoreah's for a slower search (README,
+# "Coming from pgvector"): a switch that keeps the old index goes on
+# searching through it.
+$node->safe_psql($db, q{
+	CREATE TABLE two (id int, v vector(3), w vector(3), u vector(3));
+	INSERT INTO two SELECT i, ARRAY[i, i % 7, 1]::real[]::vector, ARRAY[1, i, i % 5]::real[]::vector,
+		ARRAY[i % 3, 1, i]::real[]::vector FROM generate_series(1, 300) i;
+	CREATE INDEX two_v_hnsw ON two USING hnsw (v vector_l2_ops);
+	CREATE INDEX two_w_ivf ON two USING ivfflat (w vector_cosine_ops) WITH (lists = 2);
+});
+for my $case ([ 'v', 'vector_l2_ops', qr/column "v" of "two" also has the hnsw index "two_v_hnsw"/ ],
+	[ 'w', 'vector_cosine_ops', qr/column "w" of "two" also has the ivfflat index "two_w_ivf"/ ])
+{
+	my ($col, $opc, $want) = @$case;
+	my ($rc, $out, $err) = $node->psql($db, "CREATE INDEX two_${col}_s ON two USING scoreah ($col $opc)");
+	is($rc, 0, "scoreah index on $col beside a pgvector one: built");
+	like($err, $want, "scoreah index on $col: a NOTICE names the pgvector index");
+	like($err, qr/HINT:  Drop "two_${col}_/, "scoreah index on $col: the hint says to drop it");
+}
+my ($rc_u, $out_u, $err_u) = $node->psql($db, 'CREATE INDEX two_u_s ON two USING scoreah (u vector_l2_ops)');
+is($rc_u, 0, 'scoreah index on a column without a pgvector index: built');
+unlike($err_u, qr/also has the/, 'scoreah index on a column without a pgvector index: no such NOTICE');
 
 # ---- (d) GloVe: vector and halfvec against real[] ----
 SKIP:
