@@ -863,7 +863,13 @@ NoteOtherVectorIndexes(Relation heap, Relation index, int vecCol)
 		tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(oid));
 		if (!HeapTupleIsValid(tup))
 			continue;
-		sameColumn = ((Form_pg_index) GETSTRUCT(tup))->indnatts >= 1 &&
+		/*
+		 * Not an index the planner does not use: one left invalid by a
+		 * failed CREATE INDEX CONCURRENTLY, or the new copies of REINDEX
+		 * CONCURRENTLY, built one after another under names that go away.
+		 */
+		sameColumn = ((Form_pg_index) GETSTRUCT(tup))->indisvalid &&
+			((Form_pg_index) GETSTRUCT(tup))->indnatts >= 1 &&
 			((Form_pg_index) GETSTRUCT(tup))->indkey.values[0] == attno;
 		ReleaseSysCache(tup);
 		if (!sameColumn)

@@ -280,8 +280,9 @@ scoreah_l2_normalize(PG_FUNCTION_ARGS)
 	int			dim;
 	float	   *a = ScoreahArrayToVector(PG_GETARG_ARRAYTYPE_P(0), &dim, "vector");
 	Size		nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(float4) * (Size) dim;
-	ArrayType  *result = (ArrayType *) palloc0(nbytes);
+	ArrayType  *result = (ArrayType *) palloc(nbytes);
 
+	memset(result, 0, ARR_OVERHEAD_NONULLS(1));
 	SET_VARSIZE(result, nbytes);
 	result->ndim = 1;
 	result->dataoffset = 0;		/* no NULL bitmap */

@@ -131,18 +131,34 @@ $node->safe_psql($db, q{
 	CREATE INDEX two_v_hnsw ON two USING hnsw (v vector_l2_ops);
 	CREATE INDEX two_w_ivf ON two USING ivfflat (w vector_cosine_ops) WITH (lists = 2);
 });
-for my $case ([ 'v', 'vector_l2_ops', qr/column "v" of "two" also has the hnsw index "two_v_hnsw"/ ],
-	[ 'w', 'vector_cosine_ops', qr/column "w" of "two" also has the ivfflat index "two_w_ivf"/ ])
+# (the vector first, or after a key column: the index's column, not its
+# first, is compared with the pgvector index's)
+for my $case ([ 'two_v_s', 'v vector_l2_ops', 'v', 'hnsw', 'two_v_hnsw' ],
+	[ 'two_w_s', 'w vector_cosine_ops', 'w', 'ivfflat', 'two_w_ivf' ],
+	[ 'two_kv_s', 'id scoreah_int4_ops, v vector_l2_ops', 'v', 'hnsw', 'two_v_hnsw' ])
 {
-	my ($col, $opc, $want) = @$case;
-	my ($rc, $out, $err) = $node->psql($db, "CREATE INDEX two_${col}_s ON two USING scoreah ($col $opc)");
-	is($rc, 0, "scoreah index on $col beside a pgvector one: built");
-	like($err, $want, "scoreah index on $col: a NOTICE names the pgvector index");
-	like($err, qr/HINT:  Drop "two_${col}_/, "scoreah index on $col: the hint says to drop it");
+	my ($name, $cols, $col, $am, $pgv) = @$case;
+	my ($rc, $out, $err) = $node->psql($db, "CREATE INDEX $name ON two USING scoreah ($cols)");
+	is($rc, 0, "scoreah index $name beside a pgvector one: built");
+	like($err, qr/column "$col" of "two" also has the $am index "$pgv"/,
+		"scoreah index $name: a NOTICE names the pgvector index");
+	like($err, qr/HINT:  Drop "$pgv" for queries to search through "$name"/,
+		"scoreah index $name: the hint says to drop that one");
 }
 my ($rc_u, $out_u, $err_u) = $node->psql($db, 'CREATE INDEX two_u_s ON two USING scoreah (u vector_l2_ops)');
 is($rc_u, 0, 'scoreah index on a column without a pgvector index: built');
 unlike($err_u, qr/also has the/, 'scoreah index on a column without a pgvector index: no such NOTICE');
+# an index left invalid (a failed CREATE INDEX CONCURRENTLY) is not one
+# the planner takes: no NOTICE for it
+$node->safe_psql($db, q{
+	CREATE INDEX two_u_hnsw ON two USING hnsw (u vector_l2_ops);
+	UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'two_u_hnsw'::regclass;
+});
+($rc_u, $out_u, $err_u) = $node->psql($db, 'REINDEX INDEX two_u_s');
+is($rc_u, 0, 'scoreah index rebuilt beside an invalid hnsw index');
+unlike($err_u, qr/also has the/, 'an invalid hnsw index on the column: no NOTICE');
+($rc_u, $out_u, $err_u) = $node->psql($db, 'UPDATE pg_index SET indisvalid = true WHERE indexrelid = \'two_u_hnsw\'::regclass; REINDEX INDEX two_u_s');
+like($err_u, qr/column "u" of "two" also has the hnsw index "two_u_hnsw"/, 'valid again: REINDEX says so too');
 
 # ---- (d) GloVe: vector and halfvec against real[] ----
 SKIP:
