@@ -854,42 +854,49 @@ NoteOtherVectorIndexes(Relation heap, Relation index, int vecCol)
 	{
 		Oid			oid = lfirst_oid(lc);
 		HeapTuple	tup;
+		Form_pg_index other;
 		bool		sameColumn;
-		Oid			am;
 		char	   *amname;
+		char	   *name;
+		bool		hnsw;
 
 		if (oid == RelationGetRelid(index))
 			continue;
 		tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(oid));
 		if (!HeapTupleIsValid(tup))
 			continue;
+
 		/*
 		 * Not an index the planner does not use: one left invalid by a
 		 * failed CREATE INDEX CONCURRENTLY, or the new copies of REINDEX
 		 * CONCURRENTLY, built one after another under names that go away.
 		 */
-		sameColumn = ((Form_pg_index) GETSTRUCT(tup))->indisvalid &&
-			((Form_pg_index) GETSTRUCT(tup))->indnatts >= 1 &&
-			((Form_pg_index) GETSTRUCT(tup))->indkey.values[0] == attno;
+		other = (Form_pg_index) GETSTRUCT(tup);
+		sameColumn = other->indisvalid && other->indnatts >= 1 &&
+			other->indkey.values[0] == attno;
 		ReleaseSysCache(tup);
 		if (!sameColumn)
 			continue;
 		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(oid));
 		if (!HeapTupleIsValid(tup))
 			continue;
-		am = ((Form_pg_class) GETSTRUCT(tup))->relam;
+		amname = get_am_name(((Form_pg_class) GETSTRUCT(tup))->relam);
 		ReleaseSysCache(tup);
-		amname = get_am_name(am);
-		if (amname != NULL && (strcmp(amname, "hnsw") == 0 || strcmp(amname, "ivfflat") == 0))
-			ereport(NOTICE,
-					(errmsg("column \"%s\" of \"%s\" also has the %s index \"%s\"",
-							get_attname(RelationGetRelid(heap), attno, false),
-							RelationGetRelationName(heap), amname, get_rel_name(oid)),
-					 strcmp(amname, "hnsw") == 0 ?
-					 errdetail("The planner takes whichever index it estimates cheaper, and pgvector's HNSW estimates run lower than scoreah's for slower searches.") :
-					 errdetail("The planner takes whichever index it estimates cheaper for each query."),
-					 errhint("Drop \"%s\" for queries to search through \"%s\".",
-							 get_rel_name(oid), RelationGetRelationName(index))));
+		if (amname == NULL)
+			continue;
+		hnsw = strcmp(amname, "hnsw") == 0;
+		if (!hnsw && strcmp(amname, "ivfflat") != 0)
+			continue;
+		name = get_rel_name(oid);
+		ereport(NOTICE,
+				(errmsg("column \"%s\" of \"%s\" also has the %s index \"%s\"",
+						get_attname(RelationGetRelid(heap), attno, false),
+						RelationGetRelationName(heap), amname, name),
+				 hnsw ?
+				 errdetail("The planner takes whichever index it estimates cheaper, and pgvector's HNSW estimates run lower than scoreah's for slower searches.") :
+				 errdetail("The planner takes whichever index it estimates cheaper for each query."),
+				 errhint("Drop \"%s\" for queries to search through \"%s\".",
+						 name, RelationGetRelationName(index))));
 	}
 	list_free(indexes);
 }
