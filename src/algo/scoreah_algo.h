@@ -178,10 +178,18 @@ typedef uint32 (*ScoreahLut16Kernel) (const uint8 *codes, const uint8 *qlut,
 									  int nblocks, uint32 *out, uint32 limit,
 									  const uint8 *next);
 
+/*
+ * The least of the sums of the rows in mask that exceed limit: the rows a
+ * LUT16 kernel's admission rejected (PG_UINT32_MAX when none), for a
+ * scan's bound on the scores of a leaf's rows it left out.
+ */
+typedef uint32 (*ScoreahLut16MinKernel) (const uint32 *sums, uint32 mask, uint32 limit);
+
 typedef struct ScoreahLut16Impl
 {
 	const char *name;
 	ScoreahLut16Kernel scan;
+	ScoreahLut16MinKernel min_rejected;	/* same instruction set, or portable */
 } ScoreahLut16Impl;
 
 /* The portable versions, which every other must agree with */
@@ -487,6 +495,12 @@ typedef struct ScoreahTopN
 	bool		full;			/* thr is valid */
 	ScoreahCandidate thr;		/* worst of the kept after the last prune */
 	double		lo;				/* the smallest score offered (none drops) */
+	/*
+	 * Optional (NULL: not kept): for each leaf, the least score of a
+	 * candidate of that leaf it refused or dropped, for the caller's bound
+	 * on what it left out (indexed by ScoreahCandidate.leaf).
+	 */
+	double	   *leafLeast;
 } ScoreahTopN;
 
 extern void scoreah_topn_init(ScoreahTopN *t, int keep);
@@ -495,11 +509,24 @@ extern void scoreah_topn_make_room(ScoreahTopN *t);
 /* The k smallest first, in no order, their largest at items[k - 1] */
 extern void scoreah_topn_split(ScoreahTopN *t, int k);
 
+/* A candidate the top-N refuses or drops, into its leaf's least score */
+static inline void
+scoreah_topn_left_out(ScoreahTopN *t, const ScoreahCandidate *c)
+{
+	double	   *least = &t->leafLeast[c->leaf];
+
+	*least = c->approx < *least ? c->approx : *least;
+}
+
 static inline void
 scoreah_topn_offer(ScoreahTopN *t, const ScoreahCandidate *c)
 {
 	if (t->full && scoreah_candidate_cmp(c, &t->thr) >= 0)
+	{
+		if (t->leafLeast)
+			scoreah_topn_left_out(t, c);
 		return;
+	}
 	t->items[t->n++] = *c;
 	t->lo = c->approx < t->lo ? c->approx : t->lo;
 	if (t->n == t->cap)

@@ -19,6 +19,7 @@ scoreah_topn_init(ScoreahTopN *t, int keep)
 	t->n = 0;
 	t->full = false;
 	t->lo = INFINITY;
+	t->leafLeast = NULL;
 }
 
 /*
@@ -241,6 +242,10 @@ scoreah_topn_prune(ScoreahTopN *t)
 		int			j = 0;
 
 		kth_candidate(items, n, t->keep, t->keys, &v, &idLimit);
+		if (t->leafLeast)
+			for (int i = 0; i < n; i++)
+				if (!kept_candidate(&items[i], v, idLimit))
+					scoreah_topn_left_out(t, &items[i]);
 
 		/*
 		 * The kept slide to the front, each copied and the next
@@ -331,6 +336,10 @@ scoreah_topn_make_room(ScoreahTopN *t)
 		scoreah_topn_prune(t);
 		return;
 	}
+	if (t->leafLeast)
+		for (int i = 0; i < n; i++)
+			if (bins[i] > last)
+				scoreah_topn_left_out(t, &items[i]);
 	for (int i = 0; i < n; i++)
 	{
 		int			kept = bins[i] <= last;

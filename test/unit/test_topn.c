@@ -134,6 +134,74 @@ test_topn_room(void)
 }
 
 /*
+ * With leafLeast, a top-N notes for each leaf the least score of its
+ * candidates it refused or dropped: after any run of offers and a prune,
+ * exactly the least of the leaf's candidates not held (infinity for a
+ * leaf with none left out), whatever made room (binned or exact prunes;
+ * spread, tied and infinite scores).  This is what lets a scan skip a
+ * leaf whose rows all score past a later threshold.
+ */
+static void
+test_topn_leaf_least(void)
+{
+	ScoreahRandom r;
+	int			keeps[] = {1, 3, 16, 60, 257};
+
+	scoreah_random_init(&r, 33);
+	for (int s = 0; s < (int) lengthof(keeps); s++)
+		for (int shape = 0; shape < 3; shape++)
+		{
+			int			keep = keeps[s];
+			int			nleaves = 1 + (int) scoreah_random_below(&r, 40);
+			int			n = (int) scoreah_random_below(&r, 30 * keep + 100);
+			ScoreahCandidate *all = malloc(sizeof(ScoreahCandidate) * (n + 1));
+			double	   *least = malloc(sizeof(double) * nleaves);
+			double	   *want = malloc(sizeof(double) * nleaves);
+			ScoreahTopN top;
+
+			for (int l = 0; l < nleaves; l++)
+				least[l] = want[l] = INFINITY;
+			scoreah_topn_init(&top, keep);
+			top.leafLeast = least;
+			for (int i = 0; i < n; i++)
+			{
+				ScoreahCandidate c;
+
+				memset(&c, 0, sizeof(c));
+				if (shape == 0)
+					c.approx = scoreah_random_below(&r, 1000000) / 1000.0;
+				else if (shape == 1)
+					c.approx = (double) scoreah_random_below(&r, 4);
+				else
+					c.approx = i % 31 == 5 ? INFINITY : scoreah_random_below(&r, 500) - 250.0;
+				c.id = (uint64) i;	/* distinct: a candidate is found by id */
+				c.leaf = (uint32) scoreah_random_below(&r, nleaves);
+				all[i] = c;
+				scoreah_topn_offer(&top, &c);
+			}
+			scoreah_topn_prune(&top);
+			for (int i = 0; i < n; i++)
+			{
+				bool		held = false;
+
+				for (int j = 0; j < top.n && !held; j++)
+					held = top.items[j].id == all[i].id;
+				if (!held)
+					want[all[i].leaf] = Min(want[all[i].leaf], all[i].approx);
+			}
+			for (int l = 0; l < nleaves; l++)
+				CHECK(least[l] == want[l],
+					  "keep %d shape %d, %d offers: leaf %d least left out %g, want %g",
+					  keep, shape, n, l, least[l], want[l]);
+			free(all);
+			free(least);
+			free(want);
+			free(top.items);
+			free(top.keys);
+		}
+}
+
+/*
  * The split against a full sort on inputs that trouble a selection: keys
  * all equal, already in order, in reverse, few distinct (ties by id),
  * negative, infinite, zeros of both signs.
@@ -525,6 +593,7 @@ test_fit(void)
 const UnitTestEntry unit_tests_topn[] = {
 	{"topn: the kept candidates are a full sort's first", test_topn_against_sort},
 	{"topn: room made keeps every candidate below the threshold", test_topn_room},
+	{"topn: each leaf's least score left out is the least not held", test_topn_leaf_least},
 	{"topn: the split puts the k smallest first on awkward inputs", test_topn_split},
 	{"topn: exact order puts NaN last, ties by id", test_sort_by_distance},
 	{"topn: nearest leaves as a sort orders them", test_order_smallest},
