@@ -113,7 +113,13 @@ FixSettings(ScoreahScanOpaque so)
 	so->floatLut = s->floatLut;
 	so->strict = s->scanOrder == SCOREAH_ORDER_STRICT;
 	/* the fastest LUT16 kernel of this CPU at the index's block count */
-	so->lut16 = scoreah_lut16_for((int) so->cache->meta.nblocks, (uint32) MyProcPid)->scan;
+	{
+		const ScoreahLut16Impl *impl = scoreah_lut16_for((int) so->cache->meta.nblocks,
+														 (uint32) MyProcPid);
+
+		so->lut16 = impl->scan;
+		so->lut16Min = impl->min_rejected;
+	}
 	so->exact = scoreah_exact_kernels;
 }
 
@@ -442,10 +448,11 @@ scoreahendscan(IndexScanDesc scan)
 		/* the margin in sigmas of the line at the end (3 without one) */
 		if (!scoreah_fit_distance_line(&so->fit, &gamma, &delta, &sigma))
 			sigma = 0;
-		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches, " INT64_FORMAT " rows returned, " INT64_FORMAT " of them late (out of order, at the end), %d times widened for a nearer leaf, order margin %.1f sigmas",
+		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches, " INT64_FORMAT " rows returned, " INT64_FORMAT " of them late (out of order, at the end), %d times widened for a nearer leaf, order margin %.1f sigmas, " INT64_FORMAT " leaves skipped by refills (their rows counted as scored)",
 				 RelationGetRelationName(scan->indexRelation), so->nprobe, so->searched,
 				 so->rowsScored, so->nbatches, so->emitted, so->dropped, so->nearHolds,
-				 sigma > 0 ? ScoreahScanOrderMargin(so, sigma) / sigma : SCOREAH_ORDER_SIGMAS);
+				 sigma > 0 ? ScoreahScanOrderMargin(so, sigma) / sigma : SCOREAH_ORDER_SIGMAS,
+				 so->leavesSkipped);
 	}
 	ResetScan(so);
 	MemoryContextDelete(so->scanCtx);

@@ -314,6 +314,40 @@ SortStore(ScoreahScanOpaque so)
 	SortFront(so, so->nstore - so->storePos);
 }
 
+/*
+ * A candidate the store gives up without serving it: its leaf's least
+ * score left out (so->leafLeast) must cover it.
+ */
+static inline void
+LeaveOut(ScoreahScanOpaque so, const ScoreahCandidate *c)
+{
+	if (so->leafLeast && c->leaf < (uint32) so->nleaves)
+		so->leafLeast[c->leaf] = Min(so->leafLeast[c->leaf], c->approx);
+}
+
+/*
+ * The per-leaf least scores left out, from the first store pass on (the
+ * first batch's leaves stay unknown, -infinity, until a pass scores them
+ * again); none for brute-force and float-table scoring, which do not keep
+ * them.
+ */
+static double *
+LeafLeast(ScoreahScanOpaque so)
+{
+	if (so->leafLeast == NULL && !ScoreahScanBruteForce(so->cache) && !so->floatLut)
+	{
+		MemoryContext oldCtx = MemoryContextSwitchTo(so->scanCtx);
+
+		so->leafLeast = palloc(sizeof(double) * so->nleaves);
+		for (int i = 0; i < so->nleaves; i++)
+			so->leafLeast[i] = -get_float8_infinity();
+		/* read only for a leaf a pass has scored: it wrote them */
+		so->leafCounts = palloc(sizeof(ScoreahLeafCountsData) * so->nleaves);
+		MemoryContextSwitchTo(oldCtx);
+	}
+	return so->leafLeast;
+}
+
 static void
 AddToStore(IndexScanDesc scan, int from, int to, int floorUpto, const ScoreahCandidate *floorKey)
 {
@@ -332,6 +366,7 @@ AddToStore(IndexScanDesc scan, int from, int to, int floorUpto, const ScoreahCan
 	for (;;)
 	{
 		scoreah_topn_init(&top, keep);
+		top.leafLeast = LeafLeast(so);
 
 		/*
 		 * A cut store holds every candidate of the leaves searched up to
@@ -356,6 +391,8 @@ AddToStore(IndexScanDesc scan, int from, int to, int floorUpto, const ScoreahCan
 			keep >= INT_MAX / 4)
 			break;
 		/* more rows than work_mem's worth before the last key served */
+		for (i = 0; i < top.n; i++)
+			LeaveOut(so, &top.items[i]);
 		pfree(top.items);
 		pfree(top.keys);
 		keep *= 2;
@@ -385,6 +422,8 @@ AddToStore(IndexScanDesc scan, int from, int to, int floorUpto, const ScoreahCan
 			k++;
 		if (k < n)
 		{
+			for (i = k; i < n; i++)
+				LeaveOut(so, &merged[i]);
 			n = k;
 			if (!so->cut || scoreah_candidate_cmp(&merged[k - 1], &so->cutKey) < 0)
 			{
@@ -582,6 +621,8 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 				int			searched = so->searched;
 
 				so->cut = false;
+				for (int i = so->storePos; i < so->nstore; i++)
+					LeaveOut(so, &so->store[i]);
 				so->nstore = so->storePos = 0;
 				AddToStore(scan, 0, searched, searched, &so->served);
 			}

@@ -214,10 +214,14 @@ SumLimit(double lim)
  * Score the groups of the chain's code page with the 8-bit lookup table and
  * the LUT16 kernel, checking each group as it is reached (the chain walks
  * with SCOREAH_CHAIN_CHECK_EACH).  base is the leaf's part of every row's
- * score; with row biases (scoreah.h) each row adds its own.
+ * score; with row biases (scoreah.h) each row adds its own.  Compiled
+ * twice (ScorePageLut16): with track, for a pass that keeps the leaves'
+ * least scores left out (top->leafLeast), so that the others pay nothing
+ * for it.
  */
-static void
-ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, ScoreahTopN *top)
+static pg_attribute_always_inline void
+ScorePageLut16Impl(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base,
+				   ScoreahTopN *top, const bool track)
 {
 	Page		page = chain->page;
 	ScoreahLayout layout = &so->cache->layout;
@@ -295,6 +299,25 @@ ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, 
 			next = NULL;
 		pass = so->lut16(ScoreahGroupCodes(layout, group), so->lut.qlut, nblocks, sums,
 						 sumLimit, next) & keep;
+
+		/*
+		 * A store pass keeps the least score of the rows the kernel left
+		 * out (with row biases, their group's least bias added: no row's
+		 * is lower), for a later pass's bound on this leaf.
+		 */
+		if (track && sumLimit != PG_UINT32_MAX)
+		{
+			uint32		least = so->lut16Min(sums, keep, sumLimit);
+
+			if (least != PG_UINT32_MAX)
+			{
+				double		a = base + least / so->lut.scale;
+
+				if (bias)
+					a += bias[SCOREAH_GROUP_ROWS];
+				top->leafLeast[leaf] = Min(top->leafLeast[leaf], a);
+			}
+		}
 		if (bias)
 		{
 			/*
@@ -312,7 +335,11 @@ ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, 
 				if (unlikely(isnan(approx)))
 					approx = get_float8_infinity(); /* a damaged bias: last */
 				if (top->full && approx > top->thr.approx)
+				{
+					if (track)
+						top->leafLeast[leaf] = Min(top->leafLeast[leaf], approx);
 					continue;
+				}
 				if (ItemPointerIsValid(&tids[i]))
 					OfferRow(so, top, gh, tids, i, leaf, approx);
 			}
@@ -327,6 +354,15 @@ ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, 
 				OfferRow(so, top, gh, tids, i, leaf, base + sums[i] / so->lut.scale);
 		}
 	}
+}
+
+static void
+ScorePageLut16(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double base, ScoreahTopN *top)
+{
+	if (top->leafLeast)
+		ScorePageLut16Impl(so, chain, leaf, base, top, true);
+	else
+		ScorePageLut16Impl(so, chain, leaf, base, top, false);
 }
 
 /*
@@ -664,12 +700,33 @@ RerankEach(IndexScanDesc scan)
 }
 
 /*
+ * Whether a store pass need not score the leaf: every row of it not in
+ * the store and not served scores past the top-N's threshold (top->
+ * leafLeast, kept by the pass that last scored it), so the top-N would
+ * refuse each of them.
+ */
+static inline bool
+LeafLeftOut(const ScoreahTopN *top, int leaf)
+{
+	return top->leafLeast && top->full && top->leafLeast[leaf] > top->thr.approx;
+}
+
+/*
  * Score the leaves at positions from..to-1 of the leaf order into top;
  * rows of the leaves before floorUpto whose key is not past floorKey were
  * batched already and are skipped.  The directory entries are read up to
  * SCOREAH_READ_LEAVES_MAX leaves at a time; while a leaf is scored, the
  * next leaf's first page is already pinned and its header, special space
  * and first group are on their way into the CPU cache.
+ *
+ * A store pass (top->leafLeast set: so->leafLeast) keeps, for each leaf
+ * it scores, the least score of the rows it leaves out: the kernel's
+ * rejected rows and what the top-N refuses or drops; AddToStore adds what
+ * the store drops.  A later pass skips a leaf whose least is past its
+ * top-N's threshold: the same candidates, the leaf's rows not read.  The
+ * leaf's counts (rows scored, the key columns' pass rate) are added as
+ * if it had been scored, so that the depth and the size estimates do not
+ * change with the skipping.
  */
 void
 ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
@@ -685,7 +742,9 @@ ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
 	for (int i = from; i < to; i++)
 	{
 		int			k = (i - from) % SCOREAH_READ_LEAVES_MAX;
+		int			leaf = so->leafOrder[i];
 		Buffer		nexthead = InvalidBuffer;
+		ScoreahLeafCountsData before;
 
 		if (k == 0)
 		{
@@ -693,16 +752,45 @@ ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
 			Assert(!BufferIsValid(head));
 			ScoreahReadLeavesRecent(index, cache, so->leafOrder + i,
 									Min(to - i, SCOREAH_READ_LEAVES_MAX), entries);
-			head = ScoreahPinAhead(index, cache, entries[0].codeHead,
-								   SCOREAH_FIRST_GROUP_OFFSET, firstGroup);
+			if (!LeafLeftOut(top, leaf))
+				head = ScoreahPinAhead(index, cache, entries[0].codeHead,
+									   SCOREAH_FIRST_GROUP_OFFSET, firstGroup);
 		}
-		if (i + 1 < to && k + 1 < SCOREAH_READ_LEAVES_MAX)
+		/* a leaf skipped now is skipped when reached: thresholds only fall */
+		if (i + 1 < to && k + 1 < SCOREAH_READ_LEAVES_MAX &&
+			!LeafLeftOut(top, so->leafOrder[i + 1]))
 			nexthead = ScoreahPinAhead(index, cache, entries[k + 1].codeHead,
 									   SCOREAH_FIRST_GROUP_OFFSET, firstGroup);
+		if (LeafLeftOut(top, leaf))
+		{
+			ScoreahLeafCountsData *c = &so->leafCounts[leaf];
+
+			if (BufferIsValid(head))
+				ReleaseBuffer(head);
+			so->rowsScored += c->rows;
+			so->keyRowsSeen += c->seen;
+			so->keyRowsPassed += c->passed;
+			so->leavesSkipped++;
+			head = nexthead;
+			continue;
+		}
 		so->haveFloor = floorKey != NULL && i < floorUpto;
 		if (so->haveFloor)
 			so->floor = *floorKey;
-		ScanLeaf(scan, so->leafOrder[i], &entries[k], head, top);
+		if (top->leafLeast)
+			top->leafLeast[leaf] = get_float8_infinity();
+		before.rows = so->rowsScored;
+		before.seen = so->keyRowsSeen;
+		before.passed = so->keyRowsPassed;
+		ScanLeaf(scan, leaf, &entries[k], head, top);
+		if (top->leafLeast)
+		{
+			ScoreahLeafCountsData *c = &so->leafCounts[leaf];
+
+			c->rows = so->rowsScored - before.rows;
+			c->seen = so->keyRowsSeen - before.seen;
+			c->passed = so->keyRowsPassed - before.passed;
+		}
 		head = nexthead;
 	}
 	so->haveFloor = false;

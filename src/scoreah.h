@@ -770,6 +770,14 @@ typedef struct ScoreahScanSettingsData
 	int			workMem;		/* work_mem, kB */
 } ScoreahScanSettingsData;
 
+/* What scoring a leaf counted, added again when a pass skips it */
+typedef struct ScoreahLeafCountsData
+{
+	int64		rows;			/* rowsScored */
+	int64		seen;			/* keyRowsSeen */
+	int64		passed;			/* keyRowsPassed */
+} ScoreahLeafCountsData;
+
 typedef struct ScoreahScanOpaqueData
 {
 	ScoreahCache cache;			/* pinned from the first tuple to the end */
@@ -785,6 +793,7 @@ typedef struct ScoreahScanOpaqueData
 	int			maxBatch;		/* work_mem bound on a batch */
 	bool		floatLut;		/* scoreah.float_lut_scoring */
 	ScoreahLut16Kernel lut16;
+	ScoreahLut16MinKernel lut16Min; /* its least rejected sum */
 	const ScoreahExactKernels *exact;
 	/* conditions on key columns, checked in the index */
 	ScoreahKeyFilter filters[SCOREAH_MAX_KEYS];
@@ -839,6 +848,16 @@ typedef struct ScoreahScanOpaqueData
 	ScoreahCandidate cutKey;	/* the best key left out */
 	ScoreahCandidate served;	/* the last key served */
 	bool		haveServed;
+
+	/*
+	 * For each leaf, once a store pass has scored it (-infinity before):
+	 * the least score of its rows that are neither in the store nor
+	 * served, and what its scoring counted; a pass that scores the leaves
+	 * again skips those whose least is past its top-N's threshold.
+	 */
+	double	   *leafLeast;
+	ScoreahLeafCountsData *leafCounts;
+	int64		leavesSkipped;
 	/* output: re-ranked rows wait here until no unseen row can precede */
 	bool		strict;			/* scoreah.scan_order = strict */
 	ScoreahHeap pending;
