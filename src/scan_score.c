@@ -230,6 +230,7 @@ ScorePageLut16Impl(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double ba
 	int			ngroups = ScoreahPageGetNGroups(page, gsize);
 	uint32		sumLimit = PG_UINT32_MAX;
 	double		limitOf = get_float8_nan();	/* the threshold sumLimit is of */
+	uint32		pageLeast = PG_UINT32_MAX;	/* least sum rejected (track) */
 	const uint8 *next;
 
 	for (int g = 0; g < ngroups; g++)
@@ -309,14 +310,12 @@ ScorePageLut16Impl(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double ba
 		{
 			uint32		least = so->lut16Min(sums, keep, sumLimit);
 
-			if (least != PG_UINT32_MAX)
-			{
-				double		a = base + least / so->lut.scale;
-
-				if (bias)
-					a += bias[SCOREAH_GROUP_ROWS];
-				top->leafLeast[leaf] = Min(top->leafLeast[leaf], a);
-			}
+			if (!bias)
+				pageLeast = Min(pageLeast, least);	/* a score at the end */
+			else if (least != PG_UINT32_MAX)
+				top->leafLeast[leaf] = Min(top->leafLeast[leaf],
+										   base + least / so->lut.scale +
+										   bias[SCOREAH_GROUP_ROWS]);
 		}
 		if (bias)
 		{
@@ -354,6 +353,8 @@ ScorePageLut16Impl(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double ba
 				OfferRow(so, top, gh, tids, i, leaf, base + sums[i] / so->lut.scale);
 		}
 	}
+	if (track && pageLeast != PG_UINT32_MAX)
+		top->leafLeast[leaf] = Min(top->leafLeast[leaf], base + pageLeast / so->lut.scale);
 }
 
 static void
