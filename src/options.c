@@ -47,6 +47,7 @@ static const struct config_enum_entry scan_order_options[] = {
 	{NULL, 0, false}
 };
 bool		scoreah_float_lut_scoring = false;
+bool		scoreah_refill_skipping = true;
 bool		scoreah_force_scalar_kernels = false;
 int			scoreah_model_cache_size = 128 * 1024;	/* kB */
 
@@ -179,6 +180,10 @@ ScoreahInitGucs(void)
 	DefineCustomBoolVariable("scoreah.float_lut_scoring",
 							 "Score codes with the float lookup table instead of the 8-bit one (slow; to measure what 8 bits cost).",
 							 NULL, &scoreah_float_lut_scoring, false,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("scoreah.refill_skipping",
+							 "Let a scan that scores its leaves again skip those whose rows cannot enter its store (off: to measure what it saves, and that it changes no row).",
+							 NULL, &scoreah_refill_skipping, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("scoreah.model_cache_size",
 							"Memory a backend keeps trained models of scoreah indexes in, between statements.",

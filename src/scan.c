@@ -48,6 +48,7 @@ scoreahbeginscan(Relation index, int nkeys, int norderbys)
 	so->settings.reorderingNumNeighbors = scoreah_reordering_num_neighbors;
 	so->settings.targetRecall = scoreah_target_recall;
 	so->settings.floatLut = scoreah_float_lut_scoring;
+	so->settings.refillSkipping = scoreah_refill_skipping;
 	so->settings.scanOrder = scoreah_scan_order;
 	so->settings.workMem = work_mem;
 	scan->opaque = so;
@@ -91,6 +92,7 @@ static void
 FixSettings(ScoreahScanOpaque so)
 {
 	ScoreahScanSettingsData *s = &so->settings;
+	const ScoreahLut16Impl *lut16;
 
 	so->nprobe = s->numLeavesToSearch > 0 ? s->numLeavesToSearch :
 		(int) so->cache->meta.numLeavesToSearch;
@@ -113,13 +115,9 @@ FixSettings(ScoreahScanOpaque so)
 	so->floatLut = s->floatLut;
 	so->strict = s->scanOrder == SCOREAH_ORDER_STRICT;
 	/* the fastest LUT16 kernel of this CPU at the index's block count */
-	{
-		const ScoreahLut16Impl *impl = scoreah_lut16_for((int) so->cache->meta.nblocks,
-														 (uint32) MyProcPid);
-
-		so->lut16 = impl->scan;
-		so->lut16Min = impl->min_rejected;
-	}
+	lut16 = scoreah_lut16_for((int) so->cache->meta.nblocks, (uint32) MyProcPid);
+	so->lut16 = lut16->scan;
+	so->lut16MinOf = lut16->min_masked;
 	so->exact = scoreah_exact_kernels;
 }
 
@@ -448,7 +446,7 @@ scoreahendscan(IndexScanDesc scan)
 		/* the margin in sigmas of the line at the end (3 without one) */
 		if (!scoreah_fit_distance_line(&so->fit, &gamma, &delta, &sigma))
 			sigma = 0;
-		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches, " INT64_FORMAT " rows returned, " INT64_FORMAT " of them late (out of order, at the end), %d times widened for a nearer leaf, order margin %.1f sigmas, " INT64_FORMAT " leaves skipped by refills (their rows counted as scored)",
+		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches, " INT64_FORMAT " rows returned, " INT64_FORMAT " of them late (out of order, at the end), %d times widened for a nearer leaf, order margin %.1f sigmas, " INT64_FORMAT " leaf scores skipped (their rows counted as scored)",
 				 RelationGetRelationName(scan->indexRelation), so->nprobe, so->searched,
 				 so->rowsScored, so->nbatches, so->emitted, so->dropped, so->nearHolds,
 				 sigma > 0 ? ScoreahScanOrderMargin(so, sigma) / sigma : SCOREAH_ORDER_SIGMAS,

@@ -302,14 +302,29 @@ ScorePageLut16Impl(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double ba
 						 sumLimit, next) & keep;
 
 		/*
-		 * A store pass keeps the least score of the rows the kernel left
-		 * out (with row biases, their group's least bias added: no row's
-		 * is lower), for a later pass's bound on this leaf.
+		 * A store pass keeps a bound on the scores of the rows the kernel
+		 * left out (with row biases, their group's least bias added: no
+		 * row's is lower), for a later pass's bound on this leaf.  A few
+		 * such rows (a key column's scan) go one by one; more (every row,
+		 * usually) through the kernel's partner.
 		 */
-		if (track && sumLimit != PG_UINT32_MAX)
+		if (track && (keep & ~pass) != 0)
 		{
-			uint32		least = so->lut16Min(sums, keep, sumLimit);
+			uint32		rejected = keep & ~pass;
+			uint32		least = PG_UINT32_MAX;
+			uint32		r = rejected;
 
+			r &= r - 1;
+			r &= r - 1;
+			r &= r - 1;
+			if ((r & (r - 1)) == 0)
+			{
+				/* up to four */
+				for (r = rejected; r != 0; r &= r - 1)
+					least = Min(least, sums[pg_rightmost_one_pos32(r)]);
+			}
+			else
+				least = so->lut16MinOf(sums, rejected);
 			if (!bias)
 				pageLeast = Min(pageLeast, least);	/* a score at the end */
 			else if (least != PG_UINT32_MAX)
@@ -757,7 +772,11 @@ ScoreahScanLeaves(IndexScanDesc scan, ScoreahTopN *top, int from, int to,
 				head = ScoreahPinAhead(index, cache, entries[0].codeHead,
 									   SCOREAH_FIRST_GROUP_OFFSET, firstGroup);
 		}
-		/* a leaf skipped now is skipped when reached: thresholds only fall */
+		/*
+		 * A leaf skipped now is skipped when reached: the threshold only
+		 * falls, and the leaf's bound does not move while others are
+		 * scored (the top-N holds none of its rows).
+		 */
 		if (i + 1 < to && k + 1 < SCOREAH_READ_LEAVES_MAX &&
 			!LeafLeftOut(top, so->leafOrder[i + 1]))
 			nexthead = ScoreahPinAhead(index, cache, entries[k + 1].codeHead,

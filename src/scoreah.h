@@ -766,6 +766,7 @@ typedef struct ScoreahScanSettingsData
 	int			reorderingNumNeighbors; /* scoreah.reordering_num_neighbors */
 	double		targetRecall;	/* scoreah.target_recall */
 	bool		floatLut;		/* scoreah.float_lut_scoring */
+	bool		refillSkipping; /* scoreah.refill_skipping */
 	int			scanOrder;		/* scoreah.scan_order */
 	int			workMem;		/* work_mem, kB */
 } ScoreahScanSettingsData;
@@ -793,7 +794,7 @@ typedef struct ScoreahScanOpaqueData
 	int			maxBatch;		/* work_mem bound on a batch */
 	bool		floatLut;		/* scoreah.float_lut_scoring */
 	ScoreahLut16Kernel lut16;
-	ScoreahLut16MinKernel lut16Min; /* its least rejected sum */
+	ScoreahLut16MinKernel lut16MinOf;	/* its least of masked sums */
 	const ScoreahExactKernels *exact;
 	/* conditions on key columns, checked in the index */
 	ScoreahKeyFilter filters[SCOREAH_MAX_KEYS];
@@ -850,10 +851,11 @@ typedef struct ScoreahScanOpaqueData
 	bool		haveServed;
 
 	/*
-	 * For each leaf, once a store pass has scored it (-infinity before):
-	 * the least score of its rows that are neither in the store nor
-	 * served, and what its scoring counted; a pass that scores the leaves
-	 * again skips those whose least is past its top-N's threshold.
+	 * For each leaf, once a store pass has scored it (-infinity before): a
+	 * lower bound on the scores of its live rows that pass the key
+	 * conditions and are neither in the store nor served, and what its
+	 * scoring counted; a pass that scores the leaves again skips those
+	 * whose bound is past its top-N's threshold.
 	 */
 	double	   *leafLeast;
 	ScoreahLeafCountsData *leafCounts;
@@ -925,6 +927,7 @@ extern int	scoreah_scan_order;
 #define SCOREAH_ORDER_STRICT	0
 #define SCOREAH_ORDER_RELAXED	1
 extern bool scoreah_float_lut_scoring;
+extern bool scoreah_refill_skipping;
 extern bool scoreah_force_scalar_kernels;
 extern int	scoreah_model_cache_size;
 

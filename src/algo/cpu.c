@@ -121,15 +121,15 @@ static const struct
 	uint32		needs;
 }			lut16_registry[] =
 {
-	{{"scalar", scoreah_lut16_scan_scalar, scoreah_lut16_min_rejected_scalar}, 0},
+	{{"scalar", scoreah_lut16_scan_scalar, scoreah_lut16_min_masked_scalar}, 0},
 #ifdef SCOREAH_X86
-	{{"ssse3", scoreah_lut16_scan_ssse3, scoreah_lut16_min_rejected_scalar}, CPU_SSSE3},
-	{{"avx2", scoreah_lut16_scan_avx2, scoreah_lut16_min_rejected_avx2}, CPU_AVX2},
-	{{"avx512bw", scoreah_lut16_scan_avx512, scoreah_lut16_min_rejected_avx2},
+	{{"ssse3", scoreah_lut16_scan_ssse3, scoreah_lut16_min_masked_scalar}, CPU_SSSE3},
+	{{"avx2", scoreah_lut16_scan_avx2, scoreah_lut16_min_masked_avx2}, CPU_AVX2},
+	{{"avx512bw", scoreah_lut16_scan_avx512, scoreah_lut16_min_masked_avx2},
 	CPU_AVX512BW | CPU_AVX2},
 #endif
 #ifdef SCOREAH_NEON
-	{{"neon", scoreah_lut16_scan_neon, scoreah_lut16_min_rejected_scalar}, CPU_NEON},
+	{{"neon", scoreah_lut16_scan_neon, scoreah_lut16_min_masked_scalar}, CPU_NEON},
 #endif
 };
 

@@ -49,7 +49,7 @@ scoreah_lut16_mask_scalar(const uint32 *out, uint32 limit)
 
 extern uint32 scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut,
 										int nblocks, uint32 *out, uint32 limit, const uint8 *next);
-extern uint32 scoreah_lut16_min_rejected_scalar(const uint32 *sums, uint32 mask, uint32 limit);
+extern uint32 scoreah_lut16_min_masked_scalar(const uint32 *sums, uint32 mask);
 /*
  * The line a SIMD kernel prefetches next to codes it reads at offset off:
  * the same offset of the next group, or of this group's own codes (already
@@ -93,7 +93,7 @@ extern uint32 scoreah_lut16_scan_ssse3(const uint8 *codes, const uint8 *qlut,
 									   int nblocks, uint32 *out, uint32 limit, const uint8 *next);
 extern uint32 scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut,
 									  int nblocks, uint32 *out, uint32 limit, const uint8 *next);
-extern uint32 scoreah_lut16_min_rejected_avx2(const uint32 *sums, uint32 mask, uint32 limit);
+extern uint32 scoreah_lut16_min_masked_avx2(const uint32 *sums, uint32 mask);
 extern uint32 scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut,
 										int nblocks, uint32 *out, uint32 limit, const uint8 *next);
 extern const ScoreahFloatKernels scoreah_float_kernels_avx2;

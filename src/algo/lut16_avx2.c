@@ -112,42 +112,38 @@ scoreah_lut16_scan_avx2(const uint8 *codes, const uint8 *qlut, int nblocks, uint
 #undef LUT16_PAIR
 
 /*
- * scoreah_lut16_min_rejected for AVX2 (the AVX-512 kernel's partner too):
- * eight sums a step, the rows outside mask or not past limit made all
- * ones, which no unsigned minimum takes.  About 30 instructions a group,
- * where a loop over 30-odd rejected rows took about 180.
+ * The least of the sums in mask for AVX2 (ScoreahLut16MinKernel, the
+ * AVX-512 kernel's partner too): eight sums a step, the lanes outside
+ * mask made all ones, which no unsigned minimum takes; a whole group (the
+ * usual case: every row rejected) needs no lane mask.
  */
 __attribute__((target("avx2")))
 uint32
-scoreah_lut16_min_rejected_avx2(const uint32 *sums, uint32 mask, uint32 limit)
+scoreah_lut16_min_masked_avx2(const uint32 *sums, uint32 mask)
 {
-	const __m256i lim = _mm256_set1_epi32(scoreah_lut16_limit(limit));
 	const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-	const __m256i ones = _mm256_set1_epi32(-1);
-	__m256i		least = ones;
+	__m256i		least;
 	__m128i		x;
 
 	if (mask == PG_UINT32_MAX)
-	{
-		/* a whole group (the usual case): no lane mask to build */
-		for (int i = 0; i < SCOREAH_GROUP_ROWS; i += 8)
-		{
-			__m256i		s = _mm256_loadu_si256((const __m256i *) (sums + i));
-
-			least = _mm256_min_epu32(least,
-									 _mm256_or_si256(s, _mm256_andnot_si256(_mm256_cmpgt_epi32(s, lim), ones)));
-		}
-	}
+		least = _mm256_min_epu32(_mm256_min_epu32(_mm256_loadu_si256((const __m256i *) sums),
+												  _mm256_loadu_si256((const __m256i *) (sums + 8))),
+								 _mm256_min_epu32(_mm256_loadu_si256((const __m256i *) (sums + 16)),
+												  _mm256_loadu_si256((const __m256i *) (sums + 24))));
 	else
+	{
+		least = _mm256_set1_epi32(-1);
 		for (int i = 0; i < SCOREAH_GROUP_ROWS; i += 8)
 		{
 			__m256i		s = _mm256_loadu_si256((const __m256i *) (sums + i));
 			__m256i		m = _mm256_and_si256(_mm256_set1_epi32((int) (mask >> i)), bit);
-			__m256i		in = _mm256_and_si256(_mm256_cmpeq_epi32(m, bit),
-											  _mm256_cmpgt_epi32(s, lim));
 
-			least = _mm256_min_epu32(least, _mm256_or_si256(s, _mm256_andnot_si256(in, ones)));
+			/* s where the row's bit is set, all ones where not */
+			least = _mm256_min_epu32(least,
+									 _mm256_or_si256(s, _mm256_xor_si256(_mm256_cmpeq_epi32(m, bit),
+																		 _mm256_set1_epi32(-1))));
 		}
+	}
 	x = _mm_min_epu32(_mm256_castsi256_si128(least), _mm256_extracti128_si256(least, 1));
 	x = _mm_min_epu32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 0, 3, 2)));
 	x = _mm_min_epu32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 3, 0, 1)));

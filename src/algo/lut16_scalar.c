@@ -37,16 +37,17 @@ scoreah_lut16_scan_scalar(const uint8 *codes, const uint8 *qlut, int nblocks,
 }
 
 uint32
-scoreah_lut16_min_rejected_scalar(const uint32 *sums, uint32 mask, uint32 limit)
+scoreah_lut16_min_masked_scalar(const uint32 *sums, uint32 mask)
 {
 	uint32		least = PG_UINT32_MAX;
 
 	for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
-		if ((mask >> i) & 1 && sums[i] > limit)
-			least = Min(least, sums[i]);
+		if (((mask >> i) & 1) && sums[i] < least)
+			least = sums[i];
 	return least;
 }
 
-const ScoreahLut16Impl scoreah_lut16_scalar = {
-	"scalar", scoreah_lut16_scan_scalar, scoreah_lut16_min_rejected_scalar
+const ScoreahLut16Impl scoreah_lut16_scalar =
+{
+	"scalar", scoreah_lut16_scan_scalar, scoreah_lut16_min_masked_scalar
 };

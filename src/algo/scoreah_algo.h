@@ -179,17 +179,17 @@ typedef uint32 (*ScoreahLut16Kernel) (const uint8 *codes, const uint8 *qlut,
 									  const uint8 *next);
 
 /*
- * The least of the sums of the rows in mask that exceed limit: the rows a
- * LUT16 kernel's admission rejected (PG_UINT32_MAX when none), for a
- * scan's bound on the scores of a leaf's rows it left out.
+ * The least of a LUT16 kernel's 32 sums over the rows in mask
+ * (PG_UINT32_MAX for none): a scan passes the rows the kernel's admission
+ * rejected, for its bound on the scores of a leaf's rows it left out.
  */
-typedef uint32 (*ScoreahLut16MinKernel) (const uint32 *sums, uint32 mask, uint32 limit);
+typedef uint32 (*ScoreahLut16MinKernel) (const uint32 *sums, uint32 mask);
 
 typedef struct ScoreahLut16Impl
 {
 	const char *name;
 	ScoreahLut16Kernel scan;
-	ScoreahLut16MinKernel min_rejected;	/* same instruction set, or portable */
+	ScoreahLut16MinKernel min_masked;	/* same instruction set, or portable */
 } ScoreahLut16Impl;
 
 /* The portable versions, which every other must agree with */
@@ -495,6 +495,7 @@ typedef struct ScoreahTopN
 	bool		full;			/* thr is valid */
 	ScoreahCandidate thr;		/* worst of the kept after the last prune */
 	double		lo;				/* the smallest score offered (none drops) */
+
 	/*
 	 * Optional (NULL: not kept): for each leaf, the least score of a
 	 * candidate of that leaf it refused or dropped, for the caller's bound

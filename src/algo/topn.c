@@ -227,6 +227,16 @@ worst_last(ScoreahCandidate *items, int n)
 	}
 }
 
+/* A candidate's score into its leaf's least unless it is kept */
+static inline void
+topn_left_out_unless(ScoreahTopN *t, const ScoreahCandidate *c, int kept)
+{
+	double	   *least = &t->leafLeast[c->leaf];
+	double		a = kept ? INFINITY : c->approx;
+
+	*least = a < *least ? a : *least;
+}
+
 /* Keep the best `keep'; their worst becomes the threshold */
 void
 scoreah_topn_prune(ScoreahTopN *t)
@@ -242,23 +252,32 @@ scoreah_topn_prune(ScoreahTopN *t)
 		int			j = 0;
 
 		kth_candidate(items, n, t->keep, t->keys, &v, &idLimit);
-		if (t->leafLeast)
-			for (int i = 0; i < n; i++)
-				if (!kept_candidate(&items[i], v, idLimit))
-					scoreah_topn_left_out(t, &items[i]);
 
 		/*
 		 * The kept slide to the front, each copied and the next
 		 * overwriting it unless it was kept.  More than keep only if a
 		 * candidate was offered twice: the copies tie and either may go.
+		 * The others' scores go to their leaves' least (no branch: which
+		 * go is a coin toss), in a loop of its own so that a top-N without
+		 * leafLeast pays nothing.
 		 */
-		for (int i = 0; i < n; i++)
-		{
-			int			kept = kept_candidate(&items[i], v, idLimit);
+		if (t->leafLeast)
+			for (int i = 0; i < n; i++)
+			{
+				int			kept = kept_candidate(&items[i], v, idLimit);
 
-			items[j] = items[i];
-			j += kept;
-		}
+				topn_left_out_unless(t, &items[i], kept);
+				items[j] = items[i];
+				j += kept;
+			}
+		else
+			for (int i = 0; i < n; i++)
+			{
+				int			kept = kept_candidate(&items[i], v, idLimit);
+
+				items[j] = items[i];
+				j += kept;
+			}
 		t->n = t->keep;
 	}
 	worst_last(t->items, t->n);
@@ -336,10 +355,8 @@ scoreah_topn_make_room(ScoreahTopN *t)
 		scoreah_topn_prune(t);
 		return;
 	}
-	if (t->leafLeast)
-		for (int i = 0; i < n; i++)
-			if (bins[i] > last)
-				scoreah_topn_left_out(t, &items[i]);
+	for (int i = 0; i < n && t->leafLeast; i++)
+		topn_left_out_unless(t, &items[i], bins[i] <= last);
 	for (int i = 0; i < n; i++)
 	{
 		int			kept = bins[i] <= last;

@@ -423,6 +423,49 @@ test_lut16_below(void)
 	}
 }
 
+/*
+ * Every kernel's partner for the least of the sums in a mask, against a
+ * loop: no row (PG_UINT32_MAX), each single row, all rows, the rejected
+ * rows of an admission and random subsets, on sums with ties and with
+ * the largest values a group can reach.
+ */
+static void
+test_lut16_min_masked(void)
+{
+	const ScoreahLut16Impl *impls[8];
+	int			nimpl = scoreah_lut16_available(impls, lengthof(impls));
+	ScoreahRandom r;
+
+	scoreah_random_init(&r, 23);
+	for (int trial = 0; trial < 3000; trial++)
+	{
+		uint32		sums[SCOREAH_GROUP_ROWS];
+		uint32		mask;
+		uint32		want = PG_UINT32_MAX;
+
+		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
+			sums[i] = trial % 4 == 0 ? (uint32) scoreah_random_below(&r, 3) :
+				trial % 4 == 1 ? 0x7FFFFFFFu - (uint32) scoreah_random_below(&r, 5) :
+				(uint32) scoreah_random_below(&r, 255u * 1024);
+		if (trial < 34)
+			mask = trial == 0 ? 0 : trial == 1 ? PG_UINT32_MAX : (uint32) 1 << (trial - 2);
+		else if (trial % 2 == 0)
+			mask = ~scoreah_lut16_mask_scalar(sums, sums[trial % SCOREAH_GROUP_ROWS]);
+		else
+			mask = (uint32) scoreah_random_next(&r);
+		for (int i = 0; i < SCOREAH_GROUP_ROWS; i++)
+			if (((mask >> i) & 1) && sums[i] < want)
+				want = sums[i];
+		for (int k = 0; k < nimpl; k++)
+		{
+			uint32		got = impls[k]->min_masked(sums, mask);
+
+			CHECK(got == want, "%s, mask %08x: least %u, expected %u",
+				  impls[k]->name, mask, got, want);
+		}
+	}
+}
+
 /* finite or not, at every position of short and long vectors */
 static void
 test_all_finite(void)
@@ -576,6 +619,7 @@ const UnitTestEntry unit_tests_kernels[] = {
 	{"lut16: every kernel bit for bit at 1..1025 blocks", test_lut16_kernels_bit_for_bit},
 	{"lut16: no accumulator overflow at saturated tables", test_lut16_no_overflow},
 	{"lut16: every kernel's admission mask at the range's ends and ties", test_lut16_below},
+	{"lut16: every kernel's least of the sums in a mask", test_lut16_min_masked},
 	{"float: the finite test at every position, NaN and infinities", test_all_finite},
 	{"scale: every norm to [1, 2), denormal ones included", test_unit_scale},
 	{"cpu: dispatch picks the best kernel, or scalar when forced", test_dispatch},
