@@ -49,6 +49,7 @@ REVOKE EXECUTE ON FUNCTION scoreah_kernel_selftest(integer, integer, bigint) FRO
 SET ROLE regress_scoreah_user;
 SET scoreah.force_scalar_kernels = on;
 SET scoreah.float_lut_scoring = on;
+SET scoreah.refill_skipping = off;
 SET scoreah.model_cache_size = '1GB';
 -- the query settings are everybody's
 SET scoreah.num_leaves_to_search = 3;
