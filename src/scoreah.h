@@ -820,6 +820,12 @@ typedef struct ScoreahScanOpaqueData
 	float		nearest;		/* smallest centroid distance of the leaves
 								 * not searched, in routing units */
 	int			nearHolds;		/* rows the rule held back (DEBUG2) */
+	/* WantLeavesAt's last answer, and what it was for */
+	bool		wantKnown;
+	int64		wantRows;
+	int64		wantSeen;
+	int64		wantPassed;
+	int			wantLeaves;
 	ScoreahCandidate floor;		/* the leaf being scored: keys up to this
 								 * one were batched already */
 	bool		haveFloor;
