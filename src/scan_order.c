@@ -330,7 +330,7 @@ LeaveOut(ScoreahScanOpaque so, const ScoreahCandidate *c)
 {
 	Assert(c->leaf < (uint32) so->nleaves);
 	if (so->leafLeast)
-		so->leafLeast[c->leaf] = Min(so->leafLeast[c->leaf], c->approx);
+		scoreah_leaf_least_note(so->leafLeast, c->leaf, c->approx);
 }
 
 /*

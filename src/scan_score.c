@@ -241,6 +241,7 @@ ScorePageLut16Impl(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double ba
 		uint32	   *sums = so->lut.sums;	/* beside the table: lut.c */
 		const float *bias = layout->biasOffset != 0 ? ScoreahGroupBias(layout, group) : NULL;
 		uint32		pass;
+		uint32		rejected;	/* rows of keep the kernel left out */
 		uint32		keep;
 
 		ScoreahCheckCodeGroup(chain->index, gh, g, chain->blkno, layout);
@@ -308,9 +309,9 @@ ScorePageLut16Impl(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double ba
 		 * such rows (a key column's scan) go one by one; more (every row,
 		 * usually) through the kernel's partner.
 		 */
-		if (track && (keep & ~pass) != 0)
+		rejected = keep & ~pass;
+		if (track && rejected != 0)
 		{
-			uint32		rejected = keep & ~pass;
 			uint32		least = PG_UINT32_MAX;
 			uint32		r = rejected;
 
@@ -328,9 +329,9 @@ ScorePageLut16Impl(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double ba
 			if (!bias)
 				pageLeast = Min(pageLeast, least);	/* a score at the end */
 			else if (least != PG_UINT32_MAX)
-				top->leafLeast[leaf] = Min(top->leafLeast[leaf],
-										   base + least / so->lut.scale +
-										   bias[SCOREAH_GROUP_ROWS]);
+				scoreah_leaf_least_note(top->leafLeast, leaf,
+										base + least / so->lut.scale +
+										bias[SCOREAH_GROUP_ROWS]);
 		}
 		if (bias)
 		{
@@ -351,7 +352,7 @@ ScorePageLut16Impl(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double ba
 				if (top->full && approx > top->thr.approx)
 				{
 					if (track)
-						top->leafLeast[leaf] = Min(top->leafLeast[leaf], approx);
+						scoreah_leaf_least_note(top->leafLeast, leaf, approx);
 					continue;
 				}
 				if (ItemPointerIsValid(&tids[i]))
@@ -369,7 +370,7 @@ ScorePageLut16Impl(ScoreahScanOpaque so, ScoreahChain chain, int leaf, double ba
 		}
 	}
 	if (track && pageLeast != PG_UINT32_MAX)
-		top->leafLeast[leaf] = Min(top->leafLeast[leaf], base + pageLeast / so->lut.scale);
+		scoreah_leaf_least_note(top->leafLeast, leaf, base + pageLeast / so->lut.scale);
 }
 
 static void

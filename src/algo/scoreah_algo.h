@@ -510,13 +510,22 @@ extern void scoreah_topn_make_room(ScoreahTopN *t);
 /* The k smallest first, in no order, their largest at items[k - 1] */
 extern void scoreah_topn_split(ScoreahTopN *t, int k);
 
+/*
+ * A score left out of leaf's rows, into the leaf's least (an array such
+ * as ScoreahTopN.leafLeast); the top-N and the scan's store both note
+ * through it.  Scores are never NaN (a damaged one is made infinity).
+ */
+static inline void
+scoreah_leaf_least_note(double *leafLeast, uint32 leaf, double score)
+{
+	leafLeast[leaf] = score < leafLeast[leaf] ? score : leafLeast[leaf];
+}
+
 /* A candidate the top-N refuses or drops, into its leaf's least score */
 static inline void
 scoreah_topn_left_out(ScoreahTopN *t, const ScoreahCandidate *c)
 {
-	double	   *least = &t->leafLeast[c->leaf];
-
-	*least = c->approx < *least ? c->approx : *least;
+	scoreah_leaf_least_note(t->leafLeast, c->leaf, c->approx);
 }
 
 static inline void

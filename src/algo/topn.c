@@ -231,10 +231,7 @@ worst_last(ScoreahCandidate *items, int n)
 static inline void
 topn_left_out_unless(ScoreahTopN *t, const ScoreahCandidate *c, int kept)
 {
-	double	   *least = &t->leafLeast[c->leaf];
-	double		a = kept ? INFINITY : c->approx;
-
-	*least = a < *least ? a : *least;
+	scoreah_leaf_least_note(t->leafLeast, c->leaf, kept ? INFINITY : c->approx);
 }
 
 /* Keep the best `keep'; their worst becomes the threshold */
