@@ -385,6 +385,7 @@ scoreahgettuple(IndexScanDesc scan, ScanDirection dir)
 					MemoryContext old = MemoryContextSwitchTo(so->scanCtx);
 
 					scoreah_heap_push(&so->late, &c);
+					so->heldBack++;
 					MemoryContextSwitchTo(old);
 					continue;
 				}
@@ -446,9 +447,9 @@ scoreahendscan(IndexScanDesc scan)
 		/* the margin in sigmas of the line at the end (3 without one) */
 		if (!scoreah_fit_distance_line(&so->fit, &gamma, &delta, &sigma))
 			sigma = 0;
-		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches, " INT64_FORMAT " rows returned, " INT64_FORMAT " of them late (out of order, at the end), %d times widened for a nearer leaf, order margin %.1f sigmas, " INT64_FORMAT " leaf scores skipped (their rows counted as scored)",
+		elog(DEBUG2, "scoreah scan of \"%s\": %d leaves per round, %d leaves searched, " INT64_FORMAT " rows scored, %d batches, " INT64_FORMAT " rows returned, " INT64_FORMAT " found late (after a farther row), " INT64_FORMAT " of them returned at the end, %d times widened for a nearer leaf, order margin %.1f sigmas, " INT64_FORMAT " leaf scores skipped (their rows counted as scored)",
 				 RelationGetRelationName(scan->indexRelation), so->nprobe, so->searched,
-				 so->rowsScored, so->nbatches, so->emitted, so->dropped, so->nearHolds,
+				 so->rowsScored, so->nbatches, so->emitted, so->heldBack, so->dropped, so->nearHolds,
 				 sigma > 0 ? ScoreahScanOrderMargin(so, sigma) / sigma : SCOREAH_ORDER_SIGMAS,
 				 so->leavesSkipped);
 	}

@@ -882,6 +882,7 @@ typedef struct ScoreahScanOpaqueData
 	int64		depthAhead;		/* rows the leaves were last widened for */
 	ScoreahHeap late;			/* strict: rows found after a farther row
 								 * had been returned */
+	int64		heldBack;		/* rows found late: pushed to `late' */
 	int64		dropped;		/* late rows returned at the end */
 	/* rows in no order: a null query's, and the extra leaves' at the end */
 	bool		tail;			/* past every row with a distance */
