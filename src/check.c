@@ -242,6 +242,18 @@ CheckMetapage(CheckState *cs)
 		Problem(cs, "metapage: %u bytes of leaf spreads for %u leaves, weighted %g (expected 0 or %zu bytes, a weight in [0, 1])",
 				meta->spreadBytes, meta->nleaves, (double) meta->spreadWeight,
 				sizeof(float) * meta->nleaves);
+
+	/*
+	 * What scans, inserts and VACUUM refuse (ScoreahValidateMeta): its
+	 * first field out of bounds, which the findings above may not name
+	 * (the storage, the model's sizes, the key columns, the block width).
+	 */
+	{
+		char	   *problem = ScoreahMetaProblem(cs->index, meta);
+
+		if (problem != NULL)
+			Problem(cs, "metapage: %s (scans, inserts and VACUUM refuse the index)", problem);
+	}
 	return cs->nproblems == 0;
 }
 
@@ -295,6 +307,32 @@ typedef struct VectorPageMemo
 	uint16		lower;
 } VectorPageMemo;
 
+/*
+ * The records of a vector page whose vectors are datums of a pgvector
+ * type, which re-ranking hands to pgvector's operator: each must start
+ * with the header the index writes (scans refuse any other).  The first
+ * that does not is named.
+ */
+static void
+CheckStoredHeaders(CheckState *cs, Page page, BlockNumber blkno)
+{
+	ScoreahPgvectorHeader want;
+	Size		vbytes = cs->layout.vbytes;
+	Size		lower = Min(((PageHeader) page)->pd_lower, BLCKSZ);
+
+	ScoreahStoredHeader(&cs->meta, &want);
+	for (Size off = SCOREAH_VECTORS_OFFSET; off + vbytes <= lower; off += vbytes)
+	{
+		if (memcmp((char *) page + off, &want, SCOREAH_PGVECTOR_HDRSZ) != 0)
+		{
+			Problem(cs, "vector page %u has a record at offset %zu whose header is not that of a %u-dimension %s",
+					blkno, off, cs->meta.dimensions,
+					cs->meta.format == SCOREAH_FORMAT_HALFVEC ? "halfvec" : "vector");
+			return;
+		}
+	}
+}
+
 static bool
 CheckVectorPage(CheckState *cs, VectorPageMemo *memo, BlockNumber blkno, int leaf,
 				BlockNumber codeBlk, int g)
@@ -329,6 +367,8 @@ CheckVectorPage(CheckState *cs, VectorPageMemo *memo, BlockNumber blkno, int lea
 					blkno, vh->firstLeaf, vh->lastLeaf, vh->refs);
 		memo->ok = true;
 		memo->lower = ((PageHeader) page)->pd_lower;
+		if (ScoreahStoredIsDatum(&cs->meta) && cs->layout.vecsPerPage > 0)
+			CheckStoredHeaders(cs, page, blkno);
 	}
 	UnlockReleaseBuffer(buf);
 	return memo->ok;

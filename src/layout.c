@@ -15,6 +15,7 @@
 
 #include <math.h>
 
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "scoreah.h"
@@ -255,6 +256,39 @@ ScoreahGroupAddVector(const ScoreahLayoutData *layout, ScoreahGroupHeaderData *g
 	return false;
 }
 
+/*
+ * The header every stored datum starts with (ScoreahStoredIsDatum): a
+ * plain 4-byte varlena header of the datum's length, the dimensions, a
+ * zero.  Re-ranking hands stored datums to pgvector's operators, which
+ * would follow a TOAST pointer or decompress: a record whose header is
+ * anything else is damage (ScoreahCheckStoredHeader), never passed on.
+ */
+void
+ScoreahStoredHeader(ScoreahMetaPage meta, ScoreahPgvectorHeader *h)
+{
+	memset(h, 0, sizeof(ScoreahPgvectorHeader));
+	SET_VARSIZE(h, SCOREAH_PGVECTOR_HDRSZ +
+				(meta->reorderStorage == SCOREAH_STORAGE_HALF ? sizeof(uint16) : sizeof(float)) *
+				meta->dimensions);
+	h->dim = (int16) meta->dimensions;
+}
+
+/* The error of a stored datum whose header is not want (scans) */
+void
+ScoreahDamagedStored(Oid indexOid, const char *stored, const ScoreahPgvectorHeader *want)
+{
+	ScoreahPgvectorHeader h;
+	char	   *name = get_rel_name(indexOid);
+
+	memcpy(&h, stored, sizeof(h));
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" has a damaged re-ranking vector: header 0x%08x, %d dimensions, expected 0x%08x, %d",
+					name ? name : "?", (uint32) h.vl_len_, (int) h.dim,
+					(uint32) want->vl_len_, (int) want->dim),
+			 errhint("Please REINDEX it; scoreah_index_check() lists what is wrong.")));
+}
+
 /* The stored form of a vector: ScoreahVectorBytes(meta) bytes at out */
 void
 ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out)
@@ -262,14 +296,8 @@ ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out)
 	if (ScoreahStoredIsDatum(meta))
 	{
 		/* a datum of the column's type: header, then the elements */
-		ScoreahPgvectorHeader *h = (ScoreahPgvectorHeader *) out;
-		Size		nbytes = ScoreahVectorBytes(meta);
-
-		memset(out, 0, nbytes);
-		SET_VARSIZE(h, SCOREAH_PGVECTOR_HDRSZ +
-					(meta->reorderStorage == SCOREAH_STORAGE_HALF ? sizeof(uint16) : sizeof(float)) *
-					meta->dimensions);
-		h->dim = (int16) meta->dimensions;
+		memset(out, 0, ScoreahVectorBytes(meta));
+		ScoreahStoredHeader(meta, (ScoreahPgvectorHeader *) out);
 		out += SCOREAH_PGVECTOR_HDRSZ;
 	}
 	if (meta->reorderStorage == SCOREAH_STORAGE_HALF)

@@ -240,12 +240,13 @@ ScoreahDamagedGroup(Relation index, const ScoreahGroupHeaderData *gh, int g,
 /*
  * The metapage's fields that size what the model cache allocates and what
  * scans, inserts and the planner index by them, checked where a copy is
- * taken for use (cache.c, cost.c): a damaged metapage is then an error,
- * not reads past arrays.  scoreah_index_check reports every problem
- * instead of stopping at the first.
+ * taken for use (cache.c, cost.c, vacuum.c): a damaged metapage is then an
+ * error, not reads past arrays.  ScoreahMetaProblem says what the first
+ * field out of bounds is (NULL when none is); scoreah_index_check reports
+ * it beside its own, more detailed, findings.
  */
-void
-ScoreahValidateMeta(Relation index, ScoreahMetaPage meta)
+char *
+ScoreahMetaProblem(Relation index, ScoreahMetaPage meta)
 {
 	const char *field = NULL;
 	const char *bound = "";
@@ -269,6 +270,13 @@ ScoreahValidateMeta(Relation index, ScoreahMetaPage meta)
 	META_MAX(meta->reorderStorage, "reordering storage", SCOREAH_STORAGE_TABLE);
 	META_MAX(meta->dimensions, "dimensions", SCOREAH_MAX_DIM);
 	META_MAX(meta->nkeys, "key columns", SCOREAH_MAX_KEYS);
+	/* the key code indexes the index's columns and values by these */
+	META_EQ(meta->nkeys, "key columns", RelationGetNumberOfAttributes(index) - 1);
+	for (uint32 k = 0; k < meta->nkeys && k < SCOREAH_MAX_KEYS; k++)
+	{
+		META_MIN(meta->keyKinds[k], "key kind", SCOREAH_KEY_INT);
+		META_MAX(meta->keyKinds[k], "key kind", SCOREAH_KEY_HASH);
+	}
 	META_MAX(meta->calibration.nprobes, "calibrated leaf counts", SCOREAH_CALIB_PROBES);
 	META_MAX(meta->calibration.nreorders, "calibrated re-ranking depths", SCOREAH_CALIB_REORDERS);
 	if (meta->flags & SCOREAH_FLAG_TRAINED)
@@ -289,8 +297,18 @@ ScoreahValidateMeta(Relation index, ScoreahMetaPage meta)
 					 "PQ blocks with row biases" : "PQ blocks for a group to fit a page",
 					 ScoreahLayoutMaxBlocks(&layout));
 		}
+		/*
+		 * Blocks of dimsPerBlock dimensions, the last one narrower: the
+		 * lookup tables read a block's query and codebook dimensions by
+		 * these two, and a damaged width read past both.
+		 */
 		if (meta->nblocks > 0)
-			META_MIN((uint64) meta->nblocks * meta->dimsPerBlock, "PQ blocks times dimensions per block", dim);
+		{
+			META_MIN(meta->dimsPerBlock, "dimensions per block", 1);
+			META_MAX(meta->dimsPerBlock, "dimensions per block", dim);
+			META_EQ(meta->nblocks, "PQ blocks",
+					(dim + Max(meta->dimsPerBlock, 1) - 1) / Max(meta->dimsPerBlock, 1));
+		}
 		META_EQ(meta->centroidBytes, "centroid bytes", sizeof(float) * meta->nleaves * dim);
 		META_EQ(meta->codebookBytes, "codebook bytes", sizeof(float) * SCOREAH_CENTERS * dim);
 		if (meta->spreadBytes != 0)
@@ -299,11 +317,21 @@ ScoreahValidateMeta(Relation index, ScoreahMetaPage meta)
 #undef META_MAX
 #undef META_MIN
 #undef META_EQ
-	if (field != NULL)
+	if (field == NULL)
+		return NULL;
+	return psprintf("%s " UINT64_FORMAT ", expected %s" UINT64_FORMAT, field, value, bound, limit);
+}
+
+void
+ScoreahValidateMeta(Relation index, ScoreahMetaPage meta)
+{
+	char	   *problem = ScoreahMetaProblem(index, meta);
+
+	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" has a damaged metapage: %s " UINT64_FORMAT ", expected %s" UINT64_FORMAT,
-						RelationGetRelationName(index), field, value, bound, limit),
+				 errmsg("index \"%s\" has a damaged metapage: %s",
+						RelationGetRelationName(index), problem),
 				 errhint("Please REINDEX it; scoreah_index_check() lists what is wrong.")));
 }
 

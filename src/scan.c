@@ -255,7 +255,9 @@ StartScan(IndexScanDesc scan)
 	so->batchCtx = AllocSetContextCreate(so->scanCtx, "scoreah scan batch",
 										 ALLOCSET_DEFAULT_SIZES);
 	so->storedBuf = palloc(Max(cache->layout.vbytes, 1));
-	if (cache->meta.format != SCOREAH_FORMAT_ARRAY && !ScoreahStoredIsDatum(&cache->meta))
+	if (ScoreahStoredIsDatum(&cache->meta))
+		ScoreahStoredHeader(&cache->meta, &so->storedHeader);
+	else if (cache->meta.format != SCOREAH_FORMAT_ARRAY)
 	{
 		/* pgvector's vector kept in half precision: a datum to fill */
 		Size		len = SCOREAH_PGVECTOR_HDRSZ + sizeof(float) * cache->meta.dimensions;

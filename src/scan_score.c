@@ -73,7 +73,12 @@ StoredDistance(ScoreahScanOpaque so, const char *stored)
 										   meta->reorderStorage == SCOREAH_STORAGE_HALF,
 										   so->queryRaw, meta->dimensions);
 	if (ScoreahStoredIsDatum(meta))
+	{
+		/* the header as written, or pgvector would follow what it says */
+		if (unlikely(memcmp(stored, &so->storedHeader, SCOREAH_PGVECTOR_HDRSZ) != 0))
+			ScoreahDamagedStored(so->cache->indexOid, stored, &so->storedHeader);
 		return OperatorDistance(so, PointerGetDatum(stored));
+	}
 	ScoreahStoredToFloats(meta, stored, (float *) (so->datumBuf + SCOREAH_PGVECTOR_HDRSZ));
 	return OperatorDistance(so, PointerGetDatum(so->datumBuf));
 }

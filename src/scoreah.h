@@ -901,6 +901,8 @@ typedef struct ScoreahScanOpaqueData
 	ScoreahLutData lut;
 	char	   *storedBuf;		/* a stored vector read off its pages */
 	char	   *datumBuf;		/* a vector datum of halves made floats */
+	ScoreahPgvectorHeader storedHeader; /* of stored datums: checked
+										 * before pgvector reads one */
 	int64		rowsScored;
 	int			nbatches;
 } ScoreahScanOpaqueData;
@@ -995,6 +997,7 @@ ScoreahCheckCodeGroup(Relation index, const ScoreahGroupHeaderData *gh, int g,
 				 gh->nvblk > layout->maxVblk))
 		ScoreahDamagedGroup(index, gh, g, blkno, layout);
 }
+extern char *ScoreahMetaProblem(Relation index, ScoreahMetaPage meta);
 extern void ScoreahValidateMeta(Relation index, ScoreahMetaPage meta);
 extern void ScoreahReadMeta(Relation index, ScoreahMetaPage meta);
 extern Buffer ScoreahLockMeta(Relation index, int mode);
@@ -1082,6 +1085,9 @@ extern bool ScoreahGroupAddVector(const ScoreahLayoutData *layout,
 								  ScoreahGroupHeaderData *gh, int row,
 								  BlockNumber blkno, uint16 off);
 extern bool ScoreahStoredIsDatum(ScoreahMetaPage meta);
+extern void ScoreahStoredHeader(ScoreahMetaPage meta, ScoreahPgvectorHeader *h);
+extern void ScoreahDamagedStored(Oid indexOid, const char *stored,
+								 const ScoreahPgvectorHeader *want) pg_attribute_noreturn();
 extern void ScoreahPackVector(ScoreahMetaPage meta, const float *x, char *out);
 extern bool ScoreahReadStored(Relation index, ScoreahMetaPage meta, BlockNumber blkno,
 							  uint16 off, uint32 leaf, char *buf);

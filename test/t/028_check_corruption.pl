@@ -3,8 +3,10 @@
 # or write past the group's arrays; then a damaged metapage field (the
 # leaves' spreads), which scans and the planner refuse too; then a chain
 # whose link loops back, which a scan reports instead of walking for ever;
-# then a row bias below its group's minimum, which the check names; last
-# more PQ blocks than a group of the index's layout holds.
+# then a row bias below its group's minimum, which the check names; then
+# more PQ blocks than a group of the index's layout holds; then a block
+# width, a storage and a key-column count out of bounds; last a pgvector
+# re-ranking vector whose header is not the one the index wrote.
 #
 # The first group of the first code page is changed on disk with the server
 # stopped: first its first vector page number is pointed past the end of
@@ -184,5 +186,88 @@ like($kerr, qr/index "kt_idx" has a damaged metapage: PQ blocks for a group to f
 	'and says which field is out of bounds');
 poke(32, pack('L', 4), 0);
 is(ScoreahTest::index_check($node, 'kt_idx'), '', 'the blocks put back: the index is sound');
+
+# Metapage fields the check used to pass while every scan refused the
+# index, or that scans trusted (a review, session 35): the block width
+# (dimsPerBlock, uint32 at byte 36: the lookup tables read that many
+# dimensions a block, past the query and the codebooks, a segfault), the
+# storage (byte 44), the key columns (nkeys, uint32 at byte 672: the key
+# code indexes the index's columns by it).
+sub scan_fails
+{
+	my ($re, $what) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET enable_seqscan = off; SELECT id FROM kt ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 3");
+	isnt($ret, 0, "$what: the scan fails");
+	like($err, $re, "$what: the error names the field");
+}
+is($node->safe_psql('postgres',
+		"SELECT get_byte(get_raw_page('kt_idx', 0), 24 + 36) || ',' || get_byte(get_raw_page('kt_idx', 0), 24 + 44)"
+		  . " || ',' || get_byte(get_raw_page('kt_idx', 0), 24 + 672)"),
+	'2,0,1', 'the metapage keeps 2 dimensions a block, float32 storage, 1 key column');
+poke(36, pack('L', 100000000), 0);
+scan_fails(qr/index "kt_idx" has a damaged metapage: dimensions per block 100000000, expected at most 8/,
+	'a block width past the dimensions');
+like(ScoreahTest::index_check($node, 'kt_idx'),
+	qr/metapage: dimensions per block 100000000, expected at most 8 \(scans, inserts and VACUUM refuse the index\)/,
+	'scoreah_index_check names the block width as scans refuse it');
+poke(36, pack('L', 3), 0);
+scan_fails(qr/damaged metapage: PQ blocks 4, expected 3/, 'blocks that do not match the width');
+poke(36, pack('L', 2), 0);
+poke(44, pack('L', 9), 0);
+like(ScoreahTest::index_check($node, 'kt_idx'),
+	qr/metapage: reordering storage 9, expected at most 2 \(scans, inserts and VACUUM refuse the index\)/,
+	'scoreah_index_check names an unknown storage');
+poke(44, pack('L', 0), 0);
+poke(672, pack('L', 3), 0);
+scan_fails(qr/damaged metapage: key columns 3, expected 1/, 'more key columns than the index has');
+poke(672, pack('L', 1), 0);
+is(ScoreahTest::index_check($node, 'kt_idx'), '', 'the fields put back: the index is sound');
+is($node->safe_psql('postgres',
+		"SET enable_seqscan = off; SELECT count(*) FROM (SELECT id FROM kt ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 3) s"),
+	'3', 'and the scan works');
+
+# A pgvector column's re-ranking vectors are datums of its type, handed to
+# pgvector's operator as they lie on the page: a record whose header says
+# TOAST pointer (here an indirect one, to 0x4141414141414141) crashed the
+# scan inside pgvector.  Scans now compare each header with the one the
+# index writes, and the check names such a record.
+SKIP:
+{
+	skip 'pgvector is not installed on this server', 7
+	  unless $node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'}) eq '1';
+	$node->safe_psql('postgres', q{
+		CREATE EXTENSION vector;
+		CREATE EXTENSION scoreah_vector;
+		CREATE TABLE pv (id int, v vector(3));
+		INSERT INTO pv SELECT i, ARRAY[sin(i), cos(i), sin(i * 0.5)]::vector FROM generate_series(1, 500) i;
+		CREATE INDEX pv_idx ON pv USING scoreah (v) WITH (num_leaves = 2);
+	});
+	is(ScoreahTest::index_check($node, 'pv_idx'), '', 'the vector index is sound after the build');
+	$file = $node->data_dir . '/' . $node->safe_psql('postgres', "SELECT pg_relation_filepath('pv_idx')");
+	my $vblk = $node->safe_psql('postgres', q{
+		SELECT b FROM generate_series(0, pg_relation_size('pv_idx') / 8192 - 1) b
+		WHERE get_byte(get_raw_page('pv_idx', b::int), 8184) = 5 ORDER BY b LIMIT 1});
+	# the first record at byte 40 of the page: length 20 (0x50 as a 4-byte header), 3 dimensions
+	is($node->safe_psql('postgres',
+			"SELECT encode(substring(get_raw_page('pv_idx', $vblk) from 41 for 8), 'hex')"),
+		'5000000003000000', "vector page $vblk starts with a 3-dimension vector datum");
+	my $pvq = "SELECT count(*) FROM (SELECT id FROM pv ORDER BY v <-> '[1,0,0]' LIMIT 3) s";
+	my $keep = pack('H*', $node->safe_psql('postgres',
+		"SELECT encode(substring(get_raw_page('pv_idx', $vblk) from 41 for 10), 'hex')"));
+	poke(16, pack('H*', '01014141414141414141'), $vblk);
+	my ($pret, $pout, $perr) = $node->psql('postgres',
+		"SET enable_seqscan = off; SET scoreah.num_leaves_to_search = 2; SET scoreah.reordering_num_neighbors = 500; $pvq");
+	isnt($pret, 0, 'a scan re-ranking the damaged record fails');
+	like($perr, qr/index "pv_idx" has a damaged re-ranking vector: header 0x\w+, \d+ dimensions, expected 0x00000050, 3/,
+		'with an error, not a crash');
+	like(ScoreahTest::index_check($node, 'pv_idx'),
+		qr/vector page $vblk has a record at offset 40 whose header is not that of a 3-dimension vector/,
+		'scoreah_index_check names the record');
+	poke(16, $keep, $vblk);
+	is(ScoreahTest::index_check($node, 'pv_idx'), '', 'the header put back: the index is sound');
+	is($node->safe_psql('postgres', "SET enable_seqscan = off; $pvq"), '3', 'and the scan works');
+}
 
 done_testing();
