@@ -629,33 +629,22 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 	{
 		int			want = WantLeaves(so);
 		int			n;
-		bool		wholeStore = false;
 
 		/*
 		 * A deep scan of an index the store can hold whole: all of it, and
-		 * exact from here on.  A store cut when it starts (the first
-		 * top-N's, or a widening's, past its keep) is scored again at once,
-		 * as a whole store: served from the cut store, the next batches
-		 * would still go out by the line until it ran out, and a row the
-		 * line misjudged would miss a LIMIT (a review: LIMIT 1,000 on a
-		 * clustered 5,000-row table with every leaf searched lost rows in 9
-		 * of 29 queries, pg_regress index_scan).
+		 * exact from here on (ScoreahScanMayReturn holds every row back
+		 * until all are batched).
 		 */
 		if (!so->exactTail && so->strict && so->emitted >= 4 * SCOREAH_DEPTH_ROWS &&
 			RowsEstimate(so) <= so->maxBatch / 2)
-		{
 			so->exactTail = true;
-			wholeStore = true;
-		}
 		if (so->exactTail)
 			want = so->nleaves;
 		SortFront(so, size + 1);
 		if (so->searched < want)
 			Widen(scan, want);
-		wholeStore = wholeStore && so->cut;
-		while (wholeStore || StoreExhausted(so))
+		while (StoreExhausted(so))
 		{
-			wholeStore = false;
 			if (so->cut)
 			{
 				/* work_mem held only part: score the leaves again past it */
@@ -676,9 +665,14 @@ ScoreahScanNextBatch(IndexScanDesc scan)
 
 		/*
 		 * Every leaf searched and the store holding all that is left: one
-		 * batch of all of it, so that the rest of the scan is exact.
+		 * batch of all of it, so that the rest of the scan is exact.  The
+		 * exact tail takes a cut store whole too: the leaves are scored
+		 * again past it at the next batch, when it has all been batched
+		 * (an earlier refill, while the store still held candidates a
+		 * widening had just added below the last key served, skipped
+		 * those by that key and lost them).
 		 */
-		if (so->searched >= so->nleaves && !so->cut && so->strict)
+		if (so->strict && (so->exactTail || (so->searched >= so->nleaves && !so->cut)))
 			size = so->nstore - so->storePos;
 		SortFront(so, size + 1);
 		n = 0;
@@ -796,6 +790,16 @@ ScoreahScanMayReturn(ScoreahScanOpaque so, const ScoreahCandidate *x)
 		return false;
 	if (AllBatched(so))
 		return so->searched >= so->nleaves;
+
+	/*
+	 * The exact tail returns nothing more until every candidate has been
+	 * re-ranked: a store cut when it began would otherwise let rows go out
+	 * by the line, and a row it misjudged would miss a LIMIT (a review:
+	 * LIMIT 1,000 on a clustered 5,000-row table with every leaf searched
+	 * lost rows in 9 of 29 queries; pg_regress index_scan).
+	 */
+	if (so->exactTail)
+		return false;
 	if (!so->strict || so->waitBatches >= SCOREAH_MAX_WAIT)
 		return true;
 	if (NearLeafFirst(so, x))
