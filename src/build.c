@@ -277,7 +277,7 @@ PutKeys(ScoreahBuildState *state, char *p, Datum *values, bool *isnull)
  * rows in page order get the same bits).
  */
 static void
-SortRow(ScoreahBuildState *state, int leaf, bytea *payload)
+SortRow(ScoreahBuildState *state, int leaf, bytea *payload, double distance)
 {
 	ExecClearTuple(state->slot);
 	state->slot->tts_values[0] = Int32GetDatum(leaf);
@@ -287,6 +287,8 @@ SortRow(ScoreahBuildState *state, int leaf, bytea *payload)
 	state->slot->tts_isnull[1] = false;
 	state->slot->tts_values[2] = PointerGetDatum(payload);
 	state->slot->tts_isnull[2] = false;
+	state->slot->tts_values[3] = Float8GetDatum(distance);
+	state->slot->tts_isnull[3] = false;
 	ExecStoreVirtualTuple(state->slot);
 	tuplesort_puttupleslot(state->sort, state->slot);
 }
@@ -305,7 +307,7 @@ SortExtraRow(ScoreahBuildState *state, ItemPointer tid, int leaf, Datum *values,
 	SET_VARSIZE(payload, VARHDRSZ + plen);
 	memcpy(p, tid, sizeof(ItemPointerData));
 	PutKeys(state, p + sizeof(ItemPointerData), values, isnull);
-	SortRow(state, leaf, payload);
+	SortRow(state, leaf, payload, 0);
 }
 
 /*
@@ -349,8 +351,7 @@ EncodePending(ScoreahBuildState *state)
 			scoreah_model_residual(model, unit, leaves[i], res);
 			scoreah_pq_encode(model, res, unit, state->threshold, (uint8 *) codes);
 		}
-		SortRow(state, leaves[i], state->pendingRows[i]);
-		state->sumDistance += sqrt(dist[i]);
+		SortRow(state, leaves[i], state->pendingRows[i], sqrt(dist[i]));
 		state->nencoded++;
 		if ((state->nencoded & 1023) == 0)
 		{
@@ -465,10 +466,12 @@ ScoreahBuildEncodeFinish(ScoreahBuildState *state)
 void
 ScoreahBuildInitSort(ScoreahBuildState *state)
 {
-	state->sortDesc = CreateTemplateTupleDesc(3);
+	state->sortDesc = CreateTemplateTupleDesc(4);
 	TupleDescInitEntry(state->sortDesc, (AttrNumber) 1, "leaf", INT4OID, -1, 0);
 	TupleDescInitEntry(state->sortDesc, (AttrNumber) 2, "tid", INT8OID, -1, 0);
 	TupleDescInitEntry(state->sortDesc, (AttrNumber) 3, "row", BYTEAOID, -1, 0);
+	/* the row's distance to its centroid: summed by the writer (build_write.c) */
+	TupleDescInitEntry(state->sortDesc, (AttrNumber) 4, "distance", FLOAT8OID, -1, 0);
 	state->slot = MakeSingleTupleTableSlot(state->sortDesc, &TTSOpsVirtual);
 }
 

@@ -68,7 +68,6 @@ typedef struct ScoreahShared
 	slock_t		mutex;
 	int			nparticipantsdone;
 	int64		nencoded;
-	double		sumDistance;
 	pg_atomic_uint64 progress;	/* rows encoded so far, all participants */
 
 	/* ParallelTableScanDescData follows */
@@ -204,7 +203,6 @@ ParticipateInEncoding(ScoreahShared *shared, Sharedsort *sharedsort,
 	SpinLockAcquire(&shared->mutex);
 	shared->nparticipantsdone++;
 	shared->nencoded += state.nencoded;
-	shared->sumDistance += state.sumDistance;
 	SpinLockRelease(&shared->mutex);
 	ConditionVariableSignal(&shared->workersdonecv);
 
@@ -407,6 +405,15 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 	ParticipateInEncoding(shared, sharedsort, state->heap, state->index, modelbuf,
 						  calibbuf, request, shared->sortmem, true);
 
+	/*
+	 * A worker launched but never started (its fork failed) would never
+	 * count itself done, and the loop below would wait for ever (a review:
+	 * with the postmaster unable to fork, CREATE INDEX hung until
+	 * statement_timeout): this raises "parallel worker failed to
+	 * initialize" instead, as a B-tree build does.
+	 */
+	WaitForParallelWorkersToAttach(pcxt);
+
 	/* wait for every participant's sorted run */
 	for (;;)
 	{
@@ -423,7 +430,6 @@ ScoreahBuildEncodeParallel(ScoreahBuildState *state, int request)
 	ConditionVariableCancelSleep();
 
 	state->nencoded = shared->nencoded;
-	state->sumDistance = shared->sumDistance;
 	if (calib)
 		for (int slot = 0; slot < shared->calibSlots; slot++)
 			ScoreahCalibMerge(calib, CalibSlotNeighbors(shared, calibbuf, slot),

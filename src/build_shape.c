@@ -149,6 +149,21 @@ ScoreahBuildChooseShape(ScoreahBuildState *state)
 				 errhint("REINDEX once the table holds its data, for good recall.")));
 	}
 
+	/*
+	 * The metapage keeps the centroids' size as a uint32 (4 GB: 67,108
+	 * leaves at 16,000 dimensions); a model past it would wrap, and every
+	 * scan would then refuse the index as damaged.  A size the options
+	 * allow, so it is an error at the start rather than hours later.
+	 */
+	if ((uint64) model->nleaves * dim * sizeof(float) > PG_UINT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("num_leaves = %d at %d dimensions needs %.1f GB of centroids, more than the 4 GB a scoreah index holds",
+						model->nleaves, dim,
+						(double) model->nleaves * dim * sizeof(float) / (1024.0 * 1024.0 * 1024.0)),
+				 errhint("Use num_leaves = %d or fewer.",
+						 (int) (PG_UINT32_MAX / (sizeof(float) * (uint64) dim)))));
+
 	model->dim = dim;
 	model->metric = state->metric;
 	model->dpb = opts->dimensionsPerBlock;

@@ -425,6 +425,15 @@ ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta, ScoreahL
 	lw.layout = lw.leafLayout;
 	readSlot = MakeSingleTupleTableSlot(state->sortDesc, &TTSOpsMinimalTuple);
 
+	/*
+	 * The rows' distances to their centroids are summed here, in the
+	 * sort's (leaf, TID) order, not by each participant of a parallel
+	 * encoding as it goes: the participants' sums came together in the
+	 * order they finished, so a parallel build's builtMeanDistance (the
+	 * staleness reference) differed from a serial one's in its last bits
+	 * and from run to run (a review, session 35; TAP 030 compares them).
+	 */
+	state->sumDistance = 0;
 	while (tuplesort_gettupleslot(state->sort, true, false, readSlot, NULL))
 	{
 		bool		isnull;
@@ -446,6 +455,7 @@ ScoreahBuildWriteLeaves(ScoreahBuildState *state, ScoreahMetaPage meta, ScoreahL
 			ScoreahInitLeafEntry(&lw.leaf);
 			lw.layout = leaf >= (int) meta->nleaves ? lw.extraLayout : lw.leafLayout;
 		}
+		state->sumDistance += DatumGetFloat8(slot_getattr(readSlot, 4, &isnull));
 		memcpy(&tid, p, sizeof(ItemPointerData));
 		p += sizeof(ItemPointerData);
 		{

@@ -729,7 +729,8 @@ typedef struct ScoreahBuildState
 	TupleTableSlot *slot;
 	int64		nencoded;
 	int64		nextra;			/* rows of the extra leaves */
-	double		sumDistance;
+	double		sumDistance;	/* rows' distances to their centroids,
+								 * summed by the writer in sort order */
 	/* rows waiting for their leaves, searched together (build.c) */
 	int			npending;
 	float	   *pendingUnits;	/* SCOREAH_ENCODE_BATCH x dim */

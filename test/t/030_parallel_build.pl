@@ -11,7 +11,9 @@
 # file checks that the parallel build really used workers (DEBUG1 message),
 # that scoreah_index_info reports the same leaves and rows, that
 # exhaustive and default-setting queries return the same rows in the same
-# order, and that pg_stat_progress_create_index counted every tuple.
+# order, that pg_stat_progress_create_index counted every tuple, that the
+# metapages are the same, and that workers that cannot be forked fail the
+# build instead of hanging it.
 use strict;
 use warnings;
 
@@ -157,6 +159,51 @@ ok(scalar(grep { /sampling|tree|codebooks|encoding|writing/ } keys %phases) >= 2
 	'progress shows named build phases: ' . join(', ', sort keys %phases));
 cmp_ok($maxdone, '<=', $total, "tuples_done ($maxdone) never passes tuples_total ($total) while encoding");
 is(ScoreahTest::index_info($node, 'big_idx')->{rows}, '120000', 'the parallel build indexed every row of the bigger table');
+
+# The metapages of a serial and a parallel build are the same past the
+# build's random id (bytes 24-39 of the page: the page header's 24, magic,
+# version, buildId): the rows' mean distance to their centroids (the
+# staleness reference), summed by each participant and added as they
+# finished, differed in its last bits (a review, session 35).
+$node->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS pageinspect');
+my $metasql = "SELECT md5(substring(get_raw_page('%s', 0) from 41))";
+build('meta_serial', 0, 'scoreah_l2_ops', 'num_leaves = 40');
+build('meta_parallel', 2, 'scoreah_l2_ops', 'num_leaves = 40');
+is($node->safe_psql('postgres', sprintf($metasql, 'meta_parallel')),
+	$node->safe_psql('postgres', sprintf($metasql, 'meta_serial')),
+	'the parallel build writes the serial build\'s metapage');
+$node->safe_psql('postgres', 'DROP INDEX meta_serial; DROP INDEX meta_parallel');
+
+# Workers that never start: with the postmaster unable to fork (its
+# process limit lowered to 1), the encoding pass's leader waited for ever
+# for workers registered but never forked (CREATE INDEX hung until
+# statement_timeout).  Now it fails as a B-tree build does.  The training
+# samples are kept small so that the encoding pass is the first to
+# launch workers.
+SKIP:
+{
+	my $pid = (split /\n/, slurp_file($node->data_dir . '/postmaster.pid'))[0];
+	my $soft = `prlimit --pid $pid --nproc --output=SOFT --noheadings 2>/dev/null`;
+	chomp $soft;
+	$soft =~ s/^\s+//;
+	skip 'prlimit cannot read the postmaster\'s process limit', 3 if $? != 0 || $soft eq '';
+	my $s = $node->background_psql('postgres', on_error_stop => 0);
+	$s->query_safe("SET max_parallel_maintenance_workers = 2; SET statement_timeout = '60s'");
+	system('prlimit', "--pid=$pid", '--nproc=1:') == 0 or skip 'prlimit cannot lower the limit', 3;
+	eval {
+		$s->query(q{CREATE INDEX nofork ON t USING scoreah (v)
+			WITH (num_leaves = 40, training_sample_size = 1000, leaves_training_sample_size = 1000)});
+	};
+	my $err = $@ || $s->{stderr};
+	system('prlimit', "--pid=$pid", "--nproc=$soft:") == 0 or die "prlimit could not restore $soft";
+	like($err, qr/parallel worker failed to initialize/,
+		'a build whose workers cannot be forked fails at once') or diag($err);
+	$s->{stderr} = '';
+	is($s->query_safe('SELECT count(*) FROM pg_class WHERE relname = \'nofork\''), '0', 'and leaves no index');
+	$s->quit;
+	build('after_nofork', 2, 'scoreah_l2_ops', 'num_leaves = 40');
+	$node->safe_psql('postgres', 'DROP INDEX after_nofork');
+}
 
 ScoreahTest::figure('030_parallel_build total %.1fs', time() - $t_start);
 $node->stop;
