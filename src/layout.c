@@ -261,7 +261,8 @@ ScoreahGroupAddVector(const ScoreahLayoutData *layout, ScoreahGroupHeaderData *g
  * plain 4-byte varlena header of the datum's length, the dimensions, a
  * zero.  Re-ranking hands stored datums to pgvector's operators, which
  * would follow a TOAST pointer or decompress: a record whose header is
- * anything else is damage (ScoreahCheckStoredHeader), never passed on.
+ * anything else is damage (ScoreahDamagedStored; scoreah_index_check names
+ * it), never passed on.
  */
 void
 ScoreahStoredHeader(ScoreahMetaPage meta, ScoreahPgvectorHeader *h)

@@ -66,12 +66,18 @@ sub poke
 # (uint16), vblk[] (uint32) from byte 12; kept to be put back
 my $header = pack('H*', $node->safe_psql('postgres',
 	"SELECT encode(substring(get_raw_page('t_idx', $blk) from 1 + 24 for 16), 'hex')"));
-my $query = "SELECT count(*) FROM (SELECT id FROM t ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 3) s";
+# the three nearest rows of a table (t unless named) through its index
+sub knn_query
+{
+	my $table = shift // 't';
+	return "SELECT count(*) FROM (SELECT id FROM $table ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 3) s";
+}
+my $query = knn_query();
 sub query_fails
 {
-	my ($re, $what) = @_;
+	my ($re, $what, $table) = @_;
 	my ($ret, $out, $err) = $node->psql('postgres',
-		"SET enable_seqscan = off; SET scoreah.num_leaves_to_search = 2; $query");
+		"SET enable_seqscan = off; SET scoreah.num_leaves_to_search = 2; " . knn_query($table));
 	isnt($ret, 0, "$what: the query fails");
 	like($err, $re, "$what: the error names it");
 }
@@ -179,11 +185,8 @@ poke(32, pack('L', 485), 0);
 like(ScoreahTest::index_check($node, 'kt_idx'),
 	qr/metapage: 485 PQ blocks, more than a group of this index can hold on a page \(\d+\)/,
 	'scoreah_index_check names PQ blocks a group of this layout cannot hold');
-my ($kret, $kout, $kerr) = $node->psql('postgres',
-	"SET enable_seqscan = off; SELECT id FROM kt ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 3");
-isnt($kret, 0, 'a scan of that index fails');
-like($kerr, qr/index "kt_idx" has a damaged metapage: PQ blocks for a group to fit a page 485, expected at most \d+/,
-	'and says which field is out of bounds');
+query_fails(qr/index "kt_idx" has a damaged metapage: PQ blocks for a group to fit a page 485, expected at most \d+/,
+	'PQ blocks a group of this layout cannot hold', 'kt');
 poke(32, pack('L', 4), 0);
 is(ScoreahTest::index_check($node, 'kt_idx'), '', 'the blocks put back: the index is sound');
 
@@ -193,26 +196,18 @@ is(ScoreahTest::index_check($node, 'kt_idx'), '', 'the blocks put back: the inde
 # dimensions a block, past the query and the codebooks, a segfault), the
 # storage (byte 44), the key columns (nkeys, uint32 at byte 672: the key
 # code indexes the index's columns by it).
-sub scan_fails
-{
-	my ($re, $what) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres',
-		"SET enable_seqscan = off; SELECT id FROM kt ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 3");
-	isnt($ret, 0, "$what: the scan fails");
-	like($err, $re, "$what: the error names the field");
-}
 is($node->safe_psql('postgres',
 		"SELECT get_byte(get_raw_page('kt_idx', 0), 24 + 36) || ',' || get_byte(get_raw_page('kt_idx', 0), 24 + 44)"
 		  . " || ',' || get_byte(get_raw_page('kt_idx', 0), 24 + 672)"),
 	'2,0,1', 'the metapage keeps 2 dimensions a block, float32 storage, 1 key column');
 poke(36, pack('L', 100000000), 0);
-scan_fails(qr/index "kt_idx" has a damaged metapage: dimensions per block 100000000, expected at most 8/,
-	'a block width past the dimensions');
+query_fails(qr/index "kt_idx" has a damaged metapage: dimensions per block 100000000, expected at most 8/,
+	'a block width past the dimensions', 'kt');
 like(ScoreahTest::index_check($node, 'kt_idx'),
 	qr/metapage: dimensions per block 100000000, expected at most 8 \(scans, inserts and VACUUM refuse the index\)/,
 	'scoreah_index_check names the block width as scans refuse it');
 poke(36, pack('L', 3), 0);
-scan_fails(qr/damaged metapage: PQ blocks 4, expected 3/, 'blocks that do not match the width');
+query_fails(qr/damaged metapage: PQ blocks 4, expected 3/, 'blocks that do not match the width', 'kt');
 poke(36, pack('L', 2), 0);
 poke(44, pack('L', 9), 0);
 like(ScoreahTest::index_check($node, 'kt_idx'),
@@ -220,12 +215,10 @@ like(ScoreahTest::index_check($node, 'kt_idx'),
 	'scoreah_index_check names an unknown storage');
 poke(44, pack('L', 0), 0);
 poke(672, pack('L', 3), 0);
-scan_fails(qr/damaged metapage: key columns 3, expected 1/, 'more key columns than the index has');
+query_fails(qr/damaged metapage: key columns 3, expected 1/, 'more key columns than the index has', 'kt');
 poke(672, pack('L', 1), 0);
 is(ScoreahTest::index_check($node, 'kt_idx'), '', 'the fields put back: the index is sound');
-is($node->safe_psql('postgres',
-		"SET enable_seqscan = off; SELECT count(*) FROM (SELECT id FROM kt ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 3) s"),
-	'3', 'and the scan works');
+is($node->safe_psql('postgres', 'SET enable_seqscan = off; ' . knn_query('kt')), '3', 'and the scan works');
 
 # A pgvector column's re-ranking vectors are datums of its type, handed to
 # pgvector's operator as they lie on the page: a record whose header says
