@@ -56,6 +56,13 @@ RESET scoreah.reordering_num_neighbors;
 SELECT * FROM scoreah_index_check('kv_tv');
 SELECT name, value FROM scoreah_index_info('kv_tv') WHERE name = 'key_columns';
 DROP INDEX kv_tv;
+-- only the first column: a key column before the vector but not first
+-- keeps its IN list with the executor (equality still goes in)
+CREATE INDEX kv_ctv ON kv USING scoreah (cat, tenant, v) WITH (num_leaves = 8);
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM kv WHERE cat = 'cat1' AND tenant IN (1, 4, 5) ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+RESET enable_seqscan;
+DROP INDEX kv_ctv;
 SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM kv WHERE tenant >= 2 AND tenant < 5 ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM kv WHERE cat = 'cat1' ORDER BY v <=> '{1,0,0,0,0,0,0,0}' LIMIT 5;
@@ -125,5 +132,27 @@ CREATE INDEX kv_empty_t ON kv_empty USING scoreah (v, tenant);
 INSERT INTO kv_empty SELECT id, v, tenant FROM kv;
 SELECT check_index($$SELECT id FROM kv_empty WHERE tenant = 6 ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 50$$);
 DROP TABLE kv_empty;
+
+-- domains: a vector column of a domain over real[], key columns of domains
+-- over integer and text are read as their base types
+CREATE DOMAIN emb AS real[] CHECK (cardinality(VALUE) = 8);
+CREATE DOMAIN tenant_id AS integer CHECK (VALUE >= 0);
+CREATE DOMAIN label AS text;
+CREATE TABLE kd (id int, v emb, tenant tenant_id, cat label);
+INSERT INTO kd SELECT id, v, tenant, cat FROM kv WHERE tenant >= 0 AND id % 3 <> 0;
+CREATE INDEX kd_tc ON kd USING scoreah (v, tenant, cat);
+INSERT INTO kd SELECT id, v, tenant, cat FROM kv WHERE tenant >= 0 AND id % 3 = 0;
+SET scoreah.num_leaves_to_search = 100000;
+SET scoreah.reordering_num_neighbors = 1000000;
+SELECT check_index($$SELECT id FROM kd WHERE tenant = 42 ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 20$$);
+SELECT check_index($$SELECT id FROM kd WHERE tenant >= 3 AND tenant <= 7 AND cat = 'cat2' ORDER BY v <-> '{0,1,0,0,0,0,0,0}' LIMIT 20$$);
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM kd WHERE tenant = 42 AND cat = 'cat9' ORDER BY v <-> '{1,0,0,0,0,0,0,0}' LIMIT 5;
+RESET enable_seqscan;
+RESET scoreah.num_leaves_to_search;
+RESET scoreah.reordering_num_neighbors;
+SELECT * FROM scoreah_index_check('kd_tc');
+DROP TABLE kd;
+DROP DOMAIN emb, tenant_id, label;
 
 DROP TABLE kv;

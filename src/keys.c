@@ -54,7 +54,7 @@ ScoreahKeyKinds(Relation index, uint8 *kinds)
 		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(index), a);
 		Oid			coll = index->rd_indcollation[a];
 
-		switch (att->atttypid)
+		switch (getBaseType(att->atttypid))
 		{
 			case INT2OID:
 			case INT4OID:
@@ -110,6 +110,9 @@ KeyOfValue(Oid typid, Datum value)
 		case UUIDOID:
 			return (int64) hash_any_extended(DatumGetUUIDP(value)->data, UUID_LEN, 0);
 	}
+	/* A domain's values are its base type's (a catalog lookup, domains only) */
+	if (getBaseType(typid) != typid)
+		return KeyOfValue(getBaseType(typid), value);
 	elog(ERROR, "scoreah: no key for type %u", typid);
 	return 0;					/* keep compiler quiet */
 }
@@ -281,7 +284,7 @@ ScoreahKeyPrepare(IndexScanDesc scan, ScoreahKeyFilter *filters, int *nfilters, 
 			return false;		/* comparisons with NULL are never true */
 		f = &byKey[k];
 		used[k] = true;
-		coltype = TupleDescAttr(RelationGetDescr(index), a)->atttypid;
+		coltype = getBaseType(TupleDescAttr(RelationGetDescr(index), a)->atttypid);
 		argtype = OidIsValid(sk->sk_subtype) ? sk->sk_subtype : coltype;
 		if (argtype == VARCHAROID)
 			argtype = TEXTOID;

@@ -153,7 +153,8 @@ ScoreahGetFormat(Relation index)
 void
 ScoreahCheckColumnType(Relation index, int format)
 {
-	Oid			typid = TupleDescAttr(RelationGetDescr(index), ScoreahVectorColumn(index))->atttypid;
+	Oid			coltype = TupleDescAttr(RelationGetDescr(index), ScoreahVectorColumn(index))->atttypid;
+	Oid			typid = getBaseType(coltype);	/* a domain is read as its base */
 	const char *want = format == SCOREAH_FORMAT_VECTOR ? "vector" :
 		format == SCOREAH_FORMAT_HALFVEC ? "halfvec" : NULL;
 	Oid			ext;
@@ -168,7 +169,7 @@ ScoreahCheckColumnType(Relation index, int format)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("scoreah indexes columns of type real[], not %s, with this operator class",
-							format_type_be(typid)),
+							format_type_be(coltype)),
 					 errhint("For pgvector's vector and halfvec, use the operator classes of the scoreah_vector extension.")));
 		return;
 	}
@@ -181,7 +182,7 @@ ScoreahCheckColumnType(Relation index, int format)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("this scoreah operator class indexes pgvector's %s, not %s",
-						want, format_type_be(typid))));
+						want, format_type_be(coltype))));
 	ext = get_extension_oid("vector", true);
 	if (!OidIsValid(ext) || getExtensionOfObject(TypeRelationId, typid) != ext)
 		ereport(ERROR,
