@@ -613,3 +613,25 @@ DROP INDEX memfit_idx;
 CREATE INDEX memfit_idx ON memfit USING scoreah (v) WITH (num_leaves = 200);
 RESET maintenance_work_mem;
 DROP TABLE memfit;
+
+-- Calibration: one leaf is calibrated (its re-ranking depths), and so is
+-- scoring = brute_force (routing alone); num_leaves near the sample's size
+-- leaves no rows to hold out, and info says why
+CREATE TABLE calib (id int, v real[]);
+INSERT INTO calib SELECT i, ARRAY(SELECT (sin(i * 0.37 + j * 1.3) + cos(i * j * 0.011))::real
+	FROM generate_series(1, 16) j) FROM generate_series(1, 3000) i;
+CREATE INDEX calib_idx ON calib USING scoreah (v) WITH (num_leaves = 1);
+SELECT name, value ~ '^recall@10 of \d+ held-out' AS measured,
+	value ~ '\(calibrated recall|out of reach' AS chosen
+	FROM scoreah_index_info('calib_idx') WHERE name ~ '^(calibration|target_recall_0.95)' ORDER BY name;
+DROP INDEX calib_idx;
+CREATE INDEX calib_idx ON calib USING scoreah (v) WITH (num_leaves = 20, scoring = brute_force);
+SELECT name, value ~ '^recall@10 of \d+ held-out' AS measured
+	FROM scoreah_index_info('calib_idx') WHERE name = 'calibration';
+-- the same recall at every re-ranking depth: scores are exact
+SELECT count(*) > 1 AND bool_and((SELECT count(DISTINCT m[1]) FROM regexp_matches(value, ': ([0-9.]+)', 'g') m) = 1) AS depth_free
+	FROM scoreah_index_info('calib_idx') WHERE name ~ '^calibration_leaves_';
+DROP INDEX calib_idx;
+CREATE INDEX calib_idx ON calib USING scoreah (v) WITH (num_leaves = 2990);
+SELECT value FROM scoreah_index_info('calib_idx') WHERE name = 'calibration';
+DROP TABLE calib;

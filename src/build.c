@@ -713,7 +713,7 @@ SetUpCalibration(ScoreahBuildState *state)
 
 	nq = Min(nq, state->nsamples / 5);
 	nq = Min(nq, state->nsamples - state->model.nleaves);
-	if (nq < 20 || state->model.nblocks == 0 || state->model.nleaves < 2)
+	if (nq < 20)
 		return 0;
 	rest = state->nsamples - nq;
 	state->ntree = Min(state->ntree, rest);

@@ -347,10 +347,20 @@ ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel model,
 	int64		total = 0;
 	ScoreahLutData lut;
 
+	/*
+	 * scoring = brute_force (no codes): a scan scores the rows of the leaves
+	 * it searches exactly, so a neighbour is found when its leaf is, at
+	 * every re-ranking depth.
+	 */
+	bool		exact = model->nblocks == 0;
+
 	memset(out, 0, sizeof(ScoreahCalibrationData));
 	memset(hits, 0, sizeof(hits));
 	nprobes = ProbeGrid(nleaves, out->probes);
-	scoreah_lut_alloc(&lut, model->nblocks);
+	if (exact)
+		memset(&lut, 0, sizeof(lut));
+	else
+		scoreah_lut_alloc(&lut, model->nblocks);
 
 	/* the build's model keeps its codebooks transposed, as the cache's does */
 	Assert(model->codebooksT != NULL);
@@ -374,6 +384,16 @@ ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel model,
 		scoreah_order_smallest(routing, order, nleaves, nleaves);
 		for (int j = 0; j < nleaves; j++)
 			rank[order[j]] = j;
+		if (exact)
+		{
+			for (int pi = 0; pi < nprobes; pi++)
+				for (int j = 0; j < nnn; j++)
+					if ((uint32) rank[nn[j].leaf] < out->probes[pi])
+						for (int r = 0; r < SCOREAH_CALIB_REORDERS; r++)
+							hits[pi][r] += 1;
+			total += nnn;
+			continue;
+		}
 		scoreah_lut_query(model, qv, &lut);
 
 		/* the neighbours' scores, from their own leaves */
@@ -466,7 +486,8 @@ ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel model,
 		for (int r = 0; r < SCOREAH_CALIB_REORDERS; r++)
 			out->recall[pi][r] = total > 0 ? (uint16) rint(10000.0 * hits[pi][r] / total) : 0;
 
-	scoreah_lut_free(&lut);
+	if (!exact)
+		scoreah_lut_free(&lut);
 	pfree(routing);
 	pfree(order);
 	pfree(rank);
@@ -613,20 +634,33 @@ CalibRecall(const ScoreahCalibrationData *cal, int i, int j)
 /*
  * The cheapest (leaves, candidates) that reaches recall@10 >= target on
  * the build's calibration, with leaves interpolated between the grid's
- * (linearly in log leaves).  Returns false when the index holds no
- * calibration.  A target above what the grid reaches gets the best point
- * of the grid.  *expected receives the calibrated recall of the choice.
+ * (linearly in log leaves).  *expected receives the calibrated recall of
+ * the choice.
+ *
+ * A target above every measured point (the grid stops at a quarter of the
+ * leaves) takes the re-ranking depth with the best recall there and
+ * extrapolates the leaves along it: the share of neighbours missed falls
+ * about as a power of the leaves searched (GloVe-100, SIFT), so the last
+ * two points' slope in log-log gives the leaves the target needs, up to
+ * all of them; a curve that stopped falling, or a target of 1, searches
+ * every leaf.  *expected then receives the best measured recall, and the
+ * result says the choice is extrapolated.
  */
-bool
+ScoreahCalibChoice
 ScoreahCalibChoose(const ScoreahMetaPageData *meta, double target,
 				   int *probes, int *reorder, double *expected)
 {
 	const ScoreahCalibrationData *cal = &meta->calibration;
 	double		bestCost = get_float8_infinity();
-	double		bestRecall = -1;
+	int			last,
+				bestJ = 0,
+				prev;
+	double		r1,
+				p1,
+				p;
 
 	if (cal->nqueries == 0 || cal->nprobes == 0)
-		return false;
+		return SCOREAH_CALIB_NONE;
 
 	/*
 	 * Three standard errors of a recall measured on nqueries x k neighbours
@@ -643,9 +677,9 @@ ScoreahCalibChoose(const ScoreahMetaPageData *meta, double target,
 		for (int i = 0; i < cal->nprobes; i++)
 		{
 			double		r = CalibRecall(cal, i, j);
-			double		p = cal->probes[i];
 			double		cost;
 
+			p = cal->probes[i];
 			if (r < target)
 				continue;
 			/* between the previous grid point and this one */
@@ -671,20 +705,33 @@ ScoreahCalibChoose(const ScoreahMetaPageData *meta, double target,
 		}
 	}
 	if (bestCost < get_float8_infinity())
-		return true;
+		return SCOREAH_CALIB_MET;
 
-	/* out of reach: the grid's best recall, cheapest first */
-	for (int j = 0; j < cal->nreorders; j++)
-		for (int i = 0; i < cal->nprobes; i++)
-			if (CalibRecall(cal, i, j) > bestRecall ||
-				(CalibRecall(cal, i, j) == bestRecall &&
-				 QueryCost(meta, cal->probes[i], cal->reorders[j]) < bestCost))
-			{
-				bestRecall = CalibRecall(cal, i, j);
-				bestCost = QueryCost(meta, cal->probes[i], cal->reorders[j]);
-				*probes = (int) cal->probes[i];
-				*reorder = (int) cal->reorders[j];
-				*expected = bestRecall;
-			}
-	return true;
+	/* out of reach: the depth best at the last point, cheapest first */
+	last = cal->nprobes - 1;
+	for (int j = 1; j < cal->nreorders; j++)
+		if (CalibRecall(cal, last, j) > CalibRecall(cal, last, bestJ))
+			bestJ = j;
+	r1 = CalibRecall(cal, last, bestJ);
+	p1 = cal->probes[last];
+	*reorder = (int) cal->reorders[bestJ];
+	*expected = r1;
+
+	/* the nearest earlier point of lower recall along that depth */
+	prev = last - 1;
+	while (prev >= 0 && CalibRecall(cal, prev, bestJ) >= r1)
+		prev--;
+	p = meta->nleaves;
+	if (prev >= 0 && target < 1.0 && r1 < 1.0)
+	{
+		double		m0 = 1.0 - CalibRecall(cal, prev, bestJ);
+		double		m1 = 1.0 - r1;
+		double		slope = log(m1 / m0) / log(p1 / cal->probes[prev]);
+
+		/* slope < 0: misses fall as leaves grow */
+		p = ceil(p1 * exp(log((1.0 - target) / m1) / slope));
+		p = Max(p1 + 1, Min((double) meta->nleaves, p));
+	}
+	*probes = (int) Min((double) meta->nleaves, Max(p, p1));
+	return SCOREAH_CALIB_BEYOND;
 }

@@ -108,7 +108,8 @@ scoreahcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		nprobe = scoreah_num_leaves_to_search > 0 ?
 			scoreah_num_leaves_to_search : (int) meta.numLeavesToSearch;
 		if (scoreah_target_recall > 0 &&
-			!ScoreahCalibChoose(&meta, scoreah_target_recall, &nprobe, &reorder, &expected))
+			ScoreahCalibChoose(&meta, scoreah_target_recall, &nprobe, &reorder,
+							   &expected) == SCOREAH_CALIB_NONE)
 			nprobe = meta.nleaves;
 		ratio = Min(1.0, (double) nprobe / meta.nleaves);
 	}

@@ -513,7 +513,7 @@ PutCalibration(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
 	if (cal->nqueries == 0)
 	{
 		PutRow(rsinfo, "calibration",
-			   "none (built from too few rows): scoreah.target_recall searches every leaf");
+			   "none (the build could not hold out 20 sample rows as queries: too few rows, or num_leaves near the sample's size): scoreah.target_recall searches every leaf");
 		return;
 	}
 	PutRow(rsinfo, "calibration",
@@ -535,10 +535,19 @@ PutCalibration(ReturnSetInfo *rsinfo, ScoreahMetaPage meta, bool rlsActive)
 					reorder;
 		double		expected;
 
-		ScoreahCalibChoose(meta, targets[t], &probes, &reorder, &expected);
+		const char *how;
+
+		if (ScoreahCalibChoose(meta, targets[t], &probes, &reorder, &expected) == SCOREAH_CALIB_MET)
+			how = psprintf("calibrated recall %.4f", expected);
+		else if ((uint32) probes > cal->probes[cal->nprobes - 1])
+			how = psprintf("extrapolated: the calibration measured at most %.4f, at %u leaves",
+						   expected, cal->probes[cal->nprobes - 1]);
+		else
+			how = psprintf("out of reach: the calibration measured at most %.4f, with every leaf searched",
+						   expected);
 		PutRow(rsinfo, psprintf("target_recall_%.2f", targets[t]),
-			   psprintf("num_leaves_to_search = %d, reordering_num_neighbors = %d (calibrated recall %.4f)",
-						probes, reorder, expected));
+			   psprintf("num_leaves_to_search = %d, reordering_num_neighbors = %d (%s)",
+						probes, reorder, how));
 	}
 }
 

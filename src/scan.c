@@ -101,9 +101,9 @@ FixSettings(ScoreahScanOpaque so)
 	{
 		double		expected;
 
-		/* uncalibrated (built from too few rows): search it all */
-		if (!ScoreahCalibChoose(&so->cache->meta, s->targetRecall,
-								&so->nprobe, &so->reorder, &expected))
+		/* uncalibrated (too few sample rows to spare): search it all */
+		if (ScoreahCalibChoose(&so->cache->meta, s->targetRecall,
+							   &so->nprobe, &so->reorder, &expected) == SCOREAH_CALIB_NONE)
 			so->nprobe = so->nleaves;
 	}
 	so->nprobe = Max(1, Min(so->nprobe, so->nleaves));

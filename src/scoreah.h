@@ -1184,8 +1184,16 @@ extern void ScoreahCalibMerge(ScoreahCalib calib, const ScoreahCalibNeighbor *nn
 extern void ScoreahCalibMeasure(ScoreahCalib calib, Relation index, ScoreahModel model,
 								ScoreahLayout layout, const ScoreahLeafData *entries,
 								int64 rows, ScoreahCalibrationData *out);
-extern bool ScoreahCalibChoose(const ScoreahMetaPageData *meta, double target,
-							   int *probes, int *reorder, double *expected);
+/* What ScoreahCalibChoose found for a target */
+typedef enum ScoreahCalibChoice
+{
+	SCOREAH_CALIB_NONE,			/* the index holds no calibration */
+	SCOREAH_CALIB_MET,			/* a measured point reaches the target */
+	SCOREAH_CALIB_BEYOND		/* past the measured leaves: extrapolated */
+} ScoreahCalibChoice;
+
+extern ScoreahCalibChoice ScoreahCalibChoose(const ScoreahMetaPageData *meta, double target,
+											 int *probes, int *reorder, double *expected);
 extern float ScoreahCalibChooseSpread(ScoreahCalib calib, ScoreahModel model,
 									  const ScoreahLeafData *entries);
 

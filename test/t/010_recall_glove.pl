@@ -125,6 +125,20 @@ my $b_reorder = recall('brute_force', $PROBE, $REORDER);
 cmp_ok($a_reorder, '>=', $b_reorder - 0.01,
 	sprintf('AH + re-ranking within 0.01 of brute force (%.4f vs %.4f)',
 		$a_reorder, $b_reorder));
+# brute force is calibrated too (routing alone): a target picks its leaves
+{
+	my $binfo = ScoreahTest::index_info($node, 'items_v_idx');
+	like($binfo->{calibration}, qr/^recall\@10 of \d+ held-out sample rows/,
+		'brute_force: the build measured its calibration');
+	my ($recall, $qsecs, $nfull) = ScoreahTest::measure_recall(
+		$node, $truth, op => '<=>', k => $K,
+		settings => "SET enable_seqscan = off; SET scoreah.target_recall = 0.95");
+	ScoreahTest::figure('glove-100k cosine brute_force target_recall=0.95 recall@%d=%.4f qps=%.0f (%s)',
+		$K, $recall, $NQUERIES / $qsecs, $binfo->{'target_recall_0.95'} // '?');
+	cmp_ok($recall, '>=', 0.94, 'brute_force target_recall=0.95: recall reaches the target less 0.01');
+	unlike($binfo->{'target_recall_0.95'}, qr/num_leaves_to_search = $LEAVES,/,
+		'brute_force target_recall=0.95: fewer than every leaf');
+}
 
 # C: the same tree (the build is deterministic), isotropic PQ codes.
 build_index('T=off', "num_leaves = $LEAVES, anisotropic_quantization_threshold = 0");
@@ -157,6 +171,15 @@ for my $target (0, 0.90, 0.95, 0.99)
 		$target ? $info->{sprintf('target_recall_%.2f', $target)} : 'defaults');
 	cmp_ok($recall, '>=', $target ? $target - 0.01 : 0.90,
 		"AUTO $label: recall\@$K reaches " . ($target ? 'the target less 0.01' : '0.90'));
+}
+# a target the calibration's grid does not reach is extrapolated, never
+# quietly lowered to the grid's best
+for my $target (0.95, 0.98, 0.99)
+{
+	my $row = $info->{sprintf('target_recall_%.2f', $target)};
+	my ($got) = $row =~ /calibrated recall ([0-9.]+)/;
+	ok((defined $got && $got >= $target) || $row =~ /extrapolated/,
+		"AUTO target_recall_$target: calibrated at or above the target, or extrapolated ($row)");
 }
 
 $node->stop;
