@@ -730,6 +730,8 @@ ScoreahCalibChoose(const ScoreahMetaPageData *meta, double target,
 
 		/* slope < 0: misses fall as leaves grow */
 		p = ceil(p1 * exp(log((1.0 - target) / m1) / slope));
+		if (isnan(p))
+			p = meta->nleaves;
 		p = Max(p1 + 1, Min((double) meta->nleaves, p));
 	}
 	*probes = (int) Min((double) meta->nleaves, Max(p, p1));

@@ -25,6 +25,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "commands/defrem.h"
+#include "common/pg_prng.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -255,7 +256,19 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 	{
 		BlockNumber blkno;
 		uint16		off;
+		int			leaf;
 	}		   *sample = palloc(sizeof(*sample) * STALENESS_SAMPLE);
+	int			nsample = 0;
+	int64		seen = 0;
+	pg_prng_state rng;
+
+	/*
+	 * The inserted rows measured are a uniform sample of them all (a
+	 * reservoir, seeded so that the figure repeats), not the first ones
+	 * met: leaves are walked in order, and rows arriving in new regions
+	 * land in whichever leaves are nearest.
+	 */
+	pg_prng_seed(&rng, UINT64CONST(0x5c0ea4));
 
 	f->perLeaf = palloc0(sizeof(uint32) * ScoreahDirEntries(meta));
 	for (int leaf = 0; leaf < ScoreahDirEntries(meta); leaf++)
@@ -266,7 +279,6 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 		ScoreahLayoutData fresh;
 		Size		gsize;
 		bool		extra = leaf >= (int) meta->nleaves;
-		int			nsample = 0;
 
 		/*
 		 * The leaf's share lock keeps VACUUM from freeing its pages under
@@ -311,6 +323,9 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 
 				for (int i = 0; i < gh->nitems; i++)
 				{
+					BlockNumber blkno;
+					uint16		off;
+
 					if (!ItemPointerIsValid(&tids[i]))
 					{
 						f->dead++;
@@ -329,35 +344,45 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 					if (!ScoreahGroupIsInserted(gh, i))
 						continue;
 					f->inserted++;
-					if (measure && f->insertedMeasured + nsample < STALENESS_SAMPLE &&
-						ScoreahRowVector(layout, gh, i,
-										 &sample[nsample].blkno, &sample[nsample].off))
-						nsample++;
+					if (measure && ScoreahRowVector(layout, gh, i, &blkno, &off))
+					{
+						int64		slot = seen++;
+
+						if (slot >= STALENESS_SAMPLE)
+							slot = (int64) pg_prng_uint64_range(&rng, 0, (uint64) slot);
+						if (slot < STALENESS_SAMPLE)
+						{
+							nsample = Max(nsample, (int) slot + 1);
+							sample[slot].blkno = blkno;
+							sample[slot].off = off;
+							sample[slot].leaf = leaf;
+						}
+					}
 				}
 			}
 		}
 		ScoreahChainEnd(&chain);
 		if (!standby)
 			UnlockPage(index, (BlockNumber) leaf, ShareLock);
-
-		/*
-		 * Vectors are read after the leaf is released, so that VACUUM need
-		 * not wait for them; ScoreahReadVector tells a page freed meanwhile.
-		 */
-		for (int i = 0; i < nsample; i++)
-		{
-			double		d;
-
-			CHECK_FOR_INTERRUPTS();
-			d = InsertedDistance(index, cache, leaf, sample[i].blkno, sample[i].off, vec);
-			if (d >= 0)
-			{
-				f->insertedDist += d;
-				f->insertedMeasured++;
-			}
-		}
 		if (!extra && f->perLeaf[leaf] == 0)
 			f->emptyLeaves++;
+	}
+
+	/*
+	 * Vectors are read after the leaves are released, so that VACUUM need
+	 * not wait for them; ScoreahReadVector tells a page freed meanwhile.
+	 */
+	for (int i = 0; i < nsample; i++)
+	{
+		double		d;
+
+		CHECK_FOR_INTERRUPTS();
+		d = InsertedDistance(index, cache, sample[i].leaf, sample[i].blkno, sample[i].off, vec);
+		if (d >= 0)
+		{
+			f->insertedDist += d;
+			f->insertedMeasured++;
+		}
 	}
 	qsort(f->perLeaf, meta->nleaves, sizeof(uint32), CmpUint32);
 }

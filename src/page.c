@@ -313,6 +313,30 @@ ScoreahMetaProblem(Relation index, ScoreahMetaPage meta)
 		META_EQ(meta->codebookBytes, "codebook bytes", sizeof(float) * SCOREAH_CENTERS * dim);
 		if (meta->spreadBytes != 0)
 			META_EQ(meta->spreadBytes, "leaf spread bytes", sizeof(float) * (uint64) meta->nleaves);
+
+		/*
+		 * The calibration, when there is one: scoreah.target_recall
+		 * interpolates between its points in log leaves and divides by its
+		 * k, so a zero or an out-of-order point would choose nonsense.
+		 */
+		if (meta->calibration.nqueries > 0)
+		{
+			const ScoreahCalibrationData *cal = &meta->calibration;
+
+			META_MIN(cal->k, "calibration's neighbours per query", 1);
+			META_MIN(cal->nprobes, "calibrated leaf counts", 1);
+			META_MIN(cal->nreorders, "calibrated re-ranking depths", 1);
+			for (int i = 0; i < cal->nprobes && i < SCOREAH_CALIB_PROBES; i++)
+			{
+				META_MIN(cal->probes[i], "calibrated leaf count", i > 0 ? (uint64) cal->probes[i - 1] + 1 : 1);
+				META_MAX(cal->probes[i], "calibrated leaf count", meta->nleaves);
+				for (int j = 0; j < cal->nreorders && j < SCOREAH_CALIB_REORDERS; j++)
+					META_MAX(cal->recall[i][j], "calibrated recall (x 10,000)", 10000);
+			}
+			for (int j = 0; j < cal->nreorders && j < SCOREAH_CALIB_REORDERS; j++)
+				META_MIN(cal->reorders[j], "calibrated re-ranking depth",
+						 j > 0 ? (uint64) cal->reorders[j - 1] + 1 : 1);
+		}
 	}
 #undef META_MAX
 #undef META_MIN

@@ -1,7 +1,8 @@
 # Damaged group headers: scoreah_index_check names them, and an insert that
 # would reuse a slot, or a scan, refuses (index_corrupted) rather than read
 # or write past the group's arrays; then a damaged metapage field (the
-# leaves' spreads), which scans and the planner refuse too; then a chain
+# leaves' spreads, the calibration's leaf counts), which scans and the
+# planner refuse too; then a chain
 # whose link loops back, which a scan reports instead of walking for ever;
 # then a row bias below its group's minimum, which the check names; then
 # more PQ blocks than a group of the index's layout holds; then a block
@@ -120,6 +121,25 @@ query_fails(qr/index "t_idx" has a damaged metapage: leaf spread bytes 12, expec
 	'a metapage whose spreads do not match its leaves');
 poke(684, pack('L', 8), 0);
 is($node->safe_psql('postgres', "SET enable_seqscan = off; $query"), '3', 'the metapage put back: the query works');
+
+# the calibration's leaf counts (uint32 from byte 160: 152 for the
+# calibration, 8 for its four counts), here 1 and 2; a second point equal
+# to the first would make target_recall's interpolation divide by zero
+is($node->safe_psql('postgres',
+		"SELECT get_byte(get_raw_page('t_idx', 0), 24 + 160) || ',' || get_byte(get_raw_page('t_idx', 0), 24 + 164)"),
+	'1,2', 'the metapage holds a calibration at 1 and 2 leaves');
+poke(164, pack('L', 1), 0);
+like(ScoreahTest::index_check($node, 't_idx'),
+	qr/calibrated leaf count 1, expected at least 2/,
+	'scoreah_index_check names calibrated leaf counts out of order');
+($ret, $out, $err) = $node->psql('postgres',
+	"SET enable_seqscan = off; SET scoreah.target_recall = 0.99; $query");
+isnt($ret, 0, 'a calibration out of order: the query fails');
+like($err, qr/index "t_idx" has a damaged metapage: calibrated leaf count 1, expected at least 2/,
+	'a calibration out of order: the error names it');
+poke(164, pack('L', 2), 0);
+is($node->safe_psql('postgres', "SET enable_seqscan = off; SET scoreah.target_recall = 0.99; $query"), '3',
+	'the calibration put back: the query works');
 
 # the code page's link to itself (nextblkno, the first field of the
 # special space, 16 bytes from the page's end)
