@@ -139,6 +139,7 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 	int			rounds = PG_GETARG_INT32(2);
 	const ScoreahLut16Impl *impls[8];
 	int			nk;
+	void	   *codesmem;
 	uint8	   *codes,
 			   *qlut;
 	uint32	   *out;
@@ -158,7 +159,9 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	nk = scoreah_lut16_available(impls, lengthof(impls));
 	dispatched = scoreah_lut16_for(nblocks, (uint32) MyProcPid);
-	codes = palloc((Size) ngroups * nblocks * 16);
+	/* as far off a 64-byte line as a page's codes usually are */
+	codesmem = palloc((Size) ngroups * nblocks * 16 + SCOREAH_CODES_SLACK);
+	codes = SCOREAH_CODES_PLACE(codesmem);
 	/* the table and sums where a scan has them (lut.c) */
 	operands = scoreah_lut16_operands(nblocks, &qlut, &out);
 	scoreah_random_init(&rng, 7);
@@ -201,7 +204,7 @@ scoreah_kernel_benchmark(PG_FUNCTION_ARGS)
 	/* keep the compiler from dropping the loops */
 	if (sink == 0xFFFFFFFF)
 		elog(DEBUG5, "scoreah kernel benchmark sink %u", sink);
-	pfree(codes);
+	pfree(codesmem);
 	pfree(operands);
 	return (Datum) 0;
 }

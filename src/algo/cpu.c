@@ -263,8 +263,8 @@ now_ns(void)
 /*
  * The fastest LUT16 kernel of this CPU at nblocks blocks, timed: each
  * kernel the CPU runs scores the codes of 16 groups (in cache, as a leaf's
- * page is; table and sums placed as a scan places them,
- * scoreah_lut16_operands) a few hundred times in each of seven rounds.
+ * page is, and as far off a 64-byte line as a page's codes usually are;
+ * table and sums placed as a scan places them, scoreah_lut16_operands) a few hundred times in each of seven rounds.
  * Which instruction set is fastest depends on the CPU as much as on its
  * features (on AMD Zen 4 AVX-512 is 12% slower than AVX2 at 50 blocks,
  * faster at 25 and from 192), and the block count decides how much of a
@@ -286,6 +286,7 @@ time_lut16(int nblocks, uint32 seed)
 	int			n;
 	double		best = -1;
 	const ScoreahLut16Impl *winner;
+	void	   *codesmem;
 	uint8	   *codes;
 	uint8	   *qlut;
 	uint32	   *sums;
@@ -297,7 +298,8 @@ time_lut16(int nblocks, uint32 seed)
 	Assert(n > 1);				/* scoreah_lut16_for times only a choice */
 	winner = impls[n - 1];
 
-	codes = scoreah_palloc((Size) CHOICE_GROUPS * nblocks * 16);
+	codesmem = scoreah_palloc((Size) CHOICE_GROUPS * nblocks * 16 + SCOREAH_CODES_SLACK);
+	codes = SCOREAH_CODES_PLACE(codesmem);
 	operands = scoreah_lut16_operands(nblocks, &qlut, &sums);
 	for (Size i = 0; i < (Size) CHOICE_GROUPS * nblocks * 16; i++)
 		codes[i] = (uint8) ((seed = seed * 1103515245 + 12345) >> 16);
@@ -342,7 +344,7 @@ time_lut16(int nblocks, uint32 seed)
 			winner = impls[k];
 		}
 	}
-	scoreah_pfree(codes);
+	scoreah_pfree(codesmem);
 	scoreah_pfree(operands);
 	return winner;
 }

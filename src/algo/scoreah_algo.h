@@ -424,6 +424,18 @@ typedef ScoreahLutData *ScoreahLut;
 
 extern void scoreah_lut_alloc(ScoreahLut lut, int nblocks);
 extern void *scoreah_lut16_operands(int nblocks, uint8 **qlut, uint32 **sums);
+
+/*
+ * Codes lie in index pages at 8-byte (MAXALIGN) offsets, seldom on a
+ * 64-byte line, and the AVX-512 kernel loads them differently when they
+ * do (lut16_avx512.c).  Where kernels are timed (the choice in cpu.c,
+ * scoreah_kernel_benchmark), codes are placed as a page usually has them:
+ * SCOREAH_CODES_SKEW bytes past a line, in an allocation
+ * SCOREAH_CODES_SLACK bytes longer than the codes.
+ */
+#define SCOREAH_CODES_SKEW	8
+#define SCOREAH_CODES_SLACK (64 + SCOREAH_CODES_SKEW)
+#define SCOREAH_CODES_PLACE(mem) ((uint8 *) TYPEALIGN(64, (mem)) + SCOREAH_CODES_SKEW)
 extern void scoreah_lut_free(ScoreahLut lut);
 extern void scoreah_transpose_codebooks(ScoreahModel model, float *out);
 /* the nearest of 16 centers stored dimension by dimension (ct: dim x 16) */

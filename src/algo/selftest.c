@@ -16,7 +16,9 @@
  * Compare every LUT16 kernel with the portable one on ngroups groups of
  * random codes and one table of nblocks blocks: random entries, or all
  * 255 when saturated (the largest sums, which stress the folding of the
- * 16-bit accumulators).
+ * 16-bit accumulators).  Even groups start on a 64-byte line, odd ones
+ * SCOREAH_CODES_SKEW bytes past one, as pages place them: the AVX-512
+ * kernel loads the two differently.
  */
 int
 scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
@@ -25,22 +27,27 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 	const ScoreahLut16Impl *impls[8];
 	int			nimpl = scoreah_lut16_available(impls, lengthof(impls));
 	ScoreahRandom rng;
-	Size		ncodes = (Size) ngroups * nblocks * 16;
-	uint8	   *codes = scoreah_palloc(ncodes);
+	Size		gbytes = (Size) nblocks * 16;
+	Size		stride = TYPEALIGN(64, gbytes) + 64;
+	uint8	   *codesmem = scoreah_palloc(ngroups * stride + 64);
+	uint8	   *codes = (uint8 *) TYPEALIGN(64, codesmem);
 	uint8	   *qlut = scoreah_palloc((Size) nblocks * 16);
 	uint32		want[SCOREAH_GROUP_ROWS];
 	uint32		got[SCOREAH_GROUP_ROWS];
 
 	mismatch[0] = '\0';
 	scoreah_random_init(&rng, seed);
-	for (Size i = 0; i < ncodes; i++)
-		codes[i] = (uint8) scoreah_random_next(&rng);
+	for (int g = 0; g < ngroups; g++)
+		for (Size i = 0; i < gbytes; i++)
+			codes[g * stride + (g & 1 ? SCOREAH_CODES_SKEW : 0) + i] =
+				(uint8) scoreah_random_next(&rng);
 	for (int i = 0; i < nblocks * 16; i++)
 		qlut[i] = saturated ? 255 : (uint8) scoreah_random_next(&rng);
 
 	for (int g = 0; g < ngroups && mismatch[0] == '\0'; g++)
 	{
-		const uint8 *c = codes + (Size) g * nblocks * 16;
+		const uint8 *c = codes + g * stride + (g & 1 ? SCOREAH_CODES_SKEW : 0);
+		const uint8 *next = codes + (g + 1) * stride + (g & 1 ? 0 : SCOREAH_CODES_SKEW);
 		uint32		limit;
 		uint32		wantMask;
 
@@ -53,7 +60,7 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 		{
 			/* the next group prefetched as a scan does (it changes nothing) */
 			uint32		gotMask = impls[k]->scan(c, qlut, nblocks, got, limit,
-												 g + 1 < ngroups ? c + nblocks * 16 : NULL);
+												 g + 1 < ngroups ? next : NULL);
 
 			/* the least sum of all rows, of a random subset, of the rejected */
 			uint32		rows = g % 3 == 0 ? PG_UINT32_MAX :
@@ -72,7 +79,7 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 			}
 		}
 	}
-	scoreah_pfree(codes);
+	scoreah_pfree(codesmem);
 	scoreah_pfree(qlut);
 	return nimpl;
 }
