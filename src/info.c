@@ -258,7 +258,7 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 		uint16		off;
 		int			leaf;
 	}		   *sample = palloc(sizeof(*sample) * STALENESS_SAMPLE);
-	int			nsample = 0;
+	int			nsample;
 	int64		seen = 0;
 	pg_prng_state rng;
 
@@ -352,7 +352,6 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 							slot = (int64) pg_prng_uint64_range(&rng, 0, (uint64) slot);
 						if (slot < STALENESS_SAMPLE)
 						{
-							nsample = Max(nsample, (int) slot + 1);
 							sample[slot].blkno = blkno;
 							sample[slot].off = off;
 							sample[slot].leaf = leaf;
@@ -371,7 +370,9 @@ CountRows(Relation index, ScoreahCache cache, RowFigures *f)
 	/*
 	 * Vectors are read after the leaves are released, so that VACUUM need
 	 * not wait for them; ScoreahReadVector tells a page freed meanwhile.
+	 * The first STALENESS_SAMPLE rows filled the reservoir in order.
 	 */
+	nsample = (int) Min(seen, STALENESS_SAMPLE);
 	for (int i = 0; i < nsample; i++)
 	{
 		double		d;

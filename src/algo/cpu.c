@@ -264,7 +264,8 @@ now_ns(void)
  * The fastest LUT16 kernel of this CPU at nblocks blocks, timed: each
  * kernel the CPU runs scores the codes of 16 groups (in cache, as a leaf's
  * page is, and as far off a 64-byte line as a page's codes usually are;
- * table and sums placed as a scan places them, scoreah_lut16_operands) a few hundred times in each of seven rounds.
+ * table and sums placed as a scan places them, scoreah_lut16_operands) a
+ * few hundred times in each of seven rounds.
  * Which instruction set is fastest depends on the CPU as much as on its
  * features (on AMD Zen 4 AVX-512 is 12% slower than AVX2 at 50 blocks,
  * faster at 25 and from 192), and the block count decides how much of a

@@ -31,6 +31,9 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 	Size		stride = TYPEALIGN(64, gbytes) + 64;
 	uint8	   *codesmem = scoreah_palloc(ngroups * stride + 64);
 	uint8	   *codes = (uint8 *) TYPEALIGN(64, codesmem);
+
+	/* group g's codes: on a line when g is even, off one when odd */
+#define GROUP_CODES(g) (codes + (Size) (g) * stride + ((g) & 1 ? SCOREAH_CODES_SKEW : 0))
 	uint8	   *qlut = scoreah_palloc((Size) nblocks * 16);
 	uint32		want[SCOREAH_GROUP_ROWS];
 	uint32		got[SCOREAH_GROUP_ROWS];
@@ -39,15 +42,13 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 	scoreah_random_init(&rng, seed);
 	for (int g = 0; g < ngroups; g++)
 		for (Size i = 0; i < gbytes; i++)
-			codes[g * stride + (g & 1 ? SCOREAH_CODES_SKEW : 0) + i] =
-				(uint8) scoreah_random_next(&rng);
+			GROUP_CODES(g)[i] = (uint8) scoreah_random_next(&rng);
 	for (int i = 0; i < nblocks * 16; i++)
 		qlut[i] = saturated ? 255 : (uint8) scoreah_random_next(&rng);
 
 	for (int g = 0; g < ngroups && mismatch[0] == '\0'; g++)
 	{
-		const uint8 *c = codes + g * stride + (g & 1 ? SCOREAH_CODES_SKEW : 0);
-		const uint8 *next = codes + (g + 1) * stride + (g & 1 ? 0 : SCOREAH_CODES_SKEW);
+		const uint8 *c = GROUP_CODES(g);
 		uint32		limit;
 		uint32		wantMask;
 
@@ -60,7 +61,7 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 		{
 			/* the next group prefetched as a scan does (it changes nothing) */
 			uint32		gotMask = impls[k]->scan(c, qlut, nblocks, got, limit,
-												 g + 1 < ngroups ? next : NULL);
+												 g + 1 < ngroups ? GROUP_CODES(g + 1) : NULL);
 
 			/* the least sum of all rows, of a random subset, of the rejected */
 			uint32		rows = g % 3 == 0 ? PG_UINT32_MAX :
@@ -79,6 +80,7 @@ scoreah_lut16_selftest(int nblocks, int ngroups, uint64 seed, bool saturated,
 			}
 		}
 	}
+#undef GROUP_CODES
 	scoreah_pfree(codesmem);
 	scoreah_pfree(qlut);
 	return nimpl;
