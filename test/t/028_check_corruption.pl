@@ -1,7 +1,7 @@
 # Damaged group headers: scoreah_index_check names them, and an insert that
 # would reuse a slot, or a scan, refuses (index_corrupted) rather than read
 # or write past the group's arrays; then a damaged metapage field (the
-# leaves' spreads, the calibration's leaf counts), which scans and the
+# leaves' spreads, each field of the calibration), which scans and the
 # planner refuse too; then a chain
 # whose link loops back, which a scan reports instead of walking for ever;
 # then a row bias below its group's minimum, which the check names; then
@@ -137,6 +137,40 @@ query_fails(qr/index "t_idx" has a damaged metapage: calibrated leaf count 1, ex
 poke(164, pack('L', 2), 0);
 is($node->safe_psql('postgres', "SET enable_seqscan = off; SET scoreah.target_recall = 0.99; $query"), '3',
 	'the calibration put back: the query works');
+
+# the calibration's other fields, each damaged and put back: k and the
+# numbers of leaf counts and of depths (uint16 at 154, 156, 158), the
+# second leaf count past the index's 2 leaves, the second re-ranking depth
+# (uint32 at 260; reorders from 256) equal to the first, the first recall
+# (uint16 at 288; recall from 288) past 10,000
+sub meta_bytes
+{
+	my ($offset, $n) = @_;
+	return pack('H*', $node->safe_psql('postgres',
+			"SELECT encode(substring(get_raw_page('t_idx', 0) from 25 + $offset for $n), 'hex')"));
+}
+my $reorder0 = unpack('L', meta_bytes(256, 4));
+cmp_ok(unpack('L', meta_bytes(260, 4)), '>', $reorder0, 'the calibration has a second, deeper re-ranking depth');
+foreach my $case (
+	[ 154, pack('S', 0), qr/calibration's neighbours per query 0, expected at least 1/, 'a calibration of k = 0' ],
+	[ 156, pack('S', 0), qr/calibrated leaf counts 0, expected at least 1/, 'a calibration of no leaf counts' ],
+	[ 158, pack('S', 0), qr/calibrated re-ranking depths 0, expected at least 1/, 'a calibration of no depths' ],
+	[ 164, pack('L', 3), qr/calibrated leaf count 3, expected at most 2/, 'a calibrated leaf count past the leaves' ],
+	[ 260, pack('L', $reorder0),
+	  qr/calibrated re-ranking depth $reorder0, expected at least ${\($reorder0 + 1)}/,
+	  'calibrated re-ranking depths out of order' ],
+	[ 288, pack('S', 10001), qr/calibrated recall \(x 10,000\) 10001, expected at most 10000/,
+	  'a calibrated recall above 1' ])
+{
+	my ($offset, $bad, $re, $what) = @$case;
+	my $good = meta_bytes($offset, length($bad));
+	poke($offset, $bad, 0);
+	like(ScoreahTest::index_check($node, 't_idx'), $re, "scoreah_index_check names $what");
+	query_fails(qr/index "t_idx" has a damaged metapage: $re/, $what);
+	poke($offset, $good, 0);
+}
+is($node->safe_psql('postgres', "SET enable_seqscan = off; SET scoreah.target_recall = 0.99; $query"), '3',
+	'the calibration put back again: the query works');
 
 # the code page's link to itself (nextblkno, the first field of the
 # special space, 16 bytes from the page's end)
