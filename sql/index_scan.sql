@@ -322,6 +322,12 @@ SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)
 RESET scoreah.force_scalar_kernels;
 SELECT scoreah_kernels() ~ '^float=(scalar|avx2|avx512bw) lut16=(scalar|ssse3|avx2|avx512bw|neon) exact=(scalar|avx2)( lut16@[0-9]+=(ssse3|avx2|avx512bw|neon))*$' AS kernels_named;
 SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
+-- the kernels of a CPU without AVX-512 (all a CPU without it has anyway):
+-- none named, none timed for the index's blocks, the same rows
+SET scoreah.avx512_kernels = off;
+SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
+SELECT scoreah_kernels() ~ 'lut16@[0-9]+=' AS timed, scoreah_kernels() !~ 'avx512' AS no_avx512;
+RESET scoreah.avx512_kernels;
 
 DROP TABLE items, queries;
 RESET scoreah.num_leaves_to_search;

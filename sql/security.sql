@@ -48,6 +48,7 @@ REVOKE EXECUTE ON FUNCTION scoreah_kernel_selftest(integer, integer, bigint) FRO
 -- ---- settings ----
 SET ROLE regress_scoreah_user;
 SET scoreah.force_scalar_kernels = on;
+SET scoreah.avx512_kernels = off;
 SET scoreah.float_lut_scoring = on;
 SET scoreah.refill_skipping = off;
 SET scoreah.model_cache_size = '1GB';

@@ -49,6 +49,7 @@ static const struct config_enum_entry scan_order_options[] = {
 bool		scoreah_float_lut_scoring = false;
 bool		scoreah_refill_skipping = true;
 bool		scoreah_force_scalar_kernels = false;
+bool		scoreah_avx512_kernels = true;
 int			scoreah_model_cache_size = 128 * 1024;	/* kB */
 
 static relopt_kind scoreah_relopt_kind;
@@ -150,6 +151,16 @@ force_scalar_assign(bool newval, void *extra)
 	scoreah_init_kernels(newval);
 }
 
+/*
+ * scoreah.avx512_kernels = off: the kernels a CPU without AVX-512 runs,
+ * on one that has it (to measure that path; results do not change).
+ */
+static void
+avx512_assign(bool newval, void *extra)
+{
+	scoreah_allow_avx512(newval);
+}
+
 void
 ScoreahInitGucs(void)
 {
@@ -177,6 +188,10 @@ ScoreahInitGucs(void)
 							 "Use the portable scalar kernels instead of SIMD ones (for testing).",
 							 NULL, &scoreah_force_scalar_kernels, false,
 							 PGC_SUSET, 0, NULL, force_scalar_assign, NULL);
+	DefineCustomBoolVariable("scoreah.avx512_kernels",
+							 "Let the SIMD kernels use AVX-512 where the CPU has it (off: the kernels of a CPU without it, for comparing).",
+							 NULL, &scoreah_avx512_kernels, true,
+							 PGC_SUSET, 0, NULL, avx512_assign, NULL);
 	DefineCustomBoolVariable("scoreah.float_lut_scoring",
 							 "Score codes with the float lookup table instead of the 8-bit one (slow; to measure what 8 bits cost).",
 							 NULL, &scoreah_float_lut_scoring, false,

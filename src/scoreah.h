@@ -939,6 +939,7 @@ extern int	scoreah_scan_order;
 extern bool scoreah_float_lut_scoring;
 extern bool scoreah_refill_skipping;
 extern bool scoreah_force_scalar_kernels;
+extern bool scoreah_avx512_kernels;
 extern int	scoreah_model_cache_size;
 
 /* scoreah.c: the handler */

@@ -135,10 +135,23 @@ static const struct
 
 #define RUNS(needs, have)	(((needs) & ~(have)) == 0)
 
+/*
+ * Features the kernels may use: all the CPU has, or all but AVX-512
+ * (scoreah_allow_avx512), so that one machine can run and time the path
+ * a CPU without AVX-512 takes.
+ */
+static uint32 features_allowed = ~(uint32) 0;
+
+static uint32
+usable_features(void)
+{
+	return cpu_features() & features_allowed;
+}
+
 int
 scoreah_float_available(const ScoreahFloatKernels **sets, int max)
 {
-	uint32		have = cpu_features();
+	uint32		have = usable_features();
 	int			n = 0;
 
 	for (int i = 0; i < (int) lengthof(float_registry) && n < max; i++)
@@ -150,7 +163,7 @@ scoreah_float_available(const ScoreahFloatKernels **sets, int max)
 int
 scoreah_exact_available(const ScoreahExactKernels **sets, int max)
 {
-	uint32		have = cpu_features();
+	uint32		have = usable_features();
 	int			n = 0;
 
 	for (int i = 0; i < (int) lengthof(exact_registry) && n < max; i++)
@@ -162,7 +175,7 @@ scoreah_exact_available(const ScoreahExactKernels **sets, int max)
 int
 scoreah_lut16_available(const ScoreahLut16Impl **impls, int max)
 {
-	uint32		have = cpu_features();
+	uint32		have = usable_features();
 	int			n = 0;
 
 	for (int i = 0; i < (int) lengthof(lut16_registry) && n < max; i++)
@@ -241,6 +254,28 @@ static struct
 								 * differed) */
 }			lut16_choice[SCOREAH_LUT16_CHOICES];
 static int	lut16_choice_next;
+
+/*
+ * Let the kernels use AVX-512 where the CPU has it (the default), or not:
+ * then this process chooses, times and self-tests its kernels as on a CPU
+ * without AVX-512 (scoreah.avx512_kernels, for measuring that path on a
+ * machine that has both).  The LUT16 choices timed so far are forgotten,
+ * since they may name a kernel no longer allowed.
+ */
+void
+scoreah_allow_avx512(bool allow)
+{
+	uint32		allowed = ~(uint32) 0;
+
+	if (!allow)
+		allowed &= ~(uint32) (CPU_AVX512BW | CPU_AVX512_NOPENALTY);
+	if (allowed == features_allowed)
+		return;
+	features_allowed = allowed;
+	memset(lut16_choice, 0, sizeof(lut16_choice));
+	lut16_choice_next = 0;
+	scoreah_init_kernels(kernels_forced_scalar);
+}
 
 static int
 cmp_double(const void *a, const void *b)

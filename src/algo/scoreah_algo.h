@@ -220,6 +220,7 @@ extern ScoreahLut16Kernel scoreah_lut16_scan;
 extern const ScoreahExactKernels *scoreah_exact_kernels;
 
 extern void scoreah_init_kernels(bool forceScalar);
+extern void scoreah_allow_avx512(bool allow);
 extern const char *scoreah_float_kernel_name(void);
 extern const ScoreahLut16Impl *scoreah_lut16_for(int nblocks, uint32 seed);
 /* Block counts a backend remembers a timed LUT16 kernel for */

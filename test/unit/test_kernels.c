@@ -508,6 +508,45 @@ test_dispatch(void)
 }
 
 /*
+ * Without AVX-512 allowed, nothing chosen, listed, timed or dispatched
+ * needs it, and the timed choices made before are forgotten; allowed
+ * again, the kernels are what they were.
+ */
+static void
+test_without_avx512(void)
+{
+	const ScoreahLut16Impl *impls[8];
+	int			n;
+	int			nb[16];
+	const char *names[16];
+	char		before[64];
+
+	scoreah_init_kernels(false);
+	snprintf(before, sizeof(before), "%s %s", scoreah_float_kernel_name(),
+			 scoreah_lut16_kernel_name());
+	(void) scoreah_lut16_for(64, 7);
+	scoreah_allow_avx512(false);
+	CHECK(scoreah_lut16_choices(nb, names, lengthof(nb)) == 0,
+		  "choices timed with AVX-512 allowed are still listed");
+	n = scoreah_lut16_available(impls, lengthof(impls));
+	for (int k = 0; k < n; k++)
+		CHECK(strstr(impls[k]->name, "avx512") == NULL, "%s available", impls[k]->name);
+	CHECK(strstr(scoreah_float_kernel_name(), "avx512") == NULL &&
+		  strstr(scoreah_lut16_kernel_name(), "avx512") == NULL,
+		  "dispatched %s %s", scoreah_float_kernel_name(), scoreah_lut16_kernel_name());
+	CHECK(strstr(scoreah_lut16_for(64, 7)->name, "avx512") == NULL &&
+		  strstr(scoreah_lut16_for(392, 7)->name, "avx512") == NULL, "an AVX-512 kernel timed");
+	scoreah_allow_avx512(true);
+	{
+		char		after[64];
+
+		snprintf(after, sizeof(after), "%s %s", scoreah_float_kernel_name(),
+				 scoreah_lut16_kernel_name());
+		CHECK(strcmp(before, after) == 0, "allowed again: %s, before: %s", after, before);
+	}
+}
+
+/*
  * The LUT16 kernel timed for a block count: one the CPU runs (not the
  * portable one when there is another), the same on later requests but for
  * the one recheck, listed by scoreah_lut16_choices oldest first, at most 8
@@ -624,5 +663,6 @@ const UnitTestEntry unit_tests_kernels[] = {
 	{"scale: every norm to [1, 2), denormal ones included", test_unit_scale},
 	{"cpu: dispatch picks the best kernel, or scalar when forced", test_dispatch},
 	{"cpu: the LUT16 kernel timed per block count, kept and listed", test_lut16_timed_choice},
+	{"cpu: without AVX-512, no kernel needing it is chosen or timed", test_without_avx512},
 	{NULL, NULL}
 };
