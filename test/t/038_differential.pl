@@ -183,6 +183,8 @@ for my $r (1 .. $rounds)
 	my $nulls = pick(0, 1);
 	my $vacuum = pick(0, 1);
 	my $scalar = pick('off', 'off', 'on');
+	# without AVX-512: the kernels of the CPUs that lack it (the same on those)
+	my $avx512 = $scalar eq 'on' ? 'on' : pick('on', 'off');
 	my $sd = rand();
 	my ($op, $ops) = (
 		{ l2 => '<->', cosine => '<=>', ip => '<#>' }->{$metric},
@@ -220,11 +222,13 @@ for my $r (1 .. $rounds)
 	my $index = "CREATE INDEX d${r}_v ON d$r USING scoreah (v $opclass$keycol) WITH ($with);";
 	my $desc = "round $r: $rows rows of $kind $type($dim), $metric, $with, "
 	  . ($key ? "key column $keyname, " : '') . "built $build" . ($nulls ? ', NULL/zero rows' : '')
-	  . ($vacuum ? ', VACUUM' : '') . ($scalar eq 'on' ? ', scalar kernels' : '');
+	  . ($vacuum ? ', VACUUM' : '') . ($scalar eq 'on' ? ', scalar kernels' : '')
+	  . ($avx512 eq 'off' ? ', no AVX-512 kernels' : '');
 	note($desc);
 
-	# the portable kernels for the build, the inserts and the queries
+	# the portable kernels (or those without AVX-512) for the build, the inserts and the queries
 	$node->safe_psql('postgres', "ALTER DATABASE postgres SET scoreah.force_scalar_kernels = $scalar");
+	$node->safe_psql('postgres', "ALTER DATABASE postgres SET scoreah.avx512_kernels = $avx512");
 	my $setup = "SELECT setseed($sd); CREATE TABLE d$r (id int, v $coltype, tenant int, cat text);\n";
 	$setup .= $build eq 'full' ? $insert->(1, $rows) . $index
 	  : $build eq 'empty' ? $index . $insert->(1, $rows)
