@@ -328,6 +328,13 @@ SET scoreah.avx512_kernels = off;
 SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
 SELECT scoreah_kernels() ~ 'lut16@[0-9]+=' AS timed, scoreah_kernels() !~ 'avx512' AS no_avx512;
 RESET scoreah.avx512_kernels;
+-- the heap pages of the rows next in line are prefetched, as many as
+-- effective_io_concurrency: none, one or many ahead, the same rows
+SET effective_io_concurrency = 0;
+SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
+SET effective_io_concurrency = 16;
+SELECT check_index(format('SELECT id FROM items ORDER BY v <-> %L LIMIT 300', q)) FROM queries WHERE qid = 3;
+RESET effective_io_concurrency;
 
 DROP TABLE items, queries;
 RESET scoreah.num_leaves_to_search;

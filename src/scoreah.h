@@ -870,6 +870,11 @@ typedef struct ScoreahScanOpaqueData
 	/* output: re-ranked rows wait here until no unseen row can precede */
 	bool		strict;			/* scoreah.scan_order = strict */
 	ScoreahHeap pending;
+	/* the heap pages of the nearest pending rows on their way (scan.c) */
+	int			heapWindow;		/* rows ahead: effective_io_concurrency */
+	int			heapAhead;		/* pending rows prefetched, about */
+	bool		heapPrefetched; /* heapLast is set */
+	ScoreahCandidate heapLast;	/* the farthest row prefetched */
 	ScoreahFit	fit;			/* exact distances on approximate scores,
 								 * over every re-ranked row */
 	double		fitWorstMiss;	/* the most negative residual of a later
@@ -1216,6 +1221,8 @@ extern void scoreahrescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 extern bool scoreahgettuple(IndexScanDesc scan, ScanDirection dir);
 extern void scoreahendscan(IndexScanDesc scan);
 /* scan_order.c: batches, the store, the order rows go out in */
+#define SCOREAH_HEAP_PREFETCH_MAX 16	/* heap pages prefetched ahead, at
+										 * most (scan.c) */
 #define SCOREAH_DEFAULT_BATCH	100 /* candidates of a batch when nothing is
 									 * re-ranked */
 /*

@@ -574,6 +574,7 @@ typedef struct ScoreahHeap
 extern void scoreah_heap_init(ScoreahHeap *h);
 extern void scoreah_heap_push(ScoreahHeap *h, const ScoreahCandidate *c);
 extern void scoreah_heap_pop(ScoreahHeap *h, ScoreahCandidate *out);
+extern int	scoreah_heap_smallest(const ScoreahHeap *h, int k, int *pos, int *frontier);
 
 /*
  * Running sums for the least-squares line of t, a monotone function of the

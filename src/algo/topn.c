@@ -877,6 +877,64 @@ scoreah_heap_pop(ScoreahHeap *h, ScoreahCandidate *out)
 	}
 }
 
+/*
+ * Positions in h->items of its k nearest, nearest first (fewer when it
+ * holds fewer); returns how many.  A walk down from the root: the next
+ * nearest is always the nearest of the children of those taken, kept in
+ * a small heap of positions (at most k + 1 of them), so it costs k log k
+ * comparisons however large h is.  frontier is scratch for k + 1.
+ */
+int
+scoreah_heap_smallest(const ScoreahHeap *h, int k, int *pos, int *frontier)
+{
+	int			nf = 0;
+	int			taken = 0;
+
+#define FRONT_LESS(a, b) \
+	(scoreah_distance_cmp(&h->items[frontier[a]], &h->items[frontier[b]]) < 0)
+#define FRONT_SWAP(a, b) \
+	do { int t_ = frontier[a]; frontier[a] = frontier[b]; frontier[b] = t_; } while (0)
+
+	if (h->n == 0 || k <= 0)
+		return 0;
+	frontier[nf++] = 0;
+	while (taken < k && nf > 0)
+	{
+		int			p = frontier[0];
+		int			i = 0;
+
+		pos[taken++] = p;
+
+		/* the nearest leaves the frontier: its last entry sifts down */
+		frontier[0] = frontier[--nf];
+		for (;;)
+		{
+			int			l = 2 * i + 1,
+						m = i;
+
+			if (l < nf && FRONT_LESS(l, m))
+				m = l;
+			if (l + 1 < nf && FRONT_LESS(l + 1, m))
+				m = l + 1;
+			if (m == i)
+				break;
+			FRONT_SWAP(i, m);
+			i = m;
+		}
+
+		/* and its children come in, each sifting up */
+		for (int child = 2 * p + 1; child <= 2 * p + 2 && child < h->n; child++)
+		{
+			frontier[nf] = child;
+			for (int j = nf++; j > 0 && FRONT_LESS(j, (j - 1) / 2); j = (j - 1) / 2)
+				FRONT_SWAP(j, (j - 1) / 2);
+		}
+	}
+#undef FRONT_LESS
+#undef FRONT_SWAP
+	return taken;
+}
+
 /* ---- how approximate scores follow exact distances ---- */
 
 void

@@ -515,6 +515,65 @@ test_heap(void)
 	free(all);
 }
 
+/*
+ * The heap's k nearest, found without popping, are what popping a copy
+ * gives, in that order: for every k up to past the heap's size, on heaps
+ * of many sizes with ties and NaN, and the heap is left as it was.
+ */
+static void
+test_heap_smallest(void)
+{
+	ScoreahRandom r;
+
+	scoreah_random_init(&r, 9);
+	for (int trial = 0; trial < 300; trial++)
+	{
+		ScoreahHeap h,
+					copy;
+		int			n = (int) scoreah_random_below(&r, trial < 20 ? 4 : 300);
+		int			k = (int) scoreah_random_below(&r, 40);
+		int		   *pos = malloc(sizeof(int) * (k + 1));
+		int		   *frontier = malloc(sizeof(int) * (k + 2));
+		int			got;
+
+		scoreah_heap_init(&h);
+		scoreah_heap_init(&copy);
+		for (int i = 0; i < n; i++)
+		{
+			ScoreahCandidate c;
+
+			memset(&c, 0, sizeof(c));
+			c.distance = i % 53 == 7 ? NAN : (double) scoreah_random_below(&r, 40);
+			c.id = (uint64) scoreah_random_below(&r, 1000);
+			scoreah_heap_push(&h, &c);
+			scoreah_heap_push(&copy, &c);
+			if (i % 5 == 4)
+			{
+				scoreah_heap_pop(&h, &c);
+				scoreah_heap_pop(&copy, &c);
+			}
+		}
+		got = scoreah_heap_smallest(&h, k, pos, frontier);
+		CHECK(got == Min(k, h.n), "trial %d: %d of %d nearest, heap of %d", trial, got, k, h.n);
+		for (int i = 0; i < got; i++)
+		{
+			ScoreahCandidate c;
+
+			scoreah_heap_pop(&copy, &c);
+			CHECK(cmp_dist(&h.items[pos[i]], &c) == 0 && h.items[pos[i]].id == c.id,
+				  "trial %d: nearest %d is (%g, %llu), popping gives (%g, %llu)", trial, i,
+				  h.items[pos[i]].distance, (unsigned long long) h.items[pos[i]].id,
+				  c.distance, (unsigned long long) c.id);
+		}
+		for (int i = 1; i < h.n; i++)
+			CHECK(cmp_dist(&h.items[(i - 1) / 2], &h.items[i]) <= 0, "trial %d: heap changed", trial);
+		free(h.items);
+		free(copy.items);
+		free(pos);
+		free(frontier);
+	}
+}
+
 /* A standard normal variate (Box-Muller) */
 static double
 normal(ScoreahRandom *r)
@@ -600,6 +659,7 @@ const UnitTestEntry unit_tests_topn[] = {
 	{"topn: the inline sort by key agrees with qsort", test_sort_by_approx},
 	{"topn: sorting the front agrees with qsort, the rest kept behind it", test_sort_front},
 	{"topn: pending rows pop nearest first, NaN last", test_heap},
+	{"topn: the pending heap's k nearest, in order, without popping", test_heap_smallest},
 	{"topn: the line of distances on scores and its spread, on points chosen by score too", test_fit},
 	{NULL, NULL}
 };
