@@ -24,6 +24,7 @@
 
 #include <math.h>
 
+#include "access/heapam.h"
 #include "access/relscan.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -217,7 +218,12 @@ StartScan(IndexScanDesc scan)
 	cache = so->cache = ScoreahCacheAcquire(index);
 	so->nleaves = cache->meta.nleaves;
 	FixSettings(so);
-	if (scan->heapRelation != NULL)
+	/*
+	 * Heap tables only: their TIDs are block numbers of the main fork.
+	 * Read when the scan starts (a rescan reads it again).
+	 */
+	if (scan->heapRelation != NULL &&
+		scan->heapRelation->rd_tableam == GetHeapamTableAmRoutine())
 		so->heapWindow = Min(get_tablespace_io_concurrency(scan->heapRelation->rd_rel->reltablespace),
 							 SCOREAH_HEAP_PREFETCH_MAX);
 	pgstat_count_index_scan(index);
@@ -377,9 +383,13 @@ PrefetchHeapRows(IndexScanDesc scan, const ScoreahCandidate *returned)
 	int			frontier[SCOREAH_HEAP_PREFETCH_MAX + 1];
 	int			n;
 
-	if (so->heapPrefetched && so->heapAhead > 0 &&
-		scoreah_distance_cmp(returned, &so->heapLast) <= 0)
-		so->heapAhead--;
+	if (so->heapPrefetched)
+	{
+		if (scoreah_distance_cmp(returned, &so->heapLast) > 0)
+			so->heapAhead = 0;	/* past them all (some held back as late) */
+		else if (so->heapAhead > 0)
+			so->heapAhead--;
+	}
 	if (so->heapAhead * 2 > so->heapWindow - 1 || so->pending.n == 0)
 		return;
 	n = scoreah_heap_smallest(&so->pending, so->heapWindow, pos, frontier);
@@ -392,16 +402,17 @@ PrefetchHeapRows(IndexScanDesc scan, const ScoreahCandidate *returned)
 		if (so->heapPrefetched && scoreah_distance_cmp(c, &so->heapLast) <= 0)
 			continue;			/* on its way already */
 		ScoreahIdToTid(c->id, &tid);
-		r = PrefetchBuffer(scan->heapRelation, MAIN_FORKNUM, ItemPointerGetBlockNumber(&tid));
+		r = PrefetchBuffer(scan->heapRelation, MAIN_FORKNUM,
+						   ItemPointerGetBlockNumberNoCheck(&tid));
 		/* a shared buffer's (a temporary table's local ones are negative) */
-		if (r.recent_buffer > 0 && ItemPointerGetOffsetNumber(&tid) >= FirstOffsetNumber)
+		if (r.recent_buffer > 0 && ItemPointerGetOffsetNumberNoCheck(&tid) >= FirstOffsetNumber)
 		{
 			const char *page = (const char *) BufferGetPage(r.recent_buffer);
 
 			__builtin_prefetch(GetBufferDescriptor(r.recent_buffer - 1));
 			__builtin_prefetch(page);
 			__builtin_prefetch(page + SizeOfPageHeaderData +
-							   (ItemPointerGetOffsetNumber(&tid) - 1) * sizeof(ItemIdData));
+							   (ItemPointerGetOffsetNumberNoCheck(&tid) - 1) * sizeof(ItemIdData));
 		}
 	}
 	so->heapLast = so->pending.items[pos[n - 1]];

@@ -532,8 +532,8 @@ test_heap_smallest(void)
 					copy;
 		int			n = (int) scoreah_random_below(&r, trial < 20 ? 4 : 300);
 		int			k = (int) scoreah_random_below(&r, 40);
-		int		   *pos = malloc(sizeof(int) * (k + 1));
-		int		   *frontier = malloc(sizeof(int) * (k + 2));
+		int		   *pos = malloc(sizeof(int) * Max(k, 1));
+		int		   *frontier = malloc(sizeof(int) * (k + 1));
 		int			got;
 
 		scoreah_heap_init(&h);
