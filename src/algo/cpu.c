@@ -299,12 +299,17 @@ now_ns(void)
  * The fastest LUT16 kernel of this CPU at nblocks blocks, timed: each
  * kernel the CPU runs scores the codes of 16 groups (in cache, as a leaf's
  * page is, and as far off a 64-byte line as a page's codes usually are;
- * table and sums placed as a scan places them, scoreah_lut16_operands) a
- * few hundred times in each of seven rounds.
+ * table and sums placed as a scan places them, scoreah_lut16_operands)
+ * over and over in each of seven rounds; all but the portable one, which
+ * never wins, and nothing when that leaves one.  (Timing only the two
+ * widest, AVX2 and AVX-512, without SSSE3 between them, chose AVX-512 at
+ * 192 and 392 blocks in 12 and 15 of 30 backends on Zen 4, where it is
+ * 11% slower; with SSSE3 taking its turn, 1 and 2 of 30.)
  * Which instruction set is fastest depends on the CPU as much as on its
  * features (on AMD Zen 4 AVX-512 is 12% slower than AVX2 at 50 blocks,
- * faster at 25 and from 192), and the block count decides how much of a
- * kernel runs in its tail, so it is measured, not assumed.
+ * 11% at 192 and 392, within 5% at 64 and 512; on Zen 5 and Intel it
+ * leads from 64), and the block count decides how much of a kernel runs
+ * in its tail, so it is measured, not assumed.
  *
  * The kernels take turns within a round, after an untimed round, and each
  * is judged by the median over the rounds of its time relative to the
@@ -313,12 +318,26 @@ now_ns(void)
  * be CHOICE_MARGIN faster than the narrower one it would replace.  Timed
  * one after the other, fastest total winning, 4 backends in 40 chose
  * AVX-512 at 50 blocks on Zen 4 with the other core busy; now none in 60.
- * All kernels give the same sums.  About 0.3 ms.
+ * Each timing covers at least 65,536 group-blocks (four passes over the
+ * groups at the least): with a quarter of that, about 8 us a timing at 192
+ * blocks, 4 of 20 backends on Zen 4 chose AVX-512 there, 11% slower, and
+ * with half 15 of 30; now 1 in 90.  All kernels give the same sums.
+ * About 1.7 ms at 50 blocks and 1.5 at 192 on Zen 4 (0.7 with the short
+ * timings), once per block count and backend, and twice more at the
+ * recheck below.
  */
+/*
+ * Room for the kernels time_lut16 compares: the registry's, and three at
+ * least, for builds whose registry has fewer (aarch64: scalar and NEON,
+ * never timed), where the compiler checks the timing loops' indexes,
+ * which need a third, against the arrays' sizes.
+ */
+#define TIMED_SLOTS Max(lengthof(lut16_registry), 3)
+
 static const ScoreahLut16Impl *
 time_lut16(int nblocks, uint32 seed)
 {
-	const ScoreahLut16Impl *impls[lengthof(lut16_registry)];
+	const ScoreahLut16Impl *impls[TIMED_SLOTS] = {0};
 	int			n;
 	double		best = -1;
 	const ScoreahLut16Impl *winner;
@@ -327,11 +346,14 @@ time_lut16(int nblocks, uint32 seed)
 	uint8	   *qlut;
 	uint32	   *sums;
 	void	   *operands;
-	double		times[lengthof(lut16_registry)][CHOICE_ROUNDS];
+	double		times[TIMED_SLOTS][CHOICE_ROUNDS];
 	int			reps;
+	int			first;
 
 	n = scoreah_lut16_available(impls, lengthof(impls));
-	Assert(n > 1);				/* scoreah_lut16_for times only a choice */
+	if (n <= 2)
+		return impls[n - 1];	/* nothing to compare (scoreah_lut16_for) */
+	first = 1;					/* the portable kernel never wins */
 	winner = impls[n - 1];
 
 	codesmem = scoreah_palloc((Size) CHOICE_GROUPS * nblocks * 16 + SCOREAH_CODES_SLACK);
@@ -341,15 +363,15 @@ time_lut16(int nblocks, uint32 seed)
 		codes[i] = (uint8) ((seed = seed * 1103515245 + 12345) >> 16);
 	for (int i = 0; i < nblocks * 16; i++)
 		qlut[i] = (uint8) ((seed = seed * 1103515245 + 12345) >> 16);
-	reps = Max(2, 16384 / (CHOICE_GROUPS * nblocks));
+	reps = Max(4, 65536 / (CHOICE_GROUPS * nblocks));
 	for (int round = -1; round < CHOICE_ROUNDS; round++)
 	{
 		double		fastest = -1;
 
-		for (int j = 1; j < n; j++)
+		for (int j = first; j < n; j++)
 		{
-			/* the portable kernel never wins; round r starts at 1 + r % (n - 1) */
-			int			k = 1 + (j - 1 + Max(round, 0)) % (n - 1);
+			/* round r starts at first + r % (n - first) */
+			int			k = first + (j - first + Max(round, 0)) % (n - first);
 			double		t0 = now_ns();
 
 			for (int r = 0; r < reps; r++)
@@ -361,13 +383,13 @@ time_lut16(int nblocks, uint32 seed)
 		}
 		if (round < 0)
 			continue;			/* warming up */
-		for (int k = 1; k < n; k++)
+		for (int k = first; k < n; k++)
 			if (fastest < 0 || times[k][round] < fastest)
 				fastest = times[k][round];
-		for (int k = 1; k < n; k++)
+		for (int k = first; k < n; k++)
 			times[k][round] /= fastest;
 	}
-	for (int k = 1; k < n; k++)
+	for (int k = first; k < n; k++)
 	{
 		double		rel;
 
@@ -422,11 +444,12 @@ scoreah_lut16_for(int nblocks, uint32 seed)
 	if (kernels_forced_scalar || nblocks <= 0 || n == 1)
 		return kernels_forced_scalar ? impls[0] : impls[n - 1];
 
-	winner = time_lut16(nblocks, seed);
+	/* one kernel besides the portable one: nothing to time (time_lut16) */
+	winner = n > 2 ? time_lut16(nblocks, seed) : impls[n - 1];
 	lut16_choice[lut16_choice_next].nblocks = nblocks;
 	lut16_choice[lut16_choice_next].impl = winner;
 	lut16_choice[lut16_choice_next].uses = 0;
-	lut16_choice[lut16_choice_next].settled = false;
+	lut16_choice[lut16_choice_next].settled = n <= 2;
 	lut16_choice_next = (lut16_choice_next + 1) % SCOREAH_LUT16_CHOICES;
 	return winner;
 }
