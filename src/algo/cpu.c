@@ -321,23 +321,16 @@ now_ns(void)
  * Each timing covers at least 65,536 group-blocks (four passes over the
  * groups at the least): with a quarter of that, about 8 us a timing at 192
  * blocks, 4 of 20 backends on Zen 4 chose AVX-512 there, 11% slower, and
- * with half 15 of 30; now 1 in 90.  All kernels give the same sums.
+ * with half 15 of 30; now 3 in 113 (the last 2 in a run of 23).  All
+ * kernels give the same sums.
  * About 1.7 ms at 50 blocks and 1.5 at 192 on Zen 4 (0.7 with the short
  * timings), once per block count and backend, and twice more at the
  * recheck below.
  */
-/*
- * Room for the kernels time_lut16 compares: the registry's, and three at
- * least, for builds whose registry has fewer (aarch64: scalar and NEON,
- * never timed), where the compiler checks the timing loops' indexes,
- * which need a third, against the arrays' sizes.
- */
-#define TIMED_SLOTS Max(lengthof(lut16_registry), 3)
-
 static const ScoreahLut16Impl *
 time_lut16(int nblocks, uint32 seed)
 {
-	const ScoreahLut16Impl *impls[TIMED_SLOTS] = {0};
+	const ScoreahLut16Impl *impls[lengthof(lut16_registry)];
 	int			n;
 	double		best = -1;
 	const ScoreahLut16Impl *winner;
@@ -346,14 +339,11 @@ time_lut16(int nblocks, uint32 seed)
 	uint8	   *qlut;
 	uint32	   *sums;
 	void	   *operands;
-	double		times[TIMED_SLOTS][CHOICE_ROUNDS];
+	double		times[lengthof(lut16_registry)][CHOICE_ROUNDS];
 	int			reps;
-	int			first;
 
 	n = scoreah_lut16_available(impls, lengthof(impls));
-	if (n <= 2)
-		return impls[n - 1];	/* nothing to compare (scoreah_lut16_for) */
-	first = 1;					/* the portable kernel never wins */
+	Assert(n > 2);				/* scoreah_lut16_for times only a choice */
 	winner = impls[n - 1];
 
 	codesmem = scoreah_palloc((Size) CHOICE_GROUPS * nblocks * 16 + SCOREAH_CODES_SLACK);
@@ -368,10 +358,10 @@ time_lut16(int nblocks, uint32 seed)
 	{
 		double		fastest = -1;
 
-		for (int j = first; j < n; j++)
+		for (int j = 1; j < n; j++)
 		{
-			/* round r starts at first + r % (n - first) */
-			int			k = first + (j - first + Max(round, 0)) % (n - first);
+			/* the portable kernel never wins; round r starts at 1 + r % (n - 1) */
+			int			k = 1 + (j - 1 + Max(round, 0)) % (n - 1);
 			double		t0 = now_ns();
 
 			for (int r = 0; r < reps; r++)
@@ -383,13 +373,13 @@ time_lut16(int nblocks, uint32 seed)
 		}
 		if (round < 0)
 			continue;			/* warming up */
-		for (int k = first; k < n; k++)
+		for (int k = 1; k < n; k++)
 			if (fastest < 0 || times[k][round] < fastest)
 				fastest = times[k][round];
-		for (int k = first; k < n; k++)
+		for (int k = 1; k < n; k++)
 			times[k][round] /= fastest;
 	}
-	for (int k = first; k < n; k++)
+	for (int k = 1; k < n; k++)
 	{
 		double		rel;
 
