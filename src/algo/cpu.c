@@ -242,16 +242,26 @@ scoreah_init_kernels(bool forceScalar)
 #define CHOICE_ROUNDS	7
 #define CHOICE_MARGIN	0.95	/* a wider kernel must be 5% faster */
 
-/* Uses of a choice after which it is timed again, once (below) */
+/* Uses of a choice after which it is timed again at once (below) */
 #define CHOICE_RECHECK	16
+/* Timings a choice averages (below) */
+#define CHOICE_HISTORY	4
+#define CHOICE_KERNELS	lengthof(lut16_registry)
+
+/* Seconds after which a choice is timed again (below); tests change it */
+static double lut16_retime_ns = 30e9;
+static int	lut16_timings;		/* timings run, for the tests */
 
 static struct
 {
 	int			nblocks;		/* 0: free */
-	const ScoreahLut16Impl *impl;
-	int			uses;			/* requests served since it was timed */
-	bool		settled;		/* timed again (and a third time if the two
-								 * differed) */
+	const ScoreahLut16Impl *impl;	/* in use */
+	/* each kernel's time relative to the fastest, in the last timings */
+	double		rel[CHOICE_HISTORY][CHOICE_KERNELS];
+	int			ntimed;			/* timings run (the last CHOICE_HISTORY kept) */
+	int			uses;			/* requests served, up to CHOICE_RECHECK */
+	double		timedAt;		/* now_ns() of the last timing */
+	bool		fixed;			/* one kernel to run: never timed */
 }			lut16_choice[SCOREAH_LUT16_CHOICES];
 static int	lut16_choice_next;
 
@@ -307,9 +317,10 @@ now_ns(void)
  * 11% slower; with SSSE3 taking its turn, 1 and 2 of 30.)
  * Which instruction set is fastest depends on the CPU as much as on its
  * features (on AMD Zen 4 AVX-512 is 12% slower than AVX2 at 50 blocks,
- * 11% at 192 and 392, within 5% at 64 and 512; on Zen 5 and Intel it
- * leads from 64), and the block count decides how much of a kernel runs
- * in its tail, so it is measured, not assumed.
+ * 11% at 192 and 392, within 5% at 64 and 512, when nothing else runs on
+ * the core, and 20% faster at 192 when something does; on Zen 5 and
+ * Intel it leads from 64), and the block count decides how much of a
+ * kernel runs in its tail, so it is measured, not assumed.
  *
  * The kernels take turns within a round, after an untimed round, and each
  * is judged by the median over the rounds of its time relative to the
@@ -321,19 +332,18 @@ now_ns(void)
  * Each timing covers at least 65,536 group-blocks (four passes over the
  * groups at the least): with a quarter of that, about 8 us a timing at 192
  * blocks, 4 of 20 backends on Zen 4 chose AVX-512 there, 11% slower, and
- * with half 15 of 30; now 3 in 113 (the last 2 in a run of 23).  All
- * kernels give the same sums.
+ * with half 15 of 30; then 3 in 113 (the last 2 in a run of 23), and
+ * 30 of 30 in a stretch when AVX-512 was the faster (scoreah_lut16_for).
+ * All kernels give the same sums.
  * About 1.7 ms at 50 blocks and 1.5 at 192 on Zen 4 (0.7 with the short
- * timings), once per block count and backend, and twice more at the
- * recheck below.
+ * timings), at a block count's first scan in a backend, twice more at
+ * the recheck and every 30 seconds after (scoreah_lut16_for).
  */
-static const ScoreahLut16Impl *
-time_lut16(int nblocks, uint32 seed)
+static void
+time_lut16(int nblocks, uint32 seed, double *rel)
 {
 	const ScoreahLut16Impl *impls[lengthof(lut16_registry)];
 	int			n;
-	double		best = -1;
-	const ScoreahLut16Impl *winner;
 	void	   *codesmem;
 	uint8	   *codes;
 	uint8	   *qlut;
@@ -344,7 +354,7 @@ time_lut16(int nblocks, uint32 seed)
 
 	n = scoreah_lut16_available(impls, lengthof(impls));
 	Assert(n > 2);				/* scoreah_lut16_for times only a choice */
-	winner = impls[n - 1];
+	lut16_timings++;
 
 	codesmem = scoreah_palloc((Size) CHOICE_GROUPS * nblocks * 16 + SCOREAH_CODES_SLACK);
 	codes = SCOREAH_CODES_PLACE(codesmem);
@@ -379,69 +389,139 @@ time_lut16(int nblocks, uint32 seed)
 		for (int k = 1; k < n; k++)
 			times[k][round] /= fastest;
 	}
+	rel[0] = 0;					/* the portable kernel: not timed */
 	for (int k = 1; k < n; k++)
 	{
-		double		rel;
-
 		qsort(times[k], CHOICE_ROUNDS, sizeof(double), cmp_double);
-		rel = times[k][CHOICE_ROUNDS / 2];
-		/* impls[] runs from narrow to wide: a wider one must win clearly */
-		if (best < 0 || rel < best * CHOICE_MARGIN)
-		{
-			best = rel;
-			winner = impls[k];
-		}
+		rel[k] = times[k][CHOICE_ROUNDS / 2];
 	}
 	scoreah_pfree(codesmem);
 	scoreah_pfree(operands);
-	return winner;
+}
+
+/*
+ * Time the kernels for choice c once more; the kernel in use becomes the
+ * one with the least mean relative time over the last CHOICE_HISTORY
+ * timings, a wider kernel replacing a narrower one only when CHOICE_MARGIN
+ * faster (impls[] runs from narrow to wide).
+ */
+static void
+retime_lut16(int c, uint32 seed)
+{
+	const ScoreahLut16Impl *impls[lengthof(lut16_registry)];
+	int			n = scoreah_lut16_available(impls, lengthof(impls));
+	int			kept;
+	double		best = -1;
+
+	time_lut16(lut16_choice[c].nblocks, seed,
+			   lut16_choice[c].rel[lut16_choice[c].ntimed % CHOICE_HISTORY]);
+	lut16_choice[c].ntimed++;
+	lut16_choice[c].timedAt = now_ns();
+	kept = Min(lut16_choice[c].ntimed, CHOICE_HISTORY);
+	for (int k = 1; k < n; k++)
+	{
+		double		mean = 0;
+
+		for (int t = 0; t < kept; t++)
+			mean += lut16_choice[c].rel[t][k] / kept;
+		if (best < 0 || mean < best * CHOICE_MARGIN)
+		{
+			best = mean;
+			lut16_choice[c].impl = impls[k];
+		}
+	}
 }
 
 /*
  * The LUT16 kernel for nblocks blocks: timed (time_lut16) the first time
- * a backend asks for that block count, then found in a small table.  A
- * host busy at that moment can still make the slower kernel win (AVX-512
- * at 50 blocks in 1 and in 8 of the 144 backends of two GloVe benchmark
- * runs, both cores busy; 0.5% of choices with two busy loops), so the
- * CHOICE_RECHECK-th request times the kernels again, and a third time if
- * the two disagree, the majority staying: a mistake then needs two timings
- * of three to go wrong, some moments apart.
+ * a backend asks for that block count, then found in a small table.
+ *
+ * Which kernel is fastest changes while a backend lives.  On an AMD EPYC
+ * Zen 4 VM (session 39) AVX2 scored 192 blocks 10% faster than AVX-512
+ * (2.9 against 3.25 ns a row) in some stretches and 20% slower in others
+ * (4.5 against 3.7; SSSE3 13-14 ns against 7.3), on the same virtual CPU,
+ * the long in-memory benchmark agreeing with the timing each time; the
+ * phases changed within seconds and held, in proportion, for tens of
+ * minutes, whatever the VM's other CPU did: contention for the physical
+ * core from outside the VM, which slows the instruction-heavy kernels
+ * most (Zen 4 splits a 512-bit instruction into two 256-bit halves, so
+ * the AVX-512 kernel issues half the instructions for the same work).
+ * The faster kernel flipped from one second to the next (at 192 blocks
+ * AVX-512 was the faster in 40% of 150 moments one stretch, 60% another,
+ * the two 2-12% apart on average; at 50 blocks in 8%), in-cache timings
+ * and in-memory benchmarks agreeing in 72-88% of the moments and in the
+ * share.  So no single timing can tell which kernel will be faster; what
+ * costs least on average can be estimated.  A choice is timed again at the
+ * first request 30 seconds (lut16_retime_ns) after its last timing, and
+ * the kernel in use is the one whose mean relative time over the last
+ * CHOICE_HISTORY timings (two minutes) is least, a wider one winning by
+ * CHOICE_MARGIN.  (Timed once per backend, a connection pool kept
+ * whichever kernel its first scans met: 12 of 60 fresh backends chose
+ * AVX-512 at 192 blocks in one stretch; one backend timing 30 times, 30
+ * of 30 in another.)  The
+ * CHOICE_RECHECK-th request times the kernels twice more at once, so that
+ * a first timing a busy moment misled weighs a third until the next
+ * period (AVX-512 at 50 blocks in 1 and in 8 of the 144 backends of two
+ * GloVe benchmark runs, both cores busy, before such a recheck).  A timing
+ * takes about 1.7 ms at 50 blocks: every 30 seconds, 0.006% of a backend
+ * that scans without pause.
  */
 const ScoreahLut16Impl *
 scoreah_lut16_for(int nblocks, uint32 seed)
 {
 	const ScoreahLut16Impl *impls[lengthof(lut16_registry)];
 	int			n;
-	const ScoreahLut16Impl *winner;
+	int			c;
 
 	/* every scan asks: the table first (not while forced scalar) */
 	for (int i = 0; i < SCOREAH_LUT16_CHOICES && !kernels_forced_scalar && nblocks > 0; i++)
 	{
 		if (lut16_choice[i].nblocks != nblocks)
 			continue;
-		if (!lut16_choice[i].settled && ++lut16_choice[i].uses >= CHOICE_RECHECK)
+		if (lut16_choice[i].fixed)
+			return lut16_choice[i].impl;
+		if (lut16_choice[i].uses < CHOICE_RECHECK &&
+			++lut16_choice[i].uses == CHOICE_RECHECK)
 		{
-			const ScoreahLut16Impl *again = time_lut16(nblocks, seed + 1);
-
-			if (again != lut16_choice[i].impl &&
-				time_lut16(nblocks, seed + 2) == again)
-				lut16_choice[i].impl = again;
-			lut16_choice[i].settled = true;
+			retime_lut16(i, seed + 1);
+			retime_lut16(i, seed + 2);
 		}
+		else if (now_ns() - lut16_choice[i].timedAt >= lut16_retime_ns)
+			retime_lut16(i, seed + 3);
 		return lut16_choice[i].impl;
 	}
 	n = scoreah_lut16_available(impls, lengthof(impls));
 	if (kernels_forced_scalar || nblocks <= 0 || n == 1)
 		return kernels_forced_scalar ? impls[0] : impls[n - 1];
 
-	/* one kernel besides the portable one: nothing to time (time_lut16) */
-	winner = n > 2 ? time_lut16(nblocks, seed) : impls[n - 1];
-	lut16_choice[lut16_choice_next].nblocks = nblocks;
-	lut16_choice[lut16_choice_next].impl = winner;
-	lut16_choice[lut16_choice_next].uses = 0;
-	lut16_choice[lut16_choice_next].settled = n <= 2;
+	c = lut16_choice_next;
 	lut16_choice_next = (lut16_choice_next + 1) % SCOREAH_LUT16_CHOICES;
-	return winner;
+	memset(&lut16_choice[c], 0, sizeof(lut16_choice[c]));
+	lut16_choice[c].nblocks = nblocks;
+	/* one kernel besides the portable one: nothing to time (time_lut16) */
+	lut16_choice[c].fixed = n <= 2;
+	if (lut16_choice[c].fixed)
+		lut16_choice[c].impl = impls[n - 1];
+	else
+		retime_lut16(c, seed);
+	return lut16_choice[c].impl;
+}
+
+/*
+ * Time a backend's LUT16 choices again after this many seconds (30 unless
+ * changed; 0: at every request), for the unit tests.
+ */
+void
+scoreah_lut16_set_retime(double seconds)
+{
+	lut16_retime_ns = seconds * 1e9;
+}
+
+/* How many times this process has timed the LUT16 kernels */
+int
+scoreah_lut16_timings(void)
+{
+	return lut16_timings;
 }
 
 /*

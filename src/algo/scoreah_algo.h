@@ -223,6 +223,8 @@ extern void scoreah_init_kernels(bool forceScalar);
 extern void scoreah_allow_avx512(bool allow);
 extern const char *scoreah_float_kernel_name(void);
 extern const ScoreahLut16Impl *scoreah_lut16_for(int nblocks, uint32 seed);
+extern void scoreah_lut16_set_retime(double seconds);
+extern int	scoreah_lut16_timings(void);
 /* Block counts a backend remembers a timed LUT16 kernel for */
 #define SCOREAH_LUT16_CHOICES	8
 extern int	scoreah_lut16_choices(int *nblocks, const char **names, int max);

@@ -549,8 +549,9 @@ test_without_avx512(void)
 /*
  * The LUT16 kernel timed for a block count: one the CPU runs (not the
  * portable one when there is another), the same on later requests but for
- * the one recheck, listed by scoreah_lut16_choices oldest first, at most 8
- * block counts remembered; none listed while forced scalar.
+ * the one recheck and the timings every period, listed by
+ * scoreah_lut16_choices oldest first, at most 8 block counts remembered;
+ * none listed while forced scalar.
  */
 static void
 test_lut16_timed_choice(void)
@@ -577,8 +578,8 @@ test_lut16_timed_choice(void)
 	}
 
 	/*
-	 * Asked many times, the last block count is timed again once (and a
-	 * third time if that disagrees): whatever stays is still one of this
+	 * Asked many times, the last block count is timed twice more at its
+	 * 16th request: whatever stays is still one of this
 	 * CPU's kernels, not the portable one, and the listing shows it.
 	 */
 	{
@@ -613,6 +614,41 @@ test_lut16_timed_choice(void)
 	}
 	else
 		CHECK(listed == 0, "%d choices listed with one kernel", listed);
+
+	/*
+	 * Timed again once its period has passed (30 seconds; 0 here: at
+	 * every request), the kernel in use the least on average over the
+	 * last timings: a kernel of this CPU.  Nothing is timed with one kernel besides the portable
+	 * one (aarch64), nor within the period.
+	 */
+	{
+		int			timed = scoreah_lut16_timings();
+		int			timable = n > 2;
+		const ScoreahLut16Impl *k;
+
+		k = scoreah_lut16_for(counts[0], 5);	/* forgotten: timed anew */
+		CHECK(scoreah_lut16_timings() == timed + timable, "%d timings for a new choice",
+			  scoreah_lut16_timings() - timed);
+		for (int u = 0; u < 5; u++)
+			CHECK(scoreah_lut16_for(counts[0], 5) == k, "asked again within the period: %s",
+				  scoreah_lut16_for(counts[0], 5)->name);
+		CHECK(scoreah_lut16_timings() == timed + timable, "timed within the period");
+		scoreah_lut16_set_retime(0);
+		for (int u = 0; u < 4; u++)
+		{
+			bool		known = false;
+
+			k = scoreah_lut16_for(counts[0], 5);
+			for (int j = 0; j < n; j++)
+				known |= k == impls[j];
+			CHECK(known && (n == 1 || k != impls[0]), "timed again, request %d: %s", u, k->name);
+		}
+		CHECK(scoreah_lut16_timings() == timed + timable * 5, "%d timings, expected %d",
+			  scoreah_lut16_timings() - timed, timable * 5);
+		scoreah_lut16_set_retime(30);
+		(void) scoreah_lut16_for(counts[0], 5);
+		CHECK(scoreah_lut16_timings() == timed + timable * 5, "timed after the period was reset");
+	}
 	scoreah_init_kernels(true);
 	CHECK(scoreah_lut16_choices(nb, names, lengthof(nb)) == 0, "choices listed while forced scalar");
 	CHECK(scoreah_lut16_for(50, 7) == impls[0], "forced scalar: %s", scoreah_lut16_for(50, 7)->name);
