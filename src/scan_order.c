@@ -208,15 +208,33 @@ NearestUnsearched(ScoreahScanOpaque so)
 	 * searched, in score order or none.  Their scores add a share of the
 	 * leaf's spread to L2 and cosine: taken off, the centroid's distance.
 	 */
-	so->nearest = get_float4_infinity();
-	for (int i = so->searched; i < so->nleaves; i++)
 	{
-		int			j = so->leafOrder[i];
-		float		d = so->leafScores[j];
+		const int  *order = so->leafOrder;
+		const float *scores = so->leafScores;
+		float		nearest = get_float4_infinity();
 
+		/*
+		 * The minimum in a local, the spreads' test out of the loop: with
+		 * both in the loop (so->nearest written at each leaf, so the
+		 * model's fields read again) it took 16 instructions a leaf, 1.7%
+		 * of a GloVe head query's (callgrind).
+		 */
 		if (model->leafSpread && model->metric != SCOREAH_METRIC_IP)
-			d -= model->spreadWeight * model->leafSpread[j];
-		so->nearest = Min(so->nearest, d);
+		{
+			const float *spread = model->leafSpread;
+			float		w = model->spreadWeight;
+
+			for (int i = so->searched; i < so->nleaves; i++)
+			{
+				float		d = scores[order[i]] - w * spread[order[i]];
+
+				nearest = Min(nearest, d);
+			}
+		}
+		else
+			for (int i = so->searched; i < so->nleaves; i++)
+				nearest = Min(nearest, scores[order[i]]);
+		so->nearest = nearest;
 	}
 	so->nearAt = so->searched + 1;
 	return so->nearest;
