@@ -316,9 +316,10 @@ now_ns(void)
  * 192 and 392 blocks in 12 and 15 of 30 backends on Zen 4, where it is
  * 11% slower; with SSSE3 taking its turn, 1 and 2 of 30.)
  * Which instruction set is fastest depends on the CPU as much as on its
- * features (on AMD Zen 4 AVX-512 is 12% slower than AVX2 at 50 blocks,
+ * features (on AMD Zen 4 AVX-512 was 12% slower than AVX2 at 50 blocks,
  * 11% at 192 and 392, within 5% at 64 and 512, when nothing else runs on
- * the core, and 20% faster at 192 when something does; on Zen 5 and
+ * the core, and 20% faster at 192 when something does; 7% slower at 50
+ * and 5% at 192 since its loop stopped copying its accumulators; on Zen 5 and
  * Intel it leads from 64), and the block count decides how much of a
  * kernel runs in its tail, so it is measured, not assumed.
  *
