@@ -98,6 +98,23 @@ do { \
 	_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) (cp))), \
 					   _mm256_loadu_si256((const __m256i *) ((cp) + 32)), 1)
 
+/*
+ * Quads p0..p1-1, their codes read by load: two a turn (one a turn, GCC
+ * copied the four accumulators at every step).
+ */
+#define LUT16_QUADS(load, p0, p1) \
+do { \
+	int			p = (p0); \
+\
+	for (; p + 2 <= (p1); p += 2) \
+	{ \
+		LUT16_QUAD(load(codes + p * 64), qlut + p * 64, pf + p * 64); \
+		LUT16_QUAD(load(codes + p * 64 + 64), qlut + p * 64 + 64, pf + p * 64 + 64); \
+	} \
+	if (p < (p1)) \
+		LUT16_QUAD(load(codes + p * 64), qlut + p * 64, pf + p * 64); \
+} while (0)
+
 __attribute__((target("avx512bw,avx2")))
 uint32
 scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, uint32 *out,
@@ -119,31 +136,10 @@ scoreah_lut16_scan_avx512(const uint8 *codes, const uint8 *qlut, int nblocks, ui
 					hi8 = _mm512_setzero_si512();
 		__m512i		even;
 
-		/* two quads a turn: one a turn, GCC copied the four accumulators */
 		if (((uintptr_t) codes & 63) == 0)
-		{
-			int			p = p0;
-
-			for (; p + 2 <= p1; p += 2)
-			{
-				LUT16_QUAD(LUT16_LOAD_LINE(codes + p * 64), qlut + p * 64, pf + p * 64);
-				LUT16_QUAD(LUT16_LOAD_LINE(codes + p * 64 + 64), qlut + p * 64 + 64, pf + p * 64 + 64);
-			}
-			if (p < p1)
-				LUT16_QUAD(LUT16_LOAD_LINE(codes + p * 64), qlut + p * 64, pf + p * 64);
-		}
+			LUT16_QUADS(LUT16_LOAD_LINE, p0, p1);
 		else
-		{
-			int			p = p0;
-
-			for (; p + 2 <= p1; p += 2)
-			{
-				LUT16_QUAD(LUT16_LOAD_HALVES(codes + p * 64), qlut + p * 64, pf + p * 64);
-				LUT16_QUAD(LUT16_LOAD_HALVES(codes + p * 64 + 64), qlut + p * 64 + 64, pf + p * 64 + 64);
-			}
-			if (p < p1)
-				LUT16_QUAD(LUT16_LOAD_HALVES(codes + p * 64), qlut + p * 64, pf + p * 64);
-		}
+			LUT16_QUADS(LUT16_LOAD_HALVES, p0, p1);
 
 		/* the even rows' sums, interleaved back with the odd rows' */
 		even = _mm512_sub_epi16(lo16, _mm512_slli_epi16(lo8, 8));
