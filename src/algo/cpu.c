@@ -306,30 +306,31 @@ now_ns(void)
 }
 
 /*
- * The fastest LUT16 kernel of this CPU at nblocks blocks, timed: each
- * kernel the CPU runs scores the codes of 16 groups (in cache, as a leaf's
- * page is, and as far off a 64-byte line as a page's codes usually are;
- * table and sums placed as a scan places them, scoreah_lut16_operands)
- * over and over in each of seven rounds; all but the portable one, which
- * never wins, and nothing when that leaves one.  (Timing only the two
- * widest, AVX2 and AVX-512, without SSSE3 between them, chose AVX-512 at
- * 192 and 392 blocks in 12 and 15 of 30 backends on Zen 4, where it is
- * 11% slower; with SSSE3 taking its turn, 1 and 2 of 30.)
+ * Time the LUT16 kernels of this CPU (impls[0..n-1], from
+ * scoreah_lut16_available) at nblocks blocks: each scores the codes of 16
+ * groups (in cache, as a leaf's page is, and as far off a 64-byte line as
+ * a page's codes usually are; table and sums placed as a scan places
+ * them, scoreah_lut16_operands) over and over in each of seven rounds,
+ * all but the portable one, which never wins (so n > 2: one more kernel
+ * is not timed).  rel[k] receives kernel k's median over the rounds of its
+ * time relative to the round's fastest (rel[0], the portable kernel's, 0);
+ * retime_lut16 chooses from them.  (Timing only the
+ * two widest, AVX2 and AVX-512, without SSSE3 between them, chose AVX-512
+ * at 192 and 392 blocks in 12 and 15 of 30 backends on Zen 4, where it
+ * was 11% slower; with SSSE3 taking its turn, 1 and 2 of 30.)
  * Which instruction set is fastest depends on the CPU as much as on its
  * features (on AMD Zen 4 AVX-512 was 12% slower than AVX2 at 50 blocks,
  * 11% at 192 and 392, within 5% at 64 and 512, when nothing else runs on
  * the core, and 20% faster at 192 when something does; 7% slower at 50
- * and 5% at 192 since its loop stopped copying its accumulators; on Zen 5 and
- * Intel it leads from 64), and the block count decides how much of a
+ * and 5% at 192 since its loop stopped copying its accumulators; on Zen 5
+ * and Intel it leads from 64), and the block count decides how much of a
  * kernel runs in its tail, so it is measured, not assumed.
  *
  * The kernels take turns within a round, after an untimed round, and each
- * is judged by the median over the rounds of its time relative to the
- * round's fastest, so that a stretch when the host slows every kernel, or
- * an interrupt that slows one, does not decide; a wider kernel must also
- * be CHOICE_MARGIN faster than the narrower one it would replace.  Timed
- * one after the other, fastest total winning, 4 backends in 40 chose
- * AVX-512 at 50 blocks on Zen 4 with the other core busy; now none in 60.
+ * is judged by its median relative time, so that a stretch when the host
+ * slows every kernel, or an interrupt that slows one, does not decide.
+ * Timed one after the other, fastest total winning, 4 backends in 40 chose
+ * AVX-512 at 50 blocks on Zen 4 with the other core busy; then none in 60.
  * Each timing covers at least 65,536 group-blocks (four passes over the
  * groups at the least): with a quarter of that, about 8 us a timing at 192
  * blocks, 4 of 20 backends on Zen 4 chose AVX-512 there, 11% slower, and
@@ -341,10 +342,8 @@ now_ns(void)
  * the recheck and every 30 seconds after (scoreah_lut16_for).
  */
 static void
-time_lut16(int nblocks, uint32 seed, double *rel)
+time_lut16(const ScoreahLut16Impl *const *impls, int n, int nblocks, uint32 seed, double *rel)
 {
-	const ScoreahLut16Impl *impls[lengthof(lut16_registry)];
-	int			n;
 	void	   *codesmem;
 	uint8	   *codes;
 	uint8	   *qlut;
@@ -353,7 +352,6 @@ time_lut16(int nblocks, uint32 seed, double *rel)
 	double		times[lengthof(lut16_registry)][CHOICE_ROUNDS];
 	int			reps;
 
-	n = scoreah_lut16_available(impls, lengthof(impls));
 	Assert(n > 2);				/* scoreah_lut16_for times only a choice */
 	lut16_timings++;
 
@@ -414,7 +412,7 @@ retime_lut16(int c, uint32 seed)
 	int			kept;
 	double		best = -1;
 
-	time_lut16(lut16_choice[c].nblocks, seed,
+	time_lut16(impls, n, lut16_choice[c].nblocks, seed,
 			   lut16_choice[c].rel[lut16_choice[c].ntimed % CHOICE_HISTORY]);
 	lut16_choice[c].ntimed++;
 	lut16_choice[c].timedAt = now_ns();
@@ -459,11 +457,11 @@ retime_lut16(int c, uint32 seed)
  * CHOICE_MARGIN.  (Timed once per backend, a connection pool kept
  * whichever kernel its first scans met: 12 of 60 fresh backends chose
  * AVX-512 at 192 blocks in one stretch; one backend timing 30 times, 30
- * of 30 in another.)  The
- * CHOICE_RECHECK-th request times the kernels twice more at once, so that
- * a first timing a busy moment misled weighs a third until the next
- * period (AVX-512 at 50 blocks in 1 and in 8 of the 144 backends of two
- * GloVe benchmark runs, both cores busy, before such a recheck).  A timing
+ * of 30 in another.)  The CHOICE_RECHECK-th request times the kernels
+ * twice more at once, so that a first timing a busy moment misled weighs
+ * a third until the next period (AVX-512 at 50 blocks in 1 and in 8 of
+ * the 144 backends of two GloVe benchmark runs, both cores busy, before
+ * such a recheck).  A timing
  * takes about 1.7 ms at 50 blocks: every 30 seconds, 0.006% of a backend
  * that scans without pause.
  */

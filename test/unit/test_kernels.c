@@ -579,8 +579,8 @@ test_lut16_timed_choice(void)
 
 	/*
 	 * Asked many times, the last block count is timed twice more at its
-	 * 16th request: whatever stays is still one of this
-	 * CPU's kernels, not the portable one, and the listing shows it.
+	 * 16th request: whatever stays is still one of this CPU's kernels,
+	 * not the portable one, and the listing shows it.
 	 */
 	{
 		int			last = (int) lengthof(counts) - 1;
@@ -618,8 +618,8 @@ test_lut16_timed_choice(void)
 	/*
 	 * Timed again once its period has passed (30 seconds; 0 here: at
 	 * every request), the kernel in use the least on average over the
-	 * last timings: a kernel of this CPU.  Nothing is timed with one kernel besides the portable
-	 * one (aarch64), nor within the period.
+	 * last timings: a kernel of this CPU.  Nothing is timed with one
+	 * kernel besides the portable one (aarch64), nor within the period.
 	 */
 	{
 		int			timed = scoreah_lut16_timings();
