@@ -497,11 +497,16 @@ scoreah_lut16_for(int nblocks, uint32 seed)
 	lut16_choice_next = (lut16_choice_next + 1) % SCOREAH_LUT16_CHOICES;
 	memset(&lut16_choice[c], 0, sizeof(lut16_choice[c]));
 	lut16_choice[c].nblocks = nblocks;
+
+	/*
+	 * A kernel before the timing: the timing allocates, and an ERROR there
+	 * must not leave a slot that scoreah_kernels() and the next request
+	 * read with no kernel in it.
+	 */
+	lut16_choice[c].impl = impls[n - 1];
 	/* one kernel besides the portable one: nothing to time (time_lut16) */
 	lut16_choice[c].fixed = n <= 2;
-	if (lut16_choice[c].fixed)
-		lut16_choice[c].impl = impls[n - 1];
-	else
+	if (!lut16_choice[c].fixed)
 		retime_lut16(c, seed);
 	return lut16_choice[c].impl;
 }

@@ -317,17 +317,25 @@ test_lut16_matches_definition(void)
 	}
 }
 
-/* every kernel, every block count from 1 to 1025, random and saturated tables */
+/*
+ * Every kernel, every block count from 1 to 1025, random and saturated
+ * tables; then counts past the AVX-512 kernel's first chunk (LUT16_CHUNK
+ * quads), where later chunks add to the sums, up to the most the SQL
+ * functions take.
+ */
 static void
 test_lut16_kernels_bit_for_bit(void)
 {
 	const ScoreahLut16Impl *impls[8];
 	int			nimpl = scoreah_lut16_available(impls, lengthof(impls));
+	const int	more[] = {4 * LUT16_CHUNK + 4, 8 * LUT16_CHUNK + 3, 12 * LUT16_CHUNK + 1, 4096};
 	char		msg[256];
 
 	CHECK(nimpl >= 1 && strcmp(impls[0]->name, "scalar") == 0, "scalar kernel missing");
-	for (int nblocks = 1; nblocks <= 1025; nblocks++)
+	for (int i = 0; i < 1025 + (int) lengthof(more); i++)
 	{
+		int			nblocks = i < 1025 ? i + 1 : more[i - 1025];
+
 		scoreah_lut16_selftest(nblocks, nblocks < 64 ? 8 : 2, 1000 + nblocks, false,
 							   msg, sizeof(msg));
 		CHECK(msg[0] == '\0', "%s", msg);
@@ -691,7 +699,7 @@ const UnitTestEntry unit_tests_kernels[] = {
 	{"lut: 8-bit quantization within half a step, rounding to even", test_lut_quantization_bounds},
 	{"lut: pack/unpack round trip and layout", test_pack_unpack},
 	{"lut16: sums are the selected entries", test_lut16_matches_definition},
-	{"lut16: every kernel bit for bit at 1..1025 blocks", test_lut16_kernels_bit_for_bit},
+	{"lut16: every kernel bit for bit at 1..1025 blocks and past one chunk", test_lut16_kernels_bit_for_bit},
 	{"lut16: no accumulator overflow at saturated tables", test_lut16_no_overflow},
 	{"lut16: every kernel's admission mask at the range's ends and ties", test_lut16_below},
 	{"lut16: every kernel's least of the sums in a mask", test_lut16_min_masked},
